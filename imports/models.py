@@ -1,0 +1,76 @@
+"""Import jobs and their located errors."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Project
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    VALIDATING = "validating", "Validating"
+    VALIDATED = "validated", "Validated"
+    WRITING = "writing", "Writing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ImportJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    format = models.CharField(max_length=32)
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=512)
+    file_name = models.CharField(max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    items_total = models.IntegerField(null=True, blank=True)
+    items_validated = models.IntegerField(default=0)
+    items_invalid = models.IntegerField(default=0)
+    labels_total = models.IntegerField(null=True, blank=True)
+    labels_written = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    # The last batch number written; a resumed job starts after it.
+    checkpoint = models.IntegerField(default=-1)
+    summary = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="importjob_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.file_name} ({self.status})"
+
+
+class ImportJobError(models.Model):
+    """One located problem of an import file (the first 10,000 of a job are kept)."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="errors")
+    item_index = models.IntegerField(null=True, blank=True)
+    location = models.CharField(max_length=512, blank=True, help_text="JSON pointer, or line and column")
+    code = models.CharField(max_length=64)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"

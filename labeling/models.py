@@ -1,0 +1,99 @@
+"""Tasks (a media in a project) and labels (one row per geometry)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import LabelEntry, Media, Project
+
+
+class TaskState(models.TextChoices):
+    BACKLOG = "backlog", "Backlog"
+    WAITING = "waiting", "Waiting"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    SKIPPED = "skipped", "Skipped"
+    REVIEWED = "reviewed", "Reviewed"
+    WAITING_CHANGED = "waiting_changed", "Waiting (configuration changed)"
+
+
+class Task(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="tasks")
+    state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.BACKLOG)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    # Answers to the global (image-level) classification questions: an answer tree keyed
+    # by entry key, see labeling/annotation.py.
+    answers = models.JSONField(default=dict, blank=True)
+    has_import = models.BooleanField(default=False)
+    # Bumped on every save of the annotation, so that a stale save is refused, not applied.
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "media"], name="task_unique_project_media"),
+            models.CheckConstraint(condition=Q(state__in=TaskState.values), name="task_state_valid"),
+        ]
+        indexes = [models.Index(fields=["project", "state"], name="task_project_state")]
+
+    def __str__(self) -> str:
+        return f"Task {self.id} ({self.state})"
+
+
+class LabelSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    IMPORT = "import", "Import"
+    PREDICTION = "prediction", "Prediction"
+
+
+class Label(models.Model):
+    """One geometry on a task.
+
+    A bulk import writes exactly one row per geometry and never comes back to update it:
+    ids are reserved before the write so that nested geometries can name their parent,
+    and the answers to the geometry's child questions are stored on the row itself.
+    `import_job_id` and `import_batch` are plain columns rather than a foreign key, since
+    imports depend on labeling and not the other way round; together they make a batch
+    that is written twice be written once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels")
+    entry = models.ForeignKey(LabelEntry, on_delete=models.CASCADE, related_name="labels")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    # Image pixels: [[x, y], ...]; a rectangle is [[x, y], [x + w, y + h]]; a segmentation
+    # is a list of rings ([[[x, y], ...], ...]).
+    points = models.JSONField(default=list)
+    answers = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=LabelSource.choices, default=LabelSource.MANUAL)
+    score = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=128, blank=True)
+    import_job_id = models.UUIDField(null=True, blank=True)
+    import_batch = models.IntegerField(null=True, blank=True)
+    valid = models.BooleanField(default=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(source__in=LabelSource.values), name="label_source_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["task"], name="label_task"),
+            models.Index(fields=["import_job_id", "import_batch"], name="label_import_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Label {self.id} on {self.task_id}"

@@ -1,0 +1,242 @@
+"""Organisations, members, API tokens, projects, datasets, media and the label configuration."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=128, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    REVIEWER = "reviewer", "Reviewer"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_organization"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A secret that a script sends instead of a session.
+
+    Only the SHA-256 of the secret is stored: tokens are 256-bit random strings, so a fast
+    hash is enough and lets each request find its token with one indexed lookup. A token
+    without a user acts as an admin of its organisation (as DataGym's tokens do); a token
+    with a user acts as that user.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=128, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False, help_text="The first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class MediaType(models.TextChoices):
+    IMAGE = "IMAGE", "Image"
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=128)
+    short_description = models.CharField(max_length=128, blank=True)
+    description = models.TextField(blank=True)
+    media_type = models.CharField(max_length=16, choices=MediaType.choices, default=MediaType.IMAGE)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelConfiguration(models.Model):
+    """The tree of label entries of a project: exactly one per project, with its own id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="label_configuration")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Configuration of {self.project}"
+
+
+class LabelIteration(models.Model):
+    """A labeling round of a project (DataGym exposes its id); one per project for now."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="label_iteration")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Iteration of {self.project}"
+
+
+class EntryType(models.TextChoices):
+    RECTANGLE = "rectangle", "Rectangle"
+    POLYGON = "polygon", "Polygon"
+    LINE = "line", "Line"
+    POINT = "point", "Point"
+    SEGMENTATION = "segmentation", "Segmentation"
+    SELECT = "select", "Select"
+    CHECKLIST = "checklist", "Checklist"
+    FREETEXT = "freetext", "Free text"
+
+
+GEOMETRY_TYPES = frozenset(
+    {EntryType.RECTANGLE, EntryType.POLYGON, EntryType.LINE, EntryType.POINT, EntryType.SEGMENTATION}
+)
+CLASSIFICATION_TYPES = frozenset({EntryType.SELECT, EntryType.CHECKLIST, EntryType.FREETEXT})
+
+
+class LabelEntry(models.Model):
+    """One geometry class or classification question in a label configuration tree."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    configuration = models.ForeignKey(LabelConfiguration, on_delete=models.CASCADE, related_name="entries")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    position = models.PositiveIntegerField(default=0)
+    key = models.CharField(max_length=56)
+    title = models.CharField(max_length=128)
+    type = models.CharField(max_length=16, choices=EntryType.choices)
+    schema_id = models.CharField(max_length=64)
+    color = models.CharField(max_length=32, blank=True)
+    shortcut = models.CharField(max_length=1, blank=True)
+    required = models.BooleanField(default=False)
+    max_length = models.PositiveIntegerField(null=True, blank=True)
+    # Ordered list of {"key", "label", "schema_id"}; options are read with their question.
+    options = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position"]
+        verbose_name_plural = "label entries"
+        constraints = [
+            models.UniqueConstraint(fields=["configuration", "schema_id"], name="labelentry_unique_schema_id"),
+            models.CheckConstraint(condition=Q(type__in=EntryType.values), name="labelentry_type_valid"),
+            models.CheckConstraint(condition=Q(key=Lower("key")), name="labelentry_key_lower_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.type})"
+
+    @property
+    def is_geometry(self) -> bool:
+        return self.type in GEOMETRY_TYPES
+
+
+class Dataset(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=128)
+    short_description = models.CharField(max_length=128, blank=True)
+    media_type = models.CharField(max_length=16, choices=MediaType.choices, default=MediaType.IMAGE)
+    projects = models.ManyToManyField(Project, blank=True, related_name="datasets")
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="dataset_unique_live_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MediaSource(models.TextChoices):
+    LOCAL = "LOCAL", "Uploaded file"
+    URL = "URL", "URL"
+    S3 = "S3", "S3 object"
+
+
+def media_upload_to(instance: Media, filename: str) -> str:
+    # A fresh folder per media keeps user-chosen names from colliding or escaping.
+    return f"media/{instance.dataset_id}/{instance.id}/{filename}"
+
+
+class Media(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Denormalised from the dataset so that the database enforces global keys per organisation.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="media")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="media")
+    name = models.CharField(max_length=255)
+    source = models.CharField(max_length=8, choices=MediaSource.choices, default=MediaSource.LOCAL)
+    file = models.FileField(upload_to=media_upload_to, max_length=512, blank=True)
+    url = models.CharField(max_length=2048, blank=True, help_text="The URL, or s3://bucket/key")
+    mime_type = models.CharField(max_length=64, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    global_key = models.CharField(max_length=200, null=True, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "media"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "name"], condition=Q(deleted_at__isnull=True), name="media_unique_live_name"
+            ),
+            models.UniqueConstraint(
+                Lower("global_key"),
+                "organization",
+                condition=Q(deleted_at__isnull=True, global_key__isnull=False),
+                name="media_unique_live_global_key",
+            ),
+            models.CheckConstraint(condition=Q(source__in=MediaSource.values), name="media_source_valid"),
+        ]
+        indexes = [models.Index(fields=["dataset", "created_at"], name="media_dataset_created")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,32 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import MembershipFactory, OrganizationFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture
+def organization():
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def admin_user(organization):
+    user = UserFactory()
+    MembershipFactory(user=user, organization=organization, role="admin")
+    return user
+
+
+@pytest.fixture
+def project(organization):
+    return ProjectFactory(organization=organization)
+
+
+@pytest.fixture
+def media_storage(tmp_path, settings):
+    """Uploaded files go to a temporary folder for the test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
+    return settings.MEDIA_ROOT
