@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
-from labeling.models import Task
+from labeling.models import Task, TaskState
+from labelsite.errors import Conflict
 from projects.models import Dataset, Media, Project
 
 TASK_BATCH = 2000
@@ -38,3 +40,35 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
             Task.objects.bulk_create(batch, ignore_conflicts=True)
             created += len(batch)
     return created
+
+
+# --- task states set by a script (the DataGym v1 API) ----------------------------------------
+
+#: States a script may move a task out of by completing or skipping it.
+_OPEN_STATES = frozenset({TaskState.BACKLOG, TaskState.WAITING, TaskState.IN_PROGRESS, TaskState.WAITING_CHANGED})
+
+
+def _task_state_set(*, task: Task, state: str) -> Task:
+    if task.state == state:
+        return task
+    if task.state not in _OPEN_STATES:
+        raise Conflict(
+            code="task_state",
+            message=f"The task is {task.get_state_display().lower()} already and cannot be changed this way.",
+            params=(task.state.upper(),),
+        )
+    updated = Task.objects.filter(pk=task.pk, state=task.state).update(state=state, updated_at=timezone.now())
+    if not updated:
+        raise Conflict(
+            code="task_state", message="The task changed meanwhile; reload it.", params=(task.state.upper(),)
+        )
+    task.state = state
+    return task
+
+
+def task_complete(*, task: Task) -> Task:
+    return _task_state_set(task=task, state=TaskState.COMPLETED)
+
+
+def task_skip(*, task: Task) -> Task:
+    return _task_state_set(task=task, state=TaskState.SKIPPED)

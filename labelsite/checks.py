@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-DEVELOPMENT_SECRET_MESSAGE = (
+REFUSAL_MESSAGE = (
     "SECRET_KEY is the development key while DEBUG is off. Set SECRET_KEY to a long random "
     "value for production, or DEBUG=1 for local development."
 )
@@ -23,11 +23,11 @@ def uses_development_secret() -> bool:
 @register()
 def check_secret_key(app_configs: Any, **kwargs: Any) -> list[Error]:
     if uses_development_secret():
-        return [Error(DEVELOPMENT_SECRET_MESSAGE, id="labelsite.E001")]
+        return [Error(REFUSAL_MESSAGE, id="labelsite.E001")]
     return []
 
 
 def refuse_development_secret() -> None:
     """Called by the server and worker entry points before they serve anything."""
     if uses_development_secret():
-        raise ImproperlyConfigured(DEVELOPMENT_SECRET_MESSAGE)
+        raise ImproperlyConfigured(REFUSAL_MESSAGE)

@@ -32,7 +32,7 @@ def _env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEVELOPMENT_SECRET_KEY = "labelsite-development-secret-key-do-not-use-in-production"
+DEVELOPMENT_SECRET_KEY = "labelsite-development-secret-key-do-not-use-in-production"  # noqa: S105
 
 DEBUG = _env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "projects",
     "labeling",
     "imports",
+    "datagym_v1",
 ]
 
 MIDDLEWARE = [
@@ -104,9 +105,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
-        ),
+        "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"),
     }
     # A file, not memory, so that a worker process started by a test shares the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
@@ -212,6 +211,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "labelsite.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Labelsite API",

@@ -215,7 +215,8 @@ class Media(models.Model):
     mime_type = models.CharField(max_length=64, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
-    global_key = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not '', is "no global key": the partial unique index must not see empty keys.
+    global_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     external_id = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     attachments = models.JSONField(default=list, blank=True)

@@ -12,7 +12,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -42,12 +42,10 @@ def organization_get_or_create(*, name: str) -> Organization:
     return organization
 
 
-def membership_set(*, organization: Organization, user: AbstractBaseUser, role: str) -> Membership:
+def membership_set(*, organization: Organization, user: User, role: str) -> Membership:
     if role not in Role.values:
         raise ValidationFailed(code="invalid_role", message=f"Unknown role {role!r}; use one of {Role.values}.")
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role}
-    )
+    membership, _ = Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": role})
     return membership
 
 
@@ -60,9 +58,7 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(
-    *, organization: Organization, user: AbstractBaseUser | None = None, name: str = ""
-) -> tuple[ApiToken, str]:
+def api_token_create(*, organization: Organization, user: User | None = None, name: str = "") -> tuple[ApiToken, str]:
     """Create a token; the raw secret is returned once and never stored."""
     raw = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -309,9 +305,9 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     unique_urls = list(dict.fromkeys(u.strip() for u in urls if isinstance(u, str)))
     existing = {
         u.lower()
-        for u in Media.objects.filter(
-            dataset=dataset, source=MediaSource.URL, deleted_at__isnull=True
-        ).values_list("url", flat=True)
+        for u in Media.objects.filter(dataset=dataset, source=MediaSource.URL, deleted_at__isnull=True).values_list(
+            "url", flat=True
+        )
     }
     results: list[UrlResult] = []
     to_create: list[Media] = []

@@ -1,0 +1,74 @@
+"""The native API's one error contract: every error is
+`{"error": {"code", "message", "details": [{"path", "code", "message"}]}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from labelsite import errors
+
+logger = logging.getLogger(__name__)
+
+DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
+    errors.ValidationFailed: status.HTTP_400_BAD_REQUEST,
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.AlreadyExists: status.HTTP_409_CONFLICT,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
+}
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _drf_details(data: Any, path: str = "") -> list[dict[str, Any]]:
+    """Flatten DRF's nested validation errors into located details."""
+    if isinstance(data, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in data.items():
+            child = f"{path}.{key}" if path else str(key)
+            out.extend(_drf_details(value, "" if key == "non_field_errors" else child))
+        return out
+    if isinstance(data, list):
+        if all(isinstance(item, exceptions.ErrorDetail | str) for item in data):
+            return [{"path": path, "code": getattr(item, "code", "invalid"), "message": str(item)} for item in data]
+        out = []
+        for index, item in enumerate(data):
+            out.extend(_drf_details(item, f"{path}[{index}]"))
+        return out
+    return [{"path": path, "code": getattr(data, "code", "invalid"), "message": str(data)}]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, errors.DomainError):
+        http_status = next(
+            (code for cls, code in DOMAIN_STATUS.items() if isinstance(exc, cls)), status.HTTP_400_BAD_REQUEST
+        )
+        return Response(error_body(exc.code, exc.message, [d.as_dict() for d in exc.details]), status=http_status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in the API", exc_info=exc)
+        return Response(
+            error_body("server_error", "Something went wrong on our side; the error has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body("invalid", "The request is not valid; see details.", _drf_details(exc.detail))
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        message = str(detail) if not isinstance(detail, dict | list) else "The request failed."
+        codes = exc.get_codes()
+        response.data = error_body(codes if isinstance(codes, str) else str(exc.default_code), message)
+    return response
