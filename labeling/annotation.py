@@ -51,6 +51,8 @@ class Shape:
     model_version: str = ""
     valid: bool = True
     schema_id: str | None = None
+    # The resolved LabelEntry id (a string), set by a reader that resolved the class already.
+    entry_id: str | None = None
 
 
 @dataclass(slots=True)

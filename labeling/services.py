@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from labeling.models import Task, TaskState
-from labelsite.errors import Conflict
+from labeling.documents import document_problems, required_problems
+from labeling.models import Label, LabelSource, Task, TaskState
+from labeling.selectors import task_annotation_get
+from labelsite.errors import Conflict, ValidationFailed
+from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_index
 from projects.models import Dataset, Media, Project
 
 TASK_BATCH = 2000
@@ -72,3 +77,82 @@ def task_complete(*, task: Task) -> Task:
 
 def task_skip(*, task: Task) -> Task:
     return _task_state_set(task=task, state=TaskState.SKIPPED)
+
+
+# --- the whole annotation of a task, saved by the labeling page and the native API ----------
+
+
+def _label_rows(
+    labels: list[dict[str, Any]], *, task: Task, index: LabelConfigIndex, parent: IndexedEntry | None, author: Any
+) -> list[tuple[Label, list[dict[str, Any]]]]:
+    rows = []
+    for label in labels:
+        entry = index.child(parent.id, label["key"]) if parent is not None else index.root(label["key"])
+        assert entry is not None  # checked by document_problems
+        row = Label(
+            task=task,
+            entry_id=entry.id,
+            points=label["points"],
+            answers=label.get("answers") or {},
+            source=label.get("source", LabelSource.MANUAL),
+            score=label.get("score"),
+            model_version=label.get("model_version") or "",
+            author=author if getattr(author, "pk", None) else None,
+        )
+        rows.append((row, label.get("children") or []))
+    return rows
+
+
+@transaction.atomic
+def task_annotation_replace(
+    *, task: Task, document: dict[str, Any], user: Any = None, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Replace a task's answers and labels with `document`; answers the stored document.
+
+    Every problem of the document is reported at once, with its path. When the caller says
+    which version it edited (`expected_version`), a save over a newer version is refused
+    with a conflict instead of silently overwriting another person's work.
+    """
+    index = label_config_index(configuration=task.project.label_configuration)
+    problems = document_problems(document, index=index)
+    if problems:
+        raise ValidationFailed(
+            code="invalid_annotation",
+            message=f"The annotation has {len(problems)} problem(s); see details.",
+            details=problems,
+        )
+    version_filter = {"version": expected_version} if expected_version is not None else {}
+    updated = Task.objects.filter(pk=task.pk, **version_filter).update(
+        answers=document.get("answers") or {}, version=F("version") + 1, updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(
+            code="version_conflict",
+            message="Someone saved this task after you opened it; reload it or merge your changes.",
+        )
+    Label.objects.filter(task=task).delete()
+    roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user)
+    # Parents first, so that nested geometries get their parent's id (bulk_create returns ids).
+    Label.objects.bulk_create([row for row, _ in roots])
+    nested: list[Label] = []
+    for row, children in roots:
+        parent_entry = index.entries[str(row.entry_id)]
+        for child, _ in _label_rows(children, task=task, index=index, parent=parent_entry, author=user):
+            child.parent = row
+            nested.append(child)
+    Label.objects.bulk_create(nested)
+    task.refresh_from_db()
+    return task_annotation_get(task=task)
+
+
+def task_complete_checked(*, task: Task, user: Any = None) -> Task:
+    """Complete a task from the labeling page: required questions must be answered."""
+    index = label_config_index(configuration=task.project.label_configuration)
+    problems = required_problems(task_annotation_get(task=task), index=index)
+    if problems:
+        raise ValidationFailed(
+            code="required_unanswered",
+            message=f"{len(problems)} required question(s) are unanswered; see details.",
+            details=problems,
+        )
+    return task_complete(task=task)

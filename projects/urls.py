@@ -1,3 +1,21 @@
+"""Pages: sign-in, projects, datasets (and the upload endpoint the dataset page's script uses)."""
+
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-urlpatterns: list = []
+from projects import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.project_list, name="project-list"),
+    path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
+    path(
+        "projects/<uuid:project_id>/datasets/connect",
+        views.project_dataset_connect,
+        name="project-dataset-connect",
+    ),
+    path("projects/<uuid:project_id>/datasets/create", views.project_dataset_create, name="project-dataset-create"),
+    path("datasets/<uuid:dataset_id>/", views.dataset_detail, name="dataset-detail"),
+    path("datasets/<uuid:dataset_id>/upload", views.dataset_upload, name="dataset-upload"),
+]

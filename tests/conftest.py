@@ -30,3 +30,12 @@ def media_storage(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def static_files_without_manifest(settings):
+    """Tests run with DEBUG off but without collectstatic, so there is no manifest to look names up in."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

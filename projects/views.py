@@ -1,0 +1,218 @@
+"""HTML pages of projects and datasets, and the JSON endpoint the upload script talks to.
+
+Views are thin: a selector decides what the user may see, a service does the work, and the
+typed domain errors become 404, 403 or a message on the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labelsite.errors import AlreadyExists, Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from projects import selectors, services
+from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
+from projects.label_config import label_config_tree
+from projects.models import Dataset, LabelConfiguration, Project
+
+MEDIA_PER_PAGE = 100
+# Parallel uploads the page runs: enough to hide latency, few enough not to swamp the server.
+UPLOAD_PARALLELISM = 4
+
+T = TypeVar("T")
+
+
+def _or_http_error(call: Callable[[], T]) -> T:
+    """Run a selector; NotFound becomes a 404 and PermissionDenied a 403."""
+    try:
+        return call()
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from exc
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list_with_counts(user=request.user)
+    return render(
+        request,
+        "projects/project_list.html",
+        {"projects": projects, "task_states": selectors.task_state_choices()},
+    )
+
+
+@require_GET
+@login_required
+def project_detail(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
+    return _render_project_detail(request, project)
+
+
+def _render_project_detail(
+    request: HttpRequest,
+    project: Project,
+    *,
+    connect_form: DatasetConnectForm | None = None,
+    create_form: DatasetCreateForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    is_admin = selectors.user_is_org_admin(user=request.user, organization=project.organization_id)
+    task_states = selectors.project_task_state_summary(project=project)
+    try:
+        tree = label_config_tree(configuration=project.label_configuration)
+    except LabelConfiguration.DoesNotExist:
+        tree = []
+    context: dict[str, Any] = {
+        "project": project,
+        "is_admin": is_admin,
+        "datasets": selectors.project_dataset_list(project=project),
+        "task_states": task_states,
+        "task_total": sum(state["count"] for state in task_states),
+        "label_tree": [_entry_for_display(entry) for entry in tree],
+    }
+    if is_admin:
+        context["connect_form"] = connect_form or DatasetConnectForm(project=project)
+        context["create_form"] = create_form or DatasetCreateForm()
+    return render(request, "projects/project_detail.html", context, status=status)
+
+
+# A colour goes into a style attribute: only plain colour syntax is drawn, anything else is shown as text.
+_SAFE_COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,30}|rgba?\([0-9\s.,%]{1,40}\))$")
+
+
+def _entry_for_display(entry: dict[str, Any]) -> dict[str, Any]:
+    color = entry.get("color") or ""
+    return {
+        **entry,
+        "swatch": color if _SAFE_COLOR.match(color) else "",
+        "children": [_entry_for_display(child) for child in entry.get("children") or []],
+    }
+
+
+@require_POST
+@login_required
+def project_dataset_connect(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+    form = DatasetConnectForm(request.POST, project=project)
+    if not form.is_valid():
+        return _render_project_detail(request, project, connect_form=form, status=400)
+    dataset: Dataset = form.cleaned_data["dataset"]
+    try:
+        services.dataset_connect(dataset=dataset, project=project)
+    except DomainError as exc:
+        form.add_error("dataset", exc.message)
+        return _render_project_detail(request, project, connect_form=form, status=_status_for(exc))
+    messages.success(request, f"Connected dataset “{dataset.name}”; its media are tasks of this project now.")
+    return redirect("project-detail", project_id=project.pk)
+
+
+@require_POST
+@login_required
+def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+    form = DatasetCreateForm(request.POST)
+    if not form.is_valid():
+        return _render_project_detail(request, project, create_form=form, status=400)
+    try:
+        dataset = services.dataset_create(
+            organization=project.organization,
+            name=form.cleaned_data["name"],
+            short_description=form.cleaned_data["short_description"],
+        )
+        services.dataset_connect(dataset=dataset, project=project)
+    except DomainError as exc:
+        form.add_error("name", exc.message)
+        return _render_project_detail(request, project, create_form=form, status=_status_for(exc))
+    messages.success(request, f"Created dataset “{dataset.name}” and connected it; add images to it here.")
+    return redirect("dataset-detail", dataset_id=dataset.pk)
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def dataset_detail(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
+    """The dataset's media; POST adds media by URL (the results are shown on the page)."""
+    dataset = _or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
+    url_form = MediaUrlsForm()
+    url_results: list[services.UrlResult] | None = None
+    status = 200
+    if request.method == "POST":
+        dataset = _or_http_error(lambda: selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id))
+        url_form = MediaUrlsForm(request.POST)
+        if url_form.is_valid():
+            url_results = services.media_create_from_urls(dataset=dataset, urls=url_form.cleaned_data["urls"])
+            url_form = MediaUrlsForm()
+        else:
+            status = 400
+    is_admin = selectors.user_is_org_admin(user=request.user, organization=dataset.organization_id)
+    page = Paginator(selectors.media_list(dataset=dataset), MEDIA_PER_PAGE).get_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "dataset": dataset,
+        "is_admin": is_admin,
+        "page": page,
+        "projects": selectors.dataset_project_list_for_user(user=request.user, dataset=dataset),
+        "url_form": url_form,
+        "url_results": url_results,
+        "url_summary": _url_summary(url_results) if url_results is not None else None,
+        "upload_config": {
+            "uploadUrl": reverse("dataset-upload", kwargs={"dataset_id": dataset.pk}),
+            "parallel": UPLOAD_PARALLELISM,
+            "maxBytes": _max_upload_bytes(),
+        },
+    }
+    return render(request, "projects/dataset_detail.html", context, status=status)
+
+
+def _url_summary(results: list[services.UrlResult]) -> dict[str, int]:
+    summary: dict[str, int] = {}
+    for result in results:
+        summary[result.status] = summary.get(result.status, 0) + 1
+    return summary
+
+
+def _max_upload_bytes() -> int:
+    return min(settings.LABELSITE_MAX_IMAGE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
+@require_POST
+@login_required
+def dataset_upload(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
+    """Store one uploaded image (multipart field `file`); answers `{id, name}` or `{error}`."""
+    try:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed(code="file_missing", message="Send the image in the multipart field “file”.")
+        media = services.media_create_from_file(dataset=dataset, name=upload.name or "", content=upload)
+    except DomainError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=_status_for(exc))
+    return JsonResponse({"id": str(media.id), "name": media.name}, status=201)
+
+
+def _status_for(error: DomainError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, PermissionDenied):
+        return 403
+    if isinstance(error, AlreadyExists | Conflict):
+        return 409
+    return 400
