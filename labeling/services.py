@@ -156,3 +156,242 @@ def task_complete_checked(*, task: Task, user: Any = None) -> Task:
             details=problems,
         )
     return task_complete(task=task)
+
+
+# --- bulk label writes (imports) -----------------------------------------------------------
+
+#: Label columns in the order the bulk writers send them.
+_LABEL_COLUMNS = (
+    "id",
+    "task_id",
+    "entry_id",
+    "parent_id",
+    "points",
+    "answers",
+    "source",
+    "score",
+    "model_version",
+    "import_job_id",
+    "import_batch",
+    "valid",
+    "author_id",
+    "created_at",
+    "updated_at",
+)
+_DELETE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class LabelBatchWritten:
+    labels: int
+    tasks: int
+
+
+def labels_write_batch(
+    *,
+    items: Sequence[tuple[UUID, MediaAnnotation]],
+    import_job_id: UUID | None = None,
+    import_batch: int | None = None,
+    author_id: int | None = None,
+) -> LabelBatchWritten:
+    """Write the annotations of a batch of tasks: one row per shape, and the global answers.
+
+    `items` pairs a task id with what an import item says about its media, in file order;
+    every shape must carry its resolved `entry_id`. In one transaction:
+
+    - the rows of an earlier attempt at the same `(import_job_id, import_batch)` are
+      deleted first, so that a batch written twice is written once;
+    - `keep_data=False` deletes the task's labels and replaces its global answers (a later
+      item of the same task in the batch wipes what an earlier one added); `keep_data=True`
+      adds shapes and merges answers (an answer without a value keeps the stored one);
+    - label ids are reserved up front (one `nextval` query on PostgreSQL), so a nested
+      shape names its parent in the same insert; PostgreSQL gets the rows by COPY, other
+      databases by `bulk_create`;
+    - the tasks' answers, `has_import` and `version` are updated in bulk.
+    """
+    with transaction.atomic():
+        if import_job_id is not None and import_batch is not None:
+            _labels_delete_where("import_job_id = %s AND import_batch = %s", [import_job_id, import_batch])
+        shapes_by_task, answers_by_task = _batch_plan(items)
+        wiped = [task_id for task_id, (replace, _) in answers_by_task.items() if replace]
+        for start in range(0, len(wiped), _DELETE_CHUNK):
+            chunk = wiped[start : start + _DELETE_CHUNK]
+            _labels_delete_where(f"task_id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+        rows = _label_rows(shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id)
+        _labels_insert(rows)
+        _tasks_update_answers(answers_by_task)
+    return LabelBatchWritten(labels=len(rows), tasks=len(answers_by_task))
+
+
+def _batch_plan(
+    items: Sequence[tuple[UUID, MediaAnnotation]],
+) -> tuple[dict[UUID, list[Shape]], dict[UUID, tuple[bool, dict[str, Any]]]]:
+    """Per task: the shapes to insert, and (whether stored labels go, the answer tree to store)."""
+    first_keeps = {}
+    for task_id, annotation in items:
+        first_keeps.setdefault(task_id, annotation.keep_data)
+    need_stored = [task_id for task_id, keep in first_keeps.items() if keep]
+    stored: dict[UUID, dict[str, Any]] = {}
+    if need_stored:
+        stored = dict(Task.objects.filter(id__in=need_stored).values_list("id", "answers"))
+    shapes_by_task: dict[UUID, list[Shape]] = {}
+    answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]] = {}
+    for task_id, annotation in items:
+        tree = answers_to_json(annotation.answers)
+        if not annotation.keep_data:
+            shapes_by_task[task_id] = list(annotation.shapes)
+            answers_by_task[task_id] = (True, tree)
+            continue
+        shapes_by_task.setdefault(task_id, []).extend(annotation.shapes)
+        replace, current = answers_by_task.get(task_id, (False, stored.get(task_id) or {}))
+        answers_by_task[task_id] = (replace, answers_merge(current, tree))
+    return shapes_by_task, answers_by_task
+
+
+def _is_unset(value: Any) -> bool:
+    return value is None or value == []
+
+
+def answers_merge(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` answer tree over `stored`: a question answered without a value keeps its stored value."""
+    merged = dict(stored)
+    for key, node in new.items():
+        previous = stored.get(key)
+        if not isinstance(previous, dict):
+            merged[key] = node
+            continue
+        result = dict(node)
+        if _is_unset(node.get("value")) and not _is_unset(previous.get("value")):
+            result["value"] = previous["value"]
+            result.pop("valid", None)
+            if previous.get("valid") is False:
+                result["valid"] = False
+        children = answers_merge(previous.get("answers") or {}, node.get("answers") or {})
+        if children:
+            result["answers"] = children
+        merged[key] = result
+    return merged
+
+
+def _label_rows(
+    shapes_by_task: dict[UUID, list[Shape]],
+    *,
+    import_job_id: UUID | None,
+    import_batch: int | None,
+    author_id: int | None,
+) -> list[tuple[Any, ...]]:
+    count = 0
+    stack: list[Shape] = [shape for shapes in shapes_by_task.values() for shape in shapes]
+    while stack:
+        shape = stack.pop()
+        count += 1
+        stack.extend(shape.children)
+    if not count:
+        return []
+    ids = iter(_label_ids_reserve(count))
+    now = timezone.now()
+    rows: list[tuple[Any, ...]] = []
+
+    def add(task_id: UUID, shape: Shape, parent_id: int | None) -> None:
+        if shape.entry_id is None:
+            raise ValueError(f"shape {shape.key!r} has no resolved entry id")
+        label_id = next(ids)
+        rows.append(
+            (
+                label_id,
+                task_id,
+                shape.entry_id,
+                parent_id,
+                shape.points,
+                answers_to_json(shape.answers),
+                shape.source,
+                shape.score,
+                shape.model_version,
+                import_job_id,
+                import_batch,
+                shape.valid,
+                author_id,
+                now,
+                now,
+            )
+        )
+        for child in shape.children:
+            add(task_id, child, label_id)
+
+    for task_id, shapes in shapes_by_task.items():
+        for shape in shapes:
+            add(task_id, shape, None)
+    return rows
+
+
+def _label_ids_reserve(count: int) -> list[int]:
+    """`count` fresh label ids, taken before the insert so that children can name parents."""
+    table = Label._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so the ids above
+        # both the highest row and AUTOINCREMENT's high-water mark are ours.
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 - our table name
+        highest = cursor.fetchone()[0]
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = %s", [table])
+            highest = max(highest, cursor.fetchone()[0])
+        return list(range(highest + 1, highest + 1 + count))
+
+
+def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        points, answers = _LABEL_COLUMNS.index("points"), _LABEL_COLUMNS.index("answers")
+        sql = f"COPY {Label._meta.db_table} ({', '.join(_LABEL_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                values = list(row)
+                values[points] = orjson.dumps(values[points]).decode()
+                values[answers] = orjson.dumps(values[answers]).decode()
+                copy.write_row(values)
+        return
+    Label.objects.bulk_create(
+        [Label(**dict(zip(_LABEL_COLUMNS, row, strict=True))) for row in rows], batch_size=LABEL_BULK_BATCH
+    )
+
+
+LABEL_BULK_BATCH = 500
+
+
+def _labels_delete_where(condition: str, params: Sequence[Any]) -> None:
+    # Raw SQL: the ORM would load every row to cascade to nested labels, which go in the
+    # same statement anyway (they belong to the same task, or batch).
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Label._meta.db_table} WHERE {condition}", list(params))  # noqa: S608
+
+
+def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]]) -> None:
+    if not answers_by_task:
+        return
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, has_import = true, "  # noqa: S608
+                "version = t.version + 1, updated_at = %s "
+                "FROM unnest(%s::uuid[], %s::text[]) AS v(id, answers) WHERE t.id = v.id",
+                [
+                    now,
+                    list(answers_by_task),
+                    [orjson.dumps(tree).decode() for _, tree in answers_by_task.values()],
+                ],
+            )
+        return
+    tasks = [Task(id=task_id, answers=tree) for task_id, (_, tree) in answers_by_task.items()]
+    Task.objects.bulk_update(tasks, ["answers"], batch_size=LABEL_BULK_BATCH)
+    ids = list(answers_by_task)
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        Task.objects.filter(id__in=ids[start : start + _DELETE_CHUNK]).update(
+            has_import=True, version=F("version") + 1, updated_at=now
+        )
