@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.apps import AppConfig
 from django.conf import settings
 
@@ -10,5 +12,10 @@ class LabelsiteConfig(AppConfig):
         from labelsite import checks  # noqa: F401  (registers the start-up checks)
 
         # The embedded defaults (SQLite file, file broker, local uploads) live in var/;
-        # create it before the first connection rather than at settings import.
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # create their folders before first use rather than at settings import.
+        folders: list[object] = [settings.VAR_DIR, settings.STATIC_ROOT]
+        if settings.CELERY_BROKER_URL == "filesystem://":
+            options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+            folders += [options["data_folder_in"], options["control_folder"], options["processed_folder"]]
+        for folder in folders:
+            Path(str(folder)).mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,8 @@ def test_replace_stores_nested_geometries_with_their_parent_and_reads_them_back(
     assert car["points"] == [[57, 412], [54.5, 463], [130, 524]]
     assert [child["key"] for child in car["children"]] == ["wheel"]
     wheel = Label.objects.get(entry__key="wheel")
-    assert wheel.parent is not None and wheel.parent.entry.key == "car"
+    assert wheel.parent is not None
+    assert wheel.parent.entry.key == "car"
     assert task_annotation_get(task=task) == stored
 
 

@@ -14,7 +14,8 @@ def test_create_api_token_prints_only_a_token_that_authenticates_as_an_organizat
     out = StringIO()
     call_command("create_api_token", "Acme", stdout=out)
     raw = out.getvalue().strip()
-    assert "\n" not in raw and len(raw) >= 40
+    assert "\n" not in raw
+    assert len(raw) >= 40
     token = api_token_authenticate(raw=raw)
     assert token is not None
     assert token.organization.name == "Acme"
@@ -28,7 +29,8 @@ def test_create_api_token_for_a_user_creates_the_user_as_member():
     out = StringIO()
     call_command("create_api_token", "Acme", "--user", "robot", "--role", "annotator", stdout=out)
     token = api_token_authenticate(raw=out.getvalue().strip())
-    assert token is not None and token.user is not None
+    assert token is not None
+    assert token.user is not None
     assert token.user.username == "robot"
     assert Membership.objects.get(user=token.user).role == "annotator"
     assert not token.user.has_usable_password()
