@@ -64,8 +64,12 @@ def requirements_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def venv_ensure(requirements: str) -> None:
-    """Create .venv if missing and install `requirements` unless its hash is unchanged."""
+def venv_ensure(requirements: str, *, no_deps: bool = False) -> None:
+    """Create .venv if missing and install `requirements` unless its hash is unchanged.
+
+    `no_deps` installs the listed packages without their own dependencies (for a package
+    whose pins are broken, such as the datagym client: see requirements-nodeps.txt).
+    """
     if not PYTHON.exists():
         say(f"creating {VENV.relative_to(ROOT)} with {sys.executable}")
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
@@ -76,7 +80,17 @@ def venv_ensure(requirements: str) -> None:
         return
     say(f"installing {requirements} into .venv")
     result = subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(path)],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            *(["--no-deps"] if no_deps else []),
+            "-r",
+            str(path),
+        ],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         check=False,
@@ -137,6 +151,7 @@ def run(command: Sequence[str], *, env: Mapping[str, str]) -> int:
 
 def command_test(pytest_args: list[str]) -> int:
     venv_ensure("requirements-dev.txt")
+    venv_ensure("requirements-nodeps.txt", no_deps=True)
     env = dict(os.environ)
     var_dir_prepare(env)
     database, broker = describe_stack(env, testing=True)

@@ -6,7 +6,7 @@ from imports.models import ImportJob, ImportJobError
 class ImportJobErrorInline(admin.TabularInline):
     model = ImportJobError
     extra = 0
-    fields = ["item_index", "location", "code", "message"]
+    fields = ("item_index", "location", "code", "message")
     readonly_fields = fields
     can_delete = False
     max_num = 0

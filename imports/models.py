@@ -36,6 +36,9 @@ class ImportJob(models.Model):
     items_total = models.IntegerField(null=True, blank=True)
     items_validated = models.IntegerField(default=0)
     items_invalid = models.IntegerField(default=0)
+    # Items without a media reference, which DataGym skips silently (and we count).
+    items_skipped = models.IntegerField(default=0)
+    items_written = models.IntegerField(default=0)
     labels_total = models.IntegerField(null=True, blank=True)
     labels_written = models.IntegerField(default=0)
     error_count = models.IntegerField(default=0)

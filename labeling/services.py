@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from labeling.documents import document_problems, required_problems
+from labeling.annotation import MediaAnnotation, Shape, answers_to_json
+from labeling.documents import document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
-from labelsite.errors import Conflict, ValidationFailed
+from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_index
 from projects.models import Dataset, Media, Project
 
@@ -211,13 +214,15 @@ def labels_write_batch(
     """
     with transaction.atomic():
         if import_job_id is not None and import_batch is not None:
-            _labels_delete_where("import_job_id = %s AND import_batch = %s", [import_job_id, import_batch])
+            _labels_delete(import_job_id=import_job_id, import_batch=import_batch)
         shapes_by_task, answers_by_task = _batch_plan(items)
         wiped = [task_id for task_id, (replace, _) in answers_by_task.items() if replace]
         for start in range(0, len(wiped), _DELETE_CHUNK):
             chunk = wiped[start : start + _DELETE_CHUNK]
-            _labels_delete_where(f"task_id IN ({', '.join(['%s'] * len(chunk))})", chunk)
-        rows = _label_rows(shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id)
+            _labels_delete(task_id__in=chunk)
+        rows = _import_label_rows(
+            shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id
+        )
         _labels_insert(rows)
         _tasks_update_answers(answers_by_task)
     return LabelBatchWritten(labels=len(rows), tasks=len(answers_by_task))
@@ -227,7 +232,7 @@ def _batch_plan(
     items: Sequence[tuple[UUID, MediaAnnotation]],
 ) -> tuple[dict[UUID, list[Shape]], dict[UUID, tuple[bool, dict[str, Any]]]]:
     """Per task: the shapes to insert, and (whether stored labels go, the answer tree to store)."""
-    first_keeps = {}
+    first_keeps: dict[UUID, bool] = {}
     for task_id, annotation in items:
         first_keeps.setdefault(task_id, annotation.keep_data)
     need_stored = [task_id for task_id, keep in first_keeps.items() if keep]
@@ -273,7 +278,7 @@ def answers_merge(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _label_rows(
+def _import_label_rows(
     shapes_by_task: dict[UUID, list[Shape]],
     *,
     import_job_id: UUID | None,
@@ -364,11 +369,11 @@ def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
 LABEL_BULK_BATCH = 500
 
 
-def _labels_delete_where(condition: str, params: Sequence[Any]) -> None:
-    # Raw SQL: the ORM would load every row to cascade to nested labels, which go in the
-    # same statement anyway (they belong to the same task, or batch).
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Label._meta.db_table} WHERE {condition}", list(params))  # noqa: S608
+def _labels_delete(**lookups: Any) -> None:
+    # A plain DELETE: the ORM's delete() would load every row to cascade to nested labels,
+    # which go in the same statement anyway (they belong to the same task, or batch).
+    queryset = Label.objects.filter(**lookups)
+    queryset._raw_delete(queryset.db)
 
 
 def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]]) -> None:
@@ -395,3 +400,167 @@ def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]
         Task.objects.filter(id__in=ids[start : start + _DELETE_CHUNK]).update(
             has_import=True, version=F("version") + 1, updated_at=now
         )
+
+
+def tasks_reset_after_configuration_clear(*, project: Project) -> int:
+    """After the configuration was emptied: drop global answers, reopen finished tasks.
+
+    Labels went with their entries (cascade); DataGym then moves completed and reviewed
+    tasks to "waiting (changed)". Returns the number of tasks reopened.
+    """
+    with transaction.atomic():
+        Task.objects.filter(project=project).exclude(answers={}).update(answers={}, updated_at=timezone.now())
+        return Task.objects.filter(project=project, state__in=[TaskState.COMPLETED, TaskState.REVIEWED]).update(
+            state=TaskState.WAITING_CHANGED, updated_at=timezone.now()
+        )
+
+
+# --- assignment and review (the native API) ---------------------------------------------------
+
+
+def task_assign(*, task: Task, assignee: Any) -> Task:
+    """Give the task to `assignee`, or to nobody (None). Who may do that is the selector's rule."""
+    Task.objects.filter(pk=task.pk).update(assignee=assignee, updated_at=timezone.now())
+    task.assignee = assignee
+    return task
+
+
+def task_review(*, task: Task, accept: bool, comment: str = "") -> Task:
+    """Accept a completed task (reviewed), or send it back to in progress with the comment."""
+    if task.state != TaskState.COMPLETED:
+        raise Conflict(
+            code="task_state",
+            message=f"Only completed tasks are reviewed; this one is {task.get_state_display().lower()}.",
+            params=(task.state.upper(),),
+        )
+    state = TaskState.REVIEWED if accept else TaskState.IN_PROGRESS
+    updated = Task.objects.filter(pk=task.pk, state=TaskState.COMPLETED).update(
+        state=state, review_comment=comment, updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(code="task_state", message="The task changed meanwhile; reload it.", params=(task.state,))
+    task.state = state
+    task.review_comment = comment
+    return task
+
+
+# --- single labels (the native API); each write bumps the task's version -------------------------
+
+#: What a client may change on a label; its class and parent stay.
+LABEL_EDITABLE_FIELDS = ("points", "answers", "source", "score", "model_version")
+
+
+def _task_version_bump(*, task: Task, expected_version: int | None) -> None:
+    version_filter = {"version": expected_version} if expected_version is not None else {}
+    updated = Task.objects.filter(pk=task.pk, **version_filter).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(
+            code="version_conflict",
+            message="Someone saved this task after you opened it; reload it or merge your changes.",
+        )
+    task.refresh_from_db(fields=["version"])
+
+
+def _label_problems(label: Any, *, index: LabelConfigIndex, parent: IndexedEntry | None) -> list[ErrorDetail]:
+    """The document rules for one label, with paths relative to the label ("points", "key", ...)."""
+    problems = labels_problems([label], index=index, parent=parent, path="label")
+    return [
+        ErrorDetail(path=p.path.removeprefix("label[0]").lstrip("."), code=p.code, message=p.message, params=p.params)
+        for p in problems
+    ]
+
+
+def _invalid_label(problems: list[ErrorDetail]) -> ValidationFailed:
+    return ValidationFailed(
+        code="invalid_label", message=f"The label has {len(problems)} problem(s); see details.", details=problems
+    )
+
+
+@transaction.atomic
+def label_create(
+    *,
+    task: Task,
+    label: dict[str, Any],
+    parent_id: int | None = None,
+    user: Any = None,
+    expected_version: int | None = None,
+) -> Label:
+    """Add one geometry (with its nested geometries) to a task, checked like a whole document."""
+    index = label_config_index(configuration=task.project.label_configuration)
+    parent_label: Label | None = None
+    parent_entry: IndexedEntry | None = None
+    if parent_id is not None:
+        parent_label = Label.objects.filter(pk=parent_id, task=task, parent__isnull=True).first()
+        if parent_label is None:
+            raise ValidationFailed(
+                code="invalid_label",
+                message="The parent label is not a top-level label of this task.",
+                details=[ErrorDetail(path="parent_id", code="not_found", message="No such label on this task.")],
+            )
+        parent_entry = index.entries[str(parent_label.entry_id)]
+    problems = _label_problems(label, index=index, parent=parent_entry)
+    if problems:
+        raise _invalid_label(problems)
+    _task_version_bump(task=task, expected_version=expected_version)
+    ((row, children),) = _label_rows([label], task=task, index=index, parent=parent_entry, author=user)
+    row.parent = parent_label
+    row.save()
+    entry = index.entries[str(row.entry_id)]
+    nested = _label_rows(children, task=task, index=index, parent=entry, author=user)
+    for child, _ in nested:
+        child.parent = row
+    Label.objects.bulk_create([child for child, _ in nested])
+    return row
+
+
+@transaction.atomic
+def label_update(
+    *, label: Label, changes: dict[str, Any], user: Any = None, expected_version: int | None = None
+) -> Label:
+    """Change a label's points, answers, source, score or model version; the rest stays."""
+    unknown = sorted(set(changes) - set(LABEL_EDITABLE_FIELDS))
+    if unknown:
+        raise _invalid_label(
+            [
+                ErrorDetail(path=key, code="read_only", message=f"Only {', '.join(LABEL_EDITABLE_FIELDS)} change.")
+                for key in unknown
+            ]
+        )
+    task = label.task
+    index = label_config_index(configuration=task.project.label_configuration)
+    parent_entry = None
+    if label.parent_id is not None:
+        parent_entry = index.entries[str(Label.objects.values_list("entry_id", flat=True).get(pk=label.parent_id))]
+    entry = index.entries[str(label.entry_id)]
+    merged = {
+        "key": entry.key,
+        "type": entry.type,
+        "points": label.points,
+        "answers": label.answers,
+        "source": label.source,
+        "score": label.score,
+        "model_version": label.model_version,
+        **changes,
+    }
+    problems = _label_problems(merged, index=index, parent=parent_entry)
+    if problems:
+        raise _invalid_label(problems)
+    _task_version_bump(task=task, expected_version=expected_version)
+    label.points = merged["points"]
+    label.answers = merged["answers"] or {}
+    label.source = merged["source"] or LabelSource.MANUAL
+    label.score = merged["score"]
+    label.model_version = merged["model_version"] or ""
+    # A label someone edited by hand has passed the rules again.
+    label.valid = True
+    label.save(update_fields=[*LABEL_EDITABLE_FIELDS, "valid", "updated_at"])
+    return label
+
+
+@transaction.atomic
+def label_delete(*, label: Label, expected_version: int | None = None) -> None:
+    """Delete a label and its nested labels."""
+    _task_version_bump(task=label.task, expected_version=expected_version)
+    label.delete()

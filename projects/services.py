@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from labelsite.errors import AlreadyExists, Conflict, ErrorDetail, NotFound, ValidationFailed
+from labelsite.errors import AlreadyExists, Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
 from projects import signals
 from projects.label_config import label_config_replace
 from projects.models import (
@@ -122,6 +123,31 @@ def project_create(
     if label_configuration:
         label_config_replace(configuration=configuration, entries=label_configuration)
     return project
+
+
+def project_update(
+    *, project: Project, name: str | None = None, short_description: str | None = None, description: str | None = None
+) -> Project:
+    """Change a project's name and descriptions (None leaves a field as it is)."""
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed(
+                code="invalid",
+                message="A project needs a name.",
+                details=[ErrorDetail(path="name", code="blank", message="Give the project a name.")],
+            )
+        project.name = name.strip()
+    if short_description is not None:
+        project.short_description = short_description
+    if description is not None:
+        project.description = description
+    project.save(update_fields=["name", "short_description", "description", "updated_at"])
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete a project with its configuration, tasks and labels; its datasets and media stay."""
+    project.delete()
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -273,6 +299,36 @@ def media_create_from_file(
     return media
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    name: str
+    content: bytes | IO[bytes]
+
+
+@dataclass(frozen=True)
+class MediaUploadFailure:
+    name: str
+    error: DomainError
+
+
+@dataclass(frozen=True)
+class MediaUploadResult:
+    created: list[Media]
+    failed: list[MediaUploadFailure]
+
+
+def media_create_from_files(*, dataset: Dataset, files: Sequence[UploadedFile]) -> MediaUploadResult:
+    """Store many uploaded images, each on its own: one bad file does not stop the others."""
+    created: list[Media] = []
+    failed: list[MediaUploadFailure] = []
+    for uploaded in files:
+        try:
+            created.append(media_create_from_file(dataset=dataset, name=uploaded.name, content=uploaded.content))
+        except DomainError as error:
+            failed.append(MediaUploadFailure(name=uploaded.name, error=error))
+    return MediaUploadResult(created=created, failed=failed)
+
+
 class UrlStatus:
     SUCCESS = "SUCCESS"
     DUPLICATE = "DUPLICATE"
@@ -334,6 +390,67 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
         existing.add(url.lower())
         to_create.append(media)
         results.append(UrlResult(url=url, status=UrlStatus.SUCCESS, media=media))
+    _media_bulk_insert(dataset=dataset, media=to_create)
+    return results
+
+
+#: S3's rules for bucket names, roughly: 3-63 lower-case letters, digits, dots and hyphens.
+_S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class S3KeyResult:
+    key: str
+    status: str
+    media: Media | None
+
+
+@transaction.atomic
+def media_create_from_s3(*, dataset: Dataset, bucket: str, keys: Iterable[str]) -> list[S3KeyResult]:
+    """Add media that live in an S3 bucket, by key, without fetching them now.
+
+    Each media's url is `s3://bucket/key` and its name the key's last part (numbered when
+    taken). The same URL twice in the dataset is a DUPLICATE; a key whose extension is not
+    an image's is UNSUPPORTED_MIME_TYPE.
+    """
+    if not _S3_BUCKET_RE.fullmatch(bucket or ""):
+        raise ValidationFailed(
+            code="invalid",
+            message="The bucket name is not a valid S3 bucket name.",
+            details=[ErrorDetail(path="bucket", code="invalid", message="3-63 characters: a-z, 0-9, '.' and '-'.")],
+        )
+    unique_keys = list(dict.fromkeys(k.strip().lstrip("/") for k in keys if isinstance(k, str)))
+    existing = set(
+        Media.objects.filter(dataset=dataset, source=MediaSource.S3, deleted_at__isnull=True).values_list(
+            "url", flat=True
+        )
+    )
+    results: list[S3KeyResult] = []
+    to_create: list[Media] = []
+    for key in unique_keys:
+        name = key.rsplit("/", 1)[-1]
+        url = f"s3://{bucket}/{key}"
+        if not name or len(url) > 2048:
+            results.append(S3KeyResult(key=key, status=UrlStatus.FAILED, media=None))
+            continue
+        if url in existing:
+            results.append(S3KeyResult(key=key, status=UrlStatus.DUPLICATE, media=None))
+            continue
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if extension not in IMAGE_URL_EXTENSIONS:
+            results.append(S3KeyResult(key=key, status=UrlStatus.UNSUPPORTED_MIME_TYPE, media=None))
+            continue
+        media = Media(
+            organization_id=dataset.organization_id,
+            dataset=dataset,
+            name=name[:255],
+            source=MediaSource.S3,
+            url=url,
+            mime_type="image/png" if extension == "png" else "image/jpeg",
+        )
+        existing.add(url)
+        to_create.append(media)
+        results.append(S3KeyResult(key=key, status=UrlStatus.SUCCESS, media=media))
     _media_bulk_insert(dataset=dataset, media=to_create)
     return results
 

@@ -1,0 +1,554 @@
+"""DataGym JSON: a JSON array of one object per media (reference/datagym.md, section 4).
+
+The schema is DataGym's, verbatim (`schemas/datagym_import.json`), with its two bugs kept:
+`patternProperties: {"": ...}` matches every key, and in nested geometry objects
+`"additionalProperties": false` sits inside `properties`, so nested geometry objects accept
+any extra key except one literally named `additionalProperties`.
+
+What `convert` does, as DataGym does it:
+- `internal_media_ID` names the media; an item without it is skipped (and counted);
+- `keepData` false replaces what the media has in the project, true or missing adds to it;
+- `global_classifications` keys are root classification keys; `labels` keys root geometry
+  keys; a geometry's `classifications` keys its direct child questions; `nested_geometries`
+  keys its child geometry classes (root geometries only);
+- coordinates are read by the type of the class, not by the property that holds them
+  (`polygon`, `line`, `point`, `rectangle` or the deprecated `geometry`; several of them in
+  one object are concatenated); digit strings are numbers;
+- answers are checked leniently: a value that breaks a rule of its question is imported
+  with `valid=False` (an unknown select option is cleared), never rejected;
+- unknown keys, a box on a non-rectangle class and a rectangle with an extra key are errors
+  that name the key or the type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import ijson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labelsite.errors import ErrorDetail
+from projects.label_config import IndexedEntry, LabelConfigIndex
+from projects.models import EntryType
+
+SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "schemas" / "datagym_import.json").read_text())
+#: The schema of one array item: the `items` subschema with the definitions it refers to.
+ITEM_SCHEMA: dict[str, Any] = {**SCHEMA["items"], "definitions": SCHEMA["definitions"]}
+
+MATCH_BY = ("id", "name", "external_id", "global_key")
+GEOMETRY_PROPERTIES = frozenset({"geometry", "rectangle", "polygon", "point", "line"})
+BOX_KEYS = frozenset({"x", "y", "w", "h"})
+MIN_POINTS = {EntryType.POINT.value: 1, EntryType.LINE.value: 2, EntryType.POLYGON.value: 3}
+
+
+# --- the fast schema check --------------------------------------------------------------------
+# The same constraints as ITEM_SCHEMA, compiled by pydantic. Strict types (no coercion),
+# Python's `re` so that `^[0-9]+$` means what it means to jsonschema (which lets a final
+# newline through), `extra="forbid"` where the schema says `additionalProperties: false`.
+
+_Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
+_Coordinate = Annotated[float, Field(ge=0)] | _Digits
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, regex_engine="python-re", extra="allow")
+
+
+class _Point(_Model):
+    model_config = ConfigDict(extra="forbid")
+    x: _Coordinate
+    y: _Coordinate
+
+
+class _Box(_Model):
+    x: _Coordinate
+    y: _Coordinate
+    w: _Coordinate
+    h: _Coordinate
+
+
+def _is_classification(value: Any) -> bool:
+    """The schema's recursive `classification`: [str|null, str|{key: classification}, str...]."""
+    if not isinstance(value, list):
+        return False
+    if value and not (value[0] is None or isinstance(value[0], str)):
+        return False
+    if len(value) > 1:
+        second = value[1]
+        if isinstance(second, dict):
+            if not all(_is_classification(child) for child in second.values()):
+                return False
+        elif not isinstance(second, str):
+            return False
+    return all(isinstance(rest, str) for rest in value[2:])
+
+
+def _classifications(value: Any) -> Any:
+    if not isinstance(value, dict) or not all(_is_classification(v) for v in value.values()):
+        raise ValueError("not an object of classifications")
+    return value
+
+
+class _GeometryFields(_Model):
+    geometry: list[_Point | _Box] = None  # type: ignore[assignment]
+    rectangle: Annotated[list[_Box], Field(min_length=1, max_length=1)] = None  # type: ignore[assignment]
+    polygon: Annotated[list[_Point], Field(min_length=3)] = None  # type: ignore[assignment]
+    point: Annotated[list[_Point], Field(min_length=1, max_length=1)] = None  # type: ignore[assignment]
+    line: Annotated[list[_Point], Field(min_length=2)] = None  # type: ignore[assignment]
+    classifications: Any = None
+
+    @field_validator("classifications", mode="plain")
+    @classmethod
+    def _check_classifications(cls, value: Any) -> Any:
+        return _classifications(value)
+
+
+class _NestedGeometry(_GeometryFields):
+    # The misplaced `"additionalProperties": false` is a property whose schema always fails.
+    additionalProperties: Any = None
+
+    @field_validator("additionalProperties", mode="plain")
+    @classmethod
+    def _false_schema(cls, value: Any) -> Any:
+        raise ValueError("False schema does not allow this key")
+
+
+class _Geometry(_GeometryFields):
+    model_config = ConfigDict(extra="forbid")
+    image_segmentation: list[Any] = None  # type: ignore[assignment]
+    # No `type` in the schema: anything passes, but an object must map keys to lists of nested geometries.
+    nested_geometries: Any = None
+
+    @field_validator("nested_geometries", mode="plain")
+    @classmethod
+    def _check_nested(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for nested in value.values():
+                if not isinstance(nested, list):
+                    raise ValueError("nested geometries must be lists")
+                for item in nested:
+                    _NestedGeometry.model_validate(item)
+        return value
+
+
+class _Item(_Model):
+    internal_media_ID: str = None  # type: ignore[assignment]
+    keepData: bool = None  # type: ignore[assignment]
+    global_classifications: Any = None
+    labels: dict[str, list[_Geometry]] = None  # type: ignore[assignment]
+
+    @field_validator("global_classifications", mode="plain")
+    @classmethod
+    def _check_global(cls, value: Any) -> Any:
+        return _classifications(value)
+
+
+def item_is_valid_fast(data: Any) -> bool:
+    """The compiled schema check: True exactly when the reference schema accepts `data`."""
+    try:
+        _Item.model_validate(data)
+    except (ValidationError, ValueError):
+        return False
+    return True
+
+
+ITEM = ItemSchema(ITEM_SCHEMA, fast=item_is_valid_fast)
+
+
+# --- the streaming reader ---------------------------------------------------------------------
+
+
+class _TrackingReader:
+    """A file wrapper that remembers the chunk being parsed, to place syntax errors."""
+
+    def __init__(self, file: IO[bytes], first: bytes) -> None:
+        self._file = file
+        self._pending = first
+        self.chunk = b""
+        self.chunk_start = 0
+        self.lines_before_chunk = 0
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing to learn whether the file gives bytes
+            return b""
+        if self._pending:
+            data, self._pending = self._pending, b""
+        else:
+            data = self._file.read(size)
+        self.lines_before_chunk += self.chunk.count(b"\n")
+        self.chunk_start = self._offset
+        self.chunk = data
+        self._offset += len(data)
+        return data
+
+    def place(self, message: str) -> tuple[int, int] | None:
+        """Line and column (1-based) of a yajl error in the current chunk, if found."""
+        lines = message.splitlines()
+        if len(lines) < 3 or "^" not in lines[2]:
+            return None
+        caret = lines[2].index("^")
+        before, after = lines[1][10:caret].lstrip(" "), lines[1][caret:]
+        normalised = self.chunk.translate(bytes.maketrans(b"\n\r\t", b"   ")).decode("utf-8", "replace")
+        found = normalised.find(before + after) if before + after else -1
+        if found < 0:
+            return None
+        # yajl's offset is just past the character it choked on.
+        position = max(len(normalised[: found + len(before)].encode("utf-8", "replace")) - 1, 0)
+        head = self.chunk[:position]
+        line = self.lines_before_chunk + head.count(b"\n") + 1
+        line_start = head.rfind(b"\n") + 1
+        column = len(head[line_start:].decode("utf-8", "replace")) + 1
+        return line, column
+
+
+def _syntax_error(reader: _TrackingReader, exc: Exception) -> FileError:
+    text = str(exc)
+    problem = text.splitlines()[0] if text else "invalid JSON"
+    if "premature EOF" in problem:
+        last_line = reader.lines_before_chunk + reader.chunk.count(b"\n") + 1
+        place = f"at the end of the file (line {last_line})"
+        path = "end of file"
+    else:
+        found = reader.place(text)
+        if found is not None:
+            place, path = f"at line {found[0]}, column {found[1]}", f"line {found[0]}, column {found[1]}"
+        else:
+            start = reader.lines_before_chunk + 1
+            place, path = f"near line {start}", f"line {start}"
+    return FileError(
+        ErrorDetail(
+            path=path,
+            code="json_syntax",
+            message=f"The file is not valid JSON {place}: {problem}. Fix the JSON syntax there and upload it again.",
+        )
+    )
+
+
+def read(file: IO[bytes]) -> Iterator[RawItem]:
+    """Stream the items of a DataGym file one at a time; memory does not grow with the file.
+
+    Raises `FileError` for an empty file, a top level that is not an array, or a syntax
+    error (with its line and column); items before a syntax error are yielded first.
+    """
+    first = file.read(65536)
+    if isinstance(first, str):  # a file opened in text mode
+        raise TypeError("open the import file in binary mode")
+    if first.startswith(b"\xef\xbb\xbf"):
+        first = first[3:]
+    stripped = first.lstrip()
+    while not stripped:
+        more = file.read(65536)
+        if not more:
+            raise FileError(
+                ErrorDetail(path="", code="empty_file", message="The file is empty; upload a JSON array of items.")
+            )
+        first, stripped = more, more.lstrip()
+    if stripped[:1] != b"[":
+        line = first[: len(first) - len(stripped)].count(b"\n") + 1
+        raise FileError(
+            ErrorDetail(
+                path=f"line {line}",
+                code="not_an_array",
+                message=(
+                    f"The file must hold a JSON array of items, [{{...}}, ...], but it starts with "
+                    f"{stripped[:1].decode('utf-8', 'replace')!r}; wrap the items in [ and ]."
+                ),
+            )
+        )
+    reader = _TrackingReader(file, first)
+    index = 0
+    try:
+        for data in ijson.items(reader, "item", use_float=True):
+            yield RawItem(index=index, location=pointer(index), data=data)
+            index += 1
+    except ijson.JSONError as exc:
+        raise _syntax_error(reader, exc) from exc
+
+
+# --- conversion to the canonical model ---------------------------------------------------------
+
+
+def _choices(keys: list[str]) -> str:
+    shown = ", ".join(repr(k) for k in keys[:12])
+    if len(keys) > 12:
+        shown += f" and {len(keys) - 12} more"
+    return shown or "none are configured"
+
+
+def _unknown(path: str, key: str, what: str, known: list[str]) -> ErrorDetail:
+    return ErrorDetail(
+        path=path,
+        code="unknown_entry",
+        message=f"{key!r} is not {what} in the project's label configuration; use one of: {_choices(known)}.",
+        params=(key,),
+    )
+
+
+class _Converter:
+    def __init__(self, config: LabelConfigIndex, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.errors: list[ErrorDetail] = []
+
+    def path(self, *parts: object) -> str:
+        return pointer(self.index, *parts)
+
+    # answers
+
+    def empty_answer(self, entry: IndexedEntry) -> Answer:
+        value: Any = [] if entry.type == EntryType.CHECKLIST else None
+        return Answer(
+            key=entry.key,
+            value=value,
+            answers=[self.empty_answer(child) for child in self.child_questions(entry)],
+            valid=not entry.required,
+        )
+
+    def child_questions(self, entry: IndexedEntry) -> list[IndexedEntry]:
+        return [child for child in self.config.children_of(entry.id) if child.is_classification]
+
+    def answer(self, entry: IndexedEntry, values: list[Any], parts: tuple[object, ...]) -> Answer:
+        strings = [v for v in values if isinstance(v, str)]
+        value: Any
+        valid = True
+        if entry.type == EntryType.SELECT:
+            value = strings[0] if len(strings) == 1 else None
+            if value is not None and value not in entry.option_keys:
+                value, valid = None, False
+            elif value is None and entry.required:
+                valid = False
+        elif entry.type == EntryType.CHECKLIST:
+            value = strings
+            if entry.required and (not value or any(v not in entry.option_keys for v in value)):
+                valid = False
+        else:  # freetext
+            value = strings[0] if len(strings) == 1 else None
+            too_long = value is not None and entry.max_length is not None and len(value) > entry.max_length
+            valid = not too_long and not (entry.required and not value)
+        given: dict[str, Answer] = {}
+        for position, element in enumerate(values):
+            if not isinstance(element, dict) or not element:
+                continue
+            child_key = next(iter(element))  # DataGym reads only the first key
+            child = self.config.child(entry.id, child_key)
+            if child is None or not child.is_classification:
+                self.errors.append(
+                    _unknown(
+                        self.path(*parts, position, child_key),
+                        child_key,
+                        f"a child question of {entry.key!r}",
+                        [c.key for c in self.child_questions(entry)],
+                    )
+                )
+                continue
+            given[child.key] = self.answer(child, element[child_key], (*parts, position, child_key))
+        children = [given.get(child.key) or self.empty_answer(child) for child in self.child_questions(entry)]
+        return Answer(key=entry.key, value=value, answers=children, valid=valid)
+
+    def global_answers(self, given: dict[str, Any]) -> list[Answer]:
+        roots = [entry for entry in self.config.roots.values() if entry.is_classification]
+        answers: dict[str, Answer] = {}
+        for key, values in given.items():
+            entry = self.config.root(key)
+            if entry is None or not entry.is_classification:
+                self.errors.append(
+                    _unknown(
+                        self.path("global_classifications", key), key, "a global classification", [e.key for e in roots]
+                    )
+                )
+                continue
+            answers[key] = self.answer(entry, values, ("global_classifications", key))
+        return [answers.get(entry.key) or self.empty_answer(entry) for entry in roots]
+
+    def shape_answers(self, entry: IndexedEntry, given: Any, parts: tuple[object, ...]) -> list[Answer]:
+        answers: dict[str, Answer] = {}
+        for key, values in (given or {}).items():
+            child = self.config.child(entry.id, key)
+            if child is None or not child.is_classification:
+                known = [c.key for c in self.child_questions(entry)]
+                self.errors.append(_unknown(self.path(*parts, key), key, f"a question of class {entry.key!r}", known))
+                continue
+            answers[key] = self.answer(child, values, (*parts, key))
+        return [answers.get(child.key) or self.empty_answer(child) for child in self.child_questions(entry)]
+
+    # geometries
+
+    def points(self, entry: IndexedEntry, obj: dict[str, Any], parts: tuple[object, ...]) -> tuple[list[Any], bool]:
+        """The coordinates of a geometry object, read by the class type; and whether they suffice."""
+        rectangle = entry.type == EntryType.RECTANGLE
+        boxes: list[dict[str, Any]] = []
+        points: list[list[float]] = []
+        for prop, elements in obj.items():
+            if prop not in GEOMETRY_PROPERTIES:
+                continue
+            for position, element in enumerate(elements):
+                keys = element.keys()
+                place = self.path(*parts, prop, position)
+                if rectangle:
+                    extra = sorted(keys - BOX_KEYS)
+                    if extra:
+                        self.errors.append(
+                            ErrorDetail(
+                                path=place,
+                                code="rectangle_extra_key",
+                                message=f"A rectangle has only the keys x, y, w and h; remove {', '.join(extra)}.",
+                                params=("RECTANGLE",),
+                            )
+                        )
+                    boxes.append(element)
+                elif "w" in keys or "h" in keys or len(keys) > 2:
+                    kind = entry.type.upper()
+                    self.errors.append(
+                        ErrorDetail(
+                            path=place,
+                            code="geometry_type_mismatch",
+                            message=(
+                                f"Class {entry.key!r} is a {entry.type}: give its coordinates as points "
+                                f"{{x, y}}, not as a box {{x, y, w, h}}."
+                            ),
+                            params=(kind,),
+                        )
+                    )
+                else:
+                    points.append([_number(element["x"]), _number(element["y"])])
+        if rectangle:
+            complete = [b for b in boxes if b.keys() >= BOX_KEYS]
+            if not complete:
+                return [], False
+            box = complete[0]
+            return (
+                rectangle_points(_number(box["x"]), _number(box["y"]), _number(box["w"]), _number(box["h"])),
+                len(boxes) == 1,
+            )
+        fewest = MIN_POINTS.get(entry.type, 1)
+        valid = len(points) >= fewest and (entry.type != EntryType.POINT or len(points) == 1)
+        return points, valid
+
+    def shape(self, entry: IndexedEntry, obj: dict[str, Any], parts: tuple[object, ...], *, root: bool) -> Shape:
+        points, geometry_valid = self.points(entry, obj, parts)
+        answers = self.shape_answers(entry, obj.get("classifications"), (*parts, "classifications"))
+        shape = Shape(
+            key=entry.key,
+            type=entry.type,
+            points=points,
+            answers=answers,
+            valid=geometry_valid and _answers_valid(answers),
+            schema_id=entry.schema_id,
+            entry_id=entry.id,
+        )
+        nested = obj.get("nested_geometries")
+        if root and nested is not None:
+            if not isinstance(nested, dict):
+                self.errors.append(
+                    ErrorDetail(
+                        path=self.path(*parts, "nested_geometries"),
+                        code="nested_geometries_not_object",
+                        message='nested_geometries must be an object such as {"wheel": [{"point": [...]}]}.',
+                    )
+                )
+                return shape
+            for key, objects in nested.items():
+                child = self.config.child(entry.id, key)
+                if child is None or not child.is_geometry:
+                    known = [c.key for c in self.config.children_of(entry.id) if c.is_geometry]
+                    self.errors.append(
+                        _unknown(
+                            self.path(*parts, "nested_geometries", key),
+                            key,
+                            f"a nested geometry of class {entry.key!r}",
+                            known,
+                        )
+                    )
+                    continue
+                if child.type == EntryType.SEGMENTATION:
+                    continue
+                for position, child_obj in enumerate(objects):
+                    shape.children.append(
+                        self.shape(child, child_obj, (*parts, "nested_geometries", key, position), root=False)
+                    )
+        return shape
+
+    def shapes(self, labels: dict[str, Any]) -> list[Shape]:
+        shapes: list[Shape] = []
+        for key, objects in labels.items():
+            entry = self.config.root(key)
+            if entry is None or not entry.is_geometry:
+                known = [e.key for e in self.config.roots.values() if e.is_geometry]
+                self.errors.append(_unknown(self.path("labels", key), key, "a label class (root geometry)", known))
+                continue
+            if entry.type == EntryType.SEGMENTATION:  # DataGym cannot import segmentations yet either
+                continue
+            for position, obj in enumerate(objects):
+                shapes.append(self.shape(entry, obj, ("labels", key, position), root=True))
+        return shapes
+
+
+def _number(value: Any) -> float:
+    return int(value) if isinstance(value, str) else value
+
+
+def _answers_valid(answers: list[Answer]) -> bool:
+    return all(a.valid and _answers_valid(a.answers) for a in answers)
+
+
+def media_reference(data: Any, match_by: str = "id") -> MediaRef | None:
+    """How the item names its media under `match_by`; None when it does not (skipped)."""
+    if not isinstance(data, dict):
+        return None
+    value = data.get("internal_media_ID")
+    if match_by == "name":
+        external = data.get("external_media_ID")  # DataGym's export puts the media name here
+        if isinstance(external, str) and external:
+            value = external
+    if not isinstance(value, str):
+        return None
+    if match_by == "name":
+        return MediaRef(name=value)
+    if match_by == "external_id":
+        return MediaRef(external_id=value)
+    if match_by == "global_key":
+        return MediaRef(global_key=value)
+    return MediaRef(media_id=value)
+
+
+def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "id") -> Converted:
+    """One schema-valid item as a `MediaAnnotation`, or its located errors.
+
+    Returns no annotation and no errors for an item that names no media (skipped).
+    """
+    reference = media_reference(data, match_by)
+    if reference is None:
+        return Converted(annotation=None)
+    converter = _Converter(config, index)
+    answers = converter.global_answers(data.get("global_classifications") or {})
+    shapes = converter.shapes(data.get("labels") or {})
+    if converter.errors:
+        return Converted(annotation=None, errors=converter.errors, reference=reference)
+    return Converted(
+        annotation=MediaAnnotation(
+            media=reference, answers=answers, shapes=shapes, keep_data=data.get("keepData") is not False
+        ),
+        reference=reference,
+    )
+
+
+FORMAT = ImportFormat(
+    name="datagym",
+    label="DataGym JSON",
+    description=(
+        "DataGym's import format: a JSON array with one object per image (internal_media_ID, keepData, "
+        "global_classifications, labels with classifications and nested geometries)."
+    ),
+    file_kinds=("json",),
+    schema=SCHEMA,
+    item_schema=ITEM,
+    read=read,
+    convert=convert,
+    options={"match_by": "id"},
+)

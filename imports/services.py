@@ -1,0 +1,431 @@
+"""Import jobs: create, validate, write, cancel; and the inline import of the DataGym v1 API.
+
+A job moves through `queued -> validating -> validated -> writing -> succeeded`, or ends
+`failed` or `cancelled`. Each phase starts by claiming the job with a conditional UPDATE,
+so that two workers never run the same phase of one job; a phase whose worker died (no
+heartbeat for `STALE_AFTER`) may be claimed again and resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO, Any
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from imports.formats import format_get
+from imports.formats.base import ImportFormat, RawItem, pointer
+from imports.models import ImportJob, ImportStatus
+from imports.pipeline import (
+    JobStopped,
+    MediaMatcher,
+    items_check,
+    job_validate_file,
+    job_write_file,
+    shape_count,
+    top_level_errors,
+)
+from labeling.services import labels_write_batch
+from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
+from projects.label_config import label_config_index
+from projects.models import LabelConfiguration, Project
+
+#: A running phase without a heartbeat for this long is taken to be dead and may be claimed again.
+STALE_AFTER = timedelta(minutes=2)
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+DEFAULT_OPTIONS: dict[str, Any] = {"match_by": "id", "skip_invalid": False, "write_when_valid": False}
+MATCH_BY_CHOICES = ("id", "name", "external_id", "global_key")
+
+
+def import_options_clean(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The job options with their defaults, or every problem with them."""
+    given = dict(options or {})
+    errors: list[ErrorDetail] = []
+    for key in given:
+        if key not in DEFAULT_OPTIONS:
+            errors.append(
+                ErrorDetail(
+                    path=f"options.{key}",
+                    code="unknown_option",
+                    message=f"Unknown option {key!r}; use {', '.join(DEFAULT_OPTIONS)}.",
+                )
+            )
+    cleaned = {**DEFAULT_OPTIONS, **{k: v for k, v in given.items() if k in DEFAULT_OPTIONS}}
+    if cleaned["match_by"] not in MATCH_BY_CHOICES:
+        errors.append(
+            ErrorDetail(
+                path="options.match_by",
+                code="invalid_choice",
+                message=f"match_by is one of {', '.join(MATCH_BY_CHOICES)}.",
+            )
+        )
+    for flag in ("skip_invalid", "write_when_valid"):
+        if not isinstance(cleaned[flag], bool):
+            errors.append(ErrorDetail(path=f"options.{flag}", code="invalid", message=f"{flag} is true or false."))
+    if errors:
+        raise ValidationFailed(code="invalid_options", message="The import options are not valid.", details=errors)
+    return cleaned
+
+
+def import_job_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    file: File | IO[bytes] | bytes,
+    file_name: str,
+    format: str,
+    options: dict[str, Any] | None = None,
+) -> ImportJob:
+    """Store the file and queue its validation; returns at once (the work runs in a worker)."""
+    fmt = format_get(name=format)
+    cleaned = import_options_clean(options)
+    extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    if extension not in fmt.file_kinds:
+        raise ValidationFailed(
+            code="unsupported_file_kind",
+            message=f"A {fmt.label} import is a {' or '.join(fmt.file_kinds)} file; {file_name!r} is not.",
+            details=[ErrorDetail(path="file", code="unsupported_file_kind", message="Upload a .json file.")],
+        )
+    content: File
+    if isinstance(file, bytes):
+        content = ContentFile(file)
+    elif isinstance(file, File):
+        content = file
+    else:
+        content = File(file)
+    job = ImportJob(
+        id=uuid.uuid4(),
+        project=project,
+        created_by=user if user is not None and user.is_authenticated else None,  # type: ignore[misc]
+        format=fmt.name,
+        file_name=file_name[:255],
+        options=cleaned,
+    )
+    # The stored name is ours: a user's file name never decides a path.
+    job.file.save(f"{job.id}.{extension}", content, save=False)
+    job.file_size = job.file.size
+    job.save()
+    transaction.on_commit(lambda: _enqueue_validate(job.id))
+    return job
+
+
+def _enqueue_validate(job_id: UUID) -> None:
+    from imports.tasks import import_job_validate_task
+
+    import_job_validate_task.delay(str(job_id))
+
+
+def _enqueue_write(job_id: UUID) -> None:
+    from imports.tasks import import_job_write_task
+
+    import_job_write_task.delay(str(job_id))
+
+
+def _claimable(status: str) -> Q:
+    stale = timezone.now() - STALE_AFTER
+    return Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+
+
+def _open(job: ImportJob) -> Any:
+    return job.file.storage.open(str(job.file.name), "rb")
+
+
+def _config_stamp(configuration: LabelConfiguration) -> str:
+    return configuration.updated_at.isoformat()
+
+
+def _release(job_id: UUID) -> None:
+    """After a transient error: leave the phase claimable at once by the retried task."""
+    with contextlib.suppress(*TRANSIENT_ERRORS):
+        ImportJob.objects.filter(pk=job_id).update(heartbeat_at=None)
+
+
+def _fail(job_id: UUID, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
+        status=ImportStatus.FAILED, message=message, finished_at=timezone.now()
+    )
+
+
+_FINAL = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
+
+
+def import_job_validate(*, job_id: UUID) -> ImportJob:
+    """Validate every item of the file; end `validated` (or `failed` with every error stored).
+
+    Writes nothing. With `write_when_valid` a valid job goes on to the write phase.
+    """
+    now = timezone.now()
+    claimed = (
+        ImportJob.objects.filter(Q(pk=job_id) & (Q(status=ImportStatus.QUEUED) | _claimable(ImportStatus.VALIDATING)))
+        .filter(cancel_requested=False)
+        .update(status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now, items_validated=0)
+    )
+    job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
+    if not claimed:
+        return job
+    try:
+        fmt = format_get(name=job.format)
+        configuration = job.project.label_configuration
+        config = label_config_index(configuration=configuration)
+        report = job_validate_file(job=job, fmt=fmt, config=config, open_file=lambda: _open(job))
+    except JobStopped:
+        return _stopped(job_id)
+    except TRANSIENT_ERRORS:
+        _release(job_id)
+        raise
+    except Exception:
+        _fail(job_id, "The import stopped on an internal error; nothing was written. Try again or report it.")
+        raise
+    skip_invalid = bool(job.options.get("skip_invalid"))
+    writable_items = report.items - report.items_invalid - report.items_skipped
+    failed = bool(report.errors) and (not skip_invalid or writable_items == 0 or report.items == 0)
+    summary = {
+        **job.summary,
+        "classes": dict(report.classes.most_common()),
+        "items_without_media": report.items_skipped,
+        "config_updated_at": _config_stamp(configuration),
+    }
+    if failed:
+        status, message = (
+            ImportStatus.FAILED,
+            f"{report.errors} error(s) in {report.items_invalid or 1} item(s); nothing was written. "
+            "Fix the errors listed and upload the file again.",
+        )
+    else:
+        status, message = ImportStatus.VALIDATED, _validated_message(report.items, writable_items, report.labels)
+    ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATING).update(
+        status=status,
+        message=message,
+        items_total=report.items,
+        items_validated=report.items,
+        items_invalid=report.items_invalid,
+        labels_total=report.labels,
+        error_count=report.errors,
+        summary=summary,
+        heartbeat_at=timezone.now(),
+        finished_at=timezone.now() if failed else None,
+    )
+    job.refresh_from_db()
+    if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid"):
+        transaction.on_commit(lambda: _enqueue_write(job.pk))
+    return job
+
+
+def _validated_message(items: int, writable: int, labels: int) -> str:
+    return f"{items} item(s) checked: {writable} to import with {labels} label(s)."
+
+
+def _stopped(job_id: UUID) -> ImportJob:
+    job = ImportJob.objects.get(pk=job_id)
+    if job.cancel_requested and job.status not in _FINAL:
+        message = (
+            f"Cancelled: {job.labels_written} of {job.labels_total or 0} label(s) were written "
+            f"for {job.items_written} item(s)."
+            if job.status == ImportStatus.WRITING
+            else "Cancelled during validation; nothing was written."
+        )
+        ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
+            status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+    return job
+
+
+def import_job_confirm(*, job: ImportJob) -> ImportJob:
+    """An admin looked at the validation report and wants the labels written."""
+    if job.status != ImportStatus.VALIDATED:
+        raise Conflict(
+            code="import_not_validated",
+            message=f"Only a validated import can be written; this one is {job.status}.",
+            params=(job.status,),
+        )
+    transaction.on_commit(lambda: _enqueue_write(job.pk))
+    return job
+
+
+def import_job_write(*, job_id: UUID) -> ImportJob:
+    """Write a validated job in batches, resuming after its checkpoint; end `succeeded`.
+
+    Raises `Conflict("import_busy")` while another import of the project is writing, or
+    while another worker is alive on this job: the task retries later.
+    """
+    job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
+    if job.status in _FINAL:
+        return job
+    others_writing = ImportJob.objects.filter(
+        project_id=OuterRef("project_id"),
+        status=ImportStatus.WRITING,
+        heartbeat_at__gte=timezone.now() - STALE_AFTER,
+    ).exclude(pk=OuterRef("pk"))
+    now = timezone.now()
+    claimed = (
+        ImportJob.objects.filter(Q(pk=job_id) & (Q(status=ImportStatus.VALIDATED) | _claimable(ImportStatus.WRITING)))
+        .filter(cancel_requested=False)
+        .exclude(Exists(others_writing))
+        .update(status=ImportStatus.WRITING, heartbeat_at=now)
+    )
+    job.refresh_from_db()
+    if not claimed:
+        if job.status in (ImportStatus.VALIDATED, ImportStatus.WRITING) and not job.cancel_requested:
+            raise Conflict(code="import_busy", message="Another import of this project is being written; wait.")
+        if job.cancel_requested:
+            return _stopped(job_id)
+        return job
+    configuration = job.project.label_configuration
+    if job.summary.get("config_updated_at") != _config_stamp(configuration) and job.checkpoint < 0:
+        _fail(job_id, "The label configuration changed after validation; nothing was written. Upload the file again.")
+        job.refresh_from_db()
+        return job
+    try:
+        fmt = format_get(name=job.format)
+        config = label_config_index(configuration=configuration)
+        job_write_file(job=job, fmt=fmt, config=config, open_file=lambda: _open(job))
+    except JobStopped:
+        return _stopped(job_id)
+    except TRANSIENT_ERRORS:
+        _release(job_id)
+        raise
+    except Exception:
+        job.refresh_from_db()
+        _fail(
+            job_id,
+            f"The import stopped on an internal error after {job.labels_written} label(s) were written. "
+            "Run it again to resume where it stopped, or report it.",
+        )
+        raise
+    job.refresh_from_db()
+    ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
+        status=ImportStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        message=(
+            f"{job.labels_written} label(s) written for {job.items_written} item(s)"
+            + (f"; {job.items_skipped} item(s) skipped." if job.items_skipped else ".")
+        ),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_job_cancel(*, job: ImportJob) -> ImportJob:
+    """Cancel a job: at once if no worker is on it, else after the batch being written."""
+    now = timezone.now()
+    stale = now - STALE_AFTER
+    idle = Q(status__in=[ImportStatus.QUEUED, ImportStatus.VALIDATED]) | (
+        Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
+        & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+    )
+    if ImportJob.objects.filter(Q(pk=job.pk) & idle).update(cancel_requested=True):
+        job.refresh_from_db()
+        return _stopped(job.pk) if job.status == ImportStatus.WRITING else _cancel_now(job)
+    running = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING]).update(
+        cancel_requested=True
+    )
+    job.refresh_from_db()
+    if not running:
+        raise Conflict(
+            code="import_finished",
+            message=f"The import has finished ({job.status}); there is nothing to cancel.",
+            params=(job.status,),
+        )
+    return job
+
+
+def _cancel_now(job: ImportJob) -> ImportJob:
+    ImportJob.objects.filter(pk=job.pk).exclude(status__in=_FINAL).update(
+        status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+# --- inline (DataGym v1 POST /project/{id}/prediction) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class InlineImportResult:
+    items: int
+    items_skipped: int
+    labels_written: int
+    tasks_updated: int
+
+
+def _fragment(detail: ErrorDetail) -> ErrorDetail:
+    """A detail with its pointer as a URI fragment (`#/0/labels`), as DataGym prints them."""
+    return ErrorDetail(path=f"#{detail.path}", code=detail.code, message=detail.message, params=detail.params)
+
+
+def import_items_inline(
+    *,
+    project: Project,
+    items: list[Any],
+    options: dict[str, Any] | None = None,
+    format: str = "datagym",
+) -> InlineImportResult:
+    """Import a small, parsed request at once, in one transaction, with the job's functions.
+
+    - the items break the schema: `ValidationFailed("schema_invalid")` with every violation
+      (`path` like `#/0/labels/car/0/polygon`, the jsonschema message); nothing is written;
+    - an item names an unknown media: `NotFound("media_not_found")`; another semantic error
+      (`unknown_entry`, `geometry_type_mismatch`, `rectangle_extra_key`, ...):
+      `ValidationFailed` with that code and its params. The first error (in item order,
+      media first as DataGym checks it first) gives the code; `details` lists them all;
+      nothing is written;
+    - otherwise everything is written and the counts returned.
+    """
+    fmt: ImportFormat = format_get(name=format)
+    cleaned = import_options_clean(options)
+    if not isinstance(items, list):
+        raise ValidationFailed(
+            code="not_an_array",
+            message="The body must be a JSON array of items; wrap the items in [ and ].",
+            params=("A JSONArray text must start with '['",),
+        )
+    schema_errors = [_fragment(detail) for detail in top_level_errors(fmt, len(items))]
+    for index, data in enumerate(items):
+        schema_errors.extend(_fragment(detail) for detail in fmt.item_schema.errors(data, prefix=(index,)))
+    if schema_errors:
+        raise ValidationFailed(
+            code="schema_invalid",
+            message=f"Schema validation failed with {len(schema_errors)} error(s)",
+            details=schema_errors,
+        )
+    config = label_config_index(configuration=project.label_configuration)
+    matcher = MediaMatcher(project_id=project.pk, match_by=cleaned["match_by"])
+    raw_items = (RawItem(index=i, location=pointer(i), data=data) for i, data in enumerate(items))
+    checked = list(items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=False))
+    problems = [_fragment(detail) for item in checked for detail in item.errors]
+    if problems:
+        first = problems[0]
+        error_class: type[DomainError] = NotFound if first.code == "media_not_found" else ValidationFailed
+        raise error_class(code=first.code, message=first.message, details=problems, params=first.params)
+    writable = [(item.task_id, item.annotation) for item in checked if item.writable]
+    result = labels_write_batch(items=writable)  # type: ignore[arg-type]
+    return InlineImportResult(
+        items=len(items),
+        items_skipped=sum(1 for item in checked if item.skipped),
+        labels_written=result.labels,
+        tasks_updated=result.tasks,
+    )
+
+
+__all__ = [
+    "InlineImportResult",
+    "import_items_inline",
+    "import_job_cancel",
+    "import_job_confirm",
+    "import_job_create",
+    "import_job_validate",
+    "import_job_write",
+    "import_options_clean",
+    "shape_count",
+]
