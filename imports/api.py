@@ -1,0 +1,351 @@
+"""The native API of import jobs and formats (under /api/).
+
+One class per operation: input serializer, one service or selector call, output. Imports
+are an admin's: `imports.selectors.import_job_get_for_admin` and
+`projects.selectors.project_get_for_admin` answer 404 outside the organisation and 403 to
+members who are not admins. Errors become the one error shape of `labelsite.api`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from imports import selectors, services
+from imports.formats import format_detect, format_get, format_list
+from imports.formats.base import ImportFormat
+from imports.models import ImportJob, ImportJobError
+from imports.preview import preview_for_display, preview_get
+from imports.serializers import (
+    ImportCreatedSerializer,
+    ImportCreateInputSerializer,
+    ImportErrorOutputSerializer,
+    ImportFormatOutputSerializer,
+    ImportJobOutputSerializer,
+)
+from labelsite.errors import ErrorDetail, ValidationFailed
+from projects.selectors import project_get_for_admin
+from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT
+
+EXAMPLES_DIR = Path(__file__).parent / "formats" / "examples"
+#: Room for the multipart envelope around the file when judging a request by its Content-Length.
+MULTIPART_SLACK = 1024 * 1024
+#: A cell starting with one of these is a formula to a spreadsheet; it is written with a leading quote.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class FileTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "file_too_large"
+    default_detail = "The file is too large."
+
+
+def max_import_bytes() -> int:
+    return int(settings.LABELSITE_MAX_IMPORT_BYTES)
+
+
+def file_too_large(size: int) -> FileTooLarge:
+    limit = max_import_bytes()
+    return FileTooLarge(
+        f"The file has {size:,} bytes; an import takes at most {limit:,} bytes "
+        "(LABELSITE_MAX_IMPORT_BYTES). Split the file into several imports."
+    )
+
+
+def _format_for_upload(name: str, upload: Any) -> ImportFormat:
+    """The format named, or the one the registry recognises from the file's kind and first bytes."""
+    if name:
+        return format_get(name=name)
+    head = upload.read(4096)
+    upload.seek(0)
+    found = format_detect(file_name=upload.name or "", head=head)
+    if found is None:
+        known = ", ".join(f"{fmt.name} ({'/'.join(fmt.file_kinds)})" for fmt in format_list())
+        raise ValidationFailed(
+            code="format_not_detected",
+            message=f"The format of {upload.name!r} cannot be told from the file; name it with format: {known}.",
+            details=[ErrorDetail(path="format", code="required", message="Choose a format.")],
+        )
+    return found
+
+
+def import_job_create_from_upload(
+    *, project: Any, user: Any, upload: Any, format_name: str, options: dict[str, Any]
+) -> ImportJob:
+    """Shared by the API and the upload page: size limit, format detection, then the service."""
+    if upload.size is not None and upload.size > max_import_bytes():
+        raise file_too_large(upload.size)
+    fmt = _format_for_upload(format_name, upload)
+    return services.import_job_create(
+        project=project,
+        # An organisation token is no person: the job then has no author.
+        user=user if getattr(user, "pk", None) is not None else None,
+        file=upload,
+        file_name=upload.name or "import",
+        format=fmt.name,
+        options=options,
+    )
+
+
+def import_job_data(job: ImportJob) -> dict[str, Any]:
+    """The job as the API (and the job page's script) sees it."""
+    job_kwargs = {"job_id": job.pk}
+    author = job.created_by
+    return {
+        "id": job.pk,
+        "project_id": job.project_id,
+        "status": job.status,
+        "format": job.format,
+        "file_name": job.file_name,
+        "file_size": job.file_size,
+        "options": job.options,
+        "created_by": author.get_username() if author is not None else None,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "cancel_requested": job.cancel_requested,
+        "message": job.message,
+        "counts": {
+            "items_total": job.items_total,
+            "items_validated": job.items_validated,
+            "items_invalid": job.items_invalid,
+            "items_skipped": job.items_skipped,
+            "items_written": job.items_written,
+            "labels_total": job.labels_total,
+            "labels_written": job.labels_written,
+            "error_count": job.error_count,
+        },
+        "progress": selectors.import_job_progress(job=job),
+        "summary": {
+            "classes": selectors.import_job_class_counts(job=job),
+            "items_without_media": int(job.summary.get("items_without_media") or 0),
+            "preview": preview_for_display(preview=preview_get(job=job)),
+        },
+        "links": {
+            "self": reverse("api-import", kwargs=job_kwargs),
+            "errors": reverse("api-import-errors", kwargs=job_kwargs),
+            "errors_csv": reverse("api-import-errors-csv", kwargs=job_kwargs),
+            "confirm": reverse("api-import-confirm", kwargs=job_kwargs),
+            "cancel": reverse("api-import-cancel", kwargs=job_kwargs),
+            "page": reverse("import-job-detail", kwargs=job_kwargs),
+        },
+    }
+
+
+def _job_output(job: ImportJob) -> dict[str, Any]:
+    return dict(ImportJobOutputSerializer(import_job_data(job)).data)
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+class ImportCreateApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="imports_create",
+        summary="Upload a file to import into a project (admins)",
+        description="Stores the file and queues its validation; answers at once. Poll GET /api/imports/{id}. "
+        "With options.write_when_valid the labels are written as soon as validation passes; otherwise "
+        "POST /api/imports/{id}/confirm after looking at the report.",
+        request={"multipart/form-data": ImportCreateInputSerializer},
+        responses={201: ImportCreatedSerializer, 413: ERRORS[400], **ERRORS},
+    )
+    def post(self, request: Request, project_id: str) -> Response:
+        # Judge a too-large upload by its header, before Django spools the body to disk.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        if declared > max_import_bytes() + MULTIPART_SLACK:
+            raise file_too_large(declared)
+        data = ImportCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_job_create_from_upload(
+            project=project,
+            user=request.user,
+            upload=data.validated_data["file"],
+            format_name=data.validated_data.get("format", ""),
+            options=data.validated_data.get("options") or {},
+        )
+        return Response(ImportCreatedSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class ImportGetApi(APIView):
+    @extend_schema(
+        operation_id="imports_get",
+        summary="An import's status, counts, progress per phase, report and preview",
+        responses={200: ImportJobOutputSerializer, **ERRORS},
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
+        return Response(_job_output(job))
+
+
+class ImportConfirmApi(APIView):
+    @extend_schema(
+        operation_id="imports_confirm",
+        summary="Write a validated import",
+        request=None,
+        responses={202: ImportJobOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
+        job = services.import_job_confirm(job=job)
+        return Response(_job_output(job), status=status.HTTP_202_ACCEPTED)
+
+
+class ImportCancelApi(APIView):
+    @extend_schema(
+        operation_id="imports_cancel",
+        summary="Cancel an import (a running write stops after its current batch)",
+        request=None,
+        responses={200: ImportJobOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
+        job = services.import_job_cancel(job=job)
+        return Response(_job_output(job))
+
+
+# --- the error report ----------------------------------------------------------------------
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets `?format=csv` through DRF's content negotiation; the view streams the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        # Only an error reaches a renderer here (the CSV itself is streamed): it stays JSON.
+        return b"" if data is None else json.dumps(data).encode()
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote in front."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(errors: Any) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["item", "location", "code", "message"])
+    for error in errors.iterator(chunk_size=1000):
+        yield writer.writerow(
+            [csv_cell(error.item_index), csv_cell(error.location), csv_cell(error.code), csv_cell(error.message)]
+        )
+
+
+def import_errors_csv_response(job: ImportJob) -> StreamingHttpResponse:
+    errors = selectors.import_job_error_list(job=job)
+    response = StreamingHttpResponse(_csv_rows(errors), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    return response
+
+
+class ImportErrorPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+class ImportErrorsApi(APIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        operation_id="imports_errors_list",
+        summary="An import's errors, paged (or all of them as CSV with ?format=csv)",
+        description="The first 10,000 errors are kept; counts.error_count of the job is the total.",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 100, at most 1000)."),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+        ],
+        responses={200: ImportErrorOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, job_id: str) -> HttpResponseBase:
+        job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
+        if request.accepted_renderer.format == "csv":
+            return import_errors_csv_response(job)
+        paginator = ImportErrorPagination()
+        page: list[ImportJobError] = (
+            paginator.paginate_queryset(selectors.import_job_error_list(job=job), request, view=self) or []
+        )
+        response = paginator.get_paginated_response(ImportErrorOutputSerializer(page, many=True).data)
+        response.data["error_count"] = job.error_count
+        return response
+
+
+class ImportErrorsCsvApi(APIView):
+    @extend_schema(
+        operation_id="imports_errors_csv",
+        summary="An import's errors as CSV: item, location, code, message",
+        responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR), **ERRORS},
+    )
+    def get(self, request: Request, job_id: str) -> HttpResponseBase:
+        job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
+        return import_errors_csv_response(job)
+
+
+# --- formats -----------------------------------------------------------------------------
+
+
+def example_path(name: str) -> Path | None:
+    """The example file of a format (`formats/examples/<name>.<kind>`), if it has one."""
+    return next(iter(sorted(EXAMPLES_DIR.glob(f"{name}.*"))), None) if name.isidentifier() else None
+
+
+def format_data(fmt: ImportFormat) -> dict[str, Any]:
+    has_example = example_path(fmt.name) is not None
+    return {
+        "name": fmt.name,
+        "label": fmt.label,
+        "description": fmt.description,
+        "file_kinds": list(fmt.file_kinds),
+        "example_url": reverse("api-import-format-example", kwargs={"name": fmt.name}) if has_example else None,
+    }
+
+
+class ImportFormatListApi(APIView):
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="import_formats_list",
+        summary="The import formats: name, label, description, file kinds and an example file",
+        responses={200: ImportFormatOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ImportFormatOutputSerializer([format_data(fmt) for fmt in format_list()], many=True).data)
+
+
+class ImportFormatExampleApi(APIView):
+    @extend_schema(
+        operation_id="import_formats_example",
+        summary="A small example file of the format",
+        responses={(200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY), **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> HttpResponseBase:
+        path = example_path(name)
+        if path is None:
+            raise Http404
+        return FileResponse(path.open("rb"), as_attachment=True, filename=f"example-{path.name}")

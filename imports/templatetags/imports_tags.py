@@ -1,0 +1,37 @@
+"""Template tags of imports, for pages of other apps (projects may not import imports).
+
+`{% project_imports project as imports %}` on the project page gives the upload form's
+choices and the project's past imports, for admins; None for anyone else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from imports import selectors
+from imports.api import format_data
+from imports.formats import format_list
+from imports.views import MATCH_BY_LABELS
+from projects.models import Project
+from projects.selectors import user_is_org_admin
+
+register = template.Library()
+
+#: Past imports listed on the project page.
+HISTORY_SIZE = 20
+
+
+@register.simple_tag(takes_context=True)
+def project_imports(context: template.Context, project: Project) -> dict[str, Any] | None:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user_is_org_admin(user=user, organization=project.organization_id):
+        return None
+    return {
+        "formats": [format_data(fmt) for fmt in format_list()],
+        "match_by": MATCH_BY_LABELS,
+        "jobs": list(selectors.import_job_list_for_project(project=project)[:HISTORY_SIZE]),
+        "running": selectors.RUNNING_STATUSES,
+    }

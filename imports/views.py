@@ -1,0 +1,131 @@
+"""HTML pages of imports: the upload form's endpoint, the job page, confirm and cancel.
+
+Thin: the selectors decide who may see a job, the services do the work. The job page hands
+its data to `static/imports/job.js` with `json_script`; the script polls the same REST API
+(GET /api/imports/<id>) every second while the job runs and draws the preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from imports import selectors, services
+from imports.api import FileTooLarge, file_too_large, import_job_create_from_upload, import_job_data, max_import_bytes
+from imports.models import ImportStatus
+from labelsite.errors import DomainError, NotFound, PermissionDenied
+from projects.selectors import project_get_for_admin
+
+ERRORS_PER_PAGE = 50
+MATCH_BY_LABELS = (
+    ("id", "Media id (internal_media_ID)"),
+    ("name", "Media name"),
+    ("external_id", "External id"),
+    ("global_key", "Global key"),
+)
+T = TypeVar("T")
+
+
+def _or_http_error(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from exc
+
+
+def _message_of(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        details = "; ".join(d.message for d in exc.details if d.message != exc.message)
+        return f"{exc.message} {details}".strip()
+    return str(getattr(exc, "detail", exc))
+
+
+@require_POST
+@login_required
+def project_import_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The project page's upload form: store the file, queue the job, show the job page."""
+    project = _or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
+    back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#imports"
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    if declared > max_import_bytes() + 1024 * 1024:  # refused before Django spools the body
+        messages.error(request, _message_of(file_too_large(declared)))
+        return redirect(back)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a file to import.")
+        return redirect(back)
+    options = {
+        "match_by": request.POST.get("match_by") or "id",
+        "skip_invalid": request.POST.get("mode") == "skip_invalid",
+    }
+    try:
+        job = import_job_create_from_upload(
+            project=project,
+            user=request.user,
+            upload=upload,
+            format_name=request.POST.get("format", ""),
+            options=options,
+        )
+    except (DomainError, FileTooLarge) as exc:
+        messages.error(request, _message_of(exc))
+        return redirect(back)
+    messages.success(request, f"“{job.file_name}” is uploaded; it is being validated. Nothing is written yet.")
+    return redirect("import-job-detail", job_id=job.pk)
+
+
+@require_GET
+@login_required
+def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """The job page: progress per phase, the validation report, the preview, confirm / cancel."""
+    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    data = import_job_data(job)
+    errors = Paginator(selectors.import_job_error_list(job=job), ERRORS_PER_PAGE).get_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "job": job,
+        "project": job.project,
+        "data": data,
+        "errors": errors,
+        "can_confirm": job.status == ImportStatus.VALIDATED,
+        "can_cancel": job.status
+        in (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.VALIDATED, ImportStatus.WRITING),
+        "page_data": {"job": data, "pollMs": 1000, "apiUrl": data["links"]["self"]},
+    }
+    return render(request, "imports/job_detail.html", context)
+
+
+@require_POST
+@login_required
+def import_job_confirm(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    try:
+        services.import_job_confirm(job=job)
+    except DomainError as exc:
+        messages.error(request, _message_of(exc))
+    else:
+        messages.success(request, "Confirmed: the labels are being written.")
+    return redirect("import-job-detail", job_id=job.pk)
+
+
+@require_POST
+@login_required
+def import_job_cancel(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    try:
+        job = services.import_job_cancel(job=job)
+    except DomainError as exc:
+        messages.error(request, _message_of(exc))
+    else:
+        messages.info(request, job.message or "Cancelling: the import stops after the batch being written.")
+    return redirect("import-job-detail", job_id=job.pk)
