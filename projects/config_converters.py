@@ -1,0 +1,302 @@
+"""Label configurations of other tools turned into our entry tree (`label_config_replace` input).
+
+- Label Studio's XML config (`<View>` with `<Image>` object tags and control tags): every
+  `<Label>` of a RectangleLabels / PolygonLabels / KeyPointLabels / PolygonLabels / BrushLabels
+  control becomes a root geometry class; `<Choices>` a select (or checklist with
+  `choice="multiple"`) and `<TextArea>` a freetext question. A control with
+  `perRegion="true"` becomes a child question of every class drawn on the same object. Schema
+  ids are `ls:<control name>` for a question and `ls:<control name>:<label value>` for a class,
+  so that an import can map a result by `from_name` and value without guessing.
+- Ango Hub's category schema (`{"tools", "classifications", "relations"}`): tools become
+  geometry classes, classifications questions, nested `classifications` children; every
+  `schemaId` (of categories and of options) is kept verbatim, the tool `color` too.
+
+Both return `(entries, warnings)`: warnings name what we cannot represent (a tool type we do
+not have, relations) and were left out. The checks of the tree itself stay with
+`label_config_replace`, which reports them with their paths.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from labelsite.errors import ErrorDetail, ValidationFailed
+from projects.label_config import FREETEXT_MAX_LENGTH, KEY_MAX_LENGTH, SCHEMA_ID_MAX_LENGTH
+
+_NOT_KEY = re.compile(r"[^a-zA-Z0-9_ -]+")
+
+
+def key_from_text(text: str, taken: set[str] | None = None) -> str:
+    """A valid entry or option key from a name or title: other characters become `_`, lower case,
+    at most 56 characters, unique among `taken` (which it extends) by a numbered suffix."""
+    base = _NOT_KEY.sub("_", text.strip()).strip("_ ").lower()[:KEY_MAX_LENGTH] or "entry"
+    key = base
+    if taken is not None:
+        counter = 2
+        while key in taken:
+            suffix = f"_{counter}"
+            key = f"{base[: KEY_MAX_LENGTH - len(suffix)]}{suffix}"
+            counter += 1
+        taken.add(key)
+    return key
+
+
+@dataclass
+class ConvertedConfig:
+    entries: list[dict[str, Any]]
+    warnings: list[ErrorDetail] = field(default_factory=list)
+
+
+# --- Label Studio XML ---------------------------------------------------------------------
+
+#: Control tag (lower case) -> our geometry type.
+LS_GEOMETRY_CONTROLS = {
+    "rectanglelabels": "rectangle",
+    "polygonlabels": "polygon",
+    "keypointlabels": "point",
+    "brushlabels": "segmentation",
+}
+LS_QUESTION_CONTROLS = {"choices", "textarea"}
+LS_IMAGE_OBJECTS = {"image"}
+
+
+def ls_schema_id(control: str, value: str | None = None) -> str:
+    """The schema id we give the entry of a Label Studio control (and label value)."""
+    schema_id = f"ls:{control}" if value is None else f"ls:{control}:{value}"
+    return schema_id[:SCHEMA_ID_MAX_LENGTH]
+
+
+def _xml_root(xml: str) -> ET.Element:
+    if "<!DOCTYPE" in xml.upper() or "<!ENTITY" in xml.upper():
+        raise ValidationFailed(
+            code="invalid_label_studio_config",
+            message="The Label Studio config must not declare a DOCTYPE or entities; remove them.",
+            details=[ErrorDetail(path="config", code="xml_doctype", message="Remove the <!DOCTYPE ...> declaration.")],
+        )
+    try:
+        return ET.fromstring(xml)  # noqa: S314 - no DOCTYPE, so no entity expansion
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise ValidationFailed(
+            code="invalid_label_studio_config",
+            message=f"The Label Studio config is not valid XML at line {line}, column {column + 1}: {exc.msg}.",
+            details=[ErrorDetail(path=f"line {line}, column {column + 1}", code="xml_syntax", message=str(exc.msg))],
+        ) from exc
+
+
+def _value(element: ET.Element) -> str:
+    return element.get("value") or element.get("alias") or ""
+
+
+def ls_config_image_field(xml: str) -> str | None:
+    """The data key of the config's first `<Image value="$key">`, if any."""
+    for element in _xml_root(xml).iter():
+        if element.tag.lower() in LS_IMAGE_OBJECTS:
+            value = element.get("value") or ""
+            if value.startswith("$"):
+                return value[1:]
+    return None
+
+
+def ls_config_to_entries(xml: str) -> ConvertedConfig:
+    """Our entry tree from a Label Studio labeling config (XML)."""
+    root = _xml_root(xml)
+    entries: list[dict[str, Any]] = []
+    warnings: list[ErrorDetail] = []
+    root_keys: set[str] = set()
+    per_region: list[tuple[str, dict[str, Any]]] = []  # (toName, question)
+    classes_by_object: dict[str, list[dict[str, Any]]] = {}
+    shortcuts: set[str] = set()
+    for position, element in enumerate(root.iter()):
+        tag = element.tag.lower()
+        name = element.get("name") or ""
+        path = f"{element.tag}[name={name!r}]" if name else f"{element.tag}#{position}"
+        if tag in LS_GEOMETRY_CONTROLS:
+            entry_type = LS_GEOMETRY_CONTROLS[tag]
+            for label in element:
+                if label.tag.lower() != "label":
+                    continue
+                value = _value(label)
+                if not value:
+                    warnings.append(ErrorDetail(path, "label_without_value", "A <Label> without a value was left out."))
+                    continue
+                key = key_from_text(value, root_keys)
+                entry: dict[str, Any] = {
+                    "key": key,
+                    "title": value[:128],
+                    "type": entry_type,
+                    "schema_id": ls_schema_id(name, value),
+                    "color": (label.get("background") or "")[:32],
+                    "children": [],
+                }
+                hotkey = label.get("hotkey") or ""
+                if re.fullmatch(r"[0-9]", hotkey) and hotkey not in shortcuts:
+                    entry["shortcut"] = hotkey
+                    shortcuts.add(hotkey)
+                entries.append(entry)
+                classes_by_object.setdefault(element.get("toName") or "", []).append(entry)
+        elif tag in LS_QUESTION_CONTROLS:
+            question = _ls_question(element, tag, name, root_keys if element.get("perRegion") != "true" else None)
+            if element.get("perRegion") == "true":
+                per_region.append((element.get("toName") or "", question))
+            else:
+                entries.append(question)
+        elif tag.endswith("labels") or tag in {"rating", "number", "datetime", "taxonomy", "ranker", "relations"}:
+            warnings.append(
+                ErrorDetail(path, "unsupported_control", f"The control <{element.tag}> has no counterpart; left out.")
+            )
+    for to_name, question in per_region:
+        targets = classes_by_object.get(to_name, [])
+        if not targets:
+            warnings.append(
+                ErrorDetail(
+                    f"{question['title']}",
+                    "per_region_without_class",
+                    f"The per-region control {question['title']!r} names no object with region labels; left out.",
+                )
+            )
+        for target in targets:
+            target["children"].append({**question, "schema_id": f"{question['schema_id']}@{target['key']}"[:64]})
+    return ConvertedConfig(entries=entries, warnings=warnings)
+
+
+def _ls_question(element: ET.Element, tag: str, name: str, root_keys: set[str] | None) -> dict[str, Any]:
+    key = key_from_text(name, root_keys)
+    question: dict[str, Any] = {
+        "key": key,
+        "title": (element.get("name") or key)[:128],
+        "schema_id": ls_schema_id(name),
+        "required": element.get("required") == "true",
+    }
+    if tag == "textarea":
+        question.update(type="freetext", max_length=FREETEXT_MAX_LENGTH)
+        return question
+    multiple = element.get("choice") == "multiple"
+    option_keys: set[str] = set()
+    options = []
+    for choice in element.iter():
+        if choice.tag.lower() != "choice":
+            continue
+        value = _value(choice)
+        if value:
+            options.append({"key": key_from_text(value, option_keys), "label": value})
+    question.update(type="checklist" if multiple else "select", options=options)
+    return question
+
+
+# --- Ango Hub category schema -------------------------------------------------------------
+
+ANGO_TOOLS = {
+    "bounding-box": "rectangle",
+    "polygon": "polygon",
+    "polyline": "line",
+    "point": "point",
+    "segmentation": "segmentation",
+}
+ANGO_CLASSIFICATIONS = {
+    "radio": "select",
+    "single-dropdown": "select",
+    "checkbox": "checklist",
+    "multi-dropdown": "checklist",
+    "tree-dropdown": "select",
+    "text": "freetext",
+}
+
+
+def ango_schema_to_entries(schema: Mapping[str, Any]) -> ConvertedConfig:
+    """Our entry tree from an Ango category schema; schema ids (entries and options) verbatim."""
+    if not isinstance(schema, Mapping):
+        raise ValidationFailed(
+            code="invalid_category_schema",
+            message='An Ango category schema is an object {"tools": [...], "classifications": [...]}.',
+        )
+    warnings: list[ErrorDetail] = []
+    entries: list[dict[str, Any]] = []
+    root_keys: set[str] = set()
+    for group, mapping in (("tools", ANGO_TOOLS), ("classifications", ANGO_CLASSIFICATIONS)):
+        categories = schema.get(group) or []
+        if not isinstance(categories, Sequence) or isinstance(categories, str):
+            raise ValidationFailed(
+                code="invalid_category_schema",
+                message=f"{group!r} of a category schema must be a list.",
+                details=[ErrorDetail(path=group, code="invalid_type", message="Give a list of categories.")],
+            )
+        for position, category in enumerate(categories):
+            entry = _ango_category(category, mapping, f"{group}[{position}]", root_keys, warnings)
+            if entry is not None:
+                entries.append(entry)
+    if schema.get("relations"):
+        warnings.append(
+            ErrorDetail("relations", "unsupported_relations", "Relations have no counterpart yet; they were left out.")
+        )
+    return ConvertedConfig(entries=entries, warnings=warnings)
+
+
+def _ango_category(
+    category: Any, mapping: dict[str, str], path: str, keys: set[str], warnings: list[ErrorDetail]
+) -> dict[str, Any] | None:
+    if not isinstance(category, Mapping):
+        warnings.append(ErrorDetail(path, "invalid_category", "A category must be an object; left out."))
+        return None
+    tool = str(category.get("tool") or "")
+    entry_type = mapping.get(tool) or ANGO_CLASSIFICATIONS.get(tool)
+    title = str(category.get("title") or tool or "untitled")
+    if entry_type is None:
+        warnings.append(
+            ErrorDetail(
+                f"{path}.tool",
+                "unsupported_tool",
+                f"The {tool!r} category {title!r} has no counterpart; it was left out.",
+            )
+        )
+        return None
+    entry: dict[str, Any] = {
+        "key": key_from_text(title, keys),
+        "title": title[:128],
+        "type": entry_type,
+        "required": bool(category.get("required")),
+        "color": str(category.get("color") or "")[:32],
+    }
+    if category.get("schemaId"):
+        entry["schema_id"] = str(category["schemaId"])
+    if entry_type == "freetext":
+        entry["max_length"] = FREETEXT_MAX_LENGTH
+    shortcut = str(category.get("shortcutKey") or "")
+    if re.fullmatch(r"[0-9]", shortcut):
+        entry["shortcut"] = shortcut
+    if entry_type in ("select", "checklist"):
+        option_keys: set[str] = set()
+        options = []
+        for option in category.get("options") or []:
+            if not isinstance(option, Mapping) or option.get("value") in (None, ""):
+                continue
+            value = str(option["value"])
+            spec = {"key": key_from_text(value, option_keys), "label": value}
+            if option.get("schemaId"):
+                spec["schema_id"] = str(option["schemaId"])
+            options.append(spec)
+        entry["options"] = options
+    child_keys: set[str] = set()
+    children = []
+    for position, child in enumerate(category.get("classifications") or []):
+        converted = _ango_category(
+            child, ANGO_CLASSIFICATIONS, f"{path}.classifications[{position}]", child_keys, warnings
+        )
+        if converted is not None:
+            children.append(converted)
+    entry["children"] = children
+    return entry
+
+
+__all__ = [
+    "ConvertedConfig",
+    "ango_schema_to_entries",
+    "key_from_text",
+    "ls_config_image_field",
+    "ls_config_to_entries",
+    "ls_schema_id",
+]

@@ -1,0 +1,292 @@
+"""Label Studio JSON tasks: reading, percent to pixels, mapping results, errors that name the label."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from imports.formats import format_detect, format_get, format_list
+from imports.formats.base import FileError
+from imports.formats.label_studio import media_name
+from imports.models import ImportStatus
+from imports.services import import_items_inline, import_job_create, import_job_validate, import_job_write
+from labeling.models import Label
+from labelsite.errors import ValidationFailed
+from projects.config_converters import ls_config_image_field, ls_config_to_entries
+from tests.formats.conftest import LS_CONFIG_XML, as_file, read_all
+
+pytestmark = pytest.mark.django_db
+
+FMT = format_get(name="label_studio")
+
+
+def box(label: str, x: float, y: float, w: float, h: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": extra.pop("id", "r1"),
+        "from_name": extra.pop("from_name", "label"),
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "original_width": 800,
+        "original_height": 600,
+        "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0, "rectanglelabels": [label], **extra},
+    }
+
+
+def task(url: str = "https://cdn.example.com/street/img_001.jpg", **fields: Any) -> dict[str, Any]:
+    return {"id": 17, "data": {"image": url, "site": "north"}, **fields}
+
+
+def convert(config, item: Any, **options: Any):
+    return FMT.convert_item(item, config, index=0, match_by="name", options=options)
+
+
+def test_label_studio_json_is_in_the_registry_with_an_example():
+    assert FMT in format_list()
+    assert FMT.creates_media
+    assert FMT.description
+    assert format_detect(file_name="tasks.json", head=b'[{"data": {"image": "x.jpg"}}]') is FMT
+
+
+def test_the_xml_config_becomes_classes_and_questions_with_label_studio_schema_ids():
+    converted = ls_config_to_entries(LS_CONFIG_XML)
+    by_key = {entry["key"]: entry for entry in converted.entries}
+
+    assert by_key["car"]["type"] == "rectangle"
+    assert by_key["car"]["schema_id"] == "ls:label:Car"
+    assert by_key["car"]["color"] == "#f44336"
+    assert by_key["car"]["shortcut"] == "1"
+    assert by_key["traffic light"]["title"] == "Traffic light"
+    assert by_key["road"]["type"] == "polygon"
+    assert by_key["head"]["type"] == "point"
+    assert by_key["weather"]["type"] == "select"
+    assert [o["label"] for o in by_key["weather"]["options"]] == ["Sunny", "Rainy day"]
+    assert by_key["tags"]["type"] == "checklist"
+    assert by_key["comment"]["type"] == "freetext"
+    assert "occluded" not in by_key
+    assert [c["key"] for c in by_key["car"]["children"]] == ["occluded"]
+    assert ls_config_image_field(LS_CONFIG_XML) == "image"
+
+
+def test_an_xml_config_with_a_syntax_error_or_a_doctype_is_refused_with_its_place():
+    with pytest.raises(ValidationFailed) as syntax:
+        ls_config_to_entries("<View>\n<Image name='i' value='$image'>\n</View>")
+    with pytest.raises(ValidationFailed) as doctype:
+        ls_config_to_entries('<!DOCTYPE x [<!ENTITY a "b">]><View/>')
+
+    assert syntax.value.details[0].path.startswith("line 3")
+    assert doctype.value.details[0].code == "xml_doctype"
+
+
+def test_percent_boxes_become_pixel_corners_with_the_original_size(ls_config):
+    converted = convert(ls_config, task(annotations=[{"result": [box("Car", 10, 20, 50, 25)]}]))
+
+    assert converted.errors == []
+    shape = converted.annotation.shapes[0]
+    assert (shape.key, shape.type, shape.source) == ("car", "rectangle", "import")
+    assert shape.points == [[80.0, 120.0], [480.0, 270.0]]
+    assert converted.reference.name == "img_001.jpg"
+
+
+def test_polygons_keypoints_choices_and_text_are_converted(ls_config):
+    results = [
+        {"from_name": "outline", "to_name": "image", "type": "polygonlabels", "original_width": 200,
+         "original_height": 100, "value": {"points": [[0, 0], [50, 0], [50, 50]], "polygonlabels": ["Road"]}},
+        {"from_name": "kp", "to_name": "image", "type": "keypointlabels", "original_width": 200,
+         "original_height": 100, "value": {"x": 25, "y": 50, "width": 0.5, "keypointlabels": ["Head"]}},
+        {"from_name": "weather", "to_name": "image", "type": "choices", "value": {"choices": ["Rainy day"]}},
+        {"from_name": "tags", "to_name": "image", "type": "choices", "value": {"choices": ["blurry", "night"]}},
+        {"from_name": "comment", "to_name": "image", "type": "textarea", "value": {"text": ["wet", "road"]}},
+    ]  # fmt: skip
+    converted = convert(ls_config, task(annotations=[{"result": results}]))
+
+    assert converted.errors == []
+    road, head = converted.annotation.shapes
+    assert road.points == [[0.0, 0.0], [100.0, 0.0], [100.0, 50.0]]
+    assert head.points == [[50.0, 50.0]]
+    answers = {a.key: a.value for a in converted.annotation.answers}
+    assert answers == {"weather": "rainy day", "tags": ["blurry", "night"], "comment": "wet\nroad"}
+
+
+def test_per_region_choices_attach_to_their_region(ls_config):
+    results = [
+        box("Car", 0, 0, 10, 10, id="reg-7"),
+        {"id": "reg-7", "from_name": "occluded", "to_name": "image", "type": "choices",
+         "value": {"x": 0, "y": 0, "width": 10, "height": 10, "choices": ["yes"]}},
+    ]  # fmt: skip
+    converted = convert(ls_config, task(annotations=[{"result": results}]))
+
+    assert converted.errors == []
+    assert [(a.key, a.value) for a in converted.annotation.shapes[0].answers] == [("occluded", "yes")]
+    assert converted.annotation.answers == []
+
+
+def test_old_completions_and_predictions_with_score_and_model_version(ls_config):
+    item = task(
+        completions=[{"result": [box("Car", 0, 0, 50, 50)]}],
+        predictions=[
+            {"model_version": "yolo-v8", "score": 0.91, "result": [box("Traffic light", 50, 50, 10, 10)]},
+            {"model_version": "yolo-v9", "result": [{**box("Car", 0, 0, 5, 5), "score": 0.4}]},
+        ],
+    )
+    shapes = convert(ls_config, item).annotation.shapes
+
+    assert [(s.key, s.source, s.score, s.model_version) for s in shapes] == [
+        ("car", "import", None, ""),
+        ("traffic light", "prediction", 0.91, "yolo-v8"),
+        ("car", "prediction", 0.4, "yolo-v9"),
+    ]
+
+
+def test_the_ground_truth_annotation_wins_and_cancelled_ones_are_ignored(ls_config):
+    item = task(
+        annotations=[
+            {"was_cancelled": True, "result": [box("Car", 1, 1, 1, 1)]},
+            {"result": [box("Traffic light", 1, 1, 1, 1)]},
+            {"ground_truth": True, "result": [box("Car", 2, 2, 2, 2)]},
+        ]
+    )
+
+    assert [s.points[0] for s in convert(ls_config, item).annotation.shapes] == [[16.0, 12.0]]
+
+
+def test_a_label_the_configuration_lacks_is_an_error_naming_it_and_its_place(ls_config):
+    converted = convert(ls_config, task(annotations=[{"result": [box("Car", 0, 0, 1, 1), box("Truck", 0, 0, 1, 1)]}]))
+
+    assert converted.annotation is None
+    (error,) = converted.errors
+    assert error.code == "label_not_in_config"
+    assert error.path == "/0/annotations/0/result/1/value/rectanglelabels/0"
+    assert "'Truck'" in error.message
+    assert "'label'" in error.message
+
+
+def test_an_explicit_mapping_maps_a_foreign_label(ls_config):
+    item = task(annotations=[{"result": [box("Truck", 0, 0, 1, 1, from_name="vehicles")]}])
+
+    converted = convert(ls_config, item, label_mapping={"vehicles:Truck": "car"})
+
+    assert [s.key for s in converted.annotation.shapes] == ["car"]
+
+
+def test_a_rotated_box_needs_a_polygon_class(ls_config):
+    rotated = box("Car", 10, 10, 10, 10, rotation=90)
+    refused = convert(ls_config, task(annotations=[{"result": [rotated]}]))
+    mapped = convert(ls_config, task(annotations=[{"result": [rotated]}]), label_mapping={"Car": "road"})
+
+    assert refused.errors[0].code == "rotated_rectangle"
+    assert mapped.annotation.shapes[0].type == "polygon"
+    assert mapped.annotation.shapes[0].points[1] == [80.0, 140.0]
+
+
+@pytest.mark.parametrize(
+    ("result", "code", "path"),
+    [
+        ({**box("Car", 0, 0, 1, 1), "original_width": None}, "missing_original_size", "/0/annotations/0/result/0"),
+        ({"from_name": "weather", "type": "choices", "value": {"choices": ["Snow"]}}, "choice_not_in_config",
+         "/0/annotations/0/result/0/value/choices/0"),
+        ({"from_name": "mood", "type": "choices", "value": {"choices": ["x"]}}, "question_not_in_config",
+         "/0/annotations/0/result/0/from_name"),
+        ({"from_name": "l", "type": "brushlabels", "value": {}}, "unsupported_result",
+         "/0/annotations/0/result/0/type"),
+        ({**box("Car", 0, 0, 1, 1), "from_name": "outline", "type": "polygonlabels",
+          "value": {"points": [[1, 1], [2, 2]], "polygonlabels": ["Road"]}}, "too_few_points",
+         "/0/annotations/0/result/0/value/points"),
+        ({"from_name": "weather", "type": "choices", "value": {"choices": ["Sunny", "Rainy day"]}}, "single_choice",
+         "/0/annotations/0/result/0/value/choices"),
+        ({**box("Head", 0, 0, 1, 1, from_name="kp")}, "geometry_type_mismatch", "/0/annotations/0/result/0"),
+    ],
+)  # fmt: skip
+def test_each_wrong_result_is_a_located_error(ls_config, result, code, path):
+    converted = convert(ls_config, task(annotations=[{"result": [result]}]))
+
+    assert [(e.code, e.path) for e in converted.errors] == [(code, path)]
+
+
+def test_the_image_field_option_and_the_first_url_like_value_find_the_image(ls_config):
+    item = {"data": {"caption": "a car", "thumb": "https://x/t.png", "image_url": "/data/upload/3/8c1a2b3c-car.jpg"}}
+
+    assert convert(ls_config, item).new_media.url == "https://x/t.png"
+    chosen = convert(ls_config, item, image_field="image_url")
+    assert chosen.reference.name == "car.jpg"
+    assert media_name("https://h/dir/a%20b.jpg?sig=1") == "a b.jpg"
+
+
+def test_a_task_without_an_image_is_an_error_at_its_field(ls_config):
+    missing = convert(ls_config, {"data": {"text": "hello"}})
+    named = convert(ls_config, {"data": {"text": "hello"}}, image_field="img")
+
+    assert missing.errors[0].code == "missing_image"
+    assert named.errors[0].path == "/0/data/img"
+
+
+def test_the_reader_takes_a_list_a_single_task_and_refuses_other_files():
+    assert [r.data["data"]["image"] for r in read_all(FMT, [task("a.jpg"), task("b.jpg")])] == ["a.jpg", "b.jpg"]
+    assert [r.location for r in read_all(FMT, task())] == ["/0"]
+    assert read_all(FMT, [{"image": "flat.jpg"}])[0].data == {"image": "flat.jpg"}
+    with pytest.raises(FileError) as not_tasks:
+        read_all(FMT, "42")
+    with pytest.raises(FileError) as broken:
+        read_all(FMT, '[{"data": {}')
+    with pytest.raises(FileError) as empty:
+        read_all(FMT, "   ")
+    assert (not_tasks.value.detail.code, broken.value.detail.code, empty.value.detail.code) == (
+        "not_tasks",
+        "json_syntax",
+        "empty_file",
+    )
+
+
+def test_the_item_schema_requires_results_in_annotations():
+    errors = FMT.item_schema.errors({"data": {}, "annotations": [{"lead_time": 3}]}, prefix=(4,))
+
+    assert [(e.path, e.code) for e in errors] == [("/4/annotations/0", "schema_required")]
+
+
+def test_an_inline_import_writes_the_labels_on_the_media_matched_by_name(ls_project, make_task):
+    target = make_task(ls_project, name="img_001.jpg")
+    item = task(annotations=[{"result": [box("Car", 10, 20, 50, 25)]}], predictions=[
+        {"model_version": "m1", "score": 0.5, "result": [box("Traffic light", 0, 0, 10, 10)]}])  # fmt: skip
+
+    result = import_items_inline(project=ls_project, items=[item], format="label_studio", options={"match_by": "name"})
+
+    assert result.labels_written == 2
+    labels = {label.entry.key: label for label in Label.objects.filter(task=target)}
+    assert labels["car"].points == [[80.0, 120.0], [480.0, 270.0]]
+    assert (labels["traffic light"].source, labels["traffic light"].score) == ("prediction", 0.5)
+
+
+def test_a_job_reports_the_unknown_label_then_imports_the_fixed_file(ls_project, make_task, media_storage):
+    make_task(ls_project, name="img_001.jpg")
+    broken = [task(annotations=[{"result": [box("Truck", 0, 0, 1, 1)]}])]
+    fixed = [task(annotations=[{"result": [box("Car", 0, 0, 1, 1)]}])]
+
+    def run(items):
+        job = import_job_create(
+            project=ls_project, user=None, file=json.dumps(items).encode(), file_name="tasks.json",
+            format="label_studio", options={"match_by": "name"},
+        )  # fmt: skip
+        return import_job_validate(job_id=job.id)
+
+    failed = run(broken)
+    assert failed.status == ImportStatus.FAILED
+    assert [(e.location, e.code) for e in failed.errors.all()] == [
+        ("/0/annotations/0/result/0/value/rectanglelabels/0", "label_not_in_config")
+    ]
+    validated = run(fixed)
+    assert validated.status == ImportStatus.VALIDATED
+    assert import_job_write(job_id=validated.id).labels_written == 1
+
+
+def test_the_example_file_imports_cleanly(ls_config):
+    from pathlib import Path
+
+    import imports.formats
+
+    example = Path(imports.formats.__file__).parent / "examples" / "label_studio.json"
+    items = list(FMT.items(as_file(example.read_bytes())))
+    converted = [FMT.convert_item(i.data, ls_config, index=i.index, match_by="name") for i in items]
+
+    assert items
+    assert all(not c.errors for c in converted)
