@@ -77,3 +77,99 @@ class ImportJobError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+def export_upload_to(instance: ExportJob, filename: str) -> str:
+    # One folder per job: the file keeps its readable name and never collides.
+    return f"exports/{instance.project_id}/{instance.id}/{filename}"
+
+
+class ExportJob(models.Model):
+    """An export of a project's labels, written by a worker to storage, with its progress."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="export_jobs"
+    )
+    format = models.CharField(max_length=32)
+    # The cleaned filters: states, dataset ids, updated_from/updated_to, include_predictions.
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    tasks_total = models.IntegerField(null=True, blank=True)
+    tasks_done = models.IntegerField(default=0)
+    file = models.FileField(upload_to=export_upload_to, max_length=512, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_size = models.BigIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ExportStatus.values), name="exportjob_status_valid"),
+        ]
+        indexes = [models.Index(fields=["project", "-created_at"], name="exportjob_project_created")]
+
+    def __str__(self) -> str:
+        return f"Export {self.format} of {self.project_id} ({self.status})"
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    VALIDATING = "validating", "Validating"
+    VALIDATED = "validated", "Validated"
+    # The chunk could not be parsed alone: the job validates the file in one piece instead.
+    BROKEN = "broken", "Broken"
+    WRITING = "writing", "Writing"
+    WRITTEN = "written", "Written"
+
+
+class ImportChunk(models.Model):
+    """A byte range of a large import file holding consecutive items, for one worker at a time.
+
+    Chunks of a job are validated and written in parallel by any worker; each records its
+    own counts, and the job row aggregates the progress.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.IntegerField()
+    byte_start = models.BigIntegerField()
+    byte_end = models.BigIntegerField()
+    item_start = models.IntegerField()
+    item_count = models.IntegerField()
+    status = models.CharField(max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    items_validated = models.IntegerField(default=0)
+    items_invalid = models.IntegerField(default=0)
+    items_skipped = models.IntegerField(default=0)
+    labels = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    classes = models.JSONField(default=dict, blank=True)
+    # The chunk's tasks, 16 bytes each and sorted: chunks that share a task are written in file order.
+    task_ids = models.BinaryField(default=b"", blank=True)
+    # The last write batch of the chunk written (batches are numbered within the chunk).
+    checkpoint = models.IntegerField(default=-1)
+    labels_written = models.IntegerField(default=0)
+    items_written = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="importchunk_unique_job_number"),
+            models.CheckConstraint(condition=Q(status__in=ChunkStatus.values), name="importchunk_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.number} of {self.job_id} ({self.status})"

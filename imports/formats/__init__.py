@@ -12,6 +12,7 @@ import pkgutil
 from functools import cache
 
 from imports.formats.base import ImportFormat
+from imports.formats.export_base import ExportFormat
 from labelsite.errors import ValidationFailed
 
 
@@ -19,7 +20,7 @@ from labelsite.errors import ValidationFailed
 def _formats() -> dict[str, ImportFormat]:
     found: dict[str, ImportFormat] = {}
     for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name == "base" or module_info.name.startswith("_"):
+        if module_info.name in {"base", "export_base"} or module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         declared = getattr(module, "FORMAT", None)
@@ -39,4 +40,47 @@ def format_get(*, name: str) -> ImportFormat:
         known = ", ".join(_formats()) or "none"
         raise ValidationFailed(
             code="unknown_format", message=f"Unknown import format {name!r}; use one of: {known}.", params=(name,)
+        ) from None
+
+
+def format_detect(*, file_name: str, head: bytes = b"") -> ImportFormat | None:
+    """The format of an upload, from its file kind (and a format's `sniff` of its first bytes
+    when several formats read that kind); None when it cannot be told."""
+    extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    candidates = [fmt for fmt in _formats().values() if extension in fmt.file_kinds]
+    if len(candidates) > 1:
+        # A format whose sniff recognises the file wins; else the formats that declare no sniff
+        # (the kind's general format) remain, and a sniff that does not match rules its format out.
+        sniffed = [fmt for fmt in candidates if fmt.sniff is not None and fmt.sniff(head)]
+        candidates = sniffed or [fmt for fmt in candidates if fmt.sniff is None]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+@cache
+def _export_formats() -> dict[str, ExportFormat]:
+    found: dict[str, ExportFormat] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name in {"base", "export_base"} or module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        declared = [getattr(module, "EXPORT_FORMAT", None), *getattr(module, "EXPORT_FORMATS", ())]
+        for fmt in declared:
+            if isinstance(fmt, ExportFormat):
+                found[fmt.name] = fmt
+    return dict(sorted(found.items()))
+
+
+def export_format_list() -> list[ExportFormat]:
+    """Every format we write (modules that define `EXPORT_FORMAT`, or `EXPORT_FORMATS` for
+    variants of one format), by name."""
+    return list(_export_formats().values())
+
+
+def export_format_get(*, name: str) -> ExportFormat:
+    try:
+        return _export_formats()[name]
+    except KeyError:
+        known = ", ".join(_export_formats()) or "none"
+        raise ValidationFailed(
+            code="unknown_format", message=f"Unknown export format {name!r}; use one of: {known}.", params=(name,)
         ) from None

@@ -31,6 +31,9 @@ import ijson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
+from imports.formats.datagym_export import datagym_export_write
+from imports.formats.export_base import ExportFormat
+from imports.jsonsplit import Span, SpanReader, json_array_split
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -271,6 +274,27 @@ def read(file: IO[bytes]) -> Iterator[RawItem]:
         raise _syntax_error(reader, exc) from exc
 
 
+def read_span(file: IO[bytes], span: Span) -> Iterator[RawItem]:
+    """The items of one span of the file (see `imports.jsonsplit`), numbered as in the whole file.
+
+    Raises `FileError` when the span is not valid JSON; the job then reads the whole file
+    with `read`, which places the error by line and column.
+    """
+    index = span.item_start
+    try:
+        for data in ijson.items(SpanReader(file, span), "item", use_float=True):
+            yield RawItem(index=index, location=pointer(index), data=data)
+            index += 1
+    except ijson.JSONError as exc:
+        raise FileError(ErrorDetail(path="", code="json_syntax", message=str(exc).splitlines()[0])) from exc
+    if index != span.item_start + span.item_count:
+        raise FileError(ErrorDetail(path="", code="json_syntax", message="the chunk does not hold its items"))
+
+
+def split(file: IO[bytes], *, every: int) -> list[Span] | None:
+    return json_array_split(file, every=every)
+
+
 # --- conversion to the canonical model ---------------------------------------------------------
 
 
@@ -290,9 +314,38 @@ def _unknown(path: str, key: str, what: str, known: list[str]) -> ErrorDetail:
     )
 
 
+class _ConfigLookups:
+    """What conversion asks of the configuration again and again, computed once per configuration."""
+
+    def __init__(self, config: LabelConfigIndex) -> None:
+        self.config = config
+        self.questions: dict[str, list[IndexedEntry]] = {
+            entry_id: [child for child in config.children_of(entry_id) if child.is_classification]
+            for entry_id in config.entries
+        }
+        self.option_keys: dict[str, frozenset[str]] = {
+            entry_id: frozenset(entry.option_keys) for entry_id, entry in config.entries.items()
+        }
+        self.root_questions = [entry for entry in config.roots.values() if entry.is_classification]
+
+
+#: The lookups of the configurations in use (a job converts 100,000s of items with one).
+_LOOKUPS: dict[int, _ConfigLookups] = {}
+
+
+def _lookups(config: LabelConfigIndex) -> _ConfigLookups:
+    found = _LOOKUPS.get(id(config))
+    if found is None or found.config is not config:
+        if len(_LOOKUPS) > 16:
+            _LOOKUPS.clear()
+        found = _LOOKUPS[id(config)] = _ConfigLookups(config)
+    return found
+
+
 class _Converter:
     def __init__(self, config: LabelConfigIndex, index: int) -> None:
         self.config = config
+        self.lookups = _lookups(config)
         self.index = index
         self.errors: list[ErrorDetail] = []
 
@@ -311,7 +364,7 @@ class _Converter:
         )
 
     def child_questions(self, entry: IndexedEntry) -> list[IndexedEntry]:
-        return [child for child in self.config.children_of(entry.id) if child.is_classification]
+        return self.lookups.questions[entry.id]
 
     def answer(self, entry: IndexedEntry, values: list[Any], parts: tuple[object, ...]) -> Answer:
         strings = [v for v in values if isinstance(v, str)]
@@ -319,13 +372,13 @@ class _Converter:
         valid = True
         if entry.type == EntryType.SELECT:
             value = strings[0] if len(strings) == 1 else None
-            if value is not None and value not in entry.option_keys:
+            if value is not None and value not in self.lookups.option_keys[entry.id]:
                 value, valid = None, False
             elif value is None and entry.required:
                 valid = False
         elif entry.type == EntryType.CHECKLIST:
             value = strings
-            if entry.required and (not value or any(v not in entry.option_keys for v in value)):
+            if entry.required and (not value or not self.lookups.option_keys[entry.id].issuperset(value)):
                 valid = False
         else:  # freetext
             value = strings[0] if len(strings) == 1 else None
@@ -352,7 +405,7 @@ class _Converter:
         return Answer(key=entry.key, value=value, answers=children, valid=valid)
 
     def global_answers(self, given: dict[str, Any]) -> list[Answer]:
-        roots = [entry for entry in self.config.roots.values() if entry.is_classification]
+        roots = self.lookups.root_questions
         answers: dict[str, Answer] = {}
         for key, values in given.items():
             entry = self.config.root(key)
@@ -388,25 +441,23 @@ class _Converter:
             if prop not in GEOMETRY_PROPERTIES:
                 continue
             for position, element in enumerate(elements):
-                keys = element.keys()
-                place = self.path(*parts, prop, position)
                 if rectangle:
-                    extra = sorted(keys - BOX_KEYS)
+                    extra = sorted(element.keys() - BOX_KEYS)
                     if extra:
                         self.errors.append(
                             ErrorDetail(
-                                path=place,
+                                path=self.path(*parts, prop, position),
                                 code="rectangle_extra_key",
                                 message=f"A rectangle has only the keys x, y, w and h; remove {', '.join(extra)}.",
                                 params=("RECTANGLE",),
                             )
                         )
                     boxes.append(element)
-                elif "w" in keys or "h" in keys or len(keys) > 2:
+                elif len(element) > 2 or "w" in element or "h" in element:
                     kind = entry.type.upper()
                     self.errors.append(
                         ErrorDetail(
-                            path=place,
+                            path=self.path(*parts, prop, position),
                             code="geometry_type_mismatch",
                             message=(
                                 f"Class {entry.key!r} is a {entry.type}: give its coordinates as points "
@@ -416,7 +467,8 @@ class _Converter:
                         )
                     )
                 else:
-                    points.append([_number(element["x"]), _number(element["y"])])
+                    x, y = element["x"], element["y"]
+                    points.append([int(x) if x.__class__ is str else x, int(y) if y.__class__ is str else y])
         if rectangle:
             complete = [b for b in boxes if b.keys() >= BOX_KEYS]
             if not complete:
@@ -551,4 +603,17 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "id"},
+    split=split,
+    read_span=read_span,
+)
+
+#: The writer lives in `datagym_export` (the DataGym v1 export endpoint uses it too).
+EXPORT_FORMAT = ExportFormat(
+    name="datagym",
+    label="DataGym JSON",
+    description="DataGym's export: a header of label classes, then one object per task with its "
+    "global classifications and its geometries (nested ones inside their parent).",
+    extension="json",
+    content_type="application/json",
+    write=datagym_export_write,
 )

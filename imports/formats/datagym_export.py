@@ -1,8 +1,9 @@
 """DataGym's JSON export (reference/datagym.md, section 5) and its segmentation bitmaps.
 
-Rows are read in chunks of tasks, each chunk's labels with one query, against a dict of
-the configuration built once; the caller streams the rows, so memory stays flat however
-large the project is.
+The writer of the `datagym` format (declared in `imports.formats.datagym`, with its reader)
+and of the DataGym v1 export endpoint. It reads an export source (`imports.exports.ExportReader`):
+tasks in chunks, each chunk's labels with one query, in the canonical label model; the rows
+are streamed, so memory stays flat however large the project is.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
+import orjson
 from PIL import Image, ImageDraw
 
-from labeling.annotation import rectangle_box
+from imports.formats.export_base import ExportConfig, ExportItem, ExportSource, shapes_walk
+from labeling.annotation import Answer, Shape, rectangle_box
 from labeling.models import Label, Task, TaskState
-from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, EntryType, LabelEntry, Project
+from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry, Project
 
 NAME = "datagym"
 #: DataGym exports only tasks that a person has finished.
@@ -31,41 +33,10 @@ RADIO_MAX_OPTIONS = 3
 _GEOMETRY_NAMES: dict[str, str] = {EntryType.SEGMENTATION.value: "image_segmentation"}
 
 
-@dataclass
-class _Config:
-    """The project's entries as dicts, read once per export."""
-
-    entries: list[LabelEntry]
-    children: dict[Any, list[LabelEntry]] = field(default_factory=lambda: defaultdict(list))
-    by_id: dict[Any, LabelEntry] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for entry in self.entries:
-            self.by_id[entry.id] = entry
-            self.children[entry.parent_id].append(entry)
-
-    def tree_order(self) -> Iterator[LabelEntry]:
-        stack = list(reversed(self.children[None]))
-        while stack:
-            entry = stack.pop()
-            yield entry
-            stack.extend(reversed(self.children[entry.id]))
-
-    def questions_of(self, parent_id: Any) -> list[LabelEntry]:
-        return [e for e in self.children[parent_id] if e.type in CLASSIFICATION_TYPES]
-
-    def geometries_of(self, parent_id: Any) -> list[LabelEntry]:
-        return [e for e in self.children[parent_id] if e.type in GEOMETRY_TYPES]
-
-
-def _config(project: Project) -> _Config:
-    entries = LabelEntry.objects.filter(configuration__project=project).order_by("position", "created_at", "id")
-    return _Config(entries=list(entries))
-
-
 def datagym_label_classes(*, project: Project) -> list[dict[str, str]]:
     """The `label_classes` header: every entry of the configuration, nested ones included."""
-    return [_label_class(entry) for entry in _config(project).tree_order()]
+    entries = LabelEntry.objects.filter(configuration__project=project).order_by("position", "created_at", "id")
+    return [_label_class(entry) for entry in ExportConfig(entries=list(entries)).tree_order()]
 
 
 def _label_class(entry: LabelEntry) -> dict[str, str]:
@@ -80,113 +51,107 @@ def _label_class(entry: LabelEntry) -> dict[str, str]:
 def datagym_export_rows(
     *, project: Project, states: Collection[str] = EXPORT_STATES, api_url: str = "", chunk_size: int = CHUNK_SIZE
 ) -> Iterator[dict[str, Any]]:
-    """The elements of the export array: the header, then one object per finished task.
+    """DataGym's export of the project as the v1 API gives it: every label, whatever its source."""
+    from imports.exports import ExportFilters, ExportReader
+
+    filters = ExportFilters(states=tuple(states), include_predictions=True)
+    reader = ExportReader(project=project, filters=filters, api_url=api_url, chunk_size=chunk_size)
+    return datagym_rows(reader)
+
+
+def datagym_rows(source: ExportSource) -> Iterator[dict[str, Any]]:
+    """The elements of the export array: the header, then one object per task.
 
     Nothing at all (not even the header) when no task qualifies, as DataGym does.
-    `api_url` is the base of the bitmap links of segmentations (e.g. `https://host/api/v1`).
+    `source.api_url` is the base of the bitmap links of segmentations (e.g. `https://host/api/v1`).
     """
-    tasks = Task.objects.filter(project=project, state__in=list(states), media__deleted_at__isnull=True)
-    if not tasks.exists():
+    if not source.has_items():
         return
-    config = _config(project)
+    config = source.config
     yield {"label_classes": [_label_class(entry) for entry in config.tree_order()]}
-    last_pk = None
-    while True:
-        page = tasks.select_related("media").order_by("pk")
-        if last_pk is not None:
-            page = page.filter(pk__gt=last_pk)
-        chunk = list(page[:chunk_size])
-        if not chunk:
-            return
-        labels_by_task: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        rows = (
-            Label.objects.filter(task_id__in=[task.pk for task in chunk])
-            .order_by("id")
-            .values("id", "task_id", "entry_id", "parent_id", "points", "answers")
-        )
-        for label in rows:
-            labels_by_task[label["task_id"]].append(dict(label))
-        for task in chunk:
-            yield _task_row(task, labels_by_task[task.pk], config, api_url)
-        last_pk = chunk[-1].pk
+    for chunk in source.chunks():
+        for item in chunk:
+            yield _task_row(item, config, source.api_url)
 
 
-def _task_row(task: Task, labels: list[dict[str, Any]], config: _Config, api_url: str) -> dict[str, Any]:
+def datagym_export_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """The export as one JSON array, written element by element; `[]` when no task qualifies."""
+    if not source.has_items():
+        out.write(b"[]")
+        return
+    config = source.config
+    out.write(b"[" + orjson.dumps({"label_classes": [_label_class(entry) for entry in config.tree_order()]}))
+    for chunk in source.chunks():
+        out.write(b"".join(b"," + orjson.dumps(_task_row(item, config, source.api_url)) for item in chunk))
+        yield
+    out.write(b"]")
+
+
+def _task_row(item: ExportItem, config: ExportConfig, api_url: str) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "internal_media_ID": str(task.media_id),
-        "external_media_ID": task.media.name,
-        "labeler": str(task.assignee_id) if task.assignee_id else None,
-        "status": task.state,
+        "internal_media_ID": str(item.media_id),
+        "external_media_ID": item.media_name,
+        "labeler": str(item.assignee_id) if item.assignee_id else None,
+        "status": item.state,
     }
-    segmentation_entries = (config.by_id.get(label["entry_id"]) for label in labels if label["points"])
+    shapes = item.annotation.shapes
     segmentation_keys = dict.fromkeys(
-        entry.key for entry in segmentation_entries if entry is not None and entry.type == EntryType.SEGMENTATION
+        shape.key for shape, _ in shapes_walk(shapes) if shape.points and shape.type == EntryType.SEGMENTATION
     )
     if segmentation_keys:
-        row["segmentations"] = [f"{api_url}/export/bitmap/{task.pk}/{quote(key, safe='')}" for key in segmentation_keys]
-    answers = task.answers or {}
+        row["segmentations"] = [
+            f"{api_url}/export/bitmap/{item.task_id}/{quote(key, safe='')}" for key in segmentation_keys
+        ]
+    answers = {answer.key: answer for answer in item.annotation.answers}
     row["global_classifications"] = {
         question.key: _classification(question, answers.get(question.key), config)
         for question in config.questions_of(None)
     }
-    children: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for label in labels:
-        children[label["parent_id"]].append(label)
-    by_entry: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for label in children[None]:
-        by_entry[label["entry_id"]].append(label)
+    by_entry: dict[str | None, list[Shape]] = defaultdict(list)
+    for shape in shapes:
+        by_entry[shape.entry_id].append(shape)
     row["labels"] = {
-        entry.key: [_geometry(entry, label, config, children, nested=False) for label in by_entry[entry.id]]
+        entry.key: [_geometry(entry, shape, config, nested=False) for shape in by_entry[str(entry.id)]]
         for entry in config.geometries_of(None)
-        if by_entry[entry.id]
+        if by_entry.get(str(entry.id))
     }
     return row
 
 
-def _classification(question: LabelEntry, node: Any, config: _Config) -> list[Any]:
+def _classification(question: LabelEntry, answer: Answer | None, config: ExportConfig) -> list[Any]:
     """`[value..., {child: [...]}, ...]`: the answer, then one object per child question."""
-    node = node if isinstance(node, dict) else {}
-    value = node.get("value")
+    value = answer.value if answer is not None else None
     items: list[Any]
     if question.type == EntryType.CHECKLIST:
         checked = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
         items = list(checked) or [None]
     else:
         items = [value if isinstance(value, str) else None]
-    child_answers = node.get("answers") or {}
+    children = {child.key: child for child in answer.answers} if answer is not None else {}
     for child in config.questions_of(question.id):
-        items.append({child.key: _classification(child, child_answers.get(child.key), config)})
+        items.append({child.key: _classification(child, children.get(child.key), config)})
     return items
 
 
-def _geometry(
-    entry: LabelEntry,
-    label: dict[str, Any],
-    config: _Config,
-    children: dict[Any, list[dict[str, Any]]],
-    *,
-    nested: bool,
-) -> dict[str, Any]:
-    answers = label["answers"] or {}
-    shape: dict[str, Any] = {
-        _GEOMETRY_NAMES.get(entry.type, entry.type): _coordinates(entry.type, label["points"]),
+def _geometry(entry: LabelEntry, shape: Shape, config: ExportConfig, *, nested: bool) -> dict[str, Any]:
+    answers = {answer.key: answer for answer in shape.answers}
+    geometry: dict[str, Any] = {
+        _GEOMETRY_NAMES.get(entry.type, entry.type): _coordinates(entry.type, shape.points),
         "classifications": {
             question.key: _classification(question, answers.get(question.key), config)
             for question in config.questions_of(entry.id)
         },
     }
     if not nested:
-        own = defaultdict(list)
-        for child in children[label["id"]]:
-            own[child["entry_id"]].append(child)
-        shape["nested_geometries"] = {
-            child_entry.key: [
-                _geometry(child_entry, child, config, children, nested=True) for child in own[child_entry.id]
-            ]
+        own: dict[str | None, list[Shape]] = defaultdict(list)
+        for child in shape.children:
+            own[child.entry_id].append(child)
+        geometry["nested_geometries"] = {
+            child_entry.key: [_geometry(child_entry, child, config, nested=True) for child in own[str(child_entry.id)]]
             for child_entry in config.geometries_of(entry.id)
-            if own[child_entry.id]
+            if own.get(str(child_entry.id))
         }
-    return shape
+    return geometry
 
 
 def _whole(value: Any) -> int | None:
@@ -197,6 +162,19 @@ def _whole(value: Any) -> int | None:
 
 
 def _point(raw: Any) -> dict[str, int | None]:
+    try:
+        x, y = raw[0], raw[1]
+        if type(x) in _NUMBER and type(y) in _NUMBER and x >= 0 and y >= 0:
+            return {"x": int(x), "y": int(y)}
+    except (TypeError, IndexError, KeyError):
+        pass
+    return _point_checked(raw)
+
+
+_NUMBER = (int, float)
+
+
+def _point_checked(raw: Any) -> dict[str, int | None]:
     x, y = (raw[0], raw[1]) if isinstance(raw, list | tuple) and len(raw) >= 2 else (None, None)
     x, y = _whole(x), _whole(y)
     if x is None or y is None:

@@ -1,0 +1,344 @@
+"""Export benchmark: 100,000 tasks with 1,000,000 labels, exported as DataGym JSON and as COCO.
+
+    .venv/bin/python bench/export_bench.py                 # set up once, then both formats
+    .venv/bin/python bench/export_bench.py --formats coco csv --tasks 10000
+
+What it does:
+1. in its own database (`labelsite_exportbench` unless DATABASE_URL says otherwise), creates
+   once an organisation, a project (rectangle `car` with a select `car_type`, polygon `road`
+   with a nested point `marker`, point `poi`, line `lane`, global select `weather`), a
+   dataset and N media with completed tasks, and 10 labels per task (4 cars, 2 roads with
+   one marker nested in the first, 2 pois, 1 lane): rows by COPY, since setting up is not
+   what is measured. A project of the size asked for is reused;
+2. for each format, in a fresh process, runs the export as a job would (the reader, the
+   format's writer, a temporary file), and reports wall time, the file size and the peak
+   RSS (VmHWM), plus the RSS after 10 % and after 100 % of the tasks (flat memory: the two
+   are close);
+3. prints one JSON line per format and appends it to `<var>/bench/export_results.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labelsite_exportbench"
+BENCH_SECRET_KEY = "labelsite-bench-secret-key-0123456789abcdefghijklmnop"
+LABELS_PER_TASK = 10
+SEED = 20261123
+PROJECT_NAME = "Export benchmark"
+
+os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
+
+CONFIG: list[dict[str, Any]] = [
+    {
+        "key": "car",
+        "title": "Car",
+        "type": "rectangle",
+        "children": [
+            {
+                "key": "car_type",
+                "title": "Type",
+                "type": "select",
+                "options": [{"key": "suv", "label": "SUV"}, {"key": "van", "label": "Van"}],
+            }
+        ],
+    },
+    {
+        "key": "road",
+        "title": "Road",
+        "type": "polygon",
+        "children": [{"key": "marker", "title": "Marker", "type": "point"}],
+    },
+    {"key": "poi", "title": "POI", "type": "point"},
+    {"key": "lane", "title": "Lane", "type": "line"},
+    {
+        "key": "weather",
+        "title": "Weather",
+        "type": "select",
+        "options": [{"key": "sunny", "label": "Sunny"}, {"key": "rainy", "label": "Rainy"}],
+    },
+]
+
+
+def _database_ensure(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not found:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _setup() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: Any) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def project_ensure(tasks: int) -> Any:
+    """The benchmark project with `tasks` completed tasks and 10 labels each (made once)."""
+    from django.db import connection, transaction
+
+    from labeling.models import Label, Task
+    from projects.label_config import label_config_replace
+    from projects.models import Dataset, LabelEntry, Organization, Project
+
+    project = Project.objects.filter(name=PROJECT_NAME).first()
+    if project is not None and Task.objects.filter(project=project).count() == tasks:
+        return project
+    Organization.objects.filter(name="Export benchmark").delete()
+    started = time.perf_counter()
+    rng = random.Random(SEED)
+    organization = Organization.objects.create(name="Export benchmark")
+    from projects.services import project_create
+
+    project = project_create(organization=organization, name=PROJECT_NAME, label_configuration=None)
+    label_config_replace(configuration=project.label_configuration, entries=CONFIG)
+    entries = {e.key: e.pk for e in LabelEntry.objects.filter(configuration__project=project)}
+    dataset = Dataset.objects.create(organization=organization, name="Export benchmark images")
+    dataset.projects.add(project)
+    now = datetime.now(tz=UTC)
+    media_ids = [uuid.uuid4() for _ in range(tasks)]
+    task_ids = [uuid.uuid4() for _ in range(tasks)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        _copy(
+            raw,
+            "projects_media",
+            (
+                "id",
+                "organization_id",
+                "dataset_id",
+                "name",
+                "source",
+                "file",
+                "url",
+                "mime_type",
+                "width",
+                "height",
+                "external_id",
+                "metadata",
+                "attachments",
+                "created_at",
+            ),
+            (
+                (
+                    m,
+                    organization.pk,
+                    dataset.pk,
+                    f"img_{i:06d}.jpg",
+                    "URL",
+                    "",
+                    f"https://images.example.com/img_{i:06d}.jpg",
+                    "image/jpeg",
+                    1920,
+                    1080,
+                    "",
+                    "{}",
+                    "[]",
+                    now,
+                )
+                for i, m in enumerate(media_ids)
+            ),
+        )
+        _copy(
+            raw,
+            Task._meta.db_table,
+            (
+                "id",
+                "project_id",
+                "media_id",
+                "state",
+                "answers",
+                "has_import",
+                "version",
+                "review_comment",
+                "created_at",
+                "updated_at",
+            ),
+            (
+                (
+                    t,
+                    project.pk,
+                    m,
+                    "completed",
+                    json.dumps({"weather": {"value": rng.choice(["sunny", "rainy"])}}),
+                    True,
+                    1,
+                    "",
+                    now,
+                    now,
+                )
+                for t, m in zip(task_ids, media_ids, strict=True)
+            ),
+        )
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'))")
+        next_id = cursor.fetchone()[0] + 1
+
+        def labels() -> Any:
+            label_id = next_id
+            for task_id in task_ids:
+                for _ in range(4):
+                    x, y = rng.uniform(0, 1800), rng.uniform(0, 1000)
+                    answers = json.dumps({"car_type": {"value": rng.choice(["suv", "van"])}})
+                    yield (label_id, task_id, entries["car"], None, json.dumps([[x, y], [x + 80, y + 60]]), answers)
+                    label_id += 1
+                road_id = label_id
+                for _ in range(2):
+                    points = [[rng.uniform(0, 1900), rng.uniform(0, 1070)] for _ in range(6)]
+                    yield (label_id, task_id, entries["road"], None, json.dumps(points), "{}")
+                    label_id += 1
+                yield (label_id, task_id, entries["marker"], road_id, json.dumps([[100.5, 200.5]]), "{}")
+                label_id += 1
+                for _ in range(2):
+                    point = [[rng.uniform(0, 1900), rng.uniform(0, 1070)]]
+                    yield (label_id, task_id, entries["poi"], None, json.dumps(point), "{}")
+                    label_id += 1
+                lane = [[rng.uniform(0, 1900), rng.uniform(0, 1070)] for _ in range(3)]
+                yield (label_id, task_id, entries["lane"], None, json.dumps(lane), "{}")
+                label_id += 1
+
+        rows = (
+            (label_id, task_id, entry_id, parent_id, points, answers, "manual", "", True, now, now)
+            for label_id, task_id, entry_id, parent_id, points, answers in labels()
+        )
+        _copy(
+            raw,
+            Label._meta.db_table,
+            (
+                "id",
+                "task_id",
+                "entry_id",
+                "parent_id",
+                "points",
+                "answers",
+                "source",
+                "model_version",
+                "valid",
+                "created_at",
+                "updated_at",
+            ),
+            rows,
+        )
+        last = next_id + tasks * LABELS_PER_TASK
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'), %s)", [last])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(
+        f"set up {tasks} tasks, {tasks * LABELS_PER_TASK} labels in {time.perf_counter() - started:.1f} s", flush=True
+    )
+    return project
+
+
+def run_one(fmt: str) -> dict[str, Any]:
+    """Export the benchmark project in `fmt` (in this process) and measure it."""
+    _setup()
+    from imports.exports import ExportFilters, ExportReader
+    from imports.formats import export_format_get
+    from labeling.models import Label, Task
+    from projects.models import Project
+
+    project = Project.objects.get(name=PROJECT_NAME)
+    total = Task.objects.filter(project=project).count()
+    labels = Label.objects.filter(task__project=project).count()
+    samples: dict[str, int] = {}
+
+    def progress(done: int) -> None:
+        if "rss_at_10pct_kib" not in samples and done >= total // 10:
+            samples["rss_at_10pct_kib"] = _rss_kib("VmRSS")
+
+    reader = ExportReader(project=project, filters=ExportFilters(), on_chunk=progress)
+    writer = export_format_get(name=fmt)
+    rss_before = _rss_kib("VmRSS")
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    with tempfile.TemporaryFile() as out:
+        for _ in writer.write(reader, out):
+            pass
+        size = out.tell()
+    wall = time.perf_counter() - started
+    return {
+        "format": fmt,
+        "tasks": total,
+        "labels": labels,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(time.process_time() - cpu_started, 2),
+        "tasks_per_s": round(total / wall),
+        "bytes": size,
+        "rss_before_kib": rss_before,
+        **samples,
+        "rss_at_end_kib": _rss_kib("VmRSS"),
+        "peak_rss_kib": _rss_kib("VmHWM"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--formats", nargs="+", default=["datagym", "coco"])
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_one(args.run)), flush=True)
+        return
+    _database_ensure(os.environ["DATABASE_URL"])
+    _setup()
+    project_ensure(args.tasks)
+    from django.conf import settings
+
+    results_dir = Path(settings.VAR_DIR) / "bench"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in args.formats:
+        output = subprocess.run(
+            [sys.executable, __file__, "--run", fmt], check=True, capture_output=True, text=True
+        ).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        result.update(
+            {
+                "when": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "database": "postgresql",
+            }
+        )
+        print(json.dumps(result), flush=True)
+        with (results_dir / "export_results.jsonl").open("a") as log:
+            log.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
