@@ -35,6 +35,8 @@ class Task(models.Model):
     has_import = models.BooleanField(default=False)
     # Bumped on every save of the annotation, so that a stale save is refused, not applied.
     version = models.PositiveIntegerField(default=0)
+    # What the reviewer said when sending the task back (or accepting it).
+    review_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

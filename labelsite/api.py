@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -72,3 +72,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         codes = exc.get_codes()
         response.data = error_body(codes if isinstance(codes, str) else str(exc.default_code), message)
     return response
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown paths under /api/: the JSON error shape, never Django's HTML page."""
+    return JsonResponse(
+        error_body("not_found", f"There is no API endpoint {request.path}; see /api/docs."),
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def schema_exclude_datagym_v1(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
+    """drf-spectacular preprocessing hook: the schema documents the native API only."""
+    return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/api/v1")]

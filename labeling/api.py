@@ -1,0 +1,277 @@
+"""The native API of tasks, annotations and labels (under /api/).
+
+One class per operation, combined per URL where two operations share one. Who may do
+what is decided by the selectors (`task_get_for_user` reads, `task_get_for_labeling`
+writes, `task_get_for_review`, `task_get_for_assign`, `label_get_for_labeling`).
+
+A save names the version it edited, as `version` in the body or an `If-Match` header;
+a save over a newer version answers 409 instead of overwriting someone else's work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import selectors, services
+from labeling.models import Label, Task
+from labeling.serializers import (
+    AnnotationDocumentSerializer,
+    LabelCreateInputSerializer,
+    LabelOutputSerializer,
+    LabelUpdateInputSerializer,
+    LabelWriteControlSerializer,
+    TaskAssignInputSerializer,
+    TaskFilterSerializer,
+    TaskOutputSerializer,
+    TaskReviewInputSerializer,
+    TaskVersionSerializer,
+)
+from projects.selectors import project_get_for_user
+from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT
+
+IF_MATCH = OpenApiParameter(
+    name="If-Match",
+    location=OpenApiParameter.HEADER,
+    type=OpenApiTypes.STR,
+    required=False,
+    description="The task version you edited (instead of `version` in the body).",
+)
+
+
+def _body_object(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+    return dict(request.data)
+
+
+def _expected_version(request: Request, body_version: Any) -> int | None:
+    """The version the client edited: the body's `version`, else the If-Match header, else None."""
+    if body_version is not None:
+        return int(body_version)
+    header = request.headers.get("If-Match", "").strip()
+    if not header:
+        return None
+    value = header.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise exceptions.ValidationError({"If-Match": ["Give the task version, a whole number, e.g. If-Match: 3."]})
+    return int(value)
+
+
+def _task_output(task: Task) -> dict[str, Any]:
+    return dict(TaskOutputSerializer(task).data)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+class TaskListApi(generics.ListAPIView):
+    serializer_class = TaskOutputSerializer
+
+    @extend_schema(
+        operation_id="projects_tasks_list",
+        summary="List a project's tasks, filtered by state and assignee",
+        parameters=[TaskFilterSerializer],
+        responses={200: TaskOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Task]:
+        filters = TaskFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        user: Any = self.request.user
+        project = project_get_for_user(user=user, project_id=self.kwargs["project_id"])
+        assignee = filters.validated_data.get("assignee", "")
+        return selectors.task_list_for_project(
+            project=project,
+            state=filters.validated_data.get("state", ""),
+            assignee_id=user.pk if assignee == "me" else int(assignee) if assignee.isdigit() else None,
+            unassigned=assignee == "none",
+        )
+
+
+class TaskGetApi(APIView):
+    @extend_schema(operation_id="tasks_get", responses={200: TaskOutputSerializer, **ERRORS})
+    def get(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        return Response(_task_output(task))
+
+
+class TaskAssignApi(APIView):
+    @extend_schema(
+        operation_id="tasks_assign",
+        summary="Assign the task to a user, or to nobody",
+        description="Admins assign anyone of the organisation; others may take an open task nobody has, "
+        "or give back their own.",
+        request=TaskAssignInputSerializer,
+        responses={200: TaskOutputSerializer, **ERRORS},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        data = TaskAssignInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task, assignee = selectors.task_get_for_assign(
+            user=request.user, task_id=task_id, assignee_id=data.validated_data["user_id"]
+        )
+        task = services.task_assign(task=task, assignee=assignee)
+        return Response(_task_output(task))
+
+
+class TaskCompleteApi(APIView):
+    @extend_schema(
+        operation_id="tasks_complete",
+        summary="Complete the task (every required question must be answered)",
+        request=None,
+        responses={200: TaskOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        task = services.task_complete_checked(task=task, user=request.user)
+        return Response(_task_output(task))
+
+
+class TaskSkipApi(APIView):
+    @extend_schema(
+        operation_id="tasks_skip", request=None, responses={200: TaskOutputSerializer, **ERRORS_WITH_CONFLICT}
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        task = services.task_skip(task=task)
+        return Response(_task_output(task))
+
+
+class TaskReviewApi(APIView):
+    @extend_schema(
+        operation_id="tasks_review",
+        summary="Review a completed task: accept it, or send it back with a comment",
+        request=TaskReviewInputSerializer,
+        responses={200: TaskOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        data = TaskReviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = selectors.task_get_for_review(user=request.user, task_id=task_id)
+        task = services.task_review(
+            task=task, accept=data.validated_data["accept"], comment=data.validated_data["comment"]
+        )
+        return Response(_task_output(task))
+
+
+# --- the whole annotation --------------------------------------------------------------------
+
+
+class AnnotationGetApi(APIView):
+    @extend_schema(
+        operation_id="tasks_annotation_get",
+        summary="The task's whole annotation as one document",
+        responses={200: AnnotationDocumentSerializer, **ERRORS},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        document = selectors.task_annotation_get(task=task)
+        return Response(document, headers={"ETag": f'"{document["version"]}"'})
+
+
+class AnnotationReplaceApi(APIView):
+    @extend_schema(
+        operation_id="tasks_annotation_replace",
+        summary="Replace the task's answers and labels with a document",
+        description="Every problem of the document answers 400 with its path; a stale `version` answers 409.",
+        parameters=[IF_MATCH],
+        request=AnnotationDocumentSerializer,
+        responses={200: AnnotationDocumentSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def put(self, request: Request, task_id: str) -> Response:
+        document = _body_object(request)
+        control = LabelWriteControlSerializer(data={"version": document.get("version")})
+        control.is_valid(raise_exception=True)
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        stored = services.task_annotation_replace(
+            task=task,
+            document=document,
+            user=request.user,
+            expected_version=_expected_version(request, control.validated_data.get("version")),
+        )
+        return Response(stored, headers={"ETag": f'"{stored["version"]}"'})
+
+
+# /api/tasks/{id}/annotation: GET, PUT.
+class AnnotationApi(AnnotationGetApi, AnnotationReplaceApi):
+    pass
+
+
+# --- single labels -------------------------------------------------------------------------
+
+
+def _label_output(label: Label) -> dict[str, Any]:
+    return dict(LabelOutputSerializer(label).data)
+
+
+class LabelCreateApi(APIView):
+    @extend_schema(
+        operation_id="tasks_labels_create",
+        summary="Add one label (with nested labels) to the task",
+        parameters=[IF_MATCH],
+        request=LabelCreateInputSerializer,
+        responses={201: LabelOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        body = _body_object(request)
+        control = LabelWriteControlSerializer(data={k: body.pop(k) for k in ("parent_id", "version") if k in body})
+        control.is_valid(raise_exception=True)
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        label = services.label_create(
+            task=task,
+            label=body,
+            parent_id=control.validated_data.get("parent_id"),
+            user=request.user,
+            expected_version=_expected_version(request, control.validated_data.get("version")),
+        )
+        return Response(_label_output(label), status=status.HTTP_201_CREATED)
+
+
+class LabelUpdateApi(APIView):
+    @extend_schema(
+        operation_id="labels_update",
+        summary="Change a label's points, answers, source, score or model version",
+        parameters=[IF_MATCH],
+        request=LabelUpdateInputSerializer,
+        responses={200: LabelOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def patch(self, request: Request, label_id: int) -> Response:
+        changes = _body_object(request)
+        control = LabelWriteControlSerializer(data={"version": changes.pop("version", None)})
+        control.is_valid(raise_exception=True)
+        label = selectors.label_get_for_labeling(user=request.user, label_id=label_id)
+        label = services.label_update(
+            label=label,
+            changes=changes,
+            user=request.user,
+            expected_version=_expected_version(request, control.validated_data.get("version")),
+        )
+        return Response(_label_output(label))
+
+
+class LabelDeleteApi(APIView):
+    @extend_schema(
+        operation_id="labels_delete",
+        summary="Delete a label and its nested labels",
+        parameters=[IF_MATCH],
+        responses={200: TaskVersionSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def delete(self, request: Request, label_id: int) -> Response:
+        label = selectors.label_get_for_labeling(user=request.user, label_id=label_id)
+        services.label_delete(label=label, expected_version=_expected_version(request, None))
+        return Response({"task_version": label.task.version})
+
+
+# /api/labels/{id}: PATCH, DELETE.
+class LabelDetailApi(LabelUpdateApi, LabelDeleteApi):
+    pass

@@ -1,0 +1,136 @@
+"""Shapes of the native API's tasks, annotations and labels.
+
+The annotation document and labels are checked by `labeling.documents` (every problem
+with its path); these serializers describe them for the schema and check simple inputs.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from labeling.models import LabelSource, Task, TaskState
+from projects.serializers import MediaOutputSerializer
+
+
+class TaskFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=TaskState.choices, required=False)
+    assignee = serializers.CharField(
+        required=False, help_text='A user id, "me", or "none" for tasks nobody is assigned to.'
+    )
+
+    def validate_assignee(self, value: str) -> str:
+        if value not in {"me", "none"} and not value.isdigit():
+            raise serializers.ValidationError('Give a user id, "me" or "none".')
+        return value
+
+
+class TaskOutputSerializer(serializers.ModelSerializer):
+    project_id = serializers.UUIDField()
+    assignee_id = serializers.IntegerField(allow_null=True)
+    media = MediaOutputSerializer()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "project_id",
+            "media",
+            "state",
+            "assignee_id",
+            "version",
+            "has_import",
+            "review_comment",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TaskAssignInputSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(allow_null=True, help_text="null gives the task back to nobody.")
+
+
+class TaskReviewInputSerializer(serializers.Serializer):
+    accept = serializers.BooleanField()
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- the annotation document (see labeling/documents.py) ------------------------------------
+
+
+class AnswerSerializer(serializers.Serializer):
+    value = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="An option key (select), a list of option keys (checklist) or text (freetext).",
+    )
+    answers = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text="Answers to child questions, by key."
+    )
+
+
+class LabelSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    key = serializers.CharField(help_text="The geometry class's key.")
+    type = serializers.CharField(required=False, help_text="Checked against the class's type when given.")
+    points = serializers.JSONField(
+        help_text="Image pixels: [[x, y], ...]; a rectangle is its two corners; a segmentation a list of rings."
+    )
+    answers = serializers.DictField(child=AnswerSerializer(), required=False)
+    source = serializers.ChoiceField(choices=LabelSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+    score = serializers.FloatField(required=False, allow_null=True)
+    model_version = serializers.CharField(required=False, allow_blank=True)
+    valid = serializers.BooleanField(read_only=True)
+
+
+# Nested geometries are labels themselves (one level deep).
+LabelSerializer._declared_fields["children"] = LabelSerializer(many=True, required=False)
+
+
+class AnnotationDocumentSerializer(serializers.Serializer):
+    task = serializers.UUIDField(read_only=True)
+    version = serializers.IntegerField(
+        required=False, help_text="On PUT: the version you edited; a newer stored version answers 409."
+    )
+    state = serializers.CharField(read_only=True)
+    answers = serializers.DictField(child=AnswerSerializer(), required=False)
+    labels = LabelSerializer(many=True, required=False)
+
+
+class LabelCreateInputSerializer(LabelSerializer):
+    parent_id = serializers.IntegerField(required=False, allow_null=True, help_text="To nest it in a top-level label.")
+    version = serializers.IntegerField(required=False, help_text="The task version you edited (or If-Match).")
+
+
+class LabelUpdateInputSerializer(serializers.Serializer):
+    points = serializers.JSONField(required=False)
+    answers = serializers.DictField(child=AnswerSerializer(), required=False)
+    source = serializers.ChoiceField(choices=LabelSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+    score = serializers.FloatField(required=False, allow_null=True)
+    model_version = serializers.CharField(required=False, allow_blank=True)
+    version = serializers.IntegerField(required=False, help_text="The task version you edited (or If-Match).")
+
+
+class LabelWriteControlSerializer(serializers.Serializer):
+    """The parts of a label request that are not the label itself."""
+
+    parent_id = serializers.IntegerField(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class LabelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task_id = serializers.UUIDField()
+    parent_id = serializers.IntegerField(allow_null=True)
+    key = serializers.CharField(source="entry.key")
+    type = serializers.CharField(source="entry.type")
+    points = serializers.JSONField()
+    answers = serializers.JSONField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like a Field attribute
+    score = serializers.FloatField(allow_null=True)
+    model_version = serializers.CharField()
+    valid = serializers.BooleanField()
+    task_version = serializers.IntegerField(source="task.version", help_text="The task's version after this change.")
+
+
+class TaskVersionSerializer(serializers.Serializer):
+    task_version = serializers.IntegerField()

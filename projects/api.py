@@ -1,0 +1,440 @@
+"""The native API of projects, label configurations, datasets and media (under /api/).
+
+One class per operation: an input serializer, one selector or service call, an output
+serializer. Where two operations share a URL (GET lists, POST creates), the URL's view
+is the two operation classes combined, each keeping its own method and schema. Who may
+do what is decided by the selectors (`*_get_for_user` reads, `*_get_for_admin` writes);
+errors become the one error shape in `labelsite.api`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects import selectors, services
+from projects.label_config import label_config_replace, label_config_tree
+from projects.models import Dataset, Media, Project
+from projects.serializers import (
+    ERRORS,
+    ERRORS_WITH_CONFLICT,
+    DatasetCreateInputSerializer,
+    DatasetOutputSerializer,
+    LabelConfigurationInputSerializer,
+    LabelConfigurationOutputSerializer,
+    MediaFilterSerializer,
+    MediaOutputSerializer,
+    MediaS3InputSerializer,
+    MediaS3ResultSerializer,
+    MediaUploadInputSerializer,
+    MediaUploadResultSerializer,
+    MediaUrlResultSerializer,
+    MediaUrlsInputSerializer,
+    ProjectCreateInputSerializer,
+    ProjectOutputSerializer,
+    ProjectUpdateInputSerializer,
+)
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the schema describes our API tokens (drf-spectacular finds it by its target class)."""
+
+    target_class = "projects.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token: `Authorization: Bearer <token>` (or `Token <token>`, or `?token=`). "
+            "An organisation's token acts as an admin of it; a personal token as its user.",
+        }
+
+
+def _project_output(project: Project) -> dict[str, Any]:
+    return dict(ProjectOutputSerializer(project).data)
+
+
+# --- projects ----------------------------------------------------------------------------
+
+
+class ProjectListApi(generics.ListAPIView):
+    serializer_class = ProjectOutputSerializer
+
+    @extend_schema(
+        operation_id="projects_list",
+        summary="List the projects you may see",
+        responses={200: ProjectOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Project]:
+        user: Any = self.request.user
+        return selectors.project_list_for_user(user=user).select_related("label_configuration", "label_iteration")
+
+
+class ProjectCreateApi(APIView):
+    @extend_schema(
+        operation_id="projects_create",
+        summary="Create a project with its label configuration",
+        request=ProjectCreateInputSerializer,
+        responses={201: ProjectOutputSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        data = ProjectCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = selectors.organization_get_for_admin(
+            user=request.user, organization_id=data.validated_data.get("organization_id")
+        )
+        project = services.project_create(
+            organization=organization,
+            name=data.validated_data["name"],
+            short_description=data.validated_data["short_description"],
+            description=data.validated_data["description"],
+            label_configuration=data.validated_data.get("label_configuration"),
+        )
+        return Response(_project_output(project), status=status.HTTP_201_CREATED)
+
+
+# /api/projects: GET lists, POST creates.
+class ProjectCollectionApi(ProjectListApi, ProjectCreateApi):
+    pass
+
+
+class ProjectGetApi(APIView):
+    @extend_schema(operation_id="projects_get", responses={200: ProjectOutputSerializer, **ERRORS})
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(_project_output(project))
+
+
+class ProjectUpdateApi(APIView):
+    @extend_schema(
+        operation_id="projects_update",
+        request=ProjectUpdateInputSerializer,
+        responses={200: ProjectOutputSerializer, **ERRORS},
+    )
+    def patch(self, request: Request, project_id: str) -> Response:
+        data = ProjectUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        project = services.project_update(project=project, **data.validated_data)
+        return Response(_project_output(project))
+
+
+class ProjectDeleteApi(APIView):
+    @extend_schema(
+        operation_id="projects_delete",
+        summary="Delete a project with its tasks and labels (its datasets stay)",
+        responses={204: None, **ERRORS},
+    )
+    def delete(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        services.project_delete(project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# /api/projects/{id}: GET, PATCH, DELETE.
+class ProjectDetailApi(ProjectGetApi, ProjectUpdateApi, ProjectDeleteApi):
+    pass
+
+
+# --- the label configuration ---------------------------------------------------------------
+
+
+def _configuration_output(project: Project) -> dict[str, Any]:
+    configuration = project.label_configuration
+    return dict(
+        LabelConfigurationOutputSerializer(
+            {
+                "id": configuration.id,
+                "project_id": project.id,
+                "updated_at": configuration.updated_at,
+                "entries": label_config_tree(configuration=configuration),
+            }
+        ).data
+    )
+
+
+class LabelConfigurationGetApi(APIView):
+    @extend_schema(
+        operation_id="projects_label_configuration_get",
+        summary="The project's label configuration as a nested tree",
+        responses={200: LabelConfigurationOutputSerializer, **ERRORS},
+    )
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(_configuration_output(project))
+
+
+class LabelConfigurationReplaceApi(APIView):
+    @extend_schema(
+        operation_id="projects_label_configuration_replace",
+        summary="Replace the whole label configuration",
+        description=(
+            "`entries` is our tree (as GET answers it) or DataGym's entry list. An invalid configuration "
+            "answers 400 with every problem located in `details` and changes nothing. Labels drawn with "
+            "the old entries are deleted."
+        ),
+        request=LabelConfigurationInputSerializer,
+        responses={200: LabelConfigurationOutputSerializer, **ERRORS},
+    )
+    def put(self, request: Request, project_id: str) -> Response:
+        data = LabelConfigurationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        label_config_replace(configuration=project.label_configuration, entries=data.validated_data["entries"])
+        return Response(_configuration_output(project))
+
+
+# /api/projects/{id}/label-configuration: GET, PUT.
+class LabelConfigurationApi(LabelConfigurationGetApi, LabelConfigurationReplaceApi):
+    pass
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+def _dataset_output(dataset: Dataset) -> dict[str, Any]:
+    return dict(DatasetOutputSerializer(dataset).data)
+
+
+class DatasetListApi(generics.ListAPIView):
+    serializer_class = DatasetOutputSerializer
+
+    @extend_schema(
+        operation_id="datasets_list",
+        summary="List the datasets you may see",
+        responses={200: DatasetOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Dataset]:
+        user: Any = self.request.user
+        return selectors.dataset_list_for_user(user=user).prefetch_related("projects")
+
+
+class DatasetCreateApi(APIView):
+    @extend_schema(
+        operation_id="datasets_create",
+        request=DatasetCreateInputSerializer,
+        responses={201: DatasetOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request) -> Response:
+        data = DatasetCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = selectors.organization_get_for_admin(
+            user=request.user, organization_id=data.validated_data.get("organization_id")
+        )
+        dataset = services.dataset_create(
+            organization=organization,
+            name=data.validated_data["name"],
+            short_description=data.validated_data["short_description"],
+        )
+        return Response(_dataset_output(dataset), status=status.HTTP_201_CREATED)
+
+
+# /api/datasets: GET lists, POST creates.
+class DatasetCollectionApi(DatasetListApi, DatasetCreateApi):
+    pass
+
+
+class DatasetGetApi(APIView):
+    @extend_schema(operation_id="datasets_get", responses={200: DatasetOutputSerializer, **ERRORS})
+    def get(self, request: Request, dataset_id: str) -> Response:
+        dataset = selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id)
+        return Response(_dataset_output(dataset))
+
+
+class DatasetDeleteApi(APIView):
+    @extend_schema(operation_id="datasets_delete", responses={204: None, **ERRORS})
+    def delete(self, request: Request, dataset_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        services.dataset_delete(dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# /api/datasets/{id}: GET, DELETE.
+class DatasetDetailApi(DatasetGetApi, DatasetDeleteApi):
+    pass
+
+
+class DatasetConnectApi(APIView):
+    @extend_schema(
+        operation_id="datasets_connect",
+        summary="Connect the dataset to a project: each of its media becomes a task there",
+        request=None,
+        responses={204: None, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, dataset_id: str, project_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        services.dataset_connect(dataset=dataset, project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetDisconnectApi(APIView):
+    @extend_schema(
+        operation_id="datasets_disconnect",
+        summary="Disconnect the dataset from a project (its tasks there stay)",
+        responses={204: None, **ERRORS_WITH_CONFLICT},
+    )
+    def delete(self, request: Request, dataset_id: str, project_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        services.dataset_disconnect(dataset=dataset, project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# /api/datasets/{id}/projects/{project_id}: POST connects, DELETE disconnects.
+class DatasetProjectApi(DatasetConnectApi, DatasetDisconnectApi):
+    pass
+
+
+# --- media ---------------------------------------------------------------------------------
+
+
+class MediaListApi(generics.ListAPIView):
+    serializer_class = MediaOutputSerializer
+
+    @extend_schema(
+        operation_id="datasets_media_list",
+        summary="List a dataset's media, filtered by name and source",
+        parameters=[MediaFilterSerializer],
+        responses={200: MediaOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Media]:
+        filters = MediaFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        user: Any = self.request.user
+        dataset = selectors.dataset_get_for_user(user=user, dataset_id=self.kwargs["dataset_id"])
+        return selectors.media_list(
+            dataset=dataset,
+            name_contains=filters.validated_data.get("name", ""),
+            source=filters.validated_data.get("source", ""),
+        )
+
+
+class MediaUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="datasets_media_upload",
+        summary="Upload many images in one multipart request",
+        description=(
+            "Send one `file` part per image. Each file succeeds or fails on its own: the answer lists the "
+            "created media and, for each failed file, its name and error. 201 when at least one file was "
+            "stored, 400 when none was."
+        ),
+        request={"multipart/form-data": MediaUploadInputSerializer},
+        responses={
+            201: MediaUploadResultSerializer,
+            400: MediaUploadResultSerializer,
+            401: ERRORS[401],
+            403: ERRORS[403],
+            404: ERRORS[404],
+        },
+    )
+    def post(self, request: Request, dataset_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        files = [services.UploadedFile(name=f.name or "", content=f.read()) for f in request.FILES.getlist("file")]
+        if not files:
+            return Response(
+                {"created": [], "failed": [{"name": "", "error": _no_file_error()}]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        result = services.media_create_from_files(dataset=dataset, files=files)
+        body = {
+            "created": result.created,
+            "failed": [
+                {
+                    "name": failure.name,
+                    "error": {
+                        "code": failure.error.code,
+                        "message": failure.error.message,
+                        "details": [detail.as_dict() for detail in failure.error.details],
+                    },
+                }
+                for failure in result.failed
+            ],
+        }
+        http_status = status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST
+        return Response(MediaUploadResultSerializer(body).data, status=http_status)
+
+
+def _no_file_error() -> dict[str, Any]:
+    return {
+        "code": "required",
+        "message": "Send the images as multipart parts named 'file'.",
+        "details": [{"path": "file", "code": "required", "message": "No file part."}],
+    }
+
+
+# /api/datasets/{id}/media: GET lists (paginated, filtered), POST uploads files.
+class MediaCollectionApi(MediaListApi, MediaUploadApi):
+    parser_classes = [MultiPartParser]
+
+
+class MediaUrlsCreateApi(APIView):
+    @extend_schema(
+        operation_id="datasets_media_urls",
+        summary="Add images by URL (not fetched now); one result per URL",
+        request=MediaUrlsInputSerializer,
+        responses={201: MediaUrlResultSerializer(many=True), 200: MediaUrlResultSerializer(many=True), **ERRORS},
+    )
+    def post(self, request: Request, dataset_id: str) -> Response:
+        data = MediaUrlsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        results = services.media_create_from_urls(dataset=dataset, urls=data.validated_data["urls"])
+        created = any(result.media is not None for result in results)
+        return Response(
+            MediaUrlResultSerializer(results, many=True).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MediaS3CreateApi(APIView):
+    @extend_schema(
+        operation_id="datasets_media_s3",
+        summary="Add images stored in an S3 bucket, by key (not fetched now); one result per key",
+        request=MediaS3InputSerializer,
+        responses={201: MediaS3ResultSerializer(many=True), 200: MediaS3ResultSerializer(many=True), **ERRORS},
+    )
+    def post(self, request: Request, dataset_id: str) -> Response:
+        data = MediaS3InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        results = services.media_create_from_s3(
+            dataset=dataset, bucket=data.validated_data["bucket"], keys=data.validated_data["keys"]
+        )
+        created = any(result.media is not None for result in results)
+        return Response(
+            MediaS3ResultSerializer(results, many=True).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MediaDeleteApi(APIView):
+    @extend_schema(
+        operation_id="media_delete",
+        summary="Delete a media (soft: its labels stay for the record)",
+        responses={204: None, **ERRORS_WITH_CONFLICT},
+    )
+    def delete(self, request: Request, media_id: str) -> Response:
+        media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
+        services.media_delete(media=media)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,235 @@
+"""Shapes of the native API's projects, label configurations, datasets and media.
+
+Input serializers check only the shape of a request; the rules live in services (the
+label configuration's rules in `projects.label_config`). Output serializers render models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from projects.models import Dataset, EntryType, Media, MediaSource, Project
+
+# --- the error contract (documentation only: labelsite.api.exception_handler renders it) ----
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text='Where the problem is, e.g. "entries[0].children[1].key"; "" for the body.')
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. not_found, permission_denied, version_conflict.")
+    message = serializers.CharField(help_text="What went wrong and how to fix it, in English.")
+    details = ErrorDetailSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+#: The error responses every endpoint may give, for extend_schema(responses=...).
+ERRORS: dict[int, Any] = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+}
+ERRORS_WITH_CONFLICT: dict[int, Any] = {**ERRORS, 409: ErrorSerializer}
+
+
+# --- the label configuration tree --------------------------------------------------------
+
+
+class LabelOptionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like a Field attribute
+    schema_id = serializers.CharField(required=False)
+
+
+class LabelEntrySerializer(serializers.Serializer):
+    """One entry of the tree; `label_config_replace` also accepts DataGym's entry list."""
+
+    id = serializers.UUIDField(read_only=True)
+    key = serializers.CharField(help_text="Lower-case letters, digits, '_', '-' and spaces.")
+    title = serializers.CharField()
+    type = serializers.ChoiceField(choices=EntryType.choices)
+    schema_id = serializers.CharField(required=False, help_text="Kept as given; generated when left out.")
+    color = serializers.CharField(required=False, allow_blank=True)
+    shortcut = serializers.CharField(required=False, allow_blank=True, help_text="One digit, unique.")
+    required = serializers.BooleanField(required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+    max_length = serializers.IntegerField(required=False, allow_null=True, help_text="Freetext questions only.")
+    options = LabelOptionSerializer(many=True, required=False, help_text="Select and checklist questions only.")
+
+
+# Recursive: children are entries themselves (drf-spectacular renders a $ref to itself).
+LabelEntrySerializer._declared_fields["children"] = LabelEntrySerializer(many=True, required=False)
+
+
+@extend_schema_field(LabelEntrySerializer(many=True))
+class LabelConfigurationField(serializers.ListField):
+    """A list of entries, passed to the service as it is: the service reports every problem with its place."""
+
+    child = serializers.DictField()
+
+
+class LabelConfigurationInputSerializer(serializers.Serializer):
+    entries = LabelConfigurationField(allow_empty=True)
+
+
+class LabelConfigurationOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    project_id = serializers.UUIDField()
+    updated_at = serializers.DateTimeField()
+    entries = LabelEntrySerializer(many=True)
+
+
+# --- projects ----------------------------------------------------------------------------
+
+
+class ProjectCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    short_description = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    label_configuration = LabelConfigurationField(required=False, allow_empty=True)
+    organization_id = serializers.UUIDField(
+        required=False, help_text="Needed only by a user who administers several organisations."
+    )
+
+
+class ProjectUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=128, required=False)
+    short_description = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer):
+    organization_id = serializers.UUIDField()
+    label_configuration_id = serializers.UUIDField(source="label_configuration.id")
+    label_iteration_id = serializers.UUIDField(source="label_iteration.id")
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "organization_id",
+            "name",
+            "short_description",
+            "description",
+            "media_type",
+            "label_configuration_id",
+            "label_iteration_id",
+            "created_at",
+            "updated_at",
+            "archived_at",
+        ]
+
+
+# --- datasets and media ------------------------------------------------------------------
+
+
+class DatasetCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    short_description = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    organization_id = serializers.UUIDField(
+        required=False, help_text="Needed only by a user who administers several organisations."
+    )
+
+
+class DatasetOutputSerializer(serializers.ModelSerializer):
+    organization_id = serializers.UUIDField()
+    project_ids = serializers.SerializerMethodField()
+    media_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "organization_id",
+            "name",
+            "short_description",
+            "media_type",
+            "created_at",
+            "project_ids",
+            "media_count",
+        ]
+
+    def get_project_ids(self, dataset: Dataset) -> list[str]:
+        return [str(project.pk) for project in dataset.projects.all()]  # prefetched in lists
+
+    def get_media_count(self, dataset: Dataset) -> int:
+        annotated = getattr(dataset, "media_count", None)
+        if annotated is not None:
+            return int(annotated)
+        return dataset.media.filter(deleted_at__isnull=True).count()
+
+
+class MediaFilterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, help_text="Part of the name, any case.")
+    source = serializers.ChoiceField(choices=MediaSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+
+
+class MediaOutputSerializer(serializers.ModelSerializer):
+    dataset_id = serializers.UUIDField()
+
+    class Meta:
+        model = Media
+        fields = [
+            "id",
+            "dataset_id",
+            "name",
+            "source",
+            "url",
+            "mime_type",
+            "width",
+            "height",
+            "global_key",
+            "external_id",
+            "metadata",
+            "created_at",
+        ]
+
+
+class MediaUploadInputSerializer(serializers.Serializer):
+    """Documentation of the multipart body: repeat the `file` part once per image."""
+
+    file = serializers.ListField(child=serializers.FileField())
+
+
+class MediaUploadFailureSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    error = ErrorBodySerializer()
+
+
+class MediaUploadResultSerializer(serializers.Serializer):
+    created = MediaOutputSerializer(many=True)
+    failed = MediaUploadFailureSerializer(many=True)
+
+
+#: What became of each URL or S3 key (named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+MEDIA_ADD_STATUSES = ["SUCCESS", "DUPLICATE", "UNSUPPORTED_MIME_TYPE", "FAILED"]
+
+
+class MediaUrlsInputSerializer(serializers.Serializer):
+    urls = serializers.ListField(child=serializers.CharField(max_length=2048), allow_empty=False, max_length=10000)
+
+
+class MediaUrlResultSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    status = serializers.ChoiceField(choices=MEDIA_ADD_STATUSES)
+    media = MediaOutputSerializer(allow_null=True)
+
+
+class MediaS3InputSerializer(serializers.Serializer):
+    bucket = serializers.CharField(max_length=63)
+    keys = serializers.ListField(child=serializers.CharField(max_length=1024), allow_empty=False, max_length=10000)
+
+
+class MediaS3ResultSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    status = serializers.ChoiceField(choices=MEDIA_ADD_STATUSES)
+    media = MediaOutputSerializer(allow_null=True)

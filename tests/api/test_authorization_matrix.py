@@ -1,0 +1,209 @@
+"""Every native endpoint x every kind of caller, with the status each must get.
+
+No token and a revoked token answer 401 everywhere; another organisation's admin gets 404
+for anything of ours (never 403) and succeeds only on collections (in its own organisation);
+annotators read and label, reviewers also review, admins and organisation tokens do all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from labeling.models import TaskState
+from tests.api.conftest import World, png_bytes
+
+ACTORS = ("anonymous", "revoked", "other_org", "annotator", "reviewer", "admin", "org_token")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    url: Callable[[World], str]
+    # other_org, annotator, reviewer, admin (org_token expects what admin gets)
+    expected: tuple[int, int, int, int]
+    body: Callable[[World], Any] | None = None
+    multipart: bool = False
+    prepare: Callable[[World], None] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _complete(world: World) -> None:
+    world.task.state = TaskState.COMPLETED
+    world.task.save(update_fields=["state"])
+
+
+def _upload(world: World) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"file": [SimpleUploadedFile("new.png", png_bytes(), content_type="image/png")]}
+
+
+ENDPOINTS = [
+    Endpoint("projects list", "get", lambda w: "/api/projects", (200, 200, 200, 200)),
+    Endpoint("projects create", "post", lambda w: "/api/projects", (201, 403, 403, 201), lambda w: {"name": "New"}),
+    Endpoint("project get", "get", lambda w: f"/api/projects/{w.project.id}", (404, 200, 200, 200)),
+    Endpoint(
+        "project update",
+        "patch",
+        lambda w: f"/api/projects/{w.project.id}",
+        (404, 403, 403, 200),
+        lambda w: {"name": "Renamed"},
+    ),
+    Endpoint("project delete", "delete", lambda w: f"/api/projects/{w.project.id}", (404, 403, 403, 204)),
+    Endpoint(
+        "label configuration get",
+        "get",
+        lambda w: f"/api/projects/{w.project.id}/label-configuration",
+        (404, 200, 200, 200),
+    ),
+    Endpoint(
+        "label configuration replace",
+        "put",
+        lambda w: f"/api/projects/{w.project.id}/label-configuration",
+        (404, 403, 403, 200),
+        lambda w: {"entries": [{"key": "tree", "title": "Tree", "type": "polygon"}]},
+    ),
+    Endpoint("datasets list", "get", lambda w: "/api/datasets", (200, 200, 200, 200)),
+    Endpoint("datasets create", "post", lambda w: "/api/datasets", (201, 403, 403, 201), lambda w: {"name": "New"}),
+    Endpoint("dataset get", "get", lambda w: f"/api/datasets/{w.dataset.id}", (404, 200, 200, 200)),
+    Endpoint("dataset delete", "delete", lambda w: f"/api/datasets/{w.dataset.id}", (404, 403, 403, 204)),
+    Endpoint(
+        "dataset connect",
+        "post",
+        lambda w: f"/api/datasets/{w.dataset.id}/projects/{w.other_project.id}",
+        (404, 403, 403, 204),
+    ),
+    Endpoint(
+        "dataset disconnect",
+        "delete",
+        lambda w: f"/api/datasets/{w.dataset.id}/projects/{w.project.id}",
+        (404, 403, 403, 204),
+    ),
+    Endpoint("media list", "get", lambda w: f"/api/datasets/{w.dataset.id}/media", (404, 200, 200, 200)),
+    Endpoint(
+        "media upload",
+        "post",
+        lambda w: f"/api/datasets/{w.dataset.id}/media",
+        (404, 403, 403, 201),
+        _upload,
+        multipart=True,
+    ),
+    Endpoint(
+        "media by URL",
+        "post",
+        lambda w: f"/api/datasets/{w.dataset.id}/media/urls",
+        (404, 403, 403, 201),
+        lambda w: {"urls": ["https://images.example.com/new.jpg"]},
+    ),
+    Endpoint(
+        "media by S3 key",
+        "post",
+        lambda w: f"/api/datasets/{w.dataset.id}/media/s3",
+        (404, 403, 403, 201),
+        lambda w: {"bucket": "photos", "keys": ["2024/new.jpg"]},
+    ),
+    Endpoint("media delete", "delete", lambda w: f"/api/media/{w.media.id}", (404, 403, 403, 204)),
+    Endpoint("tasks list", "get", lambda w: f"/api/projects/{w.project.id}/tasks", (404, 200, 200, 200)),
+    Endpoint("task get", "get", lambda w: f"/api/tasks/{w.task.id}", (404, 200, 200, 200)),
+    Endpoint(
+        "task assign (to the annotator)",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assign",
+        (404, 200, 403, 200),
+        lambda w: {"user_id": w.annotator.pk},
+    ),
+    Endpoint("task complete", "post", lambda w: f"/api/tasks/{w.task.id}/complete", (404, 200, 200, 200)),
+    Endpoint("task skip", "post", lambda w: f"/api/tasks/{w.task.id}/skip", (404, 200, 200, 200)),
+    Endpoint(
+        "task review",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/review",
+        (404, 403, 200, 200),
+        lambda w: {"accept": True},
+        prepare=_complete,
+    ),
+    Endpoint("annotation get", "get", lambda w: f"/api/tasks/{w.task.id}/annotation", (404, 200, 200, 200)),
+    Endpoint(
+        "annotation replace",
+        "put",
+        lambda w: f"/api/tasks/{w.task.id}/annotation",
+        (404, 200, 200, 200),
+        lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": []},
+    ),
+    Endpoint(
+        "label create",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/labels",
+        (404, 201, 201, 201),
+        lambda w: {"key": "car", "points": [[0, 0], [3, 3]]},
+    ),
+    Endpoint(
+        "label update",
+        "patch",
+        lambda w: f"/api/labels/{w.label.id}",
+        (404, 200, 200, 200),
+        lambda w: {"points": [[2, 2], [6, 6]]},
+    ),
+    Endpoint("label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200)),
+]
+
+
+def _expected(endpoint: Endpoint, actor: str) -> int:
+    if actor in {"anonymous", "revoked"}:
+        return 401
+    other_org, annotator, reviewer, admin = endpoint.expected
+    return {"other_org": other_org, "annotator": annotator, "reviewer": reviewer}.get(actor, admin)
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_endpoint_answers_each_caller_with_its_status(world: World, media_storage: Any, endpoint: Endpoint, actor):
+    if endpoint.prepare:
+        endpoint.prepare(world)
+    client = world.client(actor)
+    kwargs: dict[str, Any] = {}
+    if endpoint.body is not None:
+        kwargs = {"data": endpoint.body(world), "format": "multipart" if endpoint.multipart else "json"}
+    response = getattr(client, endpoint.method)(endpoint.url(world), **kwargs)
+    assert response.status_code == _expected(endpoint, actor), response.content
+    if response.status_code >= 400 and "error" in response.json():
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "details"}
+
+
+def test_matrix_covers_every_native_route_of_projects_and_labeling():
+    from tests.api.test_openapi_schema import native_api_operations
+
+    covered = {(e.method.upper(), _template(e.url)) for e in ENDPOINTS}
+    # Import jobs have their own matrix beside their API (tests/imports), project setup too (tests/setup).
+    assert native_api_operations(exclude_modules=("imports.", "projects.setup_api")) == covered
+
+
+def _template(url: Callable[[World], str]) -> str:
+    """The route template of an endpoint's URL, by calling it with placeholder objects."""
+
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.id = self.pk = f"{{{name}}}"
+
+    placeholder = World(
+        organization=None,  # type: ignore[arg-type]
+        other_organization=None,  # type: ignore[arg-type]
+        admin=None,
+        reviewer=None,
+        annotator=None,
+        tokens={},
+        project=Named("project_id"),  # type: ignore[arg-type]
+        other_project=Named("project_id"),  # type: ignore[arg-type]
+        dataset=Named("dataset_id"),  # type: ignore[arg-type]
+        spare_dataset=Named("dataset_id"),  # type: ignore[arg-type]
+        media=Named("media_id"),  # type: ignore[arg-type]
+        task=Named("task_id"),  # type: ignore[arg-type]
+        label=Named("label_id"),  # type: ignore[arg-type]
+    )
+    return url(placeholder)
