@@ -18,4 +18,5 @@ urlpatterns = [
     path("projects/<uuid:project_id>/datasets/create", views.project_dataset_create, name="project-dataset-create"),
     path("datasets/<uuid:dataset_id>/", views.dataset_detail, name="dataset-detail"),
     path("datasets/<uuid:dataset_id>/upload", views.dataset_upload, name="dataset-upload"),
+    path("media/<uuid:media_id>/file", views.media_file, name="media-file"),
 ]

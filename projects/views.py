@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,7 +25,7 @@ from labelsite.errors import AlreadyExists, Conflict, DomainError, NotFound, Per
 from projects import selectors, services
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
-from projects.models import Dataset, LabelConfiguration, Project
+from projects.models import Dataset, LabelConfiguration, MediaSource, Project
 
 MEDIA_PER_PAGE = 100
 # Parallel uploads the page runs: enough to hide latency, few enough not to swamp the server.
@@ -216,3 +216,24 @@ def _status_for(error: DomainError) -> int:
     if isinstance(error, AlreadyExists | Conflict):
         return 409
     return 400
+
+
+@login_required
+@require_GET
+def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
+    """The image of a media, for the pages, behind the same access rules as its dataset.
+
+    Uploaded files stream from the storage (local or S3) through this view, so no storage
+    URL is ever public; URL media redirect to their URL (the browser fetches it, never the
+    server); S3-source media redirect to a short-lived presigned URL.
+    """
+    media = _or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
+    if media.source == MediaSource.LOCAL:
+        if not media.file:
+            raise Http404("The media has no file.")
+        response = FileResponse(media.file.open("rb"), content_type=media.mime_type or "application/octet-stream")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+    if media.source == MediaSource.S3:
+        return redirect(services.media_s3_presigned_url(media=media))
+    return redirect(media.url)

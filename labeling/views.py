@@ -1,0 +1,133 @@
+"""HTML pages of labeling: start labeling, the task list and the labeling page.
+
+The labeling page renders an empty frame and hands its data to the ES modules under
+static/labeling/ with `json_script`; from there on the page talks to the native REST API
+(/api/tasks/<id>/...), the same one scripts use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from labeling import selectors
+from labeling.models import Task, TaskState
+from labelsite.errors import NotFound
+from projects.label_config import label_config_tree
+from projects.models import LabelConfiguration, Media, MediaSource, Role
+from projects.selectors import project_get_for_user, user_role
+
+TASKS_PER_PAGE = 100
+T = TypeVar("T")
+
+
+def _or_404(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+@require_GET
+@login_required
+def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """ "Start labeling": open the next task for this user, or the task list when none is left."""
+    project = _or_404(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    task = selectors.task_next_for_user(user=request.user, project=project)
+    if task is None:
+        messages.info(request, "No open task is left for you in this project.")
+        return redirect("project-task-list", project_id=project.pk)
+    return redirect("task-label", task_id=task.pk)
+
+
+@require_GET
+@login_required
+def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """Every task of the project, filtered by state and assignee (`me`, `none` or a user id)."""
+    project = _or_404(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    state = request.GET.get("state", "")
+    if state not in TaskState.values:
+        state = ""
+    assignee = request.GET.get("assignee", "")
+    assignee_id: int | None = None
+    if assignee == "me":
+        assignee_id = request.user.pk
+    elif assignee.isdigit():
+        assignee_id = int(assignee)
+    else:
+        assignee = assignee if assignee == "none" else ""
+    tasks = selectors.task_list_for_project(
+        project=project, state=state, assignee_id=assignee_id, unassigned=assignee == "none"
+    )
+    page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    filters = "&".join(f"{name}={value}" for name, value in (("state", state), ("assignee", assignee)) if value)
+    context = {
+        "project": project,
+        "page": page,
+        "states": TaskState.choices,
+        "state": state,
+        "assignee": assignee,
+        "assignees": selectors.task_assignee_choices(project=project),
+        "filters": filters,
+    }
+    return render(request, "labeling/task_list.html", context)
+
+
+@require_GET
+@login_required
+def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
+    """The labeling page of one task."""
+    task = _or_404(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
+    project = task.project
+    try:
+        tree = label_config_tree(configuration=project.label_configuration)
+    except LabelConfiguration.DoesNotExist:
+        tree = []
+    previous, following = selectors.task_neighbours_get(task=task)
+    role = user_role(user=request.user, organization=project.organization_id)
+    page_data = {
+        "task": {"id": str(task.id), "state": task.state, "name": task.media.name},
+        "image": {"url": _image_url(task.media), "width": task.media.width, "height": task.media.height},
+        "config": tree,
+        "document": selectors.task_annotation_get(task=task),
+        "canLabel": selectors.task_may_label(user=request.user, task=task),
+        "canReview": role in (Role.ADMIN, Role.REVIEWER),
+        "reviewComment": task.review_comment,
+        "csrfToken": get_token(request),
+        "urls": _page_urls(task, previous=previous, following=following),
+    }
+    return render(request, "labeling/task_label.html", {"task": task, "project": project, "page_data": page_data})
+
+
+def _image_url(media: Media) -> str:
+    # URL media are public already: the browser fetches them itself. Stored files and S3
+    # objects go through the access-checked view (see projects.views.media_file).
+    if media.source == MediaSource.URL:
+        return media.url
+    return reverse("media-file", args=[media.id])
+
+
+def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> dict[str, Any]:
+    task_kwargs = {"task_id": task.pk}
+    return {
+        "annotation": reverse("api-task-annotation", kwargs=task_kwargs),
+        "complete": reverse("api-task-complete", kwargs=task_kwargs),
+        "skip": reverse("api-task-skip", kwargs=task_kwargs),
+        "review": reverse("api-task-review", kwargs=task_kwargs),
+        "previous": reverse("task-label", kwargs={"task_id": previous.pk}) if previous else None,
+        "next": reverse("task-label", kwargs={"task_id": following.pk}) if following else None,
+        "queue": reverse("project-label-start", kwargs={"project_id": task.project_id}),
+        "taskList": reverse("project-task-list", kwargs={"project_id": task.project_id}),
+        "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
+        "login": reverse("login"),
+    }

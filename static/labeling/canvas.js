@@ -1,0 +1,562 @@
+// Pointer interaction on the canvas: draw, select, move, resize, edit vertices, pan, zoom.
+// Every coordinate that reaches the store is in image pixels, clamped to the image and
+// rounded to a tenth of a pixel, whatever the zoom.
+
+import {
+  area,
+  clampDelta,
+  hitShape,
+  insertVertex,
+  moveVertex,
+  nearestEdge,
+  normalizeRectangle,
+  removeVertex,
+  roundCoordinate,
+  translate,
+  vertices,
+} from "./geometry.js";
+import { HANDLE_RADIUS } from "./renderer.js";
+
+const CLICK_SLOP = 4; // screen pixels a press may move and still be a click
+const CLOSE_DISTANCE = 8; // screen pixels from the first point that close a polygon
+
+export class CanvasController extends EventTarget {
+  constructor({ canvas, store, config, renderer, image, notify }) {
+    super();
+    this.canvas = canvas;
+    this.store = store;
+    this.config = config;
+    this.renderer = renderer;
+    this.view = renderer.view;
+    this.image = image;
+    this.notify = notify;
+    this.mode = "select";
+    this.currentClass = null; // {entry, parent}
+    this.drawing = null; // points of a polygon, line or segmentation ring being drawn
+    this.rectStart = null; // first corner of a rectangle drawn with two clicks
+    this.drag = null;
+    this.spaceHeld = false;
+    this.cursor = null;
+    this.lastNudge = 0;
+    canvas.addEventListener("pointerdown", (e) => this.onPointerDown(e));
+    canvas.addEventListener("pointermove", (e) => this.onPointerMove(e));
+    canvas.addEventListener("pointerup", (e) => this.onPointerUp(e));
+    canvas.addEventListener("pointercancel", () => this.endDrag());
+    canvas.addEventListener("dblclick", (e) => this.onDoubleClick(e));
+    canvas.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+    canvas.addEventListener("pointerleave", () => {
+      this.cursor = null;
+      this.renderer.hoverUid = null;
+      this.updateOverlay();
+    });
+  }
+
+  // --- modes -------------------------------------------------------------------------------
+
+  setClass(item) {
+    if (this.readOnly) return;
+    this.cancelDrawing();
+    this.currentClass = item;
+    this.mode = "draw";
+    this.emitMode();
+  }
+
+  setSelectMode() {
+    this.cancelDrawing();
+    this.mode = "select";
+    this.emitMode();
+  }
+
+  emitMode() {
+    this.canvas.style.cursor = this.mode === "draw" ? "crosshair" : "default";
+    this.dispatchEvent(new CustomEvent("mode"));
+    this.updateOverlay();
+  }
+
+  get isDrawing() {
+    return Boolean(this.drawing || this.rectStart || this.drag?.kind === "rectangle");
+  }
+
+  cancelDrawing() {
+    const was = this.isDrawing;
+    this.drawing = null;
+    this.rectStart = null;
+    if (this.drag?.kind === "rectangle") this.drag = null;
+    this.updateOverlay();
+    return was;
+  }
+
+  /** Escape: stop drawing, then leave the drawing tool, then clear the selection. */
+  escape() {
+    if (this.cancelDrawing()) return;
+    if (this.mode === "draw") {
+      this.setSelectMode();
+      return;
+    }
+    this.store.select(null);
+  }
+
+  // --- coordinates -------------------------------------------------------------------------
+
+  screenPoint(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    return [event.clientX - rect.left, event.clientY - rect.top];
+  }
+
+  clampPoint([x, y]) {
+    return [
+      roundCoordinate(Math.min(Math.max(x, 0), this.image.width)),
+      roundCoordinate(Math.min(Math.max(y, 0), this.image.height)),
+    ];
+  }
+
+  /** Where an image pixel is on the page, in client coordinates (tests use this too). */
+  imageToClient(x, y) {
+    const rect = this.canvas.getBoundingClientRect();
+    const [sx, sy] = this.view.toScreen(x, y);
+    return [rect.left + sx, rect.top + sy];
+  }
+
+  // --- hit tests ---------------------------------------------------------------------------
+
+  shapeAt(x, y) {
+    const tolerance = 6 / this.view.scale;
+    let best = null;
+    let bestRank = null;
+    for (const [shape, parent] of this.store.walk()) {
+      const box = this.renderer.boundsOf(shape);
+      if (x < box.minX - tolerance || x > box.maxX + tolerance || y < box.minY - tolerance || y > box.maxY + tolerance) {
+        continue;
+      }
+      if (!hitShape(shape, x, y, tolerance)) continue;
+      // Points and lines before areas, and smaller areas before the ones that contain them.
+      const rank = shape.type === "point" ? 0 : shape.type === "line" ? 1 : 2 + area(shape);
+      if (bestRank === null || rank <= bestRank) {
+        best = { shape, parent };
+        bestRank = rank;
+      }
+    }
+    return best;
+  }
+
+  vertexAt(shape, sx, sy) {
+    for (const vertex of vertices(shape)) {
+      const [vx, vy] = this.view.toScreen(vertex.x, vertex.y);
+      if (Math.abs(vx - sx) <= HANDLE_RADIUS + 2 && Math.abs(vy - sy) <= HANDLE_RADIUS + 2) return vertex;
+    }
+    return null;
+  }
+
+  // --- pointer -----------------------------------------------------------------------------
+
+  onPointerDown(event) {
+    this.canvas.focus({ preventScroll: true });
+    const [sx, sy] = this.screenPoint(event);
+    const point = this.view.toImage(sx, sy);
+    if (event.button === 1 || (event.button === 0 && this.spaceHeld)) {
+      event.preventDefault();
+      this.startDrag(event, { kind: "pan", sx, sy, x: this.view.x, y: this.view.y });
+      return;
+    }
+    if (event.button !== 0) return;
+    if (this.drawing) {
+      this.addDrawingPoint(point, sx, sy);
+      return;
+    }
+    if (this.rectStart) {
+      this.finishRectangle(this.rectStart, point);
+      return;
+    }
+    const selected = this.store.find(this.store.selectedUid);
+    if (!this.readOnly && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
+    if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey)) {
+      this.startShape(event, point, sx, sy);
+      return;
+    }
+    const hit = this.shapeAt(point[0], point[1]);
+    if (hit) {
+      this.store.select(hit.shape.uid);
+      if (!this.readOnly) this.startDrag(event, { kind: "move", uid: hit.shape.uid, start: point, moved: false });
+    } else {
+      this.store.select(null);
+      this.startDrag(event, { kind: "pan", sx, sy, x: this.view.x, y: this.view.y });
+    }
+  }
+
+  /** Vertex handles and edges of the selected shape: drag, remove (shift), insert (edge or alt). */
+  editSelected(event, shape, sx, sy, point) {
+    const vertex = this.vertexAt(shape, sx, sy);
+    if (vertex) {
+      if (event.shiftKey) {
+        this.store.checkpoint();
+        if (removeVertex(shape, vertex.ring, vertex.index)) {
+          this.store.activeVertex = null;
+          this.store.change({ only: shape.uid });
+        } else {
+          this.store.undoStack.pop();
+          this.notify(`A ${shape.type} keeps at least its fewest points; delete the label instead.`);
+        }
+        return true;
+      }
+      this.store.select(shape.uid, { vertex: { ring: vertex.ring, index: vertex.index } });
+      this.startDrag(event, { kind: "vertex", uid: shape.uid, ring: vertex.ring, index: vertex.index, moved: false });
+      return true;
+    }
+    if (shape.type === "point" || shape.type === "rectangle") return false;
+    if (this.mode === "draw" && !event.altKey) return false;
+    const edge = nearestEdge(shape, point[0], point[1]);
+    if (edge && edge.distance * this.view.scale <= 6) {
+      this.store.checkpoint();
+      const [x, y] = this.clampPoint([edge.x, edge.y]);
+      const index = insertVertex(shape, edge.ring, edge.index, x, y);
+      this.store.select(shape.uid, { vertex: { ring: edge.ring, index } });
+      this.store.change({ only: shape.uid });
+      this.startDrag(event, { kind: "vertex", uid: shape.uid, ring: edge.ring, index, moved: true });
+      return true;
+    }
+    return false;
+  }
+
+  startShape(event, point, sx, sy) {
+    const type = this.currentClass.entry.type;
+    const start = this.clampPoint(point);
+    if (type === "point") {
+      this.create([start]);
+    } else if (type === "rectangle") {
+      this.startDrag(event, { kind: "rectangle", start, sx, sy });
+      this.updateOverlay();
+    } else {
+      this.drawing = [start];
+      this.updateOverlay();
+    }
+  }
+
+  addDrawingPoint(point, sx, sy) {
+    const type = this.currentClass.entry.type;
+    const first = this.drawing[0];
+    const [fx, fy] = this.view.toScreen(first[0], first[1]);
+    if (type !== "line" && this.drawing.length >= 3 && Math.hypot(fx - sx, fy - sy) <= CLOSE_DISTANCE) {
+      this.finishDrawing();
+      return;
+    }
+    this.drawing.push(this.clampPoint(point));
+    this.updateOverlay();
+  }
+
+  /** Enter or a double click: the polygon, line or segmentation ring is done. */
+  finishDrawing() {
+    if (!this.drawing) return false;
+    const type = this.currentClass.entry.type;
+    // A double click adds its position twice; drop points that sit on their predecessor.
+    const points = [];
+    for (const p of this.drawing) {
+      const last = points[points.length - 1];
+      if (last && Math.hypot(last[0] - p[0], last[1] - p[1]) * this.view.scale < 3) continue;
+      points.push(p);
+    }
+    const fewest = type === "line" ? 2 : 3;
+    if (points.length < fewest) {
+      this.notify(`A ${type === "line" ? "line" : "polygon"} needs at least ${fewest} points; keep clicking.`);
+      return true;
+    }
+    this.drawing = null;
+    this.create(points);
+    this.updateOverlay();
+    return true;
+  }
+
+  removeLastDrawingPoint() {
+    if (!this.drawing) return false;
+    this.drawing.pop();
+    if (!this.drawing.length) this.drawing = null;
+    this.updateOverlay();
+    return true;
+  }
+
+  finishRectangle(start, point) {
+    const end = this.clampPoint(point);
+    this.rectStart = null;
+    if (Math.abs(end[0] - start[0]) < 1 || Math.abs(end[1] - start[1]) < 1) {
+      this.notify("A rectangle needs a width and a height; drag or click two opposite corners.");
+      this.updateOverlay();
+      return;
+    }
+    const shape = [start, end];
+    this.create([
+      [Math.min(shape[0][0], shape[1][0]), Math.min(shape[0][1], shape[1][1])],
+      [Math.max(shape[0][0], shape[1][0]), Math.max(shape[0][1], shape[1][1])],
+    ]);
+    this.updateOverlay();
+  }
+
+  /** The label a nested class is drawn into: the selected parent, or the parent of the selected sibling. */
+  parentFor(parentEntry) {
+    const selected = this.store.find(this.store.selectedUid);
+    if (!selected) return null;
+    if (!selected.parent && selected.shape.key === parentEntry.key) return selected.shape;
+    if (selected.parent && selected.parent.key === parentEntry.key) return selected.parent;
+    return null;
+  }
+
+  create(points) {
+    const { entry, parent: parentEntry } = this.currentClass;
+    let parentUid = null;
+    if (parentEntry) {
+      const parent = this.parentFor(parentEntry);
+      if (!parent) {
+        this.notify(`Select a “${parentEntry.title}” first: “${entry.title}” is drawn inside one.`);
+        return;
+      }
+      parentUid = parent.uid;
+    }
+    const selected = this.store.find(this.store.selectedUid);
+    if (
+      entry.type === "segmentation" &&
+      selected &&
+      selected.shape.type === "segmentation" &&
+      selected.shape.key === entry.key &&
+      (selected.parent?.uid || null) === parentUid
+    ) {
+      // Drawing the same segmentation class again adds a polygon to the selected one.
+      this.store.checkpoint();
+      selected.shape.points.push(points);
+      this.store.change({ only: selected.shape.uid });
+      return;
+    }
+    this.store.checkpoint();
+    const shape = this.store.add(
+      {
+        key: entry.key,
+        type: entry.type,
+        points: entry.type === "segmentation" ? [points] : points,
+        answers: {},
+        source: "manual",
+        score: null,
+        model_version: "",
+        children: [],
+      },
+      parentUid,
+    );
+    this.store.select(shape.uid);
+  }
+
+  startDrag(event, drag) {
+    this.drag = drag;
+    try {
+      this.canvas.setPointerCapture(event.pointerId);
+    } catch {
+      // synthetic events have no pointer to capture
+    }
+  }
+
+  onPointerMove(event) {
+    const [sx, sy] = this.screenPoint(event);
+    const point = this.view.toImage(sx, sy);
+    this.cursor = point;
+    const drag = this.drag;
+    if (drag) {
+      this.continueDrag(drag, sx, sy, point);
+    } else if (this.mode === "select" || event.ctrlKey) {
+      const hit = this.shapeAt(point[0], point[1]);
+      const uid = hit ? hit.shape.uid : null;
+      if (uid !== this.renderer.hoverUid) {
+        this.renderer.hoverUid = uid;
+        this.renderer.invalidate();
+      }
+      if (!this.spaceHeld) this.canvas.style.cursor = uid ? (uid === this.store.selectedUid ? "move" : "pointer") : "default";
+    }
+    this.dispatchEvent(new CustomEvent("cursor"));
+    if (this.drawing || this.rectStart || this.mode === "draw") this.updateOverlay();
+  }
+
+  continueDrag(drag, sx, sy, point) {
+    if (drag.kind === "pan") {
+      this.view.x = drag.x + (sx - drag.sx);
+      this.view.y = drag.y + (sy - drag.sy);
+      this.renderer.invalidate();
+      this.dispatchEvent(new CustomEvent("view"));
+      return;
+    }
+    if (drag.kind === "rectangle") {
+      this.updateOverlay();
+      return;
+    }
+    const found = this.store.find(drag.uid);
+    if (!found) return;
+    const shape = found.shape;
+    if (drag.kind === "vertex") {
+      if (!drag.moved) {
+        this.store.checkpoint();
+        drag.moved = true;
+      }
+      const [x, y] = this.clampPoint(point);
+      moveVertex(shape, drag.ring, drag.index, x, y);
+      this.store.change({ only: shape.uid });
+    } else if (drag.kind === "move") {
+      if (!drag.moved) {
+        const [startX, startY] = this.view.toScreen(drag.start[0], drag.start[1]);
+        if (Math.hypot(sx - startX, sy - startY) < CLICK_SLOP) return;
+        this.store.checkpoint();
+        drag.moved = true;
+        drag.origin = JSON.stringify({ points: shape.points, children: shape.children.map((c) => c.points) });
+        drag.box = this.unionBounds([shape, ...shape.children]);
+      }
+      const origin = JSON.parse(drag.origin);
+      const [dx, dy] = clampDelta(
+        drag.box,
+        roundCoordinate(point[0] - drag.start[0]),
+        roundCoordinate(point[1] - drag.start[1]),
+        this.image.width,
+        this.image.height,
+      );
+      shape.points = origin.points;
+      translate(shape, dx, dy);
+      roundShape(shape);
+      shape.children.forEach((child, i) => {
+        child.points = origin.children[i];
+        translate(child, dx, dy);
+        roundShape(child);
+      });
+      this.store.change(shape.children.length ? {} : { only: shape.uid });
+    }
+  }
+
+  unionBounds(shapes) {
+    const box = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
+    for (const shape of shapes) {
+      const b = this.renderer.boundsOf(shape);
+      box.minX = Math.min(box.minX, b.minX);
+      box.minY = Math.min(box.minY, b.minY);
+      box.maxX = Math.max(box.maxX, b.maxX);
+      box.maxY = Math.max(box.maxY, b.maxY);
+    }
+    return box;
+  }
+
+  onPointerUp(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    const [sx, sy] = this.screenPoint(event);
+    if (drag.kind === "rectangle") {
+      this.drag = null;
+      if (Math.hypot(sx - drag.sx, sy - drag.sy) < CLICK_SLOP) {
+        this.rectStart = drag.start; // a click: the next click sets the opposite corner
+        this.updateOverlay();
+      } else {
+        this.finishRectangle(drag.start, this.view.toImage(sx, sy));
+      }
+      return;
+    }
+    if (drag.kind === "vertex") {
+      const shape = this.store.find(drag.uid)?.shape;
+      if (shape?.type === "rectangle" && drag.moved) {
+        normalizeRectangle(shape);
+        this.store.activeVertex = null;
+        this.store.change({ only: shape.uid });
+      }
+    }
+    this.endDrag();
+  }
+
+  endDrag() {
+    this.drag = null;
+  }
+
+  onDoubleClick(event) {
+    event.preventDefault();
+    if (this.drawing) this.finishDrawing();
+  }
+
+  onWheel(event) {
+    event.preventDefault();
+    const [sx, sy] = this.screenPoint(event);
+    const delta = event.deltaMode === 1 ? event.deltaY * 16 : event.deltaY;
+    this.renderer.noteZoom();
+    this.view.zoomAt(sx, sy, Math.exp(-delta * 0.0015));
+    this.renderer.invalidate();
+    this.dispatchEvent(new CustomEvent("view"));
+  }
+
+  // --- keyboard actions --------------------------------------------------------------------
+
+  zoom(factor) {
+    this.view.zoomAt(this.renderer.cssWidth / 2, this.renderer.cssHeight / 2, factor);
+    this.renderer.invalidate();
+    this.dispatchEvent(new CustomEvent("view"));
+  }
+
+  fit() {
+    this.renderer.fit();
+    this.dispatchEvent(new CustomEvent("view"));
+  }
+
+  panBy(dx, dy) {
+    this.view.x += dx;
+    this.view.y += dy;
+    this.renderer.invalidate();
+    this.dispatchEvent(new CustomEvent("view"));
+  }
+
+  /** Move the selected label (and its nested labels) by whole image pixels. */
+  nudge(dx, dy) {
+    const found = this.store.find(this.store.selectedUid);
+    if (!found) return false;
+    const shape = found.shape;
+    const now = performance.now();
+    if (now - this.lastNudge > 800) this.store.checkpoint();
+    this.lastNudge = now;
+    const [cx, cy] = clampDelta(this.unionBounds([shape, ...shape.children]), dx, dy, this.image.width, this.image.height);
+    for (const s of [shape, ...shape.children]) {
+      translate(s, cx, cy);
+      roundShape(s);
+    }
+    this.store.change(shape.children.length ? {} : { only: shape.uid });
+    return true;
+  }
+
+  /** Delete: the active vertex if there is one (and the shape keeps enough), else the label. */
+  deleteSelection() {
+    const found = this.store.find(this.store.selectedUid);
+    if (!found) return false;
+    const vertex = this.store.activeVertex;
+    if (vertex && found.shape.type !== "rectangle" && found.shape.type !== "point") {
+      this.store.checkpoint();
+      if (removeVertex(found.shape, vertex.ring, vertex.index)) {
+        this.store.activeVertex = null;
+        this.store.change({ only: found.shape.uid });
+        return true;
+      }
+      this.store.undoStack.pop();
+    }
+    this.store.checkpoint();
+    this.store.remove(found.shape.uid);
+    return true;
+  }
+
+  /** Select the next (or previous) label in the list order. */
+  cycleSelection(direction) {
+    const order = [...this.store.walk()].map(([shape]) => shape.uid);
+    if (!order.length) return;
+    const at = order.indexOf(this.store.selectedUid);
+    const next = at < 0 ? (direction > 0 ? 0 : order.length - 1) : (at + direction + order.length) % order.length;
+    this.store.select(order[next]);
+  }
+
+  updateOverlay() {
+    const color = this.currentClass?.entry.drawColor || "#fff";
+    const cursor = this.cursor ? this.clampPoint(this.cursor) : null;
+    let overlay = null;
+    if (this.drawing) overlay = { color, points: this.drawing, cursor };
+    else if (this.drag?.kind === "rectangle" && cursor) overlay = { color, rectangle: [this.drag.start, cursor] };
+    else if (this.rectStart && cursor) overlay = { color, rectangle: [this.rectStart, cursor] };
+    if (this.mode === "draw" && cursor) overlay = { ...(overlay || { color }), cursor, crosshair: true };
+    this.renderer.overlay = overlay;
+    this.renderer.invalidate();
+  }
+}
+
+function roundShape(shape) {
+  const round = (points) => points.map(([x, y]) => [roundCoordinate(x), roundCoordinate(y)]);
+  shape.points = shape.type === "segmentation" ? shape.points.map(round) : round(shape.points);
+}
