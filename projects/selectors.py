@@ -4,7 +4,10 @@ Who may see what:
 - a superuser sees everything;
 - an admin of an organisation sees all its projects and datasets and may change them;
 - a reviewer or annotator sees the projects of their organisation they are a member of,
-  and the datasets connected to those projects, but may not change them.
+  and the datasets connected to those projects, but may not change them;
+- an organisation's API token (`projects.authentication.OrganizationTokenUser`, a user
+  without a primary key that carries `.organization`) acts as an admin of that organisation;
+  a personal token acts as its user.
 Anything a user may not see answers NotFound, exactly as if it did not exist.
 """
 
@@ -18,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from labelsite.errors import NotFound, PermissionDenied
+from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.models import Dataset, Media, Membership, Organization, Project, Role
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -28,6 +31,26 @@ def _is_superuser(user: AnyUser) -> bool:
     return bool(user.is_authenticated and getattr(user, "is_superuser", False))
 
 
+def token_organization_id(user: Any) -> UUID | None:
+    """The organisation an organisation token acts for, or None for a person (or anonymous).
+
+    Duck-typed rather than imported: projects.authentication depends on DRF, reads don't.
+    """
+    organization = getattr(user, "organization", None)
+    if getattr(user, "pk", None) is None and isinstance(organization, Organization):
+        return organization.pk
+    return None
+
+
+def _admin_organization_ids(user: AnyUser) -> Any:
+    """The ids (a list or a subquery) of the organisations the actor administers."""
+    token_organization = token_organization_id(user)
+    if token_organization is not None:
+        return [token_organization]
+    user_pk: Any = user.pk
+    return Membership.objects.filter(user_id=user_pk, role=Role.ADMIN).values("organization_id")
+
+
 def user_is_org_admin(*, user: AnyUser, organization: Organization | UUID) -> bool:
     """Whether the user may change the organisation's projects, datasets and media."""
     if not user.is_authenticated:
@@ -35,7 +58,74 @@ def user_is_org_admin(*, user: AnyUser, organization: Organization | UUID) -> bo
     if _is_superuser(user):
         return True
     organization_id = organization.pk if isinstance(organization, Organization) else organization
+    token_organization = token_organization_id(user)
+    if token_organization is not None:
+        return token_organization == organization_id
     return Membership.objects.filter(user_id=user.pk, organization_id=organization_id, role=Role.ADMIN).exists()
+
+
+def user_role(*, user: AnyUser, organization: Organization | UUID) -> str | None:
+    """The actor's role in the organisation (admin for superusers and organisation tokens), or None."""
+    if not user.is_authenticated:
+        return None
+    organization_id = organization.pk if isinstance(organization, Organization) else organization
+    if _is_superuser(user) or token_organization_id(user) == organization_id:
+        return Role.ADMIN
+    if token_organization_id(user) is not None:
+        return None
+    return (
+        Membership.objects.filter(user_id=user.pk, organization_id=organization_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def organization_get_for_admin(*, user: AnyUser, organization_id: UUID | str | None = None) -> Organization:
+    """The organisation in which the actor creates something.
+
+    Without an id: the organisation of an organisation token, or the only one the user
+    administers. An organisation the actor is not in answers NotFound; one where they are
+    not an admin, PermissionDenied.
+    """
+    token_organization = token_organization_id(user)
+    if organization_id is None:
+        if token_organization is not None:
+            return Organization.objects.get(pk=token_organization)
+        administered = list(Organization.objects.filter(pk__in=_admin_organization_ids(user))[:2])
+        if len(administered) == 1:
+            return administered[0]
+        if not administered:
+            raise PermissionDenied(
+                code="permission_denied", message="Only an admin of an organisation may create this."
+            )
+        raise ValidationFailed(
+            code="invalid",
+            message="You administer several organisations; say which one with organization_id.",
+            details=[ErrorDetail(path="organization_id", code="required", message="Choose an organisation.")],
+        )
+    organization = _in_organization_list(user, organization_id)
+    if organization is None:
+        raise NotFound(
+            code="not_found", message="No such organisation.", params=("Organization", "id", organization_id)
+        )
+    if not user_is_org_admin(user=user, organization=organization):
+        raise PermissionDenied(code="permission_denied", message="Only an admin of the organisation may create this.")
+    return organization
+
+
+def _in_organization_list(user: AnyUser, organization_id: UUID | str) -> Organization | None:
+    try:
+        pk = organization_id if isinstance(organization_id, UUID) else UUID(str(organization_id))
+    except ValueError:
+        return None
+    organizations = Organization.objects.filter(pk=pk)
+    if _is_superuser(user):
+        return organizations.first()
+    token_organization = token_organization_id(user)
+    if token_organization is not None:
+        return organizations.filter(pk=token_organization).first()
+    user_pk: Any = user.pk
+    return organizations.filter(memberships__user_id=user_pk).first()
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -52,8 +142,11 @@ def _projects_visible_to(*, user: AnyUser) -> QuerySet[Project]:
         return projects.none()
     if _is_superuser(user):
         return projects
+    token_organization = token_organization_id(user)
+    if token_organization is not None:
+        return projects.filter(organization_id=token_organization)
     # Subqueries rather than joins: no duplicate rows, so no DISTINCT over the whole project.
-    admin_of = Membership.objects.filter(user_id=user.pk, role=Role.ADMIN).values("organization_id")
+    admin_of = _admin_organization_ids(user)
     member_of = Membership.objects.filter(user_id=user.pk).values("organization_id")
     assigned = Project.members.through.objects.filter(user_id=user.pk).values("project_id")
     return projects.filter(Q(organization_id__in=admin_of) | Q(organization_id__in=member_of, pk__in=assigned))
@@ -169,17 +262,32 @@ def dataset_get_for_user(*, user: AnyUser, dataset_id: UUID | str) -> Dataset:
     if not user.is_authenticated:
         raise _dataset_not_found(dataset_id)
     datasets = Dataset.objects.select_related("organization").filter(deleted_at__isnull=True)
-    if not _is_superuser(user):
-        admin_of = Membership.objects.filter(user_id=user.pk, role=Role.ADMIN).values("organization_id")
-        visible_projects = project_list_for_user(user=user).values("pk")
-        datasets = datasets.filter(
-            Q(organization_id__in=admin_of)
-            | Q(pk__in=Dataset.projects.through.objects.filter(project_id__in=visible_projects).values("dataset_id"))
-        )
-    dataset = datasets.filter(pk=dataset_id).first()
+    dataset = _datasets_visible_to(user=user, datasets=datasets).filter(pk=dataset_id).first()
     if dataset is None:
         raise _dataset_not_found(dataset_id)
     return dataset
+
+
+def _datasets_visible_to(*, user: AnyUser, datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
+    if _is_superuser(user):
+        return datasets
+    if not user.is_authenticated:
+        return datasets.none()
+    visible_projects = project_list_for_user(user=user).values("pk")
+    return datasets.filter(
+        Q(organization_id__in=_admin_organization_ids(user))
+        | Q(pk__in=Dataset.projects.through.objects.filter(project_id__in=visible_projects).values("dataset_id"))
+    )
+
+
+def dataset_list_for_user(*, user: AnyUser) -> QuerySet[Dataset]:
+    """The live datasets the user may see (see `dataset_get_for_user`), by name, with `media_count`."""
+    datasets = Dataset.objects.filter(deleted_at__isnull=True)
+    return (
+        _datasets_visible_to(user=user, datasets=datasets)
+        .annotate(media_count=Count("media", filter=Q(media__deleted_at__isnull=True)))
+        .order_by("name", "id")
+    )
 
 
 def dataset_get_for_admin(*, user: AnyUser, dataset_id: UUID | str) -> Dataset:
@@ -201,9 +309,35 @@ def dataset_project_list_for_user(*, user: AnyUser, dataset: Dataset) -> QuerySe
     return project_list_for_user(user=user).filter(datasets=dataset)
 
 
-def media_list(*, dataset: Dataset) -> QuerySet[Media]:
-    """The dataset's live media, oldest first (stable for paging)."""
-    return Media.objects.filter(dataset=dataset, deleted_at__isnull=True).order_by("created_at", "id")
+def media_list(*, dataset: Dataset, name_contains: str = "", source: str = "") -> QuerySet[Media]:
+    """The dataset's live media, oldest first (stable for paging), optionally filtered."""
+    media = Media.objects.filter(dataset=dataset, deleted_at__isnull=True)
+    if name_contains:
+        media = media.filter(name__icontains=name_contains)
+    if source:
+        media = media.filter(source=source)
+    return media.order_by("created_at", "id")
+
+
+def media_get_for_admin(*, user: AnyUser, media_id: UUID | str) -> Media:
+    """A live media of a dataset the user may see and administers; NotFound or PermissionDenied otherwise."""
+    media = Media.objects.select_related("dataset").filter(deleted_at__isnull=True)
+    found = _in_pk(media, media_id)
+    if found is None:
+        raise NotFound(code="not_found", message="No such media.", params=("media", "id", str(media_id)))
+    try:
+        dataset_get_for_admin(user=user, dataset_id=found.dataset_id)
+    except NotFound:
+        raise NotFound(code="not_found", message="No such media.", params=("media", "id", str(media_id))) from None
+    return found
+
+
+def _in_pk(queryset: QuerySet[Any], pk: UUID | str) -> Any:
+    try:
+        pk = pk if isinstance(pk, UUID) else UUID(str(pk))
+    except ValueError:
+        return None
+    return queryset.filter(pk=pk).first()
 
 
 # --- organisation-scoped reads (API tokens act for their organisation) ------------------------
@@ -245,3 +379,146 @@ def _in_organization(queryset: QuerySet[Any], organization: Organization | UUID,
     except ValueError:
         return None
     return queryset.filter(organization_id=organization_id, pk=pk).first()
+
+
+# --- project setup: organisations, members, tokens, overview statistics, the media grid --------
+# (read by the setup pages and their API; see projects/setup_views.py and projects/setup_api.py)
+
+
+def organization_list_for_admin(*, user: AnyUser) -> QuerySet[Organization]:
+    """The organisations the actor administers (all of them for a superuser), by name."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    if _is_superuser(user):
+        return Organization.objects.order_by("name")
+    return Organization.objects.filter(pk__in=_admin_organization_ids(user)).order_by("name")
+
+
+def organization_get_for_admin_page(*, user: AnyUser, organization_id: UUID | str | None = None) -> Organization:
+    """The organisation an admin page works on: the one asked for, or the first one administered."""
+    if organization_id:
+        return organization_get_for_admin(user=user, organization_id=organization_id)
+    organization = organization_list_for_admin(user=user).first()
+    if organization is None:
+        raise PermissionDenied(code="permission_denied", message="Only an admin of an organisation may do this.")
+    return organization
+
+
+def membership_list(*, organization: Organization) -> QuerySet[Membership]:
+    """The organisation's members with their users, by user name."""
+    return Membership.objects.filter(organization=organization).select_related("user").order_by("user__username")
+
+
+def member_get(*, organization: Organization, user_id: int | str) -> Any:
+    """A user who is a member of the organisation; NotFound otherwise."""
+    membership = membership_list(organization=organization).filter(user_id=user_id).first()
+    if membership is None:
+        raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user_id)))
+    return membership.user
+
+
+def project_member_list(*, project: Project) -> list[dict[str, Any]]:
+    """The users assigned to the project, each with their organisation role."""
+    roles = dict(Membership.objects.filter(organization_id=project.organization_id).values_list("user_id", "role"))
+    return [{"user": user, "role": roles.get(user.pk, "")} for user in project.members.order_by("username")]
+
+
+def api_token_list(*, organization: Organization) -> QuerySet[Any]:
+    """The organisation's tokens, newest first, revoked ones included (they show as revoked)."""
+    return organization.api_tokens.select_related("user").order_by("-created_at")
+
+
+def api_token_get(*, organization: Organization, token_id: UUID | str) -> Any:
+    token = _in_pk(organization.api_tokens.all(), token_id)
+    if token is None:
+        raise NotFound(code="not_found", message="No such token.", params=("ApiToken", "id", str(token_id)))
+    return token
+
+
+def project_deletion_summary(*, project: Project) -> dict[str, int]:
+    """What deleting the project loses: its tasks, labels and configuration entries."""
+    tasks = project.tasks.count()
+    labels = project.tasks.aggregate(n=Count("labels"))["n"] or 0
+    entries = project.label_configuration.entries.count() if hasattr(project, "label_configuration") else 0
+    return {"tasks": tasks, "labels": labels, "entries": entries}
+
+
+def project_label_counts_by_class(*, project: Project) -> list[dict[str, Any]]:
+    """Labels of each geometry class of the project (zero included), in configuration order."""
+    from projects.models import GEOMETRY_TYPES, LabelEntry
+
+    rows = (
+        LabelEntry.objects.filter(configuration__project=project, type__in=list(GEOMETRY_TYPES))
+        .annotate(n=Count("labels"))
+        .order_by("parent_id", "position")
+        .values("key", "title", "color", "n")
+    )
+    return [{"key": r["key"], "title": r["title"], "color": r["color"], "count": r["n"]} for r in rows]
+
+
+def project_counts_by_annotator(*, project: Project) -> list[dict[str, Any]]:
+    """Per user: tasks assigned, tasks completed or reviewed, and labels drawn."""
+    done_states = ["completed", "reviewed"]
+    per_user: dict[Any, dict[str, Any]] = {}
+    for row in (
+        project.tasks.filter(assignee__isnull=False)
+        .values("assignee__username")
+        .annotate(assigned=Count("pk"), done=Count("pk", filter=Q(state__in=done_states)))
+    ):
+        per_user[row["assignee__username"]] = {
+            "username": row["assignee__username"],
+            "assigned": row["assigned"],
+            "done": row["done"],
+            "labels": 0,
+        }
+    label_rows = (
+        project.tasks.filter(labels__author__isnull=False)
+        .values("labels__author__username")
+        .annotate(n=Count("labels"))
+        .order_by()
+    )
+    for label_row in label_rows:
+        name = label_row["labels__author__username"]
+        per_user.setdefault(name, {"username": name, "assigned": 0, "done": 0, "labels": 0})["labels"] = label_row["n"]
+    return sorted(per_user.values(), key=lambda item: item["username"])
+
+
+def media_grid_list(
+    *,
+    dataset: Dataset,
+    name_contains: str = "",
+    state: str = "",
+    min_labels: int | None = None,
+    max_labels: int | None = None,
+) -> QuerySet[Media]:
+    """The dataset's live media for the grid, each with `label_count` (over all its tasks) and
+    `states` filterable: `state` keeps media with a task in that state."""
+    task_model: Any = Project._meta.get_field("tasks").related_model
+    label_count = (
+        task_model.objects.filter(media=OuterRef("pk"))
+        .order_by()
+        .annotate(n=Func(F("labels"), function="COUNT"))
+        .values("n")
+    )
+    media = media_list(dataset=dataset, name_contains=name_contains).annotate(
+        label_count=Coalesce(Subquery(label_count[:1], output_field=IntegerField()), Value(0))
+    )
+    if state:
+        media = media.filter(pk__in=task_model.objects.filter(state=state).values("media_id"))
+    if min_labels is not None:
+        media = media.filter(label_count__gte=min_labels)
+    if max_labels is not None:
+        media = media.filter(label_count__lte=max_labels)
+    return media
+
+
+def media_get_for_user(*, user: AnyUser, media_id: UUID | str) -> Media:
+    """A live media of a dataset the user may see; NotFound otherwise."""
+    found = _in_pk(Media.objects.select_related("dataset").filter(deleted_at__isnull=True), media_id)
+    if found is None:
+        raise NotFound(code="not_found", message="No such media.", params=("media", "id", str(media_id)))
+    try:
+        dataset_get_for_user(user=user, dataset_id=found.dataset_id)
+    except NotFound:
+        raise NotFound(code="not_found", message="No such media.", params=("media", "id", str(media_id))) from None
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -223,6 +224,7 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
     Refuses decompression bombs by pixel count before anything is decoded.
     """
     allowed = set(allowed_formats)
+    accepted = ", ".join(sorted(f for f in allowed if f in IMAGE_FORMATS))
     try:
         with Image.open(io.BytesIO(content)) as image:
             image_format = image.format or ""
@@ -230,14 +232,14 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
         raise ValidationFailed(
             code="not_an_image",
-            message="The file is not an image that Labelsite can read; upload a JPEG or PNG file.",
+            message=f"The file is not an image that Labelsite can read; upload an image of type {accepted}.",
             params=("unknown", sorted(IMAGE_FORMATS[f] for f in allowed if f in IMAGE_FORMATS)),
         ) from exc
     if image_format not in allowed:
         detected = IMAGE_FORMATS.get(image_format, f"image/{image_format.lower()}")
         raise ValidationFailed(
             code="unsupported_image_format",
-            message=f"Images of type {detected} are not accepted; upload JPEG or PNG.",
+            message=f"Images of type {detected} are not accepted here; upload an image of type {accepted}.",
             params=(detected, sorted(IMAGE_FORMATS[f] for f in allowed if f in IMAGE_FORMATS)),
         )
     if width * height > settings.LABELSITE_MAX_IMAGE_PIXELS:
@@ -482,3 +484,402 @@ def media_delete(*, media: Media) -> None:
     updated = Media.objects.filter(pk=media.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
     if not updated:
         raise Conflict(code="media_already_deleted", message="The media is deleted already.", params=(str(media.id),))
+
+
+# --- project setup: the life of a project, members, and configuration changes ----------------
+# (used by the setup pages and their API; see projects/setup_views.py and projects/setup_api.py)
+
+
+def project_archive(*, project: Project, archived: bool = True) -> Project:
+    """Archive a project (it leaves the project lists, nothing is deleted) or bring it back."""
+    project.archived_at = (project.archived_at or timezone.now()) if archived else None
+    project.save(update_fields=["archived_at", "updated_at"])
+    return project
+
+
+def project_delete_confirmed(*, project: Project, confirm_name: str) -> None:
+    """Delete a project only when `confirm_name` is its exact name (what the page asks the admin to type)."""
+    if confirm_name.strip() != project.name:
+        raise ValidationFailed(
+            code="confirmation_mismatch",
+            message="Type the project's name exactly to delete it.",
+            details=[ErrorDetail(path="confirm_name", code="mismatch", message=f"Type {project.name!r} to confirm.")],
+        )
+    project_delete(project=project)
+
+
+def user_create_member(
+    *, organization: Organization, username: str, password: str, role: str, email: str = ""
+) -> Membership:
+    """Create a user with a password and make them a member of the organisation."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    username = username.strip()
+    if not username:
+        raise ValidationFailed(
+            code="invalid",
+            message="A user needs a user name.",
+            details=[ErrorDetail(path="username", code="required", message="Give the user a name to sign in with.")],
+        )
+    if User.objects.filter(username__iexact=username).exists():
+        raise AlreadyExists(
+            code="username_taken",
+            message=f"A user named {username!r} exists already; add them as an existing user instead.",
+            params=("User", "username", username),
+        )
+    try:
+        validate_password(password, User(username=username, email=email))
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            code="invalid",
+            message="The password is too weak.",
+            details=[ErrorDetail(path="password", code="weak", message=message) for message in exc.messages],
+        ) from exc
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, password=password, email=email)
+        return membership_set(organization=organization, user=user, role=role)
+
+
+def membership_add_existing(*, organization: Organization, username: str, role: str) -> Membership:
+    """Add an existing user (by user name) to the organisation with a role."""
+    user = User.objects.filter(username__iexact=username.strip()).first()
+    if user is None:
+        raise NotFound(
+            code="user_not_found",
+            message=f"There is no user named {username!r}; create them with a password instead.",
+            params=("User", "username", username),
+        )
+    return membership_set(organization=organization, user=user, role=role)
+
+
+@transaction.atomic
+def membership_remove(*, organization: Organization, user: User) -> None:
+    """Remove a user from the organisation and from its projects; their labels stay.
+
+    The last admin cannot be removed: an organisation without an admin could not be changed.
+    """
+    membership = Membership.objects.select_for_update().filter(organization=organization, user=user).first()
+    if membership is None:
+        raise NotFound(code="not_found", message="The user is not a member.", params=("Membership", "user", user.pk))
+    if (
+        membership.role == Role.ADMIN
+        and Membership.objects.filter(organization=organization, role=Role.ADMIN).count() == 1
+    ):
+        raise Conflict(code="last_admin", message="The organisation's last admin cannot be removed; make another.")
+    membership.delete()
+    Project.members.through.objects.filter(user_id=user.pk, project__organization=organization).delete()
+
+
+def membership_role_change(*, organization: Organization, user: User, role: str) -> Membership:
+    """Change a member's role; the last admin keeps theirs."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(organization=organization, user=user).first()
+        if membership is None:
+            raise NotFound(
+                code="not_found", message="The user is not a member.", params=("Membership", "user", user.pk)
+            )
+        if (
+            membership.role == Role.ADMIN
+            and role != Role.ADMIN
+            and Membership.objects.filter(organization=organization, role=Role.ADMIN).count() == 1
+        ):
+            raise Conflict(code="last_admin", message="The organisation's last admin must stay an admin.")
+        return membership_set(organization=organization, user=user, role=role)
+
+
+def project_member_add(*, project: Project, user: User) -> None:
+    """Assign a member of the project's organisation to the project (as their role says)."""
+    if not Membership.objects.filter(organization_id=project.organization_id, user=user).exists():
+        raise NotFound(
+            code="not_a_member",
+            message="Only members of the organisation can be assigned to its projects; add them first.",
+            params=("User", "id", user.pk),
+        )
+    project.members.add(user)
+
+
+def project_member_remove(*, project: Project, user: User) -> None:
+    if not project.members.filter(pk=user.pk).exists():
+        raise NotFound(code="not_found", message="The user is not assigned to this project.")
+    project.members.remove(user)
+
+
+# --- configuration changes that keep labels --------------------------------------------------
+#
+# `label_config_replace` deletes every entry and so every label (DataGym's semantics, which its
+# API needs). The editor instead keeps an entry that comes back with the same schema id, the
+# same type and the same parent: its labels stay. What is lost (entries that go, options that
+# go, questions whose key changes) is computed first by `label_config_change_impact`, and
+# `label_config_save` refuses to lose labels or answers unless the caller confirms.
+
+
+@dataclass(frozen=True)
+class _PlannedEntry:
+    spec: Any  # label_config.EntrySpec
+    existing: Any  # LabelEntry | None: the row that is kept
+    parent: _PlannedEntry | None
+    position: int
+
+
+def _label_config_plan(
+    *, configuration: LabelConfiguration, specs: Sequence[Any]
+) -> tuple[list[_PlannedEntry], list[Any]]:
+    """Which rows are kept (by schema id, type and kept parent) and which are removed."""
+    from projects.models import LabelEntry
+
+    rows = {row.schema_id: row for row in LabelEntry.objects.filter(configuration=configuration)}
+    planned: list[_PlannedEntry] = []
+    kept_ids: set[Any] = set()
+
+    def walk(items: Sequence[Any], parent: _PlannedEntry | None) -> None:
+        for position, spec in enumerate(items):
+            row = rows.get(spec.schema_id) if spec.schema_id else None
+            parent_row = parent.existing if parent is not None else None
+            if row is not None and (
+                row.type != spec.type
+                or row.id in kept_ids
+                or row.parent_id != (parent_row.id if parent_row is not None else None)
+            ):
+                row = None
+            if row is not None:
+                kept_ids.add(row.id)
+            item = _PlannedEntry(spec=spec, existing=row, parent=parent, position=position)
+            planned.append(item)
+            walk(spec.children, item)
+
+    walk(specs, None)
+    removed = [row for row in rows.values() if row.id not in kept_ids]
+    return planned, removed
+
+
+def label_config_problems(*, entries: Any) -> list[ErrorDetail]:
+    """Every problem of `entries`, exactly as `label_config_replace` reports them; [] when valid."""
+    from projects import label_config
+
+    specs, errors = label_config._parse(entries)
+    shape_paths = [detail.path for detail in errors]
+    errors.extend(
+        detail
+        for detail in label_config.label_config_validate(entries=specs)
+        if detail not in errors and not any(label_config._is_within(detail.path, path) for path in shape_paths)
+    )
+    return errors
+
+
+def _raise_if_invalid(entries: Any) -> list[Any]:
+    from projects import label_config
+
+    errors = label_config_problems(entries=entries)
+    if errors:
+        raise label_config._invalid(errors)
+    return label_config.label_config_parse(entries=entries)
+
+
+def _answer_count(tree: Any, key_path: Sequence[str], option_keys: set[str] | None) -> int:
+    """Answers at `key_path` in an answer tree ({key: {"value", "answers"}}); with `option_keys`,
+    only those whose value is (or holds) one of them."""
+    if not isinstance(tree, dict) or not key_path:
+        return 0
+    node = tree.get(key_path[0])
+    if not isinstance(node, dict):
+        return 0
+    if len(key_path) > 1:
+        return _answer_count(node.get("answers"), key_path[1:], option_keys)
+    value = node.get("value")
+    if value in (None, "", []):
+        return 0
+    if option_keys is None:
+        return 1
+    values = value if isinstance(value, list) else [value]
+    return int(any(v in option_keys for v in values))
+
+
+def _anchor_and_path(row: Any, by_id: dict[Any, Any]) -> tuple[Any, list[str]]:
+    """A question's nearest geometry ancestor (None: the task's global answers) and the keys down to it."""
+    from projects.models import GEOMETRY_TYPES
+
+    keys = [row.key]
+    parent = by_id.get(row.parent_id)
+    while parent is not None and parent.type not in GEOMETRY_TYPES:
+        keys.insert(0, parent.key)
+        parent = by_id.get(parent.parent_id)
+    return parent, keys
+
+
+def _answers_in(configuration: LabelConfiguration, anchor: Any, key_path: list[str], options: set[str] | None) -> int:
+    if anchor is None:
+        trees: Iterable[Any] = configuration.project.tasks.exclude(answers={}).values_list("answers", flat=True)
+    else:
+        trees = anchor.labels.exclude(answers={}).values_list("answers", flat=True)
+    return sum(_answer_count(tree, key_path, options) for tree in trees)
+
+
+@dataclass(frozen=True)
+class ConfigChangeImpact:
+    """What saving a new configuration does to the labels and answers made with the old one."""
+
+    removed_classes: list[dict[str, Any]]  # {key, title, type, label_count}
+    removed_questions: list[dict[str, Any]]  # {key, title, answer_count}
+    removed_options: list[dict[str, Any]]  # {question_key, question_title, option_key, answer_count}
+
+    @property
+    def labels_lost(self) -> int:
+        return sum(item["label_count"] for item in self.removed_classes)
+
+    @property
+    def answers_lost(self) -> int:
+        return sum(item["answer_count"] for item in self.removed_questions + self.removed_options)
+
+    @property
+    def loses_work(self) -> bool:
+        return bool(self.labels_lost or self.answers_lost)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "removed_classes": self.removed_classes,
+            "removed_questions": self.removed_questions,
+            "removed_options": self.removed_options,
+            "labels_lost": self.labels_lost,
+            "answers_lost": self.answers_lost,
+            "loses_work": self.loses_work,
+        }
+
+
+def label_config_change_impact(*, configuration: LabelConfiguration, new_entries: Any) -> ConfigChangeImpact:
+    """What `label_config_save(entries=new_entries)` would lose: labels of removed classes (with
+    their nested labels), answers of removed questions (or questions whose key changes) and answers
+    that chose a removed option. Raises ValidationFailed for an invalid configuration."""
+    from django.db.models import Count
+
+    from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, LabelEntry
+
+    specs = _raise_if_invalid(new_entries)
+    planned, removed = _label_config_plan(configuration=configuration, specs=specs)
+    rows = list(LabelEntry.objects.filter(configuration=configuration).annotate(label_count=Count("labels")))
+    by_id = {row.id: row for row in rows}
+    removed_ids = {row.id for row in removed}
+    removed_classes = [
+        {"key": row.key, "title": row.title, "type": row.type, "label_count": row.label_count}
+        for row in rows
+        if row.id in removed_ids and row.type in GEOMETRY_TYPES
+    ]
+    removed_questions: list[dict[str, Any]] = []
+    removed_options: list[dict[str, Any]] = []
+    kept = {item.existing.id: item for item in planned if item.existing is not None}
+    for row in rows:
+        if row.type not in CLASSIFICATION_TYPES:
+            continue
+        anchor, key_path = _anchor_and_path(row, by_id)
+        if anchor is not None and anchor.id in removed_ids:
+            continue  # its answers go with the labels of the removed class, counted there
+        item = kept.get(row.id)
+        if item is None or _key_path_changed(item, row, by_id):
+            count = _answers_in(configuration, anchor, key_path, None)
+            removed_questions.append({"key": row.key, "title": row.title, "answer_count": count})
+            continue
+        new_keys = {option.key for option in item.spec.options}
+        for option in row.options:
+            if option["key"] not in new_keys:
+                count = _answers_in(configuration, anchor, key_path, {option["key"]})
+                removed_options.append(
+                    {
+                        "question_key": row.key,
+                        "question_title": row.title,
+                        "option_key": option["key"],
+                        "option_label": option.get("label", option["key"]),
+                        "answer_count": count,
+                    }
+                )
+    return ConfigChangeImpact(
+        removed_classes=removed_classes, removed_questions=removed_questions, removed_options=removed_options
+    )
+
+
+def _key_path_changed(item: _PlannedEntry, row: Any, by_id: dict[Any, Any]) -> bool:
+    """Answers are stored by key: a kept question whose key (or a question ancestor's) changes loses them."""
+    from projects.models import GEOMETRY_TYPES
+
+    node: _PlannedEntry | None = item
+    current = row
+    # Up to the nearest geometry: a label's answers are keyed by question keys, not by its class's key.
+    while node is not None and current is not None and current.type not in GEOMETRY_TYPES:
+        if node.spec.key.lower() != current.key:
+            return True
+        node = node.parent
+        current = by_id.get(current.parent_id)
+    return False
+
+
+def label_config_save(
+    *, configuration: LabelConfiguration, entries: Any, confirm_loss: bool = False
+) -> tuple[LabelConfiguration, ConfigChangeImpact]:
+    """Save a new configuration keeping every entry that comes back (schema id, type, parent) with
+    its labels. When labels or answers would be lost and `confirm_loss` is false, nothing is saved
+    and `Conflict("labels_would_be_lost")` carries the impact in its params."""
+    from projects import label_config
+    from projects.models import LabelEntry
+
+    with transaction.atomic():
+        LabelConfiguration.objects.select_for_update().filter(pk=configuration.pk).values_list("pk").get()
+        impact = label_config_change_impact(configuration=configuration, new_entries=entries)
+        if impact.loses_work and not confirm_loss:
+            raise Conflict(
+                code="labels_would_be_lost",
+                message=(
+                    f"This change deletes {impact.labels_lost} label(s) and {impact.answers_lost} answer(s); "
+                    "confirm to save it."
+                ),
+                params=(impact.as_dict(),),
+            )
+        specs = label_config.label_config_parse(entries=entries)
+        planned, removed = _label_config_plan(configuration=configuration, specs=specs)
+        LabelEntry.objects.filter(pk__in=[row.pk for row in removed]).delete()
+        rows_by_item: dict[int, LabelEntry] = {}
+        updates: list[LabelEntry] = []
+        for item in planned:  # parents come before their children
+            parent_row = rows_by_item[id(item.parent)] if item.parent is not None else None
+            fresh = label_config._entry_row(
+                item.spec, configuration=configuration, parent=parent_row, position=item.position
+            )
+            if item.existing is not None:
+                row = item.existing
+                for name in ("key", "title", "color", "shortcut", "required", "max_length", "position"):
+                    setattr(row, name, getattr(fresh, name))
+                # An option that keeps its key keeps its schema id.
+                old_ids = {option["key"]: option.get("schema_id") for option in row.options}
+                row.options = [
+                    {**option, "schema_id": old_ids.get(option["key"]) or option["schema_id"]}
+                    if not _spec_option_schema_id(item.spec, option["key"])
+                    else option
+                    for option in fresh.options
+                ]
+                updates.append(row)
+            else:
+                row = fresh
+                row.save(force_insert=True)
+            rows_by_item[id(item)] = row
+        if updates:
+            LabelEntry.objects.bulk_update(
+                updates, ["key", "title", "color", "shortcut", "required", "max_length", "position", "options"]
+            )
+        configuration.save(update_fields=["updated_at"])
+    return configuration, impact
+
+
+def _spec_option_schema_id(spec: Any, key: str) -> str | None:
+    return next((option.schema_id for option in spec.options if option.key == key), None)
+
+
+def media_s3_presigned_url(*, media: Media, expires_in: int = 3600) -> str:
+    """A short-lived URL for an S3-source media (``s3://bucket/key``), signed with our credentials."""
+    import boto3  # imported here: only S3-source media need it
+
+    bucket, _, key = media.url.removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3",
+        endpoint_url=os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_S3_REGION_NAME") or None,
+    )
+    url: str = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
+    return url

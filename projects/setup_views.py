@@ -1,0 +1,412 @@
+"""Pages that set a project up end to end: create, rename, archive and delete a project, edit its
+label configuration, manage the organisation's datasets, members and API tokens, and see a
+project's progress.
+
+Views are thin: a selector decides what the actor may see, a service does the work, and domain
+errors become 404, 403 or a message on the page. The configuration editor is an ES module that
+talks to the REST API (projects/setup_api.py), like any script would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labelsite.errors import DomainError
+from projects import selectors, services
+from projects.label_config import label_config_tree
+from projects.models import EntryType, Organization, Project, Role
+from projects.thumbnails import media_thumbnail_create
+from projects.views import _or_http_error, _status_for
+
+MEDIA_GRID_PER_PAGE = 48
+
+
+def _organization(request: HttpRequest) -> Organization:
+    organization_id = request.GET.get("organization") or request.POST.get("organization") or None
+    return _or_http_error(
+        lambda: selectors.organization_get_for_admin_page(user=request.user, organization_id=organization_id)
+    )
+
+
+def _fail(request: HttpRequest, error: DomainError) -> None:
+    detail = "; ".join(d.message for d in error.details)
+    messages.error(request, f"{error.message} {detail}".strip())
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    values = {"name": "", "short_description": "", "description": ""}
+    status = 200
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "") for name in values}
+        try:
+            project = services.project_create(
+                organization=organization,
+                name=values["name"],
+                short_description=values["short_description"],
+                description=values["description"],
+            )
+        except DomainError as error:
+            _fail(request, error)
+            status = _status_for(error)
+        else:
+            messages.success(request, f"Created project “{project.name}”; now build its label configuration.")
+            return redirect("setup-project-configuration", project_id=project.pk)
+    return render(request, "setup/project_create.html", {"organization": organization, "values": values}, status=status)
+
+
+def _admin_project(request: HttpRequest, project_id: UUID) -> Project:
+    return _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_settings(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    if request.method == "POST":
+        try:
+            services.project_update(
+                project=project,
+                name=request.POST.get("name", ""),
+                short_description=request.POST.get("short_description", ""),
+                description=request.POST.get("description", ""),
+            )
+        except DomainError as error:
+            _fail(request, error)
+            project.refresh_from_db()
+        else:
+            messages.success(request, "Saved the project's name and description.")
+            return redirect("setup-project-settings", project_id=project.pk)
+    members = selectors.project_member_list(project=project)
+    assigned = {item["user"].pk for item in members}
+    context = {
+        "project": project,
+        "members": members,
+        "candidates": [
+            m for m in selectors.membership_list(organization=project.organization) if m.user_id not in assigned
+        ],
+        "loss": selectors.project_deletion_summary(project=project),
+    }
+    return render(request, "setup/project_settings.html", context)
+
+
+@require_POST
+@login_required
+def project_archive(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    archived = request.POST.get("archived", "1") == "1"
+    services.project_archive(project=project, archived=archived)
+    messages.success(
+        request, f"Archived “{project.name}”." if archived else f"“{project.name}” is back in the project list."
+    )
+    return redirect("setup-project-settings", project_id=project.pk)
+
+
+@require_POST
+@login_required
+def project_delete(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    name = project.name
+    try:
+        services.project_delete_confirmed(project=project, confirm_name=request.POST.get("confirm_name", ""))
+    except DomainError as error:
+        _fail(request, error)
+        return redirect("setup-project-settings", project_id=project.pk)
+    messages.success(request, f"Deleted project “{name}”.")
+    return redirect("project-list")
+
+
+@require_POST
+@login_required
+def project_member_add(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    try:
+        user = selectors.member_get(organization=project.organization, user_id=request.POST.get("user_id", "0"))
+        services.project_member_add(project=project, user=user)
+    except (DomainError, ValueError) as error:
+        messages.error(request, getattr(error, "message", "Choose a member of the organisation."))
+    else:
+        messages.success(request, f"Assigned {user.username} to the project.")
+    return redirect(reverse("setup-project-settings", kwargs={"project_id": project.pk}) + "#members")
+
+
+@require_POST
+@login_required
+def project_member_remove(request: HttpRequest, project_id: UUID, user_id: int) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    try:
+        user = selectors.member_get(organization=project.organization, user_id=user_id)
+        services.project_member_remove(project=project, user=user)
+    except DomainError as error:
+        _fail(request, error)
+    else:
+        messages.success(request, f"{user.username} is no longer assigned to the project.")
+    return redirect(reverse("setup-project-settings", kwargs={"project_id": project.pk}) + "#members")
+
+
+@require_GET
+@login_required
+def project_configuration(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    config = {
+        "projectId": str(project.pk),
+        "entries": label_config_tree(configuration=project.label_configuration),
+        "types": [{"value": value, "label": label} for value, label in EntryType.choices],
+        "urls": {
+            "validate": reverse("api-label-configuration-validate", kwargs={"project_id": project.pk}),
+            "impact": reverse("api-label-configuration-impact", kwargs={"project_id": project.pk}),
+            "save": reverse("api-label-configuration-save", kwargs={"project_id": project.pk}),
+            "datagym": reverse("api-label-configuration-datagym", kwargs={"project_id": project.pk}),
+            "convert": reverse("api-config-convert"),
+        },
+    }
+    return render(request, "setup/project_configuration.html", {"project": project, "editor_config": config})
+
+
+@require_GET
+@login_required
+def project_overview(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    project = _or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
+    states = selectors.project_task_state_summary(project=project)
+    classes = selectors.project_label_counts_by_class(project=project)
+    annotators = selectors.project_counts_by_annotator(project=project)
+    context = {
+        "project": project,
+        "is_admin": selectors.user_is_org_admin(user=request.user, organization=project.organization_id),
+        "states": _bars(states, "label"),
+        "task_total": sum(item["count"] for item in states),
+        "classes": _bars(classes, "title"),
+        "annotators": _bars([{**a, "count": a["labels"]} for a in annotators], "username"),
+        "annotator_rows": annotators,
+    }
+    return render(request, "setup/project_overview.html", context)
+
+
+def _bars(items: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """Rows of a horizontal bar chart drawn server-side as SVG: width in percent of the largest."""
+    largest = max((item["count"] for item in items), default=0) or 1
+    return [{**item, "name": item[label], "percent": round(100 * item["count"] / largest, 1)} for item in items]
+
+
+# --- the organisation: datasets, media ------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            _dataset_action(request, organization, action)
+        except DomainError as error:
+            _fail(request, error)
+        return redirect(reverse("setup-datasets") + f"?organization={organization.pk}")
+    datasets = list(
+        selectors.dataset_list_for_user(user=request.user)
+        .filter(organization=organization)
+        .prefetch_related("projects")
+    )
+    projects = list(organization.projects.filter(archived_at__isnull=True).order_by("name"))
+    for dataset in datasets:
+        connected = {p.pk for p in dataset.projects.all()}
+        dataset.connected = [p for p in projects if p.pk in connected]  # type: ignore[attr-defined]
+        dataset.connectable = [p for p in projects if p.pk not in connected]  # type: ignore[attr-defined]
+    return render(request, "setup/dataset_list.html", {"organization": organization, "datasets": datasets})
+
+
+def _dataset_action(request: HttpRequest, organization: Organization, action: str) -> None:
+    if action == "create":
+        dataset = services.dataset_create(
+            organization=organization,
+            name=request.POST.get("name", "").strip(),
+            short_description=request.POST.get("short_description", ""),
+        )
+        messages.success(request, f"Created dataset “{dataset.name}”.")
+        return
+    dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=request.POST.get("dataset_id", ""))
+    if action == "delete":
+        services.dataset_delete(dataset=dataset)
+        messages.success(request, f"Deleted dataset “{dataset.name}”.")
+        return
+    project = selectors.project_get_for_admin(user=request.user, project_id=request.POST.get("project_id", ""))
+    if action == "connect":
+        services.dataset_connect(dataset=dataset, project=project)
+        messages.success(request, f"Connected “{dataset.name}” to “{project.name}”: its media are tasks there now.")
+    elif action == "disconnect":
+        services.dataset_disconnect(dataset=dataset, project=project)
+        messages.success(request, f"Disconnected “{dataset.name}” from “{project.name}”; its tasks there stay.")
+
+
+@require_GET
+@login_required
+def dataset_media(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
+    dataset = _or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
+    filters = {
+        "name": request.GET.get("name", "").strip(),
+        "state": request.GET.get("state", ""),
+        "min_labels": request.GET.get("min_labels", ""),
+        "max_labels": request.GET.get("max_labels", ""),
+    }
+    states = dict(selectors.task_state_choices())
+    media = selectors.media_grid_list(
+        dataset=dataset,
+        name_contains=filters["name"],
+        state=filters["state"] if filters["state"] in states else "",
+        min_labels=_int_or_none(filters["min_labels"]),
+        max_labels=_int_or_none(filters["max_labels"]),
+    )
+    page = Paginator(media, MEDIA_GRID_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "dataset": dataset,
+        "is_admin": selectors.user_is_org_admin(user=request.user, organization=dataset.organization_id),
+        "page": page,
+        "filters": filters,
+        "states": list(states.items()),
+        "query": query.urlencode(),
+    }
+    return render(request, "setup/dataset_media.html", context)
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@require_POST
+@login_required
+def media_delete(request: HttpRequest, dataset_id: UUID, media_id: UUID) -> HttpResponse:
+    media = _or_http_error(lambda: selectors.media_get_for_admin(user=request.user, media_id=media_id))
+    try:
+        services.media_delete(media=media)
+    except DomainError as error:
+        _fail(request, error)
+    else:
+        messages.success(request, f"Deleted “{media.name}”; labels drawn on it stay for the record.")
+    back = request.POST.get("next", "")
+    if back.startswith("?"):
+        return HttpResponseRedirect(reverse("setup-dataset-media", kwargs={"dataset_id": dataset_id}) + back)
+    return redirect("setup-dataset-media", dataset_id=dataset_id)
+
+
+@require_GET
+@login_required
+def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
+    """The media's thumbnail, made (once, then cached in storage) on the first request."""
+    media = _or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
+    if not media.file:
+        return redirect(media.url) if media.url.startswith(("http://", "https://")) else HttpResponse(status=404)
+    try:
+        path = media_thumbnail_create(media=media)
+    except (DomainError, OSError):
+        return HttpResponse(status=404)
+    response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+# --- the organisation: members and API tokens -----------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    if request.method == "POST":
+        try:
+            _member_action(request, organization, request.POST.get("action", ""))
+        except DomainError as error:
+            _fail(request, error)
+        return redirect(reverse("setup-members") + f"?organization={organization.pk}")
+    context = {
+        "organization": organization,
+        "memberships": selectors.membership_list(organization=organization).prefetch_related("user__projects"),
+        "roles": Role.choices,
+        "projects": organization.projects.filter(archived_at__isnull=True).order_by("name"),
+    }
+    return render(request, "setup/member_list.html", context)
+
+
+def _member_action(request: HttpRequest, organization: Organization, action: str) -> None:
+    role = request.POST.get("role", Role.ANNOTATOR)
+    if action == "create":
+        membership = services.user_create_member(
+            organization=organization,
+            username=request.POST.get("username", ""),
+            password=request.POST.get("password", ""),
+            email=request.POST.get("email", ""),
+            role=role,
+        )
+    elif action == "add":
+        membership = services.membership_add_existing(
+            organization=organization, username=request.POST.get("username", ""), role=role
+        )
+    else:
+        user: User = selectors.member_get(organization=organization, user_id=request.POST.get("user_id", "0"))
+        if action == "remove":
+            services.membership_remove(organization=organization, user=user)
+            messages.success(request, f"Removed {user.username} from the organisation.")
+            return
+        if action == "role":
+            membership = services.membership_role_change(organization=organization, user=user, role=role)
+        elif action == "assign":
+            project = selectors.project_get_for_admin(user=request.user, project_id=request.POST.get("project_id", ""))
+            services.project_member_add(project=project, user=user)
+            messages.success(request, f"Assigned {user.username} to “{project.name}”.")
+            return
+        else:
+            return
+    project_id = request.POST.get("project_id", "")
+    if project_id and action in {"create", "add"}:
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        services.project_member_add(project=project, user=membership.user)
+    messages.success(request, f"{membership.user.username} is {membership.get_role_display().lower()} now.")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def token_list(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    created: dict[str, Any] | None = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            token = _or_http_error(
+                lambda: selectors.api_token_get(organization=organization, token_id=request.POST.get("token_id", ""))
+            )
+            services.api_token_revoke(token=token)
+            messages.success(request, f"Revoked “{token.name or token.prefix}”; scripts using it are refused now.")
+            return redirect(reverse("setup-tokens") + f"?organization={organization.pk}")
+        token, raw = services.api_token_create(organization=organization, name=request.POST.get("name", "").strip())
+        created = {"token": token, "raw": raw}
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    context = {
+        "organization": organization,
+        "tokens": selectors.api_token_list(organization=organization),
+        "created": created,
+        "base_url": base_url,
+    }
+    # The secret is shown in this answer only: never cache it.
+    response = render(request, "setup/token_list.html", context, status=201 if created else 200)
+    response["Cache-Control"] = "no-store"
+    return response
