@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from labeling.models import Label, Task
+from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
+from projects.models import Membership, Project, Role
+from projects.selectors import AnyUser, project_list_for_user, user_role
 
 
 def label_as_json(label: Label, *, key: str, entry_type: str) -> dict[str, Any]:
@@ -61,3 +68,152 @@ def task_annotation_get(*, task: Task) -> dict[str, Any]:
         "answers": task.answers,
         "labels": roots,
     }
+
+
+# --- the labeling page: which task to open, and the task list -------------------------------
+
+#: States in which a task still waits for an annotator.
+OPEN_STATES = ("backlog", "waiting", "in_progress", "waiting_changed")
+
+
+def task_get_for_user(*, user: Any, task_id: UUID | str) -> Task:
+    """The task (with its media and project) if the user may see its project; NotFound otherwise."""
+    visible = project_list_for_user(user=user).values("pk")
+    task = Task.objects.select_related("media", "project").filter(pk=task_id, project_id__in=visible).first()
+    if task is None:
+        raise NotFound(code="not_found", message="No such task.", params=("Task", "id", str(task_id)))
+    return task
+
+
+def task_next_for_user(*, user: Any, project: Project) -> Task | None:
+    """The task the user should label next: open tasks assigned to them first, then open
+    unassigned ones, oldest first (ties broken by id, so the order is stable)."""
+    mine_first = Case(When(assignee_id=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        Task.objects.filter(project=project, state__in=OPEN_STATES)
+        .filter(Q(assignee_id=user.pk) | Q(assignee__isnull=True))
+        .order_by(mine_first, "created_at", "id")
+        .first()
+    )
+
+
+def task_neighbours_get(*, task: Task) -> tuple[Task | None, Task | None]:
+    """The previous and next task of the same project, in the stable order (created_at, id)."""
+    tasks = Task.objects.filter(project_id=task.project_id).only("id", "created_at")
+    before = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, id__lt=task.id)
+    after = Q(created_at__gt=task.created_at) | Q(created_at=task.created_at, id__gt=task.id)
+    previous = tasks.filter(before).order_by("-created_at", "-id").first()
+    following = tasks.filter(after).order_by("created_at", "id").first()
+    return previous, following
+
+
+def task_list_for_project(
+    *, project: Project, state: str = "", assignee_id: int | None = None, unassigned: bool = False
+) -> QuerySet[Task]:
+    """The project's tasks in the stable order, filtered by state and assignee, with media and assignee."""
+    tasks = Task.objects.filter(project=project).select_related("media", "assignee").order_by("created_at", "id")
+    if state:
+        tasks = tasks.filter(state=state)
+    if unassigned:
+        tasks = tasks.filter(assignee__isnull=True)
+    elif assignee_id is not None:
+        tasks = tasks.filter(assignee_id=assignee_id)
+    return tasks
+
+
+def task_assignee_choices(*, project: Project) -> list[tuple[int, str]]:
+    """(user id, username) of everyone a task of the project is assigned to, or who is a member, by name."""
+    user_model = get_user_model()
+    users = user_model.objects.filter(
+        Q(pk__in=Task.objects.filter(project=project, assignee__isnull=False).values("assignee_id"))
+        | Q(pk__in=project.members.values("pk"))
+    ).order_by("username")
+    return [(user.pk, user.get_username()) for user in users]
+
+
+# --- tasks and labels, with who may do what to them ----------------------------------------
+#
+# Anyone who may see a project reads its tasks and annotations. Writing an annotation or a
+# label, completing and skipping need an admin, or an annotator or reviewer when the task
+# is open or assigned to them. Reviewing needs a reviewer or an admin. Anything the user
+# may not see answers NotFound, as if it did not exist.
+
+_LABELING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR})
+_REVIEWING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})
+
+
+def task_may_label(*, user: AnyUser, task: Task) -> bool:
+    role = user_role(user=user, organization=task.project.organization_id)
+    if role == Role.ADMIN:
+        return True
+    if role not in _LABELING_ROLES:
+        return False
+    return task.state in OPEN_STATES or (task.assignee_id is not None and task.assignee_id == user.pk)
+
+
+def task_get_for_labeling(*, user: AnyUser, task_id: UUID | str) -> Task:
+    """The task if the user may change its annotation, complete or skip it."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    if not task_may_label(user=user, task=task):
+        raise PermissionDenied(
+            code="permission_denied",
+            message="You may change only tasks that are open or assigned to you.",
+        )
+    return task
+
+
+def task_get_for_review(*, user: AnyUser, task_id: UUID | str) -> Task:
+    """The task if the user is a reviewer or an admin of its organisation."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    if user_role(user=user, organization=task.project.organization_id) not in _REVIEWING_ROLES:
+        raise PermissionDenied(code="permission_denied", message="Only reviewers and admins review tasks.")
+    return task
+
+
+def task_get_for_assign(*, user: AnyUser, task_id: UUID | str, assignee_id: int | None) -> tuple[Task, Any]:
+    """The task and the user to assign it to (None: unassign), if the actor may do that.
+
+    Admins assign anyone of the organisation. Others may take an open task that nobody
+    has, or give back one they have.
+    """
+    task = task_get_for_user(user=user, task_id=task_id)
+    organization_id = task.project.organization_id
+    role = user_role(user=user, organization=organization_id)
+    if role != Role.ADMIN:
+        taking = assignee_id is not None and assignee_id == user.pk and task.assignee_id is None
+        giving_back = assignee_id is None and task.assignee_id is not None and task.assignee_id == user.pk
+        if role not in _LABELING_ROLES or not (
+            (taking and task.state in OPEN_STATES) or giving_back or assignee_id == task.assignee_id == user.pk
+        ):
+            raise PermissionDenied(
+                code="permission_denied",
+                message="You may take an open task nobody has, or give back yours; admins assign others.",
+            )
+    if assignee_id is None:
+        return task, None
+    in_organization = Membership.objects.filter(user_id=assignee_id, organization_id=organization_id)
+    assignee = get_user_model().objects.filter(pk=assignee_id, pk__in=in_organization.values("user_id")).first()
+    if assignee is None:
+        raise ValidationFailed(
+            code="invalid",
+            message="The assignee is not a member of the project's organisation.",
+            details=[ErrorDetail(path="user_id", code="not_a_member", message="Choose a member of the organisation.")],
+        )
+    return task, assignee
+
+
+def label_get_for_labeling(*, user: AnyUser, label_id: int) -> Label:
+    """The label if the user may change the annotation of its task; NotFound otherwise."""
+    label = (
+        Label.objects.select_related("entry", "task", "task__project")
+        .filter(pk=label_id, task__project__in=project_list_for_user(user=user))
+        .first()
+    )
+    if label is None:
+        raise NotFound(code="not_found", message="No such label.", params=("Label", "id", str(label_id)))
+    if not task_may_label(user=user, task=label.task):
+        raise PermissionDenied(
+            code="permission_denied",
+            message="You may change only labels of tasks that are open or assigned to you.",
+        )
+    return label

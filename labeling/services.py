@@ -297,15 +297,20 @@ def _import_label_rows(
     now = timezone.now()
     rows: list[tuple[Any, ...]] = []
 
+    entry_ids: dict[str, UUID] = {}
+
     def add(task_id: UUID, shape: Shape, parent_id: int | None) -> None:
         if shape.entry_id is None:
             raise ValueError(f"shape {shape.key!r} has no resolved entry id")
+        entry_id = entry_ids.get(shape.entry_id)
+        if entry_id is None:
+            entry_id = entry_ids[shape.entry_id] = UUID(str(shape.entry_id))
         label_id = next(ids)
         rows.append(
             (
                 label_id,
                 task_id,
-                shape.entry_id,
+                entry_id,
                 parent_id,
                 shape.points,
                 answers_to_json(shape.answers),
@@ -348,18 +353,40 @@ def _label_ids_reserve(count: int) -> list[int]:
         return list(range(highest + 1, highest + 1 + count))
 
 
+#: The PostgreSQL types of `_LABEL_COLUMNS`, for COPY in binary (about 20 % faster than text).
+_LABEL_COLUMN_TYPES = (
+    "int8",
+    "uuid",
+    "uuid",
+    "int8",
+    "jsonb",
+    "jsonb",
+    "text",
+    "float8",
+    "text",
+    "uuid",
+    "int4",
+    "bool",
+    "int4",
+    "timestamptz",
+    "timestamptz",
+)
+
+
 def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        points, answers = _LABEL_COLUMNS.index("points"), _LABEL_COLUMNS.index("answers")
-        sql = f"COPY {Label._meta.db_table} ({', '.join(_LABEL_COLUMNS)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                values = list(row)
-                values[points] = orjson.dumps(values[points]).decode()
-                values[answers] = orjson.dumps(values[answers]).decode()
-                copy.write_row(values)
+        from psycopg.types.json import set_json_dumps
+
+        sql = f"COPY {Label._meta.db_table} ({', '.join(_LABEL_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            set_json_dumps(orjson.dumps, context=raw)
+            with raw.copy(sql) as copy:
+                copy.set_types(list(_LABEL_COLUMN_TYPES))
+                for row in rows:
+                    copy.write_row(row)
         return
     Label.objects.bulk_create(
         [Label(**dict(zip(_LABEL_COLUMNS, row, strict=True))) for row in rows], batch_size=LABEL_BULK_BATCH

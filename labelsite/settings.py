@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labelsite",
     "projects",
     "labeling",
@@ -172,6 +173,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LABELSITE_MAX_IMAGE_BYTES = int(os.environ.get("LABELSITE_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
 # Pillow refuses images with more pixels than this (decompression bombs).
 LABELSITE_MAX_IMAGE_PIXELS = int(os.environ.get("LABELSITE_MAX_IMAGE_PIXELS", 100_000_000))
+# Import files (page and API) larger than this are refused with a clear error. The upload is
+# spooled to a temporary file by Django (never held in memory) and moved to storage.
+LABELSITE_MAX_IMPORT_BYTES = int(os.environ.get("LABELSITE_MAX_IMPORT_BYTES", 2 * 1024**3))
 
 # --- Celery -----------------------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"
@@ -187,7 +191,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task a dead worker had taken is delivered again after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600))
+    }
+# Tests and benchmarks give their workers a queue of their own.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -200,6 +209,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Imports ----------------------------------------------------------------------------
+# A file of more items than this is split into chunks of this many, validated and written
+# by all workers in parallel.
+LABELSITE_IMPORT_CHUNK_ITEMS = int(os.environ.get("LABELSITE_IMPORT_CHUNK_ITEMS", 5000))
+# Labels per write batch (one COPY and one short transaction each).
+LABELSITE_IMPORT_WRITE_BATCH_LABELS = int(os.environ.get("LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
+# A phase or chunk without a heartbeat for this long is taken over by another worker.
+LABELSITE_IMPORT_STALE_SECONDS = int(os.environ.get("LABELSITE_IMPORT_STALE_SECONDS", 120))
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -218,6 +236,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The native REST API of Labelsite.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The documentation page's scripts are served from our own static files (the
+    # drf-spectacular-sidecar package), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The DataGym v1 facade has its own fixed contract (docs/datagym.md); the schema is ours.
+    "PREPROCESSING_HOOKS": ["labelsite.api.schema_exclude_datagym_v1"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MediaSourceEnum": "projects.models.MediaSource",
+        "LabelSourceEnum": "labeling.models.LabelSource",
+        "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
+        "ImportStatusEnum": "imports.models.ImportStatus",
+    },
 }
 
 # --- Security ---------------------------------------------------------------------------
