@@ -16,6 +16,9 @@ distinct references, never one per item.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import heapq
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -24,13 +27,15 @@ from itertools import islice
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft7Validator
 
 from imports.formats.base import FileError, ImportFormat, RawItem, schema_error_detail
-from imports.models import ImportJob, ImportJobError, ImportStatus
+from imports.jsonsplit import Span
+from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task
 from labeling.services import labels_write_batch
@@ -39,9 +44,12 @@ from projects.label_config import LabelConfigIndex
 
 #: Items checked together: one media query per chunk, one progress update per chunk.
 CHECK_CHUNK = 1000
-#: A write batch closes once it holds this many labels (or `WRITE_BATCH_ITEMS` items).
-WRITE_BATCH_LABELS = 10_000
+#: A write batch closes once it holds this many labels (or `WRITE_BATCH_ITEMS` items): one
+#: COPY and one short transaction each (COPY pays off from about 10,000 rows).
+WRITE_BATCH_LABELS = int(getattr(settings, "LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
 WRITE_BATCH_ITEMS = 5_000
+#: Write batches of chunk n are numbered from n * CHUNK_BATCH_STRIDE (the labels' `import_batch`).
+CHUNK_BATCH_STRIDE = 100_000
 #: Errors kept per job; the total is always counted.
 ERRORS_KEPT = 10_000
 #: Media references remembered per job (beyond this, the oldest are looked up again).
@@ -162,10 +170,12 @@ def items_check(
     config: LabelConfigIndex,
     matcher: MediaMatcher,
     check_schema: bool = True,
-    chunk_size: int = CHECK_CHUNK,
+    chunk_size: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Iterator[CheckedItem]:
     """Check items chunk by chunk; every item comes out once, in order, with all its errors."""
     iterator = iter(raw_items)
+    chunk_size = chunk_size or CHECK_CHUNK
     while chunk := list(islice(iterator, chunk_size)):
         checked: list[tuple[CheckedItem, MediaRef | None]] = []
         for raw in chunk:
@@ -174,7 +184,7 @@ def items_check(
                 if errors:
                     checked.append((CheckedItem(raw.index, None, None, errors), None))
                     continue
-            converted = fmt.convert(raw.data, config, index=raw.index, match_by=matcher.match_by)
+            converted = fmt.convert_item(raw.data, config, index=raw.index, match_by=matcher.match_by, options=options)
             checked.append((CheckedItem(raw.index, converted.annotation, None, converted.errors), converted.reference))
         del chunk
         values = {media_reference_value(ref, matcher.match_by) for _, ref in checked if ref is not None}
@@ -268,6 +278,59 @@ def _still_running(job_id: UUID, status: str) -> None:
         raise JobStopped
 
 
+@contextlib.contextmanager
+def gc_relaxed() -> Iterator[None]:
+    """No automatic cyclic collection while a phase streams (measured: it doubled the time of
+    conversion); what lives long is frozen out of the collector's sight, and the few cycles a
+    batch makes (the ORM's) are collected after each batch by `gc_batch_done`."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.unfreeze()
+
+
+def gc_batch_done() -> None:
+    """Collect the cycles of the batch just done (an exception's traceback holds its item).
+
+    A full collection, yet cheap: what lived before the phase is frozen, so only the
+    objects of the batches in flight are looked at."""
+    if not gc.isenabled():
+        gc.collect()
+
+
+def _validate_items(
+    items: Iterable[CheckedItem],
+    *,
+    report: ValidationReport,
+    sink: _ErrorSink,
+    on_progress: Callable[[int], None],
+    task_ids: set[bytes] | None = None,
+) -> None:
+    for item in items:
+        report.items += 1
+        if item.errors:
+            report.items_invalid += 1
+            for detail in item.errors:
+                sink.add(item.index, detail)
+        elif item.skipped:
+            report.items_skipped += 1
+        elif item.annotation is not None:
+            report.labels += shape_count(item.annotation.shapes)
+            _count_classes(item.annotation.shapes, report.classes)
+            if task_ids is not None and item.task_id is not None:
+                task_ids.add(item.task_id.bytes)
+        if report.items % CHECK_CHUNK == 0:
+            sink.flush()
+            on_progress(report.items)
+            gc_batch_done()
+
+
 def job_validate_file(
     *,
     job: ImportJob,
@@ -280,24 +343,16 @@ def job_validate_file(
     sink = _ErrorSink(job)
     report = ValidationReport()
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
-    with open_file() as file:
+
+    def progress(done: int) -> None:
+        _progress(job.pk, items_validated=done)
+        _still_running(job.pk, ImportStatus.VALIDATING)
+
+    with open_file() as file, gc_relaxed():
         raw_items = fmt.read(file)
         try:
-            for item in items_check(raw_items, fmt=fmt, config=config, matcher=matcher):
-                report.items += 1
-                if item.errors:
-                    report.items_invalid += 1
-                    for detail in item.errors:
-                        sink.add(item.index, detail)
-                elif item.skipped:
-                    report.items_skipped += 1
-                elif item.annotation is not None:
-                    report.labels += shape_count(item.annotation.shapes)
-                    _count_classes(item.annotation.shapes, report.classes)
-                if report.items % CHECK_CHUNK == 0:
-                    sink.flush()
-                    _progress(job.pk, items_validated=report.items)
-                    _still_running(job.pk, ImportStatus.VALIDATING)
+            checked = items_check(raw_items, fmt=fmt, config=config, matcher=matcher)
+            _validate_items(checked, report=report, sink=sink, on_progress=progress)
         except FileError as exc:
             sink.add(None, exc.detail)
         else:
@@ -306,6 +361,127 @@ def job_validate_file(
     sink.flush()
     report.errors = sink.total
     return report
+
+
+# --- chunks: a large file validated and written by several workers at once ---------------------
+
+
+def _span(chunk: ImportChunk) -> Span:
+    return Span(
+        byte_start=chunk.byte_start, byte_end=chunk.byte_end, item_start=chunk.item_start, item_count=chunk.item_count
+    )
+
+
+def job_chunks_plan(*, job: ImportJob, fmt: ImportFormat, open_file: Callable[[], Any], every: int) -> int:
+    """Split the job's file into chunks of `every` items (rows of ImportChunk); 0 when it stays whole."""
+    if fmt.split is None or fmt.read_span is None:
+        return 0
+    with open_file() as file:
+        spans = fmt.split(file, every=every)
+    if not spans or len(spans) < 2:
+        return 0
+    ImportChunk.objects.bulk_create(
+        [
+            ImportChunk(
+                job=job,
+                number=number,
+                byte_start=span.byte_start,
+                byte_end=span.byte_end,
+                item_start=span.item_start,
+                item_count=span.item_count,
+            )
+            for number, span in enumerate(spans)
+        ]
+    )
+    return len(spans)
+
+
+def chunk_validate_file(
+    *,
+    job: ImportJob,
+    chunk: ImportChunk,
+    fmt: ImportFormat,
+    config: LabelConfigIndex,
+    open_file: Callable[[], Any],
+) -> tuple[ValidationReport, bytes]:
+    """Check the items of one chunk; store its errors; add its progress to the job's.
+
+    Returns the report and the chunk's task ids (sorted, 16 bytes each). Raises `FileError`
+    when the chunk cannot be parsed alone.
+    """
+    assert fmt.read_span is not None
+    last = chunk.item_start + chunk.item_count
+    ImportJobError.objects.filter(job=job, item_index__gte=chunk.item_start, item_index__lt=last).delete()
+    sink = _ErrorSink(job)
+    report = ValidationReport()
+    matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    task_ids: set[bytes] = set()
+    reported = 0
+
+    def progress(done: int) -> None:
+        nonlocal reported
+        _chunk_progress(job.pk, chunk.pk, items_validated=done, added=done - reported)
+        reported = done
+
+    with open_file() as file, gc_relaxed():
+        checked = items_check(fmt.read_span(file, _span(chunk)), fmt=fmt, config=config, matcher=matcher)
+        _validate_items(checked, report=report, sink=sink, on_progress=progress, task_ids=task_ids)
+    sink.flush()
+    progress(report.items)
+    report.errors = sink.total
+    return report, b"".join(sorted(task_ids))
+
+
+def _chunk_progress(job_id: UUID, chunk_id: int, *, items_validated: int, added: int) -> None:
+    now = timezone.now()
+    ImportChunk.objects.filter(pk=chunk_id).update(items_validated=items_validated, heartbeat_at=now)
+    ImportJob.objects.filter(pk=job_id).update(items_validated=F("items_validated") + added, heartbeat_at=now)
+    _still_running(job_id, ImportStatus.VALIDATING)
+
+
+def _task_ids(blob: bytes) -> Iterator[bytes]:
+    return (blob[i : i + 16] for i in range(0, len(blob), 16))
+
+
+def chunks_share_tasks(blobs: Iterable[bytes]) -> bool:
+    """Whether two chunks name the same task (then they are written one after the other, in order)."""
+    streams = [_task_ids(blob) for blob in blobs]
+    previous = None
+    for task_id in heapq.merge(*streams):
+        if task_id == previous:
+            return True
+        previous = task_id
+    return False
+
+
+def chunk_write_file(
+    *,
+    job: ImportJob,
+    chunk: ImportChunk,
+    fmt: ImportFormat,
+    config: LabelConfigIndex,
+    open_file: Callable[[], Any],
+) -> WriteOutcome:
+    """Write one chunk in batches after its checkpoint; the batches are keyed by (job, batch)."""
+    assert fmt.read_span is not None
+    skip_invalid = bool(job.options.get("skip_invalid"))
+    matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    outcome = WriteOutcome()
+    with open_file() as file, gc_relaxed():
+        raw_items = fmt.read_span(file, _span(chunk))
+        checked = items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=skip_invalid)
+        for number, batch in _batches(checked):
+            outcome.batches += 1
+            if number <= chunk.checkpoint:
+                continue
+            writable = [(item.task_id, item.annotation) for item in batch if item.writable]
+            skipped = len(batch) - len(writable)
+            written = _write_batch(job, number, writable, items=len(writable), skipped=skipped, chunk=chunk)
+            gc_batch_done()
+            outcome.labels += written
+            outcome.items += len(writable)
+            outcome.skipped += skipped
+    return outcome
 
 
 def _progress(job_id: UUID, **fields: Any) -> None:
@@ -353,7 +529,14 @@ def job_write_file(
     outcome = WriteOutcome()
     sink = _ErrorSink(job) if not skip_invalid else None
     with open_file() as file:
-        checked = items_check(fmt.read(file), fmt=fmt, config=config, matcher=matcher, check_schema=skip_invalid)
+        checked = items_check(
+            fmt.items(file, options=job.options),
+            fmt=fmt,
+            config=config,
+            matcher=matcher,
+            check_schema=skip_invalid,
+            options=job.options,
+        )
         for number, batch in _batches(checked):
             outcome.batches += 1
             if number <= job.checkpoint:
@@ -366,6 +549,7 @@ def job_write_file(
                         sink.add(item.index, detail)
                 sink.flush()
             written = _write_batch(job, number, writable, items=len(writable), skipped=skipped)
+            gc_batch_done()
             outcome.labels += written
             outcome.items += len(writable)
             outcome.skipped += skipped
@@ -374,26 +558,61 @@ def job_write_file(
     return outcome
 
 
-def _write_batch(job: ImportJob, number: int, writable: list[tuple[Any, Any]], *, items: int, skipped: int) -> int:
+def _write_batch(
+    job: ImportJob,
+    number: int,
+    writable: list[tuple[Any, Any]],
+    *,
+    items: int,
+    skipped: int,
+    chunk: ImportChunk | None = None,
+) -> int:
+    """One batch in one transaction, with the checkpoint that says it is written.
+
+    Without chunks the job row is the lock and its checkpoint the batch number; a chunk's
+    batch locks the chunk row only (other chunks write at the same time) and adds its counts
+    to the job's with F() updates.
+    """
     with transaction.atomic():
-        state = (
-            ImportJob.objects.select_for_update()
-            .filter(pk=job.pk)
-            .values_list("status", "checkpoint", "cancel_requested")
-            .get()
-        )
-        status, checkpoint, cancel_requested = state
+        if chunk is None:
+            status, checkpoint, cancel_requested = (
+                ImportJob.objects.select_for_update()
+                .filter(pk=job.pk)
+                .values_list("status", "checkpoint", "cancel_requested")
+                .get()
+            )
+        else:
+            chunk_status, checkpoint = (
+                ImportChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", "checkpoint").get()
+            )
+            status, cancel_requested = (
+                ImportJob.objects.filter(pk=job.pk).values_list("status", "cancel_requested").get()
+            )
+            if chunk_status != ChunkStatus.WRITING:
+                raise JobStopped
         if status != ImportStatus.WRITING or cancel_requested:
             raise JobStopped
         if number <= checkpoint:
             return 0  # another worker wrote it meanwhile
-        result = labels_write_batch(items=writable, import_job_id=job.pk, import_batch=number)
+        batch_key = number if chunk is None else chunk.number * CHUNK_BATCH_STRIDE + number
+        result = labels_write_batch(items=writable, import_job_id=job.pk, import_batch=batch_key)
+        now = timezone.now()
+        if chunk is not None:
+            ImportChunk.objects.filter(pk=chunk.pk).update(
+                checkpoint=number,
+                labels_written=F("labels_written") + result.labels,
+                items_written=F("items_written") + items,
+                heartbeat_at=now,
+            )
         ImportJob.objects.filter(pk=job.pk).update(
-            checkpoint=number,
+            checkpoint=number if chunk is None else F("checkpoint") + 1,
             labels_written=F("labels_written") + result.labels,
             items_written=F("items_written") + items,
             items_skipped=F("items_skipped") + skipped,
-            heartbeat_at=timezone.now(),
+            heartbeat_at=now,
         )
-    job.checkpoint = number
+    if chunk is None:
+        job.checkpoint = number
+    else:
+        chunk.checkpoint = number
     return result.labels

@@ -15,20 +15,26 @@ from datetime import timedelta
 from typing import IO, Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from imports.formats import format_get
-from imports.formats.base import ImportFormat, RawItem, pointer
-from imports.models import ImportJob, ImportStatus
+from imports.formats.base import FileError, ImportFormat, RawItem, pointer
+from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
 from imports.pipeline import (
     JobStopped,
     MediaMatcher,
+    ValidationReport,
+    chunk_validate_file,
+    chunk_write_file,
+    chunks_share_tasks,
     items_check,
+    job_chunks_plan,
     job_validate_file,
     job_write_file,
     shape_count,
@@ -40,27 +46,31 @@ from projects.label_config import label_config_index
 from projects.models import LabelConfiguration, Project
 
 #: A running phase without a heartbeat for this long is taken to be dead and may be claimed again.
-STALE_AFTER = timedelta(minutes=2)
+STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECONDS", 120))
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 DEFAULT_OPTIONS: dict[str, Any] = {"match_by": "id", "skip_invalid": False, "write_when_valid": False}
 MATCH_BY_CHOICES = ("id", "name", "external_id", "global_key")
 
 
-def import_options_clean(options: dict[str, Any] | None) -> dict[str, Any]:
-    """The job options with their defaults, or every problem with them."""
+def import_options_clean(options: dict[str, Any] | None, *, fmt: ImportFormat | None = None) -> dict[str, Any]:
+    """The job options with their defaults, or every problem with them.
+
+    A format's own options (`ImportFormat.options`) are allowed too, with its defaults
+    (its `match_by` default wins over the general one)."""
     given = dict(options or {})
+    known = {**DEFAULT_OPTIONS, **(fmt.options if fmt is not None else {})}
     errors: list[ErrorDetail] = []
     for key in given:
-        if key not in DEFAULT_OPTIONS:
+        if key not in known:
             errors.append(
                 ErrorDetail(
                     path=f"options.{key}",
                     code="unknown_option",
-                    message=f"Unknown option {key!r}; use {', '.join(DEFAULT_OPTIONS)}.",
+                    message=f"Unknown option {key!r}; use {', '.join(known)}.",
                 )
             )
-    cleaned = {**DEFAULT_OPTIONS, **{k: v for k, v in given.items() if k in DEFAULT_OPTIONS}}
+    cleaned = {**known, **{k: v for k, v in given.items() if k in known}}
     if cleaned["match_by"] not in MATCH_BY_CHOICES:
         errors.append(
             ErrorDetail(
@@ -88,7 +98,7 @@ def import_job_create(
 ) -> ImportJob:
     """Store the file and queue its validation; returns at once (the work runs in a worker)."""
     fmt = format_get(name=format)
-    cleaned = import_options_clean(options)
+    cleaned = import_options_clean(options, fmt=fmt)
     extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     if extension not in fmt.file_kinds:
         raise ValidationFailed(
@@ -131,6 +141,14 @@ def _enqueue_write(job_id: UUID) -> None:
     import_job_write_task.delay(str(job_id))
 
 
+def _enqueue_chunks(job_id: UUID, numbers: list[int], *, write: bool) -> None:
+    from imports.tasks import import_chunk_validate_task, import_chunk_write_task
+
+    task = import_chunk_write_task if write else import_chunk_validate_task
+    for number in numbers:
+        task.delay(str(job_id), number)
+
+
 def _claimable(status: str) -> Q:
     stale = timezone.now() - STALE_AFTER
     return Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
@@ -162,19 +180,35 @@ _FINAL = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
 def import_job_validate(*, job_id: UUID) -> ImportJob:
     """Validate every item of the file; end `validated` (or `failed` with every error stored).
 
-    Writes nothing. With `write_when_valid` a valid job goes on to the write phase.
+    Writes nothing. A file of more than `LABELSITE_IMPORT_CHUNK_ITEMS` items is split into
+    chunks that the workers validate in parallel (`import_chunk_validate`); the last chunk
+    to finish ends the phase. With `write_when_valid` a valid job goes on to the write phase.
     """
     now = timezone.now()
     claimed = (
         ImportJob.objects.filter(Q(pk=job_id) & (Q(status=ImportStatus.QUEUED) | _claimable(ImportStatus.VALIDATING)))
         .filter(cancel_requested=False)
-        .update(status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now, items_validated=0)
+        .update(status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now)
     )
     job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
     if not claimed:
         return job
     try:
         fmt = format_get(name=job.format)
+        chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
+        if not chunks:
+            every = int(getattr(settings, "LABELSITE_IMPORT_CHUNK_ITEMS", 5000))
+            planned = job_chunks_plan(job=job, fmt=fmt, open_file=lambda: _open(job), every=every)
+            chunks = dict.fromkeys(range(planned), ChunkStatus.PENDING)
+        if chunks:
+            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "chunks": len(chunks)})
+            pending = [n for n, status in chunks.items() if status not in (ChunkStatus.VALIDATED, ChunkStatus.BROKEN)]
+            if pending:
+                transaction.on_commit(lambda: _enqueue_chunks(job.pk, pending, write=False))
+                job.refresh_from_db()
+                return job
+            return _validation_finish_if_complete(job_id)
+        ImportJob.objects.filter(pk=job_id).update(items_validated=0)
         configuration = job.project.label_configuration
         config = label_config_index(configuration=configuration)
         report = job_validate_file(job=job, fmt=fmt, config=config, open_file=lambda: _open(job))
@@ -186,11 +220,17 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     except Exception:
         _fail(job_id, "The import stopped on an internal error; nothing was written. Try again or report it.")
         raise
+    return _validation_complete(job, report, configuration)
+
+
+def _validation_complete(job: ImportJob, report: ValidationReport, configuration: LabelConfiguration) -> ImportJob:
+    """End the validate phase with its report: `validated`, or `failed` with the errors stored."""
+    job_id = job.pk
     skip_invalid = bool(job.options.get("skip_invalid"))
     writable_items = report.items - report.items_invalid - report.items_skipped
     failed = bool(report.errors) and (not skip_invalid or writable_items == 0 or report.items == 0)
     summary = {
-        **job.summary,
+        **ImportJob.objects.values_list("summary", flat=True).get(pk=job_id),
         "classes": dict(report.classes.most_common()),
         "items_without_media": report.items_skipped,
         "config_updated_at": _config_stamp(configuration),
@@ -219,6 +259,120 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid"):
         transaction.on_commit(lambda: _enqueue_write(job.pk))
     return job
+
+
+def _chunk_claim(job_id: UUID, number: int, *, job_status: str, free: Q, status: str) -> ImportChunk | None:
+    """Take a chunk by a conditional UPDATE; None when it is done or another worker has it."""
+    stale = timezone.now() - STALE_AFTER
+    claimable = free | (Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)))
+    claimed = (
+        ImportChunk.objects.filter(Q(job_id=job_id, number=number) & claimable)
+        .filter(job__status=job_status, job__cancel_requested=False)
+        .update(status=status, heartbeat_at=timezone.now())
+    )
+    return ImportChunk.objects.get(job_id=job_id, number=number) if claimed else None
+
+
+def _chunk_busy(job_id: UUID, number: int, *, job_status: str, status: str) -> ImportJob:
+    job = ImportJob.objects.get(pk=job_id)
+    chunk_status = ImportChunk.objects.filter(job_id=job_id, number=number).values_list("status", flat=True).first()
+    if job.cancel_requested:
+        return _stopped(job_id)
+    if job.status == job_status and chunk_status == status:
+        raise Conflict(code="import_busy", message="Another worker is on this chunk of the import; wait.")
+    return job
+
+
+def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
+    """Validate one chunk of a split job; the last chunk to finish ends the validate phase.
+
+    Raises `Conflict("import_busy")` while a live worker has the chunk: the task retries later.
+    """
+    chunk = _chunk_claim(
+        job_id, number, job_status=ImportStatus.VALIDATING, free=Q(status=ChunkStatus.PENDING), status="validating"
+    )
+    if chunk is None:
+        return _chunk_busy(job_id, number, job_status=ImportStatus.VALIDATING, status=ChunkStatus.VALIDATING)
+    job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
+    if chunk.items_validated:  # an earlier attempt counted some items already
+        ImportJob.objects.filter(pk=job_id).update(items_validated=F("items_validated") - chunk.items_validated)
+    try:
+        fmt = format_get(name=job.format)
+        config = label_config_index(configuration=job.project.label_configuration)
+        report, task_ids = chunk_validate_file(
+            job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job)
+        )
+    except FileError:
+        ImportChunk.objects.filter(pk=chunk.pk).update(status=ChunkStatus.BROKEN, heartbeat_at=timezone.now())
+        return _validation_finish_if_complete(job_id)
+    except JobStopped:
+        return _stopped(job_id)
+    except TRANSIENT_ERRORS:
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            ImportChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=None)
+        raise
+    except Exception:
+        _fail(job_id, "The import stopped on an internal error; nothing was written. Try again or report it.")
+        raise
+    ImportChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.VALIDATING).update(
+        status=ChunkStatus.VALIDATED,
+        heartbeat_at=timezone.now(),
+        items_invalid=report.items_invalid,
+        items_skipped=report.items_skipped,
+        labels=report.labels,
+        error_count=report.errors,
+        classes=dict(report.classes),
+        task_ids=task_ids,
+    )
+    _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
+    return _validation_finish_if_complete(job_id)
+
+
+def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
+    """Once every chunk is validated, sum their reports and end the phase (in one transaction)."""
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(of=("self",))
+            .select_related("project__label_configuration")
+            .get(pk=job_id)
+        )
+        chunks = list(
+            ImportChunk.objects.filter(job=job).values(
+                "status", "items_validated", "items_invalid", "items_skipped", "labels", "error_count", "classes"
+            )
+        )
+        if job.status != ImportStatus.VALIDATING or not chunks:
+            return job
+        if any(c["status"] not in (ChunkStatus.VALIDATED, ChunkStatus.BROKEN) for c in chunks):
+            return job
+        broken = any(c["status"] == ChunkStatus.BROKEN for c in chunks)
+        if broken:
+            # A chunk is not valid JSON by itself: read the file in one piece, which places the error.
+            ImportChunk.objects.filter(job=job).delete()
+            summary = {k: v for k, v in job.summary.items() if k != "chunks"}
+            ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None)
+    if broken:
+        return import_job_validate(job_id=job_id)
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(of=("self",))
+            .select_related("project__label_configuration")
+            .get(pk=job_id)
+        )
+        if job.status != ImportStatus.VALIDATING:
+            return job
+        report = ValidationReport()
+        for chunk in chunks:
+            report.items += chunk["items_validated"]
+            report.items_invalid += chunk["items_invalid"]
+            report.items_skipped += chunk["items_skipped"]
+            report.labels += chunk["labels"]
+            report.errors += chunk["error_count"]
+            report.classes.update(chunk["classes"])
+        blobs = (bytes(blob) for blob in ImportChunk.objects.filter(job=job).values_list("task_ids", flat=True))
+        if chunks_share_tasks(blobs):
+            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "write_in_order": True})
+        return _validation_complete(job, report, job.project.label_configuration)
 
 
 def _validated_message(items: int, writable: int, labels: int) -> str:
@@ -282,10 +436,17 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
             return _stopped(job_id)
         return job
     configuration = job.project.label_configuration
-    if job.summary.get("config_updated_at") != _config_stamp(configuration) and job.checkpoint < 0:
+    if job.summary.get("config_updated_at") != _config_stamp(configuration) and job.labels_written == 0:
         _fail(job_id, "The label configuration changed after validation; nothing was written. Upload the file again.")
         job.refresh_from_db()
         return job
+    chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
+    if chunks and not job.summary.get("write_in_order"):
+        pending = [n for n, status in chunks.items() if status != ChunkStatus.WRITTEN]
+        if pending:
+            transaction.on_commit(lambda: _enqueue_chunks(job.pk, pending, write=True))
+            return job
+        return _write_finish_if_complete(job_id)
     try:
         fmt = format_get(name=job.format)
         config = label_config_index(configuration=configuration)
@@ -296,14 +457,22 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         _release(job_id)
         raise
     except Exception:
-        job.refresh_from_db()
-        _fail(
-            job_id,
-            f"The import stopped on an internal error after {job.labels_written} label(s) were written. "
-            "Run it again to resume where it stopped, or report it.",
-        )
+        _fail_writing(job_id)
         raise
-    job.refresh_from_db()
+    return _write_succeeded(job_id)
+
+
+def _fail_writing(job_id: UUID) -> None:
+    written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
+    _fail(
+        job_id,
+        f"The import stopped on an internal error after {written} label(s) were written. "
+        "Run it again to resume where it stopped, or report it.",
+    )
+
+
+def _write_succeeded(job_id: UUID) -> ImportJob:
+    job = ImportJob.objects.get(pk=job_id)
     ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
         status=ImportStatus.SUCCEEDED,
         finished_at=timezone.now(),
@@ -314,6 +483,85 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
     )
     job.refresh_from_db()
     return job
+
+
+def import_chunk_write(*, job_id: UUID, number: int) -> ImportJob:
+    """Write one chunk of a split job, resuming after its checkpoint; the last chunk ends the job.
+
+    Raises `Conflict("import_busy")` while a live worker has the chunk: the task retries later.
+    """
+    chunk = _chunk_claim(
+        job_id, number, job_status=ImportStatus.WRITING, free=Q(status=ChunkStatus.VALIDATED), status="writing"
+    )
+    if chunk is None:
+        return _chunk_busy(job_id, number, job_status=ImportStatus.WRITING, status=ChunkStatus.WRITING)
+    job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
+    try:
+        fmt = format_get(name=job.format)
+        config = label_config_index(configuration=job.project.label_configuration)
+        chunk_write_file(job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job))
+    except JobStopped:
+        return _stopped(job_id)
+    except TRANSIENT_ERRORS:
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            ImportChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=None)
+        raise
+    except Exception:
+        _fail_writing(job_id)
+        raise
+    ImportChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.WRITING).update(status=ChunkStatus.WRITTEN)
+    _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
+    return _write_finish_if_complete(job_id)
+
+
+def _write_finish_if_complete(job_id: UUID) -> ImportJob:
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status != ImportStatus.WRITING:
+            return job
+        if ImportChunk.objects.filter(job=job).exclude(status=ChunkStatus.WRITTEN).exists():
+            return job
+        return _write_succeeded(job_id)
+
+
+def import_jobs_resume() -> int:
+    """Queue again the phase of every job whose worker stopped answering (after a crash).
+
+    Claims and checkpoints make this safe to run any time: a job someone is working on is
+    not taken, and a resumed job goes on from its last written batch. Returns the jobs queued.
+    """
+    stale = timezone.now() - STALE_AFTER
+    dead = (
+        ImportJob.objects.filter(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING], cancel_requested=False)
+        .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+        .values_list("pk", "status")
+    )
+    queued = 0
+    for job_id, status in dead:
+        enqueue = _enqueue_write if status == ImportStatus.WRITING else _enqueue_validate
+        transaction.on_commit(lambda enqueue=enqueue, job_id=job_id: enqueue(job_id))  # type: ignore[misc]
+        queued += 1
+    return queued + _chunks_requeue_stale()
+
+
+def _chunks_requeue_stale(job_id: UUID | None = None) -> int:
+    """Queue again the chunks whose worker stopped answering (their job may still be alive)."""
+    stale = timezone.now() - STALE_AFTER
+    chunks = ImportChunk.objects.filter(
+        (Q(status=ChunkStatus.VALIDATING, job__status=ImportStatus.VALIDATING))
+        | Q(status=ChunkStatus.WRITING, job__status=ImportStatus.WRITING),
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale),
+        job__cancel_requested=False,
+    )
+    if job_id is not None:
+        chunks = chunks.filter(job_id=job_id)
+    found = list(chunks.values_list("job_id", "number", "status"))
+    for chunk_job, number, status in found:
+        write = status == ChunkStatus.WRITING
+        transaction.on_commit(
+            lambda chunk_job=chunk_job, number=number, write=write: _enqueue_chunks(chunk_job, [number], write=write)  # type: ignore[misc]
+        )
+    return len(found)
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
@@ -383,7 +631,7 @@ def import_items_inline(
     - otherwise everything is written and the counts returned.
     """
     fmt: ImportFormat = format_get(name=format)
-    cleaned = import_options_clean(options)
+    cleaned = import_options_clean(options, fmt=fmt)
     if not isinstance(items, list):
         raise ValidationFailed(
             code="not_an_array",
@@ -402,7 +650,7 @@ def import_items_inline(
     config = label_config_index(configuration=project.label_configuration)
     matcher = MediaMatcher(project_id=project.pk, match_by=cleaned["match_by"])
     raw_items = (RawItem(index=i, location=pointer(i), data=data) for i, data in enumerate(items))
-    checked = list(items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=False))
+    checked = list(items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=False, options=cleaned))
     problems = [_fragment(detail) for item in checked for detail in item.errors]
     if problems:
         first = problems[0]
@@ -420,12 +668,15 @@ def import_items_inline(
 
 __all__ = [
     "InlineImportResult",
+    "import_chunk_validate",
+    "import_chunk_write",
     "import_items_inline",
     "import_job_cancel",
     "import_job_confirm",
     "import_job_create",
     "import_job_validate",
     "import_job_write",
+    "import_jobs_resume",
     "import_options_clean",
     "shape_count",
 ]

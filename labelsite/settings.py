@@ -176,6 +176,9 @@ LABELSITE_MAX_IMAGE_PIXELS = int(os.environ.get("LABELSITE_MAX_IMAGE_PIXELS", 10
 # Import files (page and API) larger than this are refused with a clear error. The upload is
 # spooled to a temporary file by Django (never held in memory) and moved to storage.
 LABELSITE_MAX_IMPORT_BYTES = int(os.environ.get("LABELSITE_MAX_IMPORT_BYTES", 2 * 1024**3))
+# Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
+# (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
+LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
 
 # --- Celery -----------------------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"

@@ -15,13 +15,14 @@ reject the same items.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from imports.jsonsplit import Span
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -52,6 +53,9 @@ class Converted:
     errors: list[ErrorDetail] = field(default_factory=list)
     #: How the item names its media (kept when the item has errors, to check the media too).
     reference: MediaRef | None = None
+    #: The media the item asks to create when none matches (`ImportFormat.creates_media`
+    #: formats; an `imports.media_rows.MediaRow`).
+    new_media: Any = None
 
 
 #: `(file) -> RawItem, ...`; raises `FileError` for a file it cannot read.
@@ -149,6 +153,36 @@ class ImportFormat:
     convert: Converter
     #: Options this format understands, with their defaults.
     options: dict[str, Any] = field(default_factory=dict)
+    #: `(file, every=...) -> [Span, ...] | None`: byte ranges of `every` items, for chunked jobs.
+    split: Callable[..., list[Span] | None] | None = None
+    #: `(file, span) -> RawItem, ...`: the items of one span, numbered as in the whole file.
+    read_span: Callable[[IO[bytes], Span], Iterator[RawItem]] | None = None
+    #: Whether the first bytes of a file look like this format (tells formats of one file kind apart).
+    sniff: Callable[[bytes], bool] | None = None
+    #: Items may create media (`Converted.new_media`, written by `imports.media_rows`).
+    creates_media: bool = False
+    #: `read` and `convert` take the job's options as `options=` (a mapping).
+    takes_options: bool = False
+
+    def items(self, file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+        """The file's items; the job's options reach formats that take them."""
+        if self.takes_options:
+            return self.read(file, options=dict(options or {}))  # type: ignore[call-arg]
+        return self.read(file)
+
+    def convert_item(
+        self,
+        data: Any,
+        config: LabelConfigIndex,
+        *,
+        index: int,
+        match_by: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Converted:
+        """One raw item in the canonical model; the job's options reach formats that take them."""
+        if self.takes_options:
+            return self.convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
+        return self.convert(data, config, index=index, match_by=match_by)
 
 
 __all__ = [

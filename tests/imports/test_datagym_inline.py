@@ -432,5 +432,5 @@ def test_import_checks_the_schema_before_any_media_or_key(configured_project):
 
 def test_import_rejects_a_body_that_is_not_an_array(configured_project):
     with pytest.raises(ValidationFailed) as caught:
-        import_items_inline(project=configured_project, items={"internal_media_ID": "x"})  # type: ignore[arg-type]
+        import_items_inline(project=configured_project, items={"internal_media_ID": "x"})
     assert caught.value.code == "not_an_array"

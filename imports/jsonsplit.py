@@ -1,0 +1,195 @@
+"""Where the items of a JSON array file start, found without parsing it: for chunked imports.
+
+A streaming parser cannot seek, so chunks of a large file would each have to parse it from
+the start. Instead one quick pass over the bytes (numpy, a few MB at a time, memory flat)
+tracks strings and nesting and records the byte offset of every `every`-th item of the
+top-level array; each chunk then parses only its own byte range (`span_read`).
+
+The pass only splits; it does not validate. When the bytes do not look like one JSON array
+(no `[` first, unbalanced brackets, something after the closing `]`), it answers `None` and
+the caller parses the file in one piece, which reports the syntax error with its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+
+BLOCK_BYTES = 8 * 1024 * 1024
+READ_BYTES = 1024 * 1024
+
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_STRUCTURAL = np.zeros(256, dtype=bool)
+_STRUCTURAL[list(b"[]{},")] = True
+_DELTA = np.zeros(256, dtype=np.int64)
+_DELTA[list(b"[{")] = 1
+_DELTA[list(b"]}")] = -1
+_WHITESPACE = b" \t\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Items `item_start .. item_start + item_count - 1`, in bytes `byte_start .. byte_end - 1`."""
+
+    byte_start: int
+    byte_end: int
+    item_start: int
+    item_count: int
+
+
+class _NotAnArray(Exception):
+    pass
+
+
+def json_array_split(file: IO[bytes], *, every: int) -> list[Span] | None:
+    """Spans of `every` items (the last may hold fewer) of the array in `file`; None if unsure."""
+    try:
+        return _split(file, every)
+    except _NotAnArray:
+        return None
+
+
+def _unescaped_quotes(block: np.ndarray, trailing_backslashes: int) -> np.ndarray:
+    """Positions of the quotes of `block` that no backslash escapes."""
+    quotes = np.flatnonzero(block == _QUOTE)
+    if not len(quotes):
+        return quotes
+    preceded = quotes[quotes > 0]
+    suspects = preceded[block[preceded - 1] == _BACKSLASH]
+    if not len(suspects) and not (trailing_backslashes and quotes[0] == 0):
+        return quotes
+    escaped = set()
+    for position in [*([0] if trailing_backslashes and quotes[0] == 0 else []), *suspects.tolist()]:
+        run, cursor = 0, position - 1
+        while cursor >= 0 and block[cursor] == _BACKSLASH:
+            run, cursor = run + 1, cursor - 1
+        if cursor < 0:
+            run += trailing_backslashes
+        if run % 2:
+            escaped.add(position)
+    return np.array([q for q in quotes.tolist() if q not in escaped], dtype=np.int64)
+
+
+def _split(file: IO[bytes], every: int) -> list[Span]:
+    boundaries: list[int] = []  # byte offsets where items number every, 2*every, ... start
+    in_string = False
+    depth = 0
+    commas = 0  # commas at depth 1 seen: items started after the first = commas
+    offset = 0
+    array_start: int | None = None
+    array_end: int | None = None
+    trailing_backslashes = 0
+    first_block = True
+    while True:
+        data = file.read(BLOCK_BYTES)
+        if not data:
+            break
+        if first_block:
+            first_block = False
+            if data.startswith(b"\xef\xbb\xbf"):
+                data, offset = data[3:], 3
+        if array_end is not None:
+            if data.strip(_WHITESPACE):
+                raise _NotAnArray
+            offset += len(data)
+            continue
+        block = np.frombuffer(data, dtype=np.uint8)
+        quotes = _unescaped_quotes(block, trailing_backslashes)
+        structural = np.flatnonzero(_STRUCTURAL[block])
+        if len(quotes):
+            outside = (np.searchsorted(quotes, structural) + int(in_string)) % 2 == 0
+            structural = structural[outside]
+            in_string = (int(in_string) + len(quotes)) % 2 == 1
+        elif in_string:
+            structural = structural[:0]
+        stripped = len(data) - len(data.rstrip(b"\\"))
+        trailing_backslashes = stripped + (trailing_backslashes if stripped == len(data) else 0)
+        if array_start is None:
+            head = data.lstrip(_WHITESPACE)
+            if not head:
+                offset += len(data)
+                continue
+            if head[:1] != b"[":
+                raise _NotAnArray
+            array_start = offset + len(data) - len(head) + 1
+        chars = block[structural]
+        depths = depth + np.cumsum(_DELTA[chars])
+        if len(depths) and depths.min() < 0:
+            raise _NotAnArray
+        closed = np.flatnonzero(depths == 0)
+        if len(closed):
+            last = int(closed[0])
+            if chars[last] != ord("]") or data[int(structural[last]) + 1 :].strip(_WHITESPACE):
+                raise _NotAnArray
+            array_end = offset + int(structural[last])
+            chars, depths, structural = chars[:last], depths[:last], structural[:last]
+        top_commas = structural[(chars == ord(",")) & (depths == 1)]
+        if len(top_commas):
+            numbers = np.arange(commas + 1, commas + 1 + len(top_commas))  # the item each comma starts
+            starts = top_commas[numbers % every == 0]
+            boundaries.extend((offset + starts + 1).tolist())
+            commas += len(top_commas)
+        if len(depths):
+            depth = int(depths[-1])
+        offset += len(data)
+    if array_start is None or array_end is None or in_string:
+        raise _NotAnArray
+    if not data_between(array_start, array_end, file):
+        raise _NotAnArray  # an empty array: nothing to split
+    items = commas + 1
+    starts = [array_start, *boundaries]
+    ends = [*boundaries, array_end]
+    return [
+        Span(byte_start=start, byte_end=end, item_start=number * every, item_count=min(every, items - number * every))
+        for number, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def data_between(start: int, end: int, file: IO[bytes]) -> bool:
+    """Whether anything but whitespace lies in bytes `start .. end - 1` (looked at up to 64 bytes)."""
+    file.seek(start)
+    return bool(file.read(min(end - start, 64)).strip(_WHITESPACE))
+
+
+def span_bytes(file: IO[bytes], span: Span) -> Iterator[bytes]:
+    """The span as a JSON array of its items: `[`, its bytes without the trailing comma, `]`."""
+    file.seek(span.byte_start)
+    left = span.byte_end - span.byte_start
+    yield b"["
+    held = b""
+    while left > 0:
+        data = file.read(min(READ_BYTES, left))
+        if not data:
+            break
+        left -= len(data)
+        if held:
+            yield held
+        held = data
+    held = held.rstrip(_WHITESPACE)
+    if held.endswith(b","):
+        held = held[:-1]
+    yield held
+    yield b"]"
+
+
+class SpanReader:
+    """A file-like object over `span_bytes`, for a streaming parser (which reads 64 KB at a time)."""
+
+    def __init__(self, file: IO[bytes], span: Span) -> None:
+        self._parts = span_bytes(file, span)
+        self._buffer = b""
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        if self._position >= len(self._buffer):
+            self._buffer, self._position = next(self._parts, b""), 0
+        if size < 0:
+            size = len(self._buffer)
+        data = self._buffer[self._position : self._position + size]
+        self._position += len(data)
+        return data
