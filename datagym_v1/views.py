@@ -7,6 +7,7 @@ DataGym's shape; `errors.exception_handler` turns every failure into DataGym's e
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -286,6 +287,18 @@ NO_CONTENT = "Unable to parse the content. No data available?"
 NOT_AN_ARRAY = "A JSONArray text must start with '[' at 1 [character 2 line 1]"
 
 
+def _non_finite(constant: str) -> float:
+    # NaN and Infinity are not JSON; Python's json accepts them, the database does not.
+    raise json.JSONDecodeError(f"{constant} is not a number JSON allows", constant, 0)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"the number {text[:40]} is too large", text, 0)
+    return value
+
+
 class PredictionImportView(DataGymView):
     def post(self, request: Request, project_id: str) -> Response:
         project = project_get_for_organization(organization=self.organization(), project_id=project_id)
@@ -293,11 +306,14 @@ class PredictionImportView(DataGymView):
         if not raw.strip():
             raise DataGymError(500, "ex_gen_error_messages", (NO_CONTENT,))
         try:
-            items = json.loads(raw)
+            items = json.loads(raw, parse_constant=_non_finite, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             return Response({"errorMessages": f"line: {exc.lineno}, column: {exc.colno}\n{exc.msg}"})
         except UnicodeDecodeError as exc:
             return Response({"errorMessages": f"line: 1, column: {exc.start + 1}\n{exc.reason}"})
+        except RecursionError:
+            # json.loads recurses once per level: 100,000 nested arrays must not become a 500.
+            return Response({"errorMessages": "line: 1, column: 1\nThe JSON is nested too deeply."})
         if not isinstance(items, list):
             raise DataGymError(500, "ex_gen_error_messages", (NOT_AN_ARRAY,))
         try:

@@ -154,7 +154,7 @@ def _projects_visible_to(*, user: AnyUser) -> QuerySet[Project]:
 
 def project_get_for_user(*, user: AnyUser, project_id: UUID | str) -> Project:
     """The project if the user may see it (archived ones included); NotFound otherwise."""
-    project = _projects_visible_to(user=user).select_related("organization").filter(pk=project_id).first()
+    project = _in_pk(_projects_visible_to(user=user).select_related("organization"), project_id)
     if project is None:
         raise _project_not_found(project_id)
     return project
@@ -262,7 +262,7 @@ def dataset_get_for_user(*, user: AnyUser, dataset_id: UUID | str) -> Dataset:
     if not user.is_authenticated:
         raise _dataset_not_found(dataset_id)
     datasets = Dataset.objects.select_related("organization").filter(deleted_at__isnull=True)
-    dataset = _datasets_visible_to(user=user, datasets=datasets).filter(pk=dataset_id).first()
+    dataset = _in_pk(_datasets_visible_to(user=user, datasets=datasets), dataset_id)
     if dataset is None:
         raise _dataset_not_found(dataset_id)
     return dataset

@@ -194,5 +194,10 @@ def open_task(page: Page, live_server: Any, task: Task) -> None:
 
 
 def wait_saved(page: Page) -> None:
-    page.wait_for_selector("#save-state[data-state=saved]", timeout=15000)
+    # Generous: CI shares two cores between the live server, Chromium and the database.
+    try:
+        page.wait_for_selector("#save-state[data-state=saved]", timeout=40000)
+    except Exception as error:
+        state = page.evaluate("document.querySelector('#save-state')?.dataset.state")
+        raise AssertionError(f"The page never said saved; its save state is {state!r}") from error
     assert page.evaluate("window.labelsite.saver.hasUnsaved") is False
