@@ -10,20 +10,26 @@ What it does:
    dataset and N media with completed tasks, and 10 labels per task (4 cars, 2 roads with
    one marker nested in the first, 2 pois, 1 lane): rows by COPY, since setting up is not
    what is measured. A project of the size asked for is reused;
-2. for each format, in a fresh process, runs the export as a job would (the reader, the
-   format's writer, a temporary file), and reports wall time, the file size and the peak
-   RSS (VmHWM), plus the RSS after 10 % and after 100 % of the tasks (flat memory: the two
-   are close);
+2. for each format, in a fresh process, runs the export as a job does (`export_write`: the
+   reader and the format's writer into a temporary file; a format that can be split is
+   written by `--processes` forked processes, default the machine's cores, and joined), and
+   reports wall time, CPU time (the processes it forked included), PostgreSQL's CPU time
+   (its backends serving the benchmark database, sampled from /proc), the file size and the
+   peak RSS (VmHWM; the largest forked process's too), plus the RSS after 10 % and after
+   100 % of the tasks (flat memory: the two are close). On a machine shared with other work
+   the wall time grows; the two CPU figures do not much;
 3. prints one JSON line per format and appends it to `<var>/bench/export_results.jsonl`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -265,10 +271,38 @@ def project_ensure(tasks: int) -> Any:
     return project
 
 
-def run_one(fmt: str) -> dict[str, Any]:
-    """Export the benchmark project in `fmt` (in this process) and measure it."""
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def watch_database(database: str) -> None:
+    """Until stdin closes: every 0.1 s, the CPU time of every PostgreSQL backend connected to
+    `database`; then print their sum. Only the export connects to the benchmark database, so
+    this is PostgreSQL's share of an export (a backend's last 0.1 s before it ends may be missed)."""
+    import select
+
+    import psycopg
+
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    seen: dict[int, float] = {}
+    with psycopg.connect(url, autocommit=True) as connection:
+        while True:
+            for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+            ).fetchall():
+                with contextlib.suppress(OSError, IndexError, ValueError):  # the backend just ended
+                    seen[pid] = _cpu_s(pid)
+            if select.select([sys.stdin], [], [], 0.1)[0] and not sys.stdin.read(1):
+                break
+    print(json.dumps({"database_cpu_s": round(sum(seen.values()), 2), "backends": len(seen)}), flush=True)
+
+
+def run_one(fmt: str, processes: int | None) -> dict[str, Any]:
+    """Export the benchmark project in `fmt` (in this process and those it forks) and measure it."""
     _setup()
-    from imports.exports import ExportFilters, ExportReader
+    from imports.exports import ExportFilters, ExportReader, export_processes, export_write
     from imports.formats import export_format_get
     from labeling.models import Label, Task
     from projects.models import Project
@@ -283,27 +317,48 @@ def run_one(fmt: str) -> dict[str, Any]:
             samples["rss_at_10pct_kib"] = _rss_kib("VmRSS")
 
     reader = ExportReader(project=project, filters=ExportFilters(), on_chunk=progress)
-    writer = export_format_get(name=fmt)
+    used = export_processes(reader=reader, fmt=export_format_get(name=fmt), processes=processes)
+    from django.db import connection, connections
+
+    database = connection.settings_dict["NAME"]
+    connections.close_all()  # the watcher counts every backend of the benchmark database from here on
+    watcher = subprocess.Popen(
+        [sys.executable, __file__, "--watch-database", database],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
     rss_before = _rss_kib("VmRSS")
     started = time.perf_counter()
     cpu_started = time.process_time()
     with tempfile.TemporaryFile() as out:
-        for _ in writer.write(reader, out):
-            pass
+        export_write(reader=reader, format=fmt, out=out, processes=processes)
         size = out.tell()
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    # The forked processes have been waited for, the watcher (a child too) not yet: only they count here.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    connections.close_all()
+    time.sleep(0.2)
+    watched, _ = watcher.communicate("")
+    database_cpu = json.loads(watched.strip().splitlines()[-1])["database_cpu_s"]
     return {
         "format": fmt,
         "tasks": total,
         "labels": labels,
+        "processes": used,
         "wall_s": round(wall, 2),
-        "cpu_s": round(time.process_time() - cpu_started, 2),
+        "cpu_s": round(cpu + children.ru_utime + children.ru_stime, 2),
+        "database_cpu_s": database_cpu,
         "tasks_per_s": round(total / wall),
         "bytes": size,
         "rss_before_kib": rss_before,
         **samples,
         "rss_at_end_kib": _rss_kib("VmRSS"),
         "peak_rss_kib": _rss_kib("VmHWM"),
+        "peak_rss_forked_kib": children.ru_maxrss,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -311,10 +366,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--formats", nargs="+", default=["datagym", "coco"])
+    parser.add_argument("--processes", type=int, help="processes per export (default: the machine's cores)")
     parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--watch-database", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.watch_database:
+        watch_database(args.watch_database)
+        return
     if args.run:
-        print(json.dumps(run_one(args.run)), flush=True)
+        print(json.dumps(run_one(args.run, args.processes)), flush=True)
         return
     _database_ensure(os.environ["DATABASE_URL"])
     _setup()
@@ -324,9 +384,10 @@ def main() -> None:
     results_dir = Path(settings.VAR_DIR) / "bench"
     results_dir.mkdir(parents=True, exist_ok=True)
     for fmt in args.formats:
-        output = subprocess.run(
-            [sys.executable, __file__, "--run", fmt], check=True, capture_output=True, text=True
-        ).stdout
+        command = [sys.executable, __file__, "--run", fmt]
+        if args.processes is not None:
+            command += ["--processes", str(args.processes)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
         result.update(
             {

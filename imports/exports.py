@@ -2,8 +2,12 @@
 
 - `ExportReader` is what every writer reads: the configuration once, then the tasks that
   pass the filters in chunks of `CHUNK_SIZE` (keyset paging on the task id), each chunk's
-  labels with one query, turned into the canonical label model. Nothing holds more than a
-  chunk, so memory stays flat however large the project is.
+  labels with one query, as rows (`rows()`, for the fast writers) or turned into the
+  canonical label model (`chunks()`). Nothing holds more than a chunk, so memory stays
+  flat however large the project is.
+- `export_write` writes a whole export; a large one in a format that can be split (DataGym
+  JSON, COCO) is written by forked processes, one per core, each a slice of the task ids,
+  then joined (see `export_write_parallel`).
 - `export_stream` runs a writer lazily and yields the bytes it wrote after each chunk, for
   a `StreamingHttpResponse` (small exports download at once).
 - `export_job_create` / `export_job_run`: a large export runs in a worker (`queued ->
@@ -16,11 +20,16 @@ project; anyone else who may see it gets PermissionDenied, everyone else NotFoun
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
+import select
+import signal
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import IO, Any
 from uuid import UUID
@@ -28,7 +37,7 @@ from uuid import UUID
 import orjson
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -36,7 +45,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from imports.formats import export_format_get
-from imports.formats.export_base import ExportConfig, ExportFormat, ExportItem
+from imports.formats.export_base import ExportConfig, ExportFormat, ExportItem, LabelRow, PartStart, TaskRows
 from imports.models import ExportJob, ExportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, answers_from_json
 from labeling.models import Label, LabelSource, Task, TaskState
@@ -46,7 +55,13 @@ from projects.selectors import AnyUser, project_get_for_user, user_role
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = 2000
+#: Label rows taken from the cursor at a time.
+FETCH_ROWS = 5000
+#: A format that can be split is written by several processes from this many tasks per process.
+PARALLEL_MIN_TASKS = 20_000
+#: The collector's first threshold while an export runs (700 by default), see `gc_relaxed`.
+GC_THRESHOLD = 50_000
 #: Finished tasks, as DataGym exports them.
 DEFAULT_STATES: tuple[str, ...] = (TaskState.COMPLETED, TaskState.SKIPPED, TaskState.REVIEWED)
 #: Above this many tasks a direct download is refused: start an export job instead.
@@ -195,13 +210,18 @@ class ExportReader:
     chunk_size: int = CHUNK_SIZE
     #: Called after each chunk with the number of tasks read so far.
     on_chunk: Callable[[int], None] | None = None
+    #: Only the tasks with an id after / up to these (a slice of the export written by one process).
+    pk_after: Any = None
+    pk_upto: Any = None
     config: ExportConfig = field(init=False)
+    _entry_ids: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         entries = LabelEntry.objects.filter(configuration__project=self.project).order_by(
             "position", "created_at", "id"
         )
         self.config = ExportConfig(entries=list(entries))
+        self._entry_ids = {str(entry.id): str(entry.id) for entry in self.config.entries}
 
     @property
     def include_predictions(self) -> bool:
@@ -218,7 +238,18 @@ class ExportReader:
             tasks = tasks.filter(updated_at__gte=filters.updated_from)
         if filters.updated_to is not None:
             tasks = tasks.filter(updated_at__lt=filters.updated_to)
+        if self.pk_after is not None:
+            tasks = tasks.filter(pk__gt=self.pk_after)
+        if self.pk_upto is not None:
+            tasks = tasks.filter(pk__lte=self.pk_upto)
         return tasks
+
+    def labels(self) -> QuerySet[Label]:
+        """The labels that go into the export (of the tasks that do)."""
+        labels = Label.objects.filter(task__in=self.tasks())
+        if not self.filters.include_predictions:
+            labels = labels.filter(~Q(source=LabelSource.PREDICTION))
+        return labels
 
     def has_items(self) -> bool:
         return self.tasks().exists()
@@ -227,12 +258,18 @@ class ExportReader:
         return self.tasks().count()
 
     def chunks(self) -> Iterator[list[ExportItem]]:
+        for chunk in self.rows():
+            yield [_item(task, self.config) for task in chunk]
+
+    def rows(self) -> Iterator[list[TaskRows]]:
         tasks = self.tasks().order_by("pk")
-        labels = Label.objects.order_by("id")
+        # Each task's labels are put in id order here: a sort in the database spilled to disk.
+        labels = Label.objects.order_by()
         if not self.filters.include_predictions:
             labels = labels.filter(~Q(source=LabelSource.PREDICTION))
         last_pk = None
         done = 0
+        loads = orjson.loads
         while True:
             page = tasks if last_pk is None else tasks.filter(pk__gt=last_pk)
             rows = list(
@@ -255,9 +292,9 @@ class ExportReader:
             )
             if not rows:
                 return
-            shapes = self._shapes([row[0] for row in rows], labels)  # keyed by the task id as text
+            by_task = self._labels([row[0] for row in rows], labels)  # keyed by the task id as text
             chunk = [
-                ExportItem(
+                TaskRows(
                     task_id=task_id,
                     media_id=media_id,
                     media_name=name,
@@ -269,11 +306,8 @@ class ExportReader:
                     state=state,
                     assignee_id=assignee_id,
                     updated_at=updated_at,
-                    annotation=MediaAnnotation(
-                        media=MediaRef(media_id=str(media_id)),
-                        answers=answers_from_json(orjson.loads(answers)) if answers else [],
-                        shapes=shapes.get(task_text, []),
-                    ),
+                    answers=loads(answers) if answers and answers != EMPTY_OBJECT else None,
+                    labels=by_task.get(task_text, []),
                 )
                 for (
                     task_id,
@@ -298,14 +332,11 @@ class ExportReader:
                 self.on_chunk(done)
             last_pk = rows[-1][0]
 
-    def _shapes(self, task_ids: list[Any], labels: QuerySet[Label]) -> dict[Any, list[Shape]]:
-        """The root shapes of each task (children nested), from one query."""
-        by_id = self.config.by_id
-        roots: dict[Any, list[Shape]] = defaultdict(list)
-        shapes: dict[int, Shape] = {}
-        orphans: list[tuple[Any, int, Shape]] = []
-        # JSON as text, decoded by orjson: Django's json.loads per value is most of the time otherwise.
-        rows = (
+    def _labels(self, task_ids: list[Any], labels: QuerySet[Label]) -> dict[str, list[LabelRow]]:
+        """The labels of each task (of entries in the configuration) in id order, from one query."""
+        # The statement of the ORM on the bare cursor, JSON as text decoded by orjson: Django's
+        # row handling and json.loads per value were most of the time otherwise.
+        query = (
             labels.filter(task_id__in=task_ids)
             .annotate(
                 task_text=Cast("task_id", TextField()),
@@ -326,35 +357,91 @@ class ExportReader:
                 "valid",
             )
         )
+        sql, params = query.query.sql_with_params()
+        by_id = self.config.by_id
+        entry_ids = self._entry_ids
         loads = orjson.loads
-        entry_ids = {key: str(entry.id) for key, entry in by_id.items()}
-        for label_id, task_id, entry_id, parent_id, points, answers, source, score, model_version, valid in rows:
-            entry = by_id.get(entry_id)
-            if entry is None:
-                continue
-            shape = Shape(
-                key=entry.key,
-                type=entry.type,
-                points=loads(points) if points else [],
-                answers=answers_from_json(loads(answers)) if answers and answers != EMPTY_OBJECT else [],
-                source=source,
-                score=score,
-                model_version=model_version,
-                valid=valid,
-                entry_id=entry_ids[entry_id],
-            )
-            shapes[label_id] = shape
-            if parent_id is None:
-                roots[task_id].append(shape)
-            elif parent_id in shapes:
-                shapes[parent_id].children.append(shape)
-            else:
-                orphans.append((task_id, parent_id, shape))
-        for task_id, parent_id, shape in orphans:
-            # A parent left out (a prediction when predictions are not exported): the child stands alone.
-            parent = shapes.get(parent_id)
-            (parent.children if parent is not None else roots[task_id]).append(shape)
-        return roots
+        new_row = tuple.__new__
+        found: dict[str, list[LabelRow]] = defaultdict(list)
+        with connections[query.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            while batch := cursor.fetchmany(FETCH_ROWS):
+                for label_id, task_id, entry_id, parent_id, points, answers, source, score, version, valid in batch:
+                    entry_text = entry_ids.get(entry_id)
+                    if entry_text is None:
+                        if entry_id not in by_id:
+                            continue
+                        entry_text = entry_ids[entry_id] = str(by_id[entry_id].id)
+                    # tuple.__new__ skips the named tuple's own __new__ (Python code run a million times).
+                    found[task_id].append(
+                        new_row(
+                            LabelRow,
+                            (
+                                label_id,
+                                entry_text,
+                                parent_id,
+                                loads(points) if points else [],
+                                loads(answers) if answers and answers != EMPTY_OBJECT else None,
+                                source,
+                                score,
+                                version,
+                                bool(valid),
+                            ),
+                        )
+                    )
+        for task_labels in found.values():
+            task_labels.sort()
+        return found
+
+
+def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
+    """A task in the canonical model (the general path every writer can read)."""
+    by_id = config.by_id
+    roots: list[Shape] = []
+    shapes: dict[int, Shape] = {}
+    orphans: list[tuple[int, Shape]] = []
+    for row in task.labels:
+        entry = by_id[row.entry_id]
+        shape = Shape(
+            key=entry.key,
+            type=entry.type,
+            points=row.points,
+            answers=answers_from_json(row.answers) if row.answers else [],
+            source=row.source,
+            score=row.score,
+            model_version=row.model_version,
+            valid=row.valid,
+            entry_id=row.entry_id,
+        )
+        shapes[row.id] = shape
+        if row.parent_id is None:
+            roots.append(shape)
+        elif row.parent_id in shapes:
+            shapes[row.parent_id].children.append(shape)
+        else:
+            orphans.append((row.parent_id, shape))
+    for parent_id, shape in orphans:
+        # A parent left out (a prediction when predictions are not exported): the child stands alone.
+        parent = shapes.get(parent_id)
+        (parent.children if parent is not None else roots).append(shape)
+    return ExportItem(
+        task_id=task.task_id,
+        media_id=task.media_id,
+        media_name=task.media_name,
+        media_url=task.media_url,
+        width=task.width,
+        height=task.height,
+        external_id=task.external_id,
+        global_key=task.global_key,
+        state=task.state,
+        assignee_id=task.assignee_id,
+        updated_at=task.updated_at,
+        annotation=MediaAnnotation(
+            media=MediaRef(media_id=str(task.media_id)),
+            answers=answers_from_json(task.answers) if task.answers else [],
+            shapes=roots,
+        ),
+    )
 
 
 def _file_url(name: str) -> str:
@@ -455,11 +542,238 @@ def export_stream_check(*, reader: ExportReader) -> None:
         )
 
 
-def export_write(*, reader: ExportReader, format: str, out: IO[bytes]) -> None:
-    """Write the whole export to `out`."""
+def export_write(
+    *,
+    reader: ExportReader,
+    format: str,
+    out: IO[bytes],
+    processes: int | None = None,
+    min_tasks_per_process: int = PARALLEL_MIN_TASKS,
+) -> None:
+    """Write the whole export to `out`.
+
+    A format that declares `parts` is split over `processes` worker processes (default: the
+    machine's cores) when the export is large enough to gain from it (see `export_processes`);
+    anything else is written by this process.
+    """
     fmt = export_format_get(name=format)
-    for _ in fmt.write(reader, out):
-        pass
+    with gc_relaxed():
+        count = export_processes(
+            reader=reader, fmt=fmt, processes=processes, min_tasks_per_process=min_tasks_per_process
+        )
+        if count > 1:
+            export_write_parallel(reader=reader, fmt=fmt, out=out, processes=count)
+            return
+        for _ in fmt.write(reader, out):
+            pass
+
+
+@contextmanager
+def gc_relaxed() -> Iterator[None]:
+    """Fewer cyclic garbage collections while an export runs.
+
+    An export makes millions of short-lived containers; with the default thresholds the
+    collector runs thousands of times and walks every object Django keeps alive, which was
+    a third of the time. What the export makes is freed by reference counting (it builds no
+    cycles), so the collector can run rarely; the objects alive before are left out of it.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, thresholds[1], thresholds[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def export_processes(
+    *,
+    reader: ExportReader,
+    fmt: ExportFormat,
+    processes: int | None = None,
+    min_tasks_per_process: int = PARALLEL_MIN_TASKS,
+) -> int:
+    """How many processes write this export: 1 unless the format can be split, the database is
+    PostgreSQL (each process reads with its own connection, so none may be in an open
+    transaction) and there are at least `min_tasks_per_process` tasks per process."""
+    wanted = processes if processes is not None else (os.cpu_count() or 1)
+    connection = connections[Task.objects.db]
+    if (
+        wanted < 2
+        or fmt.parts is None
+        or not hasattr(os, "fork")
+        or connection.vendor != "postgresql"
+        or any(conn.in_atomic_block for conn in connections.all(initialized_only=True))
+    ):
+        return 1
+    tasks = reader.count()
+    return max(1, min(wanted, tasks // max(1, min_tasks_per_process)))
+
+
+@dataclass(frozen=True)
+class _Slice:
+    pk_after: Any
+    pk_upto: Any
+    start: PartStart
+
+
+def _slices(reader: ExportReader, fmt: ExportFormat, count: int) -> list[_Slice]:
+    """The tasks cut into `count` runs of about the same size, by task id, with where each starts."""
+    assert fmt.parts is not None
+    tasks = reader.tasks().order_by("pk")
+    total = tasks.count()
+    sizes = [total // count + (1 if i < total % count else 0) for i in range(count)]
+    bounds: list[Any] = [reader.pk_after]
+    offset = 0
+    for size in sizes[:-1]:
+        offset += size
+        bounds.append(tasks.values_list("pk", flat=True)[offset - 1])
+    bounds.append(reader.pk_upto)
+    slices = []
+    done_tasks = done_labels = 0
+    geometry_ids = [entry.id for entry in reader.config.geometry_classes()]
+    for index, size in enumerate(sizes):
+        part = replace(reader, pk_after=bounds[index], pk_upto=bounds[index + 1], on_chunk=None)
+        slices.append(_Slice(bounds[index], bounds[index + 1], PartStart(tasks=done_tasks, labels=done_labels)))
+        done_tasks += size
+        if fmt.parts.needs_label_offsets:
+            done_labels += part.labels().filter(entry_id__in=geometry_ids).count()
+    return slices
+
+
+def export_write_parallel(*, reader: ExportReader, fmt: ExportFormat, out: IO[bytes], processes: int) -> None:
+    """Write the export in `processes` slices of the tasks, each by a forked process into its own
+    temporary files, then join them in order. Progress comes back through a pipe per process.
+
+    A slice that wrote another number of labels than counted before (the labels changed
+    meanwhile) would break COCO's annotation ids: then the export is written again by this process.
+    """
+    assert fmt.parts is not None
+    slices = _slices(reader, fmt, processes)
+    with ExitStack() as stack:
+        parts: list[tuple[IO[bytes], IO[bytes]]] = [
+            (stack.enter_context(tempfile.TemporaryFile()), stack.enter_context(tempfile.TemporaryFile()))
+            for _ in slices
+        ]
+        results = _fork_parts(reader, fmt, slices, parts)
+        following = [next_slice.start.labels for next_slice in slices[1:]]
+        for (written, _), part_slice, upto in zip(results, slices, [*following, None], strict=True):
+            if fmt.parts.needs_label_offsets and upto is not None and part_slice.start.labels + written != upto:
+                logger.warning("export of %s: labels changed while it ran; writing it again", reader.project.pk)
+                for _ in fmt.write(reader, out):
+                    pass
+                return
+        for files in parts:
+            for file in files:
+                file.seek(0, os.SEEK_END)
+        for _ in fmt.parts.join(reader, parts, out):
+            pass
+
+
+def _fork_parts(
+    reader: ExportReader, fmt: ExportFormat, slices: list[_Slice], parts: list[tuple[IO[bytes], IO[bytes]]]
+) -> list[tuple[int, int]]:
+    """Run the slices in forked processes; `(labels written, tasks written)` per slice, in order."""
+    assert fmt.parts is not None
+    # A forked process must not share the parent's database connections: each opens its own.
+    connections.close_all()
+    children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
+    try:
+        for part_slice, (out, side) in zip(slices, parts, strict=True):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: write the slice, report, and leave without running the parent's exit handlers
+                os.close(read_end)
+                code = 1
+                try:
+                    code = _run_part(reader, fmt, part_slice, out, side, write_end)
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            children.append((pid, read_end))
+        try:
+            return _collect(reader, children)
+        except BaseException:
+            for pid, _ in children:  # the export has failed (or was stopped): its other processes stop too
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+    finally:
+        for pid, read_end in children:
+            with suppress(OSError):
+                os.close(read_end)
+            with suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _run_part(
+    reader: ExportReader, fmt: ExportFormat, part_slice: _Slice, out: IO[bytes], side: IO[bytes], report: int
+) -> int:
+    assert fmt.parts is not None
+    with os.fdopen(report, "w", buffering=1) as pipe:
+        try:
+            part = replace(
+                reader,
+                pk_after=part_slice.pk_after,
+                pk_upto=part_slice.pk_upto,
+                on_chunk=lambda done: _report(pipe, f"tasks {done}"),
+            )
+            labels = yield_from_result(fmt.parts.write(part, out, side, part_slice.start))
+            out.flush()
+            side.flush()
+            pipe.write(f"done {labels}\n")
+            return 0
+        except BaseException as exc:  # reported to the parent, which raises it
+            pipe.write("error " + f"{type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
+            return 1
+        finally:
+            connections.close_all()
+
+
+def _report(pipe: IO[str], line: str) -> None:
+    pipe.write(line + "\n")
+
+
+def yield_from_result(generator: Generator[None, None, int]) -> int:
+    """Run a generator to its end and give back what it returned."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return int(stop.value or 0)
+
+
+def _collect(reader: ExportReader, children: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Read the children's reports until all are done, passing their summed progress on."""
+    done_tasks = [0] * len(children)
+    results: list[tuple[int, int] | None] = [None] * len(children)
+    errors: list[str] = []
+    buffers = [b""] * len(children)
+    open_ends = {read_end: index for index, (_, read_end) in enumerate(children)}
+    while open_ends:
+        ready, _, _ = select.select(list(open_ends), [], [])
+        for read_end in ready:
+            index = open_ends[read_end]
+            data = os.read(read_end, 65536)
+            if not data:
+                del open_ends[read_end]
+                continue
+            buffers[index] += data
+            *lines, buffers[index] = buffers[index].split(b"\n")
+            for line in lines:
+                kind, _, value = line.decode().partition(" ")
+                if kind == "tasks":
+                    done_tasks[index] = int(value)
+                    if reader.on_chunk is not None:
+                        reader.on_chunk(sum(done_tasks))
+                elif kind == "done":
+                    results[index] = (int(value), done_tasks[index])
+                elif kind == "error":
+                    errors.append(value)
+    if errors or any(result is None for result in results):
+        raise RuntimeError("An export process failed: " + ("; ".join(errors) or "it ended without a report."))
+    return [result for result in results if result is not None]
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -524,8 +838,7 @@ def export_job_run(*, job_id: UUID) -> ExportJob:
         ExportJob.objects.filter(pk=job_id).update(tasks_total=total)
         name = export_file_name(project=project, fmt=fmt, moment=job.created_at)
         with tempfile.TemporaryFile() as spool:
-            for _ in fmt.write(reader, spool):
-                pass
+            export_write(reader=reader, format=fmt.name, out=spool)
             size = spool.tell()
             spool.seek(0)
             if job.file:

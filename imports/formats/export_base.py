@@ -7,15 +7,21 @@ the tasks in chunks, each task's labels in the canonical model (`labeling.annota
 read with one query per chunk. It writes to a binary file-like object and yields after
 each chunk, so that a streaming response can pass on what was written so far and a job
 can record progress; memory stays flat however large the project is.
+
+The canonical model is the general path. A writer whose time matters on large projects
+(DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
+stored answers and points decoded but no objects built per label. Such a format may also
+declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
+so that an export job can split the tasks over processes (`imports.exports.export_write`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 
 from labeling.annotation import Answer, MediaAnnotation, Shape
 from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, LabelEntry
@@ -92,6 +98,65 @@ class ExportItem:
     annotation: MediaAnnotation
 
 
+class LabelRow(NamedTuple):
+    """One stored label as read, JSON decoded: what `ExportSource.rows()` gives per label."""
+
+    id: int
+    #: The LabelEntry id as text (`ExportConfig.by_id` knows it); the entry is in the configuration.
+    entry_id: str
+    parent_id: int | None
+    points: Any
+    #: The stored answer tree (`labeling.annotation`), None when empty.
+    answers: dict[str, Any] | None
+    source: str
+    score: float | None
+    model_version: str
+    valid: bool
+
+
+@dataclass(slots=True)
+class TaskRows:
+    """One task to export as read, before the canonical model (see `ExportItem` for the fields)."""
+
+    task_id: Any
+    media_id: Any
+    media_name: str
+    media_url: str
+    width: int | None
+    height: int | None
+    external_id: str
+    global_key: str | None
+    state: str
+    assignee_id: Any
+    updated_at: datetime
+    #: The task's stored answer tree (global answers), None when empty.
+    answers: dict[str, Any] | None
+    #: Its labels in the order they were created; a label's parent (if exported) comes with it.
+    labels: list[LabelRow]
+
+
+def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:
+    """The root labels of a task as `(row, children)` nodes, children nested the same way, as the
+    canonical model nests shapes: in creation order, a label whose parent is not there at the root."""
+    roots: list[tuple[LabelRow, list[Any]]] = []
+    nodes: dict[int, tuple[LabelRow, list[Any]]] = {}
+    orphans: list[tuple[LabelRow, list[Any]]] = []
+    for row in labels:
+        node: tuple[LabelRow, list[Any]] = (row, [])
+        nodes[row.id] = node
+        parent_id = row.parent_id
+        if parent_id is None:
+            roots.append(node)
+        elif parent_id in nodes:
+            nodes[parent_id][1].append(node)
+        else:
+            orphans.append(node)
+    for node in orphans:
+        parent = nodes.get(node[0].parent_id)  # type: ignore[arg-type]
+        (parent[1] if parent is not None else roots).append(node)
+    return roots
+
+
 class ExportSource(Protocol):
     """What a writer reads (`imports.exports.ExportReader` is the one that reads the database)."""
 
@@ -106,11 +171,55 @@ class ExportSource(Protocol):
 
     def chunks(self) -> Iterator[list[ExportItem]]: ...
 
+    def rows(self) -> Iterator[list[TaskRows]]:
+        """The same tasks in the same chunks as `chunks()`, before the canonical model."""
+        ...
+
     def has_items(self) -> bool: ...
 
 
 #: `(source, out) -> None, ...`: writes the export to `out`, yielding after each chunk of tasks.
 ExportWriter = Callable[[ExportSource, IO[bytes]], Iterator[None]]
+
+
+@dataclass(frozen=True)
+class PartStart:
+    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it."""
+
+    tasks: int = 0
+    labels: int = 0
+
+
+#: `(source, out, side, start) -> None, ... -> labels written`: the body of one slice of the tasks
+#: (elements without the enclosing brackets); `side` takes a second stream if the format has one.
+PartWriter = Callable[[ExportSource, IO[bytes], IO[bytes], PartStart], Generator[None, None, int]]
+#: `(source, parts, out) -> None, ...`: the whole export from the slices' `(out, side)` files, in order.
+PartJoiner = Callable[[ExportSource, list[tuple[IO[bytes], IO[bytes]]], IO[bytes]], Iterator[None]]
+
+
+@dataclass(frozen=True)
+class ExportParts:
+    """How a format's export splits over processes: a writer per slice of tasks and a joiner."""
+
+    write: PartWriter
+    join: PartJoiner
+    #: Whether a slice must know the number of geometry labels before it (COCO's annotation ids).
+    needs_label_offsets: bool = False
+
+
+def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
+    """The non-empty part files one after the other, separated by commas (elements of one JSON array)."""
+    first = True
+    for part in parts:
+        if not part.tell():
+            continue
+        part.seek(0)
+        if not first:
+            out.write(b",")
+        first = False
+        while data := part.read(block):
+            out.write(data)
+            yield
 
 
 @dataclass(frozen=True)
@@ -124,6 +233,8 @@ class ExportFormat:
     extension: str
     content_type: str
     write: ExportWriter
+    #: Set when the export can be written in slices by several processes.
+    parts: ExportParts | None = None
 
 
 # --- helpers shared by writers ---------------------------------------------------------------
