@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from labelsite.errors import AlreadyExists, Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
 from projects import signals
-from projects.label_config import label_config_replace
+from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
 from projects.models import (
     ApiToken,
     Dataset,
@@ -155,6 +155,14 @@ def project_delete(*, project: Project) -> None:
 
 
 def dataset_create(*, organization: Organization, name: str, short_description: str = "") -> Dataset:
+    if name in FORBIDDEN_KEYWORDS:
+        # Reserved words of the export formats (DataGym refuses them for dataset names too).
+        raise ValidationFailed(
+            code="forbidden_keyword",
+            message=f"{name!r} is a reserved word; choose another dataset name.",
+            details=[ErrorDetail(path="name", code="forbidden_keyword", message="Choose another name.")],
+            params=(name,),
+        )
     if Dataset.objects.filter(organization=organization, name=name, deleted_at__isnull=True).exists():
         raise AlreadyExists(
             code="dataset_name_taken",

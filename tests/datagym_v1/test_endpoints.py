@@ -304,3 +304,9 @@ def test_reviewed_task_cannot_be_skipped(api, project, connected):
 def test_dataset_factory_of_other_org_is_not_listed(api, other_organization):
     DatasetFactory(organization=other_organization)
     assert api.get("/api/v1/dataset").json() == []
+
+
+def test_dataset_create_refuses_a_reserved_name_with_datagyms_forbidden_keyword_error(api):
+    response = api.post("/api/v1/dataset", {"name": "Dummy_Dataset_One"}, format="json")
+    body = assert_error(response, 500, "ex_gen_forbidden_keyword", ["Dummy_Dataset_One"])
+    assert body["msg"] == '"Dummy_Dataset_One" is a forbidden keyword.'
