@@ -342,6 +342,12 @@ def memory_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (a figure that a busy machine inflates less than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -384,6 +390,8 @@ def run(n: int, workers: int) -> dict[str, Any]:
     processes = workers_start(workers, log_dir)
     pool = [child for process in processes for child in children_of(process.pid)]
     idle_rss = {pid: memory_kib(pid, "VmRSS") for pid in pool}
+    idle_cpu = {pid: cpu_seconds(pid) for pid in pool}
+    load_before = os.getloadavg()[0]
     try:
         t0 = time.perf_counter()
         with transaction.atomic(), path.open("rb") as upload:
@@ -406,6 +414,8 @@ def run(n: int, workers: int) -> dict[str, Any]:
                 raise SystemExit("the import did not finish in 30 minutes")
         total = time.perf_counter() - t0
         peaks = {pid: memory_kib(pid, "VmHWM") for pid in pool}
+        cpu = {pid: cpu_seconds(pid) - idle_cpu[pid] for pid in pool}
+        load_after = os.getloadavg()[0]
         mains = {process.pid: memory_kib(process.pid, "VmHWM") for process in processes}
     finally:
         workers_stop(processes)
@@ -435,6 +445,9 @@ def run(n: int, workers: int) -> dict[str, Any]:
         "worker_peak_rss_mib": round(max(peaks.values(), default=0) / 1024, 1),
         "worker_peak_rss_each_mib": [round(v / 1024, 1) for v in peaks.values()],
         "worker_main_peak_rss_mib": round(max(mains.values(), default=0) / 1024, 1),
+        "worker_cpu_s": round(sum(cpu.values()), 1),
+        "worker_cpu_ms_per_item": round(1000 * sum(cpu.values()) / n, 3),
+        "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "chunks": job.summary.get("chunks"),
     }
     print(json.dumps(result, indent=2))

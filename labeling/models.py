@@ -69,7 +69,9 @@ class Label(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels")
+    # Indexed by `label_task` below; the FK's own index would be the same index twice, which
+    # every bulk import (COPY) has to maintain.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels", db_index=False)
     entry = models.ForeignKey(LabelEntry, on_delete=models.CASCADE, related_name="labels")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     # Image pixels: [[x, y], ...]; a rectangle is [[x, y], [x + w, y + h]]; a segmentation
@@ -82,8 +84,14 @@ class Label(models.Model):
     import_job_id = models.UUIDField(null=True, blank=True)
     import_batch = models.IntegerField(null=True, blank=True)
     valid = models.BooleanField(default=True)
+    # Not indexed: no query looks labels up by author (deleting a user, rare, scans once).
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="labels",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -238,7 +238,7 @@ def _batch_plan(
     need_stored = [task_id for task_id, keep in first_keeps.items() if keep]
     stored: dict[UUID, dict[str, Any]] = {}
     if need_stored:
-        stored = dict(Task.objects.filter(id__in=need_stored).values_list("id", "answers"))
+        stored = _tasks_answers_get(need_stored)
     shapes_by_task: dict[UUID, list[Shape]] = {}
     answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]] = {}
     for task_id, annotation in items:
@@ -298,39 +298,39 @@ def _import_label_rows(
     rows: list[tuple[Any, ...]] = []
 
     entry_ids: dict[str, UUID] = {}
-
-    def add(task_id: UUID, shape: Shape, parent_id: int | None) -> None:
-        if shape.entry_id is None:
-            raise ValueError(f"shape {shape.key!r} has no resolved entry id")
-        entry_id = entry_ids.get(shape.entry_id)
-        if entry_id is None:
-            entry_id = entry_ids[shape.entry_id] = UUID(str(shape.entry_id))
-        label_id = next(ids)
-        rows.append(
-            (
-                label_id,
-                task_id,
-                entry_id,
-                parent_id,
-                shape.points,
-                answers_to_json(shape.answers),
-                shape.source,
-                shape.score,
-                shape.model_version,
-                import_job_id,
-                import_batch,
-                shape.valid,
-                author_id,
-                now,
-                now,
-            )
-        )
-        for child in shape.children:
-            add(task_id, child, label_id)
-
+    # Depth first, a parent before its children, with an explicit stack: a recursive closure
+    # would be a reference cycle holding every row of the batch until a cyclic collection.
     for task_id, shapes in shapes_by_task.items():
-        for shape in shapes:
-            add(task_id, shape, None)
+        pending: list[tuple[Shape, int | None]] = [(shape, None) for shape in reversed(shapes)]
+        while pending:
+            shape, parent_id = pending.pop()
+            if shape.entry_id is None:
+                raise ValueError(f"shape {shape.key!r} has no resolved entry id")
+            entry_id = entry_ids.get(shape.entry_id)
+            if entry_id is None:
+                entry_id = entry_ids[shape.entry_id] = UUID(str(shape.entry_id))
+            label_id = next(ids)
+            rows.append(
+                (
+                    label_id,
+                    task_id,
+                    entry_id,
+                    parent_id,
+                    shape.points,
+                    answers_to_json(shape.answers),
+                    shape.source,
+                    shape.score,
+                    shape.model_version,
+                    import_job_id,
+                    import_batch,
+                    shape.valid,
+                    author_id,
+                    now,
+                    now,
+                )
+            )
+            if shape.children:
+                pending.extend((child, label_id) for child in reversed(shape.children))
     return rows
 
 
@@ -403,12 +403,38 @@ def _labels_delete(**lookups: Any) -> None:
     queryset._raw_delete(queryset.db)
 
 
+def _bound_cursor() -> Any:
+    """A psycopg cursor with server-side binding on Django's connection (same transaction).
+
+    Django's own cursor binds on the client: it quotes every element of an array parameter
+    in Python (a regex per string), which cost ~0.25 s per 2,000 task answers, more than
+    the UPDATE itself. Here the arrays go to the server as binary parameters."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    """The stored answer trees of these tasks."""
+    if connection.vendor != "postgresql":
+        return dict(Task.objects.filter(id__in=task_ids).values_list("id", "answers"))
+    with _bound_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, answers::text FROM {Task._meta.db_table} WHERE id = ANY(%s::uuid[])",  # noqa: S608
+            [task_ids],
+            binary=True,
+        )
+        rows = cursor.fetchall()
+    return {task_id: orjson.loads(answers) for task_id, answers in rows}
+
+
 def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]]) -> None:
     if not answers_by_task:
         return
     now = timezone.now()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with _bound_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, has_import = true, "  # noqa: S608
                 "version = t.version + 1, updated_at = %s "
@@ -418,6 +444,7 @@ def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]
                     list(answers_by_task),
                     [orjson.dumps(tree).decode() for _, tree in answers_by_task.values()],
                 ],
+                binary=True,
             )
         return
     tasks = [Task(id=task_id, answers=tree) for task_id, (_, tree) in answers_by_task.items()]
