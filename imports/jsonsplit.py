@@ -182,14 +182,68 @@ class SpanReader:
         self._parts = span_bytes(file, span)
         self._buffer = b""
         self._position = 0
+        self._guard = DepthGuard()
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
         if self._position >= len(self._buffer):
             self._buffer, self._position = next(self._parts, b""), 0
+            self._guard.feed(self._buffer)
         if size < 0:
             size = len(self._buffer)
         data = self._buffer[self._position : self._position + size]
         self._position += len(data)
         return data
+
+
+#: Deepest nesting an import file may have. DataGym's deepest legitimate item is about 20
+#: levels (four levels of nested questions under a nested geometry); ijson's C backend
+#: builds a prefix string per level, so memory grows with the square of the depth and a file
+#: nested 100,000 levels deep would take tens of GB before it fails.
+MAX_JSON_DEPTH = 64
+
+
+class JsonTooDeep(ValueError):
+    """The bytes nest deeper than the limit; `offset` is where the limit was passed."""
+
+    def __init__(self, offset: int, limit: int) -> None:
+        super().__init__(f"nested deeper than {limit} levels at byte {offset}")
+        self.offset = offset
+        self.limit = limit
+
+
+class DepthGuard:
+    """Tracks the nesting of JSON bytes fed chunk by chunk, outside strings, with numpy.
+
+    Put it in front of a streaming parser: `feed` each chunk before the parser sees it.
+    """
+
+    def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
+        self.limit = limit
+        self._depth = 0
+        self._in_string = False
+        self._trailing_backslashes = 0
+        self._offset = 0
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        block = np.frombuffer(data, dtype=np.uint8)
+        quotes = _unescaped_quotes(block, self._trailing_backslashes)
+        brackets = np.flatnonzero(_DELTA[block] != 0)
+        if len(quotes):
+            outside = (np.searchsorted(quotes, brackets) + int(self._in_string)) % 2 == 0
+            brackets = brackets[outside]
+            self._in_string = (int(self._in_string) + len(quotes)) % 2 == 1
+        elif self._in_string:
+            brackets = brackets[:0]
+        stripped = len(data) - len(data.rstrip(b"\\"))
+        self._trailing_backslashes = stripped + (self._trailing_backslashes if stripped == len(data) else 0)
+        if len(brackets):
+            depths = self._depth + np.cumsum(_DELTA[block[brackets]])
+            if int(depths.max()) > self.limit:
+                position = int(brackets[int(np.argmax(depths > self.limit))])
+                raise JsonTooDeep(self._offset + position, self.limit)
+            self._depth = int(depths[-1])
+        self._offset += len(data)

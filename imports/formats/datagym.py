@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
 from imports.formats.datagym_export import DATAGYM_EXPORT_PARTS, datagym_export_write
 from imports.formats.export_base import ExportFormat
-from imports.jsonsplit import Span, SpanReader, json_array_split
+from imports.jsonsplit import DepthGuard, JsonTooDeep, Span, SpanReader, json_array_split
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -176,6 +176,7 @@ class _TrackingReader:
         self.chunk_start = 0
         self.lines_before_chunk = 0
         self._offset = 0
+        self.guard = DepthGuard()
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:  # ijson asks for nothing to learn whether the file gives bytes
@@ -188,6 +189,7 @@ class _TrackingReader:
         self.chunk_start = self._offset
         self.chunk = data
         self._offset += len(data)
+        self.guard.feed(data)
         return data
 
     def place(self, message: str) -> tuple[int, int] | None:
@@ -272,6 +274,21 @@ def read(file: IO[bytes]) -> Iterator[RawItem]:
             index += 1
     except ijson.JSONError as exc:
         raise _syntax_error(reader, exc) from exc
+    except JsonTooDeep as exc:
+        raise _too_deep(exc) from exc
+
+
+def _too_deep(exc: JsonTooDeep) -> FileError:
+    return FileError(
+        ErrorDetail(
+            path=f"byte {exc.offset}",
+            code="json_too_deep",
+            message=(
+                f"The file nests deeper than {exc.limit} levels (at byte {exc.offset}); no import item "
+                "is that deep. Check that the file is a DataGym import and that its brackets are balanced."
+            ),
+        )
+    )
 
 
 def read_span(file: IO[bytes], span: Span) -> Iterator[RawItem]:
@@ -287,6 +304,8 @@ def read_span(file: IO[bytes], span: Span) -> Iterator[RawItem]:
             index += 1
     except ijson.JSONError as exc:
         raise FileError(ErrorDetail(path="", code="json_syntax", message=str(exc).splitlines()[0])) from exc
+    except JsonTooDeep as exc:
+        raise _too_deep(exc) from exc
     if index != span.item_start + span.item_count:
         raise FileError(ErrorDetail(path="", code="json_syntax", message="the chunk does not hold its items"))
 

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 import ijson
 
 from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
+from imports.jsonsplit import DepthGuard, JsonTooDeep
 from imports.media_rows import MediaRow
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
@@ -108,14 +109,17 @@ def _first_byte(file: IO[bytes]) -> tuple[bytes, bytes]:
 class _Prefixed:
     def __init__(self, head: bytes, file: IO[bytes]) -> None:
         self._head, self._file = head, file
+        self._guard = DepthGuard()
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
         if self._head:
             data, self._head = self._head, b""
-            return data
-        return self._file.read(size)
+        else:
+            data = self._file.read(size)
+        self._guard.feed(data)
+        return data
 
 
 def json_syntax_error(exc: Exception) -> FileError:
@@ -132,8 +136,12 @@ def read_json_tasks(file: IO[bytes]) -> Iterator[RawItem]:
     """Stream the items of a JSON list, or yield the single object of a one-task file."""
     head, first = _first_byte(file)
     if first == b"{":
+        body = head + file.read()
         try:
-            data = json.loads(head + file.read())
+            DepthGuard().feed(body)
+            data = json.loads(body)
+        except JsonTooDeep as exc:
+            raise json_too_deep_error(exc) from exc
         except ValueError as exc:
             raise json_syntax_error(exc) from exc
         yield RawItem(index=0, location=pointer(0), data=data)
@@ -153,6 +161,18 @@ def read_json_tasks(file: IO[bytes]) -> Iterator[RawItem]:
             index += 1
     except ijson.JSONError as exc:
         raise json_syntax_error(exc) from exc
+    except JsonTooDeep as exc:
+        raise json_too_deep_error(exc) from exc
+
+
+def json_too_deep_error(exc: JsonTooDeep) -> FileError:
+    return FileError(
+        ErrorDetail(
+            path=f"byte {exc.offset}",
+            code="json_too_deep",
+            message=f"The file nests deeper than {exc.limit} levels (at byte {exc.offset}); no task is that deep.",
+        )
+    )
 
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:

@@ -67,6 +67,8 @@ def test_import_job_refuses_broken_json_with_a_clear_error(configured_project: A
 READ_IN_A_CAPPED_PROCESS = """
 import io, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1024 * 1024 * 1024, 1024 * 1024 * 1024))
+import django
+django.setup()
 from imports.formats.base import FileError
 from imports.formats.datagym import read
 raw = sys.stdin.buffer.read()
@@ -85,9 +87,8 @@ sys.exit(4)
 
 
 # ijson's C backend builds a prefix string per nesting level ("item.item.item..."), so memory
-# grows with the square of the depth: 100,000 levels take tens of GB and the worker is killed.
-# The reader needs a depth limit before ijson (see docs/security.md, "Deep JSON"); until then:
-@pytest.mark.xfail(strict=True, reason="imports/formats/datagym.py has no depth limit yet (docs/security.md)")
+# grows with the square of the depth: 100,000 levels would take tens of GB and kill the worker.
+# The reader's depth guard (imports/jsonsplit.py) refuses the file before ijson goes deep.
 @pytest.mark.parametrize(
     "raw",
     [
@@ -188,3 +189,17 @@ def test_v1_prediction_import_refuses_non_finite_coordinates(
     body = response.json()
     assert body.get("errorMessages") or str(body.get("key", "")).startswith("ex_gen_"), body
     assert Label.objects.count() == 0
+
+
+def test_a_deep_file_is_refused_with_a_located_error_and_a_label_studio_file_too():
+    import io
+
+    from imports.formats import datagym, label_studio
+    from imports.formats.base import FileError
+
+    deep = b"[" + b'{"a":' * 200 + b"1" + b"}" * 200 + b"]"
+    for reader in (datagym.read, label_studio.read_json_tasks):
+        with pytest.raises(FileError) as caught:
+            list(reader(io.BytesIO(deep)))
+        assert caught.value.detail.code == "json_too_deep"
+        assert caught.value.detail.path.startswith("byte ")
