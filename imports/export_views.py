@@ -12,14 +12,14 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from imports import exports
-from labelsite.errors import DomainError, NotFound, PermissionDenied
+from labelsite.errors import DomainError
+from labelsite.pages import or_http_error
 
 #: Checkbox fields of the form: the task states to export.
 STATE_FIELD = "states"
@@ -29,12 +29,7 @@ STATE_FIELD = "states"
 @login_required
 def project_export_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """The export form: queue a job with the chosen format and filters, back to the project page."""
-    try:
-        project = exports.export_project_get(user=request.user, project_id=project_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDenied as exc:
-        raise DjangoPermissionDenied(exc.message) from exc
+    project = or_http_error(lambda: exports.export_project_get(user=request.user, project_id=project_id))
     back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#exports"
     filters: dict[str, object] = {"include_predictions": request.POST.get("include_predictions") == "on"}
     if request.POST.getlist(STATE_FIELD):

@@ -7,15 +7,13 @@ its data to `static/imports/job.js` with `json_script`; the script polls the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -23,7 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 from imports import selectors, services
 from imports.api import FileTooLarge, file_too_large, import_job_create_from_upload, import_job_data, max_import_bytes
 from imports.models import ImportStatus
-from labelsite.errors import DomainError, NotFound, PermissionDenied
+from labelsite.errors import DomainError
+from labelsite.pages import or_http_error
 from projects.selectors import project_get_for_admin
 
 ERRORS_PER_PAGE = 50
@@ -33,16 +32,6 @@ MATCH_BY_LABELS = (
     ("external_id", "External id"),
     ("global_key", "Global key"),
 )
-T = TypeVar("T")
-
-
-def _or_http_error(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDenied as exc:
-        raise DjangoPermissionDenied(exc.message) from exc
 
 
 def _message_of(exc: Exception) -> str:
@@ -56,7 +45,7 @@ def _message_of(exc: Exception) -> str:
 @login_required
 def project_import_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """The project page's upload form: store the file, queue the job, show the job page."""
-    project = _or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
     back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#imports"
     declared = int(request.META.get("CONTENT_LENGTH") or 0)
     if declared > max_import_bytes() + 1024 * 1024:  # refused before Django spools the body
@@ -89,7 +78,7 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
 @login_required
 def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The job page: progress per phase, the validation report, the preview, confirm / cancel."""
-    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    job = or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
     data = import_job_data(job)
     errors = Paginator(selectors.import_job_error_list(job=job), ERRORS_PER_PAGE).get_page(request.GET.get("page"))
     context: dict[str, Any] = {
@@ -108,7 +97,7 @@ def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 @require_POST
 @login_required
 def import_job_confirm(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    job = or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
     try:
         services.import_job_confirm(job=job)
     except DomainError as exc:
@@ -121,7 +110,7 @@ def import_job_confirm(request: HttpRequest, job_id: UUID) -> HttpResponse:
 @require_POST
 @login_required
 def import_job_cancel(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = _or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
+    job = or_http_error(lambda: selectors.import_job_get_for_admin(user=request.user, job_id=job_id))
     try:
         job = services.import_job_cancel(job=job)
     except DomainError as exc:

@@ -7,14 +7,13 @@ static/labeling/ with `json_script`; from there on the page talks to the native 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,27 +21,19 @@ from django.views.decorators.http import require_GET
 
 from labeling import selectors
 from labeling.models import Task, TaskState
-from labelsite.errors import NotFound
+from labelsite.pages import or_http_error
 from projects.label_config import label_config_tree
 from projects.models import LabelConfiguration, Media, MediaSource, Role
 from projects.selectors import project_get_for_user, user_role
 
 TASKS_PER_PAGE = 100
-T = TypeVar("T")
-
-
-def _or_404(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 @require_GET
 @login_required
 def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """ "Start labeling": open the next task for this user, or the task list when none is left."""
-    project = _or_404(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
     task = selectors.task_next_for_user(user=request.user, project=project)
     if task is None:
         messages.info(request, "No open task is left for you in this project.")
@@ -54,7 +45,7 @@ def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
 @login_required
 def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """Every task of the project, filtered by state and assignee (`me`, `none` or a user id)."""
-    project = _or_404(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
     state = request.GET.get("state", "")
     if state not in TaskState.values:
         state = ""
@@ -87,7 +78,7 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
 @login_required
 def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
     """The labeling page of one task."""
-    task = _or_404(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
+    task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
     project = task.project
     try:
         tree = label_config_tree(configuration=project.label_configuration)

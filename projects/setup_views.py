@@ -24,18 +24,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labelsite.errors import DomainError
+from labelsite.pages import or_http_error
 from projects import selectors, services
 from projects.label_config import label_config_tree
 from projects.models import EntryType, Organization, Project, Role
 from projects.thumbnails import media_thumbnail_create
-from projects.views import _or_http_error, _status_for
+from projects.views import _status_for
 
 MEDIA_GRID_PER_PAGE = 48
 
 
 def _organization(request: HttpRequest) -> Organization:
     organization_id = request.GET.get("organization") or request.POST.get("organization") or None
-    return _or_http_error(
+    return or_http_error(
         lambda: selectors.organization_get_for_admin_page(user=request.user, organization_id=organization_id)
     )
 
@@ -73,7 +74,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 
 def _admin_project(request: HttpRequest, project_id: UUID) -> Project:
-    return _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+    return or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
 
 
 @require_http_methods(["GET", "POST"])
@@ -183,7 +184,7 @@ def project_configuration(request: HttpRequest, project_id: UUID) -> HttpRespons
 @require_GET
 @login_required
 def project_overview(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    project = _or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
     states = selectors.project_task_state_summary(project=project)
     classes = selectors.project_label_counts_by_class(project=project)
     annotators = selectors.project_counts_by_annotator(project=project)
@@ -258,7 +259,7 @@ def _dataset_action(request: HttpRequest, organization: Organization, action: st
 @require_GET
 @login_required
 def dataset_media(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = _or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
+    dataset = or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
     filters = {
         "name": request.GET.get("name", "").strip(),
         "state": request.GET.get("state", ""),
@@ -297,7 +298,7 @@ def _int_or_none(value: str) -> int | None:
 @require_POST
 @login_required
 def media_delete(request: HttpRequest, dataset_id: UUID, media_id: UUID) -> HttpResponse:
-    media = _or_http_error(lambda: selectors.media_get_for_admin(user=request.user, media_id=media_id))
+    media = or_http_error(lambda: selectors.media_get_for_admin(user=request.user, media_id=media_id))
     try:
         services.media_delete(media=media)
     except DomainError as error:
@@ -314,7 +315,7 @@ def media_delete(request: HttpRequest, dataset_id: UUID, media_id: UUID) -> Http
 @login_required
 def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     """The media's thumbnail, made (once, then cached in storage) on the first request."""
-    media = _or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
+    media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
     if not media.file:
         return redirect(media.url) if media.url.startswith(("http://", "https://")) else HttpResponse(status=404)
     try:
@@ -391,7 +392,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     created: dict[str, Any] | None = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
-            token = _or_http_error(
+            token = or_http_error(
                 lambda: selectors.api_token_get(organization=organization, token_id=request.POST.get("token_id", ""))
             )
             services.api_token_revoke(token=token)

@@ -7,14 +7,12 @@ typed domain errors become 404, 403 or a message on the page.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labelsite.errors import AlreadyExists, Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from labelsite.pages import or_http_error
 from projects import selectors, services
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
@@ -30,18 +29,6 @@ from projects.models import Dataset, LabelConfiguration, MediaSource, Project
 MEDIA_PER_PAGE = 100
 # Parallel uploads the page runs: enough to hide latency, few enough not to swamp the server.
 UPLOAD_PARALLELISM = 4
-
-T = TypeVar("T")
-
-
-def _or_http_error(call: Callable[[], T]) -> T:
-    """Run a selector; NotFound becomes a 404 and PermissionDenied a 403."""
-    try:
-        return call()
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDenied as exc:
-        raise DjangoPermissionDenied(exc.message) from exc
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -61,7 +48,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def project_detail(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    project = _or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
     return _render_project_detail(request, project)
 
 
@@ -109,7 +96,7 @@ def _entry_for_display(entry: dict[str, Any]) -> dict[str, Any]:
 @require_POST
 @login_required
 def project_dataset_connect(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    project = _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
     form = DatasetConnectForm(request.POST, project=project)
     if not form.is_valid():
         return _render_project_detail(request, project, connect_form=form, status=400)
@@ -126,7 +113,7 @@ def project_dataset_connect(request: HttpRequest, project_id: UUID) -> HttpRespo
 @require_POST
 @login_required
 def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    project = _or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
+    project = or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
     form = DatasetCreateForm(request.POST)
     if not form.is_valid():
         return _render_project_detail(request, project, create_form=form, status=400)
@@ -151,12 +138,12 @@ def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpRespon
 @login_required
 def dataset_detail(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """The dataset's media; POST adds media by URL (the results are shown on the page)."""
-    dataset = _or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
+    dataset = or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
     url_form = MediaUrlsForm()
     url_results: list[services.UrlResult] | None = None
     status = 200
     if request.method == "POST":
-        dataset = _or_http_error(lambda: selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id))
+        dataset = or_http_error(lambda: selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id))
         url_form = MediaUrlsForm(request.POST)
         if url_form.is_valid():
             url_results = services.media_create_from_urls(dataset=dataset, urls=url_form.cleaned_data["urls"])
@@ -227,7 +214,7 @@ def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     URL is ever public; URL media redirect to their URL (the browser fetches it, never the
     server); S3-source media redirect to a short-lived presigned URL.
     """
-    media = _or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
+    media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
     if media.source == MediaSource.LOCAL:
         if not media.file:
             raise Http404("The media has no file.")
