@@ -17,6 +17,7 @@ characters, no leading or trailing whitespace, letters, digits, space and
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from django.db.models.functions import Lower
 
 from labeling.models import Task
 from labelsite.errors import ErrorDetail
+from labelsite.netguard import url_shape_problem
 from projects.models import Dataset, Media, MediaSource, Project
 from projects.services import _media_bulk_insert, media_name_from_url
 
@@ -48,6 +50,11 @@ class MediaRow:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
+    #: Where the global key is (a JSON pointer), when it is not at `location`.
+    key_location: str = ""
+
+    def global_key_place(self) -> str:
+        return self.key_location or self.location
 
     def media_name(self) -> str:
         return (self.name or media_name_from_url(self.url) or "media")[:255]
@@ -96,9 +103,20 @@ def url_errors(url: Any, path: str) -> list[ErrorDetail]:
                 f"{url!r}: s3 assets must start with 'https'; use https://<bucket>.s3.<region>.amazonaws.com/<key>.",
             )
         ]
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return [ErrorDetail(path, "invalid_url", f"{url!r} is not an http(s) URL of an image.")]
+    problem = url_shape_problem(url)
+    if problem:
+        return [
+            ErrorDetail(path, "invalid_url", f"{url!r} cannot be a media URL: {problem}; give the image's https URL.")
+        ]
     return []
+
+
+def media_row_errors(row: MediaRow) -> list[ErrorDetail]:
+    """What is wrong with a row by itself: its URL (labelsite.netguard's rules) and its global key."""
+    errors = url_errors(row.url, row.location)
+    if row.global_key is not None:
+        errors += global_key_errors(row.global_key, row.global_key_place())
+    return errors
 
 
 class GlobalKeyChecker:
@@ -123,9 +141,31 @@ class GlobalKeyChecker:
                 continue
             lowered = row.global_key.lower()
             if lowered in taken or lowered in self.seen:
-                errors[position] = duplicate_global_key(row.location, row.global_key)
+                errors[position] = duplicate_global_key(row.global_key_place(), row.global_key)
             self.seen.add(lowered)
         return errors
+
+
+def media_rows_dataset_errors(*, project: Project, dataset_id: Any) -> list[ErrorDetail]:
+    """Why the option `dataset_id` cannot receive the new media: it must be a live dataset
+    connected to the project (a dataset of another organisation is simply not found)."""
+    if dataset_id in (None, ""):
+        return []
+    try:
+        wanted = uuid.UUID(str(dataset_id))
+    except ValueError:
+        wanted = None
+    if wanted is None or not project.datasets.filter(pk=wanted, deleted_at__isnull=True).exists():
+        return [
+            ErrorDetail(
+                "options.dataset_id",
+                "dataset_not_found",
+                f"No dataset {dataset_id!r} is connected to the project; connect it first, or leave dataset_id "
+                "empty to use the project's first dataset.",
+                params=(str(dataset_id),),
+            )
+        ]
+    return []
 
 
 def media_rows_dataset(*, project: Project, dataset_id: Any = None) -> Dataset:
@@ -147,9 +187,10 @@ def media_rows_dataset(*, project: Project, dataset_id: Any = None) -> Dataset:
 def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[MediaRow]) -> list[MediaRowOutcome]:
     """Find or create the media of `rows` (URL media, not fetched now) and their project tasks.
 
-    A row whose URL is already a live media of the dataset, or whose global key is that of a
-    live media of the project, reuses it; otherwise it is created, unless its global key is
-    taken (or repeats an earlier row's), which fails that row only.
+    A row without a global key whose URL is already a live media of the dataset (or of an
+    earlier row) reuses it: Label Studio tasks name the same image many times. A row with a
+    global key is a Labelbox data row, whose identity is the key: it is always created,
+    unless its key is taken (or repeats an earlier row's), which fails that row only.
     """
     outcomes = [MediaRowOutcome(row=row) for row in rows]
     with transaction.atomic():
@@ -161,7 +202,7 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
             )
         }
         checker = GlobalKeyChecker(organization_id=dataset.organization_id)
-        fresh = [o for o in outcomes if o.row.url not in by_url]
+        fresh = [o for o in outcomes if o.row.global_key or o.row.url not in by_url]
         for position, error in checker.check([o.row for o in fresh]).items():
             fresh[position].errors.append(error)
         to_create: list[Media] = []
@@ -170,7 +211,7 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
             if outcome.errors:
                 continue
             row = outcome.row
-            media = by_url.get(row.url) or created_by_url.get(row.url)
+            media = None if row.global_key else by_url.get(row.url) or created_by_url.get(row.url)
             if media is None:
                 extension = row.url.rsplit(".", 1)[-1].lower() if "." in row.url else ""
                 media = Media(
@@ -187,7 +228,8 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
                     width=row.width,
                     height=row.height,
                 )
-                created_by_url[row.url] = media
+                if not row.global_key:
+                    created_by_url[row.url] = media
                 to_create.append(media)
                 outcome.created = True
             outcome.media_id = media.id
@@ -209,7 +251,9 @@ __all__ = [
     "MediaRowOutcome",
     "duplicate_global_key",
     "global_key_errors",
+    "media_row_errors",
     "media_rows_create",
     "media_rows_dataset",
+    "media_rows_dataset_errors",
     "url_errors",
 ]

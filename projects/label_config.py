@@ -683,6 +683,8 @@ class IndexedEntry:
     max_length: int | None
     options: tuple[OptionSpec, ...]
     child_ids: tuple[str, ...]
+    #: The configured colour (`#rrggbb` or a CSS name), "" when none.
+    color: str = ""
 
     @property
     def is_geometry(self) -> bool:
@@ -751,6 +753,7 @@ def label_config_index(*, configuration: LabelConfiguration) -> LabelConfigIndex
                     for o in row.options
                 ),
                 child_ids=tuple(str(child.id) for child in by_parent.get(row.id, [])),
+                color=row.color,
             )
             entries[entry.id] = entry
             if entry.parent_id is None:

@@ -98,6 +98,9 @@ class LabelConfiguration(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="label_configuration")
+    # The data key of the image in Label Studio tasks (`<Image value="$image">` of the XML config
+    # the configuration was made from): Label Studio imports read the image from it by default.
+    image_field = models.CharField(max_length=100, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

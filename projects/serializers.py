@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from projects.models import Dataset, EntryType, Media, MediaSource, Project
@@ -40,6 +41,11 @@ ERRORS: dict[int, Any] = {
     404: ErrorSerializer,
 }
 ERRORS_WITH_CONFLICT: dict[int, Any] = {**ERRORS, 409: ErrorSerializer}
+
+
+def file_response(content_type: str) -> OpenApiResponse:
+    """A file answer: a JSON file is any JSON value (its format has its own schema), the rest bytes."""
+    return OpenApiResponse(response=OpenApiTypes.ANY if content_type.endswith("json") else OpenApiTypes.BINARY)
 
 
 # --- the label configuration tree --------------------------------------------------------

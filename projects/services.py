@@ -237,7 +237,14 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
         with Image.open(io.BytesIO(content)) as image:
             image_format = image.format or ""
             width, height = image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses more than twice its own limit while opening; it is still "too large",
+        # not "not an image" (which is what a 50,000 x 50,000 PNG was reported as).
+        raise ValidationFailed(
+            code="image_too_large",
+            message=f"{exc} The limit here is {settings.LABELSITE_MAX_IMAGE_PIXELS} pixels; scale it down first.",
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValidationFailed(
             code="not_an_image",
             message=f"The file is not an image that Labelsite can read; upload an image of type {accepted}.",
@@ -820,11 +827,12 @@ def _key_path_changed(item: _PlannedEntry, row: Any, by_id: dict[Any, Any]) -> b
 
 
 def label_config_save(
-    *, configuration: LabelConfiguration, entries: Any, confirm_loss: bool = False
+    *, configuration: LabelConfiguration, entries: Any, confirm_loss: bool = False, image_field: str | None = None
 ) -> tuple[LabelConfiguration, ConfigChangeImpact]:
     """Save a new configuration keeping every entry that comes back (schema id, type, parent) with
     its labels. When labels or answers would be lost and `confirm_loss` is false, nothing is saved
-    and `Conflict("labels_would_be_lost")` carries the impact in its params."""
+    and `Conflict("labels_would_be_lost")` carries the impact in its params. `image_field`, when
+    given, is the Label Studio image key that Label Studio imports read by default."""
     from projects import label_config
     from projects.models import LabelEntry
 
@@ -871,7 +879,11 @@ def label_config_save(
             LabelEntry.objects.bulk_update(
                 updates, ["key", "title", "color", "shortcut", "required", "max_length", "position", "options"]
             )
-        configuration.save(update_fields=["updated_at"])
+        fields = ["updated_at"]
+        if image_field is not None:
+            configuration.image_field = image_field
+            fields.append("image_field")
+        configuration.save(update_fields=fields)
     return configuration, impact
 
 

@@ -21,7 +21,7 @@ from labelsite.api import error_body
 from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
 from projects import selectors, services
 from projects.api import _configuration_output
-from projects.config_converters import ango_schema_to_entries, ls_config_to_entries
+from projects.config_converters import ango_schema_to_entries, ls_config_image_field, ls_config_to_entries
 from projects.label_config import label_config_datagym_entries
 from projects.serializers import (
     ERRORS,
@@ -87,6 +87,8 @@ class LabelConfigurationSaveApi(APIView):
     class ConfigurationSaveInputSerializer(serializers.Serializer):
         entries = LabelConfigurationField(allow_empty=True)
         confirm_loss = serializers.BooleanField(default=False)
+        # Kept from a Label Studio XML config (`label_configurations_convert`); absent: unchanged.
+        image_field = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(
         operation_id="projects_label_configuration_save",
@@ -108,6 +110,7 @@ class LabelConfigurationSaveApi(APIView):
                 configuration=project.label_configuration,
                 entries=data.validated_data["entries"],
                 confirm_loss=data.validated_data["confirm_loss"],
+                image_field=data.validated_data.get("image_field"),
             )
         except Conflict as exc:
             if exc.code != "labels_would_be_lost":
@@ -144,8 +147,10 @@ class LabelConfigurationConvertApi(APIView):
         data = self.ConfigurationConvertInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         source = data.validated_data["source"]
+        image_field = None
         if data.validated_data["format"] == "label_studio_xml":
             converted = ls_config_to_entries(source)
+            image_field = ls_config_image_field(source)
         else:
             try:
                 schema = json.loads(source)
@@ -156,7 +161,9 @@ class LabelConfigurationConvertApi(APIView):
                     details=[ErrorDetail(path="source", code="invalid_json", message=str(exc))],
                 ) from exc
             converted = ango_schema_to_entries(schema)
-        return Response({"entries": converted.entries, "warnings": _details(converted.warnings)})
+        return Response(
+            {"entries": converted.entries, "warnings": _details(converted.warnings), "image_field": image_field}
+        )
 
 
 # --- project members -----------------------------------------------------------------------

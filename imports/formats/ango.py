@@ -206,13 +206,15 @@ def convert(
         if (shape := converter.shape(obj, (*base, "objects", position))) is not None
     ]
     answers = converter.answers(None, body.get("classifications"), (*base, "classifications"))
+    where = pointer(index, wanted)
     if converter.errors:
-        return Converted(annotation=None, errors=converter.errors, reference=reference)
+        return Converted(annotation=None, errors=converter.errors, reference=reference, reference_path=where)
     return Converted(
         annotation=MediaAnnotation(
             media=reference, answers=answers, shapes=shapes, keep_data=not options.get("overwrite", False)
         ),
         reference=reference,
+        reference_path=where,
     )
 
 

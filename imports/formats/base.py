@@ -23,7 +23,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from imports.jsonsplit import Span
-from labeling.annotation import MediaAnnotation, MediaRef
+from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 
@@ -31,9 +31,43 @@ from projects.label_config import LabelConfigIndex
 class FileError(Exception):
     """The file cannot be read as the format at all (syntax error, wrong top level)."""
 
-    def __init__(self, detail: ErrorDetail) -> None:
+    def __init__(self, detail: ErrorDetail, *more: ErrorDetail) -> None:
         super().__init__(detail.message)
         self.detail = detail
+        #: Every problem found (a format that checks a whole header or config reports them all).
+        self.details = [detail, *more]
+
+
+#: How to fix a file in another encoding; every reader says the same.
+UTF8_FIX = "Save it as UTF-8 (in Excel: “CSV UTF-8”; in a text editor: encoding UTF-8) and upload it again."
+
+#: Byte-order marks of the encodings a file saved as "Unicode" usually has instead of UTF-8.
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def not_utf8_check(head: bytes) -> None:
+    """Refuse a file that starts with the byte-order mark of UTF-16 or UTF-32, naming it."""
+    for bom, encoding in _OTHER_BOMS:
+        if head.startswith(bom):
+            raise FileError(
+                ErrorDetail(
+                    path="byte 0", code="not_utf8", message=f"The file is {encoding} text, not UTF-8. {UTF8_FIX}"
+                )
+            )
+
+
+def not_utf8_error(place: str, path: str) -> FileError:
+    """A byte that is not UTF-8 (a Latin-1 `é`, say), at `place` ("at line 3, column 7")."""
+    return FileError(ErrorDetail(path=path, code="not_utf8", message=f"The file is not UTF-8 text {place}. {UTF8_FIX}"))
+
+
+#: What yajl (ijson's parser) says about such a byte.
+YAJL_NOT_UTF8 = "invalid bytes in UTF8 string"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +90,32 @@ class Converted:
     #: The media the item asks to create when none matches (`ImportFormat.creates_media`
     #: formats; an `imports.media_rows.MediaRow`).
     new_media: Any = None
+    #: Where the item names its media (a JSON pointer or a row and column), for the error when
+    #: no media matches; by default the new media row's location, else `/<index>/internal_media_ID`.
+    reference_path: str | None = None
+    #: The image size the item's pixels assume (a mask's size); the pipeline checks it
+    #: against the matched media's stored size.
+    size_check: SizeCheck | None = None
+    #: Shapes whose points are percentages of the image (Label Studio regions without
+    #: original_width/height): the pipeline scales them by the matched media's stored size.
+    media_scale: MediaScale | None = None
+
+
+@dataclass(slots=True)
+class MediaScale:
+    shapes: list[Shape]
+    #: Where the first such region is, for the error when the media's size is unknown.
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCheck:
+    """`subject` (e.g. "The mask") is `width` x `height` pixels; the media must be as large."""
+
+    width: int
+    height: int
+    path: str
+    subject: str
 
 
 #: `(file) -> RawItem, ...`; raises `FileError` for a file it cannot read.
@@ -137,6 +197,11 @@ def schema_error_detail(error: SchemaError, *, prefix: tuple[object, ...] = ()) 
     return ErrorDetail(path=pointer(*parts), code=f"schema_{_snake(str(error.validator))}", message=message)
 
 
+#: The job option an archive upload sets (never a user): the stored ZIP the job's file came
+#: from, whose other entries (masks) formats may read (`imports.mask_sources.ArchiveMasks`).
+ARCHIVE_OPTION = "archive"
+
+
 @dataclass(frozen=True)
 class ImportFormat:
     """One import format: what the registry lists and the pipeline runs."""
@@ -163,6 +228,11 @@ class ImportFormat:
     creates_media: bool = False
     #: `read` and `convert` take the job's options as `options=` (a mapping).
     takes_options: bool = False
+    #: `(cleaned options, organization_id=...) -> [ErrorDetail, ...]`: the format's own check of
+    #: its options, run when the job is created (before any work).
+    options_check: Callable[..., list[ErrorDetail]] | None = None
+    #: The option that sets how many items are checked and written per batch (else the defaults).
+    batch_option: str | None = None
 
     def items(self, file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
         """The file's items; the job's options reach formats that take them."""
@@ -179,10 +249,18 @@ class ImportFormat:
         match_by: str,
         options: Mapping[str, Any] | None = None,
     ) -> Converted:
-        """One raw item in the canonical model; the job's options reach formats that take them."""
+        """One raw item in the canonical model; the job's options reach formats that take them.
+
+        The job's `keep_data` option, when set, decides for every item whether it adds to what
+        its media has (true) or replaces it (false), over what the file or the format says."""
         if self.takes_options:
-            return self.convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
-        return self.convert(data, config, index=index, match_by=match_by)
+            converted = self.convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
+        else:
+            converted = self.convert(data, config, index=index, match_by=match_by)
+        keep_data = options.get("keep_data") if options else None
+        if keep_data is not None and converted.annotation is not None:
+            converted.annotation.keep_data = keep_data
+        return converted
 
 
 __all__ = [
@@ -192,6 +270,7 @@ __all__ = [
     "ItemSchema",
     "LabelConfigIndex",
     "RawItem",
+    "SizeCheck",
     "pointer",
     "schema_error_detail",
 ]

@@ -23,6 +23,7 @@ What `convert` does, as DataGym does it:
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -30,7 +31,17 @@ from typing import IO, Annotated, Any
 import ijson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
+from imports.formats.base import (
+    YAJL_NOT_UTF8,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+    not_utf8_check,
+    not_utf8_error,
+    pointer,
+)
 from imports.formats.datagym_export import DATAGYM_EXPORT_PARTS, datagym_export_write
 from imports.formats.export_base import ExportFormat
 from imports.jsonsplit import DepthGuard, JsonTooDeep, Span, SpanReader, json_array_split
@@ -55,7 +66,8 @@ MIN_POINTS = {EntryType.POINT.value: 1, EntryType.LINE.value: 2, EntryType.POLYG
 # newline through), `extra="forbid"` where the schema says `additionalProperties: false`.
 
 _Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
-_Coordinate = Annotated[float, Field(ge=0)] | _Digits
+# int first: a strict float refuses ints beyond the float range, which jsonschema accepts as numbers.
+_Coordinate = Annotated[int, Field(ge=0)] | Annotated[float, Field(ge=0)] | _Digits
 
 
 class _Model(BaseModel):
@@ -226,6 +238,8 @@ def _syntax_error(reader: _TrackingReader, exc: Exception) -> FileError:
         else:
             start = reader.lines_before_chunk + 1
             place, path = f"near line {start}", f"line {start}"
+    if YAJL_NOT_UTF8 in problem:
+        return not_utf8_error(place, path)
     return FileError(
         ErrorDetail(
             path=path,
@@ -246,6 +260,7 @@ def read(file: IO[bytes]) -> Iterator[RawItem]:
         raise TypeError("open the import file in binary mode")
     if first.startswith(b"\xef\xbb\xbf"):
         first = first[3:]
+    not_utf8_check(first)
     stripped = first.lstrip()
     while not stripped:
         more = file.read(65536)
@@ -473,8 +488,8 @@ class _Converter:
                 # Only points {x, y} (the schema requires both; a box has four keys): the common case.
                 points += [
                     [
-                        x if (x := e["x"]).__class__ is not str else int(x),
-                        y if (y := e["y"]).__class__ is not str else int(y),
+                        x if (x := e["x"]).__class__ is not str else _number(x),
+                        y if (y := e["y"]).__class__ is not str else _number(y),
                     ]
                     for e in elements
                 ]
@@ -507,7 +522,7 @@ class _Converter:
                     )
                 else:
                     x, y = element["x"], element["y"]
-                    points.append([int(x) if x.__class__ is str else x, int(y) if y.__class__ is str else y])
+                    points.append([_number(x), _number(y)])
         if rectangle:
             complete = [b for b in boxes if b.keys() >= BOX_KEYS]
             if not complete:
@@ -522,7 +537,20 @@ class _Converter:
         return points, valid
 
     def shape(self, entry: IndexedEntry, obj: dict[str, Any], parts: tuple[object, ...], *, root: bool) -> Shape:
-        points, geometry_valid = self.points(entry, obj, parts)
+        try:
+            points, geometry_valid = self.points(entry, obj, parts)
+        except _CoordinateOutOfRange:
+            self.errors.append(
+                ErrorDetail(
+                    path=self.path(*parts),
+                    code="coordinate_out_of_range",
+                    message=(
+                        f"A coordinate of class {entry.key!r} has more than 309 digits, beyond any image; "
+                        "coordinates are pixels from the top left."
+                    ),
+                )
+            )
+            points, geometry_valid = [], False
         answers = self.shape_answers(entry, obj.get("classifications"), (*parts, "classifications"))
         shape = Shape(
             key=entry.key,
@@ -580,8 +608,29 @@ class _Converter:
         return shapes
 
 
+#: The largest coordinate: beyond it a number is no float (and no pixel of any image).
+_MAX_COORDINATE = sys.float_info.max
+
+
+class _CoordinateOutOfRange(ValueError):
+    """A coordinate the schema allows (digits, or a JSON integer) that no float can hold."""
+
+
 def _number(value: Any) -> float:
-    return int(value) if isinstance(value, str) else value
+    """A coordinate: DataGym allows numbers and strings of digits.
+
+    `int` refuses strings over 4,300 digits (ValueError) and `float` ints beyond its range
+    (OverflowError); such coordinates raise `_CoordinateOutOfRange` instead, for `shape` to report.
+    """
+    if value.__class__ is str:
+        if len(value) > 309:
+            value = value.lstrip("0") or "0"  # int() counts leading zeros against its digit limit too
+            if len(value) > 309:
+                raise _CoordinateOutOfRange(value)
+        value = int(value)
+    if value.__class__ is int and value > _MAX_COORDINATE:
+        raise _CoordinateOutOfRange(value)
+    return value
 
 
 def _answers_valid(answers: list[Answer]) -> bool:

@@ -1,7 +1,9 @@
-"""Label Studio tasks as JSON: a list of tasks or one task (reference/label-studio.md).
+"""Label Studio tasks as JSON, read and written (reference/label-studio.md).
 
 A task is `{"data": {...}, "annotations": [...], "predictions": [...]}`; an item without
 `data` is all data (no labels). `completions` is the pre-1.0 name of `annotations`.
+
+Reading:
 
 - Media: the task's image is `data[<image_field>]` (option `image_field`; default the first
   URL-like value of `data`). It matches a media of the project by name (the URL's last part,
@@ -11,14 +13,39 @@ A task is `{"data": {...}, "annotations": [...], "predictions": [...]}`; an item
   becomes our labels; every prediction becomes shapes with source `prediction`, its `score`
   (a region's own `score` wins) and `model_version`. Prediction answers fill only questions
   the annotation leaves unanswered.
-- Results: `rectanglelabels` (rotated boxes only onto a polygon class), `polygonlabels`,
-  `keypointlabels` map to classes; `choices` and `textarea` to questions, global or, when the
-  result's `id` is a region's, to that region's class. Percent coordinates become pixels
-  with the result's `original_width` / `original_height`.
-- Mapping: option `label_mapping` `{"<from_name>:<value>" or "<value>" or "<from_name>": key}`
-  first; then the schema ids `ls:<from_name>:<value>` / `ls:<from_name>` that a configuration
-  made from Label Studio XML carries; then a class whose title or key is the value. A label
-  the configuration does not have is an error that names it (Label Studio stores it silently).
+- Results: `rectanglelabels` (rotated boxes only onto a polygon class), `polygonlabels`
+  (onto a polygon, line or segmentation class), `keypointlabels` and `brushlabels` (the RLE
+  mask traced to a segmentation: `brush_rle.py`, `mask_polygons.py`) map to classes.
+  Percent coordinates become pixels with the result's `original_width` / `original_height`.
+  A region whose `parentID` names another region is nested in it when the configuration
+  nests its class there (else it stays a root region).
+- `choices` and `textarea` answer questions: a region's own (the result shares the region's
+  `id`, Label Studio's perRegion, or names it in `parentID`), else the global ones. A control
+  name is a question's key, title or key path `parent/child`; child questions are found
+  below their parents and their answers nested under the parent's answer.
+- Mapping: option `label_mapping` `{"<from_name>:<value>" or "<value>" or "<from_name>": key
+  or key path}` first; then the schema ids `ls:<from_name>:<value>` / `ls:<from_name>` that a
+  configuration made from Label Studio XML carries; then a class whose title or key is the
+  value. A label the configuration does not have is an error that names it (Label Studio
+  stores it silently).
+
+Writing (exports `label_studio` and `label_studio_min`). The labeling configuration the
+results fit: `<Image name="image" value="$image"/>`, one labels control per geometry type
+(`rectangle` RectangleLabels, `polygon` PolygonLabels, `line` PolygonLabels with
+`closed: false`, `keypoint` KeyPointLabels, `segmentation` BrushLabels) whose label values
+are our class keys, and one `Choices` / `TextArea` per question, named by its key path
+(`weather`, `weather/daytime`; a class's questions from the class down). Coordinates are
+percentages of `original_width` / `original_height` (the media's size in pixels); a
+segmentation is painted as a brush RLE (one polygon region per ring when the media's size is
+unknown). A region's answers are results with the region's `id`; a nested geometry names its
+parent in `parentID`.
+
+- JSON: one task per media, `{"id", "data": {"image", ...}, "annotations": [one, with our
+  labels and the global answers], "predictions": [one per model version, with its shapes,
+  per-region `score` and the mean as `score`]}` (predictions only when asked for).
+- JSON_MIN: Label Studio's flat form, one object per task: `image`, `id`, then per control
+  name its value (a list of regions; a choice alone as a string), `annotator`,
+  `annotation_id`, `created_at`, `updated_at`. Predictions are not part of JSON_MIN.
 """
 
 from __future__ import annotations
@@ -26,21 +53,38 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import ijson
+import orjson
 
-from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, pointer
+from imports.formats.base import (
+    YAJL_NOT_UTF8,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    MediaScale,
+    RawItem,
+    not_utf8_check,
+    not_utf8_error,
+    pointer,
+)
+from imports.formats.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
+from imports.formats.export_base import ExportConfig, ExportFormat, ExportItem, ExportSource, points_flat, rings_of
+from imports.formats.mask_polygons import mask_segmentation, segmentation_crop
 from imports.jsonsplit import DepthGuard, JsonTooDeep
 from imports.media_rows import MediaRow
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labeling.models import LabelSource, TaskState
 from labelsite.errors import ErrorDetail
 from projects.config_converters import key_from_text, ls_schema_id
 from projects.label_config import IndexedEntry, LabelConfigIndex
-from projects.models import EntryType
+from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry
 
 _RESULT = {
     "type": "object",
@@ -83,6 +127,7 @@ GEOMETRY_RESULTS = {
     "rectanglelabels": EntryType.RECTANGLE.value,
     "polygonlabels": EntryType.POLYGON.value,
     "keypointlabels": EntryType.POINT.value,
+    "brushlabels": EntryType.SEGMENTATION.value,
 }
 QUESTION_RESULTS = {"choices", "textarea"}
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
@@ -98,6 +143,7 @@ def _first_byte(file: IO[bytes]) -> tuple[bytes, bytes]:
         raise TypeError("open the import file in binary mode")
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
+    not_utf8_check(head)
     while not head.strip():
         more = file.read(65536)
         if not more:
@@ -123,6 +169,10 @@ class _Prefixed:
 
 
 def json_syntax_error(exc: Exception) -> FileError:
+    if isinstance(exc, UnicodeDecodeError):  # json.loads of a one-task file
+        return not_utf8_error(f"at byte {exc.start}", f"byte {exc.start}")
+    if YAJL_NOT_UTF8 in str(exc):
+        return not_utf8_error("(it holds a Latin-1 or Windows-1252 character such as é)", "file")
     return FileError(
         ErrorDetail(
             path="file",
@@ -227,13 +277,46 @@ def _choices(values: list[str]) -> str:
     return shown + (f" and {len(values) - 12} more" if len(values) > 12 else "") if shown else "none are configured"
 
 
+#: A question in a scope (the global questions, or one class's), with the questions above it.
+_Placed = tuple[IndexedEntry, tuple[IndexedEntry, ...]]
+
+
+class _AnswerTree:
+    """The answers of one scope (the task, or one region), nested as the configuration nests
+    their questions; a child answered before its parent gets an empty parent to hang from."""
+
+    def __init__(self, top: list[Answer]) -> None:
+        self.top = top
+        self.nodes: dict[str, Answer] = {}
+
+    def place(self, placed: _Placed, answer: Answer) -> None:
+        entry, above = placed
+        siblings = self.top
+        for ancestor in above:
+            node = self.nodes.get(ancestor.id)
+            if node is None:
+                node = self.nodes[ancestor.id] = Answer(key=ancestor.key, schema_id=ancestor.schema_id)
+                siblings.append(node)
+            siblings = node.answers
+        existing = self.nodes.get(entry.id)
+        if existing is not None:
+            existing.value, existing.valid = answer.value, answer.valid
+            return
+        self.nodes[entry.id] = answer
+        siblings.append(answer)
+
+
 class _Converter:
     def __init__(self, config: LabelConfigIndex, options: Mapping[str, Any]) -> None:
         self.config = config
         self.mapping: Mapping[str, str] = options.get("label_mapping") or {}
         self.errors: list[ErrorDetail] = []
+        self._scopes: dict[str | None, dict[str, list[_Placed]]] = {}
+        #: Shapes in percent (regions without original_width/height): the media's size scales them.
+        self.percent_shapes: list[Shape] = []
+        self.percent_path: str | None = None
 
-    # resolving
+    # resolving classes
 
     def _mapped(self, *keys: str) -> IndexedEntry | None:
         for key in keys:
@@ -244,10 +327,34 @@ class _Converter:
                     return entry
         return None
 
-    def geometry_entry(self, from_name: str, value: str, wanted: str, path: str) -> IndexedEntry | None:
+    def _nested_class(self, parent: IndexedEntry, from_name: str, value: str, wanted: str) -> IndexedEntry | None:
+        """The class of a region drawn inside a region of `parent` (`parentID`), if `parent` nests it."""
+        target = self.mapping.get(f"{from_name}:{value}") or self.mapping.get(value)
+        if isinstance(target, str):
+            child = self.config.child(parent.id, target.lower())
+            if child is not None and child.is_geometry:
+                return child
+        by_id = self.config.by_schema_id.get(ls_schema_id(from_name, value))
+        if by_id is not None and by_id.parent_id == parent.id:
+            return by_id
+        key = key_from_text(value)
+        found = [e for e in self.config.children_of(parent.id) if e.is_geometry and (e.title == value or e.key == key)]
+        typed = [e for e in found if e.type == wanted]
+        return (typed or found)[0] if found else None
+
+    def geometry_entry(
+        self, from_name: str, value: str, wanted: str, path: str, parent: IndexedEntry | None = None
+    ) -> IndexedEntry | None:
+        """The class of a region: nested in `parent` when the configuration nests it there, else a root class."""
+        if parent is not None:
+            nested = self._nested_class(parent, from_name, value, wanted)
+            if nested is not None:
+                return nested
         entry = self._mapped(f"{from_name}:{value}", value) or self.config.by_schema_id.get(
             ls_schema_id(from_name, value)
         )
+        if entry is not None and entry.parent_id is not None:
+            entry = None
         if entry is None:
             key = key_from_text(value)
             found = [e for e in self.config.roots.values() if e.is_geometry and (e.title == value or e.key == key)]
@@ -266,31 +373,84 @@ class _Converter:
             )
         return entry
 
-    def question_entry(self, from_name: str, path: str, parent: IndexedEntry | None) -> IndexedEntry | None:
-        if parent is not None:
-            key = (self.mapping.get(from_name) or key_from_text(from_name)).lower()
-            child = self.config.child(parent.id, key) or self.config.by_schema_id.get(
-                f"{ls_schema_id(from_name)}@{parent.key}"[:64]
-            )
-            if child is not None and child.is_classification:
-                return child
+    # resolving questions
+
+    def _scope(self, owner: IndexedEntry | None) -> dict[str, list[_Placed]]:
+        """Every question of a scope by key, with the questions above it: the global questions
+        (`owner` None) or those of one class, child questions included."""
+        scope_id = owner.id if owner is not None else None
+        found = self._scopes.get(scope_id)
+        if found is not None:
+            return found
+        tops = self.config.roots.values() if owner is None else self.config.children_of(owner.id)
+        found = {}
+        # Depth first in configuration order, so that ambiguous names list their questions in that order.
+        stack: list[_Placed] = [(e, ()) for e in reversed(list(tops)) if e.is_classification]
+        while stack:
+            entry, above = stack.pop()
+            found.setdefault(entry.key, []).append((entry, above))
+            children = [c for c in self.config.children_of(entry.id) if c.is_classification]
+            stack.extend((c, (*above, entry)) for c in reversed(children))
+        self._scopes[scope_id] = found
+        return found
+
+    def _placed(self, name: str, owner: IndexedEntry | None) -> list[_Placed]:
+        """The questions of a scope that a control name (a key, a title, or a key path
+        `parent/child`) names; several when a bare name is ambiguous."""
+        scope = self._scope(owner)
+        if "/" in name:
+            steps = [key_from_text(step) for step in name.split("/")]
+            for entry, above in scope.get(steps[-1], []):
+                if [e.key for e in above] + [entry.key] == steps:
+                    return [(entry, above)]
+            return []
+        found = scope.get(key_from_text(name), [])
+        if not found:
+            found = [p for ps in scope.values() for p in ps if p[0].title == name]
+        shallowest = min((len(above) for _, above in found), default=0)
+        return [p for p in found if len(p[1]) == shallowest]
+
+    def question(self, from_name: str, path: str, owner: IndexedEntry | None) -> _Placed | None:
+        """The question a choices or textarea result answers, in the global scope or a class's;
+        errors only for the global scope (a region's result falls back to it)."""
+        by_id = self.config.by_schema_id.get(
+            ls_schema_id(from_name) if owner is None else f"{ls_schema_id(from_name)}@{owner.key}"[:64]
+        )
+        target = self.mapping.get(from_name)
+        candidates: list[_Placed] = []
+        if isinstance(target, str):
+            candidates = self._placed(target, owner)
+        if not candidates and by_id is not None:
+            candidates = [p for ps in self._scope(owner).values() for p in ps if p[0].id == by_id.id]
+        if not candidates:
+            candidates = self._placed(from_name, owner)
+        if len(candidates) == 1:
+            return candidates[0]
+        if owner is not None:
             return None
-        entry = self._mapped(from_name) or self.config.by_schema_id.get(ls_schema_id(from_name))
-        if entry is None:
-            entry = self.config.root(key_from_text(from_name))
-        if entry is None or not entry.is_classification or entry.parent_id is not None:
-            known = [e.key for e in self.config.roots.values() if e.is_classification]
+        if candidates:
+            paths = ["/".join([*(e.key for e in above), entry.key]) for entry, above in candidates]
             self.errors.append(
                 ErrorDetail(
                     path,
-                    "question_not_in_config",
-                    f"The control {from_name!r} is not a question of the project's label configuration; add it, "
-                    f"map it with the option label_mapping, or use one of: {_choices(known)}.",
+                    "ambiguous_question",
+                    f"The control {from_name!r} matches several questions ({_choices(paths)}); name one with the "
+                    f"option label_mapping, e.g. {{{from_name!r}: {paths[0]!r}}}.",
                     params=(from_name,),
                 )
             )
             return None
-        return entry
+        known = [e.key for e in self.config.roots.values() if e.is_classification]
+        self.errors.append(
+            ErrorDetail(
+                path,
+                "question_not_in_config",
+                f"The control {from_name!r} is not a question of the project's label configuration; add it, "
+                f"map it with the option label_mapping, or use one of: {_choices(known)}.",
+                params=(from_name,),
+            )
+        )
+        return None
 
     # answers
 
@@ -347,21 +507,34 @@ class _Converter:
 
     # geometry
 
-    def shapes(self, result: Mapping[str, Any], path: str, source: str, score: Any, version: str) -> list[Shape]:
+    def shapes(
+        self,
+        result: Mapping[str, Any],
+        path: str,
+        source: str,
+        score: Any,
+        version: str,
+        parent: IndexedEntry | None = None,
+    ) -> list[Shape]:
         kind = str(result["type"]).lower()
         value = result["value"]
         from_name = str(result.get("from_name") or "")
-        width, height = result.get("original_width"), result.get("original_height")
-        if not width or not height:
-            self.errors.append(
-                ErrorDetail(
-                    path,
-                    "missing_original_size",
-                    "A region needs original_width and original_height to turn its percentages into pixels; "
-                    "export the tasks from Label Studio with them, or add them to the result.",
+        given_width, given_height = result.get("original_width"), result.get("original_height")
+        # Without the size in the result, the percentages wait for the matched media's size.
+        relative = not given_width or not given_height
+        width, height = (100.0, 100.0) if relative else (float(given_width or 0), float(given_height or 0))
+        if relative:
+            if kind == "brushlabels":
+                self.errors.append(
+                    ErrorDetail(
+                        path,
+                        "missing_original_size",
+                        "A brush region needs original_width and original_height (its RLE is a pixel canvas of "
+                        "that size); export the tasks from Label Studio with them, or add them to the result.",
+                    )
                 )
-            )
-            return []
+                return []
+            self.percent_path = self.percent_path or path
         labels = value.get(kind)
         if not isinstance(labels, list) or not labels:
             self.errors.append(
@@ -371,26 +544,27 @@ class _Converter:
         shapes = []
         for position, label in enumerate(labels):
             entry = self.geometry_entry(
-                from_name, str(label), GEOMETRY_RESULTS[kind], f"{path}/value/{kind}/{position}"
+                from_name, str(label), GEOMETRY_RESULTS[kind], f"{path}/value/{kind}/{position}", parent
             )
             if entry is None:
                 continue
-            points = self.points(kind, value, entry, float(width), float(height), path)
+            points = self.points(kind, value, entry, width, height, path)
             if points is None:
                 continue
             region_score = result.get("score")
-            shapes.append(
-                Shape(
-                    key=entry.key,
-                    type=entry.type,
-                    points=points,
-                    source=source,
-                    score=float(region_score) if isinstance(region_score, int | float) else score,
-                    model_version=version,
-                    schema_id=entry.schema_id,
-                    entry_id=entry.id,
-                )
+            shape = Shape(
+                key=entry.key,
+                type=entry.type,
+                points=points,
+                source=source,
+                score=float(region_score) if isinstance(region_score, int | float) else score,
+                model_version=version,
+                schema_id=entry.schema_id,
+                entry_id=entry.id,
             )
+            if relative:
+                self.percent_shapes.append(shape)
+            shapes.append(shape)
         return shapes
 
     def _numbers(self, value: Mapping[str, Any], names: tuple[str, ...], path: str) -> list[float] | None:
@@ -402,6 +576,46 @@ class _Converter:
                 return None
             numbers.append(float(number))
         return numbers
+
+    def _brush(self, value: Mapping[str, Any], width: float, height: float, path: str) -> list[Any] | None:
+        """A brush region's RLE as segmentation rings (exact pixel outlines: no simplification)."""
+        if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "invalid_brush",
+                    "A brushlabels region carries its mask as value.rle (a list of bytes) with format 'rle'.",
+                )
+            )
+            return None
+        if width != int(width) or height != int(height):
+            self.errors.append(
+                ErrorDetail(path, "invalid_brush", "original_width and original_height of a brush are whole pixels.")
+            )
+            return None
+        try:
+            mask = rle_decode_mask(value["rle"], int(width), int(height))
+        except BrushRleError as exc:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "invalid_brush",
+                    f"The brush mask does not decode: {exc}. Export it again from Label Studio.",
+                )
+            )
+            return None
+        rings = mask_segmentation(mask)
+        if not rings:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "empty_brush",
+                    f"The brush paints {int(mask.sum())} pixels and no area (strokes one pixel thin have none); "
+                    "remove the region or paint it wider.",
+                )
+            )
+            return None
+        return rings
 
     def points(
         self, kind: str, value: Mapping[str, Any], entry: IndexedEntry, width: float, height: float, path: str
@@ -415,6 +629,11 @@ class _Converter:
             f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
             params=(entry.type,),
         )
+        if kind == "brushlabels":
+            if entry.type != EntryType.SEGMENTATION:
+                self.errors.append(mismatch)
+                return None
+            return self._brush(value, width, height, path)
         if kind == "rectanglelabels":
             numbers = self._numbers(value, ("x", "y", "width", "height"), path)
             if numbers is None:
@@ -444,7 +663,7 @@ class _Converter:
             self.errors.append(mismatch)
             return None
         if kind == "polygonlabels":
-            if entry.type not in (EntryType.POLYGON, EntryType.LINE):
+            if entry.type not in (EntryType.POLYGON, EntryType.LINE, EntryType.SEGMENTATION):
                 self.errors.append(mismatch)
                 return None
             raw = value.get("points")
@@ -453,7 +672,7 @@ class _Converter:
             ):
                 self.errors.append(ErrorDetail(f"{path}/value/points", "invalid_points", "points is [[x, y], ...]."))
                 return None
-            fewest = 3 if entry.type == EntryType.POLYGON else 2
+            fewest = 2 if entry.type == EntryType.LINE else 3
             if len(raw) < fewest:
                 self.errors.append(
                     ErrorDetail(
@@ -463,7 +682,9 @@ class _Converter:
                     )
                 )
                 return None
-            return [px(float(p[0]), float(p[1])) for p in raw]
+            ring = [px(float(p[0]), float(p[1])) for p in raw]
+            # A polygon drawn for a segmentation class is a segmentation of one ring.
+            return [ring] if entry.type == EntryType.SEGMENTATION else ring
         if entry.type != EntryType.POINT:
             self.errors.append(mismatch)
             return None
@@ -472,50 +693,119 @@ class _Converter:
 
     # one annotation or prediction
 
+    def _geometries(
+        self, geometries: list[tuple[int, Mapping[str, Any]]], path: str, source: str, score: Any, version: str
+    ) -> tuple[list[Shape], dict[str, Shape]]:
+        """The shapes of the geometry results, a region with a `parentID` nested in that region's
+        shape when the configuration nests its class (parents first, whatever the order)."""
+        roots: list[Shape] = []
+        regions: dict[str, Shape] = {}
+        waiting = {str(r["id"]) for _, r in geometries if r.get("id") is not None}
+        failed: set[str] = set()
+        pending = geometries
+        while pending:
+            later: list[tuple[int, Mapping[str, Any]]] = []
+            for position, result in pending:
+                place = f"{path}/{position}"
+                region_id = str(result["id"]) if result.get("id") is not None else None
+                parent_ref = result.get("parentID")
+                parent: Shape | None = None
+                if parent_ref is not None:
+                    parent = regions.get(str(parent_ref))
+                    if parent is None and str(parent_ref) in waiting and str(parent_ref) != region_id:
+                        later.append((position, result))
+                        continue
+                    if parent is None and str(parent_ref) not in failed:
+                        self.errors.append(
+                            ErrorDetail(
+                                f"{place}/parentID",
+                                "unknown_parent",
+                                f"parentID {parent_ref!r} names no region of this result list; give the id of "
+                                "a region in it, or remove parentID.",
+                                params=(str(parent_ref),),
+                            )
+                        )
+                    if parent is None:
+                        failed.add(region_id or "")
+                        waiting.discard(region_id or "")
+                        continue
+                parent_entry = self.config.entries.get(parent.entry_id or "") if parent is not None else None
+                errors_before = len(self.errors)
+                made = self.shapes(result, place, source, score, version, parent_entry)
+                if region_id is not None:
+                    waiting.discard(region_id)
+                    if made:
+                        regions[region_id] = made[0]
+                    elif len(self.errors) > errors_before:
+                        failed.add(region_id)
+                for shape in made:
+                    nested = parent is not None and parent_entry is not None
+                    entry = self.config.entries.get(shape.entry_id or "")
+                    if nested and entry is not None and entry.parent_id == parent_entry.id:  # type: ignore[union-attr]
+                        parent.children.append(shape)  # type: ignore[union-attr]
+                    else:
+                        roots.append(shape)
+            if len(later) == len(pending):  # parents that only name each other
+                for position, result in later:
+                    self.errors.append(
+                        ErrorDetail(
+                            f"{path}/{position}/parentID",
+                            "parent_cycle",
+                            f"parentID {result.get('parentID')!r} leads back to this region; a region cannot "
+                            "be inside itself.",
+                        )
+                    )
+                break
+            pending = later
+        return roots, regions
+
     def results(
         self, results: list[Any], path: str, *, source: str, score: Any, version: str
-    ) -> tuple[list[Shape], dict[str, Answer]]:
-        shapes: list[Shape] = []
-        regions: dict[str, Shape] = {}
-        answers: dict[str, Answer] = {}
+    ) -> tuple[list[Shape], list[Answer]]:
+        geometries: list[tuple[int, Mapping[str, Any]]] = []
         questions: list[tuple[int, Mapping[str, Any]]] = []
         for position, result in enumerate(results):
             kind = str(result["type"]).lower()
-            place = f"{path}/{position}"
             if kind in GEOMETRY_RESULTS:
-                made = self.shapes(result, place, source, score, version)
-                shapes.extend(made)
-                if made and result.get("id") is not None:
-                    regions[str(result["id"])] = made[0]
+                geometries.append((position, result))
             elif kind in QUESTION_RESULTS:
                 questions.append((position, result))
             else:
                 self.errors.append(
                     ErrorDetail(
-                        f"{place}/type",
+                        f"{path}/{position}/type",
                         "unsupported_result",
                         f"Results of type {kind!r} cannot be imported; use rectanglelabels, polygonlabels, "
-                        "keypointlabels, choices or textarea.",
+                        "keypointlabels, brushlabels, choices or textarea.",
                         params=(kind,),
                     )
                 )
+        shapes, regions = self._geometries(geometries, path, source, score, version)
+        answers: list[Answer] = []
+        trees: dict[int, _AnswerTree] = {}
+        global_tree = _AnswerTree(answers)
         for position, result in questions:
             place = f"{path}/{position}"
             from_name = str(result.get("from_name") or "")
-            region = regions.get(str(result.get("id"))) if result.get("id") is not None else None
-            if region is not None:
-                parent = self.config.entries[region.entry_id] if region.entry_id else None
-                child = self.question_entry(from_name, place, parent)
-                if child is not None:
-                    answer = self.answer(child, result, place)
+            # A region's own question shares its id (Label Studio's perRegion) or names it in parentID.
+            region = None
+            for ref in (result.get("parentID"), result.get("id")):
+                if ref is not None and str(ref) in regions:
+                    region = regions[str(ref)]
+                    break
+            if region is not None and region.entry_id:
+                owner = self.config.entries[region.entry_id]
+                placed = self.question(from_name, place, owner)
+                if placed is not None:
+                    answer = self.answer(placed[0], result, place)
                     if answer is not None:
-                        region.answers = [a for a in region.answers if a.key != answer.key] + [answer]
+                        trees.setdefault(id(region), _AnswerTree(region.answers)).place(placed, answer)
                     continue
-            entry = self.question_entry(from_name, f"{place}/from_name", None)
-            if entry is not None:
-                answer = self.answer(entry, result, place)
+            placed = self.question(from_name, f"{place}/from_name", None)
+            if placed is not None:
+                answer = self.answer(placed[0], result, place)
                 if answer is not None:
-                    answers[entry.key] = answer
+                    global_tree.place(placed, answer)
         return shapes, answers
 
 
@@ -547,6 +837,17 @@ def media_row(item: Any, index: int, options: Mapping[str, Any]) -> tuple[MediaR
     return MediaRow(location=path, url=url, name=media_name(url)), []
 
 
+def _original_size(item: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The image size a task's results were drawn on: a media created from the task gets it."""
+    for key in ("annotations", "completions", "predictions"):
+        for annotation in item.get(key) or []:
+            for result in annotation.get("result") or []:
+                width, height = result.get("original_width"), result.get("original_height")
+                if isinstance(width, int | float) and isinstance(height, int | float) and width > 0 and height > 0:
+                    return int(width), int(height)
+    return None, None
+
+
 def convert(
     data: Any,
     config: LabelConfigIndex,
@@ -563,7 +864,7 @@ def convert(
     reference = MediaRef(name=row.name, url=row.url)
     converter = _Converter(config, options)
     shapes: list[Shape] = []
-    answers: dict[str, Answer] = {}
+    answers: list[Answer] = []
     if isinstance(data.get("data"), Mapping):
         key = "annotations" if "annotations" in data else "completions"
         annotations = data.get(key) or []
@@ -587,17 +888,266 @@ def convert(
                 version=str(prediction.get("model_version") or ""),
             )
             shapes.extend(made)
-            for question, answer in predicted.items():
-                answers.setdefault(question, answer)
+            answered = {answer.key for answer in answers}
+            answers.extend(answer for answer in predicted if answer.key not in answered)
+    row.width, row.height = _original_size(data)
     if converter.errors:
         return Converted(annotation=None, errors=converter.errors, reference=reference, new_media=row)
     annotation = MediaAnnotation(
         media=reference,
-        answers=list(answers.values()),
+        answers=answers,
         shapes=shapes,
         keep_data=not options.get("replace", False),
     )
-    return Converted(annotation=annotation, reference=reference, new_media=row)
+    scale = (
+        MediaScale(shapes=converter.percent_shapes, path=converter.percent_path or row.location)
+        if converter.percent_shapes
+        else None
+    )
+    return Converted(annotation=annotation, reference=reference, new_media=row, media_scale=scale)
+
+
+# --- writing: Label Studio JSON and JSON_MIN ---------------------------------------------
+
+TO_NAME = "image"
+#: Our geometry type -> (control name, result type).
+CONTROLS: dict[str, tuple[str, str]] = {
+    EntryType.RECTANGLE: ("rectangle", "rectanglelabels"),
+    EntryType.POLYGON: ("polygon", "polygonlabels"),
+    EntryType.LINE: ("line", "polygonlabels"),
+    EntryType.POINT: ("keypoint", "keypointlabels"),
+    EntryType.SEGMENTATION: ("segmentation", "brushlabels"),
+}
+
+
+def _question_types(config: ExportConfig) -> dict[tuple[str | None, str], str]:
+    """(scope, control name) -> question type: the scope is None for the global questions and
+    a class's entry id for its own; the control name is the key path within the scope."""
+    types: dict[tuple[str | None, str], str] = {}
+
+    def walk(entry: LabelEntry, scope: str | None, prefix: str) -> None:
+        name = f"{prefix}{entry.key}"
+        types[(scope, name)] = entry.type
+        for child in config.questions_of(entry.id):
+            walk(child, scope, f"{name}/")
+
+    for entry in config.tree_order():
+        if entry.type in GEOMETRY_TYPES:
+            for question in config.questions_of(entry.id):
+                walk(question, str(entry.id), "")
+    for question in config.questions_of(None):
+        walk(question, None, "")
+    return types
+
+
+def _answers_named(answers: list[Answer], prefix: str = "") -> Iterator[tuple[str, Answer]]:
+    """Every answer of a tree with its control name, the key path `parent/child` (Label Studio's
+    controls are flat; the path tells the import where a child answer hangs)."""
+    for answer in answers:
+        name = f"{prefix}{answer.key}"
+        yield name, answer
+        yield from _answers_named(answer.answers, f"{name}/")
+
+
+class _Results:
+    """Builds the results of one annotation or prediction, numbering regions within the task."""
+
+    def __init__(self, item: ExportItem, counter: list[int], types: dict[tuple[str | None, str], str]) -> None:
+        self.types = types
+        self.width = float(item.width or 0)
+        self.height = float(item.height or 0)
+        self.counter = counter
+        self.results: list[dict[str, Any]] = []
+
+    def _next_id(self) -> str:
+        self.counter[0] += 1
+        return f"r{self.counter[0]}"
+
+    def _pct(self, x: float, y: float) -> list[float]:
+        return [x * 100.0 / self.width if self.width else x, y * 100.0 / self.height if self.height else y]
+
+    def _region(
+        self, shape: Shape, result_type: str, control: str, value: dict[str, Any], parent_id: str | None
+    ) -> str:
+        region_id = self._next_id()
+        value[result_type] = [shape.key]
+        result: dict[str, Any] = {
+            "id": region_id,
+            "type": result_type,
+            "from_name": control,
+            "to_name": TO_NAME,
+            "original_width": int(self.width) if self.width else None,
+            "original_height": int(self.height) if self.height else None,
+            "image_rotation": 0,
+            "value": value,
+        }
+        if parent_id is not None:
+            result["parentID"] = parent_id
+        if shape.source == LabelSource.PREDICTION and shape.score is not None:
+            result["score"] = shape.score
+        self.results.append(result)
+        return region_id
+
+    def shape(self, shape: Shape, parent_id: str | None = None) -> None:
+        control, result_type = CONTROLS.get(shape.type, ("polygon", "polygonlabels"))
+        pairs = list(points_flat(shape.points)) if shape.type != EntryType.SEGMENTATION else []
+        region_ids: list[str] = []
+        if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
+            (x1, y1), (x2, y2) = pairs[0], pairs[1]
+            left, top = self._pct(min(x1, x2), min(y1, y2))
+            right, bottom = self._pct(max(x1, x2), max(y1, y2))
+            value: dict[str, Any] = {"x": left, "y": top, "width": right - left, "height": bottom - top, "rotation": 0}
+            region_ids.append(self._region(shape, result_type, control, value, parent_id))
+        elif shape.type == EntryType.POINT and pairs:
+            x, y = self._pct(*pairs[0])
+            region_ids.append(self._region(shape, result_type, control, {"x": x, "y": y}, parent_id))
+        elif shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:
+            value = {"points": [self._pct(x, y) for x, y in pairs], "closed": shape.type == EntryType.POLYGON}
+            region_ids.append(self._region(shape, result_type, control, value, parent_id))
+        elif shape.type == EntryType.SEGMENTATION:
+            rings = rings_of(EntryType.SEGMENTATION, shape.points)
+            if rings and self.width and self.height:
+                canvas = (int(self.width), int(self.height))
+                crop, x0, y0 = segmentation_crop(rings, *canvas)
+                value = {"format": "rle", "rle": rle_encode_mask(crop, at=(x0, y0), canvas=canvas)}
+                region_ids.append(self._region(shape, "brushlabels", control, value, parent_id))
+            else:  # no size to paint a mask on: one polygon per ring
+                for ring in rings:
+                    value = {"points": [self._pct(x, y) for x, y in ring], "closed": True}
+                    region_ids.append(self._region(shape, "polygonlabels", control, value, parent_id))
+        for region_id in region_ids[:1]:
+            for name, answer in _answers_named(shape.answers):
+                self.answer(name, answer, region_id, shape.entry_id)
+            for child in shape.children:
+                self.shape(child, region_id)
+
+    def answer(self, name: str, answer: Answer, region_id: str | None = None, scope: str | None = None) -> None:
+        value = answer.value
+        if value is None or value == []:
+            return
+        if isinstance(value, list):
+            result_type, content = "choices", {"choices": [v for v in value if isinstance(v, str)]}
+        elif self.types.get((scope, name)) == EntryType.FREETEXT:
+            result_type, content = "textarea", {"text": [value]}
+        else:
+            result_type, content = "choices", {"choices": [value]}
+        result: dict[str, Any] = {
+            "id": region_id or self._next_id(),
+            "type": result_type,
+            "from_name": name,
+            "to_name": TO_NAME,
+            "value": content,
+        }
+        if region_id is not None:
+            result["original_width"] = int(self.width) if self.width else None
+            result["original_height"] = int(self.height) if self.height else None
+        self.results.append(result)
+
+
+def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, str], str]) -> dict[str, Any]:
+    counter = [0]
+    annotation = _Results(item, counter, types)
+    by_version: dict[str, _Results] = {}
+    scores: dict[str, list[float]] = defaultdict(list)
+    for shape in item.annotation.shapes:
+        if shape.source == LabelSource.PREDICTION:
+            if not source.include_predictions:
+                continue
+            results = by_version.setdefault(shape.model_version, _Results(item, counter, types))
+            results.shape(shape)
+            if shape.score is not None:
+                scores[shape.model_version].append(shape.score)
+        else:
+            annotation.shape(shape)
+    for name, answer in _answers_named(item.annotation.answers):
+        annotation.answer(name, answer)
+    updated = item.updated_at.isoformat() if item.updated_at else None
+    return {
+        "id": str(item.task_id),
+        "data": {"image": item.media_url or item.media_name, "media_id": str(item.media_id), "name": item.media_name},
+        "annotations": [
+            {
+                "id": str(item.task_id),
+                "completed_by": item.assignee_id,
+                "result": annotation.results,
+                "was_cancelled": item.state == TaskState.SKIPPED,
+                "ground_truth": False,
+                "created_at": updated,
+                "updated_at": updated,
+                "lead_time": None,
+            }
+        ],
+        "predictions": [
+            {
+                "model_version": version,
+                "score": sum(scores[version]) / len(scores[version]) if scores[version] else None,
+                "result": results.results,
+            }
+            for version, results in by_version.items()
+        ],
+        "meta": {"state": item.state},
+    }
+
+
+def label_studio_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """Label Studio's JSON: a list of tasks with `annotations` (and `predictions` when asked for)."""
+    types = _question_types(source.config)
+    out.write(b"[")
+    first = True
+    for chunk in source.chunks():
+        parts = []
+        for item in chunk:
+            parts.append((b"" if first else b",") + orjson.dumps(_task(item, source, types)))
+            first = False
+        out.write(b"".join(parts))
+        yield
+    out.write(b"]")
+
+
+def _minimal(task: dict[str, Any]) -> dict[str, Any]:
+    """One task in Label Studio's JSON_MIN shape (as its converter writes it)."""
+    annotation = task["annotations"][0]
+    row: dict[str, Any] = {"image": task["data"]["image"], "id": task["id"]}
+    for result in annotation["result"]:
+        name = result["from_name"]
+        value = dict(result["value"])
+        if result["type"] == "choices":
+            choices = value["choices"]
+            entry: Any = choices[0] if len(choices) == 1 else {"choices": choices}
+        elif result["type"] == "textarea":
+            texts = value["text"]
+            entry = texts[0] if len(texts) == 1 else texts
+        else:
+            value["original_width"] = result.get("original_width")
+            value["original_height"] = result.get("original_height")
+            entry = value
+        if name in row:
+            if not isinstance(row[name], list) or result["type"] in ("choices", "textarea"):
+                row[name] = [row[name]] if not isinstance(row[name], list) else row[name]
+            row[name].append(entry)
+        else:
+            row[name] = [entry] if result["type"] not in ("choices", "textarea") else entry
+    row["annotator"] = annotation["completed_by"]
+    row["annotation_id"] = annotation["id"]
+    row["created_at"] = annotation["created_at"]
+    row["updated_at"] = annotation["updated_at"]
+    row["lead_time"] = None
+    return row
+
+
+def label_studio_min_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """Label Studio's JSON_MIN: one flat object per task (annotations only)."""
+    types = _question_types(source.config)
+    out.write(b"[")
+    first = True
+    for chunk in source.chunks():
+        parts = []
+        for item in chunk:
+            parts.append((b"" if first else b",") + orjson.dumps(_minimal(_task(item, source, types))))
+            first = False
+        out.write(b"".join(parts))
+        yield
+    out.write(b"]")
 
 
 FORMAT = ImportFormat(
@@ -612,8 +1162,35 @@ FORMAT = ImportFormat(
     item_schema=ITEM,
     read=read,
     convert=convert,
-    options={"match_by": "name", "image_field": None, "label_mapping": {}, "replace": False, "dataset_id": None},
+    options={
+        "match_by": "name",
+        "image_field": None,
+        "label_mapping": {},
+        "replace": False,
+        "dataset_id": None,
+        "create_media": True,
+    },
     sniff=sniff,
     creates_media=True,
     takes_options=True,
+)
+
+EXPORT_FORMATS = (
+    ExportFormat(
+        name="label_studio",
+        label="Label Studio JSON",
+        description="Label Studio tasks with one annotation each (and predictions when asked for); "
+        "percent coordinates with original_width/height.",
+        extension="json",
+        content_type="application/json",
+        write=label_studio_write,
+    ),
+    ExportFormat(
+        name="label_studio_min",
+        label="Label Studio JSON_MIN",
+        description="Label Studio's flat JSON_MIN: one object per task, its regions and answers by control name.",
+        extension="json",
+        content_type="application/json",
+        write=label_studio_min_write,
+    ),
 )

@@ -13,7 +13,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem
+from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem, not_utf8_check, not_utf8_error
 from imports.formats.label_studio import media_row
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
@@ -25,15 +25,21 @@ ITEM = ItemSchema({"type": "object", "additionalProperties": {"type": "string"}}
 def _text_lines(file: IO[bytes]) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     pending = ""
+    lines_before = 0
+    chunk = b""
     try:
         while chunk := file.read(65536):
+            if not lines_before and not pending:
+                not_utf8_check(chunk)
             pending += decoder.decode(chunk)
             *lines, pending = pending.split("\n")
+            lines_before += len(lines)
             for line in lines:
                 yield line + "\n"
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise FileError(ErrorDetail("file", "not_utf8", f"The file is not UTF-8 text: {exc.reason}.")) from exc
+        number = lines_before + chunk[: exc.start].count(b"\n") + 1
+        raise not_utf8_error(f"on line {number} ({exc.reason})", f"line {number}") from exc
     if pending:
         yield pending
 
@@ -107,7 +113,7 @@ FORMAT = ImportFormat(
     item_schema=ITEM,
     read=read,
     convert=convert,
-    options={"match_by": "name", "image_field": None, "dataset_id": None},
+    options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
     creates_media=True,
     takes_options=True,
 )

@@ -50,7 +50,7 @@ FORMAT = ImportFormat(
     item_schema=ITEM,
     read=read,
     convert=convert,
-    options={"match_by": "name", "image_field": None, "dataset_id": None},
+    options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
     creates_media=True,
     takes_options=True,
 )

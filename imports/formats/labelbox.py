@@ -12,18 +12,31 @@ not JSON, or repeats an earlier `uuid`, fails alone. A line names:
   text; answers carry `classifications` of their own, to any depth.
 
 Coordinates are pixels. A line with `confidence` is stored as a prediction with that score.
-Masks need their PNG fetched and are refused for now with an error that says so.
+A `mask` is `{png: base64}` (a binary PNG: pixels 0 or 1) or `{instanceURI, colorRGB}` (a
+colour PNG fetched through the SSRF guard, `labelsite/netguard.py`; the pixels of that colour
+are this annotation's); either becomes a segmentation traced with `mask_polygons.py`, and
+the mask must have the data row's size.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
+import time
 import uuid as uuid_module
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from imports.formats.base import Converted, FileError, ImportFormat, ItemSchema, RawItem
+import numpy as np
+from django.conf import settings
+from PIL import Image
+
+from imports.formats.base import UTF8_FIX, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck, pointer
+from imports.formats.mask_polygons import mask_segmentation
+from imports.mask_sources import MaskUnavailable, mask_lookup
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -96,7 +109,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         except json.JSONDecodeError as exc:
             data = BadLine("json_syntax", f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno}).")
         except UnicodeDecodeError:
-            data = BadLine("not_utf8", f"Line {number} is not UTF-8 text.")
+            data = BadLine("not_utf8", f"Line {number} is not UTF-8 text. {UTF8_FIX}")
         else:
             if not isinstance(data, dict):
                 data = BadLine("not_an_object", f"Line {number} must be one JSON object, one annotation per line.")
@@ -110,10 +123,6 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         raise FileError(ErrorDetail("", "empty_file", "The file is empty; put one JSON annotation on each line."))
 
 
-def sniff(head: bytes) -> bool:
-    return b'"dataRow"' in head[:4096]
-
-
 def _names(entries: list[IndexedEntry]) -> str:
     return ", ".join(repr(e.title) for e in entries[:12]) or "none are configured"
 
@@ -123,6 +132,7 @@ class _Converter:
         self.config = config
         self.location = location
         self.errors: list[ErrorDetail] = []
+        self.size_check: SizeCheck | None = None
 
     def error(self, path: str, code: str, message: str) -> None:
         self.errors.append(ErrorDetail(f"{self.location}{path}", code, message))
@@ -209,6 +219,20 @@ class _Converter:
                 answers.append(self.answer(entry, obj, f"{path}/{position}"))
         return answers
 
+    def mask(self, mask: Any) -> list[Any] | None:
+        """A mask's pixels as segmentation rings; its size is kept to check against the image's."""
+        pixels = _mask_pixels(mask)
+        if isinstance(pixels, ErrorDetail):
+            self.error(pixels.path, pixels.code, pixels.message)
+            return None
+        height, width = pixels.shape
+        self.size_check = SizeCheck(width=width, height=height, path=f"{self.location}/mask", subject="The mask")
+        rings = mask_segmentation(pixels)
+        if not rings:
+            self.error("/mask", "empty_mask", "The mask has no region of at least one pixel's area.")
+            return None
+        return rings
+
     def points(self, entry: IndexedEntry, kind: str, geometry: Any) -> list[Any] | None:
         if _TOOL_TYPES[kind] != entry.type:
             self.error(
@@ -218,8 +242,7 @@ class _Converter:
             )
             return None
         if kind == "mask":
-            self.error("/mask", "mask_not_supported", "Mask annotations cannot be imported yet; send polygons.")
-            return None
+            return self.mask(geometry)
         if kind == "bbox":
             return rectangle_points(geometry["left"], geometry["top"], abs(geometry["width"]), abs(geometry["height"]))
         if kind == "point":
@@ -294,9 +317,90 @@ def convert(
         entry = converter.feature(data, roots, "", "a global classification")
         if entry is not None:
             answers.append(converter.answer(entry, data, ""))
+    where = pointer(index, "dataRow", "globalKey" if reference.global_key is not None else "id")
     if converter.errors:
-        return Converted(annotation=None, errors=converter.errors, reference=reference)
-    return Converted(annotation=MediaAnnotation(media=reference, answers=answers, shapes=shapes), reference=reference)
+        return Converted(annotation=None, errors=converter.errors, reference=reference, reference_path=where)
+    return Converted(
+        annotation=MediaAnnotation(media=reference, answers=answers, shapes=shapes),
+        reference=reference,
+        reference_path=where,
+        size_check=converter.size_check,
+    )
+
+
+def _mask_image(content: bytes) -> Image.Image | ErrorDetail:
+    """A PNG's image, refused by its header when it has more pixels than images may have."""
+    try:
+        image = Image.open(io.BytesIO(content))
+        width, height = image.size
+        if width * height > int(settings.LABELSITE_MAX_IMAGE_PIXELS):
+            return ErrorDetail("/mask", "mask_too_large", f"The mask is {width}x{height} pixels, more than allowed.")
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return ErrorDetail("/mask", "invalid_mask", f"The mask is not a readable PNG: {exc}.")
+    return image
+
+
+def _mask_pixels(mask: Any) -> np.ndarray | ErrorDetail:
+    """The True pixels of a mask line: `{png}` (0/1 values) or `{instanceURI, colorRGB}`."""
+    if not isinstance(mask, Mapping):
+        return ErrorDetail("/mask", "invalid_mask", "A mask is {png: base64} or {instanceURI, colorRGB}.")
+    if "png" in mask:
+        try:
+            content = base64.b64decode(str(mask["png"]), validate=True)
+        except (binascii.Error, ValueError):
+            return ErrorDetail("/mask/png", "invalid_mask", "mask.png is not base64 text.")
+        image = _mask_image(content)
+        if isinstance(image, ErrorDetail):
+            return image
+        values = np.asarray(image.convert("L") if image.mode not in ("1", "L", "P") else image)
+        top = int(values.max()) if values.size else 0
+        if top > 1 and image.mode != "1":
+            return ErrorDetail(
+                "/mask/png", "mask_not_binary", f"Expected binary mask (0 and 1). Found max value of {top}."
+            )
+        return values.astype(bool)
+    colour, uri = mask.get("colorRGB"), mask.get("instanceURI")
+    if not isinstance(uri, str) or not uri:
+        return ErrorDetail("/mask", "invalid_mask", "A mask gives png, or instanceURI with colorRGB.")
+    if not (isinstance(colour, list) and len(colour) == 3 and all(_byte(c) for c in colour)):
+        return ErrorDetail("/mask/colorRGB", "invalid_colour", "colorRGB is three numbers from 0 to 255, [r, g, b].")
+    try:
+        content = _instance_png(uri)
+    except MaskUnavailable as exc:
+        return ErrorDetail("/mask/instanceURI", "mask_unavailable", str(exc))
+    image = _mask_image(content)
+    if isinstance(image, ErrorDetail):
+        return image
+    rgb = np.asarray(image.convert("RGB"))
+    pixels = np.all(rgb == np.asarray(colour, dtype=rgb.dtype), axis=2)
+    if not pixels.any():
+        return ErrorDetail(
+            "/mask/colorRGB", "mask_colour_absent", f"The colour {colour} does not occur in the mask {uri!r}."
+        )
+    return pixels
+
+
+def _byte(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255
+
+
+#: Recently fetched mask PNGs: the lines of one image share its instanceURI and follow each
+#: other, so each PNG is fetched once per phase, and never reused after a minute.
+_RECENT_MASKS: dict[str, tuple[float, bytes]] = {}
+_RECENT_SECONDS = 60.0
+
+
+def _instance_png(uri: str) -> bytes:
+    now = time.monotonic()
+    found = _RECENT_MASKS.get(uri)
+    if found is not None and now - found[0] < _RECENT_SECONDS:
+        return found[1]
+    content = mask_lookup().read(uri)
+    if len(_RECENT_MASKS) >= 4:
+        _RECENT_MASKS.clear()
+    _RECENT_MASKS[uri] = (now, content)
+    return content
 
 
 def annotation_uuid(data: Mapping[str, Any]) -> str:
@@ -308,7 +412,7 @@ def annotation_uuid(data: Mapping[str, Any]) -> str:
 FORMAT = ImportFormat(
     name="labelbox_ndjson",
     label="Labelbox NDJSON annotations",
-    description="Labelbox annotation import: one NDJSON line per annotation (bbox, polygon, line, point, radio, "
+    description="Labelbox annotation import: one NDJSON line per annotation (bbox, polygon, line, point, mask, radio, "
     "checklist, text, nested classifications) for a data row by id or global key.",
     file_kinds=("ndjson", "jsonl"),
     schema=None,
@@ -316,6 +420,6 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "global_key"},
-    sniff=sniff,
+    # No sniff: the general format of .ndjson files; labelbox_data_rows claims those with `row_data`.
     takes_options=True,
 )

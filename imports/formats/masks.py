@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO
 
+import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
 from imports.formats.export_base import (
@@ -26,6 +27,7 @@ from imports.formats.export_base import (
     shapes_walk,
     stem,
 )
+from imports.formats.mask_polygons import segmentation_crop
 from projects.models import EntryType
 
 AREA_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
@@ -63,7 +65,15 @@ def mask_png(item: ExportItem, class_index: dict[str, int], palette: list[int]) 
         index = class_index.get(shape.entry_id or "")
         if index is None:
             continue
-        for ring in rings_of(shape.type, shape.points):
+        rings = rings_of(shape.type, shape.points)
+        if shape.type == EntryType.SEGMENTATION:
+            # Even-odd: a ring inside another is a hole and stays unpainted.
+            crop, x0, y0 = segmentation_crop(rings, width, height)
+            if crop.size:
+                stencil = Image.fromarray(crop.astype(np.uint8) * 255, mode="L")
+                image.paste(index, (x0, y0, x0 + crop.shape[1], y0 + crop.shape[0]), stencil)
+            continue
+        for ring in rings:
             draw.polygon(ring, fill=index)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from imports.exports import ExportFilters, ExportReader, export_write
 from imports.services import import_items_inline
 from labeling.models import Task, TaskState
-from labelsite.celery import app
 from projects.label_config import label_config_replace
 from tests.factories import DatasetFactory, MediaFactory, MembershipFactory, UserFactory
 from tests.imports.conftest import DATAGYM_CONFIG
@@ -85,17 +83,6 @@ def export_bytes(project, format: str, chunk_size: int = 500, **filters: Any) ->
     out = io.BytesIO()
     export_write(reader=reader, format=format, out=out)
     return out.getvalue()
-
-
-@pytest.fixture
-def eager_worker(settings: Any) -> Iterator[None]:
-    """Celery tasks run in-process, at once (after the commit that enqueues them)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
 
 
 @pytest.fixture

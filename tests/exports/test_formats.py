@@ -286,6 +286,20 @@ def test_mask_export_paints_each_class_with_its_index_in_a_palette_png(export_pr
     assert tuple(palette[3 * index["road"] : 3 * index["road"] + 3]) != (0, 0, 0)
 
 
+def test_mask_export_leaves_the_holes_of_a_segmentation_unpainted(export_project, labelled_task):
+    shell, hole = [[500, 20], [700, 20], [700, 120], [500, 120]], [[560, 50], [640, 50], [640, 90], [560, 90]]
+    add_label(labelled_task, "road", [shell, hole])
+    archive = zipfile.ZipFile(io.BytesIO(export_bytes(export_project, "masks")))
+    labelmap = archive.read("labelmap.txt").decode().splitlines()[1:]
+    road = next(int(line.split(":")[0]) for line in labelmap if line.split(":")[1] == "road")
+    stem = labelled_task.media.name.rsplit(".", 1)[0]
+    image = Image.open(io.BytesIO(archive.read(f"SegmentationClass/{stem}.png")))
+
+    assert image.getpixel((520, 30)) == road
+    assert image.getpixel((600, 70)) == 0  # inside the hole
+    assert image.getpixel((690, 110)) == road
+
+
 # --- Label Studio --------------------------------------------------------------------------
 
 
@@ -309,6 +323,8 @@ def test_label_studio_export_writes_percent_regions_with_original_size(export_pr
     assert (comment["type"], comment["value"]) == ("textarea", {"text": ["hi"]})
     weather = next(r for r in results if r["from_name"] == "weather")
     assert weather["value"] == {"choices": ["sunny"]}
+    daytime = next(r for r in results if r["from_name"] == "weather/daytime")  # a child question: its key path
+    assert daytime["value"] == {"choices": ["day"]}
     assert task["predictions"] == []
 
 

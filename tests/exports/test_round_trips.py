@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
+from imports.formats.brush_rle import rle_decode_mask
+from imports.formats.mask_polygons import mask_segmentation
 from imports.services import import_items_inline
 from labeling.models import Label, Task, TaskState
 from projects.label_config import label_config_replace
-from tests.exports.conftest import FULL_LABELS, export_bytes, label
+from tests.exports.conftest import EXPORT_CONFIG, FULL_LABELS, export_bytes, label
 from tests.factories import ProjectFactory
 from tests.imports.conftest import DATAGYM_CONFIG
 
@@ -133,47 +137,28 @@ def test_datagym_export_imported_again_gives_back_the_same_labels_and_answers(
     assert _answers(fresh_project) == _answers(source_project)
 
 
-#: What Label Studio's flat controls carry both ways: root classes and their questions, root
-#: questions. (Our Label Studio reader does not read `parentID` nor child questions of global
-#: questions yet; the writer writes them.)
-LABEL_STUDIO_LABELS: dict[str, Any] = {
-    "global_classifications": {"weather": ["sunny"], "tags": ["a", "b"], "comment": ["hi"]},
-    "labels": {
-        "car": [
-            {
-                "polygon": [{"x": 57, "y": 412}, {"x": 54.5, "y": 463}, {"x": 130, "y": 524}],
-                "classifications": {"car_type": ["suv"]},
-            }
-        ],
-        "bus": [{"rectangle": [{"x": 272, "y": 302, "w": 324, "h": 169}]}],
-        "street": [{"line": [{"x": 57, "y": 412}, {"x": 54, "y": 463}]}],
-        "poi": [{"point": [{"x": 57, "y": 412}]}],
-    },
-}
-
-
-def _without_nested(project) -> None:
-    for task in Task.objects.filter(project=project):
-        label(project, task, LABEL_STUDIO_LABELS)
-
-
 def test_label_studio_export_imported_into_a_fresh_project_gives_back_the_same_labels(
     source_project, fresh_project, labelled_source
 ):
-    _without_nested(source_project)
+    """Nested answers included: a class's question (`car_type`), a nested geometry (`wheel`, by
+    `parentID`) and a global question's child (`weather` / `daytime`, by its key path)."""
     _tasks_for(fresh_project, labelled_source)
     items = json.loads(export_bytes(source_project, "label_studio"))
     import_items_inline(project=fresh_project, items=items, format="label_studio", options={"match_by": "name"})
 
     assert _labels(fresh_project) == _labels(source_project)
     assert _answers(fresh_project) == _answers(source_project)
+    nested = [row for row in _labels(fresh_project) if row[4] is not None]
+    assert [(row[1], row[4]) for row in nested] == [("wheel", "car")]
+    assert {"weather": {"value": "rainy", "answers": {"daytime": {"value": "night", "answers": {}}}}} in (
+        _answers(fresh_project).values()
+    )
 
 
 def test_label_studio_export_carries_predictions_back_as_predictions(source_project, fresh_project, labelled_source):
     from labeling.models import LabelSource
     from projects.models import LabelEntry
 
-    _without_nested(source_project)
     task = Task.objects.get(project=source_project, media=labelled_source[0])
     bus = LabelEntry.objects.get(configuration__project=source_project, key="bus")
     Label.objects.create(
@@ -190,3 +175,76 @@ def test_round_trip_source_labels_include_every_kind(source_project, labelled_so
     kinds = {row[1] for row in _labels(source_project)}
     assert kinds == {"bus", "car", "wheel", "street", "poi"}
     assert set(FULL_LABELS["labels"]) == {"bus", "car", "street", "poi"}
+
+
+# --- segmentations through Label Studio's brush RLE -------------------------------------
+
+
+@pytest.fixture
+def segmentation_projects(organization, export_dataset):
+    """Two projects with the export configuration (DataGym's plus the segmentation class `road`)."""
+    projects = []
+    for _ in range(2):
+        project = ProjectFactory(organization=organization)
+        label_config_replace(configuration=project.label_configuration, entries=EXPORT_CONFIG)
+        export_dataset.projects.add(project)
+        projects.append(project)
+    return projects
+
+
+def _road(project, media, rings) -> None:
+    from projects.models import LabelEntry
+
+    task = Task.objects.get_or_create(project=project, media=media, defaults={"state": TaskState.COMPLETED})[0]
+    road = LabelEntry.objects.get(configuration__project=project, key="road")
+    Label.objects.create(task=task, entry=road, points=rings)
+
+
+def _brushes(export: bytes) -> list[tuple[str, list[int]]]:
+    return sorted(
+        (task["data"]["name"], result["value"]["rle"])
+        for task in json.loads(export)
+        for result in task["annotations"][0]["result"]
+        if result["type"] == "brushlabels"
+    )
+
+
+def test_a_segmentation_traced_from_pixels_comes_back_from_its_brush_unchanged(segmentation_projects, export_dataset):
+    from tests.factories import MediaFactory
+
+    source, fresh = segmentation_projects
+    mask = np.zeros((60, 80), dtype=np.uint8)
+    cv2.rectangle(mask, (5, 5), (60, 50), 1, -1)
+    cv2.rectangle(mask, (15, 15), (45, 40), 0, -1)  # a hole
+    cv2.circle(mask, (30, 27), 5, 1, -1)  # an island in it
+    cv2.ellipse(mask, (70, 30), (6, 20), 15, 0, 360, 1, -1)
+    media = MediaFactory(dataset=export_dataset, width=80, height=60)
+    _road(source, media, mask_segmentation(mask.astype(bool)))
+    _tasks_for(fresh, [media])
+
+    items = json.loads(export_bytes(source, "label_studio"))
+    import_items_inline(project=fresh, items=items, format="label_studio", options={"match_by": "name"})
+
+    assert [r["type"] for r in items[0]["annotations"][0]["result"]] == ["brushlabels"]
+    assert _labels(fresh) == _labels(source)
+
+
+def test_a_drawn_segmentation_comes_back_as_the_same_pixels(segmentation_projects, export_dataset):
+    """Polygons drawn between pixel centres come back as the outline of the pixels they paint:
+    the same mask, so exporting the import again writes the same brush."""
+    from tests.factories import MediaFactory
+
+    source, fresh = segmentation_projects
+    media = MediaFactory(dataset=export_dataset, width=120, height=90)
+    _road(source, media, [[[10.4, 8.2], [90.7, 12.5], [70.1, 80.9], [15.5, 60.3]], [[40, 30], [60, 30], [50, 50]]])
+    _tasks_for(fresh, [media])
+
+    first = export_bytes(source, "label_studio")
+    import_items_inline(project=fresh, items=json.loads(first), format="label_studio", options={"match_by": "name"})
+    Task.objects.filter(project=fresh).update(state=TaskState.COMPLETED)
+    second = export_bytes(fresh, "label_studio")
+
+    (brush,) = _brushes(first)
+    assert _brushes(second) == [brush]
+    painted = rle_decode_mask(brush[1], 120, 90)
+    assert (painted[40, 30], painted[35, 50]) == (True, False)  # (row, column) in the shell, in the hole

@@ -26,6 +26,9 @@ LS_CONFIG_XML = """
   <KeyPointLabels name="kp" toName="image">
     <Label value="Head"/>
   </KeyPointLabels>
+  <BrushLabels name="brush" toName="image">
+    <Label value="Sky"/>
+  </BrushLabels>
   <Choices name="weather" toName="image" choice="single">
     <Choice value="Sunny"/>
     <Choice value="Rainy day"/>

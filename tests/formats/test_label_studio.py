@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from imports.formats import format_detect, format_get, format_list
 from imports.formats.base import FileError
+from imports.formats.brush_rle import rle_encode_mask
 from imports.formats.label_studio import media_name
+from imports.formats.mask_polygons import segmentation_mask
 from imports.models import ImportStatus
 from imports.services import import_items_inline, import_job_create, import_job_validate, import_job_write
 from labeling.models import Label
 from labelsite.errors import ValidationFailed
 from projects.config_converters import ls_config_image_field, ls_config_to_entries
+from projects.label_config import label_config_index, label_config_replace
 from tests.formats.conftest import LS_CONFIG_XML, as_file, read_all
+from tests.imports.conftest import DATAGYM_CONFIG
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +65,7 @@ def test_the_xml_config_becomes_classes_and_questions_with_label_studio_schema_i
     assert by_key["traffic light"]["title"] == "Traffic light"
     assert by_key["road"]["type"] == "polygon"
     assert by_key["head"]["type"] == "point"
+    assert (by_key["sky"]["type"], by_key["sky"]["schema_id"]) == ("segmentation", "ls:brush:Sky")
     assert by_key["weather"]["type"] == "select"
     assert [o["label"] for o in by_key["weather"]["options"]] == ["Sunny", "Rainy day"]
     assert by_key["tags"]["type"] == "checklist"
@@ -183,12 +189,13 @@ def test_a_rotated_box_needs_a_polygon_class(ls_config):
 @pytest.mark.parametrize(
     ("result", "code", "path"),
     [
-        ({**box("Car", 0, 0, 1, 1), "original_width": None}, "missing_original_size", "/0/annotations/0/result/0"),
+        ({**box("Car", 0, 0, 1, 1), "type": "brushlabels", "value": {"format": "rle", "rle": [0],
+          "brushlabels": ["Car"]}, "original_width": None}, "missing_original_size", "/0/annotations/0/result/0"),
         ({"from_name": "weather", "type": "choices", "value": {"choices": ["Snow"]}}, "choice_not_in_config",
          "/0/annotations/0/result/0/value/choices/0"),
         ({"from_name": "mood", "type": "choices", "value": {"choices": ["x"]}}, "question_not_in_config",
          "/0/annotations/0/result/0/from_name"),
-        ({"from_name": "l", "type": "brushlabels", "value": {}}, "unsupported_result",
+        ({"from_name": "l", "type": "ellipselabels", "value": {}}, "unsupported_result",
          "/0/annotations/0/result/0/type"),
         ({**box("Car", 0, 0, 1, 1), "from_name": "outline", "type": "polygonlabels",
           "value": {"points": [[1, 1], [2, 2]], "polygonlabels": ["Road"]}}, "too_few_points",
@@ -279,6 +286,28 @@ def test_a_job_reports_the_unknown_label_then_imports_the_fixed_file(ls_project,
     assert import_job_write(job_id=validated.id).labels_written == 1
 
 
+def test_regions_without_original_size_take_the_matched_media_size(ls_project, make_task, media_storage):
+    sized = make_task(ls_project, name="img_001.jpg", width=1000, height=500)
+    make_task(ls_project, name="unsized.jpg", width=None, height=None)
+    region = box("Car", 10, 20, 30, 40)
+    del region["original_width"], region["original_height"]
+    point = {"from_name": "kp", "type": "keypointlabels", "value": {"x": 50, "y": 50, "keypointlabels": ["Head"]}}
+    items = [task(annotations=[{"result": [region]}]), task(url="https://cdn.example.com/unsized.jpg",
+             annotations=[{"result": [point]}])]  # fmt: skip
+
+    job = import_job_create(
+        project=ls_project, user=None, file=json.dumps(items).encode(), file_name="tasks.json",
+        format="label_studio", options={"skip_invalid": True},
+    )  # fmt: skip
+    job = import_job_validate(job_id=job.id)
+
+    # The unsized media's percentages cannot become pixels: an error at the region.
+    assert [(e.location, e.code) for e in job.errors.all()] == [("/1/annotations/0/result/0", "missing_original_size")]
+    assert import_job_write(job_id=job.id).labels_written == 1
+    (label,) = sized.labels.all()
+    assert label.points == [[100.0, 100.0], [400.0, 300.0]]
+
+
 def test_the_example_file_imports_cleanly(ls_config):
     from pathlib import Path
 
@@ -290,3 +319,195 @@ def test_the_example_file_imports_cleanly(ls_config):
 
     assert items
     assert all(not c.errors for c in converted)
+
+
+# --- brushes ----------------------------------------------------------------------------
+
+
+def brush(mask: Any, label: str = "Sky", **extra: Any) -> dict[str, Any]:
+    height, width = np.asarray(mask).shape
+    return {
+        "id": extra.pop("id", "b1"),
+        "from_name": "brush",
+        "to_name": "image",
+        "type": "brushlabels",
+        "original_width": width,
+        "original_height": height,
+        "value": {"format": "rle", "rle": rle_encode_mask(np.asarray(mask, dtype=bool)), "brushlabels": [label]},
+        **extra,
+    }
+
+
+def test_a_brush_becomes_a_segmentation_traced_in_pixels_with_its_holes(ls_config):
+    mask = np.zeros((30, 40), dtype=bool)
+    mask[5:20, 10:30] = True  # a 20 x 15 block ...
+    mask[10:14, 15:20] = False  # ... with a hole
+    mask[25:28, 2:5] = True  # and a second region
+
+    converted = convert(ls_config, task(annotations=[{"result": [brush(mask)]}]))
+
+    assert converted.errors == []
+    (sky,) = converted.annotation.shapes
+    assert (sky.key, sky.type) == ("sky", "segmentation")
+    rings = sorted(sorted(map(tuple, ring)) for ring in sky.points)
+    small, outer, hole = rings  # the tracer lists each region's shell, then its holes
+    assert small == [(2, 25), (2, 27), (4, 25), (4, 27)]
+    assert outer == [(10, 5), (10, 19), (29, 5), (29, 19)]
+    assert (min(hole)[0], max(hole)[0]) == (14, 20)  # through the pixels around the hole
+    assert np.array_equal(segmentation_mask(sky.points, 40, 30), mask)
+
+
+def test_a_brush_prediction_keeps_its_score_and_model_version(ls_config):
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2:8, 2:8] = True
+    item = task(predictions=[{"model_version": "sam-2", "score": 0.8, "result": [brush(mask)]}])
+
+    (shape,) = convert(ls_config, item).annotation.shapes
+
+    assert (shape.type, shape.source, shape.score, shape.model_version) == ("segmentation", "prediction", 0.8, "sam-2")
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "path"),
+    [
+        ({"original_width": 11}, "invalid_brush", "/0/annotations/0/result/0/value/rle"),
+        ({"value": {"format": "png", "rle": [], "brushlabels": ["Sky"]}}, "invalid_brush",
+         "/0/annotations/0/result/0/value/rle"),
+        ({"value": {"format": "rle", "rle": rle_encode_mask(np.eye(10, dtype=bool)), "brushlabels": ["Sky"]}},
+         "empty_brush", "/0/annotations/0/result/0/value/rle"),
+        ({"value": {"format": "rle", "rle": [], "brushlabels": ["Car"]}}, "geometry_type_mismatch",
+         "/0/annotations/0/result/0"),
+        ({"value": {"format": "rle", "rle": [], "brushlabels": ["Cloud"]}}, "label_not_in_config",
+         "/0/annotations/0/result/0/value/brushlabels/0"),
+    ],
+)  # fmt: skip
+def test_each_wrong_brush_is_a_located_error(ls_config, change, code, path):
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2:8, 2:8] = True
+
+    converted = convert(ls_config, task(annotations=[{"result": [{**brush(mask), **change}]}]))
+
+    assert [(e.code, e.path) for e in converted.errors] == [(code, path)]
+
+
+def test_a_polygon_drawn_for_a_segmentation_class_is_a_segmentation_of_one_ring(ls_config):
+    polygon = {"from_name": "outline", "to_name": "image", "type": "polygonlabels", "original_width": 200,
+               "original_height": 100,
+               "value": {"points": [[0, 0], [50, 0], [50, 50]], "polygonlabels": ["Sky"]}}  # fmt: skip
+
+    (shape,) = convert(ls_config, task(annotations=[{"result": [polygon]}])).annotation.shapes
+
+    assert (shape.type, shape.points) == ("segmentation", [[[0.0, 0.0], [100.0, 0.0], [100.0, 50.0]]])
+
+
+# --- nesting: parentID and child questions -------------------------------------------------
+
+
+@pytest.fixture
+def nested_config(project):
+    """DataGym's example: `car` polygons nest `wheel` points and a `car_type` question;
+    `weather` has a child question `daytime`."""
+    label_config_replace(configuration=project.label_configuration, entries=DATAGYM_CONFIG)
+    return label_config_index(configuration=project.label_configuration)
+
+
+def polygon(label: str, region_id: str, **extra: Any) -> dict[str, Any]:
+    return {"id": region_id, "from_name": "polygon", "to_name": "image", "type": "polygonlabels",
+            "original_width": 100, "original_height": 100,
+            "value": {"points": [[10, 10], [50, 10], [50, 50]], "polygonlabels": [label]}, **extra}  # fmt: skip
+
+
+def point(label: str, region_id: str, **extra: Any) -> dict[str, Any]:
+    return {"id": region_id, "from_name": "keypoint", "to_name": "image", "type": "keypointlabels",
+            "original_width": 100, "original_height": 100, "value": {"x": 20, "y": 30, "keypointlabels": [label]},
+            **extra}  # fmt: skip
+
+
+def choice(from_name: str, *values: str, **extra: Any) -> dict[str, Any]:
+    return {"from_name": from_name, "to_name": "image", "type": "choices", "value": {"choices": list(values)}, **extra}
+
+
+def test_a_region_with_a_parent_id_nests_in_its_parent_whatever_the_order(nested_config):
+    results = [
+        point("wheel", "w1", parentID="c1"),
+        choice("car_type", "suv", id="x9", parentID="c1"),
+        polygon("car", "c1"),
+        point("poi", "p1", parentID="c1"),  # the configuration does not nest poi in car: a root region
+    ]
+
+    converted = convert(nested_config, task(annotations=[{"result": results}]))
+
+    assert converted.errors == []
+    car, poi = converted.annotation.shapes
+    assert (car.key, poi.key) == ("car", "poi")
+    assert [(c.key, c.points) for c in car.children] == [("wheel", [[20.0, 30.0]])]
+    assert [(a.key, a.value) for a in car.answers] == [("car_type", "suv")]
+
+
+@pytest.mark.parametrize(
+    ("results", "code", "path"),
+    [
+        ([polygon("car", "c1"), point("wheel", "w1", parentID="nope")], "unknown_parent",
+         "/0/annotations/0/result/1/parentID"),
+        ([point("wheel", "w1", parentID="w2"), point("wheel", "w2", parentID="w1")], "parent_cycle",
+         "/0/annotations/0/result/0/parentID"),
+        ([polygon("truck", "c1"), point("wheel", "w1", parentID="c1")], "label_not_in_config",
+         "/0/annotations/0/result/0/value/polygonlabels/0"),
+    ],
+)  # fmt: skip
+def test_a_parent_id_that_names_no_region_is_a_located_error(nested_config, results, code, path):
+    converted = convert(nested_config, task(annotations=[{"result": results}]))
+
+    assert (converted.errors[0].code, converted.errors[0].path) == (code, path)
+    assert len(converted.errors) <= 2  # a failed parent is reported once, not again by its children
+
+
+@pytest.mark.parametrize("child_name", ["daytime", "weather/daytime", "Daytime"])
+def test_a_child_question_nests_under_its_parents_answer(nested_config, child_name):
+    results = [choice(child_name, "night"), choice("weather", "rainy"), choice("tags", "a")]
+
+    answers = convert(nested_config, task(annotations=[{"result": results}])).annotation.answers
+
+    assert [(a.key, a.value, [(c.key, c.value) for c in a.answers]) for a in answers] == [
+        ("weather", "rainy", [("daytime", "night")]),
+        ("tags", ["a"], []),
+    ]
+
+
+def test_a_child_question_name_that_fits_two_parents_is_an_error_naming_both(project):
+    config = [
+        {"entryKey": q, "entryValue": q, "type": "select", "options": {"x": "X"},
+         "children": [{"entryKey": "detail", "entryValue": "Detail", "type": "freetext", "maxLength": 40}]}
+        for q in ("front", "back")
+    ]  # fmt: skip
+    label_config_replace(configuration=project.label_configuration, entries=config)
+    index = label_config_index(configuration=project.label_configuration)
+    text = {"from_name": "detail", "type": "textarea", "value": {"text": ["scratch"]}}
+
+    ambiguous = convert(index, task(annotations=[{"result": [text]}]))
+    mapped = convert(index, task(annotations=[{"result": [text]}]), label_mapping={"detail": "back/detail"})
+
+    assert ambiguous.errors[0].code == "ambiguous_question"
+    assert "'front/detail', 'back/detail'" in ambiguous.errors[0].message
+    (back,) = mapped.annotation.answers
+    assert (back.key, back.value, back.answers[0].key, back.answers[0].value) == ("back", None, "detail", "scratch")
+
+
+# --- task shapes ------------------------------------------------------------------------
+
+
+def test_a_task_without_the_data_wrapper_is_all_data_and_names_its_image(ls_config):
+    converted = convert(ls_config, {"image": "https://cdn.example.com/a/img_002.jpg", "site": "south"})
+
+    assert converted.errors == []
+    assert (converted.reference.name, converted.annotation.shapes) == ("img_002.jpg", [])
+
+
+def test_predictions_are_stored_as_predictions_with_score_and_model_version(ls_project, make_task):
+    target = make_task(ls_project, name="img_001.jpg")
+    item = task(predictions=[{"model_version": "yolo-v8", "score": 0.91, "result": [box("Car", 0, 0, 10, 10)]}])
+
+    import_items_inline(project=ls_project, items=[item], format="label_studio", options={"match_by": "name"})
+
+    (label,) = Label.objects.filter(task=target)
+    assert (label.source, label.score, label.model_version) == ("prediction", 0.91, "yolo-v8")

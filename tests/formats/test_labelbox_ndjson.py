@@ -15,6 +15,9 @@ from imports.models import ImportStatus
 from imports.services import import_job_create, import_job_validate, import_job_write
 from labeling.models import Label, Task
 from tests.formats.conftest import read_all
+from tests.formats.test_ango_csv import loopback_allowed, mask_server
+
+__all__ = ["loopback_allowed", "mask_server"]  # fixtures used here
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,94 @@ def test_a_job_imports_the_example_file_onto_the_data_row_with_the_global_key(ls
     assert answers["weather"]["value"] == "sunny"
     assert answers["tags"]["value"] == ["blurry", "night"]
     assert answers["comment"]["value"] == "wet road"
+
+
+# --- masks ------------------------------------------------------------------------------------
+
+
+def _png(array: Any, mode: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _binary_mask() -> Any:
+    import numpy as np
+
+    pixels = np.zeros((40, 60), dtype=np.uint8)
+    pixels[10:30, 5:25] = 1  # a 20x20 square with a 6x6 hole
+    pixels[17:23, 12:18] = 0
+    return pixels
+
+
+def test_a_binary_png_mask_becomes_a_segmentation_with_its_hole(ls_config):
+    import base64
+
+    encoded = base64.b64encode(_png(_binary_mask(), "L")).decode()
+
+    converted = convert(ls_config, line(name="Sky", mask={"png": encoded}))
+
+    assert not converted.errors
+    (shape,) = converted.annotation.shapes
+    assert shape.type == "segmentation"
+    assert len(shape.points) == 2  # the shell and the hole
+    xs = [x for ring in shape.points for x, _ in ring]
+    assert (min(xs), max(xs)) == pytest.approx((5, 24), abs=1)
+    assert (converted.size_check.width, converted.size_check.height) == (60, 40)
+
+
+def test_a_png_mask_that_is_not_binary_is_refused_as_labelbox_does(ls_config):
+    import base64
+
+    pixels = _binary_mask() * 255
+    converted = convert(ls_config, line(name="Sky", mask={"png": base64.b64encode(_png(pixels, "L")).decode()}))
+
+    assert [(e.path, e.code) for e in converted.errors] == [("/0/mask/png", "mask_not_binary")]
+    assert "Found max value of 255" in converted.errors[0].message
+
+
+def test_an_instance_uri_mask_takes_the_pixels_of_its_colour(ls_config, mask_server, loopback_allowed):
+    import numpy as np
+
+    rgb = np.zeros((40, 60, 3), dtype=np.uint8)
+    rgb[5:15, 5:15] = (255, 0, 0)
+    rgb[20:35, 30:50] = (0, 0, 255)
+    mask_server["files"]["/instances.png"] = _png(rgb, "RGB")
+    uri = f"{mask_server['base']}/instances.png"
+
+    red = convert(ls_config, line(name="Sky", mask={"instanceURI": uri, "colorRGB": [255, 0, 0]}))
+    blue = convert(ls_config, line(name="Sky", mask={"instanceURI": uri, "colorRGB": [0, 0, 255]}))
+    absent = convert(ls_config, line(name="Sky", mask={"instanceURI": uri, "colorRGB": [0, 255, 0]}))
+
+    red_xs = [x for ring in red.annotation.shapes[0].points for x, _ in ring]
+    blue_xs = [x for ring in blue.annotation.shapes[0].points for x, _ in ring]
+    assert max(red_xs) < 15 < 30 <= min(blue_xs) + 1
+    assert [(e.path, e.code) for e in absent.errors] == [("/0/mask/colorRGB", "mask_colour_absent")]
+
+
+def test_an_instance_uri_on_a_private_address_is_refused(ls_config, mask_server):
+    uri = f"{mask_server['base']}/instances.png"  # loopback, and no allow-list
+
+    converted = convert(ls_config, line(name="Sky", mask={"instanceURI": uri, "colorRGB": [255, 0, 0]}))
+
+    assert [(e.path, e.code) for e in converted.errors] == [("/0/mask/instanceURI", "mask_unavailable")]
+
+
+def test_a_mask_of_another_size_than_the_image_fails_its_line_in_a_job(ls_project, make_task, media_storage):
+    import base64
+
+    make_task(ls_project, global_key="img_001.jpg", width=640, height=480)
+    encoded = base64.b64encode(_png(_binary_mask(), "L")).decode()
+    body = json.dumps(line(name="Sky", mask={"png": encoded})).encode() + b"\n"
+
+    job = import_job_create(project=ls_project, user=None, file=body, file_name="masks.ndjson",
+                            format="labelbox_ndjson")  # fmt: skip
+    job = import_job_validate(job_id=job.id)
+
+    assert job.status == ImportStatus.FAILED
+    assert [(e.location, e.code) for e in job.errors.all()] == [("/0/mask", "size_mismatch")]
+    assert "60x40 pixels but the image is 640x480" in job.errors.get().message
