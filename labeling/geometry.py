@@ -7,6 +7,7 @@ valid); callers attach the place (JSON pointer, row) where the points came from.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 #: Fewest points of each geometry type (a rectangle is two corners).
@@ -15,7 +16,11 @@ MAX_POINTS = {"point": 1, "rectangle": 2}
 
 
 def _is_coordinate(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):  # math.isfinite raises OverflowError for ints beyond the float range
+        return abs(value) <= sys.float_info.max
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _ring_problems(points: Any, geometry_type: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -190,6 +192,11 @@ class LabelBatchWritten:
     tasks: int
 
 
+#: Per task of a batch: (whether its stored labels and answers go, the answer trees to merge in
+#: order over what it keeps: nothing when they go, its stored answers otherwise).
+TaskAnswersPlan = dict[UUID, tuple[bool, list[dict[str, Any]]]]
+
+
 def labels_write_batch(
     *,
     items: Sequence[tuple[UUID, MediaAnnotation]],
@@ -211,46 +218,158 @@ def labels_write_batch(
       shape names its parent in the same insert; PostgreSQL gets the rows by COPY, other
       databases by `bulk_create`;
     - the tasks' answers, `has_import` and `version` are updated in bulk.
+
+    `labels_batch_stage` + `labels_write_staged` do the same in two steps (PostgreSQL).
     """
     with transaction.atomic():
         if import_job_id is not None and import_batch is not None:
             _labels_delete(import_job_id=import_job_id, import_batch=import_batch)
-        shapes_by_task, answers_by_task = _batch_plan(items)
-        wiped = [task_id for task_id, (replace, _) in answers_by_task.items() if replace]
-        for start in range(0, len(wiped), _DELETE_CHUNK):
-            chunk = wiped[start : start + _DELETE_CHUNK]
-            _labels_delete(task_id__in=chunk)
+        shapes_by_task, plan = _batch_plan(items)
+        _labels_wipe(plan)
         rows = _import_label_rows(
             shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id
         )
         _labels_insert(rows)
-        _tasks_update_answers(answers_by_task)
-    return LabelBatchWritten(labels=len(rows), tasks=len(answers_by_task))
+        _tasks_update_answers(_answers_final(plan))
+    return LabelBatchWritten(labels=len(rows), tasks=len(plan))
 
 
-def _batch_plan(
+@dataclass(frozen=True)
+class StagedLabelBatch:
+    """A batch made ready before it may be written: the label rows as the data of a binary COPY
+    (ids reserved), and the answer plan per task. Nothing of it is visible until written."""
+
+    copy_data: bytes
+    labels: int
+    tasks: TaskAnswersPlan
+
+    def header(self) -> bytes:
+        """Everything but the COPY data, as JSON."""
+        return orjson.dumps(
+            {
+                "labels": self.labels,
+                "tasks": [[task_id, replace, trees] for task_id, (replace, trees) in self.tasks.items()],
+            }
+        )
+
+    @classmethod
+    def from_parts(cls, header: bytes, copy_data: bytes) -> StagedLabelBatch:
+        data = orjson.loads(header)
+        tasks = {UUID(task_id): (replace, trees) for task_id, replace, trees in data["tasks"]}
+        return cls(copy_data=copy_data, labels=data["labels"], tasks=tasks)
+
+
+def labels_batch_stage(
+    *,
     items: Sequence[tuple[UUID, MediaAnnotation]],
-) -> tuple[dict[UUID, list[Shape]], dict[UUID, tuple[bool, dict[str, Any]]]]:
-    """Per task: the shapes to insert, and (whether stored labels go, the answer tree to store)."""
-    first_keeps: dict[UUID, bool] = {}
-    for task_id, annotation in items:
-        first_keeps.setdefault(task_id, annotation.keep_data)
-    need_stored = [task_id for task_id, keep in first_keeps.items() if keep]
-    stored: dict[UUID, dict[str, Any]] = {}
-    if need_stored:
-        stored = _tasks_answers_get(need_stored)
+    import_job_id: UUID,
+    import_batch: int,
+    author_id: int | None = None,
+) -> StagedLabelBatch:
+    """Prepare the write of `items` (as `labels_write_batch` would write them) without writing.
+
+    PostgreSQL only. Reserves the label ids (sequence values are never given twice, so the
+    staged rows may be written any time later) and encodes the rows for a binary COPY, so
+    that the write needs neither the file nor the conversion again. What depends on the
+    tasks' stored answers at write time (`keep_data`) is left to `labels_write_staged`.
+    """
+    shapes_by_task, plan = _batch_plan(items)
+    rows = _import_label_rows(
+        shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id
+    )
+    return StagedLabelBatch(copy_data=_copy_encode(rows), labels=len(rows), tasks=plan)
+
+
+def labels_write_staged(*, batch: StagedLabelBatch, import_job_id: UUID, import_batch: int) -> LabelBatchWritten:
+    """Write a staged batch, once: the same transaction as `labels_write_batch`, without Python work per row.
+
+    The tasks are updated first: a task deleted since the batch was staged is then known
+    before the COPY, and its rows are left out (through a temporary table, the rare path),
+    as a fresh read of the file would leave out an item whose media is gone."""
+    with transaction.atomic():
+        _labels_delete(import_job_id=import_job_id, import_batch=import_batch)
+        _labels_wipe(batch.tasks)
+        updated = _tasks_update_answers(_answers_final(batch.tasks))
+        if updated == len(batch.tasks):
+            if batch.copy_data:
+                with _bound_cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+                    copy.write(batch.copy_data)
+            return LabelBatchWritten(labels=batch.labels, tasks=updated)
+        labels = _labels_copy_for_live_tasks(batch)
+    return LabelBatchWritten(labels=labels, tasks=updated)
+
+
+def _labels_copy_for_live_tasks(batch: StagedLabelBatch) -> int:
+    """COPY the staged rows into a temporary table, and insert those of the tasks that still exist."""
+    table = Label._meta.db_table
+    columns = ", ".join(_LABEL_COLUMNS)
+    with _bound_cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE staged_label (LIKE {table}) ON COMMIT DROP")
+        with cursor.copy(f"COPY staged_label ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(batch.copy_data)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staged_label AS s "  # noqa: S608 - our names
+            f"WHERE EXISTS (SELECT 1 FROM {Task._meta.db_table} AS t WHERE t.id = s.task_id)"
+        )
+        return int(cursor.rowcount)
+
+
+def bulk_write_settings() -> None:
+    """For the rest of the transaction (PostgreSQL): foreign keys checked per statement, and a
+    commit that does not wait for its WAL. For the transactions of a resumable job only.
+
+    The label FKs are DEFERRABLE INITIALLY DEFERRED (Django's default): deferred, every row's
+    checks wait in a queue until COMMIT, which measured a third slower than checking them at
+    the end of the COPY. Not waiting for the WAL flush is safe for these writes: a batch and
+    its checkpoint commit together, so a batch lost by a database crash is lost with its
+    checkpoint and written again on resume, and the job's final status commits normally."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _labels_wipe(plan: TaskAnswersPlan) -> None:
+    """Delete the stored labels of the tasks whose items replace what they had (`keep_data=False`)."""
+    wiped = [task_id for task_id, (replace, _) in plan.items() if replace]
+    for start in range(0, len(wiped), _DELETE_CHUNK):
+        _labels_delete(task_id__in=wiped[start : start + _DELETE_CHUNK])
+
+
+def _answers_final(plan: TaskAnswersPlan) -> dict[UUID, dict[str, Any]]:
+    """The answer tree each task ends with: its trees merged in order over what it keeps."""
+    stored = _tasks_answers_get([task_id for task_id, (replace, _) in plan.items() if not replace])
+    final: dict[UUID, dict[str, Any]] = {}
+    for task_id, (replace, trees) in plan.items():
+        current: dict[str, Any] = {} if replace else (stored.get(task_id) or {})
+        for tree in trees:
+            current = answers_merge(current, tree) if current else tree
+        final[task_id] = current
+    return final
+
+
+def _batch_plan(items: Sequence[tuple[UUID, MediaAnnotation]]) -> tuple[dict[UUID, list[Shape]], TaskAnswersPlan]:
+    """Per task: the shapes to insert, and its answer plan; needs nothing from the database.
+
+    A `keep_data=False` item wipes what earlier items of the batch gave its task (shapes and
+    answers); the trees of the task's later items merge over its tree."""
     shapes_by_task: dict[UUID, list[Shape]] = {}
-    answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]] = {}
+    plan: TaskAnswersPlan = {}
     for task_id, annotation in items:
         tree = answers_to_json(annotation.answers)
         if not annotation.keep_data:
             shapes_by_task[task_id] = list(annotation.shapes)
-            answers_by_task[task_id] = (True, tree)
+            plan[task_id] = (True, [tree])
             continue
         shapes_by_task.setdefault(task_id, []).extend(annotation.shapes)
-        replace, current = answers_by_task.get(task_id, (False, stored.get(task_id) or {}))
-        answers_by_task[task_id] = (replace, answers_merge(current, tree))
-    return shapes_by_task, answers_by_task
+        replace, trees = plan.setdefault(task_id, (False, []))
+        if replace:
+            # Merged now: nothing stored takes part in a replaced task's answers.
+            trees[:] = [answers_merge(trees[0], tree)]
+        else:
+            trees.append(tree)
+    return shapes_by_task, plan
 
 
 def _is_unset(value: Any) -> bool:
@@ -373,17 +492,37 @@ _LABEL_COLUMN_TYPES = (
 )
 
 
+_COPY_SQL = f"COPY {Label._meta.db_table} ({', '.join(_LABEL_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+
+def _copy_encode(rows: list[tuple[Any, ...]]) -> bytes:
+    """The rows as the data of a binary COPY into the label table, encoded by psycopg (no COPY runs)."""
+    if not rows:
+        return b""
+    from psycopg.copy import Copy, FileWriter
+    from psycopg.types.json import set_json_dumps
+
+    buffer = io.BytesIO()
+    with _bound_cursor() as cursor:
+        set_json_dumps(orjson.dumps, context=cursor)
+        with Copy(cursor, binary=True, writer=FileWriter(buffer)) as copy:
+            copy.set_types(list(_LABEL_COLUMN_TYPES))
+            for row in rows:
+                copy.write_row(row)
+    return buffer.getvalue()
+
+
 def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
         from psycopg.types.json import set_json_dumps
 
-        sql = f"COPY {Label._meta.db_table} ({', '.join(_LABEL_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        with connection.cursor() as cursor:
+        # The raw psycopg cursor bypasses Django's error translation (see `_bound_cursor`).
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             raw = cursor.cursor
             set_json_dumps(orjson.dumps, context=raw)
-            with raw.copy(sql) as copy:
+            with raw.copy(_COPY_SQL) as copy:
                 copy.set_types(list(_LABEL_COLUMN_TYPES))
                 for row in rows:
                     copy.write_row(row)
@@ -403,20 +542,26 @@ def _labels_delete(**lookups: Any) -> None:
     queryset._raw_delete(queryset.db)
 
 
-def _bound_cursor() -> Any:
+@contextlib.contextmanager
+def _bound_cursor() -> Iterator[Any]:
     """A psycopg cursor with server-side binding on Django's connection (same transaction).
 
     Django's own cursor binds on the client: it quotes every element of an array parameter
     in Python (a regex per string), which cost ~0.25 s per 2,000 task answers, more than
-    the UPDATE itself. Here the arrays go to the server as binary parameters."""
+    the UPDATE itself. Here the arrays go to the server as binary parameters. Its errors are
+    translated to Django's, as its own cursor's are (a dropped connection is then an
+    OperationalError that the import tasks retry, not psycopg's, which they took for a bug)."""
     import psycopg
 
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     """The stored answer trees of these tasks."""
+    if not task_ids:
+        return {}
     if connection.vendor != "postgresql":
         return dict(Task.objects.filter(id__in=task_ids).values_list("id", "answers"))
     with _bound_cursor() as cursor:
@@ -429,9 +574,10 @@ def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     return {task_id: orjson.loads(answers) for task_id, answers in rows}
 
 
-def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]]]) -> None:
+def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any]]) -> int:
+    """Store the tasks' answer trees, mark them imported, bump their version; answers the tasks found."""
     if not answers_by_task:
-        return
+        return 0
     now = timezone.now()
     if connection.vendor == "postgresql":
         with _bound_cursor() as cursor:
@@ -442,18 +588,20 @@ def _tasks_update_answers(answers_by_task: dict[UUID, tuple[bool, dict[str, Any]
                 [
                     now,
                     list(answers_by_task),
-                    [orjson.dumps(tree).decode() for _, tree in answers_by_task.values()],
+                    [orjson.dumps(tree).decode() for tree in answers_by_task.values()],
                 ],
                 binary=True,
             )
-        return
-    tasks = [Task(id=task_id, answers=tree) for task_id, (_, tree) in answers_by_task.items()]
+            return int(cursor.rowcount)
+    tasks = [Task(id=task_id, answers=tree) for task_id, tree in answers_by_task.items()]
     Task.objects.bulk_update(tasks, ["answers"], batch_size=LABEL_BULK_BATCH)
     ids = list(answers_by_task)
+    found = 0
     for start in range(0, len(ids), _DELETE_CHUNK):
-        Task.objects.filter(id__in=ids[start : start + _DELETE_CHUNK]).update(
+        found += Task.objects.filter(id__in=ids[start : start + _DELETE_CHUNK]).update(
             has_import=True, version=F("version") + 1, updated_at=now
         )
+    return found
 
 
 def tasks_reset_after_configuration_clear(*, project: Project) -> int:
@@ -618,3 +766,27 @@ def label_delete(*, label: Label, expected_version: int | None = None) -> None:
     """Delete a label and its nested labels."""
     _task_version_bump(task=label.task, expected_version=expected_version)
     label.delete()
+
+
+def label_ids_reserve(*, count: int) -> list[int]:
+    """`count` fresh label ids for rows written by the caller (a restore renumbering labels)."""
+    return _label_ids_reserve(count)
+
+
+#: The tables a bulk label write changes wholesale.
+_BULK_WRITTEN_TABLES = (Label._meta.db_table, Task._meta.db_table)
+
+
+def label_statistics_refresh() -> None:
+    """ANALYZE the label and task tables (PostgreSQL) after a bulk write changed them wholesale.
+
+    The planner's row estimates come from these statistics; after an import into a table that
+    was small (or empty) they are far off until autovacuum analyzes it (a minute or more, or
+    never where autovacuum is off), and reads of a task's labels may pick a plan hundreds of
+    times slower. ANALYZE samples a fixed number of rows (a fraction of a second) and takes a
+    lock that blocks no reads or writes."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in _BULK_WRITTEN_TABLES:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

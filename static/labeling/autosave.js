@@ -6,6 +6,7 @@
 // server refused the document), "signed-out".
 
 import { errorOf } from "./api.js";
+import { mergeDocuments } from "./merge.js";
 
 const SAVE_DELAY = 1000;
 const DRAFT_DELAY = 300;
@@ -20,6 +21,8 @@ export class Autosave extends EventTarget {
     this.draftKey = `labelsite:draft:${taskId}`;
     this.state = "saved";
     this.savedRevision = store.revision;
+    // The version my edits started from: what a merge after a conflict compares mine with.
+    this.base = store.toDocument();
     this.timer = null;
     this.draftTimer = null;
     this.inFlight = null;
@@ -80,6 +83,7 @@ export class Autosave extends EventTarget {
       this.backoff = 0;
       this.store.version = result.data?.version ?? this.store.version + 1;
       this.savedRevision = revision;
+      this.base = body;
       if (this.hasUnsaved) {
         this.setState("pending");
         clearTimeout(this.timer);
@@ -119,14 +123,19 @@ export class Autosave extends EventTarget {
     return !this.hasUnsaved;
   }
 
-  /** After a conflict: take the server's current version and save ours over it. */
-  async overwrite() {
+  /** After a conflict: take their version and apply my unsaved changes on top of it (see
+   *  merge.js), then save that. Answers what was applied, or null when theirs could not be read. */
+  async merge() {
     const result = await this.api.get(this.url);
-    if (!result.ok) return false;
-    this.store.version = result.data.version;
+    if (!result.ok) return null;
+    const theirs = result.data;
+    const { document, applied } = mergeDocuments(this.base, this.store.toDocument(), theirs);
+    this.store.version = theirs.version;
+    this.base = { version: theirs.version, answers: theirs.answers || {}, labels: theirs.labels || [] };
     this.setState("pending");
+    this.store.replace(document); // undoable: Ctrl+Z shows mine as it was before the merge
     await this.saveNow();
-    return !this.hasUnsaved;
+    return applied;
   }
 
   // --- the local draft ---------------------------------------------------------------------

@@ -47,6 +47,8 @@ export const BINDINGS = [
     [["Ctrl", "Shift", "Enter"], "Skip the task and open the next one"],
     [["N"], "Next task"],
     [["P"], "Previous task"],
+    [["R"], "After a save conflict: reload their version (yours stays on this computer as a draft)"],
+    [["M"], "After a save conflict: merge your changes into their version, then save"],
     [["?"], "This help"],
   ]],
 ];

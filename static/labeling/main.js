@@ -293,10 +293,7 @@ saver.addEventListener("state", () => {
   if (saver.state === "conflict") {
     showBanner("conflict", "Someone else saved this task after you opened it. Your changes are kept on this computer.", [
       ["Reload their version (R)", () => leave(window.location.href)],
-      ["Overwrite with mine", async () => {
-        hideBanner("conflict");
-        if (!(await saver.overwrite())) toast("Could not overwrite; try again.");
-      }],
+      ["Merge my changes into theirs (M)", () => mergeAfterConflict()],
     ]);
   } else if (saver.state === "offline") {
     showBanner("offline", "The server cannot be reached. Your work is kept on this computer and saved as soon as it answers.");
@@ -313,6 +310,22 @@ saver.addEventListener("state", () => {
     hideBanner("signed-out");
   }
 });
+async function mergeAfterConflict() {
+  if (saver.state !== "conflict") return;
+  hideBanner("conflict");
+  const applied = await saver.merge();
+  if (applied === null) {
+    toast("Their version could not be loaded; try again.");
+    saver.setState("conflict", saver.error);
+    return;
+  }
+  const parts = [];
+  if (applied.added) parts.push(`${applied.added} added`);
+  if (applied.removed) parts.push(`${applied.removed} deleted`);
+  if (applied.answers) parts.push(`${applied.answers} answer(s)`);
+  toast(`Merged into their version: ${parts.join(", ") || "no change of yours"}. Ctrl+Z undoes the merge.`);
+}
+
 saver.addEventListener("saved", () => {
   if (!$("problems").hidden && saver.error === null) clearProblems();
 });
@@ -627,6 +640,12 @@ function handleLetter(letter, shift) {
     case "r":
       if (saver.state === "conflict") {
         leave(window.location.href);
+        return true;
+      }
+      return false;
+    case "m":
+      if (saver.state === "conflict") {
+        mergeAfterConflict();
         return true;
       }
       return false;

@@ -18,6 +18,8 @@ let entries = fromAnyForm(config.entries);
 let problems = [];
 let dirty = false;
 let checking = 0;
+// The image key of a Label Studio XML config loaded here, saved with the entries (null: unchanged).
+let imageField = null;
 let validateTimer = null;
 let checkedVersion = 0;
 let version = 0;
@@ -253,7 +255,9 @@ function setStatus(text) {
 async function save(confirmLoss) {
   saveButton.disabled = true;
   setStatus("Saving…");
-  const result = await request("POST", config.urls.save, { entries: toLabelsite(entries), confirm_loss: confirmLoss });
+  const body = { entries: toLabelsite(entries), confirm_loss: confirmLoss };
+  if (imageField !== null) body.image_field = imageField;
+  const result = await request("POST", config.urls.save, body);
   if (result.status === 409 && result.data?.impact) {
     showImpact(result.data.impact);
     setStatus("Not saved: confirm what is lost");
@@ -340,6 +344,8 @@ $("import-apply").addEventListener("click", async () => {
     return;
   }
   $("import-warnings").replaceChildren(...result.data.warnings.map((w) => el("li", { text: `${w.path}: ${w.message}` })));
+  // Label Studio imports read the task's image from the XML's image variable by default.
+  if (result.data.image_field) imageField = result.data.image_field;
   load(result.data.entries);
 });
 

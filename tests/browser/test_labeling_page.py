@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from labeling.models import Label, Task, TaskState
 from labeling.services import task_annotation_replace
@@ -343,9 +343,10 @@ def test_unsaved_work_survives_a_reload_as_a_local_draft(
     expect(page.locator("#banner")).to_contain_text("cannot be reached")
     page.wait_for_timeout(500)  # the draft is written 300 ms after the change
 
-    page.unroute("**/annotation")
     page.reload()  # the beforeunload warning is answered "leave" by the page fixture
     page.wait_for_selector("body[data-ready=true]")
+    # Only now: a retry of the old page could otherwise reach the server while it reloads.
+    page.unroute("**/annotation")
     assert any(d.startswith("beforeunload") for d in page.dialogs)  # type: ignore[attr-defined]
     banner = page.locator("#banner")
     expect(banner).to_contain_text("Unsaved changes")
@@ -390,10 +391,74 @@ def test_a_save_over_someone_elses_newer_version_shows_the_conflict_banner(
     expect(page.locator("#save-state")).to_have_attribute("data-state", "conflict")
     # Theirs is kept until the annotator chooses; reloading shows theirs and offers ours back.
     assert Label.objects.get(task=task).points == [[1, 1]]
+    expect(banner.get_by_role("button", name="Merge my changes into theirs (M)")).to_be_visible()
     banner.get_by_role("button", name="Reload their version (R)").click()
     page.wait_for_selector("body[data-ready=true]")
     expect(page.locator("#label-count")).to_have_text("1")
     expect(page.locator("#banner")).to_contain_text("saved elsewhere")
+
+
+def test_two_annotators_on_one_task_the_second_save_conflicts_and_merges_onto_the_first(
+    page: Page, browser: Browser, live_server: Any, labeling_project: Any, annotator: Any
+) -> None:
+    """Annie deletes a pole and adds one while Ben adds another and saves first: Annie's save is
+    refused (409), nothing of Ben's is overwritten, and Merge applies Annie's two changes on
+    top of Ben's version: Ben's pole and Annie's pole remain, the pole Annie deleted is gone."""
+    from tests.browser.conftest import IMAGE_HOST, png_bytes
+    from tests.factories import MembershipFactory, UserFactory
+
+    ben: Any = UserFactory(username="ben")
+    MembershipFactory(user=ben, organization=labeling_project.organization, role="annotator")
+    labeling_project.members.add(ben)
+    task = make_task(labeling_project, "shared.png")
+    task_annotation_replace(task=task, document={"labels": [{"key": "pole", "type": "point", "points": [[100, 100]]}]})
+
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    ben_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        image = png_bytes()
+        ben_context.route(
+            f"{IMAGE_HOST}/**", lambda route: route.fulfill(status=200, content_type="image/png", body=image)
+        )
+        ben_page = ben_context.new_page()
+        log_in(ben_page, live_server, "ben")
+        open_task(ben_page, live_server, task)
+
+        # Ben adds a pole and saves first.
+        ben_screen = Screen(ben_page)
+        press(ben_page, "4")
+        click(ben_page, ben_screen, 300, 300)
+        wait_saved(ben_page)
+    finally:
+        ben_context.close()
+    bens = sorted(label.points for label in Label.objects.filter(task=task))
+    assert points_close(bens, [[[100, 100]], [[300, 300]]]), bens
+
+    # Annie, still on the version she opened, deletes the first pole and adds her own.
+    screen = Screen(page)
+    press(page, "v")
+    click(page, screen, 100, 100)
+    expect(page.locator("#label-count")).to_have_text("1")  # nothing drawn yet: she selected it
+    press(page, "Delete")
+    press(page, "4")
+    click(page, screen, 500, 400)
+    banner = page.locator("#banner")
+    expect(banner).to_have_attribute("data-kind", "conflict", timeout=20000)
+    expect(page.locator("#save-state")).to_have_attribute("data-state", "conflict")
+    # The refused save wrote nothing: Ben's version is whole.
+    assert len(Label.objects.filter(task=task)) == 2
+
+    page.keyboard.press("m")
+    wait_saved(page)
+    expect(page.locator("#label-count")).to_have_text("2")
+    expect(page.locator("#banner")).to_be_hidden()
+    stored = sorted(label.points for label in Label.objects.filter(task=task))
+    assert len(stored) == 2
+    assert points_close(stored[0], [[300, 300]]), stored
+    assert points_close(stored[1], [[500, 400]]), stored
+    task.refresh_from_db()
+    assert task.version == 3  # the import above, Ben's save, the merge: no other write
 
 
 def test_help_overlay_lists_the_keys_and_the_page_fits_1280x800(

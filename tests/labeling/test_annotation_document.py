@@ -80,3 +80,13 @@ def test_complete_is_blocked_by_an_unanswered_required_question(task):
     assert [detail.path for detail in caught.value.details] == ["labels[0].answers.car_type"]
     task_annotation_replace(task=task, document={"labels": [CAR_WITH_WHEEL]})
     assert task_complete_checked(task=task).state == TaskState.COMPLETED
+
+
+def test_replace_refuses_an_integer_beyond_the_float_range_instead_of_crashing(task):
+    # Found by tests/security/test_datagym_validator_fuzzing.py: math.isfinite(10**400) raised
+    # OverflowError in the shared geometry rules (a 500 on PUT /api/tasks/{id}/annotation).
+    document = {"answers": {}, "labels": [{**CAR_WITH_WHEEL, "points": [[10**400, 1], [2, 2], [3, 1]]}]}
+    with pytest.raises(ValidationFailed) as caught:
+        task_annotation_replace(task=task, document=document)
+    assert {detail.path: detail.code for detail in caught.value.details} == {"labels[0].points": "invalid_points"}
+    assert not Label.objects.exists()

@@ -116,7 +116,20 @@ def test_import_reader_refuses_json_nested_100000_levels_deep_within_1_gb(raw: b
 
 @pytest.mark.parametrize(
     "coordinate",
-    ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "123456789012345678901234567890"],
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e400",
+        "-1e400",
+        "123456789012345678901234567890",
+        # found by tests/security/test_datagym_validator_fuzzing.py: an int beyond the float range
+        # made the fast validator disagree with jsonschema and math.isfinite raise OverflowError,
+        # and a string of 5,000 digits made int() raise ValueError (4,300-digit limit)
+        "1" + "0" * 400,
+        '"' + "9" * 5000 + '"',
+    ],
+    ids=lambda coordinate: coordinate[:12],
 )
 def test_import_job_refuses_non_finite_and_huge_coordinates(
     configured_project: Any, media_storage: Any, task: Any, coordinate: str
@@ -176,7 +189,11 @@ def test_v1_prediction_import_answers_hostile_json_without_a_crash(v1: APIClient
     assert Label.objects.count() == 0
 
 
-@pytest.mark.parametrize("coordinate", ["NaN", "Infinity", "1e400"])
+@pytest.mark.parametrize(
+    "coordinate",
+    ["NaN", "Infinity", "1e400", "1" + "0" * 400, "9" * 5000, '"' + "9" * 5000 + '"'],
+    ids=lambda c: f"{c[:12]}-{len(c)}",
+)
 def test_v1_prediction_import_refuses_non_finite_coordinates(
     v1: APIClient, configured_project: Any, task: Any, coordinate: str
 ):

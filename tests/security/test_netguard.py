@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from labelsite.errors import ValidationFailed
-from labelsite.netguard import UrlAllowList, address_is_public, url_check, url_fetch
+from labelsite.netguard import UrlAllowList, address_is_public, url_check, url_fetch, url_shape_problem
 
 NOTHING_ALLOWED = UrlAllowList.parse([])
 
@@ -62,6 +62,40 @@ def test_url_check_refuses_other_schemes_credentials_and_missing_hosts(url: str)
 def test_url_check_accepts_a_public_ip_literal() -> None:
     checked = url_check("https://8.8.8.8/image.png", allowlist=NOTHING_ALLOWED)
     assert [str(a) for a in checked.addresses] == ["8.8.8.8"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/a.jpg",
+        "http://2130706433/a.jpg",
+        "http://0x7f.1/a.jpg",
+        "http://127.1/a.jpg",
+        "http://[::1]/a.jpg",
+        "http://[::ffff:10.0.0.1]/a.jpg",
+        "http://[fe80::1%25eth0]/a.jpg",
+        "http://169.254.169.254/latest/meta-data",
+        "http://192.168.1.20/a.jpg",
+        "http://localhost:8000/a.jpg",
+        "http://media.localhost/a.jpg",
+        "ftp://example.com/a.jpg",
+        "https://user:pw@example.com/a.jpg",
+        "https:///a.jpg",
+        "https://example.com/a b.jpg",
+        "https://example.com:port/a.jpg",
+    ],
+)
+def test_url_shape_refuses_without_a_lookup_what_url_check_would_refuse(url: str) -> None:
+    assert url_shape_problem(url, allowlist=UrlAllowList.parse([])) is not None
+
+
+def test_url_shape_accepts_host_names_and_public_addresses_and_honours_the_allow_list() -> None:
+    nothing = UrlAllowList.parse([])
+
+    assert url_shape_problem("https://cdn.example.com/a.jpg?sig=1#x", allowlist=nothing) is None
+    assert url_shape_problem("https://93.184.216.34/a.jpg", allowlist=nothing) is None
+    assert url_shape_problem("http://127.0.0.1/a.jpg", allowlist=UrlAllowList.parse(["127.0.0.0/8"])) is None
+    assert url_shape_problem("http://localhost/a.jpg", allowlist=UrlAllowList.parse(["localhost"])) is None
 
 
 def test_public_address_rules() -> None:

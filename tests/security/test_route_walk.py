@@ -93,8 +93,8 @@ def route_path(route: Route, world: SecurityWorld) -> str:
         else:
             value = _value(param, world)
         path = re.sub(rf"<(?:\w+:)?{param}>|\(\?P<{param}>[^)]*\)", value, path)
-    path = path.replace("(?:media|image)", "media").replace("(?:/.*)?", "/no-such-thing").replace("/?$", "")
-    path = path.replace("^.*$", "no-such-thing").replace("^", "").replace("$", "")
+    path = path.replace("(?:media|image)", "media").replace("(?:/[\\s\\S]*)?", "/no-such-thing").replace("/?$", "")
+    path = path.replace("^[\\s\\S]*$", "no-such-thing").replace("^", "").replace("$", "")
     return "/" + path
 
 
@@ -139,7 +139,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "datagym-task-skip": {"put": V1},
     "datagym-task-complete": {"put": V1},
     "datagym-task": {"get": V1},
-    "^api/v1(?:/.*)?$": {"get": MISSING, "post": MISSING},
+    "^api/v1(?:/[\\s\\S]*)?$": {"get": MISSING, "post": MISSING},
     # the native API
     "api-schema": {"get": PUBLIC},
     "api-docs": {"get": PUBLIC},
@@ -185,7 +185,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-project-member": {"delete": ADMIN},
     "api-tokens": {"get": ORG_ADMIN_ANY, "post": ORG_ADMIN_ANY},
     "api-token": {"delete": ADMIN},
-    "api/^.*$": {"get": MISSING, "post": MISSING},
+    "api/^[\\s\\S]*$": {"get": MISSING, "post": MISSING},
     # pages
     "login": {"get": PUBLIC, "post": PUBLIC},
     "logout": {"post": PUBLIC},

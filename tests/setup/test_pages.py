@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from imports.services import import_job_create, import_job_validate
 from labeling.models import Label
 from projects.label_config import label_config_replace, label_config_tree
 from projects.models import ApiToken, LabelEntry, Media, MediaSource, Membership, Project
@@ -135,6 +137,40 @@ def test_convert_endpoint_turns_label_studio_xml_into_entries(admin_client: Clie
 
     assert response.status_code == 200
     assert response.json()["entries"][0]["type"] == "rectangle"
+    assert response.json()["image_field"] == "image"
+
+
+def test_the_image_field_of_an_xml_config_is_saved_and_label_studio_imports_read_it(
+    admin_client: Client, project: Project, media_storage: Any
+) -> None:
+    xml = (
+        '<View><Image name="img" value="$photo"/>'
+        '<RectangleLabels name="label" toName="img"><Label value="Car"/></RectangleLabels></View>'
+    )
+    converted = admin_client.post(
+        reverse("api-config-convert"), {"format": "label_studio_xml", "source": xml}, content_type="application/json"
+    ).json()
+    url = reverse("api-label-configuration-save", kwargs={"project_id": project.pk})
+    saved = admin_client.post(
+        url, {"entries": converted["entries"], "image_field": converted["image_field"]}, content_type="application/json"
+    )
+    assert saved.status_code == 200
+    project.label_configuration.refresh_from_db()
+    assert project.label_configuration.image_field == "photo"
+
+    # A later save without it keeps it; a Label Studio import reads the image from it.
+    admin_client.post(url, {"entries": converted["entries"]}, content_type="application/json")
+    job = import_job_create(
+        project=project,
+        user=None,
+        file=json.dumps([{"data": {"thumb": "https://x.example/t.jpg", "photo": "https://x.example/a.jpg"}}]).encode(),
+        file_name="tasks.json",
+        format="label_studio",
+        options={"create_media": False},
+    )
+    assert job.options["image_field"] == "photo"
+    job = import_job_validate(job_id=job.id)
+    assert job.errors.get().location == "/0/data/photo"  # the media a.jpg is unknown: located at the field read
 
 
 def test_members_page_creates_a_user_assigns_a_project_and_they_see_only_it(
