@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -250,6 +252,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error = DataGymError(415, "ex_unsupported_media_type", (exc.detail,))
     elif isinstance(exc, drf_exceptions.ParseError):
         error = bean_validation([detail("body", "ex_notreadable", "body")])
+    elif isinstance(exc, RequestDataTooBig):
+        # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (a raw upload, a prediction file): was a 500
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        error = DataGymError(413, "ex_validation", (), [detail("data", "ex_file_too_large", limit)])
     elif isinstance(exc, drf_exceptions.APIException):
         error = DataGymError(exc.status_code, "ex_system" if exc.status_code >= 500 else "ex_validation")
     else:

@@ -72,5 +72,5 @@ urlpatterns = [
         name="datagym-task-complete",
     ),
     re_path(rf"^api/v1/task/{ID.format('task_id')}/?$", views.TaskGetView.as_view(), name="datagym-task"),
-    re_path(r"^api/v1(?:/.*)?$", views.unknown_path),
+    re_path(r"^api/v1(?:/[\s\S]*)?$", views.unknown_path),  # [\s\S]: newlines in a path too
 ]

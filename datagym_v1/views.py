@@ -299,6 +299,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _int64(text: str) -> int:
+    # As the job path's parser (yajl) does: an integer beyond 64 bits is refused. Without this,
+    # 10**400 passed on to the converter, and 5,000 digits made `int` raise ValueError (a 500).
+    if len(text.lstrip("-")) > 19 or not -(2**63) <= (value := int(text)) < 2**63:
+        raise json.JSONDecodeError(f"the integer {text[:40]} is too large", text, 0)
+    return value
+
+
 class PredictionImportView(DataGymView):
     def post(self, request: Request, project_id: str) -> Response:
         project = project_get_for_organization(organization=self.organization(), project_id=project_id)
@@ -306,7 +314,7 @@ class PredictionImportView(DataGymView):
         if not raw.strip():
             raise DataGymError(500, "ex_gen_error_messages", (NO_CONTENT,))
         try:
-            items = json.loads(raw, parse_constant=_non_finite, parse_float=_finite_float)
+            items = json.loads(raw, parse_constant=_non_finite, parse_float=_finite_float, parse_int=_int64)
         except json.JSONDecodeError as exc:
             return Response({"errorMessages": f"line: {exc.lineno}, column: {exc.colno}\n{exc.msg}"})
         except UnicodeDecodeError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,26 +29,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from imports import selectors, services
+from imports.archive_import import archive_check, archive_format_detect, is_archive_name
 from imports.formats import format_detect, format_get, format_list
 from imports.formats.base import ImportFormat
+from imports.formats.csv_labels import cell_safe
 from imports.models import ImportJob, ImportJobError
 from imports.preview import preview_for_display, preview_get
 from imports.serializers import (
     ImportCreatedSerializer,
     ImportCreateInputSerializer,
     ImportErrorOutputSerializer,
+    ImportErrorPageSerializer,
     ImportFormatOutputSerializer,
     ImportJobOutputSerializer,
 )
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.selectors import project_get_for_admin
-from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT
+from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
 
 EXAMPLES_DIR = Path(__file__).parent / "formats" / "examples"
 #: Room for the multipart envelope around the file when judging a request by its Content-Length.
 MULTIPART_SLACK = 1024 * 1024
 #: A cell starting with one of these is a formula to a spreadsheet; it is written with a leading quote.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FileTooLarge(exceptions.APIException):
@@ -70,11 +73,18 @@ def file_too_large(size: int) -> FileTooLarge:
 
 def _format_for_upload(name: str, upload: Any) -> ImportFormat:
     """The format named, or the one the registry recognises from the file's kind and first bytes."""
+    archive = is_archive_name(upload.name or "")
     if name:
-        return format_get(name=name)
-    head = upload.read(4096)
-    upload.seek(0)
-    found = format_detect(file_name=upload.name or "", head=head)
+        fmt = format_get(name=name)
+        if archive:
+            archive_check(upload, fmt)
+        return fmt
+    if archive:
+        found = archive_format_detect(upload)
+    else:
+        head = upload.read(4096)
+        upload.seek(0)
+        found = format_detect(file_name=upload.name or "", head=head)
     if found is None:
         known = ", ".join(f"{fmt.name} ({'/'.join(fmt.file_kinds)})" for fmt in format_list())
         raise ValidationFailed(
@@ -239,8 +249,7 @@ class CsvRenderer(BaseRenderer):
 
 def csv_cell(value: object) -> str:
     """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote in front."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    return str(cell_safe("" if value is None else str(value)))
 
 
 class _Echo:
@@ -281,7 +290,11 @@ class ImportErrorsApi(APIView):
             OpenApiParameter("offset", OpenApiTypes.INT),
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
         ],
-        responses={200: ImportErrorOutputSerializer(many=True), **ERRORS},
+        responses={
+            200: ImportErrorPageSerializer,
+            (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR),
+            **ERRORS,
+        },
     )
     def get(self, request: Request, job_id: str) -> HttpResponseBase:
         job = selectors.import_job_get_for_admin(user=request.user, job_id=job_id)
@@ -308,6 +321,10 @@ class ImportErrorsCsvApi(APIView):
 
 
 # --- formats -----------------------------------------------------------------------------
+
+
+def example_content_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def example_path(name: str) -> Path | None:
@@ -342,10 +359,21 @@ class ImportFormatExampleApi(APIView):
     @extend_schema(
         operation_id="import_formats_example",
         summary="A small example file of the format",
-        responses={(200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY), **ERRORS},
+        responses={
+            **{
+                (200, content_type): file_response(content_type)
+                for content_type in sorted({example_content_type(path) for path in EXAMPLES_DIR.iterdir()})
+            },
+            **ERRORS,
+        },
     )
     def get(self, request: Request, name: str) -> HttpResponseBase:
         path = example_path(name)
         if path is None:
             raise Http404
-        return FileResponse(path.open("rb"), as_attachment=True, filename=f"example-{path.name}")
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"example-{path.name}",
+            content_type=example_content_type(path),
+        )

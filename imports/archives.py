@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO
@@ -136,7 +136,7 @@ class SafeZip:
             raise _refuse("compression_ratio", "", f"The archive expands more than {limits.max_ratio} times.")
         return entries
 
-    def open_entry(self, path: str) -> Iterator[bytes]:
+    def open_entry(self, path: str) -> Generator[bytes, None, None]:
         """Stream an entry's bytes, stopping if it decompresses to more than it declared."""
         entry = self._by_path.get(path)
         if entry is None:

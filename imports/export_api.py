@@ -13,8 +13,7 @@ from urllib.parse import quote
 
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
@@ -25,7 +24,7 @@ from imports import exports
 from imports.formats import export_format_get, export_format_list
 from imports.formats.export_base import ExportFormat
 from imports.models import ExportJob, ExportStatus
-from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT
+from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
 
 # --- serializers -----------------------------------------------------------------------------
 
@@ -107,6 +106,12 @@ def export_format_data(fmt: ExportFormat) -> dict[str, Any]:
     }
 
 
+def export_file_responses() -> dict[Any, Any]:
+    """The file answers of the download operations: one content type per export format's."""
+    content_types = sorted({fmt.content_type for fmt in export_format_list()})
+    return {(200, content_type): file_response(content_type) for content_type in content_types}
+
+
 def _attachment(file_name: str) -> str:
     return f"attachment; filename=\"{file_name}\"; filename*=UTF-8''{quote(file_name)}"
 
@@ -166,10 +171,7 @@ class ExportDownloadApi(APIView):
     @extend_schema(
         operation_id="exports_download",
         summary="The finished export's file, streamed from storage",
-        responses={
-            (200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY),
-            **ERRORS_WITH_CONFLICT,
-        },
+        responses={**export_file_responses(), **ERRORS_WITH_CONFLICT},
     )
     def get(self, request: Request, job_id: str) -> HttpResponseBase:
         job = exports.export_job_get(user=request.user, job_id=job_id)
@@ -196,10 +198,7 @@ class ExportStreamApi(APIView):
         operation_id="exports_stream",
         summary="Download a small export at once (up to 20,000 tasks), streamed as it is written",
         parameters=[ExportStreamQuerySerializer],
-        responses={
-            (200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY),
-            **ERRORS_WITH_CONFLICT,
-        },
+        responses={**export_file_responses(), **ERRORS_WITH_CONFLICT},
     )
     def get(self, request: Request, project_id: str) -> HttpResponseBase:
         query = ExportStreamQuerySerializer(data=request.query_params)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
+import os
+import struct
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,19 +31,46 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.core.files import File
+from django.core.files.storage import Storage
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft7Validator
 
-from imports.formats.base import FileError, ImportFormat, RawItem, schema_error_detail
+from imports.formats.base import (
+    Converted,
+    FileError,
+    ImportFormat,
+    MediaScale,
+    RawItem,
+    SizeCheck,
+    schema_error_detail,
+)
 from imports.jsonsplit import Span
+from imports.media_rows import (
+    GlobalKeyChecker,
+    MediaRow,
+    media_row_errors,
+    media_rows_create,
+    media_rows_dataset,
+    media_rows_dataset_errors,
+)
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task
-from labeling.services import labels_write_batch
+from labeling.services import (
+    LabelBatchWritten,
+    StagedLabelBatch,
+    bulk_write_settings,
+    label_statistics_refresh,
+    labels_batch_stage,
+    labels_write_batch,
+    labels_write_staged,
+)
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
+from projects.models import Dataset, Project
 
 #: Items checked together: one media query per chunk, one progress update per chunk.
 CHECK_CHUNK = 1000
@@ -83,6 +113,8 @@ class MediaMatcher:
         self.project_id = project_id
         self.match_by = match_by
         self._known: dict[str, UUID | str | None] = {}
+        #: (width, height) of the media of each matched task, where stored.
+        self.sizes: dict[UUID, tuple[int, int]] = {}
 
     def resolve(self, values: Iterable[str]) -> dict[str, UUID | str | None]:
         """Task id per reference value; None when no media matches, "ambiguous" for several."""
@@ -91,8 +123,13 @@ class MediaMatcher:
         if missing:
             if len(self._known) + len(missing) > MEDIA_CACHE_SIZE:
                 self._known.clear()
+                self.sizes.clear()
             self._known.update(self._lookup(missing))
         return {v: self._known[v] for v in wanted}
+
+    def remember(self, value: str, task_id: UUID) -> None:
+        """A media created by this job: later items that name it find its task."""
+        self._known[value] = task_id
 
     def _lookup(self, values: list[str]) -> dict[str, UUID | str | None]:
         found: dict[str, UUID | str | None] = dict.fromkeys(values)
@@ -111,10 +148,12 @@ class MediaMatcher:
                 project_id=self.project_id,
                 media__deleted_at__isnull=True,
                 **{f"{field_name}__in": lookup_values[start : start + 1000]},
-            ).values_list(field_name, "id")
-            for media_value, task_id in rows:
+            ).values_list(field_name, "id", "media__width", "media__height")
+            for media_value, task_id, width, height in rows:
                 key = str(media_value)
                 found[key] = _AMBIGUOUS if found.get(key) is not None else task_id
+                if width and height:
+                    self.sizes[task_id] = (width, height)
         return found
 
 
@@ -130,6 +169,17 @@ def _media_error(path: str, value: str, outcome: UUID | str | None, match_by: st
             params=(value,),
         )
     what = "id" if match_by == "id" else match_by.replace("_", " ")
+    if not value:
+        return ErrorDetail(
+            path=path,
+            code="media_reference_missing",
+            message=(
+                f"The item does not name its media by {what}, which this import matches by; choose how the "
+                "file names its media under “Match media by” (the option match_by: id, name, external_id or "
+                "global_key)."
+            ),
+            params=(),
+        )
     return ErrorDetail(
         path=path,
         code="media_not_found",
@@ -139,6 +189,50 @@ def _media_error(path: str, value: str, outcome: UUID | str | None, match_by: st
         ),
         params=(),
     )
+
+
+# --- media created by an import ---------------------------------------------------------------
+
+
+class MediaCreation:
+    """The media a job may create: items of a `creates_media` format whose media does not
+    exist (no match, or the format names none) carry a `MediaRow`.
+
+    Validation checks each row (URL, global key rules) and the global keys of the whole
+    file against each other and the organisation (one query per chunk); the write phase
+    creates the rows of a batch in bulk, inside the batch's transaction, before its labels.
+    Built once per job phase: it remembers the global keys seen, so such a job is never
+    split into chunks (two workers could not see each other's keys).
+    """
+
+    def __init__(self, *, project: Project, dataset_id: Any = None) -> None:
+        self.project = project
+        self.dataset_id = dataset_id
+        self.checker = GlobalKeyChecker(organization_id=project.organization_id)
+        self._dataset: Dataset | None = None
+
+    @classmethod
+    def for_job(cls, job: ImportJob, fmt: ImportFormat) -> MediaCreation | None:
+        if not fmt.creates_media or job.options.get("create_media") is False:
+            return None
+        return cls(project=job.project, dataset_id=job.options.get("dataset_id"))
+
+    def setup_errors(self) -> list[ErrorDetail]:
+        return media_rows_dataset_errors(project=self.project, dataset_id=self.dataset_id)
+
+    def check(self, rows: list[MediaRow]) -> list[list[ErrorDetail]]:
+        """The errors of each row: its own, then a global key repeated in the file or taken."""
+        found = [media_row_errors(row) for row in rows]
+        clean = [position for position, errors in enumerate(found) if not errors]
+        duplicates = self.checker.check([rows[position] for position in clean])
+        for position, error in duplicates.items():
+            found[clean[position]].append(error)
+        return found
+
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = media_rows_dataset(project=self.project, dataset_id=self.dataset_id)
+        return self._dataset
 
 
 # --- checking items ---------------------------------------------------------------------------
@@ -152,6 +246,10 @@ class CheckedItem:
     annotation: MediaAnnotation | None
     task_id: UUID | None
     errors: list[ErrorDetail] = field(default_factory=list)
+    #: The media to create before the item's labels are written (no media matched).
+    new_media: MediaRow | None = None
+    #: The value the item's media is matched by (remembered once its new media exists).
+    reference_value: str | None = None
 
     @property
     def skipped(self) -> bool:
@@ -160,7 +258,10 @@ class CheckedItem:
 
     @property
     def writable(self) -> bool:
-        return self.annotation is not None and self.task_id is not None and not self.errors
+        """Valid, and its task is known or will be once its new media is created."""
+        return (
+            self.annotation is not None and (self.task_id is not None or self.new_media is not None) and not self.errors
+        )
 
 
 def items_check(
@@ -172,36 +273,121 @@ def items_check(
     check_schema: bool = True,
     chunk_size: int | None = None,
     options: dict[str, Any] | None = None,
+    creation: MediaCreation | None = None,
 ) -> Iterator[CheckedItem]:
-    """Check items chunk by chunk; every item comes out once, in order, with all its errors."""
+    """Check items chunk by chunk; every item comes out once, in order, with all its errors.
+
+    With `creation`, an item whose media does not exist (or that names none) but carries a
+    `new_media` row is valid when the row is: it comes out with `new_media` set."""
     iterator = iter(raw_items)
     chunk_size = chunk_size or CHECK_CHUNK
     while chunk := list(islice(iterator, chunk_size)):
-        checked: list[tuple[CheckedItem, MediaRef | None]] = []
+        checked: list[tuple[CheckedItem, Converted | None, MediaRow | None]] = []
         for raw in chunk:
             if check_schema:
                 errors = fmt.item_schema.errors(raw.data, prefix=(raw.index,))
                 if errors:
-                    checked.append((CheckedItem(raw.index, None, None, errors), None))
+                    checked.append((CheckedItem(raw.index, None, None, errors), None, None))
                     continue
             converted = fmt.convert_item(raw.data, config, index=raw.index, match_by=matcher.match_by, options=options)
-            checked.append((CheckedItem(raw.index, converted.annotation, None, converted.errors), converted.reference))
+            row = converted.new_media if creation is not None else None
+            checked.append((CheckedItem(raw.index, converted.annotation, None, list(converted.errors)), converted, row))
         del chunk
-        values = {media_reference_value(ref, matcher.match_by) for _, ref in checked if ref is not None}
+        values = {
+            media_reference_value(c.reference, matcher.match_by)
+            for _, c, _ in checked
+            if c is not None and c.reference is not None
+        }
         tasks = matcher.resolve(values) if values else {}
-        for item, ref in checked:
-            if ref is not None:
+        to_create: list[tuple[CheckedItem, MediaRow]] = []
+        for item, found, row in checked:
+            ref = found.reference if found is not None else None
+            if found is not None and ref is not None:
                 value = media_reference_value(ref, matcher.match_by)
+                item.reference_value = value
                 outcome = tasks.get(value)
-                if outcome is None or outcome == _AMBIGUOUS:
-                    path = f"/{item.index}/internal_media_ID"
+                if isinstance(outcome, UUID):
+                    item.task_id = outcome
+                    size = matcher.sizes.get(outcome)
+                    size_error = _size_error(found.size_check, size) or _media_scale(found.media_scale, size)
+                    if size_error is not None:
+                        item.errors.append(size_error)
+                        item.annotation = None
+                elif outcome is None and row is not None:
+                    item.new_media = row
+                else:
+                    path = (
+                        found.reference_path
+                        or getattr(found.new_media, "location", None)
+                        or f"/{item.index}/internal_media_ID"
+                    )
                     item.errors.insert(
                         0, _media_error(path, value, outcome if isinstance(outcome, str) else None, matcher.match_by)
                     )
                     item.annotation = None
-                elif isinstance(outcome, UUID):
-                    item.task_id = outcome
+            elif row is not None:
+                item.new_media = row
+            if item.new_media is not None and found is not None:
+                # A media to create has only the size the item gives (the image is not fetched).
+                size = (row.width, row.height) if row is not None and row.width and row.height else None
+                size_error = _media_scale(found.media_scale, size)
+                if size_error is not None:
+                    item.errors.append(size_error)
+                    item.annotation = None
+            if item.new_media is not None and not item.errors:
+                to_create.append((item, item.new_media))
+        if creation is not None and to_create:
+            problems = creation.check([new for _, new in to_create])
+            for (item, _), errors in zip(to_create, problems, strict=True):
+                if errors:
+                    item.errors.extend(errors)
+                    item.annotation = None
+        for item, _, _ in checked:
             yield item
+
+
+def _media_scale(scale: MediaScale | None, size: tuple[int, int] | None) -> ErrorDetail | None:
+    """Percent points to pixels with the media's stored size; an error when it has none."""
+    if scale is None:
+        return None
+    if size is None:
+        return ErrorDetail(
+            path=scale.path,
+            code="missing_original_size",
+            message="The region's coordinates are percentages and neither the result (original_width, "
+            "original_height) nor the image gives its size in pixels (an import does not fetch images, and this "
+            "one has no stored size); add original_width and original_height to the result.",
+        )
+    sx, sy = size[0] / 100.0, size[1] / 100.0
+    for shape in scale.shapes:
+        shape.points = _scaled(shape.points, sx, sy)
+    return None
+
+
+def _scaled(points: Any, sx: float, sy: float) -> Any:
+    """Every [x, y] of a nested point list multiplied by (sx, sy)."""
+    if points and isinstance(points[0], int | float):
+        return [points[0] * sx, points[1] * sy, *points[2:]]
+    return [_scaled(part, sx, sy) for part in points]
+
+
+def _size_error(check: SizeCheck | None, size: tuple[int, int] | None) -> ErrorDetail | None:
+    """The item's pixels assume another image size than the media's (unknown sizes pass)."""
+    if check is None or size is None or (check.width, check.height) == size:
+        return None
+    return ErrorDetail(
+        path=check.path,
+        code="size_mismatch",
+        message=f"{check.subject} is {check.width}x{check.height} pixels but the image is {size[0]}x{size[1]}; "
+        "it must have the image's size.",
+    )
+
+
+def batch_items(fmt: ImportFormat, options: dict[str, Any] | None) -> int | None:
+    """Items per check chunk and write batch when the format lets the job choose (else None)."""
+    if fmt.batch_option is None or not options or not options.get(fmt.batch_option):
+        return None
+    return max(1, min(int(options[fmt.batch_option]), WRITE_BATCH_ITEMS))
 
 
 def top_level_errors(fmt: ImportFormat, count: int) -> list[ErrorDetail]:
@@ -270,6 +456,8 @@ class ValidationReport:
     labels: int = 0
     errors: int = 0
     classes: Counter[str] = field(default_factory=Counter)
+    #: Valid items that create (or, by URL, reuse) a media of the target dataset.
+    media_new: int = 0
 
 
 def _still_running(job_id: UUID, status: str) -> None:
@@ -330,6 +518,8 @@ def _validate_items(
         elif item.skipped:
             report.items_skipped += 1
         elif item.annotation is not None:
+            if item.new_media is not None:
+                report.media_new += 1
             report.labels += shape_count(item.annotation.shapes)
             _count_classes(item.annotation.shapes, report.classes)
             if task_ids is not None and item.task_id is not None:
@@ -352,18 +542,36 @@ def job_validate_file(
     sink = _ErrorSink(job)
     report = ValidationReport()
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    creation = MediaCreation.for_job(job, fmt)
+    if creation is not None:
+        for detail in creation.setup_errors():
+            sink.add(None, detail)
+        if sink.pending:
+            sink.flush()
+            report.errors = sink.total
+            return report
 
     def progress(done: int) -> None:
         _progress(job.pk, items_validated=done)
         _still_running(job.pk, ImportStatus.VALIDATING)
 
     with open_file() as file, gc_relaxed():
-        raw_items = fmt.read(file)
+        # The job's options reach the reader and the converter here as in the write phase.
+        raw_items = fmt.items(file, options=job.options)
         try:
-            checked = items_check(raw_items, fmt=fmt, config=config, matcher=matcher)
+            checked = items_check(
+                raw_items,
+                fmt=fmt,
+                config=config,
+                matcher=matcher,
+                options=job.options,
+                chunk_size=batch_items(fmt, job.options),
+                creation=creation,
+            )
             _validate_items(checked, report=report, sink=sink, on_progress=progress)
         except FileError as exc:
-            sink.add(None, exc.detail)
+            for detail in exc.details:
+                sink.add(None, detail)
         else:
             for detail in top_level_errors(fmt, report.items):
                 sink.add(None, detail)
@@ -383,7 +591,8 @@ def _span(chunk: ImportChunk) -> Span:
 
 def job_chunks_plan(*, job: ImportJob, fmt: ImportFormat, open_file: Callable[[], Any], every: int) -> int:
     """Split the job's file into chunks of `every` items (rows of ImportChunk); 0 when it stays whole."""
-    if fmt.split is None or fmt.read_span is None:
+    if fmt.split is None or fmt.read_span is None or fmt.creates_media:
+        # A format that creates media checks its global keys across the whole file: one worker.
         return 0
     with open_file() as file:
         spans = fmt.split(file, every=every)
@@ -412,9 +621,12 @@ def chunk_validate_file(
     fmt: ImportFormat,
     config: LabelConfigIndex,
     open_file: Callable[[], Any],
+    storage: Storage | None = None,
 ) -> tuple[ValidationReport, bytes]:
     """Check the items of one chunk; store its errors; add its progress to the job's.
 
+    With a `storage` (PostgreSQL), the chunk's write batches are staged on the way
+    (`ChunkStager`): the write phase then copies them without reading the file again.
     Returns the report and the chunk's task ids (sorted, 16 bytes each). Raises `FileError`
     when the chunk cannot be parsed alone.
     """
@@ -432,13 +644,144 @@ def chunk_validate_file(
         _chunk_progress(job.pk, chunk.pk, items_validated=done, added=done - reported)
         reported = done
 
-    with open_file() as file, gc_relaxed():
-        checked = items_check(fmt.read_span(file, _span(chunk)), fmt=fmt, config=config, matcher=matcher)
+    stager = ChunkStager(job=job, chunk=chunk) if storage is not None else None
+    with open_file() as file, gc_relaxed(), contextlib.ExitStack() as stack:
+        if stager is not None:
+            stack.callback(stager.close)
+        checked = items_check(
+            fmt.read_span(file, _span(chunk)), fmt=fmt, config=config, matcher=matcher, options=job.options
+        )
+        if stager is not None:
+            checked = stager.staging(checked)
         _validate_items(checked, report=report, sink=sink, on_progress=progress, task_ids=task_ids)
-    sink.flush()
-    progress(report.items)
+        sink.flush()
+        progress(report.items)
+        if stager is not None and storage is not None:
+            stager.save(storage)
     report.errors = sink.total
     return report, b"".join(sorted(task_ids))
+
+
+# --- staging: validated write batches kept in storage until the write phase ---------------------
+
+_ENDED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
+_RECORD_HEAD = struct.Struct("<iiiII")  # batch number, items, items skipped, header length, COPY data length
+
+
+def staged_dir(job_id: UUID) -> str:
+    return f"imports/staged/{job_id}"
+
+
+def staged_name(job_id: UUID, number: int) -> str:
+    return f"{staged_dir(job_id)}/{number:06d}.stage"
+
+
+class ChunkStager:
+    """The write batches of one chunk, built while it is validated (label ids reserved, rows
+    encoded for COPY) and kept in a temporary file, then saved to storage with the chunk.
+
+    The batches are those the write phase would make from the file (`_batches`); with
+    all-or-nothing, staging stops at the first invalid item, since the job will not be
+    written. Nothing is visible: the rows only reach the label table in the write phase.
+    """
+
+    def __init__(self, *, job: ImportJob, chunk: ImportChunk) -> None:
+        self.job_id = job.pk
+        self.chunk_number = chunk.number
+        self.skip_invalid = bool(job.options.get("skip_invalid"))
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); gone if the worker dies
+        self.useful = True
+
+    def staging(self, items: Iterable[CheckedItem]) -> Iterator[CheckedItem]:
+        """Pass the items through, staging them in batches."""
+        writable: list[tuple[Any, Any]] = []
+        number = count = labels = 0
+        for item in items:
+            yield item
+            if not self.useful:
+                continue
+            if item.errors and not self.skip_invalid:
+                self.useful = False
+                continue
+            count += 1
+            if item.writable:
+                writable.append((item.task_id, item.annotation))
+                labels += shape_count(item.annotation.shapes)  # type: ignore[union-attr]
+            if labels >= WRITE_BATCH_LABELS or count >= WRITE_BATCH_ITEMS:
+                self._stage(number, writable, count)
+                number, writable, count, labels = number + 1, [], 0, 0
+        if count and self.useful:
+            self._stage(number, writable, count)
+
+    def _stage(self, number: int, writable: list[tuple[Any, Any]], count: int) -> None:
+        batch = labels_batch_stage(
+            items=writable, import_job_id=self.job_id, import_batch=_batch_key(self.chunk_number, number)
+        )
+        header = batch.header()
+        self.file.write(
+            _RECORD_HEAD.pack(number, len(writable), count - len(writable), len(header), len(batch.copy_data))
+        )
+        self.file.write(header)
+        self.file.write(batch.copy_data)
+        gc_batch_done()
+
+    def save(self, storage: Storage) -> None:
+        if not self.useful:
+            return
+        name = staged_name(self.job_id, self.chunk_number)
+        if storage.exists(name):  # an earlier attempt at this chunk
+            storage.delete(name)
+        self.file.seek(0)
+        saved = storage.save(name, File(self.file, name=name))
+        if saved != name:  # never expected: another attempt saved meanwhile
+            storage.delete(saved)
+            raise JobStopped
+        if ImportJob.objects.filter(pk=self.job_id, status__in=_ENDED).exists():
+            # The job ended (cancel, failure) after the last check: its staged files were removed.
+            storage.delete(saved)
+            raise JobStopped
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(frozen=True)
+class StagedRecord:
+    number: int
+    items: int
+    skipped: int
+    batch: StagedLabelBatch | None  # None when skipped over (written before)
+
+
+def staged_records(file: Any, *, after: int = -1) -> Iterator[StagedRecord]:
+    """The staged batches of a chunk in order; those numbered up to `after` are not decoded."""
+    while head := file.read(_RECORD_HEAD.size):
+        number, items, skipped, header_length, data_length = _RECORD_HEAD.unpack(head)
+        if number <= after:
+            file.seek(header_length + data_length, 1)
+            yield StagedRecord(number, items, skipped, None)
+            continue
+        header = file.read(header_length)
+        data = file.read(data_length)
+        yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data))
+
+
+def staged_remove(storage: Storage, job_id: UUID) -> None:
+    """Delete what the job staged (after success, failure or cancel); safe to call any time."""
+    directory = staged_dir(job_id)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        _, files = storage.listdir(directory)
+        for name in files:
+            storage.delete(f"{directory}/{name}")
+        with contextlib.suppress(NotImplementedError, OSError):
+            os.rmdir(storage.path(directory))
+
+
+def staging_storage(job: ImportJob) -> Storage | None:
+    """Where a job's chunks are staged, or None when they are not (only PostgreSQL has COPY)."""
+    if connection.vendor != "postgresql":
+        return None
+    return job.file.storage
 
 
 def _chunk_progress(job_id: UUID, chunk_id: int, *, items_validated: int, added: int) -> None:
@@ -470,27 +813,75 @@ def chunk_write_file(
     fmt: ImportFormat,
     config: LabelConfigIndex,
     open_file: Callable[[], Any],
+    storage: Storage | None = None,
 ) -> WriteOutcome:
-    """Write one chunk in batches after its checkpoint; the batches are keyed by (job, batch)."""
+    """Write one chunk in batches after its checkpoint; the batches are keyed by (job, batch).
+
+    From the batches staged during validation when `storage` holds them; otherwise the
+    chunk is read and converted again."""
+    name = staged_name(job.pk, chunk.number)
+    if storage is not None and storage.exists(name):
+        return _chunk_write_staged(job=job, chunk=chunk, open_staged=lambda: storage.open(name, "rb"))
     assert fmt.read_span is not None
     skip_invalid = bool(job.options.get("skip_invalid"))
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
     outcome = WriteOutcome()
     with open_file() as file, gc_relaxed():
         raw_items = fmt.read_span(file, _span(chunk))
-        checked = items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=skip_invalid)
+        checked = items_check(
+            raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=skip_invalid, options=job.options
+        )
         for number, batch in _batches(checked):
             outcome.batches += 1
             if number <= chunk.checkpoint:
                 continue
             writable = [(item.task_id, item.annotation) for item in batch if item.writable]
+            key = _batch_key(chunk.number, number)
             skipped = len(batch) - len(writable)
-            written = _write_batch(job, number, writable, items=len(writable), skipped=skipped, chunk=chunk)
+            written, items = _write_batch(
+                job,
+                number,
+                lambda writable=writable, key=key, skipped=skipped: (  # type: ignore[misc]
+                    labels_write_batch(items=writable, import_job_id=job.pk, import_batch=key),
+                    len(writable),
+                    skipped,
+                ),
+                chunk=chunk,
+            )
             gc_batch_done()
             outcome.labels += written
-            outcome.items += len(writable)
-            outcome.skipped += skipped
+            outcome.items += items
+            outcome.skipped += len(batch) - items
     return outcome
+
+
+def _chunk_write_staged(*, job: ImportJob, chunk: ImportChunk, open_staged: Callable[[], Any]) -> WriteOutcome:
+    outcome = WriteOutcome()
+    with open_staged() as file:
+        for record in staged_records(file, after=chunk.checkpoint):
+            outcome.batches += 1
+            staged = record.batch
+            if staged is None:
+                continue
+            key = _batch_key(chunk.number, record.number)
+            written, items = _write_batch(
+                job,
+                record.number,
+                lambda staged=staged, key=key, record=record: (  # type: ignore[misc]
+                    labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key),
+                    record.items,
+                    record.skipped,
+                ),
+                chunk=chunk,
+            )
+            outcome.labels += written
+            outcome.items += items
+            outcome.skipped += record.skipped
+    return outcome
+
+
+def _batch_key(chunk_number: int, number: int) -> int:
+    return chunk_number * CHUNK_BATCH_STRIDE + number
 
 
 def _progress(job_id: UUID, **fields: Any) -> None:
@@ -506,14 +897,15 @@ class WriteOutcome:
     errors: int = 0
 
 
-def _batches(items: Iterable[CheckedItem]) -> Iterator[tuple[int, list[CheckedItem]]]:
+def _batches(items: Iterable[CheckedItem], max_items: int | None = None) -> Iterator[tuple[int, list[CheckedItem]]]:
     """Group items into numbered write batches; the same file gives the same batches."""
     number, batch, labels = 0, [], 0
+    max_items = max_items or WRITE_BATCH_ITEMS
     for item in items:
         batch.append(item)
         if item.annotation is not None:
             labels += shape_count(item.annotation.shapes)
-        if labels >= WRITE_BATCH_LABELS or len(batch) >= WRITE_BATCH_ITEMS:
+        if labels >= WRITE_BATCH_LABELS or len(batch) >= max_items:
             yield number, batch
             number, batch, labels = number + 1, [], 0
     if batch:
@@ -531,12 +923,22 @@ def job_write_file(
 
     With `skip_invalid` the items are checked again (same functions, same answers) and the
     invalid ones skipped; otherwise validation proved every item valid and only the
-    configuration and the media are resolved again.
+    configuration and the media are resolved again. Media that items ask for are created
+    in the batch's transaction (`MediaCreation`); a row refused then (its global key was
+    taken since validation) is skipped and its error stored.
     """
     skip_invalid = bool(job.options.get("skip_invalid"))
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    creation = MediaCreation.for_job(job, fmt)
     outcome = WriteOutcome()
-    sink = _ErrorSink(job) if not skip_invalid else None
+    sink = _ErrorSink(job)
+    # Items that validation found invalid (skipped now) have their errors stored already; an
+    # error found only now (a global key taken since, a changed media) is stored too.
+    reported = (
+        set(ImportJobError.objects.filter(job=job, item_index__isnull=False).values_list("item_index", flat=True))
+        if skip_invalid
+        else set()
+    )
     with open_file() as file:
         checked = items_check(
             fmt.items(file, options=job.options),
@@ -545,44 +947,99 @@ def job_write_file(
             matcher=matcher,
             check_schema=skip_invalid,
             options=job.options,
+            chunk_size=batch_items(fmt, job.options),
+            creation=creation,
         )
-        for number, batch in _batches(checked):
+        for number, batch in _batches(checked, batch_items(fmt, job.options)):
             outcome.batches += 1
             if number <= job.checkpoint:
                 continue  # written by an earlier run of this job
-            writable = [(item.task_id, item.annotation) for item in batch if item.writable]
-            skipped = len(batch) - len(writable)
-            if sink is not None:
-                for item in batch:
+            for item in batch:
+                if item.errors and item.index not in reported:
                     for detail in item.errors:
                         sink.add(item.index, detail)
-                sink.flush()
-            written = _write_batch(job, number, writable, items=len(writable), skipped=skipped)
+            sink.flush()
+            written, items = _write_batch(
+                job,
+                number,
+                lambda batch=batch, number=number: _write_items(  # type: ignore[misc]
+                    job, number, batch, creation=creation, matcher=matcher, sink=sink
+                ),
+            )
             gc_batch_done()
             outcome.labels += written
-            outcome.items += len(writable)
-            outcome.skipped += skipped
-    if sink is not None:
-        outcome.errors = sink.total
+            outcome.items += items
+            outcome.skipped += len(batch) - items
+    outcome.errors = sink.total
     return outcome
+
+
+def _write_items(
+    job: ImportJob,
+    number: int,
+    batch: list[CheckedItem],
+    *,
+    creation: MediaCreation | None,
+    matcher: MediaMatcher,
+    sink: _ErrorSink,
+) -> tuple[LabelBatchWritten, int, int]:
+    """A batch of a job without chunks: its new media first (a refused row is skipped), then its labels."""
+    if creation is not None:
+        _media_create(job, batch, creation=creation, matcher=matcher, sink=sink)
+    writable = [(item.task_id, item.annotation) for item in batch if item.writable and item.task_id is not None]
+    result = labels_write_batch(items=writable, import_job_id=job.pk, import_batch=number)  # type: ignore[arg-type]
+    return result, len(writable), len(batch) - len(writable)
+
+
+def _media_create(
+    job: ImportJob, batch: list[CheckedItem], *, creation: MediaCreation, matcher: MediaMatcher, sink: _ErrorSink
+) -> None:
+    """Create the batch's new media (in the caller's transaction) and give their items a task."""
+    pending = [item for item in batch if item.writable and item.task_id is None and item.new_media is not None]
+    if not pending:
+        return
+    outcomes = media_rows_create(
+        project=creation.project,
+        dataset=creation.dataset(),
+        rows=[item.new_media for item in pending],  # type: ignore[misc]
+    )
+    created = reused = failed = 0
+    for item, result in zip(pending, outcomes, strict=True):
+        if result.errors:
+            failed += 1
+            item.errors.extend(result.errors)
+            for detail in result.errors:
+                sink.add(item.index, detail)
+            continue
+        created += result.created
+        reused += not result.created
+        item.task_id = result.task_id
+        if item.reference_value:
+            matcher.remember(item.reference_value, result.task_id)
+    sink.flush()
+    summary = ImportJob.objects.values_list("summary", flat=True).get(pk=job.pk)
+    for key, count in (("media_created", created), ("media_reused", reused), ("media_failed", failed)):
+        summary[key] = summary.get(key, 0) + count
+    ImportJob.objects.filter(pk=job.pk).update(summary=summary)
 
 
 def _write_batch(
     job: ImportJob,
     number: int,
-    writable: list[tuple[Any, Any]],
+    write: Callable[[], tuple[LabelBatchWritten, int, int]],
     *,
-    items: int,
-    skipped: int,
     chunk: ImportChunk | None = None,
-) -> int:
-    """One batch in one transaction, with the checkpoint that says it is written.
+) -> tuple[int, int]:
+    """One batch in one transaction, with the checkpoint that says it is written; returns
+    (labels written, items written). `write` writes the batch in that transaction and says
+    what it wrote: (labels, items written, items skipped).
 
     Without chunks the job row is the lock and its checkpoint the batch number; a chunk's
     batch locks the chunk row only (other chunks write at the same time) and adds its counts
-    to the job's with F() updates.
+    to the job's with F() updates. New media (jobs without chunks only) are created first.
     """
     with transaction.atomic():
+        bulk_write_settings()
         if chunk is None:
             status, checkpoint, cancel_requested = (
                 ImportJob.objects.select_for_update()
@@ -602,9 +1059,8 @@ def _write_batch(
         if status != ImportStatus.WRITING or cancel_requested:
             raise JobStopped
         if number <= checkpoint:
-            return 0  # another worker wrote it meanwhile
-        batch_key = number if chunk is None else chunk.number * CHUNK_BATCH_STRIDE + number
-        result = labels_write_batch(items=writable, import_job_id=job.pk, import_batch=batch_key)
+            return 0, 0  # another worker wrote it meanwhile
+        result, items, skipped = write()
         now = timezone.now()
         if chunk is not None:
             ImportChunk.objects.filter(pk=chunk.pk).update(
@@ -620,8 +1076,13 @@ def _write_batch(
             items_skipped=F("items_skipped") + skipped,
             heartbeat_at=now,
         )
+    if number == 0 and (chunk is None or chunk.number == 0):
+        # The job's first batch, committed: a table that was empty or small has grown a lot
+        # and keeps growing. Fresh statistics keep the labeling page's reads on the right
+        # plan while the import runs (ANALYZE's estimates then scale with the table's size).
+        label_statistics_refresh()
     if chunk is None:
         job.checkpoint = number
     else:
         chunk.checkpoint = number
-    return result.labels
+    return result.labels, items

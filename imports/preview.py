@@ -25,7 +25,7 @@ from django.db import transaction
 from imports.formats import format_get
 from imports.formats.base import FileError
 from imports.models import ImportJob, ImportStatus
-from imports.pipeline import CheckedItem, MediaMatcher, items_check
+from imports.pipeline import CheckedItem, MediaCreation, MediaMatcher, items_check
 from labeling.annotation import Shape
 from labeling.models import Task
 from projects.label_config import label_config_index
@@ -82,10 +82,17 @@ class PreviewCollector:
         if self.full or not item.writable or item.annotation is None:
             return False
         shapes = _flatten(item.annotation.shapes)
+        new = item.new_media if item.task_id is None else None
         self.items.append(
             {
                 "item": item.index,
-                "task_id": str(item.task_id),
+                "task_id": str(item.task_id) if item.task_id is not None else "",
+                # A media the import will create: shown from its URL, named as it will be.
+                **(
+                    {"new_media": {"name": new.media_name(), "url": new.url, "width": new.width, "height": new.height}}
+                    if new is not None
+                    else {}
+                ),
                 "shape_count": len(shapes),
                 "truncated": len(shapes) > PREVIEW_SHAPES,
                 "shapes": [
@@ -103,7 +110,7 @@ class PreviewCollector:
 
     def result(self) -> list[dict[str, Any]]:
         """The preview items, each with its `media_id` (one query for all)."""
-        task_ids = [item["task_id"] for item in self.items]
+        task_ids = [item["task_id"] for item in self.items if item["task_id"]]
         media_of = {
             str(pk): str(media_id)
             for pk, media_id in Task.objects.filter(pk__in=task_ids).values_list("pk", "media_id")
@@ -118,11 +125,15 @@ def preview_build(*, job: ImportJob, limit: int = PREVIEW_ITEMS) -> list[dict[st
     config = label_config_index(configuration=configuration)
     collector = PreviewCollector(colors=entry_colors(configuration=configuration), limit=limit)
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    creation = MediaCreation.for_job(job, fmt)
     with job.file.storage.open(str(job.file.name), "rb") as file:
-        raw_items = fmt.read(file)
+        raw_items = fmt.items(file, options=job.options)
+        checked = items_check(
+            raw_items, fmt=fmt, config=config, matcher=matcher, options=job.options, creation=creation
+        )
         # A file error (bad JSON) is the validation report's business; the preview shows what came before.
         with contextlib.suppress(FileError):
-            for position, item in enumerate(items_check(raw_items, fmt=fmt, config=config, matcher=matcher)):
+            for position, item in enumerate(checked):
                 collector.add(item)
                 if collector.full or position + 1 >= PREVIEW_SCAN_LIMIT:
                     break
@@ -160,13 +171,11 @@ def preview_for_display(*, preview: list[dict[str, Any]]) -> list[dict[str, Any]
     shown = []
     for item in preview:
         found = media.get(str(item.get("media_id")))
-        shown.append(
-            {
-                **item,
-                "media_name": found.name if found else "",
-                "image_url": _image_url(found) if found else "",
-                "width": found.width if found else None,
-                "height": found.height if found else None,
-            }
-        )
+        new = item.get("new_media") or {}
+        if found is not None:
+            name, url, width, height = found.name, _image_url(found), found.width, found.height
+        else:
+            name = f"{new['name']} (new)" if new else ""
+            url, width, height = new.get("url", ""), new.get("width"), new.get("height")
+        shown.append({**item, "media_name": name, "image_url": url, "width": width, "height": height})
     return shown

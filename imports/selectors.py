@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from imports.models import ImportJob, ImportJobError, ImportStatus
@@ -118,3 +118,16 @@ def import_job_class_counts(*, job: ImportJob) -> list[dict[str, Any]]:
     if not isinstance(classes, dict):
         return []
     return [{"key": str(key), "count": int(count)} for key, count in classes.items()]
+
+
+def import_job_archive_jobs(*, job: ImportJob) -> list[ImportJob]:
+    """The jobs made from the same uploaded archive as `job` (itself included), in file order."""
+    archive = job.summary.get("archive") if isinstance(job.summary, dict) else None
+    if not archive:
+        return []
+    first = archive.get("first_job") or str(job.pk)
+    # Siblings name the first job; the first job names itself by its own id.
+    jobs = ImportJob.objects.filter(project_id=job.project_id).filter(
+        Q(pk=first) | Q(summary__archive__first_job=first)
+    )
+    return sorted(jobs.only("id", "file_name", "status", "summary"), key=lambda j: j.file_name)

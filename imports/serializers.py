@@ -10,6 +10,19 @@ from rest_framework import serializers
 from imports.models import ImportStatus
 
 
+def options_parse(value: str) -> dict[str, Any]:
+    """The options text of an upload (API field or page form) as a dict; ValueError says what is wrong."""
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"options is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError('options is a JSON object, e.g. {"match_by": "name"}.')
+    return parsed
+
+
 class ImportCreateInputSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The import file (streamed to storage; see LABELSITE_MAX_IMPORT_BYTES).")
     format = serializers.CharField(
@@ -24,15 +37,10 @@ class ImportCreateInputSerializer(serializers.Serializer):
     )
 
     def validate_options(self, value: str) -> dict[str, Any]:
-        if not value.strip():
-            return {}
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise serializers.ValidationError(f"options is not valid JSON: {exc.msg} at column {exc.colno}.") from exc
-        if not isinstance(parsed, dict):
-            raise serializers.ValidationError('options is a JSON object, e.g. {"match_by": "name"}.')
-        return parsed
+            return options_parse(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class ImportCreatedSerializer(serializers.Serializer):
@@ -120,6 +128,16 @@ class ImportErrorOutputSerializer(serializers.Serializer):
     location = serializers.CharField(help_text="A JSON pointer, or line and column.")
     code = serializers.CharField()
     message = serializers.CharField()
+
+
+class ImportErrorPageSerializer(serializers.Serializer):
+    """A page of an import's errors (limit/offset), with the job's total error count."""
+
+    count = serializers.IntegerField(help_text="Errors kept (at most 10,000).")
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ImportErrorOutputSerializer(many=True)
+    error_count = serializers.IntegerField(help_text="All errors of the job, kept or not.")
 
 
 class ImportFormatOutputSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ heartbeat for `STALE_AFTER`) may be claimed again and resumes from the checkpoin
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,9 +21,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
+from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
 from imports.formats import format_get
 from imports.formats.base import FileError, ImportFormat, RawItem, pointer
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
@@ -38,26 +42,39 @@ from imports.pipeline import (
     job_validate_file,
     job_write_file,
     shape_count,
+    staged_remove,
+    staging_storage,
     top_level_errors,
 )
-from labeling.services import labels_write_batch
+from labeling.services import label_statistics_refresh, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
 from projects.label_config import label_config_index
 from projects.models import LabelConfiguration, Project
+
+logger = logging.getLogger(__name__)
 
 #: A running phase without a heartbeat for this long is taken to be dead and may be claimed again.
 STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECONDS", 120))
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
-DEFAULT_OPTIONS: dict[str, Any] = {"match_by": "id", "skip_invalid": False, "write_when_valid": False}
+#: `keep_data`: None follows the file (DataGym's per-item `keepData`, a format's own option);
+#: true adds every item's labels to what its media has, false replaces what it has.
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "match_by": "id",
+    "skip_invalid": False,
+    "write_when_valid": False,
+    "keep_data": None,
+}
 MATCH_BY_CHOICES = ("id", "name", "external_id", "global_key")
 
 
-def import_options_clean(options: dict[str, Any] | None, *, fmt: ImportFormat | None = None) -> dict[str, Any]:
+def import_options_clean(
+    options: dict[str, Any] | None, *, fmt: ImportFormat | None = None, organization_id: Any = None
+) -> dict[str, Any]:
     """The job options with their defaults, or every problem with them.
 
     A format's own options (`ImportFormat.options`) are allowed too, with its defaults
-    (its `match_by` default wins over the general one)."""
+    (its `match_by` default wins over the general one), and checked by its `options_check`."""
     given = dict(options or {})
     known = {**DEFAULT_OPTIONS, **(fmt.options if fmt is not None else {})}
     errors: list[ErrorDetail] = []
@@ -79,9 +96,19 @@ def import_options_clean(options: dict[str, Any] | None, *, fmt: ImportFormat | 
                 message=f"match_by is one of {', '.join(MATCH_BY_CHOICES)}.",
             )
         )
-    for flag in ("skip_invalid", "write_when_valid"):
-        if not isinstance(cleaned[flag], bool):
+    for flag in ("skip_invalid", "write_when_valid", "create_media", "replace"):
+        if flag in cleaned and not isinstance(cleaned[flag], bool):
             errors.append(ErrorDetail(path=f"options.{flag}", code="invalid", message=f"{flag} is true or false."))
+    if cleaned["keep_data"] is not None and not isinstance(cleaned["keep_data"], bool):
+        errors.append(
+            ErrorDetail(
+                path="options.keep_data",
+                code="invalid",
+                message="keep_data is true (add to stored labels), false (replace them) or null (the file decides).",
+            )
+        )
+    if not errors and fmt is not None and fmt.options_check is not None:
+        errors.extend(fmt.options_check(cleaned, organization_id=organization_id))
     if errors:
         raise ValidationFailed(code="invalid_options", message="The import options are not valid.", details=errors)
     return cleaned
@@ -98,13 +125,17 @@ def import_job_create(
 ) -> ImportJob:
     """Store the file and queue its validation; returns at once (the work runs in a worker)."""
     fmt = format_get(name=format)
-    cleaned = import_options_clean(options, fmt=fmt)
+    cleaned = import_options_clean(options, fmt=fmt, organization_id=project.organization_id)
+    if "image_field" in cleaned and not cleaned["image_field"]:
+        # A configuration made from a Label Studio XML config knows where its tasks keep the image.
+        cleaned["image_field"] = project.label_configuration.image_field or None
     extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
-    if extension not in fmt.file_kinds:
+    if extension not in fmt.file_kinds and extension not in ARCHIVE_KINDS:
+        kinds = " or ".join(f".{kind}" for kind in fmt.file_kinds)
         raise ValidationFailed(
             code="unsupported_file_kind",
-            message=f"A {fmt.label} import is a {' or '.join(fmt.file_kinds)} file; {file_name!r} is not.",
-            details=[ErrorDetail(path="file", code="unsupported_file_kind", message="Upload a .json file.")],
+            message=f"A {fmt.label} import is a {kinds} file (or a .zip of them); {file_name!r} is not.",
+            details=[ErrorDetail(path="file", code="unsupported_file_kind", message=f"Upload a {kinds} or .zip file.")],
         )
     content: File
     if isinstance(file, bytes):
@@ -129,24 +160,62 @@ def import_job_create(
     return job
 
 
-def _enqueue_validate(job_id: UUID) -> None:
+#: How a worker sends the message of the next step (a write after validation, the chunks of a
+#: job) while the broker is away, e.g. restarting: again and again for about five minutes,
+#: since the step exists only in that message. A web request does not wait (Celery's default
+#: policy, about a second) and answers an error instead.
+PATIENT_PUBLISH = {"max_retries": 75, "interval_start": 0, "interval_step": 1, "interval_max": 4}
+
+
+def _publish(task: Any, *args: Any, patient: bool) -> None:
+    options: dict[str, Any] = {"retry": True}
+    if patient:
+        options["retry_policy"] = PATIENT_PUBLISH
+    task.apply_async(args=args, **options)
+
+
+def _enqueue_validate(job_id: UUID, *, patient: bool = False) -> None:
     from imports.tasks import import_job_validate_task
 
-    import_job_validate_task.delay(str(job_id))
+    _publish(import_job_validate_task, str(job_id), patient=patient)
 
 
-def _enqueue_write(job_id: UUID) -> None:
+def _enqueue_write(job_id: UUID, *, patient: bool = False) -> None:
     from imports.tasks import import_job_write_task
 
-    import_job_write_task.delay(str(job_id))
+    _publish(import_job_write_task, str(job_id), patient=patient)
 
 
 def _enqueue_chunks(job_id: UUID, numbers: list[int], *, write: bool) -> None:
+    """Only workers queue chunks: patiently.
+
+    A chunk waiting for a worker keeps the time it was queued in `heartbeat_at`: one still
+    waiting `STALE_AFTER` later may have lost its message with the broker, and is queued
+    again (`_chunks_requeue_stale`).
+    """
     from imports.tasks import import_chunk_validate_task, import_chunk_write_task
 
     task = import_chunk_write_task if write else import_chunk_validate_task
+    waiting = ChunkStatus.VALIDATED if write else ChunkStatus.PENDING
+    ImportChunk.objects.filter(job_id=job_id, number__in=numbers, status=waiting).update(heartbeat_at=timezone.now())
     for number in numbers:
-        task.delay(str(job_id), number)
+        _publish(task, str(job_id), number, patient=True)
+
+
+def _watch_start(job_id: UUID) -> None:
+    """Look after a job from the start of a phase to its end (see `import_job_watch`).
+
+    One try: with the broker away, the phase goes on unwatched rather than wait for it (the
+    phase's own messages wait; a worker that starts resumes what a lost message left).
+    """
+    from imports.tasks import WATCH_EVERY, import_job_watch_task
+
+    if import_job_watch_task.app.conf.task_always_eager:
+        return  # in-process tasks run to their end at once: nothing to look after
+    try:
+        import_job_watch_task.apply_async(args=(str(job_id),), countdown=WATCH_EVERY, retry=False)
+    except KombuOperationalError as exc:
+        logger.warning("Import %s runs unwatched: the broker did not take the watch (%s)", job_id, exc)
 
 
 def _claimable(status: str) -> Q:
@@ -164,14 +233,27 @@ def _config_stamp(configuration: LabelConfiguration) -> str:
 
 def _release(job_id: UUID) -> None:
     """After a transient error: leave the phase claimable at once by the retried task."""
+    _heartbeat_clear(ImportJob.objects.filter(pk=job_id))
+
+
+def _heartbeat_clear(rows: Any) -> None:
+    # A connection the database dropped is useless: close it so that this update gets a new
+    # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat.
     with contextlib.suppress(*TRANSIENT_ERRORS):
-        ImportJob.objects.filter(pk=job_id).update(heartbeat_at=None)
+        db_connection.close_if_unusable_or_obsolete()
+        rows.update(heartbeat_at=None)
 
 
 def _fail(job_id: UUID, message: str) -> None:
     ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
         status=ImportStatus.FAILED, message=message, finished_at=timezone.now()
     )
+    _staged_remove(job_id)
+
+
+def _staged_remove(job_id: UUID) -> None:
+    """A job that ended needs its staged batches no more (see `imports.pipeline.ChunkStager`)."""
+    staged_remove(ImportJob._meta.get_field("file").storage, job_id)
 
 
 _FINAL = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
@@ -185,16 +267,27 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     to finish ends the phase. With `write_when_valid` a valid job goes on to the write phase.
     """
     now = timezone.now()
-    claimed = (
-        ImportJob.objects.filter(Q(pk=job_id) & (Q(status=ImportStatus.QUEUED) | _claimable(ImportStatus.VALIDATING)))
-        .filter(cancel_requested=False)
-        .update(status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now)
+    unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False)
+    started = unclaimed.filter(status=ImportStatus.QUEUED).update(
+        status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now
     )
+    if started:
+        transaction.on_commit(lambda: _watch_start(job_id))
+    claimed = started or unclaimed.filter(_claimable(ImportStatus.VALIDATING)).update(heartbeat_at=now)
     job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
     if not claimed:
+        if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid") and not job.cancel_requested:
+            # A validation message delivered again after it ended (the broker restarted before
+            # the worker's acknowledgement): the write it queued may have been lost with the
+            # broker, so queue it again; a second write message finds the job claimed.
+            transaction.on_commit(lambda: _enqueue_write(job.pk, patient=True))
         return job
     try:
         fmt = format_get(name=job.format)
+        try:
+            import_archive_unpack(job=job, fmt=fmt)
+        except ValidationFailed as exc:
+            return _archive_refused(job, exc)
         chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
         if not chunks:
             every = int(getattr(settings, "LABELSITE_IMPORT_CHUNK_ITEMS", 5000))
@@ -223,6 +316,19 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     return _validation_complete(job, report, configuration)
 
 
+def _archive_refused(job: ImportJob, error: ValidationFailed) -> ImportJob:
+    """An uploaded archive that cannot be unpacked: the job fails with the archive's problems."""
+    archive_errors_store(job, error)
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATING).update(
+        status=ImportStatus.FAILED,
+        message=f"{error.message} Nothing was written.",
+        error_count=len(error.details) or 1,
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
+
+
 def _validation_complete(job: ImportJob, report: ValidationReport, configuration: LabelConfiguration) -> ImportJob:
     """End the validate phase with its report: `validated`, or `failed` with the errors stored."""
     job_id = job.pk
@@ -235,6 +341,8 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         "items_without_media": report.items_skipped,
         "config_updated_at": _config_stamp(configuration),
     }
+    if report.media_new:
+        summary["media_to_create"] = report.media_new
     if failed:
         status, message = (
             ImportStatus.FAILED,
@@ -242,7 +350,7 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
             "Fix the errors listed and upload the file again.",
         )
     else:
-        status, message = ImportStatus.VALIDATED, _validated_message(report.items, writable_items, report.labels)
+        status, message = ImportStatus.VALIDATED, _validated_message(report, writable_items)
     ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATING).update(
         status=status,
         message=message,
@@ -256,8 +364,10 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         finished_at=timezone.now() if failed else None,
     )
     job.refresh_from_db()
+    if job.status == ImportStatus.FAILED:
+        _staged_remove(job_id)
     if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid"):
-        transaction.on_commit(lambda: _enqueue_write(job.pk))
+        transaction.on_commit(lambda: _enqueue_write(job.pk, patient=True))
     return job
 
 
@@ -300,7 +410,7 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
         fmt = format_get(name=job.format)
         config = label_config_index(configuration=job.project.label_configuration)
         report, task_ids = chunk_validate_file(
-            job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job)
+            job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job), storage=staging_storage(job)
         )
     except FileError:
         ImportChunk.objects.filter(pk=chunk.pk).update(status=ChunkStatus.BROKEN, heartbeat_at=timezone.now())
@@ -308,8 +418,7 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
     except JobStopped:
         return _stopped(job_id)
     except TRANSIENT_ERRORS:
-        with contextlib.suppress(*TRANSIENT_ERRORS):
-            ImportChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=None)
+        _heartbeat_clear(ImportChunk.objects.filter(pk=chunk.pk))
         raise
     except Exception:
         _fail(job_id, "The import stopped on an internal error; nothing was written. Try again or report it.")
@@ -375,8 +484,13 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
         return _validation_complete(job, report, job.project.label_configuration)
 
 
-def _validated_message(items: int, writable: int, labels: int) -> str:
-    return f"{items} item(s) checked: {writable} to import with {labels} label(s)."
+def _validated_message(report: ValidationReport, writable: int) -> str:
+    message = f"{report.items} item(s) checked: {writable} to import with {report.labels} label(s)"
+    if report.media_new:
+        message += f"; {report.media_new} of them add a media that does not exist yet"
+    if report.items_invalid:
+        message += f"; {report.items_invalid} item(s) with errors will be skipped"
+    return message + "."
 
 
 def _stopped(job_id: UUID) -> ImportJob:
@@ -392,6 +506,8 @@ def _stopped(job_id: UUID) -> ImportJob:
             status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()
         )
         job.refresh_from_db()
+    if job.status in _FINAL:
+        _staged_remove(job_id)
     return job
 
 
@@ -422,12 +538,11 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         heartbeat_at__gte=timezone.now() - STALE_AFTER,
     ).exclude(pk=OuterRef("pk"))
     now = timezone.now()
-    claimed = (
-        ImportJob.objects.filter(Q(pk=job_id) & (Q(status=ImportStatus.VALIDATED) | _claimable(ImportStatus.WRITING)))
-        .filter(cancel_requested=False)
-        .exclude(Exists(others_writing))
-        .update(status=ImportStatus.WRITING, heartbeat_at=now)
-    )
+    unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False).exclude(Exists(others_writing))
+    started = unclaimed.filter(status=ImportStatus.VALIDATED).update(status=ImportStatus.WRITING, heartbeat_at=now)
+    if started:
+        transaction.on_commit(lambda: _watch_start(job_id))
+    claimed = started or unclaimed.filter(_claimable(ImportStatus.WRITING)).update(heartbeat_at=now)
     job.refresh_from_db()
     if not claimed:
         if job.status in (ImportStatus.VALIDATED, ImportStatus.WRITING) and not job.cancel_requested:
@@ -441,9 +556,13 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         job.refresh_from_db()
         return job
     chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
-    if chunks and not job.summary.get("write_in_order"):
-        pending = [n for n, status in chunks.items() if status != ChunkStatus.WRITTEN]
+    if chunks:
+        pending = sorted(n for n, status in chunks.items() if status != ChunkStatus.WRITTEN)
         if pending:
+            # Chunks that share a task are written one after the other, in file order
+            # (each written chunk queues the next), so that keepData means what it says.
+            if job.summary.get("write_in_order"):
+                pending = pending[:1]
             transaction.on_commit(lambda: _enqueue_chunks(job.pk, pending, write=True))
             return job
         return _write_finish_if_complete(job_id)
@@ -472,16 +591,19 @@ def _fail_writing(job_id: UUID) -> None:
 
 
 def _write_succeeded(job_id: UUID) -> ImportJob:
+    label_statistics_refresh()  # before the page reads what the import wrote (docs/benchmarks.md, Load)
     job = ImportJob.objects.get(pk=job_id)
+    message = f"{job.labels_written} label(s) written for {job.items_written} item(s)"
+    if "media_created" in job.summary:
+        message += f"; {job.summary['media_created']} media created, {job.summary.get('media_reused', 0)} found by URL"
+        if job.summary.get("media_failed"):
+            message += f", {job.summary['media_failed']} refused"
+    message += f"; {job.items_skipped} item(s) skipped." if job.items_skipped else "."
     ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
-        status=ImportStatus.SUCCEEDED,
-        finished_at=timezone.now(),
-        message=(
-            f"{job.labels_written} label(s) written for {job.items_written} item(s)"
-            + (f"; {job.items_skipped} item(s) skipped." if job.items_skipped else ".")
-        ),
+        status=ImportStatus.SUCCEEDED, finished_at=timezone.now(), message=message
     )
     job.refresh_from_db()
+    _staged_remove(job_id)
     return job
 
 
@@ -499,18 +621,28 @@ def import_chunk_write(*, job_id: UUID, number: int) -> ImportJob:
     try:
         fmt = format_get(name=job.format)
         config = label_config_index(configuration=job.project.label_configuration)
-        chunk_write_file(job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job))
+        chunk_write_file(
+            job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job), storage=staging_storage(job)
+        )
     except JobStopped:
         return _stopped(job_id)
     except TRANSIENT_ERRORS:
-        with contextlib.suppress(*TRANSIENT_ERRORS):
-            ImportChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=None)
+        _heartbeat_clear(ImportChunk.objects.filter(pk=chunk.pk))
         raise
     except Exception:
         _fail_writing(job_id)
         raise
     ImportChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.WRITING).update(status=ChunkStatus.WRITTEN)
     _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
+    if job.summary.get("write_in_order"):
+        following = (
+            ImportChunk.objects.filter(job_id=job_id, number__gt=number, status=ChunkStatus.VALIDATED)
+            .order_by("number")
+            .values_list("number", flat=True)
+            .first()
+        )
+        if following is not None:
+            transaction.on_commit(lambda: _enqueue_chunks(job_id, [following], write=True))
     return _write_finish_if_complete(job_id)
 
 
@@ -524,44 +656,85 @@ def _write_finish_if_complete(job_id: UUID) -> ImportJob:
         return _write_succeeded(job_id)
 
 
-def import_jobs_resume() -> int:
+def import_jobs_resume(*, job_id: UUID | None = None) -> int:
     """Queue again the phase of every job whose worker stopped answering (after a crash).
 
     Claims and checkpoints make this safe to run any time: a job someone is working on is
-    not taken, and a resumed job goes on from its last written batch. Returns the jobs queued.
+    not taken, and a resumed job goes on from its last written batch. Returns the jobs and
+    chunks queued. With `job_id`, looks at that job only.
     """
     stale = timezone.now() - STALE_AFTER
-    dead = (
-        ImportJob.objects.filter(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING], cancel_requested=False)
-        .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
-        .values_list("pk", "status")
+    running = Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
+    # A valid job that should go on to its write, whose message was lost with the broker.
+    write_lost = Q(status=ImportStatus.VALIDATED, options__write_when_valid=True)
+    dead = ImportJob.objects.filter(running | write_lost, cancel_requested=False).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
     )
+    if job_id is not None:
+        dead = dead.filter(pk=job_id)
     queued = 0
-    for job_id, status in dead:
-        enqueue = _enqueue_write if status == ImportStatus.WRITING else _enqueue_validate
-        transaction.on_commit(lambda enqueue=enqueue, job_id=job_id: enqueue(job_id))  # type: ignore[misc]
+    for dead_id, status in dead.values_list("pk", "status"):
+        enqueue = _enqueue_validate if status == ImportStatus.VALIDATING else _enqueue_write
+        transaction.on_commit(lambda enqueue=enqueue, dead_id=dead_id: enqueue(dead_id, patient=True))  # type: ignore[misc]
         queued += 1
-    return queued + _chunks_requeue_stale()
+    return queued + _chunks_requeue_stale(job_id)
+
+
+def import_job_watch(*, job_id: UUID) -> bool:
+    """Queue again what a lost broker message or a dead worker left of a job; False once it ended.
+
+    A message can be lost for good: a worker had taken it when Redis restarted without it,
+    or Redis kept it in its unacknowledged set (given back only after the visibility
+    timeout, an hour). Workers that start resume dead jobs (`import_jobs_resume`), but a
+    broker restart starts no worker: this check, repeated every `WATCH_EVERY` seconds while
+    the job runs, finds the phase or the chunk that nobody works on and queues it again.
+    """
+    job = ImportJob.objects.filter(pk=job_id).values("status", "options", "cancel_requested").first()
+    if job is None or job["cancel_requested"] or job["status"] in _FINAL or job["status"] == ImportStatus.QUEUED:
+        return False
+    if job["status"] == ImportStatus.VALIDATED and not job["options"].get("write_when_valid"):
+        return False  # an admin confirms it; the confirmed write starts a watch of its own
+    import_jobs_resume(job_id=job_id)
+    return True
 
 
 def _chunks_requeue_stale(job_id: UUID | None = None) -> int:
-    """Queue again the chunks whose worker stopped answering (their job may still be alive)."""
+    """Queue again the chunks that nobody works on: the worker died, or the message was lost.
+
+    A chunk in progress whose heartbeat is stale lost its worker; a chunk still waiting
+    `STALE_AFTER` after it was queued may have lost its message (a duplicate message is
+    harmless: the chunk is claimed by a conditional UPDATE, and done chunks are skipped).
+    """
     stale = timezone.now() - STALE_AFTER
     chunks = ImportChunk.objects.filter(
-        (Q(status=ChunkStatus.VALIDATING, job__status=ImportStatus.VALIDATING))
-        | Q(status=ChunkStatus.WRITING, job__status=ImportStatus.WRITING),
+        Q(status__in=[ChunkStatus.VALIDATING, ChunkStatus.PENDING], job__status=ImportStatus.VALIDATING)
+        | Q(status__in=[ChunkStatus.WRITING, ChunkStatus.VALIDATED], job__status=ImportStatus.WRITING),
         Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale),
         job__cancel_requested=False,
     )
     if job_id is not None:
         chunks = chunks.filter(job_id=job_id)
-    found = list(chunks.values_list("job_id", "number", "status"))
-    for chunk_job, number, status in found:
-        write = status == ChunkStatus.WRITING
+    found = list(chunks.order_by("job_id", "number").values_list("job_id", "number", "status", "job__summary"))
+    in_order_writing = set(
+        ImportChunk.objects.filter(
+            job_id__in={chunk_job for chunk_job, _, _, summary in found if summary.get("write_in_order")},
+            status=ChunkStatus.WRITING,
+        ).values_list("job_id", flat=True)
+    )
+    queued = 0
+    for chunk_job, number, status, summary in found:
+        write = status in (ChunkStatus.WRITING, ChunkStatus.VALIDATED)
+        if status == ChunkStatus.VALIDATED and summary.get("write_in_order"):
+            # Such chunks are written one after the other: only the first waiting one, and
+            # only when none is being written, is due.
+            if chunk_job in in_order_writing:
+                continue
+            in_order_writing.add(chunk_job)
         transaction.on_commit(
             lambda chunk_job=chunk_job, number=number, write=write: _enqueue_chunks(chunk_job, [number], write=write)  # type: ignore[misc]
         )
-    return len(found)
+        queued += 1
+    return queued
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
@@ -593,6 +766,7 @@ def _cancel_now(job: ImportJob) -> ImportJob:
         status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
     )
     job.refresh_from_db()
+    _staged_remove(job.pk)
     return job
 
 
@@ -631,7 +805,7 @@ def import_items_inline(
     - otherwise everything is written and the counts returned.
     """
     fmt: ImportFormat = format_get(name=format)
-    cleaned = import_options_clean(options, fmt=fmt)
+    cleaned = import_options_clean(options, fmt=fmt, organization_id=project.organization_id)
     if not isinstance(items, list):
         raise ValidationFailed(
             code="not_an_array",

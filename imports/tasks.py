@@ -16,10 +16,12 @@ from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from imports.services import (
+    PATIENT_PUBLISH,
     STALE_AFTER,
     import_chunk_validate,
     import_chunk_write,
     import_job_validate,
+    import_job_watch,
     import_job_write,
     import_jobs_resume,
 )
@@ -34,7 +36,10 @@ _RETRIED = {
     "reject_on_worker_lost": True,
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": True,
-    "max_retries": 5,
+    # 1, 2, 4 ... 60 s (jittered): about five minutes, long enough for a database restart or
+    # failover; every retry resumes from the checkpoint.
+    "retry_backoff_max": 60,
+    "max_retries": 10,
 }
 
 
@@ -76,6 +81,17 @@ def import_chunk_write_task(self: Task, job_id: str, number: int) -> None:
 @shared_task(name="imports.import_jobs_resume", acks_late=True)
 def import_jobs_resume_task() -> int:
     return import_jobs_resume()
+
+
+#: Seconds between two looks at a running job (`import_job_watch`).
+WATCH_EVERY = STALE_AFTER.total_seconds() + 1
+
+
+@shared_task(name="imports.import_job_watch", **_RETRIED)
+def import_job_watch_task(self: Task, job_id: str) -> None:
+    """Look after a job until it ends: each look queues the next."""
+    if import_job_watch(job_id=UUID(job_id)) and not self.request.is_eager:
+        self.apply_async(args=(job_id,), countdown=WATCH_EVERY, retry=True, retry_policy=PATIENT_PUBLISH)
 
 
 @worker_ready.connect

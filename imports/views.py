@@ -21,12 +21,14 @@ from django.views.decorators.http import require_GET, require_POST
 from imports import selectors, services
 from imports.api import FileTooLarge, file_too_large, import_job_create_from_upload, import_job_data, max_import_bytes
 from imports.models import ImportStatus
+from imports.serializers import options_parse
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
 from projects.selectors import project_get_for_admin
 
 ERRORS_PER_PAGE = 50
 MATCH_BY_LABELS = (
+    ("", "The format's default (DataGym: media id; Label Studio: image name; Labelbox: global key; Ango: external id)"),
     ("id", "Media id (internal_media_ID)"),
     ("name", "Media name"),
     ("external_id", "External id"),
@@ -55,10 +57,20 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
     if upload is None:
         messages.error(request, "Choose a file to import.")
         return redirect(back)
-    options = {
-        "match_by": request.POST.get("match_by") or "id",
-        "skip_invalid": request.POST.get("mode") == "skip_invalid",
-    }
+    # The format's own settings (e.g. Ango CSV's config JSON) come as a JSON object; the form's
+    # match-by choice and mode are added to it when given.
+    try:
+        options = options_parse(request.POST.get("options", ""))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    if request.POST.get("match_by"):
+        options["match_by"] = request.POST["match_by"]
+    if request.POST.get("mode") in ("skip_invalid", "all_or_nothing"):
+        options["skip_invalid"] = request.POST["mode"] == "skip_invalid"
+    keep_data = {"true": True, "false": False}.get(request.POST.get("keep_data") or "")
+    if keep_data is not None:
+        options["keep_data"] = keep_data
     try:
         job = import_job_create_from_upload(
             project=project,
@@ -90,6 +102,7 @@ def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
         "can_cancel": job.status
         in (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.VALIDATED, ImportStatus.WRITING),
         "page_data": {"job": data, "pollMs": 1000, "apiUrl": data["links"]["self"]},
+        "archive_jobs": selectors.import_job_archive_jobs(job=job),
     }
     return render(request, "imports/job_detail.html", context)
 

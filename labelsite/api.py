@@ -6,8 +6,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +19,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from labelsite import errors
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait after the database failed a request.
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
     errors.ValidationFailed: status.HTTP_400_BAD_REQUEST,
@@ -53,6 +60,24 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             (code for cls, code in DOMAIN_STATUS.items() if isinstance(exc, cls)), status.HTTP_400_BAD_REQUEST
         )
         return Response(error_body(exc.code, exc.message, [d.as_dict() for d in exc.details]), status=http_status)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "request_too_large",
+                f"The request body is larger than {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE); "
+                "send files as multipart.",
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database dropped the connection or is locked: a clean, retryable answer.
+        logger.warning("The database failed during an API request: %s", exc)
+        return Response(
+            error_body("database_unavailable", "The database is not answering right now; try again in a moment."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -74,6 +99,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+@csrf_exempt  # it changes nothing; without this a POST to an unknown path answered CSRF's HTML 403
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/: the JSON error shape, never Django's HTML page."""
     return JsonResponse(

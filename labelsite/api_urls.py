@@ -46,5 +46,5 @@ urlpatterns = [
     path("", include("imports.export_api_urls")),  # exports: jobs, downloads, formats
     path("", include("projects.setup_api_urls")),  # project setup: config checks, members, tokens
     # Unknown paths under /api/ answer the JSON 404; keep this last.
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": a path with a newline in it is an API path too
 ]

@@ -7,8 +7,8 @@ metadata addresses are refused unless `LABELSITE_URL_ALLOWLIST` (host names or C
 permits them. Redirects are followed by hand so that each hop is checked again, the body
 is read up to a size limit, and every request has a timeout.
 
-Today the server fetches no user URL (URL media are redirected to, for the browser to
-fetch); whatever fetches one later must go through `url_fetch`.
+The mask URLs of an Ango CSV import (`imports/mask_sources.py`) are fetched here; URL media
+are redirected to, for the browser to fetch. Whatever fetches a user URL must use `url_fetch`.
 """
 
 from __future__ import annotations
@@ -109,6 +109,59 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         text = str(info[4][0]).split("%", 1)[0]
         addresses.append(ipaddress.ip_address(text))
     return addresses
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    """The address a host written as an IP means, in any spelling a resolver accepts
+    (`2130706433`, `0x7f.1`, `127.1`), or None for a host name."""
+    lowered = host.lower().split("%", 1)[0]  # an IPv6 zone ("fe80::1%eth0") is no part of the address
+    if not lowered or any(c not in "0123456789abcdefx.:" for c in lowered):
+        return None
+    try:
+        return ipaddress.ip_address(lowered)
+    except ValueError:
+        pass
+    if ":" not in lowered:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(lowered))
+        except OSError:
+            return None
+    return None
+
+
+def url_shape_problem(url: str, *, allowlist: UrlAllowList | None = None) -> str | None:
+    """Why a URL is not one we would ever fetch, judged from its text alone (no DNS lookup);
+    None when it passes. For URLs that are stored now and fetched later (URL media of an
+    import): `url_check` runs again, with the lookup, at fetch time, when the answer counts."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "it is not a valid URL"
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        return "only http and https URLs are fetched"
+    host = parts.hostname
+    if not host:
+        return "it has no host"
+    if parts.username or parts.password:
+        return "URLs with credentials are not fetched"
+    if any(c.isspace() or c in '<>|"' for c in url):
+        return 'it holds a space or one of < > | " (encode them, e.g. %20)'
+    name = host.rstrip(".").lower()
+    local = name == "localhost" or name.endswith(".localhost")
+    address = None if local else _ip_literal(host)
+    if not local and address is None:
+        return None  # a host name: only the lookup at fetch time can judge it
+    allowed = allowlist if allowlist is not None else url_allowlist()
+    if allowed.permits_host(host):
+        return None
+    if address is None:
+        return "it points at this machine (localhost)"
+    if address in METADATA_ADDRESSES:
+        return "it points at a cloud metadata address"
+    if not address_is_public(address) and not allowed.permits_address(address):
+        return f"it points at a non-public address ({address})"
+    return None
 
 
 @dataclass(frozen=True)

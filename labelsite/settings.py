@@ -9,6 +9,7 @@ README.md.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -102,11 +103,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets a reader and a writer work at once; the busy timeout makes a second writer
     # wait for the lock instead of failing with "database is locked"; IMMEDIATE takes the
     # write lock at BEGIN so that a transaction never has to upgrade its lock half way.
+    # DATABASE_BUSY_TIMEOUT_MS (default 30 s) is how long a writer waits before it fails.
+    _busy_ms = int(os.environ.get("DATABASE_BUSY_TIMEOUT_MS", "30000"))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        "timeout": _busy_ms / 1000,
         "transaction_mode": "IMMEDIATE",
-        "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"),
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={_busy_ms};",
     }
     # A file, not memory, so that a worker process started by a test shares the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
@@ -179,6 +182,10 @@ LABELSITE_MAX_IMPORT_BYTES = int(os.environ.get("LABELSITE_MAX_IMPORT_BYTES", 2 
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
+# Storages that imports may read masks from by `storage_id` (Ango CSV "Import Labels"): a JSON
+# object {"<storage_id>": {"BACKEND": "...", "OPTIONS": {...}, "organizations": ["<org id>" | "*"]}}.
+# Only the listed organisations may name a storage; mask paths stay inside it.
+LABELSITE_MASK_STORAGES = json.loads(os.environ.get("LABELSITE_MASK_STORAGES") or "{}")
 
 # --- Celery -----------------------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"
@@ -195,8 +202,12 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     # A task a dead worker had taken is delivered again after this many seconds.
+    # A message a worker held when Redis restarted stays in Redis's unacked set; kombu looks
+    # for such messages every interval x throttle seconds (100 s by default): every 10 s here.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600))
+        "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600)),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
 # Tests and benchmarks give their workers a queue of their own.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")

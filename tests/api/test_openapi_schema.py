@@ -84,3 +84,15 @@ def test_docs_page_loads_its_scripts_from_our_static_files(client, admin_user):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    ["/api/projects/3%C3%A6s%0A/label-configuration/save", "/api/nothing%0Ahere", "/api/v1/project/x%0Ay"],
+)
+def test_an_api_path_with_a_newline_in_it_answers_the_json_404(client, path):
+    response = client.post(path, {"a": "b"})
+
+    assert response.status_code in (401, 404)
+    assert response["Content-Type"].startswith("application/json")

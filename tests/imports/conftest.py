@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from projects.label_config import label_config_replace
 from tests.factories import DatasetFactory, MediaFactory, TaskFactory
@@ -80,3 +81,10 @@ def item(task, **fields: Any) -> dict[str, Any]:
 
 def json_file(items: Any) -> io.BytesIO:
     return io.BytesIO(json.dumps(items).encode())
+
+
+@pytest.fixture
+def admin_client(admin_user: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,30 +14,11 @@ from rest_framework.test import APIClient
 from imports.models import ImportJob, ImportJobError, ImportStatus
 from imports.services import import_job_create, import_job_validate
 from labeling.models import Label
-from labelsite.celery import app
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.imports.conftest import item
 from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_worker(settings: Any) -> Iterator[None]:
-    """Celery tasks run in-process, at once (after the commit that enqueues them)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def admin_client(admin_user: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 def client_for(user: Any) -> APIClient:

@@ -268,3 +268,42 @@ def test_the_reader_refuses_what_is_not_an_array_of_items(data, code):
 
 def test_the_reader_skips_a_byte_order_mark():
     assert [raw.data for raw in read(io.BytesIO(b'\xef\xbb\xbf[{"a": 1}]'))] == [{"a": 1}]
+
+
+@pytest.mark.parametrize("coordinate", [2**64, 10**400, "9" * 5000])
+def test_the_fast_validator_accepts_huge_coordinates_as_jsonschema_does(coordinate: Any):
+    # Found by tests/security/test_datagym_validator_fuzzing.py: a strict float refused ints
+    # beyond the float range, which jsonschema accepts as numbers >= 0.
+    item = {"labels": {"poi": [{"point": [{"x": coordinate, "y": 1}]}]}}
+    assert item_is_valid_fast(item) is ITEM.reference.is_valid(item) is True
+
+
+@pytest.mark.django_db
+def test_a_coordinate_beyond_any_float_is_a_located_error_not_a_crash(configured_project: Any):
+    # Found by the same fuzzing: int() raised ValueError on 5,000 digits, x + w OverflowError.
+    from imports.formats.datagym import convert
+    from projects.label_config import label_config_index
+
+    config = label_config_index(configuration=configured_project.label_configuration)
+    for labels in (
+        {"poi": [{"point": [{"x": "9" * 5000, "y": 1}]}]},
+        {"bus": [{"rectangle": [{"x": "9" * 400, "y": 1, "w": 10**400, "h": 1}]}]},
+    ):
+        converted = convert({"internal_media_ID": "m", "labels": labels}, config)
+        assert [(e.path, e.code) for e in converted.errors] == [
+            (f"/0/labels/{next(iter(labels))}/0", "coordinate_out_of_range")
+        ]
+
+
+@pytest.mark.django_db
+def test_a_coordinate_with_thousands_of_leading_zeros_is_its_number(configured_project: Any):
+    # Found by the fuzzing too: int() counts leading zeros against its 4,300-digit limit.
+    from imports.formats.datagym import convert
+    from projects.label_config import label_config_index
+
+    config = label_config_index(configuration=configured_project.label_configuration)
+    labels = {"poi": [{"point": [{"x": "0" * 5000 + "7", "y": 1}]}]}
+    converted = convert({"internal_media_ID": "m", "labels": labels}, config)
+    assert converted.errors == []
+    assert converted.annotation is not None
+    assert converted.annotation.shapes[0].points == [[7, 1]]

@@ -143,6 +143,66 @@ def test_write_when_valid_enqueues_the_write_phase(
     assert Label.objects.filter(task=task).count() == 5
 
 
+@pytest.fixture
+def eager_tasks(settings):
+    """Queued tasks run at once in this process (Celery's eager mode): what a message starts is seen."""
+    from labelsite.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def lost_write_message(project, task) -> ImportJob:
+    """A job validated with write_when_valid whose write message the broker lost (it restarted)."""
+    job = create_job(project, [item(task, labels=FULL_EXAMPLE_LABELS)], write_when_valid=True)
+    ImportJob.objects.filter(pk=job.pk).update(options={**job.options, "write_when_valid": False})
+    job = import_job_validate(job_id=job.id)  # validated; no write queued
+    ImportJob.objects.filter(pk=job.pk).update(options={**job.options, "write_when_valid": True})
+    assert job.status == ImportStatus.VALIDATED
+    return job
+
+
+def test_a_validation_message_delivered_again_queues_the_lost_write(
+    configured_project, media_storage, task, django_capture_on_commit_callbacks, eager_tasks
+):
+    job = lost_write_message(configured_project, task)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_job_validate(job_id=job.id)  # the broker delivers the validation again
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED
+    assert Label.objects.filter(task=task).count() == 5
+
+
+def test_the_resume_sweep_queues_the_write_of_a_valid_job_whose_message_was_lost(
+    configured_project, media_storage, task, django_capture_on_commit_callbacks, eager_tasks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from imports.services import STALE_AFTER, import_jobs_resume
+
+    job = lost_write_message(configured_project, task)
+    waiting = create_job(configured_project, [item(task)])  # validated, waits for the admin's confirm
+    import_job_validate(job_id=waiting.id)
+    long_ago = timezone.now() - STALE_AFTER - timedelta(seconds=1)
+    ImportJob.objects.update(heartbeat_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = import_jobs_resume()
+
+    job.refresh_from_db()
+    waiting.refresh_from_db()
+    assert queued == 1
+    assert job.status == ImportStatus.SUCCEEDED
+    assert waiting.status == ImportStatus.VALIDATED
+    assert Label.objects.filter(task=task).count() == 5
+
+
 # --- batches, idempotency, resuming -------------------------------------------------------------
 
 

@@ -24,6 +24,9 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings as django_settings
 
+# Chromium for the browser tests that need the worker too (test_import_flow_browser.py).
+from tests.browser.conftest import browser, page  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 #: Not the development key, so that the system checks and the worker's start-up check pass.
@@ -277,3 +280,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
     finally:
         process_stop(process, sig=signal.SIGTERM)
+
+
+# --- import stacks (a project, its import file, workers on a queue of their own) -----------------
+
+from tests.realstack.importstack import import_stack  # noqa: E402, F401 (a fixture for every module here)
