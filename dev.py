@@ -224,6 +224,10 @@ def children_stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
         child.wait()
 
 
+#: Seconds before `up` starts a worker that exited again (not in a tight loop if it cannot start).
+WORKER_RESTART_SECONDS = 2
+
+
 def command_up() -> int:
     venv_ensure("requirements.txt")
     env = dict(os.environ)
@@ -265,10 +269,17 @@ def command_up() -> int:
         say(f"Labelsite runs on http://{HOST_PORT}/ ; Ctrl-C stops the server and the worker")
         while not stopping:
             ended = [(name, child.returncode) for name, child in children.items() if child.poll() is not None]
-            if ended:
-                name, returncode = ended[0]
-                say(f"{name} exited with code {returncode}; stopping the rest")
-                return returncode or 1
+            for name, returncode in ended:
+                if name != "worker":
+                    say(f"{name} exited with code {returncode}; stopping the rest")
+                    return returncode or 1
+                # As a supervisor would: Celery's worker can exit when the broker vanishes at
+                # an unlucky moment, and a new one resumes the imports it left.
+                say(f"worker exited with code {returncode}; starting it again")
+                time.sleep(WORKER_RESTART_SECONDS)
+                children[name] = subprocess.Popen(
+                    commands[name], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+                )
             time.sleep(0.3)
         return 0
     finally:

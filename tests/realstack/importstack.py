@@ -73,6 +73,8 @@ class ImportStack:
         self.media_root = tmp_path / "media"
         self.media_root.mkdir()
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.worker_envs: dict[int, dict[str, str]] = {}  # by pid: how each was started
+        self.restarts = 0
         organization: Organization = OrganizationFactory.create()
         self.project: Project = ProjectFactory.create(organization=organization)
         label_config_replace(configuration=self.project.label_configuration, entries=DATAGYM_CONFIG)
@@ -132,6 +134,7 @@ class ImportStack:
                 command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.workers.append(process)
+        self.worker_envs[process.pid] = env
         wait_until(
             lambda: " ready." in log_path.read_text(errors="replace") or process.poll() is not None,
             timeout=START_TIMEOUT_SECONDS,
@@ -140,8 +143,21 @@ class ImportStack:
         assert process.poll() is None, self.logs()
         return process
 
+    def restart_exited(self) -> None:
+        """What a supervisor (systemd's `Restart=always`) does: start again a worker that exited.
+
+        Celery's worker can exit on a broker that vanishes at an unlucky moment (an error in
+        kombu while it closes the lost connection: "Unrecoverable error"); a new worker then
+        resumes the jobs (`import_jobs_resume`). Workers a test kills on purpose stay dead.
+        """
+        for process in list(self.workers):
+            if process.poll() is not None and process.pid in self.worker_envs:
+                self.restarts += 1
+                self.worker_start(**self.worker_envs.pop(process.pid))
+
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """kill -9 the worker and its pool process: no warm shutdown, no acknowledgement."""
+        self.worker_envs.pop(process.pid, None)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 

@@ -164,7 +164,12 @@ def test_a_redis_restart_mid_import_loses_no_label_and_writes_none_twice(import_
     redis_broker.start()
     job.refresh_from_db()
     assert not finished(job), "the import ended while the broker was down: the fault hit nothing"
-    job = stack.wait_for(job, finished, "the import did not finish after the broker came back")
+
+    def finished_under_supervision(j: ImportJob) -> bool:
+        stack.restart_exited()
+        return finished(j)
+
+    job = stack.wait_for(job, finished_under_supervision, "the import did not finish after the broker came back")
 
     assert_exact_labels(stack, job, items)
     logs = stack.logs(tail=None)
