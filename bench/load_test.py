@@ -155,6 +155,7 @@ class Sample:
     kind: str  # "open" or "save"
     seconds: float
     error: str | None  # None when the request did what it should
+    at: float = 0.0  # perf_counter() when the request began
 
 
 @dataclass
@@ -229,7 +230,7 @@ def annotator_run(run: Run, annotator: Annotator, seed: int) -> None:
             error = None if page else f"open {response.status_code}"
         except requests.RequestException as failure:
             page, error = None, f"open {type(failure).__name__}"
-        run.record(Sample(phase, "open", time.perf_counter() - started, error))
+        run.record(Sample(phase, "open", time.perf_counter() - started, error, started))
         if page is None:
             run.stop.wait(run.think)
             continue
@@ -257,7 +258,7 @@ def annotator_run(run: Run, annotator: Annotator, seed: int) -> None:
                     error = f"save {response.status_code}"
             except (requests.RequestException, ValueError) as failure:
                 error = f"save {type(failure).__name__}"
-            run.record(Sample(phase, "save", time.perf_counter() - started, error))
+            run.record(Sample(phase, "save", time.perf_counter() - started, error, started))
             with run.lock:
                 run.saves_sent[annotator.username] += 1
         run.stop.wait(run.think * rng.uniform(0.5, 1.5))
@@ -403,6 +404,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="images in the import running meanwhile")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes running the import")
     parser.add_argument("--worker-nice", type=int, default=0, help="run the Celery workers under `nice -n` this")
+    parser.add_argument(
+        "--worker-idle", action="store_true", help="run the Celery workers in SCHED_IDLE (`chrt --idle 0`)"
+    )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--gunicorn-threads", type=int, default=1)
     parser.add_argument("--think", type=float, default=2.0, help="mean seconds between an annotator's requests")
@@ -435,7 +439,7 @@ def main() -> None:
     web = gunicorn_start(
         port=port, workers=arguments.gunicorn_workers, threads=arguments.gunicorn_threads, log_dir=log_dir
     )
-    workers = bench.workers_start(arguments.workers, log_dir, nice=arguments.worker_nice)
+    workers = bench.workers_start(arguments.workers, log_dir, nice=arguments.worker_nice, idle=arguments.worker_idle)
     run = Run(
         base_url=f"http://127.0.0.1:{port}",
         think=arguments.think,
@@ -488,6 +492,15 @@ def main() -> None:
             phases[name]["cpu_s"] = {key: round(after[key] - before[key], 1) for key in after}
             phases[name]["load_1min_start_end"] = [round(loads[0][0], 2), round(loads[1][0], 2)]
             phases[name]["postgresql_backends"] = monitor.figures(name)
+        # The import's two phases load the machine differently: validating is the workers'
+        # CPU, writing mostly PostgreSQL's (COPY, index and foreign-key upkeep).
+        write_at = t1 + seen.get(ImportStatus.WRITING, t2 - t1)
+        for name, chosen in {
+            "import: validating": lambda s: s.at < write_at,
+            "import: writing": lambda s: s.at >= write_at,
+        }.items():
+            samples = [s for s in run.samples if s.phase == "import" and chosen(s)]
+            phases[name] = summary(samples, (write_at - t1) if "validating" in name else (t2 - write_at))
     finally:
         run.stop.set()
         bench.workers_stop(workers)
@@ -509,6 +522,7 @@ def main() -> None:
         "n": arguments.n,
         "workers": arguments.workers,
         "worker_nice": arguments.worker_nice,
+        "worker_idle": arguments.worker_idle,
         "gunicorn": f"{arguments.gunicorn_workers} workers x {arguments.gunicorn_threads} threads",
         "import": {"status": status, "seconds": round(t2 - t1, 1), "labels": labels, "phases": seen},
         "phases": phases,

@@ -23,7 +23,8 @@ class TaskState(models.TextChoices):
 
 class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    # No index of its own: `task_project_order` and `task_project_state` start with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="tasks")
     state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.BACKLOG)
     assignee = models.ForeignKey(
@@ -45,7 +46,11 @@ class Task(models.Model):
             models.UniqueConstraint(fields=["project", "media"], name="task_unique_project_media"),
             models.CheckConstraint(condition=Q(state__in=TaskState.values), name="task_state_valid"),
         ]
-        indexes = [models.Index(fields=["project", "state"], name="task_project_state")]
+        indexes = [
+            models.Index(fields=["project", "state"], name="task_project_state"),
+            # The stable task order of lists and of the labeling page's previous/next links.
+            models.Index(fields=["project", "created_at", "id"], name="task_project_order"),
+        ]
 
     def __str__(self) -> str:
         return f"Task {self.id} ({self.state})"

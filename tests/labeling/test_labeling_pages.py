@@ -102,3 +102,25 @@ def test_tasks_of_projects_one_may_not_see_answer_404(client_of: Client) -> None
 def test_project_page_links_to_start_labeling(project: Any, client_of: Client) -> None:
     html = client_of.get(reverse("project-detail", kwargs={"project_id": project.pk})).content.decode()
     assert reverse("project-label-start", kwargs={"project_id": project.pk}) in html
+
+
+def test_previous_and_next_follow_created_at_then_id_through_tasks_created_at_the_same_instant(project: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.selectors import task_neighbours_get
+
+    tasks = [TaskFactory(project=project) for _ in range(5)]
+    TaskFactory()  # another project's task is never a neighbour
+    instant = timezone.now()
+    Task.objects.filter(pk__in=[t.pk for t in tasks[1:4]]).update(created_at=instant)  # a bulk import's tie
+    Task.objects.filter(pk=tasks[0].pk).update(created_at=instant - timedelta(seconds=1))
+    Task.objects.filter(pk=tasks[4].pk).update(created_at=instant + timedelta(seconds=1))
+    tied = sorted(tasks[1:4], key=lambda t: t.pk)
+    order = [tasks[0], *tied, tasks[4]]
+
+    for position, task in enumerate(order):
+        previous, following = task_neighbours_get(task=Task.objects.get(pk=task.pk))
+        assert (previous.pk if previous else None) == (order[position - 1].pk if position else None)
+        assert (following.pk if following else None) == (order[position + 1].pk if position < 4 else None)
