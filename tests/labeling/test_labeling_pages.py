@@ -111,7 +111,7 @@ def test_previous_and_next_follow_created_at_then_id_through_tasks_created_at_th
 
     from labeling.selectors import task_neighbours_get
 
-    tasks = [TaskFactory(project=project) for _ in range(5)]
+    tasks: list[Any] = [TaskFactory(project=project) for _ in range(5)]
     TaskFactory()  # another project's task is never a neighbour
     instant = timezone.now()
     Task.objects.filter(pk__in=[t.pk for t in tasks[1:4]]).update(created_at=instant)  # a bulk import's tie
