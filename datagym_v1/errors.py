@@ -28,6 +28,7 @@ from labelsite.errors import (
     ErrorDetail,
     NotFound,
     PermissionDenied,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -218,6 +219,8 @@ def from_domain_error(exc: DomainError) -> DataGymError:
         return DataGymError(403, "ex_forbidden", msg=exc.message)
     if isinstance(exc, Conflict):
         return DataGymError(500, f"ex_gen_{exc.code}", exc.params, msg=exc.message)
+    if isinstance(exc, Unavailable):
+        return DataGymError(503, "ex_system", msg=exc.message)
     return DataGymError(500, "ex_system")
 
 

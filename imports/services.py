@@ -47,7 +47,7 @@ from imports.pipeline import (
     top_level_errors,
 )
 from labeling.services import label_statistics_refresh, labels_write_batch
-from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
+from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from projects.label_config import label_config_index
 from projects.models import LabelConfiguration, Project
 
@@ -156,8 +156,39 @@ def import_job_create(
     job.file.save(f"{job.id}.{extension}", content, save=False)
     job.file_size = job.file.size
     job.save()
-    transaction.on_commit(lambda: _enqueue_validate(job.id))
+    transaction.on_commit(lambda: _enqueue_new(job.id))
     return job
+
+
+#: What a request answers when the broker does not take its job's message.
+QUEUE_DOWN_CREATE = (
+    "The job queue is not answering, so the import could not start; nothing was read. "
+    "Upload the file again in a moment."
+)
+QUEUE_DOWN_CONFIRM = (
+    "The job queue is not answering, so the write could not start; the import stays validated. "
+    "Confirm it again in a moment."
+)
+
+
+def _enqueue_new(job_id: UUID) -> None:
+    """Queue a new job's validation; with the broker away the job fails at once, said so."""
+    try:
+        _enqueue_validate(job_id)
+    except KombuOperationalError as exc:
+        logger.warning("The broker did not take import %s: %s", job_id, exc)
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+            status=ImportStatus.FAILED, message=QUEUE_DOWN_CREATE, finished_at=timezone.now()
+        )
+        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CREATE) from exc
+
+
+def _enqueue_confirmed(job_id: UUID) -> None:
+    try:
+        _enqueue_write(job_id)
+    except KombuOperationalError as exc:
+        logger.warning("The broker did not take the write of import %s: %s", job_id, exc)
+        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CONFIRM) from exc
 
 
 #: How a worker sends the message of the next step (a write after validation, the chunks of a
@@ -519,7 +550,7 @@ def import_job_confirm(*, job: ImportJob) -> ImportJob:
             message=f"Only a validated import can be written; this one is {job.status}.",
             params=(job.status,),
         )
-    transaction.on_commit(lambda: _enqueue_write(job.pk))
+    transaction.on_commit(lambda: _enqueue_confirmed(job.pk))
     return job
 
 

@@ -29,6 +29,7 @@ DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
     errors.AlreadyExists: status.HTTP_409_CONFLICT,
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
+    errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 

@@ -53,3 +53,7 @@ class Conflict(DomainError):
 
 class PermissionDenied(DomainError):
     """The actor may see the object but not do this to it."""
+
+
+class Unavailable(DomainError):
+    """A service the operation needs (the job queue) is not answering; the same request may work later."""

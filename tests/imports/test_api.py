@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from imports.models import ImportJob, ImportJobError, ImportStatus
 from imports.services import import_job_create, import_job_validate
 from labeling.models import Label
+from tests.celery_broker import publishing_to
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.imports.conftest import item
 from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
@@ -238,6 +239,47 @@ def test_confirm_of_a_job_that_is_not_validated_is_a_conflict(admin_client, conf
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "import_not_validated"
+
+
+#: A broker nobody listens on: every publish is refused (after Celery's default retries, ~1 s).
+DEAD_BROKER = "redis://127.0.0.1:1/0"
+
+
+# As in production, no transaction around the request: the job commits and its message is
+# sent inside the request, so the answer can say that the queue refused it.
+@pytest.mark.django_db(transaction=True)
+def test_create_with_the_job_queue_down_answers_503_and_the_job_says_so(
+    admin_client, configured_project, media_storage, task
+):
+    with publishing_to(DEAD_BROKER):
+        response = create(admin_client, configured_project, [item(task)])
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    assert "Upload the file again" in response.json()["error"]["message"]
+    job = ImportJob.objects.get(project=configured_project)
+    assert job.status == ImportStatus.FAILED  # not queued for ever with no message on its way
+    assert "nothing was read" in job.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirm_with_the_job_queue_down_answers_503_and_the_job_stays_validated(
+    admin_client, configured_project, media_storage, task, eager_worker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = create(admin_client, configured_project, [item(task, labels=FULL_EXAMPLE_LABELS)]).json()["id"]
+    assert ImportJob.objects.get(pk=job_id).status == ImportStatus.VALIDATED
+
+    with publishing_to(DEAD_BROKER):
+        from labelsite.celery import app
+
+        app.conf.task_always_eager = False  # the write goes through the (dead) broker
+        response = admin_client.post(f"/api/imports/{job_id}/confirm")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    assert ImportJob.objects.get(pk=job_id).status == ImportStatus.VALIDATED
+    assert Label.objects.filter(task=task).count() == 0
 
 
 def test_cancel_stops_a_queued_job_and_a_second_cancel_is_a_conflict(

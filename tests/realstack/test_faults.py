@@ -18,7 +18,6 @@ exactly the labels of the file: none lost, none written twice.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import signal
@@ -37,8 +36,8 @@ from django.db import connection, connections
 
 from imports.models import ImportJob, ImportStatus
 from labeling.models import Label, Task
-from labelsite.celery import app
 from projects.services import api_token_create
+from tests.celery_broker import publishing_to
 from tests.realstack.conftest import START_TIMEOUT_SECONDS, free_port, process_stop, wait_until
 from tests.realstack.importstack import ImportStack, create_job
 
@@ -114,20 +113,10 @@ def redis_broker(tmp_path: Path) -> Iterator[RedisServer]:
     folder.mkdir()
     server = RedisServer(folder)
     server.start()
-    original = (app.conf.broker_url, app.conf.broker_write_url)
-
-    def publish_to(url: str, write_url: str | None = None) -> None:
-        app.conf.broker_url = url
-        app.conf.broker_write_url = write_url or url  # set from broker_url once, when configured
-        app._pool = None  # the connection pools are made from broker_url on first use
-        with contextlib.suppress(AttributeError, KeyError):
-            app.__dict__["amqp"]._producer_pool = None
-
-    publish_to(server.url)
     try:
-        yield server
+        with publishing_to(server.url):
+            yield server
     finally:
-        publish_to(*original)
         server.stop()
 
 
