@@ -54,7 +54,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -204,6 +204,11 @@ def read_json_tasks(file: IO[bytes]) -> Iterator[RawItem]:
                 f"A Label Studio file holds a JSON list of tasks or one task, but it starts with {first!r}.",
             )
         )
+    yield from json_array_items(head, file)
+
+
+def json_array_items(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
+    """Stream the items of a JSON array whose first bytes (`head`) were read already."""
     index = 0
     try:
         for data in ijson.items(_Prefixed(head, file), "item", use_float=True):
@@ -1089,19 +1094,26 @@ def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, 
     }
 
 
-def label_studio_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
-    """Label Studio's JSON: a list of tasks with `annotations` (and `predictions` when asked for)."""
+def _tasks_write(
+    source: ExportSource, out: IO[bytes], shape: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[None]:
+    """A JSON list with one `shape(task)` per exported task, written chunk by chunk."""
     types = _question_types(source.config)
     out.write(b"[")
     first = True
     for chunk in source.chunks():
         parts = []
         for item in chunk:
-            parts.append((b"" if first else b",") + orjson.dumps(_task(item, source, types)))
+            parts.append((b"" if first else b",") + orjson.dumps(shape(_task(item, source, types))))
             first = False
         out.write(b"".join(parts))
         yield
     out.write(b"]")
+
+
+def label_studio_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """Label Studio's JSON: a list of tasks with `annotations` (and `predictions` when asked for)."""
+    yield from _tasks_write(source, out, lambda task: task)
 
 
 def _minimal(task: dict[str, Any]) -> dict[str, Any]:
@@ -1137,17 +1149,7 @@ def _minimal(task: dict[str, Any]) -> dict[str, Any]:
 
 def label_studio_min_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
     """Label Studio's JSON_MIN: one flat object per task (annotations only)."""
-    types = _question_types(source.config)
-    out.write(b"[")
-    first = True
-    for chunk in source.chunks():
-        parts = []
-        for item in chunk:
-            parts.append((b"" if first else b",") + orjson.dumps(_minimal(_task(item, source, types))))
-            first = False
-        out.write(b"".join(parts))
-        yield
-    out.write(b"]")
+    yield from _tasks_write(source, out, _minimal)
 
 
 FORMAT = ImportFormat(

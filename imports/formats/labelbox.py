@@ -92,6 +92,19 @@ class _LineSchema(ItemSchema):
 ITEM = _LineSchema(ITEM_SCHEMA)
 
 
+def json_line(number: int, raw: bytes, *, per_line: str, syntax_hint: str = "", utf8_hint: str = "") -> Any:
+    """Line `number` of an NDJSON file as its object, or a `BadLine` that says what is wrong."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return BadLine("json_syntax", f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno}).{syntax_hint}")
+    except UnicodeDecodeError:
+        return BadLine("not_utf8", f"Line {number} is not UTF-8 text.{utf8_hint}")
+    if not isinstance(data, dict):
+        return BadLine("not_an_object", f"Line {number} must be one JSON object, {per_line} per line.")
+    return data
+
+
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
     """One item per non-empty line; a line that is not a JSON object comes as a `BadLine`."""
     seen: dict[str, int] = {}
@@ -103,20 +116,11 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
             raw = raw[3:]
         if not raw.strip():
             continue
-        data: Any
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            data = BadLine("json_syntax", f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno}).")
-        except UnicodeDecodeError:
-            data = BadLine("not_utf8", f"Line {number} is not UTF-8 text. {UTF8_FIX}")
-        else:
-            if not isinstance(data, dict):
-                data = BadLine("not_an_object", f"Line {number} must be one JSON object, one annotation per line.")
-            elif isinstance(data.get("uuid"), str):
-                earlier = seen.setdefault(data["uuid"].lower(), number)
-                if earlier != number:
-                    data = BadLine("duplicate_uuid", f"The uuid {data['uuid']!r} is used on line {earlier} already.")
+        data = json_line(number, raw, per_line="one annotation", utf8_hint=f" {UTF8_FIX}")
+        if isinstance(data, dict) and isinstance(data.get("uuid"), str):
+            earlier = seen.setdefault(data["uuid"].lower(), number)
+            if earlier != number:
+                data = BadLine("duplicate_uuid", f"The uuid {data['uuid']!r} is used on line {earlier} already.")
         yield RawItem(index=index, location=f"line {number}", data=data)
         index += 1
     if index == 0:

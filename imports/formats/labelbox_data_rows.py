@@ -31,12 +31,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import IO, Any
 
-import ijson
-
 from imports.formats.base import Converted, FileError, ImportFormat, RawItem, pointer
-from imports.formats.label_studio import _first_byte, _Prefixed, json_syntax_error, json_too_deep_error
-from imports.formats.labelbox import BadLine, _LineSchema
-from imports.jsonsplit import JsonTooDeep
+from imports.formats.label_studio import _first_byte, json_array_items
+from imports.formats.labelbox import _LineSchema, json_line
 from imports.media_rows import MediaRow, global_key_errors, url_errors
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
@@ -352,16 +349,11 @@ def _too_many() -> FileError:
 
 def _json_rows(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
     index = 0
-    try:
-        for data in ijson.items(_Prefixed(head, file), "item", use_float=True):
-            if index >= MAX_ROWS:
-                raise _too_many()
-            yield RawItem(index=index, location=pointer(index), data=data)
-            index += 1
-    except ijson.JSONError as exc:
-        raise json_syntax_error(exc) from exc
-    except JsonTooDeep as exc:
-        raise json_too_deep_error(exc) from exc
+    for item in json_array_items(head, file):
+        if index >= MAX_ROWS:
+            raise _too_many()
+        yield item
+        index += 1
     if index == 0:
         raise FileError(ErrorDetail("", "empty_file", "The array holds no data row; add at least one."))
 
@@ -372,20 +364,12 @@ def _ndjson_rows(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        data: Any
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            data = BadLine(
-                "json_syntax",
-                f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno}). A data-row file is a JSON "
-                "array [...] or one JSON object per line.",
-            )
-        except UnicodeDecodeError:
-            data = BadLine("not_utf8", f"Line {number} is not UTF-8 text.")
-        else:
-            if not isinstance(data, dict):
-                data = BadLine("not_an_object", f"Line {number} must be one JSON object, one data row per line.")
+        data = json_line(
+            number,
+            raw,
+            per_line="one data row",
+            syntax_hint=" A data-row file is a JSON array [...] or one JSON object per line.",
+        )
         if index >= MAX_ROWS:
             raise _too_many()
         yield RawItem(index=index, location=f"line {number}", data=data)

@@ -11,18 +11,10 @@
 // - a task question I answered differently from base takes my answer; the others keep theirs.
 // Labels have no ids in the document, so a label is known by its content.
 
+import { storedLabel } from "./store.js";
+
 function labelKey(label) {
-  const clean = (shape) => ({
-    key: shape.key,
-    type: shape.type,
-    points: shape.points,
-    answers: shape.answers || {},
-    source: shape.source || "manual",
-    score: shape.score ?? null,
-    model_version: shape.model_version || "",
-    children: (shape.children || []).map(clean),
-  });
-  return JSON.stringify(clean(label));
+  return JSON.stringify(storedLabel(label));
 }
 
 function counts(labels) {

@@ -22,6 +22,20 @@ function withUids(labels) {
   return labels;
 }
 
+/** A label as the API stores it: the saved fields with their defaults, no client-only `uid`. */
+export function storedLabel(label) {
+  return {
+    key: label.key,
+    type: label.type,
+    points: label.points,
+    answers: label.answers || {},
+    source: label.source || "manual",
+    score: label.score ?? null,
+    model_version: label.model_version || "",
+    children: (label.children || []).map(storedLabel),
+  };
+}
+
 export class Store extends EventTarget {
   constructor(document) {
     super();
@@ -167,16 +181,6 @@ export class Store extends EventTarget {
   // --- the document the API stores -----------------------------------------------------
 
   toDocument() {
-    const clean = (label) => ({
-      key: label.key,
-      type: label.type,
-      points: label.points,
-      answers: label.answers || {},
-      source: label.source || "manual",
-      score: label.score ?? null,
-      model_version: label.model_version || "",
-      children: (label.children || []).map(clean),
-    });
-    return { version: this.version, answers: this.answers, labels: this.labels.map(clean) };
+    return { version: this.version, answers: this.answers, labels: this.labels.map(storedLabel) };
   }
 }
