@@ -341,6 +341,9 @@ def _restore(
             row["id"], row["parent_id"] = uuids(row["id"]), uuids(row["parent_id"])
             entries.append(LabelEntry(configuration=configuration, **row))
         _insert(LabelEntry, entries)
+        entry_ids = {entry.id for entry in entries}
+    else:
+        entry_ids = set()
     result = RestoreResult(project=project, users_missing=missing)
     datasets = []
     for raw in document["datasets"]:
@@ -384,10 +387,19 @@ def _restore(
         row["id"], row["media_id"] = uuids(row["id"]), uuids(row["media_id"])
         assignee = user_id(row.pop("assignee"))
         tasks.append(Task(project=project, assignee_id=assignee, **row))
+        label_ids: set[int] = set()  # a parent is a label of the same task, before its children
         for raw in task_labels:
             label_row = dict(raw)
             author = user_id(label_row.pop("author"))
             label_row["entry_id"] = uuids(label_row["entry_id"])
+            # The label table has no constraint on these two (see `Label.entry`): checked here.
+            if label_row["entry_id"] not in entry_ids:
+                raise ValueError(f"label {label_row['id']} names the class {raw['entry_id']}, which the dump lacks")
+            if label_row["parent_id"] is not None and label_row["parent_id"] not in label_ids:
+                raise ValueError(
+                    f"label {label_row['id']} names the parent {label_row['parent_id']}, not a label before it"
+                )
+            label_ids.add(label_row["id"])
             label_row["import_job_id"] = job_ids(label_row["import_job_id"])
             labels.append(Label(task_id=row["id"], author_id=author, **label_row))
         if len(tasks) >= CHUNK:

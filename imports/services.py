@@ -31,6 +31,7 @@ from imports.formats import format_get
 from imports.formats.base import FileError, ImportFormat, RawItem, pointer
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
 from imports.pipeline import (
+    ConfigurationChanged,
     JobStopped,
     MediaMatcher,
     ValidationReport,
@@ -48,7 +49,7 @@ from imports.pipeline import (
 )
 from labeling.services import label_statistics_refresh, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
-from projects.label_config import label_config_index
+from projects.label_config import label_config_hold, label_config_index
 from projects.models import LabelConfiguration, Project
 
 logger = logging.getLogger(__name__)
@@ -603,6 +604,8 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         job_write_file(job=job, fmt=fmt, config=config, open_file=lambda: _open(job))
     except JobStopped:
         return _stopped(job_id)
+    except ConfigurationChanged:
+        return _fail_configuration_changed(job_id)
     except TRANSIENT_ERRORS:
         _release(job_id)
         raise
@@ -619,6 +622,17 @@ def _fail_writing(job_id: UUID) -> None:
         f"The import stopped on an internal error after {written} label(s) were written. "
         "Run it again to resume where it stopped, or report it.",
     )
+
+
+def _fail_configuration_changed(job_id: UUID) -> ImportJob:
+    written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
+    _fail(
+        job_id,
+        f"The label configuration changed while the import was being written, after {written} label(s); "
+        "the rest was not written (labels of deleted classes went with them). Upload the file again "
+        "to validate it against the new configuration.",
+    )
+    return ImportJob.objects.get(pk=job_id)
 
 
 def _write_succeeded(job_id: UUID) -> ImportJob:
@@ -657,6 +671,8 @@ def import_chunk_write(*, job_id: UUID, number: int) -> ImportJob:
         )
     except JobStopped:
         return _stopped(job_id)
+    except ConfigurationChanged:
+        return _fail_configuration_changed(job_id)
     except TRANSIENT_ERRORS:
         _heartbeat_clear(ImportChunk.objects.filter(pk=chunk.pk))
         raise
@@ -852,7 +868,8 @@ def import_items_inline(
             message=f"Schema validation failed with {len(schema_errors)} error(s)",
             details=schema_errors,
         )
-    config = label_config_index(configuration=project.label_configuration)
+    configuration = project.label_configuration
+    config = label_config_index(configuration=configuration)
     matcher = MediaMatcher(project_id=project.pk, match_by=cleaned["match_by"])
     raw_items = (RawItem(index=i, location=pointer(i), data=data) for i, data in enumerate(items))
     checked = list(items_check(raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=False, options=cleaned))
@@ -862,7 +879,13 @@ def import_items_inline(
         error_class: type[DomainError] = NotFound if first.code == "media_not_found" else ValidationFailed
         raise error_class(code=first.code, message=first.message, details=problems, params=first.params)
     writable = [(item.task_id, item.annotation) for item in checked if item.writable]
-    result = labels_write_batch(items=writable)  # type: ignore[arg-type]
+    with transaction.atomic():
+        if label_config_hold(project_id=project.pk) != configuration.updated_at:
+            raise Conflict(
+                code="configuration_changed",
+                message="The label configuration changed while the request was checked; send it again.",
+            )
+        result = labels_write_batch(items=writable)  # type: ignore[arg-type]
     return InlineImportResult(
         items=len(items),
         items_skipped=sum(1 for item in checked if item.skipped),

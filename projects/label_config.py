@@ -31,9 +31,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, Literal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, EntryType, LabelConfiguration, LabelEntry
@@ -600,6 +601,28 @@ def _entry_row(
             for option in spec.options
         ],
     )
+
+
+def label_config_hold(*, project_id: Any) -> datetime | None:
+    """Keep the project's configuration as it is until the transaction ends; its `updated_at`.
+
+    Labels name their class without a database constraint (see `Label.entry`), so every writer
+    of labels calls this in its transaction and checks the stamp against the configuration it
+    resolved classes with: a replace or a clear (which delete entries, holding the row FOR
+    UPDATE) then waits for the writer, and a writer that comes after one sees a new stamp.
+    PostgreSQL: FOR KEY SHARE, which writers hold together; SQLite serialises write
+    transactions anyway. None when the project has no configuration.
+    """
+    rows = LabelConfiguration.objects.filter(project_id=project_id)
+    if connection.vendor != "postgresql":
+        return rows.values_list("updated_at", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT updated_at FROM {LabelConfiguration._meta.db_table} WHERE project_id = %s FOR KEY SHARE",  # noqa: S608
+            [project_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def label_config_clear(*, configuration: LabelConfiguration) -> None:

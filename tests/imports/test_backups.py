@@ -217,6 +217,41 @@ def test_a_damaged_line_is_named_and_nothing_is_written(rich_project, tmp_path):
     assert not Organization.objects.filter(name="Copies").exists()
 
 
+def _with_first_label(path: Path, damaged: Path, change: Any) -> None:
+    """A copy of the dump with `change` applied to the first label of the first task that has one."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "tasks.jsonl":
+                rows = [json.loads(line) for line in data.splitlines()]
+                change(next(row for row in rows if row["labels"])["labels"])
+                data = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+            target.writestr(info, data)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda labels: labels[0].update(entry_id="00000000-0000-4000-8000-000000000000"), "names the class"),
+        (lambda labels: labels[0].update(parent_id=labels[-1]["id"] + 1000), "names the parent"),
+    ],
+    ids=["unknown class", "parent not in the task"],
+)
+def test_a_label_naming_a_class_or_parent_the_dump_lacks_is_refused(rich_project, tmp_path, change, said):
+    # The label table has no database constraint on either (see Label.entry): the restore checks.
+    path, damaged = tmp_path / "dump.zip", tmp_path / "damaged.zip"
+    _dump(rich_project, path)
+    _with_first_label(path, damaged, change)
+    labels = Label.objects.count()
+
+    with pytest.raises(ValidationFailed) as raised:
+        _restore(damaged, organization_name="Copies", new_ids=True)
+
+    assert said in raised.value.message
+    assert Label.objects.count() == labels
+    assert not Organization.objects.filter(name="Copies").exists()
+
+
 def test_a_file_that_is_not_a_dump_is_refused(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text("[]")

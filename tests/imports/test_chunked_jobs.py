@@ -218,6 +218,31 @@ def test_a_task_deleted_between_validation_and_writing_gets_no_labels_and_the_re
     assert job.labels_written == 15
 
 
+def test_a_configuration_replaced_between_two_chunks_stops_the_job_with_what_landed_named(
+    configured_project, media_storage, make_task, chunks_of_two, settings, django_capture_on_commit_callbacks
+):
+    from projects.label_config import label_config_replace
+    from tests.imports.conftest import DATAGYM_CONFIG
+
+    _tasks, job = run_tasks(
+        4, configured_project, make_task, settings, django_capture_on_commit_callbacks, write_when_valid=False
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.WRITING)
+    import_chunk_write(job_id=job.pk, number=0)
+    assert Label.objects.count() == 10
+    # The same classes again, as new entries: the labels of the old ones go with them, and the
+    # rest of the file, resolved against the old ones, must not be written.
+    label_config_replace(configuration=configured_project.label_configuration, entries=DATAGYM_CONFIG)
+
+    import_chunk_write(job_id=job.pk, number=1)
+    job.refresh_from_db()
+
+    assert job.status == ImportStatus.FAILED
+    assert "label configuration changed while the import was being written, after 10 label(s)" in job.message
+    assert Label.objects.count() == 0
+    assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
+
+
 def test_a_write_that_fails_on_an_internal_error_fails_the_job_and_removes_what_was_staged(
     configured_project,
     media_storage,

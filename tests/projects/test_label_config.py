@@ -606,3 +606,51 @@ def test_replace_and_tree_of_200_entries_use_a_bounded_number_of_queries(django_
         label_config_datagym_entries(configuration=configuration)
     assert len(tree) == 40
     assert tree[39]["children"][0]["children"][0]["children"][0]["key"] == "note"
+
+
+# --- labels name their class without a database constraint: writers hold the configuration ---
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replace_waits_for_a_label_writer_holding_the_configuration_then_changes_its_stamp():
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from projects.label_config import label_config_hold
+
+    project = ProjectFactory()
+    label_config_replace(configuration=project.label_configuration, entries=DATAGYM_BUILDER_OUTPUT)
+    before = label_config_hold(project_id=project.pk)
+    held = threading.Event()
+    events: list[str] = []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                assert label_config_hold(project_id=project.pk) == before
+                held.set()
+                time.sleep(0.5)  # writing labels with the classes it resolved
+                events.append("writer committed")
+        finally:
+            connection.close()
+
+    def replacer() -> None:
+        try:
+            held.wait(10)
+            label_config_replace(
+                configuration=LabelConfiguration.objects.get(project=project), entries=DATAGYM_BUILDER_OUTPUT
+            )
+            events.append("replaced")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=replacer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert events == ["writer committed", "replaced"]
+    assert label_config_hold(project_id=project.pk) != before  # a later writer sees the change

@@ -117,7 +117,9 @@ def test_the_pipeline_holds_at_most_one_chunk_of_a_large_file_in_memory(import_s
     report = pipeline.job_validate_file(job=job, fmt=tracked, config=config, open_file=lambda: job.file.open("rb"))
     assert (report.items, report.errors, counts["read"]) == (400, 0, 400)
     assert counts["most_ahead"] <= 25
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.WRITING)
+    # What the validate task would record: the configuration the items were checked against.
+    job.summary = {"config_updated_at": stack.project.label_configuration.updated_at.isoformat()}
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.WRITING, summary=job.summary)
     counts.update(read=0, done=0, most_ahead=0)
     outcome = pipeline.job_write_file(job=job, fmt=tracked, config=config, open_file=lambda: job.file.open("rb"))
 
