@@ -427,6 +427,9 @@ def _import_label_rows(
     import_batch: int | None,
     author_id: int | None,
 ) -> list[tuple[Any, ...]]:
+    """The label rows of a batch, ids reserved, in `_LABEL_COLUMNS` order. On PostgreSQL the
+    two JSON columns come encoded for a binary COPY already (`_jsonb`)."""
+    encode = connection.vendor == "postgresql"
     count = 0
     stack: list[Shape] = [shape for shapes in shapes_by_task.values() for shape in shapes]
     while stack:
@@ -458,8 +461,8 @@ def _import_label_rows(
                     task_id,
                     entry_id,
                     parent_id,
-                    shape.points,
-                    answers_to_json(shape.answers),
+                    _jsonb(shape.points) if encode else shape.points,
+                    _jsonb(answers_to_json(shape.answers)) if encode else answers_to_json(shape.answers),
                     shape.source,
                     shape.score,
                     shape.model_version,
@@ -502,14 +505,23 @@ def _label_ids_reserve(count: int) -> list[int]:
         return list(range(highest + 1, highest + 1 + count))
 
 
-#: The PostgreSQL types of `_LABEL_COLUMNS`, for COPY in binary (about 20 % faster than text).
+def _jsonb(value: Any) -> bytes:
+    """A value in jsonb's binary form: the format version (1), then the JSON text."""
+    return b"\x01" + orjson.dumps(value)
+
+
+#: How psycopg sends `_LABEL_COLUMNS` in a binary COPY (about 20 % faster than text). The two
+#: JSON columns are given as `bytea`: the rows carry them in jsonb's binary form already
+#: (`_jsonb`), which psycopg's C bytes dumper passes through, and PostgreSQL reads the field
+#: as the column's type. psycopg's own jsonb dumper, a Python call per value, was a tenth of
+#: the validate phase.
 _LABEL_COLUMN_TYPES = (
     "int8",
     "uuid",
     "uuid",
     "int8",
-    "jsonb",
-    "jsonb",
+    "bytea",
+    "bytea",
     "text",
     "float8",
     "text",
@@ -530,15 +542,12 @@ def _copy_encode(rows: list[tuple[Any, ...]]) -> bytes:
     if not rows:
         return b""
     from psycopg.copy import Copy, FileWriter
-    from psycopg.types.json import set_json_dumps
 
     buffer = io.BytesIO()
-    with _bound_cursor() as cursor:
-        set_json_dumps(orjson.dumps, context=cursor)
-        with Copy(cursor, binary=True, writer=FileWriter(buffer)) as copy:
-            copy.set_types(list(_LABEL_COLUMN_TYPES))
-            for row in rows:
-                copy.write_row(row)
+    with _bound_cursor() as cursor, Copy(cursor, binary=True, writer=FileWriter(buffer)) as copy:
+        copy.set_types(list(_LABEL_COLUMN_TYPES))
+        for row in rows:
+            copy.write_row(row)
     return buffer.getvalue()
 
 
@@ -546,16 +555,10 @@ def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        from psycopg.types.json import set_json_dumps
-
-        # The raw psycopg cursor bypasses Django's error translation (see `_bound_cursor`).
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            raw = cursor.cursor
-            set_json_dumps(orjson.dumps, context=raw)
-            with raw.copy(_COPY_SQL) as copy:
-                copy.set_types(list(_LABEL_COLUMN_TYPES))
-                for row in rows:
-                    copy.write_row(row)
+        with _bound_cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+            copy.set_types(list(_LABEL_COLUMN_TYPES))
+            for row in rows:
+                copy.write_row(row)
         return
     Label.objects.bulk_create(
         [Label(**dict(zip(_LABEL_COLUMNS, row, strict=True))) for row in rows], batch_size=LABEL_BULK_BATCH
