@@ -1092,7 +1092,8 @@ def _write_batch(
         # The job's first batch, committed: a table that was empty or small has grown a lot
         # and keeps growing. Fresh statistics keep the labeling page's reads on the right
         # plan while the import runs (ANALYZE's estimates then scale with the table's size).
-        label_statistics_refresh()
+        # The task table keeps its size: it is analyzed when the job ends.
+        label_statistics_refresh(tasks=False)
     if chunk is None:
         job.checkpoint = number
     else:

@@ -816,7 +816,7 @@ def label_ids_reserve(*, count: int) -> list[int]:
 _BULK_WRITTEN_TABLES = (Label._meta.db_table, Task._meta.db_table)
 
 
-def label_statistics_refresh() -> None:
+def label_statistics_refresh(*, tasks: bool = True) -> None:
     """ANALYZE the label and task tables (PostgreSQL) after a bulk write changed them wholesale.
 
     The planner's row estimates come from these statistics; after an import into a table that
@@ -827,5 +827,5 @@ def label_statistics_refresh() -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for table in _BULK_WRITTEN_TABLES:
+        for table in _BULK_WRITTEN_TABLES if tasks else _BULK_WRITTEN_TABLES[:1]:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

@@ -92,6 +92,10 @@ def test_a_chunked_job_stages_its_batches_then_writes_them_and_removes_them(
     assert Label.objects.filter(parent__isnull=False).count() == 5  # each wheel under its car
     assert set(Label.objects.values_list("import_batch", flat=True)) == {0, 1, 100_000, 100_001, 200_000}
     assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
+    if STAGES:  # the job's end ANALYZEd the label table, after committing it
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Label._meta.db_table])
+            assert cursor.fetchone()[0] == 25
 
 
 def test_a_chunk_resumed_after_its_checkpoint_rewrites_the_half_written_batch_exactly(
