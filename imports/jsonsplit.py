@@ -27,7 +27,7 @@ _STRUCTURAL[list(b"[]{},")] = True
 _DELTA = np.zeros(256, dtype=np.int64)
 _DELTA[list(b"[{")] = 1
 _DELTA[list(b"]}")] = -1
-_WHITESPACE = b" \t\r\n"
+WHITESPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +38,24 @@ class Span:
     byte_end: int
     item_start: int
     item_count: int
+    #: Where later parts of the span start (byte offsets in the file, every `part_items`-th
+    #: item of `json_array_split`), for a reader that parses a span a part at a time.
+    part_starts: tuple[int, ...] = ()
 
 
 class _NotAnArray(Exception):
     pass
 
 
-def json_array_split(file: IO[bytes], *, every: int) -> list[Span] | None:
-    """Spans of `every` items (the last may hold fewer) of the array in `file`; None if unsure."""
+def json_array_split(file: IO[bytes], *, every: int, part_items: int | None = None) -> list[Span] | None:
+    """Spans of `every` items (the last may hold fewer) of the array in `file`; None if unsure.
+
+    With `part_items` (a divisor of `every`), each span also says where its parts of
+    `part_items` items start (`Span.part_starts`): the same pass finds them."""
+    if part_items is not None and every % part_items:
+        raise ValueError("part_items must divide every")
     try:
-        return _split(file, every)
+        return _split(file, every, part_items or every)
     except _NotAnArray:
         return None
 
@@ -73,8 +81,8 @@ def _unescaped_quotes(block: np.ndarray, trailing_backslashes: int) -> np.ndarra
     return np.array([q for q in quotes.tolist() if q not in escaped], dtype=np.int64)
 
 
-def _split(file: IO[bytes], every: int) -> list[Span]:
-    boundaries: list[int] = []  # byte offsets where items number every, 2*every, ... start
+def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
+    boundaries: list[int] = []  # byte offsets where items number step, 2*step, ... start
     in_string = False
     depth = 0
     commas = 0  # commas at depth 1 seen: items started after the first = commas
@@ -92,7 +100,7 @@ def _split(file: IO[bytes], every: int) -> list[Span]:
             if data.startswith(b"\xef\xbb\xbf"):
                 data, offset = data[3:], 3
         if array_end is not None:
-            if data.strip(_WHITESPACE):
+            if data.strip(WHITESPACE):
                 raise _NotAnArray
             offset += len(data)
             continue
@@ -108,7 +116,7 @@ def _split(file: IO[bytes], every: int) -> list[Span]:
         stripped = len(data) - len(data.rstrip(b"\\"))
         trailing_backslashes = stripped + (trailing_backslashes if stripped == len(data) else 0)
         if array_start is None:
-            head = data.lstrip(_WHITESPACE)
+            head = data.lstrip(WHITESPACE)
             if not head:
                 offset += len(data)
                 continue
@@ -126,14 +134,14 @@ def _split(file: IO[bytes], every: int) -> list[Span]:
         closed = np.flatnonzero(depths == 0)
         if len(closed):
             last = int(closed[0])
-            if chars[last] != ord("]") or data[int(structural[last]) + 1 :].strip(_WHITESPACE):
+            if chars[last] != ord("]") or data[int(structural[last]) + 1 :].strip(WHITESPACE):
                 raise _NotAnArray
             array_end = offset + int(structural[last])
             chars, depths, structural = chars[:last], depths[:last], structural[:last]
         top_commas = structural[(chars == ord(",")) & (depths == 1)]
         if len(top_commas):
             numbers = np.arange(commas + 1, commas + 1 + len(top_commas))  # the item each comma starts
-            starts = top_commas[numbers % every == 0]
+            starts = top_commas[numbers % step == 0]
             boundaries.extend((offset + starts + 1).tolist())
             commas += len(top_commas)
         if len(depths):
@@ -144,10 +152,17 @@ def _split(file: IO[bytes], every: int) -> list[Span]:
     if not data_between(array_start, array_end, file):
         raise _NotAnArray  # an empty array: nothing to split
     items = commas + 1
-    starts = [array_start, *boundaries]
-    ends = [*boundaries, array_end]
+    per_span = every // step
+    starts = [array_start, *boundaries[per_span - 1 :: per_span]]
+    ends = [*starts[1:], array_end]
     return [
-        Span(byte_start=start, byte_end=end, item_start=number * every, item_count=min(every, items - number * every))
+        Span(
+            byte_start=start,
+            byte_end=end,
+            item_start=number * every,
+            item_count=min(every, items - number * every),
+            part_starts=tuple(boundaries[number * per_span : (number + 1) * per_span - 1]),
+        )
         for number, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
 
@@ -155,7 +170,7 @@ def _split(file: IO[bytes], every: int) -> list[Span]:
 def data_between(start: int, end: int, file: IO[bytes]) -> bool:
     """Whether anything but whitespace lies in bytes `start .. end - 1` (looked at up to 64 bytes)."""
     file.seek(start)
-    return bool(file.read(min(end - start, 64)).strip(_WHITESPACE))
+    return bool(file.read(min(end - start, 64)).strip(WHITESPACE))
 
 
 def span_bytes(file: IO[bytes], span: Span) -> Iterator[bytes]:
@@ -172,7 +187,7 @@ def span_bytes(file: IO[bytes], span: Span) -> Iterator[bytes]:
         if held:
             yield held
         held = data
-    held = held.rstrip(_WHITESPACE)
+    held = held.rstrip(WHITESPACE)
     if held.endswith(b","):
         held = held[:-1]
     yield held

@@ -149,6 +149,9 @@ class ImportChunk(models.Model):
     byte_end = models.BigIntegerField()
     item_start = models.IntegerField()
     item_count = models.IntegerField()
+    # Where the chunk's later parts start (byte offsets in the file), for readers that parse
+    # a chunk a part at a time (`imports.jsonsplit.Span.part_starts`).
+    part_starts = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     items_validated = models.IntegerField(default=0)

@@ -593,7 +593,11 @@ def job_validate_file(
 
 def _span(chunk: ImportChunk) -> Span:
     return Span(
-        byte_start=chunk.byte_start, byte_end=chunk.byte_end, item_start=chunk.item_start, item_count=chunk.item_count
+        byte_start=chunk.byte_start,
+        byte_end=chunk.byte_end,
+        item_start=chunk.item_start,
+        item_count=chunk.item_count,
+        part_starts=tuple(chunk.part_starts),
     )
 
 
@@ -615,6 +619,7 @@ def job_chunks_plan(*, job: ImportJob, fmt: ImportFormat, open_file: Callable[[]
                 byte_end=span.byte_end,
                 item_start=span.item_start,
                 item_count=span.item_count,
+                part_starts=list(span.part_starts),
             )
             for number, span in enumerate(spans)
         ]

@@ -307,3 +307,57 @@ def test_a_coordinate_with_thousands_of_leading_zeros_is_its_number(configured_p
     assert converted.errors == []
     assert converted.annotation is not None
     assert converted.annotation.shapes[0].points == [[7, 1]]
+
+
+# --- chunks read a part at a time by orjson, as ijson would read them ---------------------------
+
+#: Values where two JSON parsers may disagree, as raw JSON text.
+TRICKY_VALUES = [
+    "0.30000000000000004",
+    "1e-7",
+    "1.5E3",
+    "-0",
+    "123456789012345678",  # 18 digits: an int to both
+    "9223372036854775808",  # 2**63: orjson reads an int, ijson refuses it
+    "123456789012345678901234567890",  # beyond 64 bits: orjson reads a float, ijson refuses it
+    '"\\ud800"',  # a lone surrogate: orjson refuses it, ijson reads "?"
+    '"\\ud83d\\ude00 , ] } \\" \\\\"',
+    "1e400",  # beyond a float: both refuse it
+]
+
+
+def _chunked_file(value: str, count: int = 30) -> bytes:
+    items = [
+        f'{{"internal_media_ID": "m{i}", "labels": {{"poi": [{{"point": [{{"x": {value if i == 17 else i}, "y": 2}}]}}]}}}}'
+        for i in range(count)
+    ]
+    return ("[\n" + ",\n ".join(items) + "\n]").encode()
+
+
+@pytest.mark.parametrize("value", TRICKY_VALUES)
+def test_a_chunk_read_in_parts_gives_exactly_the_items_or_the_error_that_ijson_gives(value):
+    import ijson
+
+    from imports.formats.datagym import read_span
+    from imports.jsonsplit import json_array_split
+
+    raw = _chunked_file(value)
+    spans = json_array_split(io.BytesIO(raw), every=12, part_items=4)
+    assert spans is not None and [len(s.part_starts) for s in spans] == [2, 2, 1]
+    try:
+        expected: Any = list(ijson.items(io.BytesIO(raw), "item", use_float=True))
+    except ijson.JSONError:
+        expected = FileError
+
+    read: list[Any] = []
+    try:
+        for span in spans:
+            read.extend(item.data for item in read_span(io.BytesIO(raw), span))
+    except FileError:
+        read = FileError  # type: ignore[assignment]
+
+    assert read == expected
+    if expected is not FileError:
+        assert [type(i["labels"]["poi"][0]["point"][0]["x"]) for i in read] == [
+            type(i["labels"]["poi"][0]["point"][0]["x"]) for i in expected
+        ]
