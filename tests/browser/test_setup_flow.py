@@ -140,3 +140,32 @@ def test_editor_asks_before_a_change_deletes_labels(page: Page, live_server: Any
     page.click("#confirm-save")
     expect(page.locator("#editor-status")).to_have_text("Saved", timeout=10000)
     assert Label.objects.count() == 0
+
+
+def test_the_job_page_offers_confirm_and_cancel_only_while_they_apply(
+    page: Page, live_server: Any, new_admin: Any
+) -> None:
+    from imports.models import ImportJob, ImportStatus
+    from tests.factories import ProjectFactory
+
+    project: Any = ProjectFactory(organization=new_admin.memberships.get().organization, name="Imported")
+    shown = {
+        ImportStatus.VALIDATED: (True, True),
+        ImportStatus.WRITING: (False, True),
+        ImportStatus.SUCCEEDED: (False, False),
+        ImportStatus.FAILED: (False, False),
+    }
+    jobs = {
+        status: ImportJob.objects.create(
+            project=project, format="datagym", file="imports/l.json", file_name="l.json", status=status
+        )
+        for status in shown
+    }
+    log_in(page, live_server, "ada")
+    for status, (confirm, cancel) in shown.items():
+        page.goto(f"{live_server.url}/imports/{jobs[status].pk}/")
+        for button, visible in (("#confirm-button", confirm), ("#cancel-button", cancel)):
+            if visible:
+                expect(page.locator(button), f"{button} on a {status} job").to_be_visible()
+            else:
+                expect(page.locator(button), f"{button} on a {status} job").to_be_hidden()
