@@ -12,6 +12,7 @@ the caller parses the file in one piece, which reports the syntax error with its
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -27,7 +28,7 @@ _STRUCTURAL[list(b"[]{},")] = True
 _DELTA = np.zeros(256, dtype=np.int64)
 _DELTA[list(b"[{")] = 1
 _DELTA[list(b"]}")] = -1
-WHITESPACE = b" \t\r\n"
+_WHITESPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
             if data.startswith(b"\xef\xbb\xbf"):
                 data, offset = data[3:], 3
         if array_end is not None:
-            if data.strip(WHITESPACE):
+            if data.strip(_WHITESPACE):
                 raise _NotAnArray
             offset += len(data)
             continue
@@ -116,7 +117,7 @@ def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
         stripped = len(data) - len(data.rstrip(b"\\"))
         trailing_backslashes = stripped + (trailing_backslashes if stripped == len(data) else 0)
         if array_start is None:
-            head = data.lstrip(WHITESPACE)
+            head = data.lstrip(_WHITESPACE)
             if not head:
                 offset += len(data)
                 continue
@@ -134,7 +135,7 @@ def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
         closed = np.flatnonzero(depths == 0)
         if len(closed):
             last = int(closed[0])
-            if chars[last] != ord("]") or data[int(structural[last]) + 1 :].strip(WHITESPACE):
+            if chars[last] != ord("]") or data[int(structural[last]) + 1 :].strip(_WHITESPACE):
                 raise _NotAnArray
             array_end = offset + int(structural[last])
             chars, depths, structural = chars[:last], depths[:last], structural[:last]
@@ -170,13 +171,24 @@ def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
 def data_between(start: int, end: int, file: IO[bytes]) -> bool:
     """Whether anything but whitespace lies in bytes `start .. end - 1` (looked at up to 64 bytes)."""
     file.seek(start)
-    return bool(file.read(min(end - start, 64)).strip(WHITESPACE))
+    return bool(file.read(min(end - start, 64)).strip(_WHITESPACE))
 
 
 def span_bytes(file: IO[bytes], span: Span) -> Iterator[bytes]:
     """The span as a JSON array of its items: `[`, its bytes without the trailing comma, `]`."""
-    file.seek(span.byte_start)
-    left = span.byte_end - span.byte_start
+    return _array_bytes(file, span.byte_start, span.byte_end)
+
+
+def span_part_arrays(file: IO[bytes], span: Span) -> Iterator[bytes]:
+    """Each part of the span (`Span.part_starts`) as one JSON array of its items."""
+    bounds = [span.byte_start, *span.part_starts, span.byte_end]
+    for start, end in itertools.pairwise(bounds):
+        yield b"".join(_array_bytes(file, start, end))
+
+
+def _array_bytes(file: IO[bytes], start: int, end: int) -> Iterator[bytes]:
+    file.seek(start)
+    left = end - start
     yield b"["
     held = b""
     while left > 0:
@@ -187,7 +199,7 @@ def span_bytes(file: IO[bytes], span: Span) -> Iterator[bytes]:
         if held:
             yield held
         held = data
-    held = held.rstrip(WHITESPACE)
+    held = held.rstrip(_WHITESPACE)
     if held.endswith(b","):
         held = held[:-1]
     yield held

@@ -613,9 +613,8 @@ def label_config_hold(*, project_id: Any) -> datetime | None:
     PostgreSQL: FOR KEY SHARE, which writers hold together; SQLite serialises write
     transactions anyway. None when the project has no configuration.
     """
-    rows = LabelConfiguration.objects.filter(project_id=project_id)
     if connection.vendor != "postgresql":
-        return rows.values_list("updated_at", flat=True).first()
+        return LabelConfiguration.objects.filter(project_id=project_id).values_list("updated_at", flat=True).first()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT updated_at FROM {LabelConfiguration._meta.db_table} WHERE project_id = %s FOR KEY SHARE",  # noqa: S608

@@ -23,7 +23,6 @@ What `convert` does, as DataGym does it:
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import re
 import sys
@@ -49,7 +48,7 @@ from imports.formats.base import (
 )
 from imports.formats.datagym_export import DATAGYM_EXPORT_PARTS, datagym_export_write
 from imports.formats.export_base import ExportFormat
-from imports.jsonsplit import WHITESPACE, DepthGuard, JsonTooDeep, Span, SpanReader, json_array_split
+from imports.jsonsplit import DepthGuard, JsonTooDeep, Span, SpanReader, json_array_split, span_part_arrays
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -325,15 +324,6 @@ PART_ITEMS = 250
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
-def _span_parts(file: IO[bytes], span: Span) -> Iterator[bytes]:
-    """The span's parts, each as a JSON array of its items."""
-    bounds = [span.byte_start, *span.part_starts, span.byte_end]
-    for start, end in itertools.pairwise(bounds):
-        file.seek(start)
-        data = file.read(end - start).rstrip(WHITESPACE)
-        yield b"[" + (data[:-1] if data.endswith(b",") else data) + b"]"
-
-
 def _part_items(part: bytes) -> list[Any]:
     """A part's items, as ijson gives them: by orjson where the two agree, else by ijson
     (which also accepts what orjson refuses, such as a lone surrogate, and words the errors)."""
@@ -358,7 +348,7 @@ def read_span(file: IO[bytes], span: Span) -> Iterator[RawItem]:
     index = span.item_start
     try:
         if span.part_starts or span.item_count <= PART_ITEMS:
-            parsed: Iterator[Any] = (data for part in _span_parts(file, span) for data in _part_items(part))
+            parsed: Iterator[Any] = (data for part in span_part_arrays(file, span) for data in _part_items(part))
         else:
             parsed = ijson.items(SpanReader(file, span), "item", use_float=True)
         for data in parsed:
