@@ -6,7 +6,7 @@ Standard library only, so that it runs with the system Python on a fresh machine
 tools inside `.venv`.
 
     python3 dev.py up          migrate, seed the demo, serve on 127.0.0.1:8000 with a worker
-    python3 dev.py test [...]  migrations check, ruff, mypy, pytest (extra arguments go to pytest)
+    python3 dev.py test [...]  migrations check, ruff, mypy, import contracts, pytest (extra arguments go to pytest)
 
 With no environment set, everything lives under `var/` (or $LABELSITE_VAR_DIR): SQLite and
 the filesystem broker. DATABASE_URL and CELERY_BROKER_URL switch to PostgreSQL and Redis.
@@ -164,6 +164,7 @@ def command_test(pytest_args: list[str]) -> int:
         ([str(VENV_BIN / "ruff"), "check", "."], env),
         ([str(VENV_BIN / "ruff"), "format", "--check", "."], env),
         ([str(VENV_BIN / "mypy"), "."], env),
+        ([str(VENV_BIN / "lint-imports"), "--no-cache"], env),
         ([str(PYTHON), "-m", "pytest", *pytest_args], env),
     ]
     for command, step_env in steps:

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from imports.formats import ango_csv  # noqa: E402
+from formats import ango_csv  # noqa: E402
 from imports.services import import_options_clean  # noqa: E402
 from projects.label_config import IndexedEntry, LabelConfigIndex  # noqa: E402
 

@@ -302,8 +302,9 @@ def watch_database(database: str) -> None:
 def run_one(fmt: str, processes: int | None) -> dict[str, Any]:
     """Export the benchmark project in `fmt` (in this process and those it forks) and measure it."""
     _setup()
-    from imports.exports import ExportFilters, ExportReader, export_processes, export_write
-    from imports.formats import export_format_get
+    from exports.driver import export_processes, export_write
+    from exports.reader import ExportFilters, ExportReader
+    from formats import export_format_get
     from labeling.models import Label, Task
     from projects.models import Project
 

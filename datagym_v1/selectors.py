@@ -6,13 +6,18 @@ another organisation's ids answer NotFound exactly like ids that do not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from labeling.models import Task, TaskState
+from exports.reader import ExportFilters, ExportReader
+from formats.datagym import EXPORT_STATES as DATAGYM_EXPORT_STATES
+from formats.datagym import datagym_rows
+from labeling.models import Label, Task, TaskState
 from labelsite.errors import NotFound, ValidationFailed
-from projects.models import Dataset, LabelConfiguration, Media, Organization, Project
+from projects.models import Dataset, LabelConfiguration, LabelEntry, Media, Organization, Project
 
 
 def _uuid(value: UUID | str) -> UUID | None:
@@ -112,3 +117,24 @@ def datagym_task_list(*, project: Project, search: str = "", state: str = "", li
     if limit > 0:
         tasks = tasks[:limit]
     return list(tasks)
+
+
+def datagym_export_rows(*, project: Project, api_url: str = "") -> Iterator[dict[str, Any]]:
+    """DataGym's export of the project as the v1 API gives it: every label, whatever its source.
+
+    The elements of the export array, streamed (`formats.datagym.datagym_rows`) from the
+    export reader; `api_url` is the base of the segmentation bitmaps' links.
+    """
+    filters = ExportFilters(states=DATAGYM_EXPORT_STATES, include_predictions=True)
+    return datagym_rows(ExportReader(project=project, filters=filters, api_url=api_url))
+
+
+def segmentation_rings(*, task: Task, entry: LabelEntry) -> list[list[tuple[float, float]]]:
+    """The polygons of the task's labels of a segmentation class, as lists of (x, y)."""
+    return [
+        [(float(p[0]), float(p[1])) for p in ring if isinstance(p, list | tuple) and len(p) >= 2]
+        for points in Label.objects.filter(task=task, entry=entry).values_list("points", flat=True)
+        if isinstance(points, list)
+        for ring in points
+        if isinstance(ring, list)
+    ]

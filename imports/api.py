@@ -28,11 +28,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from formats import EXAMPLES_DIR, format_detect, format_get, format_list
+from formats.csv_labels import cell_safe
+from formats.reading import ImportFormat
 from imports import selectors, services
 from imports.archive_import import archive_check, archive_format_detect, is_archive_name
-from imports.formats import format_detect, format_get, format_list
-from imports.formats.base import ImportFormat
-from imports.formats.csv_labels import cell_safe
 from imports.models import ImportJob, ImportJobError
 from imports.preview import preview_for_display, preview_get
 from imports.serializers import (
@@ -47,7 +47,6 @@ from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.selectors import project_get_for_admin
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
 
-EXAMPLES_DIR = Path(__file__).parent / "formats" / "examples"
 #: Room for the multipart envelope around the file when judging a request by its Content-Length.
 MULTIPART_SLACK = 1024 * 1024
 #: A cell starting with one of these is a formula to a spreadsheet; it is written with a leading quote.

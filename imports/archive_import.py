@@ -23,10 +23,12 @@ from typing import IO, Any
 from django.core.files.base import File
 from django.db import transaction
 
-from imports.archives import SafeZip
-from imports.formats import ImportFormat, format_detect, format_list
-from imports.formats.base import ARCHIVE_OPTION
+from formats import ImportFormat, format_detect, format_list
+from formats.reading import ARCHIVE_OPTION
+from imports import queue
 from imports.models import ImportJob, ImportJobError
+from imports.queue import import_task_publish
+from labelsite.archives import SafeZip
 from labelsite.errors import ErrorDetail, ValidationFailed
 
 ARCHIVE_KINDS = ("zip",)
@@ -166,10 +168,8 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
 
 
 def _enqueue(jobs: list[ImportJob]) -> None:
-    from imports.tasks import import_job_validate_task
-
     for job in jobs:
-        import_job_validate_task.delay(str(job.pk))
+        import_task_publish(queue.JOB_VALIDATE, str(job.pk), patient=False)
 
 
 def archive_errors_store(job: ImportJob, error: ValidationFailed) -> None:

@@ -38,7 +38,9 @@ from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft7Validator
 
-from imports.formats.base import (
+from formats.jsonsplit import Span
+from formats.media_rows import MediaRow, media_row_errors
+from formats.reading import (
     Converted,
     FileError,
     ImportFormat,
@@ -47,15 +49,7 @@ from imports.formats.base import (
     SizeCheck,
     schema_error_detail,
 )
-from imports.jsonsplit import Span
-from imports.media_rows import (
-    GlobalKeyChecker,
-    MediaRow,
-    media_row_errors,
-    media_rows_create,
-    media_rows_dataset,
-    media_rows_dataset_errors,
-)
+from imports.media_create import GlobalKeyChecker, media_rows_create, media_rows_dataset, media_rows_dataset_errors
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task

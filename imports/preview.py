@@ -22,8 +22,8 @@ from typing import Any
 
 from django.db import transaction
 
-from imports.formats import format_get
-from imports.formats.base import FileError
+from formats import format_get
+from formats.reading import FileError
 from imports.models import ImportJob, ImportStatus
 from imports.pipeline import CheckedItem, MediaCreation, MediaMatcher, items_check
 from labeling.annotation import Shape

@@ -26,9 +26,10 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from formats import format_get
+from formats.reading import FileError, ImportFormat, RawItem, pointer
+from imports import queue
 from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
-from imports.formats import format_get
-from imports.formats.base import FileError, ImportFormat, RawItem, pointer
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
 from imports.pipeline import (
     ConfigurationChanged,
@@ -47,8 +48,10 @@ from imports.pipeline import (
     staging_storage,
     top_level_errors,
 )
+from imports.queue import import_task_publish
 from labeling.services import label_statistics_refresh, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
+from labelsite.queue import task_publish, tasks_eager
 from projects.label_config import label_config_hold, label_config_index
 from projects.models import LabelConfiguration, Project
 
@@ -56,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 #: A running phase without a heartbeat for this long is taken to be dead and may be claimed again.
 STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECONDS", 120))
+#: Seconds between two looks at a running job (`import_job_watch`).
+WATCH_EVERY = STALE_AFTER.total_seconds() + 1
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 #: `keep_data`: None follows the file (DataGym's per-item `keepData`, a format's own option);
@@ -192,30 +197,12 @@ def _enqueue_confirmed(job_id: UUID) -> None:
         raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CONFIRM) from exc
 
 
-#: How a worker sends the message of the next step (a write after validation, the chunks of a
-#: job) while the broker is away, e.g. restarting: again and again for about five minutes,
-#: since the step exists only in that message. A web request does not wait (Celery's default
-#: policy, about a second) and answers an error instead.
-PATIENT_PUBLISH = {"max_retries": 75, "interval_start": 0, "interval_step": 1, "interval_max": 4}
-
-
-def _publish(task: Any, *args: Any, patient: bool) -> None:
-    options: dict[str, Any] = {"retry": True}
-    if patient:
-        options["retry_policy"] = PATIENT_PUBLISH
-    task.apply_async(args=args, **options)
-
-
 def _enqueue_validate(job_id: UUID, *, patient: bool = False) -> None:
-    from imports.tasks import import_job_validate_task
-
-    _publish(import_job_validate_task, str(job_id), patient=patient)
+    import_task_publish(queue.JOB_VALIDATE, str(job_id), patient=patient)
 
 
 def _enqueue_write(job_id: UUID, *, patient: bool = False) -> None:
-    from imports.tasks import import_job_write_task
-
-    _publish(import_job_write_task, str(job_id), patient=patient)
+    import_task_publish(queue.JOB_WRITE, str(job_id), patient=patient)
 
 
 def _enqueue_chunks(job_id: UUID, numbers: list[int], *, write: bool) -> None:
@@ -225,13 +212,11 @@ def _enqueue_chunks(job_id: UUID, numbers: list[int], *, write: bool) -> None:
     waiting `STALE_AFTER` later may have lost its message with the broker, and is queued
     again (`_chunks_requeue_stale`).
     """
-    from imports.tasks import import_chunk_validate_task, import_chunk_write_task
-
-    task = import_chunk_write_task if write else import_chunk_validate_task
+    name = queue.CHUNK_WRITE if write else queue.CHUNK_VALIDATE
     waiting = ChunkStatus.VALIDATED if write else ChunkStatus.PENDING
     ImportChunk.objects.filter(job_id=job_id, number__in=numbers, status=waiting).update(heartbeat_at=timezone.now())
     for number in numbers:
-        _publish(task, str(job_id), number, patient=True)
+        import_task_publish(name, str(job_id), number, patient=True)
 
 
 def _watch_start(job_id: UUID) -> None:
@@ -240,12 +225,10 @@ def _watch_start(job_id: UUID) -> None:
     One try: with the broker away, the phase goes on unwatched rather than wait for it (the
     phase's own messages wait; a worker that starts resumes what a lost message left).
     """
-    from imports.tasks import WATCH_EVERY, import_job_watch_task
-
-    if import_job_watch_task.app.conf.task_always_eager:
+    if tasks_eager():
         return  # in-process tasks run to their end at once: nothing to look after
     try:
-        import_job_watch_task.apply_async(args=(str(job_id),), countdown=WATCH_EVERY, retry=False)
+        task_publish(queue.JOB_WATCH, str(job_id), countdown=WATCH_EVERY, retry=False)
     except KombuOperationalError as exc:
         logger.warning("Import %s runs unwatched: the broker did not take the watch (%s)", job_id, exc)
 

@@ -15,9 +15,11 @@ from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
+from imports import queue
+from imports.queue import PATIENT_PUBLISH
 from imports.services import (
-    PATIENT_PUBLISH,
     STALE_AFTER,
+    WATCH_EVERY,
     import_chunk_validate,
     import_chunk_write,
     import_job_validate,
@@ -49,12 +51,12 @@ def _retry_when_busy(task: Task, exc: Conflict) -> None:
     raise task.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None) from exc
 
 
-@shared_task(name="imports.import_job_validate", **_RETRIED)
+@shared_task(name=queue.JOB_VALIDATE, **_RETRIED)
 def import_job_validate_task(self: Task, job_id: str) -> None:
     import_job_validate(job_id=UUID(job_id))
 
 
-@shared_task(name="imports.import_chunk_validate", **_RETRIED)
+@shared_task(name=queue.CHUNK_VALIDATE, **_RETRIED)
 def import_chunk_validate_task(self: Task, job_id: str, number: int) -> None:
     try:
         import_chunk_validate(job_id=UUID(job_id), number=number)
@@ -62,7 +64,7 @@ def import_chunk_validate_task(self: Task, job_id: str, number: int) -> None:
         _retry_when_busy(self, exc)
 
 
-@shared_task(name="imports.import_job_write", **_RETRIED)
+@shared_task(name=queue.JOB_WRITE, **_RETRIED)
 def import_job_write_task(self: Task, job_id: str) -> None:
     try:
         import_job_write(job_id=UUID(job_id))
@@ -70,7 +72,7 @@ def import_job_write_task(self: Task, job_id: str) -> None:
         _retry_when_busy(self, exc)
 
 
-@shared_task(name="imports.import_chunk_write", **_RETRIED)
+@shared_task(name=queue.CHUNK_WRITE, **_RETRIED)
 def import_chunk_write_task(self: Task, job_id: str, number: int) -> None:
     try:
         import_chunk_write(job_id=UUID(job_id), number=number)
@@ -78,16 +80,12 @@ def import_chunk_write_task(self: Task, job_id: str, number: int) -> None:
         _retry_when_busy(self, exc)
 
 
-@shared_task(name="imports.import_jobs_resume", acks_late=True)
+@shared_task(name=queue.JOBS_RESUME, acks_late=True)
 def import_jobs_resume_task() -> int:
     return import_jobs_resume()
 
 
-#: Seconds between two looks at a running job (`import_job_watch`).
-WATCH_EVERY = STALE_AFTER.total_seconds() + 1
-
-
-@shared_task(name="imports.import_job_watch", **_RETRIED)
+@shared_task(name=queue.JOB_WATCH, **_RETRIED)
 def import_job_watch_task(self: Task, job_id: str) -> None:
     """Look after a job until it ends: each look queues the next."""
     if import_job_watch(job_id=UUID(job_id)) and not self.request.is_eager:

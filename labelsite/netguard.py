@@ -7,7 +7,7 @@ metadata addresses are refused unless `LABELSITE_URL_ALLOWLIST` (host names or C
 permits them. Redirects are followed by hand so that each hop is checked again, the body
 is read up to a size limit, and every request has a timeout.
 
-The mask URLs of an Ango CSV import (`imports/mask_sources.py`) are fetched here; URL media
+The mask URLs of an Ango CSV import (`formats/mask_sources.py`) are fetched here; URL media
 are redirected to, for the browser to fetch. Whatever fetches a user URL must use `url_fetch`.
 """
 

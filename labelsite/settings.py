@@ -56,7 +56,10 @@ INSTALLED_APPS = [
     "projects",
     "labeling",
     "imports",
+    "exports",
+    "backups",
     "datagym_v1",
+    "demo",
 ]
 
 MIDDLEWARE = [

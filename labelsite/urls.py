@@ -6,12 +6,12 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Before every other API route: it answers all of /api/v1/ in DataGym's shapes.
-    path("", include("datagym_v1.urls")),
+    path("", include("datagym_v1.api_urls")),
     # The native API; after DataGym's routes, which answer every path under /api/v1/.
     path("api/", include("labelsite.api_urls")),
-    path("", include("projects.urls")),
+    path("", include("projects.page_urls")),
     path("", include("projects.setup_urls")),  # project setup: settings, editor, datasets, members, tokens
     path("", include("labeling.page_urls")),
     path("", include("imports.page_urls")),
-    path("", include("imports.export_page_urls")),
+    path("", include("exports.page_urls")),
 ]

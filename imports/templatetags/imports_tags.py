@@ -10,9 +10,9 @@ from typing import Any
 
 from django import template
 
+from formats import format_list
 from imports import selectors
 from imports.api import format_data
-from imports.formats import format_list
 from imports.views import MATCH_BY_LABELS
 from projects.models import Project
 from projects.selectors import user_is_org_admin

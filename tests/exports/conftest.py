@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from imports.exports import ExportFilters, ExportReader, export_write
+from exports.driver import export_write
+from exports.reader import ExportFilters, ExportReader
 from imports.services import import_items_inline
 from labeling.models import Task, TaskState
 from projects.label_config import label_config_replace

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from imports.exports import export_job_run
-from imports.models import ExportJob, ExportStatus
+from exports.models import ExportJob, ExportStatus
+from exports.services import export_job_run
 from tests.exports.conftest import label
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -102,7 +102,7 @@ def test_direct_export_streams_a_small_project(admin_client, export_project, mak
 
 
 def test_direct_export_refuses_a_project_too_large_to_stream(admin_client, export_project, make_task, monkeypatch):
-    monkeypatch.setattr("imports.exports.STREAM_MAX_TASKS", 1)
+    monkeypatch.setattr("exports.driver.STREAM_MAX_TASKS", 1)
     for _ in range(2):
         label(export_project, make_task())
     response = admin_client.get(f"/api/projects/{export_project.pk}/export", {"format": "csv"})

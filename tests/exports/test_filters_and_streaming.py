@@ -12,7 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from imports.exports import ExportFilters, ExportReader, export_filters_clean, export_stream
+from exports.driver import export_stream
+from exports.reader import ExportFilters, ExportReader, export_filters_clean
 from labeling.models import Label, LabelSource, Task, TaskState
 from labelsite.errors import ValidationFailed
 from projects.models import LabelEntry

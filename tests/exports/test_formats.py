@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from imports.formats import export_format_get, export_format_list
+from formats import export_format_get, export_format_list
 from labeling.models import Label, LabelSource, TaskState
 from labelsite.errors import ValidationFailed
 from projects.models import LabelEntry

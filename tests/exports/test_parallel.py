@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from imports.exports import ExportFilters, ExportReader, export_processes, export_write
-from imports.formats import export_format_get
+from exports.driver import export_processes, export_write
+from exports.reader import ExportFilters, ExportReader
+from formats import export_format_get
 from labeling.models import Label, LabelSource
 from tests.exports.conftest import label
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from imports.formats.brush_rle import rle_decode_mask
-from imports.formats.mask_polygons import mask_segmentation
+from formats.codecs.brush_rle import rle_decode_mask
+from formats.codecs.mask_polygons import mask_segmentation
 from imports.services import import_items_inline
 from labeling.models import Label, Task, TaskState
 from projects.label_config import label_config_replace

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imports.formats.base import RawItem
+from formats.reading import RawItem
 from projects.config_converters import ango_schema_to_entries, ls_config_to_entries
 from projects.label_config import label_config_index, label_config_replace
 from tests.factories import DatasetFactory, MediaFactory, TaskFactory

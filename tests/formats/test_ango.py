@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import imports.formats
-from imports.formats import format_detect, format_get, format_list
-from imports.formats.base import FileError
+import formats
+from formats import format_detect, format_get, format_list
+from formats.reading import FileError
 from imports.models import ImportStatus
 from imports.services import import_job_create, import_job_validate, import_job_write
 from labeling.models import Label, Task
@@ -19,7 +19,7 @@ from tests.formats.conftest import read_all
 pytestmark = pytest.mark.django_db
 
 FMT = format_get(name="ango")
-EXAMPLE = Path(imports.formats.__file__).parent / "examples" / "ango.json"
+EXAMPLE = Path(formats.__file__).parent / "examples" / "ango.json"
 
 
 def test_ango_label_json_is_in_the_registry():

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from imports.formats.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask, rle_encode_values
-from imports.formats.mask_polygons import mask_segmentation, segmentation_crop, segmentation_mask
+from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask, rle_encode_values
+from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop, segmentation_mask
 
 #: label-studio-converter's own test of its `encode_rle` (tests/test_brush.py): these values
 #: encode to these bytes (runs of one value as literals, longer runs repeated).

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imports.formats import format_detect, format_get, format_list
-from imports.formats.base import FileError
-from imports.formats.brush_rle import rle_encode_mask
-from imports.formats.label_studio import media_name
-from imports.formats.mask_polygons import segmentation_mask
+from formats import format_detect, format_get, format_list
+from formats.codecs.brush_rle import rle_encode_mask
+from formats.codecs.mask_polygons import segmentation_mask
+from formats.label_studio import media_name
+from formats.reading import FileError
 from imports.models import ImportStatus
 from imports.services import import_items_inline, import_job_create, import_job_validate, import_job_write
 from labeling.models import Label
@@ -311,9 +311,9 @@ def test_regions_without_original_size_take_the_matched_media_size(ls_project, m
 def test_the_example_file_imports_cleanly(ls_config):
     from pathlib import Path
 
-    import imports.formats
+    import formats
 
-    example = Path(imports.formats.__file__).parent / "examples" / "label_studio.json"
+    example = Path(formats.__file__).parent / "examples" / "label_studio.json"
     items = list(FMT.items(as_file(example.read_bytes())))
     converted = [FMT.convert_item(i.data, ls_config, index=i.index, match_by="name") for i in items]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from imports.formats import format_detect, format_get, format_list
-from imports.formats.base import FileError
-from imports.media_rows import MediaRow, media_rows_create, media_rows_dataset
+from formats import format_detect, format_get, format_list
+from formats.media_rows import MediaRow
+from formats.reading import FileError
+from imports.media_create import media_rows_create, media_rows_dataset
 from labeling.models import Task
 from projects.models import Media
 from tests.factories import DatasetFactory, MediaFactory
@@ -80,9 +81,9 @@ def test_txt_is_one_task_per_line_under_the_image_field():
 def test_the_example_files_read_cleanly():
     from pathlib import Path
 
-    import imports.formats
+    import formats
 
-    examples = Path(imports.formats.__file__).parent / "examples"
+    examples = Path(formats.__file__).parent / "examples"
     csv_items = read_all(CSV, (examples / "label_studio_csv.csv").read_bytes())
     txt_items = read_all(TXT, (examples / "label_studio_txt.txt").read_bytes())
 

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-import imports.formats
-from imports.formats import format_detect, format_get, format_list
-from imports.formats import labelbox_data_rows as data_rows
-from imports.formats.base import FileError
-from imports.media_rows import MediaRow, media_rows_create
+import formats
+from formats import format_detect, format_get, format_list
+from formats import labelbox_data_rows as data_rows
+from formats.media_rows import MediaRow
+from formats.reading import FileError
+from imports.media_create import media_rows_create
 from imports.models import ImportStatus
 from imports.services import import_job_create, import_job_validate, import_job_write
 from labeling.models import Task
@@ -24,7 +25,7 @@ from tests.formats.conftest import read_all
 FMT = format_get(name="labelbox_data_rows")
 #: Data rows carry no labels: their conversion never reads the label configuration.
 NO_CONFIG: Any = None
-EXAMPLE = Path(imports.formats.__file__).parent / "examples" / "labelbox_data_rows.json"
+EXAMPLE = Path(formats.__file__).parent / "examples" / "labelbox_data_rows.json"
 SEED_ROWS: list[dict[str, Any]] = [
     # The seed's "Delegated Access URL" example: one image under two global keys.
     {

@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from imports.formats.mask_polygons import UNASSIGNED, class_map_from_colours, class_map_polygons
+from formats.codecs.mask_polygons import UNASSIGNED, class_map_from_colours, class_map_polygons
 
 RED, BLUE, PURPLE = (244, 67, 54), (3, 169, 244), (156, 39, 176)
 PALETTE = {1: RED, 2: BLUE, 3: PURPLE}

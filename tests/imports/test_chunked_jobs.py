@@ -185,7 +185,7 @@ def test_a_file_nested_too_deep_is_not_split_and_fails_with_the_place_of_the_nes
 ):
     import io
 
-    from imports.jsonsplit import json_array_split
+    from formats.jsonsplit import json_array_split
 
     tasks = [make_task() for _ in range(4)]
     items = [item(t, labels=FULL_EXAMPLE_LABELS) for t in tasks]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from imports.formats import format_get, format_list
-from imports.formats.base import FileError
-from imports.formats.datagym import ITEM, ITEM_SCHEMA, SCHEMA, item_is_valid_fast, read
+from formats import format_get, format_list
+from formats.datagym import ITEM, ITEM_SCHEMA, SCHEMA, item_is_valid_fast, read
+from formats.reading import FileError
 from labelsite.errors import ValidationFailed
 
 SEED_DIR = Path("/work/shared/seeds")
@@ -281,7 +281,7 @@ def test_the_fast_validator_accepts_huge_coordinates_as_jsonschema_does(coordina
 @pytest.mark.django_db
 def test_a_coordinate_beyond_any_float_is_a_located_error_not_a_crash(configured_project: Any):
     # Found by the same fuzzing: int() raised ValueError on 5,000 digits, x + w OverflowError.
-    from imports.formats.datagym import convert
+    from formats.datagym import convert
     from projects.label_config import label_config_index
 
     config = label_config_index(configuration=configured_project.label_configuration)
@@ -298,7 +298,7 @@ def test_a_coordinate_beyond_any_float_is_a_located_error_not_a_crash(configured
 @pytest.mark.django_db
 def test_a_coordinate_with_thousands_of_leading_zeros_is_its_number(configured_project: Any):
     # Found by the fuzzing too: int() counts leading zeros against its 4,300-digit limit.
-    from imports.formats.datagym import convert
+    from formats.datagym import convert
     from projects.label_config import label_config_index
 
     config = label_config_index(configuration=configured_project.label_configuration)
@@ -339,8 +339,8 @@ def _chunked_file(value: str, count: int = 30) -> bytes:
 def test_a_chunk_read_in_parts_gives_exactly_the_items_or_the_error_that_ijson_gives(value):
     import ijson
 
-    from imports.formats.datagym import read_span
-    from imports.jsonsplit import json_array_split
+    from formats.datagym import read_span
+    from formats.jsonsplit import json_array_split
 
     raw = _chunked_file(value)
     spans = json_array_split(io.BytesIO(raw), every=12, part_items=4)

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from demo.management.commands.seed_demo import DEMO_CONFIGURATION
 from imports.models import ImportJob
 from imports.preview import PREVIEW_ITEMS, preview_for_display, preview_get
 from imports.services import import_job_create, import_job_validate
 from projects.label_config import label_config_replace
-from projects.management.commands.seed_demo import DEMO_CONFIGURATION
 from tests.factories import DatasetFactory, MediaFactory, ProjectFactory, TaskFactory
 from tests.imports.conftest import item
 from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "imports" / "formats" / "examples" / "datagym.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "formats" / "examples" / "datagym.json"
 
 
 def validated(project, items, **options) -> ImportJob:

@@ -1,11 +1,11 @@
 import pytest
 
+from demo.management.commands.seed_demo import DEMO_CONFIGURATION
 from labeling.models import Label, TaskState
 from labeling.selectors import task_annotation_get
 from labeling.services import task_annotation_replace, task_complete_checked
 from labelsite.errors import Conflict, ValidationFailed
 from projects.label_config import label_config_replace
-from projects.management.commands.seed_demo import DEMO_CONFIGURATION
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
-from imports.formats import format_get
+from formats import format_get
 from imports.models import ImportJob
 from imports.services import import_job_create
 from labeling.models import Label, Task

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from formats import format_get
+from formats.reading import RawItem
 from imports import pipeline
-from imports.formats import format_get
-from imports.formats.base import RawItem
 from imports.models import ImportChunk, ImportJob, ImportStatus
 from imports.services import import_job_confirm
 from labeling.models import Label

@@ -9,7 +9,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 
-from imports.models import ExportJob, ExportStatus, ImportJob, ImportStatus
+from exports.models import ExportJob, ExportStatus
+from imports.models import ImportJob, ImportStatus
 from projects.models import ApiToken
 from tests.api.conftest import World, fast_password_hashing, world
 from tests.imports.conftest import configured_project, dataset, make_task, task

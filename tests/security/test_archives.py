@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from imports.archives import ArchiveLimits, SafeZip, archive_entry_path
+from labelsite.archives import ArchiveLimits, SafeZip, archive_entry_path
 from labelsite.errors import ValidationFailed
 
 

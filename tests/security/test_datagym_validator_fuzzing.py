@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imports.formats.datagym import ITEM, convert, item_is_valid_fast
+from formats.datagym import ITEM, convert, item_is_valid_fast
 from projects.label_config import LabelConfigIndex, label_config_index
 
 pytestmark = pytest.mark.django_db

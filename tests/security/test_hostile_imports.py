@@ -69,8 +69,8 @@ import io, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1024 * 1024 * 1024, 1024 * 1024 * 1024))
 import django
 django.setup()
-from imports.formats.base import FileError
-from imports.formats.datagym import read
+from formats.reading import FileError
+from formats.datagym import read
 raw = sys.stdin.buffer.read()
 try:
     for _ in read(io.BytesIO(raw)):
@@ -88,7 +88,7 @@ sys.exit(4)
 
 # ijson's C backend builds a prefix string per nesting level ("item.item.item..."), so memory
 # grows with the square of the depth: 100,000 levels would take tens of GB and kill the worker.
-# The reader's depth guard (imports/jsonsplit.py) refuses the file before ijson goes deep.
+# The reader's depth guard (formats/jsonsplit.py) refuses the file before ijson goes deep.
 @pytest.mark.parametrize(
     "raw",
     [
@@ -211,8 +211,8 @@ def test_v1_prediction_import_refuses_non_finite_coordinates(
 def test_a_deep_file_is_refused_with_a_located_error_and_a_label_studio_file_too():
     import io
 
-    from imports.formats import datagym, label_studio
-    from imports.formats.base import FileError
+    from formats import datagym, label_studio
+    from formats.reading import FileError
 
     deep = b"[" + b'{"a":' * 200 + b"1" + b"}" * 200 + b"]"
     for reader in (datagym.read, label_studio.read_json_tasks):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from imports.formats import format_list
+from formats import format_list
 from imports.models import ImportJob, ImportStatus
 from imports.services import import_job_create, import_job_validate
 from labeling.models import Label
@@ -17,7 +17,7 @@ from projects.models import Media
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "imports" / "formats" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "formats" / "examples"
 FORMATS = [fmt.name for fmt in format_list()]
 
 

@@ -1,0 +1,1 @@
+"""Backups of one project: `project_dump` and `project_restore` (docs/operations.md)."""

@@ -1,0 +1,1 @@
+"""The demo project that `dev.py up` seeds (`manage.py seed_demo`)."""

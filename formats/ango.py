@@ -1,0 +1,234 @@
+"""Ango Hub label JSON (the "Ango Import Format"): a list with one element per asset.
+
+An element names its asset by `externalId` (every media with that external id gets the
+labels), `data` (the asset URL or file name) or `assetId` (our media id); the option
+`match_by` says which the file uses. Its `objects` and `classifications` (also accepted
+under `answer: {objects, classifications}`) name categories by `schemaId`, kept verbatim from
+the category schema (`projects.config_converters.ango_schema_to_entries`), or by `title`
+only when that title is unique. Geometry is in pixels: `bounding-box {x, y, width, height}`,
+`polygon` / `polyline` `[[x, y], ...]`, `point [x, y]`, `segmentation {zones: [{region,
+holes}]}`. A classification's `answer` is the option *value* (a list for checkbox and
+multi-dropdown), or the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from formats.label_studio import media_name, read_json_tasks
+from formats.reading import Converted, ImportFormat, ItemSchema, RawItem, pointer
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labelsite.errors import ErrorDetail
+from projects.label_config import IndexedEntry, LabelConfigIndex
+from projects.models import EntryType
+
+_CATEGORY = {"type": "object", "properties": {"schemaId": {"type": "string"}, "title": {"type": "string"}}}
+ITEM_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Ango label import element",
+    "type": "object",
+    "anyOf": [{"required": ["externalId"]}, {"required": ["data"]}, {"required": ["assetId"]}],
+    "properties": {
+        "externalId": {"type": "string"},
+        "data": {"type": "string"},
+        "assetId": {"type": "string"},
+        "objects": {"type": "array", "items": _CATEGORY},
+        "classifications": {"type": "array", "items": _CATEGORY},
+        "answer": {"type": "object"},
+    },
+}
+ITEM = ItemSchema(ITEM_SCHEMA)
+_GEOMETRY_KEYS = {
+    "bounding-box": EntryType.RECTANGLE,
+    "polygon": EntryType.POLYGON,
+    "polyline": EntryType.LINE,
+    "point": EntryType.POINT,
+    "segmentation": EntryType.SEGMENTATION,
+}
+
+
+def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    return read_json_tasks(file)
+
+
+def sniff(head: bytes) -> bool:
+    text = head[:4096]
+    return (b'"externalId"' in text or b'"assetId"' in text) and b'"dataRow"' not in text
+
+
+def _xy_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(c, int | float) for c in p) for p in value
+    )
+
+
+class _Converter:
+    def __init__(self, config: LabelConfigIndex, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.errors: list[ErrorDetail] = []
+
+    def error(self, parts: tuple[object, ...], code: str, message: str) -> None:
+        self.errors.append(ErrorDetail(pointer(self.index, *parts), code, message))
+
+    def category(
+        self, obj: Mapping[str, Any], candidates: list[IndexedEntry], parts: tuple[object, ...]
+    ) -> IndexedEntry | None:
+        schema_id, title = obj.get("schemaId"), obj.get("title")
+        if isinstance(schema_id, str) and schema_id:
+            found = next((e for e in candidates if e.schema_id == schema_id), None)
+            if found is None:
+                self.error((*parts, "schemaId"), "unknown_schema_id",
+                           f"No category of the project has the schemaId {schema_id!r}.")  # fmt: skip
+            return found
+        matches = [e for e in candidates if e.title == title]
+        if len(matches) == 1:
+            return matches[0]
+        code, message = (
+            ("ambiguous_title", f"Several categories are titled {title!r}; name this one by its schemaId.")
+            if matches
+            else ("unknown_title", f"No category of the project is titled {title!r}; give its schemaId.")
+        )
+        self.error(parts, code, message)
+        return None
+
+    def answer(self, entry: IndexedEntry, obj: Mapping[str, Any], parts: tuple[object, ...]) -> Answer:
+        given = obj.get("answer")
+        value: Any = None
+        if entry.type == EntryType.FREETEXT:
+            if isinstance(given, str):
+                value = given
+            else:
+                self.error((*parts, "answer"), "wrong_answer_type", f"{entry.title!r} is a text question; answer text.")
+        else:
+            values = given if isinstance(given, list) else [given]
+            if entry.type == EntryType.SELECT and isinstance(given, list):
+                self.error((*parts, "answer"), "wrong_answer_type", f"{entry.title!r} takes one option value.")
+            keys = []
+            for position, item in enumerate(values):
+                option = next((o for o in entry.options if item in (o.label, o.key)), None)
+                if option is None:
+                    labels = ", ".join(repr(o.label) for o in entry.options)
+                    place = (*parts, "answer", position) if isinstance(given, list) else (*parts, "answer")
+                    self.error(place, "unknown_answer", f"{item!r} is not an option of {entry.title!r}; use {labels}.")
+                else:
+                    keys.append(option.key)
+            value = keys if entry.type == EntryType.CHECKLIST else (keys[0] if keys else None)
+        children = self.answers(entry, obj.get("classifications"), (*parts, "classifications"))
+        return Answer(key=entry.key, value=value, answers=children, schema_id=entry.schema_id)
+
+    def answers(self, parent: IndexedEntry | None, given: Any, parts: tuple[object, ...]) -> list[Answer]:
+        if not given:
+            return []
+        questions = (
+            [e for e in self.config.roots.values() if e.is_classification]
+            if parent is None
+            else [c for c in self.config.children_of(parent.id) if c.is_classification]
+        )
+        answers = []
+        for position, obj in enumerate(given):
+            entry = self.category(obj, questions, (*parts, position))
+            if entry is not None:
+                answers.append(self.answer(entry, obj, (*parts, position)))
+        return answers
+
+    def shape(self, obj: Mapping[str, Any], parts: tuple[object, ...]) -> Shape | None:
+        entry = self.category(obj, [e for e in self.config.roots.values() if e.is_geometry], parts)
+        if entry is None:
+            return None
+        kinds = [k for k in _GEOMETRY_KEYS if k in obj]
+        if kinds != [k for k, t in _GEOMETRY_KEYS.items() if t == entry.type]:
+            message = f"{entry.title!r} is a {entry.type} tool; give its geometry under its own key only."
+            self.error(parts, "wrong_geometry", message)
+            return None
+        kind, value = kinds[0], obj[kinds[0]]
+        points: Any = None
+        if (
+            kind == "bounding-box"
+            and isinstance(value, Mapping)
+            and all(isinstance(value.get(k), int | float) for k in ("x", "y", "width", "height"))
+        ):
+            points = rectangle_points(value["x"], value["y"], value["width"], value["height"])
+        elif kind in ("polygon", "polyline") and _xy_list(value) and len(value) >= (3 if kind == "polygon" else 2):
+            points = value
+        elif kind == "point" and _xy_list([value]):
+            points = [value]
+        elif kind == "segmentation" and isinstance(value, Mapping) and isinstance(value.get("zones"), list):
+            points = []
+            for zone in value["zones"]:
+                rings = [zone.get("region"), *(zone.get("holes") or [])] if isinstance(zone, Mapping) else [None]
+                if not all(_xy_list(r) and len(r or ()) >= 3 for r in rings):
+                    points = None
+                    break
+                points.extend(rings)
+        if not points:
+            self.error((*parts, kind), "invalid_geometry", f"The {kind} of {entry.title!r} is not valid Ango geometry.")
+            return None
+        return Shape(
+            key=entry.key,
+            type=entry.type,
+            points=points,
+            answers=self.answers(entry, obj.get("classifications"), (*parts, "classifications")),
+            schema_id=entry.schema_id,
+            entry_id=entry.id,
+        )
+
+
+def media_reference(data: Mapping[str, Any], match_by: str) -> MediaRef:
+    if match_by == "name" and isinstance(data.get("data"), str):
+        return MediaRef(name=media_name(data["data"]), url=data["data"])
+    if match_by == "id" and isinstance(data.get("assetId"), str):
+        return MediaRef(media_id=data["assetId"])
+    return MediaRef(external_id=str(data.get("externalId") or ""))
+
+
+def convert(
+    data: Any,
+    config: LabelConfigIndex,
+    *,
+    index: int = 0,
+    match_by: str = "external_id",
+    options: Mapping[str, Any] | None = None,
+) -> Converted:
+    """One element as a `MediaAnnotation`; `overwrite` (default false) replaces stored labels."""
+    options = options or {}
+    reference = media_reference(data, match_by)
+    converter = _Converter(config, index)
+    wanted = {"external_id": "externalId", "name": "data", "id": "assetId"}.get(match_by, "externalId")
+    if not isinstance(data.get(wanted), str):
+        converter.error((), "asset_reference", f"The import matches assets by {match_by}, so give {wanted!r}.")
+    body = data.get("answer") if isinstance(data.get("answer"), Mapping) else data
+    base: tuple[object, ...] = ("answer",) if body is not data else ()
+    shapes = [
+        shape
+        for position, obj in enumerate(body.get("objects") or [])
+        if (shape := converter.shape(obj, (*base, "objects", position))) is not None
+    ]
+    answers = converter.answers(None, body.get("classifications"), (*base, "classifications"))
+    where = pointer(index, wanted)
+    if converter.errors:
+        return Converted(annotation=None, errors=converter.errors, reference=reference, reference_path=where)
+    return Converted(
+        annotation=MediaAnnotation(
+            media=reference, answers=answers, shapes=shapes, keep_data=not options.get("overwrite", False)
+        ),
+        reference=reference,
+        reference_path=where,
+    )
+
+
+FORMAT = ImportFormat(
+    name="ango",
+    label="Ango Hub label JSON",
+    description="Ango Hub's import format: one element per asset (externalId, data or assetId) with objects and "
+    "classifications by schemaId; answers are option values.",
+    file_kinds=("json",),
+    schema=None,
+    item_schema=ITEM,
+    read=read,
+    convert=convert,
+    options={"match_by": "external_id", "overwrite": False},
+    sniff=sniff,
+    takes_options=True,
+)

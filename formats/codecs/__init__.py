@@ -1,0 +1,1 @@
+"""Codecs that formats share: Label Studio brush RLE, masks to polygons and back."""

@@ -1,0 +1,99 @@
+"""CSV: one row per label (a task without labels gets one row, for its global answers).
+
+Columns: `task_id`, `media_id`, `media_name`, `state`, `label` (the label's number within
+the task, from 1), `parent` (the number of its parent for a nested geometry), `class`,
+`type`, `points` (JSON, pixels), `answers` (the label's answers flattened:
+`car_type=suv; tags=a|b; weather.daytime=day`), `global_answers` (the task's, the same
+way), `source`, `score`, `model_version`.
+
+A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+apostrophe, so that a spreadsheet shows it as text instead of running it as a formula
+(OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from formats.writing import ExportFormat, ExportSource, answers_text
+from labeling.annotation import Shape
+
+COLUMNS = (
+    "task_id",
+    "media_id",
+    "media_name",
+    "state",
+    "label",
+    "parent",
+    "class",
+    "type",
+    "points",
+    "answers",
+    "global_answers",
+    "source",
+    "score",
+    "model_version",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_safe(value: Any) -> Any:
+    """A cell as a spreadsheet may open it: text that would start a formula gets a leading `'`."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for chunk in source.chunks():
+        for item in chunk:
+            common = [str(item.task_id), str(item.media_id), item.media_name, item.state]
+            global_answers = answers_text(item.annotation.answers)
+            stack: list[tuple[Shape, int | None]] = [(shape, None) for shape in reversed(item.annotation.shapes)]
+            number = 0
+            while stack:
+                shape, parent = stack.pop()
+                number += 1
+                row = [
+                    *common,
+                    number,
+                    parent if parent is not None else "",
+                    shape.key,
+                    shape.type,
+                    orjson.dumps(shape.points).decode(),
+                    answers_text(shape.answers),
+                    global_answers,
+                    shape.source,
+                    "" if shape.score is None else shape.score,
+                    shape.model_version,
+                ]
+                writer.writerow([cell_safe(value) for value in row])
+                stack.extend((child, number) for child in reversed(shape.children))
+            if not number:
+                writer.writerow(
+                    [cell_safe(value) for value in [*common, "", "", "", "", "", "", global_answers, "", "", ""]]
+                )
+        out.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+        yield
+    out.write(buffer.getvalue().encode("utf-8"))
+
+
+EXPORT_FORMAT = ExportFormat(
+    name="csv",
+    label="CSV",
+    description="One row per label: task, media name, class, type, points as JSON and the answers flattened "
+    "(car_type=suv); cells that would start a spreadsheet formula are neutralised.",
+    extension="csv",
+    content_type="text/csv",
+    write=csv_write,
+)

@@ -1,0 +1,1198 @@
+"""Label Studio tasks as JSON, read and written (reference/label-studio.md).
+
+A task is `{"data": {...}, "annotations": [...], "predictions": [...]}`; an item without
+`data` is all data (no labels). `completions` is the pre-1.0 name of `annotations`.
+
+Reading:
+
+- Media: the task's image is `data[<image_field>]` (option `image_field`; default the first
+  URL-like value of `data`). It matches a media of the project by name (the URL's last part,
+  without Label Studio's `8-hex-` upload prefix), and when none matches the pipeline creates
+  a URL media from it (`creates_media`).
+- Labels: of the annotations, the one marked `ground_truth` (else the first not cancelled)
+  becomes our labels; every prediction becomes shapes with source `prediction`, its `score`
+  (a region's own `score` wins) and `model_version`. Prediction answers fill only questions
+  the annotation leaves unanswered.
+- Results: `rectanglelabels` (rotated boxes only onto a polygon class), `polygonlabels`
+  (onto a polygon, line or segmentation class), `keypointlabels` and `brushlabels` (the RLE
+  mask traced to a segmentation: `brush_rle.py`, `mask_polygons.py`) map to classes.
+  Percent coordinates become pixels with the result's `original_width` / `original_height`.
+  A region whose `parentID` names another region is nested in it when the configuration
+  nests its class there (else it stays a root region).
+- `choices` and `textarea` answer questions: a region's own (the result shares the region's
+  `id`, Label Studio's perRegion, or names it in `parentID`), else the global ones. A control
+  name is a question's key, title or key path `parent/child`; child questions are found
+  below their parents and their answers nested under the parent's answer.
+- Mapping: option `label_mapping` `{"<from_name>:<value>" or "<value>" or "<from_name>": key
+  or key path}` first; then the schema ids `ls:<from_name>:<value>` / `ls:<from_name>` that a
+  configuration made from Label Studio XML carries; then a class whose title or key is the
+  value. A label the configuration does not have is an error that names it (Label Studio
+  stores it silently).
+
+Writing (exports `label_studio` and `label_studio_min`). The labeling configuration the
+results fit: `<Image name="image" value="$image"/>`, one labels control per geometry type
+(`rectangle` RectangleLabels, `polygon` PolygonLabels, `line` PolygonLabels with
+`closed: false`, `keypoint` KeyPointLabels, `segmentation` BrushLabels) whose label values
+are our class keys, and one `Choices` / `TextArea` per question, named by its key path
+(`weather`, `weather/daytime`; a class's questions from the class down). Coordinates are
+percentages of `original_width` / `original_height` (the media's size in pixels); a
+segmentation is painted as a brush RLE (one polygon region per ring when the media's size is
+unknown). A region's answers are results with the region's `id`; a nested geometry names its
+parent in `parentID`.
+
+- JSON: one task per media, `{"id", "data": {"image", ...}, "annotations": [one, with our
+  labels and the global answers], "predictions": [one per model version, with its shapes,
+  per-region `score` and the mean as `score`]}` (predictions only when asked for).
+- JSON_MIN: Label Studio's flat form, one object per task: `image`, `id`, then per control
+  name its value (a list of regions; a choice alone as a string), `annotator`,
+  `annotation_id`, `created_at`, `updated_at`. Predictions are not part of JSON_MIN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import PurePosixPath
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+import ijson
+import orjson
+
+from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
+from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
+from formats.jsonsplit import DepthGuard, JsonTooDeep
+from formats.media_rows import MediaRow
+from formats.reading import (
+    YAJL_NOT_UTF8,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    MediaScale,
+    RawItem,
+    not_utf8_check,
+    not_utf8_error,
+    pointer,
+)
+from formats.writing import ExportConfig, ExportFormat, ExportItem, ExportSource, points_flat, rings_of
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labeling.models import LabelSource, TaskState
+from labelsite.errors import ErrorDetail
+from projects.config_converters import key_from_text, ls_schema_id
+from projects.label_config import IndexedEntry, LabelConfigIndex
+from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry
+
+_RESULT = {
+    "type": "object",
+    "required": ["type", "value"],
+    "properties": {
+        "type": {"type": "string"},
+        "from_name": {"type": "string"},
+        "to_name": {"type": "string"},
+        "value": {"type": "object"},
+        "original_width": {"type": "number", "exclusiveMinimum": 0},
+        "original_height": {"type": "number", "exclusiveMinimum": 0},
+        "score": {"type": ["number", "null"]},
+    },
+}
+_ANNOTATION = {
+    "type": "object",
+    "required": ["result"],
+    "properties": {
+        "result": {"type": "array", "items": _RESULT},
+        "ground_truth": {"type": "boolean"},
+        "was_cancelled": {"type": "boolean"},
+        "score": {"type": ["number", "null"]},
+        "model_version": {"type": ["string", "number", "null"]},
+    },
+}
+ITEM_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Label Studio task",
+    "type": "object",
+    "properties": {
+        "data": {"type": "object"},
+        "annotations": {"type": "array", "items": _ANNOTATION},
+        "completions": {"type": "array", "items": _ANNOTATION},
+        "predictions": {"type": "array", "items": _ANNOTATION},
+    },
+}
+ITEM = ItemSchema(ITEM_SCHEMA)
+
+GEOMETRY_RESULTS = {
+    "rectanglelabels": EntryType.RECTANGLE.value,
+    "polygonlabels": EntryType.POLYGON.value,
+    "keypointlabels": EntryType.POINT.value,
+    "brushlabels": EntryType.SEGMENTATION.value,
+}
+QUESTION_RESULTS = {"choices", "textarea"}
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _first_byte(file: IO[bytes]) -> tuple[bytes, bytes]:
+    head = file.read(65536)
+    if isinstance(head, str):
+        raise TypeError("open the import file in binary mode")
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    not_utf8_check(head)
+    while not head.strip():
+        more = file.read(65536)
+        if not more:
+            raise FileError(ErrorDetail("", "empty_file", "The file is empty; upload a JSON list of tasks."))
+        head += more
+    return head, head.lstrip()[:1]
+
+
+class _Prefixed:
+    def __init__(self, head: bytes, file: IO[bytes]) -> None:
+        self._head, self._file = head, file
+        self._guard = DepthGuard()
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        if self._head:
+            data, self._head = self._head, b""
+        else:
+            data = self._file.read(size)
+        self._guard.feed(data)
+        return data
+
+
+def json_syntax_error(exc: Exception) -> FileError:
+    if isinstance(exc, UnicodeDecodeError):  # json.loads of a one-task file
+        return not_utf8_error(f"at byte {exc.start}", f"byte {exc.start}")
+    if YAJL_NOT_UTF8 in str(exc):
+        return not_utf8_error("(it holds a Latin-1 or Windows-1252 character such as é)", "file")
+    return FileError(
+        ErrorDetail(
+            path="file",
+            code="json_syntax",
+            message=f"The file is not valid JSON: {str(exc).splitlines()[0] if str(exc) else 'invalid JSON'}.",
+        )
+    )
+
+
+def read_json_tasks(file: IO[bytes]) -> Iterator[RawItem]:
+    """Stream the items of a JSON list, or yield the single object of a one-task file."""
+    head, first = _first_byte(file)
+    if first == b"{":
+        body = head + file.read()
+        try:
+            DepthGuard().feed(body)
+            data = json.loads(body)
+        except JsonTooDeep as exc:
+            raise json_too_deep_error(exc) from exc
+        except ValueError as exc:
+            raise json_syntax_error(exc) from exc
+        yield RawItem(index=0, location=pointer(0), data=data)
+        return
+    if first != b"[":
+        raise FileError(
+            ErrorDetail(
+                "line 1",
+                "not_tasks",
+                f"A Label Studio file holds a JSON list of tasks or one task, but it starts with {first!r}.",
+            )
+        )
+    yield from json_array_items(head, file)
+
+
+def json_array_items(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
+    """Stream the items of a JSON array whose first bytes (`head`) were read already."""
+    index = 0
+    try:
+        for data in ijson.items(_Prefixed(head, file), "item", use_float=True):
+            yield RawItem(index=index, location=pointer(index), data=data)
+            index += 1
+    except ijson.JSONError as exc:
+        raise json_syntax_error(exc) from exc
+    except JsonTooDeep as exc:
+        raise json_too_deep_error(exc) from exc
+
+
+def json_too_deep_error(exc: JsonTooDeep) -> FileError:
+    return FileError(
+        ErrorDetail(
+            path=f"byte {exc.offset}",
+            code="json_too_deep",
+            message=f"The file nests deeper than {exc.limit} levels (at byte {exc.offset}); no task is that deep.",
+        )
+    )
+
+
+def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    return read_json_tasks(file)
+
+
+def sniff(head: bytes) -> bool:
+    text = head[:4096]
+    if b"internal_media_ID" in text or b"row_data" in text:
+        return False
+    return any(key in text for key in (b'"data"', b'"annotations"', b'"completions"', b'"predictions"'))
+
+
+# --- media ------------------------------------------------------------------------------
+
+
+def _url_like(value: Any) -> bool:
+    if not isinstance(value, str) or not value or "\n" in value:
+        return False
+    lowered = value.lower().split("?", 1)[0]
+    return "://" in value or value.startswith("/") or lowered.endswith(_IMAGE_EXTENSIONS)
+
+
+def media_name(url: str) -> str:
+    """The media name a task's image URL matches: its last path part, without the upload prefix."""
+    name = unquote(PurePosixPath(urlsplit(url).path).name) or url
+    if "/upload/" in url:
+        name = _UPLOAD_PREFIX.sub("", name)
+    return name
+
+
+def task_data(item: Mapping[str, Any]) -> dict[str, Any]:
+    data = item.get("data")
+    return dict(data) if isinstance(data, Mapping) else dict(item)
+
+
+def image_reference(data: Mapping[str, Any], image_field: str | None) -> tuple[str, Any]:
+    """(the data key, its value) of the task's image."""
+    if image_field:
+        return image_field, data.get(image_field)
+    for key, value in data.items():
+        if _url_like(value):
+            return key, value
+    return "", None
+
+
+# --- conversion -------------------------------------------------------------------------
+
+
+def _choices(values: list[str]) -> str:
+    shown = ", ".join(repr(v) for v in values[:12])
+    return shown + (f" and {len(values) - 12} more" if len(values) > 12 else "") if shown else "none are configured"
+
+
+#: A question in a scope (the global questions, or one class's), with the questions above it.
+_Placed = tuple[IndexedEntry, tuple[IndexedEntry, ...]]
+
+
+class _AnswerTree:
+    """The answers of one scope (the task, or one region), nested as the configuration nests
+    their questions; a child answered before its parent gets an empty parent to hang from."""
+
+    def __init__(self, top: list[Answer]) -> None:
+        self.top = top
+        self.nodes: dict[str, Answer] = {}
+
+    def place(self, placed: _Placed, answer: Answer) -> None:
+        entry, above = placed
+        siblings = self.top
+        for ancestor in above:
+            node = self.nodes.get(ancestor.id)
+            if node is None:
+                node = self.nodes[ancestor.id] = Answer(key=ancestor.key, schema_id=ancestor.schema_id)
+                siblings.append(node)
+            siblings = node.answers
+        existing = self.nodes.get(entry.id)
+        if existing is not None:
+            existing.value, existing.valid = answer.value, answer.valid
+            return
+        self.nodes[entry.id] = answer
+        siblings.append(answer)
+
+
+class _Converter:
+    def __init__(self, config: LabelConfigIndex, options: Mapping[str, Any]) -> None:
+        self.config = config
+        self.mapping: Mapping[str, str] = options.get("label_mapping") or {}
+        self.errors: list[ErrorDetail] = []
+        self._scopes: dict[str | None, dict[str, list[_Placed]]] = {}
+        #: Shapes in percent (regions without original_width/height): the media's size scales them.
+        self.percent_shapes: list[Shape] = []
+        self.percent_path: str | None = None
+
+    # resolving classes
+
+    def _mapped(self, *keys: str) -> IndexedEntry | None:
+        for key in keys:
+            target = self.mapping.get(key)
+            if isinstance(target, str):
+                entry = self.config.root(target.lower())
+                if entry is not None:
+                    return entry
+        return None
+
+    def _nested_class(self, parent: IndexedEntry, from_name: str, value: str, wanted: str) -> IndexedEntry | None:
+        """The class of a region drawn inside a region of `parent` (`parentID`), if `parent` nests it."""
+        target = self.mapping.get(f"{from_name}:{value}") or self.mapping.get(value)
+        if isinstance(target, str):
+            child = self.config.child(parent.id, target.lower())
+            if child is not None and child.is_geometry:
+                return child
+        by_id = self.config.by_schema_id.get(ls_schema_id(from_name, value))
+        if by_id is not None and by_id.parent_id == parent.id:
+            return by_id
+        key = key_from_text(value)
+        found = [e for e in self.config.children_of(parent.id) if e.is_geometry and (e.title == value or e.key == key)]
+        typed = [e for e in found if e.type == wanted]
+        return (typed or found)[0] if found else None
+
+    def geometry_entry(
+        self, from_name: str, value: str, wanted: str, path: str, parent: IndexedEntry | None = None
+    ) -> IndexedEntry | None:
+        """The class of a region: nested in `parent` when the configuration nests it there, else a root class."""
+        if parent is not None:
+            nested = self._nested_class(parent, from_name, value, wanted)
+            if nested is not None:
+                return nested
+        entry = self._mapped(f"{from_name}:{value}", value) or self.config.by_schema_id.get(
+            ls_schema_id(from_name, value)
+        )
+        if entry is not None and entry.parent_id is not None:
+            entry = None
+        if entry is None:
+            key = key_from_text(value)
+            found = [e for e in self.config.roots.values() if e.is_geometry and (e.title == value or e.key == key)]
+            typed = [e for e in found if e.type == wanted]
+            entry = (typed or found)[0] if (typed or found) else None
+        if entry is None:
+            known = [e.title for e in self.config.roots.values() if e.is_geometry]
+            self.errors.append(
+                ErrorDetail(
+                    path,
+                    "label_not_in_config",
+                    f"The label {value!r} (from_name {from_name!r}) is not a class of the project's label "
+                    f"configuration; add it, map it with the option label_mapping, or use one of: {_choices(known)}.",
+                    params=(value,),
+                )
+            )
+        return entry
+
+    # resolving questions
+
+    def _scope(self, owner: IndexedEntry | None) -> dict[str, list[_Placed]]:
+        """Every question of a scope by key, with the questions above it: the global questions
+        (`owner` None) or those of one class, child questions included."""
+        scope_id = owner.id if owner is not None else None
+        found = self._scopes.get(scope_id)
+        if found is not None:
+            return found
+        tops = self.config.roots.values() if owner is None else self.config.children_of(owner.id)
+        found = {}
+        # Depth first in configuration order, so that ambiguous names list their questions in that order.
+        stack: list[_Placed] = [(e, ()) for e in reversed(list(tops)) if e.is_classification]
+        while stack:
+            entry, above = stack.pop()
+            found.setdefault(entry.key, []).append((entry, above))
+            children = [c for c in self.config.children_of(entry.id) if c.is_classification]
+            stack.extend((c, (*above, entry)) for c in reversed(children))
+        self._scopes[scope_id] = found
+        return found
+
+    def _placed(self, name: str, owner: IndexedEntry | None) -> list[_Placed]:
+        """The questions of a scope that a control name (a key, a title, or a key path
+        `parent/child`) names; several when a bare name is ambiguous."""
+        scope = self._scope(owner)
+        if "/" in name:
+            steps = [key_from_text(step) for step in name.split("/")]
+            for entry, above in scope.get(steps[-1], []):
+                if [e.key for e in above] + [entry.key] == steps:
+                    return [(entry, above)]
+            return []
+        found = scope.get(key_from_text(name), [])
+        if not found:
+            found = [p for ps in scope.values() for p in ps if p[0].title == name]
+        shallowest = min((len(above) for _, above in found), default=0)
+        return [p for p in found if len(p[1]) == shallowest]
+
+    def question(self, from_name: str, path: str, owner: IndexedEntry | None) -> _Placed | None:
+        """The question a choices or textarea result answers, in the global scope or a class's;
+        errors only for the global scope (a region's result falls back to it)."""
+        by_id = self.config.by_schema_id.get(
+            ls_schema_id(from_name) if owner is None else f"{ls_schema_id(from_name)}@{owner.key}"[:64]
+        )
+        target = self.mapping.get(from_name)
+        candidates: list[_Placed] = []
+        if isinstance(target, str):
+            candidates = self._placed(target, owner)
+        if not candidates and by_id is not None:
+            candidates = [p for ps in self._scope(owner).values() for p in ps if p[0].id == by_id.id]
+        if not candidates:
+            candidates = self._placed(from_name, owner)
+        if len(candidates) == 1:
+            return candidates[0]
+        if owner is not None:
+            return None
+        if candidates:
+            paths = ["/".join([*(e.key for e in above), entry.key]) for entry, above in candidates]
+            self.errors.append(
+                ErrorDetail(
+                    path,
+                    "ambiguous_question",
+                    f"The control {from_name!r} matches several questions ({_choices(paths)}); name one with the "
+                    f"option label_mapping, e.g. {{{from_name!r}: {paths[0]!r}}}.",
+                    params=(from_name,),
+                )
+            )
+            return None
+        known = [e.key for e in self.config.roots.values() if e.is_classification]
+        self.errors.append(
+            ErrorDetail(
+                path,
+                "question_not_in_config",
+                f"The control {from_name!r} is not a question of the project's label configuration; add it, "
+                f"map it with the option label_mapping, or use one of: {_choices(known)}.",
+                params=(from_name,),
+            )
+        )
+        return None
+
+    # answers
+
+    def answer(self, entry: IndexedEntry, result: Mapping[str, Any], path: str) -> Answer | None:
+        value = result.get("value") or {}
+        if entry.type == EntryType.FREETEXT:
+            text = value.get("text")
+            texts = [text] if isinstance(text, str) else [t for t in (text or []) if isinstance(t, str)]
+            answer_text = "\n".join(texts)
+            too_long = entry.max_length is not None and len(answer_text) > entry.max_length
+            if too_long:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/text",
+                        "text_too_long",
+                        f"The text for {entry.key!r} has {len(answer_text)} characters; at most {entry.max_length}.",
+                    )
+                )
+            return Answer(key=entry.key, value=answer_text or None, schema_id=entry.schema_id)
+        given = value.get("choices")
+        if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
+            self.errors.append(
+                ErrorDetail(f"{path}/value/choices", "invalid_choices", "choices is a list of option values.")
+            )
+            return None
+        keys: list[str] = []
+        for position, choice in enumerate(given):
+            option = next(
+                (o for o in entry.options if choice in (o.label, o.key) or o.key == key_from_text(choice)), None
+            )
+            if option is None:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/choices/{position}",
+                        "choice_not_in_config",
+                        f"{choice!r} is not an option of {entry.key!r}; use one of: "
+                        f"{_choices([o.label for o in entry.options])}.",
+                        params=(choice,),
+                    )
+                )
+                continue
+            keys.append(option.key)
+        if entry.type == EntryType.SELECT:
+            if len(keys) > 1:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/choices",
+                        "single_choice",
+                        f"{entry.key!r} takes one choice; the result has {len(keys)}.",
+                    )
+                )
+            return Answer(key=entry.key, value=keys[0] if keys else None, schema_id=entry.schema_id)
+        return Answer(key=entry.key, value=keys, schema_id=entry.schema_id)
+
+    # geometry
+
+    def shapes(
+        self,
+        result: Mapping[str, Any],
+        path: str,
+        source: str,
+        score: Any,
+        version: str,
+        parent: IndexedEntry | None = None,
+    ) -> list[Shape]:
+        kind = str(result["type"]).lower()
+        value = result["value"]
+        from_name = str(result.get("from_name") or "")
+        given_width, given_height = result.get("original_width"), result.get("original_height")
+        # Without the size in the result, the percentages wait for the matched media's size.
+        relative = not given_width or not given_height
+        width, height = (100.0, 100.0) if relative else (float(given_width or 0), float(given_height or 0))
+        if relative:
+            if kind == "brushlabels":
+                self.errors.append(
+                    ErrorDetail(
+                        path,
+                        "missing_original_size",
+                        "A brush region needs original_width and original_height (its RLE is a pixel canvas of "
+                        "that size); export the tasks from Label Studio with them, or add them to the result.",
+                    )
+                )
+                return []
+            self.percent_path = self.percent_path or path
+        labels = value.get(kind)
+        if not isinstance(labels, list) or not labels:
+            self.errors.append(
+                ErrorDetail(f"{path}/value/{kind}", "missing_labels", f"A {kind} region names its label in {kind}.")
+            )
+            return []
+        shapes = []
+        for position, label in enumerate(labels):
+            entry = self.geometry_entry(
+                from_name, str(label), GEOMETRY_RESULTS[kind], f"{path}/value/{kind}/{position}", parent
+            )
+            if entry is None:
+                continue
+            points = self.points(kind, value, entry, width, height, path)
+            if points is None:
+                continue
+            region_score = result.get("score")
+            shape = Shape(
+                key=entry.key,
+                type=entry.type,
+                points=points,
+                source=source,
+                score=float(region_score) if isinstance(region_score, int | float) else score,
+                model_version=version,
+                schema_id=entry.schema_id,
+                entry_id=entry.id,
+            )
+            if relative:
+                self.percent_shapes.append(shape)
+            shapes.append(shape)
+        return shapes
+
+    def _numbers(self, value: Mapping[str, Any], names: tuple[str, ...], path: str) -> list[float] | None:
+        numbers = []
+        for name in names:
+            number = value.get(name)
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                self.errors.append(ErrorDetail(f"{path}/value/{name}", "invalid_number", f"{name} must be a number."))
+                return None
+            numbers.append(float(number))
+        return numbers
+
+    def _brush(self, value: Mapping[str, Any], width: float, height: float, path: str) -> list[Any] | None:
+        """A brush region's RLE as segmentation rings (exact pixel outlines: no simplification)."""
+        if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "invalid_brush",
+                    "A brushlabels region carries its mask as value.rle (a list of bytes) with format 'rle'.",
+                )
+            )
+            return None
+        if width != int(width) or height != int(height):
+            self.errors.append(
+                ErrorDetail(path, "invalid_brush", "original_width and original_height of a brush are whole pixels.")
+            )
+            return None
+        try:
+            mask = rle_decode_mask(value["rle"], int(width), int(height))
+        except BrushRleError as exc:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "invalid_brush",
+                    f"The brush mask does not decode: {exc}. Export it again from Label Studio.",
+                )
+            )
+            return None
+        rings = mask_segmentation(mask)
+        if not rings:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/value/rle",
+                    "empty_brush",
+                    f"The brush paints {int(mask.sum())} pixels and no area (strokes one pixel thin have none); "
+                    "remove the region or paint it wider.",
+                )
+            )
+            return None
+        return rings
+
+    def points(
+        self, kind: str, value: Mapping[str, Any], entry: IndexedEntry, width: float, height: float, path: str
+    ) -> list[Any] | None:
+        def px(x: float, y: float) -> list[float]:
+            return [round(x * width / 100, 3), round(y * height / 100, 3)]
+
+        mismatch = ErrorDetail(
+            path,
+            "geometry_type_mismatch",
+            f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
+            params=(entry.type,),
+        )
+        if kind == "brushlabels":
+            if entry.type != EntryType.SEGMENTATION:
+                self.errors.append(mismatch)
+                return None
+            return self._brush(value, width, height, path)
+        if kind == "rectanglelabels":
+            numbers = self._numbers(value, ("x", "y", "width", "height"), path)
+            if numbers is None:
+                return None
+            x, y, w, h = numbers
+            rotation = float(value.get("rotation") or 0)
+            if entry.type == EntryType.RECTANGLE and rotation % 360 == 0:
+                (x1, y1), (x2, y2) = px(x, y), px(x + w, y + h)
+                return rectangle_points(x1, y1, x2 - x1, y2 - y1)
+            if entry.type == EntryType.POLYGON:
+                # Label Studio rotates about the top-left corner, in pixel space.
+                x0, y0 = x * width / 100, y * height / 100
+                wp, hp = w * width / 100, h * height / 100
+                cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+                corners = [(0.0, 0.0), (wp, 0.0), (wp, hp), (0.0, hp)]
+                return [[round(x0 + cx * cos - cy * sin, 3), round(y0 + cx * sin + cy * cos, 3)] for cx, cy in corners]
+            if entry.type == EntryType.RECTANGLE:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/rotation",
+                        "rotated_rectangle",
+                        f"The box is rotated by {rotation:g} degrees; a rectangle class cannot hold it. Map the "
+                        "label to a polygon class with the option label_mapping.",
+                    )
+                )
+                return None
+            self.errors.append(mismatch)
+            return None
+        if kind == "polygonlabels":
+            if entry.type not in (EntryType.POLYGON, EntryType.LINE, EntryType.SEGMENTATION):
+                self.errors.append(mismatch)
+                return None
+            raw = value.get("points")
+            if not isinstance(raw, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(c, int | float) for c in p) for p in raw
+            ):
+                self.errors.append(ErrorDetail(f"{path}/value/points", "invalid_points", "points is [[x, y], ...]."))
+                return None
+            fewest = 2 if entry.type == EntryType.LINE else 3
+            if len(raw) < fewest:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/points",
+                        "too_few_points",
+                        f"A {entry.type} needs at least {fewest} points; this one has {len(raw)}.",
+                    )
+                )
+                return None
+            ring = [px(float(p[0]), float(p[1])) for p in raw]
+            # A polygon drawn for a segmentation class is a segmentation of one ring.
+            return [ring] if entry.type == EntryType.SEGMENTATION else ring
+        if entry.type != EntryType.POINT:
+            self.errors.append(mismatch)
+            return None
+        numbers = self._numbers(value, ("x", "y"), path)
+        return None if numbers is None else [px(numbers[0], numbers[1])]
+
+    # one annotation or prediction
+
+    def _geometries(
+        self, geometries: list[tuple[int, Mapping[str, Any]]], path: str, source: str, score: Any, version: str
+    ) -> tuple[list[Shape], dict[str, Shape]]:
+        """The shapes of the geometry results, a region with a `parentID` nested in that region's
+        shape when the configuration nests its class (parents first, whatever the order)."""
+        roots: list[Shape] = []
+        regions: dict[str, Shape] = {}
+        waiting = {str(r["id"]) for _, r in geometries if r.get("id") is not None}
+        failed: set[str] = set()
+        pending = geometries
+        while pending:
+            later: list[tuple[int, Mapping[str, Any]]] = []
+            for position, result in pending:
+                place = f"{path}/{position}"
+                region_id = str(result["id"]) if result.get("id") is not None else None
+                parent_ref = result.get("parentID")
+                parent: Shape | None = None
+                if parent_ref is not None:
+                    parent = regions.get(str(parent_ref))
+                    if parent is None and str(parent_ref) in waiting and str(parent_ref) != region_id:
+                        later.append((position, result))
+                        continue
+                    if parent is None and str(parent_ref) not in failed:
+                        self.errors.append(
+                            ErrorDetail(
+                                f"{place}/parentID",
+                                "unknown_parent",
+                                f"parentID {parent_ref!r} names no region of this result list; give the id of "
+                                "a region in it, or remove parentID.",
+                                params=(str(parent_ref),),
+                            )
+                        )
+                    if parent is None:
+                        failed.add(region_id or "")
+                        waiting.discard(region_id or "")
+                        continue
+                parent_entry = self.config.entries.get(parent.entry_id or "") if parent is not None else None
+                errors_before = len(self.errors)
+                made = self.shapes(result, place, source, score, version, parent_entry)
+                if region_id is not None:
+                    waiting.discard(region_id)
+                    if made:
+                        regions[region_id] = made[0]
+                    elif len(self.errors) > errors_before:
+                        failed.add(region_id)
+                for shape in made:
+                    nested = parent is not None and parent_entry is not None
+                    entry = self.config.entries.get(shape.entry_id or "")
+                    if nested and entry is not None and entry.parent_id == parent_entry.id:  # type: ignore[union-attr]
+                        parent.children.append(shape)  # type: ignore[union-attr]
+                    else:
+                        roots.append(shape)
+            if len(later) == len(pending):  # parents that only name each other
+                for position, result in later:
+                    self.errors.append(
+                        ErrorDetail(
+                            f"{path}/{position}/parentID",
+                            "parent_cycle",
+                            f"parentID {result.get('parentID')!r} leads back to this region; a region cannot "
+                            "be inside itself.",
+                        )
+                    )
+                break
+            pending = later
+        return roots, regions
+
+    def results(
+        self, results: list[Any], path: str, *, source: str, score: Any, version: str
+    ) -> tuple[list[Shape], list[Answer]]:
+        geometries: list[tuple[int, Mapping[str, Any]]] = []
+        questions: list[tuple[int, Mapping[str, Any]]] = []
+        for position, result in enumerate(results):
+            kind = str(result["type"]).lower()
+            if kind in GEOMETRY_RESULTS:
+                geometries.append((position, result))
+            elif kind in QUESTION_RESULTS:
+                questions.append((position, result))
+            else:
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/{position}/type",
+                        "unsupported_result",
+                        f"Results of type {kind!r} cannot be imported; use rectanglelabels, polygonlabels, "
+                        "keypointlabels, brushlabels, choices or textarea.",
+                        params=(kind,),
+                    )
+                )
+        shapes, regions = self._geometries(geometries, path, source, score, version)
+        answers: list[Answer] = []
+        trees: dict[int, _AnswerTree] = {}
+        global_tree = _AnswerTree(answers)
+        for position, result in questions:
+            place = f"{path}/{position}"
+            from_name = str(result.get("from_name") or "")
+            # A region's own question shares its id (Label Studio's perRegion) or names it in parentID.
+            region = None
+            for ref in (result.get("parentID"), result.get("id")):
+                if ref is not None and str(ref) in regions:
+                    region = regions[str(ref)]
+                    break
+            if region is not None and region.entry_id:
+                owner = self.config.entries[region.entry_id]
+                placed = self.question(from_name, place, owner)
+                if placed is not None:
+                    answer = self.answer(placed[0], result, place)
+                    if answer is not None:
+                        trees.setdefault(id(region), _AnswerTree(region.answers)).place(placed, answer)
+                    continue
+            placed = self.question(from_name, f"{place}/from_name", None)
+            if placed is not None:
+                answer = self.answer(placed[0], result, place)
+                if answer is not None:
+                    global_tree.place(placed, answer)
+        return shapes, answers
+
+
+def _chosen_annotation(annotations: list[Any]) -> int | None:
+    for position, annotation in enumerate(annotations):
+        if annotation.get("ground_truth") and not annotation.get("was_cancelled"):
+            return position
+    for position, annotation in enumerate(annotations):
+        if not annotation.get("was_cancelled"):
+            return position
+    return None
+
+
+def media_row(item: Any, index: int, options: Mapping[str, Any]) -> tuple[MediaRow | None, list[ErrorDetail]]:
+    """The media a task names (to match, or to create), or why it names none."""
+    data = task_data(item) if isinstance(item, Mapping) else {}
+    field_name, url = image_reference(data, options.get("image_field"))
+    wrapped = isinstance(item, Mapping) and isinstance(item.get("data"), Mapping)
+    path = pointer(index, "data", field_name) if wrapped else pointer(index, field_name)
+    if not isinstance(url, str) or not url:
+        wanted = f"the field {field_name!r}" if options.get("image_field") else "a URL-like value"
+        return None, [
+            ErrorDetail(
+                path if field_name else pointer(index),
+                "missing_image",
+                f"The task's data has no image: it needs {wanted}; name the field with the option image_field.",
+            )
+        ]
+    return MediaRow(location=path, url=url, name=media_name(url)), []
+
+
+def _original_size(item: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The image size a task's results were drawn on: a media created from the task gets it."""
+    for key in ("annotations", "completions", "predictions"):
+        for annotation in item.get(key) or []:
+            for result in annotation.get("result") or []:
+                width, height = result.get("original_width"), result.get("original_height")
+                if isinstance(width, int | float) and isinstance(height, int | float) and width > 0 and height > 0:
+                    return int(width), int(height)
+    return None, None
+
+
+def convert(
+    data: Any,
+    config: LabelConfigIndex,
+    *,
+    index: int = 0,
+    match_by: str = "name",
+    options: Mapping[str, Any] | None = None,
+) -> Converted:
+    """One task as a `MediaAnnotation` for its image, with its located errors."""
+    options = options or {}
+    row, errors = media_row(data, index, options)
+    if row is None:
+        return Converted(annotation=None, errors=errors)
+    reference = MediaRef(name=row.name, url=row.url)
+    converter = _Converter(config, options)
+    shapes: list[Shape] = []
+    answers: list[Answer] = []
+    if isinstance(data.get("data"), Mapping):
+        key = "annotations" if "annotations" in data else "completions"
+        annotations = data.get(key) or []
+        chosen = _chosen_annotation(annotations)
+        if chosen is not None:
+            made, answers = converter.results(
+                annotations[chosen]["result"],
+                pointer(index, key, chosen, "result"),
+                source="import",
+                score=None,
+                version="",
+            )
+            shapes.extend(made)
+        for position, prediction in enumerate(data.get("predictions") or []):
+            score = prediction.get("score")
+            made, predicted = converter.results(
+                prediction["result"],
+                pointer(index, "predictions", position, "result"),
+                source="prediction",
+                score=float(score) if isinstance(score, int | float) else None,
+                version=str(prediction.get("model_version") or ""),
+            )
+            shapes.extend(made)
+            answered = {answer.key for answer in answers}
+            answers.extend(answer for answer in predicted if answer.key not in answered)
+    row.width, row.height = _original_size(data)
+    if converter.errors:
+        return Converted(annotation=None, errors=converter.errors, reference=reference, new_media=row)
+    annotation = MediaAnnotation(
+        media=reference,
+        answers=answers,
+        shapes=shapes,
+        keep_data=not options.get("replace", False),
+    )
+    scale = (
+        MediaScale(shapes=converter.percent_shapes, path=converter.percent_path or row.location)
+        if converter.percent_shapes
+        else None
+    )
+    return Converted(annotation=annotation, reference=reference, new_media=row, media_scale=scale)
+
+
+# --- writing: Label Studio JSON and JSON_MIN ---------------------------------------------
+
+TO_NAME = "image"
+#: Our geometry type -> (control name, result type).
+CONTROLS: dict[str, tuple[str, str]] = {
+    EntryType.RECTANGLE: ("rectangle", "rectanglelabels"),
+    EntryType.POLYGON: ("polygon", "polygonlabels"),
+    EntryType.LINE: ("line", "polygonlabels"),
+    EntryType.POINT: ("keypoint", "keypointlabels"),
+    EntryType.SEGMENTATION: ("segmentation", "brushlabels"),
+}
+
+
+def _question_types(config: ExportConfig) -> dict[tuple[str | None, str], str]:
+    """(scope, control name) -> question type: the scope is None for the global questions and
+    a class's entry id for its own; the control name is the key path within the scope."""
+    types: dict[tuple[str | None, str], str] = {}
+
+    def walk(entry: LabelEntry, scope: str | None, prefix: str) -> None:
+        name = f"{prefix}{entry.key}"
+        types[(scope, name)] = entry.type
+        for child in config.questions_of(entry.id):
+            walk(child, scope, f"{name}/")
+
+    for entry in config.tree_order():
+        if entry.type in GEOMETRY_TYPES:
+            for question in config.questions_of(entry.id):
+                walk(question, str(entry.id), "")
+    for question in config.questions_of(None):
+        walk(question, None, "")
+    return types
+
+
+def _answers_named(answers: list[Answer], prefix: str = "") -> Iterator[tuple[str, Answer]]:
+    """Every answer of a tree with its control name, the key path `parent/child` (Label Studio's
+    controls are flat; the path tells the import where a child answer hangs)."""
+    for answer in answers:
+        name = f"{prefix}{answer.key}"
+        yield name, answer
+        yield from _answers_named(answer.answers, f"{name}/")
+
+
+class _Results:
+    """Builds the results of one annotation or prediction, numbering regions within the task."""
+
+    def __init__(self, item: ExportItem, counter: list[int], types: dict[tuple[str | None, str], str]) -> None:
+        self.types = types
+        self.width = float(item.width or 0)
+        self.height = float(item.height or 0)
+        self.counter = counter
+        self.results: list[dict[str, Any]] = []
+
+    def _next_id(self) -> str:
+        self.counter[0] += 1
+        return f"r{self.counter[0]}"
+
+    def _pct(self, x: float, y: float) -> list[float]:
+        return [x * 100.0 / self.width if self.width else x, y * 100.0 / self.height if self.height else y]
+
+    def _region(
+        self, shape: Shape, result_type: str, control: str, value: dict[str, Any], parent_id: str | None
+    ) -> str:
+        region_id = self._next_id()
+        value[result_type] = [shape.key]
+        result: dict[str, Any] = {
+            "id": region_id,
+            "type": result_type,
+            "from_name": control,
+            "to_name": TO_NAME,
+            "original_width": int(self.width) if self.width else None,
+            "original_height": int(self.height) if self.height else None,
+            "image_rotation": 0,
+            "value": value,
+        }
+        if parent_id is not None:
+            result["parentID"] = parent_id
+        if shape.source == LabelSource.PREDICTION and shape.score is not None:
+            result["score"] = shape.score
+        self.results.append(result)
+        return region_id
+
+    def shape(self, shape: Shape, parent_id: str | None = None) -> None:
+        control, result_type = CONTROLS.get(shape.type, ("polygon", "polygonlabels"))
+        pairs = list(points_flat(shape.points)) if shape.type != EntryType.SEGMENTATION else []
+        region_ids: list[str] = []
+        if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
+            (x1, y1), (x2, y2) = pairs[0], pairs[1]
+            left, top = self._pct(min(x1, x2), min(y1, y2))
+            right, bottom = self._pct(max(x1, x2), max(y1, y2))
+            value: dict[str, Any] = {"x": left, "y": top, "width": right - left, "height": bottom - top, "rotation": 0}
+            region_ids.append(self._region(shape, result_type, control, value, parent_id))
+        elif shape.type == EntryType.POINT and pairs:
+            x, y = self._pct(*pairs[0])
+            region_ids.append(self._region(shape, result_type, control, {"x": x, "y": y}, parent_id))
+        elif shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:
+            value = {"points": [self._pct(x, y) for x, y in pairs], "closed": shape.type == EntryType.POLYGON}
+            region_ids.append(self._region(shape, result_type, control, value, parent_id))
+        elif shape.type == EntryType.SEGMENTATION:
+            rings = rings_of(EntryType.SEGMENTATION, shape.points)
+            if rings and self.width and self.height:
+                canvas = (int(self.width), int(self.height))
+                crop, x0, y0 = segmentation_crop(rings, *canvas)
+                value = {"format": "rle", "rle": rle_encode_mask(crop, at=(x0, y0), canvas=canvas)}
+                region_ids.append(self._region(shape, "brushlabels", control, value, parent_id))
+            else:  # no size to paint a mask on: one polygon per ring
+                for ring in rings:
+                    value = {"points": [self._pct(x, y) for x, y in ring], "closed": True}
+                    region_ids.append(self._region(shape, "polygonlabels", control, value, parent_id))
+        for region_id in region_ids[:1]:
+            for name, answer in _answers_named(shape.answers):
+                self.answer(name, answer, region_id, shape.entry_id)
+            for child in shape.children:
+                self.shape(child, region_id)
+
+    def answer(self, name: str, answer: Answer, region_id: str | None = None, scope: str | None = None) -> None:
+        value = answer.value
+        if value is None or value == []:
+            return
+        if isinstance(value, list):
+            result_type, content = "choices", {"choices": [v for v in value if isinstance(v, str)]}
+        elif self.types.get((scope, name)) == EntryType.FREETEXT:
+            result_type, content = "textarea", {"text": [value]}
+        else:
+            result_type, content = "choices", {"choices": [value]}
+        result: dict[str, Any] = {
+            "id": region_id or self._next_id(),
+            "type": result_type,
+            "from_name": name,
+            "to_name": TO_NAME,
+            "value": content,
+        }
+        if region_id is not None:
+            result["original_width"] = int(self.width) if self.width else None
+            result["original_height"] = int(self.height) if self.height else None
+        self.results.append(result)
+
+
+def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, str], str]) -> dict[str, Any]:
+    counter = [0]
+    annotation = _Results(item, counter, types)
+    by_version: dict[str, _Results] = {}
+    scores: dict[str, list[float]] = defaultdict(list)
+    for shape in item.annotation.shapes:
+        if shape.source == LabelSource.PREDICTION:
+            if not source.include_predictions:
+                continue
+            results = by_version.setdefault(shape.model_version, _Results(item, counter, types))
+            results.shape(shape)
+            if shape.score is not None:
+                scores[shape.model_version].append(shape.score)
+        else:
+            annotation.shape(shape)
+    for name, answer in _answers_named(item.annotation.answers):
+        annotation.answer(name, answer)
+    updated = item.updated_at.isoformat() if item.updated_at else None
+    return {
+        "id": str(item.task_id),
+        "data": {"image": item.media_url or item.media_name, "media_id": str(item.media_id), "name": item.media_name},
+        "annotations": [
+            {
+                "id": str(item.task_id),
+                "completed_by": item.assignee_id,
+                "result": annotation.results,
+                "was_cancelled": item.state == TaskState.SKIPPED,
+                "ground_truth": False,
+                "created_at": updated,
+                "updated_at": updated,
+                "lead_time": None,
+            }
+        ],
+        "predictions": [
+            {
+                "model_version": version,
+                "score": sum(scores[version]) / len(scores[version]) if scores[version] else None,
+                "result": results.results,
+            }
+            for version, results in by_version.items()
+        ],
+        "meta": {"state": item.state},
+    }
+
+
+def _tasks_write(
+    source: ExportSource, out: IO[bytes], shape: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[None]:
+    """A JSON list with one `shape(task)` per exported task, written chunk by chunk."""
+    types = _question_types(source.config)
+    out.write(b"[")
+    first = True
+    for chunk in source.chunks():
+        parts = []
+        for item in chunk:
+            parts.append((b"" if first else b",") + orjson.dumps(shape(_task(item, source, types))))
+            first = False
+        out.write(b"".join(parts))
+        yield
+    out.write(b"]")
+
+
+def label_studio_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """Label Studio's JSON: a list of tasks with `annotations` (and `predictions` when asked for)."""
+    yield from _tasks_write(source, out, lambda task: task)
+
+
+def _minimal(task: dict[str, Any]) -> dict[str, Any]:
+    """One task in Label Studio's JSON_MIN shape (as its converter writes it)."""
+    annotation = task["annotations"][0]
+    row: dict[str, Any] = {"image": task["data"]["image"], "id": task["id"]}
+    for result in annotation["result"]:
+        name = result["from_name"]
+        value = dict(result["value"])
+        if result["type"] == "choices":
+            choices = value["choices"]
+            entry: Any = choices[0] if len(choices) == 1 else {"choices": choices}
+        elif result["type"] == "textarea":
+            texts = value["text"]
+            entry = texts[0] if len(texts) == 1 else texts
+        else:
+            value["original_width"] = result.get("original_width")
+            value["original_height"] = result.get("original_height")
+            entry = value
+        if name in row:
+            if not isinstance(row[name], list) or result["type"] in ("choices", "textarea"):
+                row[name] = [row[name]] if not isinstance(row[name], list) else row[name]
+            row[name].append(entry)
+        else:
+            row[name] = [entry] if result["type"] not in ("choices", "textarea") else entry
+    row["annotator"] = annotation["completed_by"]
+    row["annotation_id"] = annotation["id"]
+    row["created_at"] = annotation["created_at"]
+    row["updated_at"] = annotation["updated_at"]
+    row["lead_time"] = None
+    return row
+
+
+def label_studio_min_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """Label Studio's JSON_MIN: one flat object per task (annotations only)."""
+    yield from _tasks_write(source, out, _minimal)
+
+
+FORMAT = ImportFormat(
+    name="label_studio",
+    label="Label Studio JSON",
+    description=(
+        "Label Studio tasks (a JSON list or one task): data with the image URL, annotations or completions and "
+        "predictions with rectangles, polygons, keypoints, choices and text."
+    ),
+    file_kinds=("json",),
+    schema=None,
+    item_schema=ITEM,
+    read=read,
+    convert=convert,
+    options={
+        "match_by": "name",
+        "image_field": None,
+        "label_mapping": {},
+        "replace": False,
+        "dataset_id": None,
+        "create_media": True,
+    },
+    sniff=sniff,
+    creates_media=True,
+    takes_options=True,
+)
+
+EXPORT_FORMATS = (
+    ExportFormat(
+        name="label_studio",
+        label="Label Studio JSON",
+        description="Label Studio tasks with one annotation each (and predictions when asked for); "
+        "percent coordinates with original_width/height.",
+        extension="json",
+        content_type="application/json",
+        write=label_studio_write,
+    ),
+    ExportFormat(
+        name="label_studio_min",
+        label="Label Studio JSON_MIN",
+        description="Label Studio's flat JSON_MIN: one object per task, its regions and answers by control name.",
+        extension="json",
+        content_type="application/json",
+        write=label_studio_min_write,
+    ),
+)

@@ -1,0 +1,119 @@
+"""Label Studio tasks as CSV or TSV: one task per row, the columns are the task's data keys.
+
+They carry data only, so each row names (or creates, `creates_media`) one URL media: the
+column named by the option `image_field`, else the first URL-like cell. The other columns
+are kept as the media's metadata. The delimiter is sniffed from the header line (comma,
+semicolon or tab, whichever occurs most), as Label Studio does for semicolon files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from formats.label_studio import media_row
+from formats.reading import Converted, FileError, ImportFormat, ItemSchema, RawItem, not_utf8_check, not_utf8_error
+from labeling.annotation import MediaAnnotation, MediaRef
+from labelsite.errors import ErrorDetail
+from projects.label_config import LabelConfigIndex
+
+ITEM = ItemSchema({"type": "object", "additionalProperties": {"type": "string"}})
+
+
+def _text_lines(file: IO[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+    pending = ""
+    lines_before = 0
+    chunk = b""
+    try:
+        while chunk := file.read(65536):
+            if not lines_before and not pending:
+                not_utf8_check(chunk)
+            pending += decoder.decode(chunk)
+            *lines, pending = pending.split("\n")
+            lines_before += len(lines)
+            for line in lines:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        number = lines_before + chunk[: exc.start].count(b"\n") + 1
+        raise not_utf8_error(f"on line {number} ({exc.reason})", f"line {number}") from exc
+    if pending:
+        yield pending
+
+
+def sniff_delimiter(header: str) -> str:
+    counts = {delimiter: header.count(delimiter) for delimiter in (",", ";", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ","))
+
+
+def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """One item per row, `{column: cell}`, located by its line number."""
+    lines = _text_lines(file)
+    header_line = next((line for line in lines if line.strip()), None)
+    if header_line is None:
+        raise FileError(ErrorDetail("", "empty_file", "The file is empty; the first line names the columns."))
+    delimiter = sniff_delimiter(header_line)
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates or not all(name.strip() for name in header):
+        raise FileError(
+            ErrorDetail(
+                "line 1",
+                "bad_header",
+                "Every column needs a unique, non-empty name in the first line"
+                + (f"; {', '.join(map(repr, duplicates))} repeat." if duplicates else "."),
+            )
+        )
+    reader = csv.reader(lines, delimiter=delimiter)
+    index = 0
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        line = reader.line_num + 1
+        if len(cells) != len(header):
+            raise FileError(
+                ErrorDetail(
+                    f"line {line}",
+                    "wrong_cell_count",
+                    f"Line {line} has {len(cells)} cells but the header names {len(header)} columns.",
+                )
+            )
+        yield RawItem(index=index, location=f"line {line}", data=dict(zip(header, cells, strict=True)))
+        index += 1
+
+
+def convert(
+    data: Any,
+    config: LabelConfigIndex,
+    *,
+    index: int = 0,
+    match_by: str = "name",
+    options: Mapping[str, Any] | None = None,
+) -> Converted:
+    """The media a row names; no labels."""
+    options = options or {}
+    row, errors = media_row(data, index, options)
+    if row is None:
+        return Converted(annotation=None, errors=errors)
+    row.metadata = {key: value for key, value in data.items() if value != row.url}
+    reference = MediaRef(name=row.name, url=row.url)
+    return Converted(annotation=MediaAnnotation(media=reference), reference=reference, new_media=row)
+
+
+FORMAT = ImportFormat(
+    name="label_studio_csv",
+    label="Label Studio CSV / TSV",
+    description="Label Studio tasks as CSV or TSV (comma, semicolon or tab): one image URL per row; other columns "
+    "become the media's metadata.",
+    file_kinds=("csv", "tsv"),
+    schema=None,
+    item_schema=ITEM,
+    read=read,
+    convert=convert,
+    options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
+    creates_media=True,
+    takes_options=True,
+)

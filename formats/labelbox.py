@@ -1,0 +1,429 @@
+"""Labelbox NDJSON annotation import (MAL pre-labels and ground truth): one annotation per line.
+
+Every line is one item (read as `line N`; errors point into the item, `/0/bbox`) and gets
+its own status (the pipeline's per-item errors are Labelbox's `statuses`): a line that is
+not JSON, or repeats an earlier `uuid`, fails alone. A line names:
+
+- its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one;
+- its feature by `schemaId` (our entry's schema id) or `name` (an entry's key or title);
+- a tool geometry (`bbox {top, left, height, width}`, `polygon [{x, y}]` closed or open,
+  `line [{x, y}]`, `point {x, y}`) with nested `classifications`, or a classification
+  `answer`: an object for a radio, a list (or legacy `answers`) for a checklist, a string for
+  text; answers carry `classifications` of their own, to any depth.
+
+Coordinates are pixels. A line with `confidence` is stored as a prediction with that score.
+A `mask` is `{png: base64}` (a binary PNG: pixels 0 or 1) or `{instanceURI, colorRGB}` (a
+colour PNG fetched through the SSRF guard, `labelsite/netguard.py`; the pixels of that colour
+are this annotation's); either becomes a segmentation traced with `mask_polygons.py`, and
+the mask must have the data row's size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import time
+import uuid as uuid_module
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+from django.conf import settings
+from PIL import Image
+
+from formats.codecs.mask_polygons import mask_segmentation
+from formats.mask_sources import MaskUnavailable, mask_lookup
+from formats.reading import UTF8_FIX, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck, pointer
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labelsite.errors import ErrorDetail
+from projects.label_config import IndexedEntry, LabelConfigIndex
+from projects.models import EntryType
+
+_POINT = {"type": "object", "required": ["x", "y"], "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
+ITEM_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Labelbox NDJSON annotation",
+    "type": "object",
+    "required": ["dataRow"],
+    "anyOf": [{"required": ["name"]}, {"required": ["schemaId"]}],
+    "properties": {
+        "uuid": {"type": "string"},
+        "name": {"type": "string"},
+        "schemaId": {"type": "string"},
+        "dataRow": {
+            "type": "object",
+            "oneOf": [{"required": ["id"]}, {"required": ["globalKey"]}],
+            "properties": {"id": {"type": "string"}, "globalKey": {"type": "string"}},
+        },
+        "bbox": {
+            "type": "object",
+            "required": ["top", "left", "height", "width"],
+            "properties": {k: {"type": "number"} for k in ("top", "left", "height", "width")},
+        },
+        "polygon": {"type": "array", "items": _POINT},
+        "line": {"type": "array", "items": _POINT},
+        "point": _POINT,
+        "classifications": {"type": "array", "items": {"type": "object"}},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+GEOMETRY_KEYS = ("bbox", "polygon", "line", "point", "mask")
+_TOOL_TYPES = {"bbox": "rectangle", "polygon": "polygon", "line": "line", "point": "point", "mask": "segmentation"}
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that cannot be an annotation at all (not JSON, or a repeated uuid)."""
+
+    code: str
+    message: str
+
+
+class _LineSchema(ItemSchema):
+    def errors(self, data: Any, *, prefix: tuple[object, ...] = ()) -> list[ErrorDetail]:
+        if isinstance(data, BadLine):
+            return [ErrorDetail(path="/".join(["", *map(str, prefix)]), code=data.code, message=data.message)]
+        return super().errors(data, prefix=prefix)
+
+
+ITEM = _LineSchema(ITEM_SCHEMA)
+
+
+def json_line(number: int, raw: bytes, *, per_line: str, syntax_hint: str = "", utf8_hint: str = "") -> Any:
+    """Line `number` of an NDJSON file as its object, or a `BadLine` that says what is wrong."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return BadLine("json_syntax", f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno}).{syntax_hint}")
+    except UnicodeDecodeError:
+        return BadLine("not_utf8", f"Line {number} is not UTF-8 text.{utf8_hint}")
+    if not isinstance(data, dict):
+        return BadLine("not_an_object", f"Line {number} must be one JSON object, {per_line} per line.")
+    return data
+
+
+def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """One item per non-empty line; a line that is not a JSON object comes as a `BadLine`."""
+    seen: dict[str, int] = {}
+    index = 0
+    for number, raw in enumerate(file, start=1):
+        if isinstance(raw, str):
+            raise TypeError("open the import file in binary mode")
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        data = json_line(number, raw, per_line="one annotation", utf8_hint=f" {UTF8_FIX}")
+        if isinstance(data, dict) and isinstance(data.get("uuid"), str):
+            earlier = seen.setdefault(data["uuid"].lower(), number)
+            if earlier != number:
+                data = BadLine("duplicate_uuid", f"The uuid {data['uuid']!r} is used on line {earlier} already.")
+        yield RawItem(index=index, location=f"line {number}", data=data)
+        index += 1
+    if index == 0:
+        raise FileError(ErrorDetail("", "empty_file", "The file is empty; put one JSON annotation on each line."))
+
+
+def _names(entries: list[IndexedEntry]) -> str:
+    return ", ".join(repr(e.title) for e in entries[:12]) or "none are configured"
+
+
+class _Converter:
+    def __init__(self, config: LabelConfigIndex, location: str) -> None:
+        self.config = config
+        self.location = location
+        self.errors: list[ErrorDetail] = []
+        self.size_check: SizeCheck | None = None
+
+    def error(self, path: str, code: str, message: str) -> None:
+        self.errors.append(ErrorDetail(f"{self.location}{path}", code, message))
+
+    def feature(
+        self, obj: Mapping[str, Any], candidates: list[IndexedEntry], path: str, what: str
+    ) -> IndexedEntry | None:
+        schema_id, name = obj.get("schemaId"), obj.get("name")
+        found = None
+        if isinstance(schema_id, str):
+            found = next((e for e in candidates if e.schema_id == schema_id), None)
+        elif isinstance(name, str):
+            found = next((e for e in candidates if e.key == name.lower() or e.title == name), None)
+        if found is None:
+            given = schema_id if isinstance(schema_id, str) else name
+            self.error(
+                path,
+                "unknown_feature",
+                f"{given!r} is not {what} of the project's label configuration; use one of: {_names(candidates)}.",
+            )
+        return found
+
+    def option_key(self, entry: IndexedEntry, obj: Any, path: str) -> str | None:
+        if not isinstance(obj, Mapping):
+            self.error(path, "invalid_answer", f"An answer of {entry.title!r} is an object {{name | schemaId}}.")
+            return None
+        schema_id, name = obj.get("schemaId"), obj.get("name")
+        for option in entry.options:
+            if (isinstance(schema_id, str) and option.schema_id == schema_id) or (
+                isinstance(name, str) and name in (option.key, option.label)
+            ):
+                return option.key
+        given = schema_id if isinstance(schema_id, str) else name
+        labels = ", ".join(repr(o.label) for o in entry.options)
+        self.error(
+            path, "unknown_answer", f"{given!r} is not an option of {entry.title!r}; use one of: {labels or 'none'}."
+        )
+        return None
+
+    def answer(self, entry: IndexedEntry, obj: Mapping[str, Any], path: str) -> Answer:
+        children: list[Answer] = []
+        given = obj.get("answer", obj.get("answers"))
+        value: Any = None
+        if entry.type == EntryType.FREETEXT:
+            if not isinstance(given, str):
+                self.error(f"{path}/answer", "wrong_answer_type", f'{entry.title!r} is a text question: answer "...".')
+            else:
+                value = given
+        elif entry.type == EntryType.SELECT:
+            if not isinstance(given, Mapping):
+                self.error(f"{path}/answer", "wrong_answer_type", f"{entry.title!r} is a radio question: answer {{}}.")
+            else:
+                value = self.option_key(entry, given, f"{path}/answer")
+                children += self.answers(entry, given.get("classifications"), f"{path}/answer/classifications")
+        else:
+            key = "answer" if "answer" in obj else "answers"
+            if not isinstance(given, list):
+                self.error(f"{path}/{key}", "wrong_answer_type", f"{entry.title!r} is a checklist: answer [{{}}, ...].")
+            else:
+                value = []
+                for position, item in enumerate(given):
+                    option = self.option_key(entry, item, f"{path}/{key}/{position}")
+                    if option is not None:
+                        value.append(option)
+                        children += self.answers(
+                            entry, item.get("classifications"), f"{path}/{key}/{position}/classifications"
+                        )
+        return Answer(key=entry.key, value=value, answers=children, schema_id=entry.schema_id)
+
+    def answers(self, parent: IndexedEntry, given: Any, path: str) -> list[Answer]:
+        if not given:
+            return []
+        if not isinstance(given, list):
+            self.error(path, "invalid_classifications", "classifications is a list of objects.")
+            return []
+        questions = [c for c in self.config.children_of(parent.id) if c.is_classification]
+        answers = []
+        for position, obj in enumerate(given):
+            if not isinstance(obj, Mapping):
+                self.error(f"{path}/{position}", "invalid_classifications", "A classification is an object.")
+                continue
+            entry = self.feature(obj, questions, f"{path}/{position}", f"a question under {parent.title!r}")
+            if entry is not None:
+                answers.append(self.answer(entry, obj, f"{path}/{position}"))
+        return answers
+
+    def mask(self, mask: Any) -> list[Any] | None:
+        """A mask's pixels as segmentation rings; its size is kept to check against the image's."""
+        pixels = _mask_pixels(mask)
+        if isinstance(pixels, ErrorDetail):
+            self.error(pixels.path, pixels.code, pixels.message)
+            return None
+        height, width = pixels.shape
+        self.size_check = SizeCheck(width=width, height=height, path=f"{self.location}/mask", subject="The mask")
+        rings = mask_segmentation(pixels)
+        if not rings:
+            self.error("/mask", "empty_mask", "The mask has no region of at least one pixel's area.")
+            return None
+        return rings
+
+    def points(self, entry: IndexedEntry, kind: str, geometry: Any) -> list[Any] | None:
+        if _TOOL_TYPES[kind] != entry.type:
+            self.error(
+                f"/{kind}",
+                "wrong_geometry",
+                f"{entry.title!r} is a {entry.type} tool; a {kind} cannot be stored in it.",
+            )
+            return None
+        if kind == "mask":
+            return self.mask(geometry)
+        if kind == "bbox":
+            return rectangle_points(geometry["left"], geometry["top"], abs(geometry["width"]), abs(geometry["height"]))
+        if kind == "point":
+            return [[geometry["x"], geometry["y"]]]
+        points = [[p["x"], p["y"]] for p in geometry]
+        if kind == "polygon" and len(points) > 1 and points[0] == points[-1]:
+            points = points[:-1]
+        fewest = 3 if kind == "polygon" else 2
+        if len(points) < fewest:
+            self.error(
+                f"/{kind}",
+                "invalid_geometry",
+                f"A {kind} needs at least {fewest} distinct points; this one has {len(points)}.",
+            )
+            return None
+        return points
+
+
+def media_reference(data: Mapping[str, Any]) -> MediaRef:
+    row = data.get("dataRow") or {}
+    if "globalKey" in row:
+        return MediaRef(global_key=str(row["globalKey"]))
+    return MediaRef(media_id=str(row.get("id")))
+
+
+def convert(
+    data: Any,
+    config: LabelConfigIndex,
+    *,
+    index: int = 0,
+    match_by: str = "global_key",
+    options: Mapping[str, Any] | None = None,
+) -> Converted:
+    """One annotation line as a `MediaAnnotation` that adds to its data row's labels."""
+    location = f"/{index}"
+    reference = media_reference(data)
+    converter = _Converter(config, location)
+    wanted = "global_key" if reference.global_key is not None else "id"
+    if match_by != wanted:
+        converter.error(
+            "/dataRow",
+            "data_row_reference",
+            f"This line names its data row by {'globalKey' if wanted == 'global_key' else 'id'}, but the import "
+            f"matches data rows by {match_by}; use one kind in a file and set the option match_by to {wanted}.",
+        )
+    kinds = [k for k in GEOMETRY_KEYS if k in data]
+    shapes: list[Shape] = []
+    answers: list[Answer] = []
+    if len(kinds) > 1:
+        converter.error("", "several_geometries", f"A line holds one geometry; this one has {', '.join(kinds)}.")
+    elif kinds:
+        roots = [e for e in config.roots.values() if e.is_geometry]
+        entry = converter.feature(data, roots, "", "a tool")
+        if entry is not None:
+            points = converter.points(entry, kinds[0], data[kinds[0]])
+            confidence = data.get("confidence")
+            if points is not None:
+                shapes.append(
+                    Shape(
+                        key=entry.key,
+                        type=entry.type,
+                        points=points,
+                        answers=converter.answers(entry, data.get("classifications"), "/classifications"),
+                        source="prediction" if confidence is not None else "import",
+                        score=float(confidence) if confidence is not None else None,
+                        schema_id=entry.schema_id,
+                        entry_id=entry.id,
+                    )
+                )
+    else:
+        roots = [e for e in config.roots.values() if e.is_classification]
+        entry = converter.feature(data, roots, "", "a global classification")
+        if entry is not None:
+            answers.append(converter.answer(entry, data, ""))
+    where = pointer(index, "dataRow", "globalKey" if reference.global_key is not None else "id")
+    if converter.errors:
+        return Converted(annotation=None, errors=converter.errors, reference=reference, reference_path=where)
+    return Converted(
+        annotation=MediaAnnotation(media=reference, answers=answers, shapes=shapes),
+        reference=reference,
+        reference_path=where,
+        size_check=converter.size_check,
+    )
+
+
+def _mask_image(content: bytes) -> Image.Image | ErrorDetail:
+    """A PNG's image, refused by its header when it has more pixels than images may have."""
+    try:
+        image = Image.open(io.BytesIO(content))
+        width, height = image.size
+        if width * height > int(settings.LABELSITE_MAX_IMAGE_PIXELS):
+            return ErrorDetail("/mask", "mask_too_large", f"The mask is {width}x{height} pixels, more than allowed.")
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return ErrorDetail("/mask", "invalid_mask", f"The mask is not a readable PNG: {exc}.")
+    return image
+
+
+def _mask_pixels(mask: Any) -> np.ndarray | ErrorDetail:
+    """The True pixels of a mask line: `{png}` (0/1 values) or `{instanceURI, colorRGB}`."""
+    if not isinstance(mask, Mapping):
+        return ErrorDetail("/mask", "invalid_mask", "A mask is {png: base64} or {instanceURI, colorRGB}.")
+    if "png" in mask:
+        try:
+            content = base64.b64decode(str(mask["png"]), validate=True)
+        except (binascii.Error, ValueError):
+            return ErrorDetail("/mask/png", "invalid_mask", "mask.png is not base64 text.")
+        image = _mask_image(content)
+        if isinstance(image, ErrorDetail):
+            return image
+        values = np.asarray(image.convert("L") if image.mode not in ("1", "L", "P") else image)
+        top = int(values.max()) if values.size else 0
+        if top > 1 and image.mode != "1":
+            return ErrorDetail(
+                "/mask/png", "mask_not_binary", f"Expected binary mask (0 and 1). Found max value of {top}."
+            )
+        return values.astype(bool)
+    colour, uri = mask.get("colorRGB"), mask.get("instanceURI")
+    if not isinstance(uri, str) or not uri:
+        return ErrorDetail("/mask", "invalid_mask", "A mask gives png, or instanceURI with colorRGB.")
+    if not (isinstance(colour, list) and len(colour) == 3 and all(_byte(c) for c in colour)):
+        return ErrorDetail("/mask/colorRGB", "invalid_colour", "colorRGB is three numbers from 0 to 255, [r, g, b].")
+    try:
+        content = _instance_png(uri)
+    except MaskUnavailable as exc:
+        return ErrorDetail("/mask/instanceURI", "mask_unavailable", str(exc))
+    image = _mask_image(content)
+    if isinstance(image, ErrorDetail):
+        return image
+    rgb = np.asarray(image.convert("RGB"))
+    pixels = np.all(rgb == np.asarray(colour, dtype=rgb.dtype), axis=2)
+    if not pixels.any():
+        return ErrorDetail(
+            "/mask/colorRGB", "mask_colour_absent", f"The colour {colour} does not occur in the mask {uri!r}."
+        )
+    return pixels
+
+
+def _byte(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255
+
+
+#: Recently fetched mask PNGs: the lines of one image share its instanceURI and follow each
+#: other, so each PNG is fetched once per phase, and never reused after a minute.
+_RECENT_MASKS: dict[str, tuple[float, bytes]] = {}
+_RECENT_SECONDS = 60.0
+
+
+def _instance_png(uri: str) -> bytes:
+    now = time.monotonic()
+    found = _RECENT_MASKS.get(uri)
+    if found is not None and now - found[0] < _RECENT_SECONDS:
+        return found[1]
+    content = mask_lookup().read(uri)
+    if len(_RECENT_MASKS) >= 4:
+        _RECENT_MASKS.clear()
+    _RECENT_MASKS[uri] = (now, content)
+    return content
+
+
+def annotation_uuid(data: Mapping[str, Any]) -> str:
+    """The line's uuid (its key in the per-line status), or a new one when it has none."""
+    value = data.get("uuid")
+    return value if isinstance(value, str) and value else str(uuid_module.uuid4())
+
+
+FORMAT = ImportFormat(
+    name="labelbox_ndjson",
+    label="Labelbox NDJSON annotations",
+    description="Labelbox annotation import: one NDJSON line per annotation (bbox, polygon, line, point, mask, radio, "
+    "checklist, text, nested classifications) for a data row by id or global key.",
+    file_kinds=("ndjson", "jsonl"),
+    schema=None,
+    item_schema=ITEM,
+    read=read,
+    convert=convert,
+    options={"match_by": "global_key"},
+    # No sniff: the general format of .ndjson files; labelbox_data_rows claims those with `row_data`.
+    takes_options=True,
+)

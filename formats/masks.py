@@ -1,0 +1,124 @@
+"""Segmentation masks: one PNG per image (palette mode, pixel = class index), zipped.
+
+`SegmentationClass/<media>.png` has the image's size; 0 is the background and class `i`
+(the i-th area class in configuration order: rectangles, polygons, segmentations, nested
+ones included) is painted with index `i`, later labels over earlier ones. The palette
+gives each class its configured colour (or the Pascal VOC colour map's). `labelmap.txt`
+lists `index:name:r,g,b`. An image without a known size cannot be drawn and is listed in
+`unsized.txt`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw
+
+from formats.codecs.mask_polygons import segmentation_crop
+from formats.writing import (
+    ExportFormat,
+    ExportItem,
+    ExportSource,
+    UniqueNames,
+    rings_of,
+    shapes_walk,
+    stem,
+)
+from projects.models import EntryType
+
+AREA_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
+MAX_CLASSES = 255
+
+
+def voc_color(index: int) -> tuple[int, int, int]:
+    """The Pascal VOC colour map: index -> RGB by spreading the index's bits."""
+    r = g = b = 0
+    value = index
+    for shift in range(7, -1, -1):
+        r |= ((value >> 0) & 1) << shift
+        g |= ((value >> 1) & 1) << shift
+        b |= ((value >> 2) & 1) << shift
+        value >>= 3
+    return r, g, b
+
+
+def _color(configured: str, index: int) -> tuple[int, int, int]:
+    if configured:
+        try:
+            rgb = ImageColor.getrgb(configured)
+            return rgb[0], rgb[1], rgb[2]
+        except ValueError:
+            pass
+    return voc_color(index)
+
+
+def mask_png(item: ExportItem, class_index: dict[str, int], palette: list[int]) -> bytes:
+    width, height = int(item.width or 0), int(item.height or 0)
+    image = Image.new("P", (width, height), 0)
+    image.putpalette(palette)
+    draw = ImageDraw.Draw(image)
+    for shape, _ in shapes_walk(item.annotation.shapes):
+        index = class_index.get(shape.entry_id or "")
+        if index is None:
+            continue
+        rings = rings_of(shape.type, shape.points)
+        if shape.type == EntryType.SEGMENTATION:
+            # Even-odd: a ring inside another is a hole and stays unpainted.
+            crop, x0, y0 = segmentation_crop(rings, width, height)
+            if crop.size:
+                stencil = Image.fromarray(crop.astype(np.uint8) * 255, mode="L")
+                image.paste(index, (x0, y0, x0 + crop.shape[1], y0 + crop.shape[0]), stencil)
+            continue
+        for ring in rings:
+            draw.polygon(ring, fill=index)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def masks_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    classes = source.config.geometry_classes(set(AREA_TYPES))
+    if len(classes) > MAX_CLASSES:
+        raise ValueError(f"A PNG mask holds at most {MAX_CLASSES} classes; the configuration has {len(classes)}.")
+    class_index = {str(entry.id): index for index, entry in enumerate(classes, start=1)}
+    colors = [(0, 0, 0)] + [_color(entry.color, index) for index, entry in enumerate(classes, start=1)]
+    palette = [channel for color in colors for channel in color]
+    names = UniqueNames()
+    unsized: list[str] = []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(
+            "labelmap.txt",
+            "# index:name:r,g,b\n"
+            + "".join(
+                f"{index}:{name}:{r},{g},{b}\n"
+                for index, (name, (r, g, b)) in enumerate(
+                    zip(["background", *(entry.key for entry in classes)], colors, strict=True)
+                )
+            ),
+        )
+        for chunk in source.chunks():
+            for item in chunk:
+                if not item.width or not item.height:
+                    unsized.append(item.media_name)
+                    continue
+                file_name = names.take(stem(item.media_name), "png")
+                archive.writestr(f"SegmentationClass/{file_name}", mask_png(item, class_index, palette))
+            yield
+        if unsized:
+            archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))
+    yield
+
+
+EXPORT_FORMAT = ExportFormat(
+    name="masks",
+    label="Segmentation masks (PNG)",
+    description="A zip of one PNG per image in palette mode, each pixel its class index (0 = background), "
+    "drawn from rectangles, polygons and segmentations; labelmap.txt names the indices.",
+    extension="zip",
+    content_type="application/zip",
+    write=masks_write,
+)

@@ -1,0 +1,109 @@
+"""The media rows a format reads: Label Studio tasks (JSON, CSV, TSV, TXT) and Labelbox data rows.
+
+A format with `creates_media` returns, per item, a `MediaRow` (`Converted.new_media`) and
+checks it here without a database (URL shape, global key). The import pipeline creates the
+media in bulk (`imports.media_create.media_rows_create`) and reports one `MediaRowOutcome`
+per row: the media and task, or why the row failed. Row failures never fail the batch
+(Labelbox's bulk semantics): a duplicate global key fails only its own row with
+`Duplicate global key: '<key>'`.
+
+Global keys follow Labelbox's rules (reference/labelbox-ango.md 1.2): at most 200
+characters, no leading or trailing whitespace, letters, digits, space and
+`! _ . * ' ( ) & $ @ = ; / : + , ? -`; unique per organisation, compared case-insensitively
+(the database enforces it with `media_unique_live_global_key`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from labelsite.errors import ErrorDetail
+from labelsite.netguard import url_shape_problem
+
+GLOBAL_KEY_MAX_LENGTH = 200
+_GLOBAL_KEY_RE = re.compile(r"[A-Za-z0-9 !_.*'()&$@=;/:+,?-]+")
+
+
+@dataclass(slots=True)
+class MediaRow:
+    """One media an import item asks for; `url` names the image, the rest is stored with it."""
+
+    location: str
+    url: str
+    name: str = ""
+    global_key: str | None = None
+    external_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    #: Where the global key is (a JSON pointer), when it is not at `location`.
+    key_location: str = ""
+
+    def global_key_place(self) -> str:
+        return self.key_location or self.location
+
+    def media_name(self) -> str:
+        return (self.name or urlsplit(self.url).path.rsplit("/", 1)[-1] or "media")[:255]
+
+
+@dataclass(slots=True)
+class MediaRowOutcome:
+    row: MediaRow
+    media_id: Any = None
+    task_id: Any = None
+    created: bool = False
+    errors: list[ErrorDetail] = field(default_factory=list)
+
+
+def duplicate_global_key(path: str, key: str) -> ErrorDetail:
+    return ErrorDetail(path=path, code="duplicate_global_key", message=f"Duplicate global key: '{key}'", params=(key,))
+
+
+def global_key_errors(key: Any, path: str) -> list[ErrorDetail]:
+    """What is wrong with a global key by itself (not its uniqueness)."""
+    if not isinstance(key, str) or not key:
+        return [ErrorDetail(path, "invalid_global_key", "A global key is a non-empty string.")]
+    problems = []
+    if len(key) > GLOBAL_KEY_MAX_LENGTH:
+        problems.append(f"at most {GLOBAL_KEY_MAX_LENGTH} characters (it has {len(key)})")
+    if key != key.strip():
+        problems.append("no leading or trailing whitespace")
+    if not _GLOBAL_KEY_RE.fullmatch(key):
+        bad = sorted(set(_GLOBAL_KEY_RE.sub("", key)))
+        problems.append(f"only letters, digits, space and ! _ . * ' ( ) & $ @ = ; / : + , ? - (not {''.join(bad)!r})")
+    if problems:
+        return [ErrorDetail(path, "invalid_global_key", f"Global key {key!r} breaks the rules: {'; '.join(problems)}.")]
+    return []
+
+
+def url_errors(url: Any, path: str) -> list[ErrorDetail]:
+    """A media URL must be http(s) (an `s3://` URL must be given in virtual-hosted https style)."""
+    if not isinstance(url, str) or not url.strip():
+        return [ErrorDetail(path, "missing_url", "Give the image's URL.")]
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        return [
+            ErrorDetail(
+                path,
+                "s3_url",
+                f"{url!r}: s3 assets must start with 'https'; use https://<bucket>.s3.<region>.amazonaws.com/<key>.",
+            )
+        ]
+    problem = url_shape_problem(url)
+    if problem:
+        return [
+            ErrorDetail(path, "invalid_url", f"{url!r} cannot be a media URL: {problem}; give the image's https URL.")
+        ]
+    return []
+
+
+def media_row_errors(row: MediaRow) -> list[ErrorDetail]:
+    """What is wrong with a row by itself: its URL (labelsite.netguard's rules) and its global key."""
+    errors = url_errors(row.url, row.location)
+    if row.global_key is not None:
+        errors += global_key_errors(row.global_key, row.global_key_place())
+    return errors

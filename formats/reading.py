@@ -1,0 +1,276 @@
+"""What every import format declares, and the schema checking they share.
+
+A format module under `formats/` defines one `FORMAT = ImportFormat(...)`; the
+registry (`formats`) finds it. The pipeline, the API, the upload page and the
+DataGym v1 facade only ever talk to an `ImportFormat`.
+
+Schema checking has two layers with one meaning. `jsonschema` (Draft 7) on the format's
+published schema is the reference and words the messages; a compiled validator (pydantic)
+with the same constraints runs first, because `jsonschema` manages ~200 items per second
+on this file shape and the compiled one ~15,000. Only an item that the fast validator
+rejects goes through `jsonschema`, to learn where and why; a test proves both accept and
+reject the same items.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from formats.jsonsplit import Span
+from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labelsite.errors import ErrorDetail
+from projects.label_config import LabelConfigIndex
+
+
+class FileError(Exception):
+    """The file cannot be read as the format at all (syntax error, wrong top level)."""
+
+    def __init__(self, detail: ErrorDetail, *more: ErrorDetail) -> None:
+        super().__init__(detail.message)
+        self.detail = detail
+        #: Every problem found (a format that checks a whole header or config reports them all).
+        self.details = [detail, *more]
+
+
+#: How to fix a file in another encoding; every reader says the same.
+UTF8_FIX = "Save it as UTF-8 (in Excel: “CSV UTF-8”; in a text editor: encoding UTF-8) and upload it again."
+
+#: Byte-order marks of the encodings a file saved as "Unicode" usually has instead of UTF-8.
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def not_utf8_check(head: bytes) -> None:
+    """Refuse a file that starts with the byte-order mark of UTF-16 or UTF-32, naming it."""
+    for bom, encoding in _OTHER_BOMS:
+        if head.startswith(bom):
+            raise FileError(
+                ErrorDetail(
+                    path="byte 0", code="not_utf8", message=f"The file is {encoding} text, not UTF-8. {UTF8_FIX}"
+                )
+            )
+
+
+def not_utf8_error(place: str, path: str) -> FileError:
+    """A byte that is not UTF-8 (a Latin-1 `é`, say), at `place` ("at line 3, column 7")."""
+    return FileError(ErrorDetail(path=path, code="not_utf8", message=f"The file is not UTF-8 text {place}. {UTF8_FIX}"))
+
+
+#: What yajl (ijson's parser) says about such a byte.
+YAJL_NOT_UTF8 = "invalid bytes in UTF8 string"
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One item of a file: its 0-based index, where it is (a JSON pointer), its data."""
+
+    index: int
+    location: str
+    data: Any
+
+
+@dataclass(slots=True)
+class Converted:
+    """One item in the canonical model, or why it cannot be; `None` and no errors = skipped."""
+
+    annotation: MediaAnnotation | None
+    errors: list[ErrorDetail] = field(default_factory=list)
+    #: How the item names its media (kept when the item has errors, to check the media too).
+    reference: MediaRef | None = None
+    #: The media the item asks to create when none matches (`ImportFormat.creates_media`
+    #: formats; an `formats.media_rows.MediaRow`).
+    new_media: Any = None
+    #: Where the item names its media (a JSON pointer or a row and column), for the error when
+    #: no media matches; by default the new media row's location, else `/<index>/internal_media_ID`.
+    reference_path: str | None = None
+    #: The image size the item's pixels assume (a mask's size); the pipeline checks it
+    #: against the matched media's stored size.
+    size_check: SizeCheck | None = None
+    #: Shapes whose points are percentages of the image (Label Studio regions without
+    #: original_width/height): the pipeline scales them by the matched media's stored size.
+    media_scale: MediaScale | None = None
+
+
+@dataclass(slots=True)
+class MediaScale:
+    shapes: list[Shape]
+    #: Where the first such region is, for the error when the media's size is unknown.
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCheck:
+    """`subject` (e.g. "The mask") is `width` x `height` pixels; the media must be as large."""
+
+    width: int
+    height: int
+    path: str
+    subject: str
+
+
+#: `(file) -> RawItem, ...`; raises `FileError` for a file it cannot read.
+Reader = Callable[[IO[bytes]], Iterator[RawItem]]
+#: `(raw item data, configuration index, index=..., options=...) -> Converted`.
+Converter = Callable[..., Converted]
+
+
+def pointer_escape(part: object) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def pointer(*parts: object) -> str:
+    """A JSON pointer: `pointer(3, "labels", "car")` is `/3/labels/car`."""
+    return "".join(f"/{pointer_escape(part)}" for part in parts)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class ItemSchema:
+    """The reference validator of one item schema, with an optional fast path in front."""
+
+    def __init__(self, schema: dict[str, Any], *, fast: Callable[[Any], bool] | None = None) -> None:
+        self.schema = schema
+        self.reference = Draft7Validator(schema)
+        self.fast = fast
+
+    def is_valid(self, data: Any) -> bool:
+        if self.fast is not None and self.fast(data):
+            return True
+        return bool(self.reference.is_valid(data))
+
+    def errors(self, data: Any, *, prefix: tuple[object, ...] = ()) -> list[ErrorDetail]:
+        """Every violation of the item, located under `prefix`; empty when the item is valid."""
+        if self.fast is not None and self.fast(data):
+            return []
+        found = sorted(self.reference.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+        return [schema_error_detail(error, prefix=prefix) for error in found]
+
+
+#: How to fix the common violations, by (validator, name of the last path element).
+_HINTS: dict[tuple[str, str], str] = {
+    ("minItems", "polygon"): "A polygon needs at least 3 points {x, y}.",
+    ("minItems", "line"): "A line needs at least 2 points {x, y}.",
+    ("minItems", "point"): "A point is a list of exactly one {x, y}.",
+    ("maxItems", "point"): "A point is a list of exactly one {x, y}.",
+    ("minItems", "rectangle"): "A rectangle is a list of exactly one {x, y, w, h}.",
+    ("maxItems", "rectangle"): "A rectangle is a list of exactly one {x, y, w, h}.",
+    ("type", "keepData"): "keepData is true or false, without quotes.",
+    ("type", "internal_media_ID"): "internal_media_ID is the media id as a string.",
+    ("additionalProperties", ""): "A geometry object may only have the keys polygon, line, point, rectangle, "
+    "geometry, image_segmentation, classifications and nested_geometries.",
+}
+_COORDINATE_HINT = 'Coordinates are numbers >= 0 or strings of digits such as "12".'
+_CLASSIFICATION_HINT = (
+    "A classification is a list: an option key, text or null first, then optionally one object of child "
+    'answers such as {"daytime": ["day"]}, then only strings.'
+)
+
+
+def schema_error_detail(error: SchemaError, *, prefix: tuple[object, ...] = ()) -> ErrorDetail:
+    """A jsonschema error as a located detail: its message, and how to fix it where we know."""
+    parts = (*prefix, *error.absolute_path)
+    message = error.message
+    if error.validator == "oneOf" and error.context:
+        alternatives = "; or ".join(dict.fromkeys(sub.message for sub in error.context))
+        message = f"{message} (either {alternatives})"
+    last = str(error.absolute_path[-1]) if error.absolute_path else ""
+    hint = _HINTS.get((str(error.validator), last)) or _HINTS.get((str(error.validator), ""))
+    schema_path = [str(p) for p in error.absolute_schema_path]
+    if hint is None and last in {"x", "y", "w", "h"}:
+        hint = _COORDINATE_HINT
+    elif hint is None and "classification" in schema_path:
+        hint = _CLASSIFICATION_HINT
+    if hint:
+        message = f"{message}. {hint}"
+    return ErrorDetail(path=pointer(*parts), code=f"schema_{_snake(str(error.validator))}", message=message)
+
+
+#: The job option an archive upload sets (never a user): the stored ZIP the job's file came
+#: from, whose other entries (masks) formats may read (`formats.mask_sources.ArchiveMasks`).
+ARCHIVE_OPTION = "archive"
+
+
+@dataclass(frozen=True)
+class ImportFormat:
+    """One import format: what the registry lists and the pipeline runs."""
+
+    name: str
+    label: str
+    description: str
+    file_kinds: tuple[str, ...]
+    #: The JSON schema of the whole file as published (kept verbatim), if the format has one.
+    schema: dict[str, Any] | None
+    #: The schema check of one item (reference + fast path).
+    item_schema: ItemSchema
+    read: Reader
+    convert: Converter
+    #: Options this format understands, with their defaults.
+    options: dict[str, Any] = field(default_factory=dict)
+    #: `(file, every=...) -> [Span, ...] | None`: byte ranges of `every` items, for chunked jobs.
+    split: Callable[..., list[Span] | None] | None = None
+    #: `(file, span) -> RawItem, ...`: the items of one span, numbered as in the whole file.
+    read_span: Callable[[IO[bytes], Span], Iterator[RawItem]] | None = None
+    #: Whether the first bytes of a file look like this format (tells formats of one file kind apart).
+    sniff: Callable[[bytes], bool] | None = None
+    #: Items may create media (`Converted.new_media`, written by `imports.media_create`).
+    creates_media: bool = False
+    #: `read` and `convert` take the job's options as `options=` (a mapping).
+    takes_options: bool = False
+    #: `(cleaned options, organization_id=...) -> [ErrorDetail, ...]`: the format's own check of
+    #: its options, run when the job is created (before any work).
+    options_check: Callable[..., list[ErrorDetail]] | None = None
+    #: The option that sets how many items are checked and written per batch (else the defaults).
+    batch_option: str | None = None
+
+    def items(self, file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+        """The file's items; the job's options reach formats that take them."""
+        if self.takes_options:
+            return self.read(file, options=dict(options or {}))  # type: ignore[call-arg]
+        return self.read(file)
+
+    def convert_item(
+        self,
+        data: Any,
+        config: LabelConfigIndex,
+        *,
+        index: int,
+        match_by: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Converted:
+        """One raw item in the canonical model; the job's options reach formats that take them.
+
+        The job's `keep_data` option, when set, decides for every item whether it adds to what
+        its media has (true) or replaces it (false), over what the file or the format says."""
+        if self.takes_options:
+            converted = self.convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
+        else:
+            converted = self.convert(data, config, index=index, match_by=match_by)
+        keep_data = options.get("keep_data") if options else None
+        if keep_data is not None and converted.annotation is not None:
+            converted.annotation.keep_data = keep_data
+        return converted
+
+
+__all__ = [
+    "Converted",
+    "FileError",
+    "ImportFormat",
+    "ItemSchema",
+    "LabelConfigIndex",
+    "RawItem",
+    "SizeCheck",
+    "pointer",
+    "schema_error_detail",
+]

@@ -1,0 +1,352 @@
+"""What every export format declares, and what its writer reads.
+
+A format module under `formats/` that exports defines one
+`EXPORT_FORMAT = ExportFormat(...)`; the registry (`formats.export_format_list`)
+finds it. A writer reads an `ExportSource`: the project's configuration (read once) and
+the tasks in chunks, each task's labels in the canonical model (`labeling.annotation`),
+read with one query per chunk. It writes to a binary file-like object and yields after
+each chunk, so that a streaming response can pass on what was written so far and a job
+can record progress; memory stays flat however large the project is.
+
+The canonical model is the general path. A writer whose time matters on large projects
+(DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
+stored answers and points decoded but no objects built per label. Such a format may also
+declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
+so that an export job can split the tasks over processes (`exports.driver.export_write`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, NamedTuple, Protocol
+
+from labeling.annotation import Answer, MediaAnnotation, Shape
+from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, LabelEntry
+
+
+@dataclass
+class ExportConfig:
+    """The project's label entries as dicts, read once per export."""
+
+    entries: list[LabelEntry]
+    children: dict[Any, list[LabelEntry]] = field(default_factory=lambda: defaultdict(list))
+    by_id: dict[Any, LabelEntry] = field(default_factory=dict)
+
+    _questions: dict[Any, list[LabelEntry]] = field(default_factory=dict)
+    _geometries: dict[Any, list[LabelEntry]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for entry in self.entries:
+            # By the id, its text and its hex form (how SQLite stores a UUID): readers may fetch ids as text.
+            self.by_id[entry.id] = entry
+            self.by_id[str(entry.id)] = entry
+            self.by_id[entry.id.hex] = entry
+            self.children[entry.parent_id].append(entry)
+
+    def tree_order(self) -> Iterator[LabelEntry]:
+        """Every entry, depth first, in configuration order."""
+        stack = list(reversed(self.children[None]))
+        while stack:
+            entry = stack.pop()
+            yield entry
+            stack.extend(reversed(self.children[entry.id]))
+
+    def questions_of(self, parent_id: Any) -> list[LabelEntry]:
+        found = self._questions.get(parent_id)
+        if found is None:
+            found = self._questions[parent_id] = [
+                e for e in self.children.get(parent_id, ()) if e.type in CLASSIFICATION_TYPES
+            ]
+        return found
+
+    def geometries_of(self, parent_id: Any) -> list[LabelEntry]:
+        found = self._geometries.get(parent_id)
+        if found is None:
+            found = self._geometries[parent_id] = [
+                e for e in self.children.get(parent_id, ()) if e.type in GEOMETRY_TYPES
+            ]
+        return found
+
+    def geometry_classes(self, types: frozenset[str] | set[str] | None = None) -> list[LabelEntry]:
+        """The geometry classes (nested ones included) in tree order, optionally of some types only."""
+        wanted = GEOMETRY_TYPES if types is None else types
+        return [entry for entry in self.tree_order() if entry.type in wanted]
+
+
+@dataclass(slots=True)
+class ExportItem:
+    """One task to export: its media, its state and its annotation in the canonical model.
+
+    `annotation.shapes` are the root geometries (children nested), each with `key`, `type`
+    and `entry_id` set, in the order they were created.
+    """
+
+    task_id: Any
+    media_id: Any
+    media_name: str
+    media_url: str
+    width: int | None
+    height: int | None
+    external_id: str
+    global_key: str | None
+    state: str
+    assignee_id: Any
+    updated_at: datetime
+    annotation: MediaAnnotation
+
+
+class LabelRow(NamedTuple):
+    """One stored label as read, JSON decoded: what `ExportSource.rows()` gives per label."""
+
+    id: int
+    #: The LabelEntry id as text (`ExportConfig.by_id` knows it); the entry is in the configuration.
+    entry_id: str
+    parent_id: int | None
+    points: Any
+    #: The stored answer tree (`labeling.annotation`), None when empty.
+    answers: dict[str, Any] | None
+    source: str
+    score: float | None
+    model_version: str
+    valid: bool
+
+
+@dataclass(slots=True)
+class TaskRows:
+    """One task to export as read, before the canonical model (see `ExportItem` for the fields)."""
+
+    task_id: Any
+    media_id: Any
+    media_name: str
+    media_url: str
+    width: int | None
+    height: int | None
+    external_id: str
+    global_key: str | None
+    state: str
+    assignee_id: Any
+    updated_at: datetime
+    #: The task's stored answer tree (global answers), None when empty.
+    answers: dict[str, Any] | None
+    #: Its labels in the order they were created; a label's parent (if exported) comes with it.
+    labels: list[LabelRow]
+
+
+def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:
+    """The root labels of a task as `(row, children)` nodes, children nested the same way, as the
+    canonical model nests shapes: in creation order, a label whose parent is not there at the root."""
+    roots: list[tuple[LabelRow, list[Any]]] = []
+    nodes: dict[int, tuple[LabelRow, list[Any]]] = {}
+    orphans: list[tuple[LabelRow, list[Any]]] = []
+    for row in labels:
+        node: tuple[LabelRow, list[Any]] = (row, [])
+        nodes[row.id] = node
+        parent_id = row.parent_id
+        if parent_id is None:
+            roots.append(node)
+        elif parent_id in nodes:
+            nodes[parent_id][1].append(node)
+        else:
+            orphans.append(node)
+    for node in orphans:
+        parent = nodes.get(node[0].parent_id)  # type: ignore[arg-type]
+        (parent[1] if parent is not None else roots).append(node)
+    return roots
+
+
+class ExportSource(Protocol):
+    """What a writer reads (`exports.reader.ExportReader` is the one that reads the database)."""
+
+    config: ExportConfig
+    #: Base URL of the API (`https://host/api/v1`) for links in the export, or "".
+    api_url: str
+
+    @property
+    def include_predictions(self) -> bool:
+        """Whether predictions are in the export; writers that keep them apart (Label Studio) read this."""
+        ...
+
+    def chunks(self) -> Iterator[list[ExportItem]]: ...
+
+    def rows(self) -> Iterator[list[TaskRows]]:
+        """The same tasks in the same chunks as `chunks()`, before the canonical model."""
+        ...
+
+    def has_items(self) -> bool: ...
+
+
+#: `(source, out) -> None, ...`: writes the export to `out`, yielding after each chunk of tasks.
+ExportWriter = Callable[[ExportSource, IO[bytes]], Iterator[None]]
+
+
+@dataclass(frozen=True)
+class PartStart:
+    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it."""
+
+    tasks: int = 0
+    labels: int = 0
+
+
+#: `(source, out, side, start) -> None, ... -> labels written`: the body of one slice of the tasks
+#: (elements without the enclosing brackets); `side` takes a second stream if the format has one.
+PartWriter = Callable[[ExportSource, IO[bytes], IO[bytes], PartStart], Generator[None, None, int]]
+#: `(source, parts, out) -> None, ...`: the whole export from the slices' `(out, side)` files, in order.
+PartJoiner = Callable[[ExportSource, list[tuple[IO[bytes], IO[bytes]]], IO[bytes]], Iterator[None]]
+
+
+@dataclass(frozen=True)
+class ExportParts:
+    """How a format's export splits over processes: a writer per slice of tasks and a joiner."""
+
+    write: PartWriter
+    join: PartJoiner
+    #: Whether a slice must know the number of geometry labels before it (COCO's annotation ids).
+    needs_label_offsets: bool = False
+
+
+def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
+    """The non-empty part files one after the other, separated by commas (elements of one JSON array)."""
+    first = True
+    for part in parts:
+        if not part.tell():
+            continue
+        part.seek(0)
+        if not first:
+            out.write(b",")
+        first = False
+        while data := part.read(block):
+            out.write(data)
+            yield
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: what the registry lists, the API accepts and the job runs."""
+
+    name: str
+    label: str
+    description: str
+    #: The file name extension of the export (`json`, `zip`, `csv`).
+    extension: str
+    content_type: str
+    write: ExportWriter
+    #: Set when the export can be written in slices by several processes.
+    parts: ExportParts | None = None
+
+
+# --- helpers shared by writers ---------------------------------------------------------------
+
+
+def shapes_walk(shapes: list[Shape], parent: Shape | None = None) -> Iterator[tuple[Shape, Shape | None]]:
+    """Every shape with its parent (None for a root), parents first."""
+    for shape in shapes:
+        yield shape, parent
+        if shape.children:
+            yield from shapes_walk(shape.children, shape)
+
+
+def answers_flat(answers: list[Answer], prefix: str = "") -> dict[str, str | list[str] | None]:
+    """An answer tree as `{"car_type": "suv", "weather.daytime": "day", "tags": ["a", "b"]}`."""
+    flat: dict[str, str | list[str] | None] = {}
+    for answer in answers:
+        name = f"{prefix}{answer.key}"
+        flat[name] = answer.value
+        if answer.answers:
+            flat.update(answers_flat(answer.answers, prefix=f"{name}."))
+    return flat
+
+
+def answers_text(answers: list[Answer]) -> str:
+    """An answer tree as one line: `car_type=suv; tags=a|b; weather.daytime=day` (unset answers left out),
+    by question key (the order a database keeps JSON keys in varies)."""
+    parts = []
+    for name, value in sorted(answers_flat(answers).items()):
+        if value is None or value == []:
+            continue
+        parts.append(f"{name}={'|'.join(value) if isinstance(value, list) else value}")
+    return "; ".join(parts)
+
+
+def box_of(points: Any) -> tuple[float, float, float, float] | None:
+    """`(x, y, w, h)` around all the points of a shape (rings of a segmentation included); None if none."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for x, y in points_flat(points):
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        return None
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def points_flat(points: Any) -> Iterator[tuple[float, float]]:
+    """The `(x, y)` pairs of a point list or a list of rings, skipping anything malformed."""
+    if not isinstance(points, list):
+        return
+    for item in points:
+        if isinstance(item, list | tuple) and len(item) >= 2 and all(_is_number(v) for v in item[:2]):
+            yield float(item[0]), float(item[1])
+        elif isinstance(item, list):
+            yield from points_flat(item)
+
+
+def rings_of(shape_type: str, points: Any) -> list[list[tuple[float, float]]]:
+    """The polygons of a shape as lists of `(x, y)`: a polygon's one ring, a segmentation's rings,
+    a rectangle's four corners; nothing for points and lines."""
+    if not isinstance(points, list) or not points:
+        return []
+    if shape_type == "segmentation":
+        rings = [list(points_flat(ring)) for ring in points if isinstance(ring, list)]
+        return [ring for ring in rings if len(ring) >= 3]
+    if shape_type == "polygon":
+        ring = list(points_flat(points))
+        return [ring] if len(ring) >= 3 else []
+    if shape_type == "rectangle":
+        corners = list(points_flat(points))
+        if len(corners) < 2:
+            return []
+        (x1, y1), (x2, y2) = corners[0], corners[1]
+        x1, x2 = min(x1, x2), max(x1, x2)
+        y1, y2 = min(y1, y2), max(y1, y2)
+        return [[(x1, y1), (x2, y1), (x2, y2), (x1, y2)]]
+    return []
+
+
+def polygon_area(ring: list[tuple[float, float]]) -> float:
+    """The area of a simple polygon (shoelace formula)."""
+    total = 0.0
+    for i, (x1, y1) in enumerate(ring):
+        x2, y2 = ring[(i + 1) % len(ring)]
+        total += x1 * y2 - x2 * y1
+    return abs(total) / 2.0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def safe_name(name: str) -> str:
+    """A media name as a file name inside an archive: no folders, no leading dots."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".") or "media"
+    return "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)
+
+
+def stem(name: str) -> str:
+    base = safe_name(name)
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+class UniqueNames:
+    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def take(self, name: str, extension: str) -> str:
+        key = name.lower()
+        count = self.seen.get(key, 0) + 1
+        self.seen[key] = count
+        return f"{name}.{extension}" if count == 1 else f"{name}_{count}.{extension}"
