@@ -57,7 +57,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         token = api_token_authenticate(raw=raw)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid or revoked token, or its user is deactivated or no longer a member of its organisation."
+            )
         user: Any = token.user if token.user is not None else OrganizationTokenUser(token.organization)
         return user, token
 
