@@ -43,6 +43,7 @@ TEMPLATES: dict[str, str] = {
     "ex_forbidden": "Forbidden. Insufficient permissions.",
     "ex_unauthorized": "Unauthorized. None or invalid credentials.",
     "ex_limit": "{{p0}} limit exceeded ({{p1}}/{{p2}}).",
+    "ex_too_many_requests": "Too many failed token attempts from your address. Try again in {{p0}} seconds.",
     "ex_system": "Something went terribly wrong. Please contact the system administrator.",
     "ex_method_not_allowed": "The method {{p0}} is not allowed here.",
     "ex_unsupported_media_type": "The content type {{p0}} is not supported here.",
@@ -233,6 +234,11 @@ def semantic_import_error(exc: DomainError) -> DataGymError:
     return DataGymError(500, "ex_gen_error_messages", (exc.message,))
 
 
+def _retry_after(exc: drf_exceptions.Throttled) -> int:
+    """Whole seconds to wait, at least one."""
+    return max(1, int(getattr(exc, "wait", None) or 1))
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler of the facade's views: always the DataGym shape, never HTML."""
     set_rollback()
@@ -245,6 +251,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error = DataGymError(401, "ex_unauthorized")
     elif isinstance(exc, drf_exceptions.PermissionDenied):
         error = DataGymError(403, "ex_forbidden")
+    elif isinstance(exc, drf_exceptions.Throttled):
+        # Failed token attempts (projects/throttling.py): a key of our own, DataGym has none.
+        error = DataGymError(429, "ex_too_many_requests", (_retry_after(exc),))
     elif isinstance(exc, Http404 | drf_exceptions.NotFound):
         request = context.get("request")
         error = not_found("Resource", "path", request.path if request is not None else "")
@@ -267,4 +276,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = error.response()
     if error.status == 401:
         response["WWW-Authenticate"] = "Token"
+    if isinstance(exc, drf_exceptions.Throttled):
+        response["Retry-After"] = str(_retry_after(exc))
     return response

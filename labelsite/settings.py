@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "backups",
     "datagym_v1",
     "demo",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into projects.throttling's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "labelsite.urls"
@@ -130,6 +134,11 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+AUTHENTICATION_BACKENDS = [
+    "projects.throttling.LoginLockoutBackend",  # first: refuses locked-out accounts and addresses
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
@@ -227,6 +236,43 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# --- Cache ------------------------------------------------------------------------------
+# It holds the counts of failed token attempts (projects/throttling.py). By default each process
+# has its own memory cache (nothing to install; the limit then holds per process); when Redis is
+# the broker the counts live there, shared by every process. Short timeouts: a throttle whose
+# cache is gone lets requests through rather than holding them.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "labelsite",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Limits on failed sign-ins and token attempts (docs/security.md) ----------------------
+# Only failures count. The client address is the connection's; behind reverse proxies that
+# append to X-Forwarded-For, say how many, else every client has the proxy's address.
+LABELSITE_TRUSTED_PROXY_COUNT = int(os.environ.get("LABELSITE_TRUSTED_PROXY_COUNT", 0))
+# Sign-in (login page and admin), by django-axes: this many failures for one account, or from one
+# address, lock both out for this long (counted from the last failure), the right password included.
+AXES_FAILURE_LIMIT = int(os.environ.get("LABELSITE_LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = timedelta(seconds=int(os.environ.get("LABELSITE_LOGIN_LOCKOUT_SECONDS", 900)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "projects.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "projects.throttling.login_lockout_response"
+# Attempts during a lockout are refused without being recorded: the lockout does not grow
+# with them, nor does the attempts table under a flood.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not wipe the counts: else an attacker with an account of their own could clear
+# their address's count between guesses. The counts expire with the lockout time.
+AXES_RESET_ON_SUCCESS = False
+# Only failures are kept; successful sign-ins are not logged to the database.
+AXES_DISABLE_ACCESS_LOG = True
+
 # --- Imports ----------------------------------------------------------------------------
 # A file of more items than this is split into chunks of this many, validated and written
 # by all workers in parallel.
@@ -247,6 +293,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "labelsite.api.exception_handler",
+    # projects.throttling.TokenFailureThrottle: failed token attempts per client address, `N/s|min|hour|day`.
+    "DEFAULT_THROTTLE_RATES": {"token_failures": os.environ.get("LABELSITE_TOKEN_FAILURE_RATE", "20/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Labelsite API",

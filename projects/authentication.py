@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from projects.models import ApiToken, Organization
 from projects.services import api_token_authenticate
+from projects.throttling import TokenFailureThrottle
 
 
 class OrganizationTokenUser:
@@ -55,9 +56,16 @@ class TokenAuthentication(authentication.BaseAuthentication):
         raw = token_from_request(request)
         if raw is None:
             return None
+        # Failed attempts are limited per address; a throttled address is refused before its
+        # token is looked up, so that the answer says nothing about the token.
+        throttle = TokenFailureThrottle()
+        throttle.check(request)
         token = api_token_authenticate(raw=raw)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            throttle.failure_record(request)
+            raise exceptions.AuthenticationFailed(
+                "Invalid or revoked token, or its user is deactivated or no longer a member of its organisation."
+            )
         user: Any = token.user if token.user is not None else OrganizationTokenUser(token.organization)
         return user, token
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -77,12 +78,19 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
-    """The active token with this secret, its last use recorded (at most once a minute)."""
+    """The usable token with this secret, its last use recorded (at most once a minute).
+
+    Usable: not revoked and, for a personal token, its user still active and still a member
+    of the token's organisation. This is judged on every request, not when the user changes,
+    so that no path that deactivates or removes a user can forget the tokens (a deactivated
+    user's token could otherwise mint organisation tokens that outlive them).
+    """
     if not raw or len(raw) > 256:
         return None
     token = (
         ApiToken.objects.select_related("organization", "user")
         .filter(key_hash=token_hash(raw), revoked_at__isnull=True)
+        .filter(Q(user__isnull=True) | Q(user__is_active=True, user__memberships__organization_id=F("organization_id")))
         .first()
     )
     if token is None:
