@@ -268,6 +268,10 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
     return ImageInfo(mime_type=IMAGE_FORMATS[image_format], width=width, height=height)
 
 
+#: A media name is its file's name in storage: 255 bytes is what common file systems take (NAME_MAX).
+MEDIA_NAME_MAX_BYTES = 255
+
+
 def _media_name_taken(*, dataset: Dataset, name: str) -> AlreadyExists:
     return AlreadyExists(
         code="media_name_taken",
@@ -287,6 +291,20 @@ def media_create_from_file(
             code="invalid_name",
             message="The file name must not be empty or contain a path; send a plain name such as photo.jpg.",
             details=[ErrorDetail(path="name", code="invalid", message="A plain file name is required.")],
+        )
+    if len(name.encode()) > MEDIA_NAME_MAX_BYTES:
+        # Refused, not cut short: the name is how clients and exports know the media, and a
+        # shortened name could collide with another. Beyond this a file system refuses it (a 500).
+        raise ValidationFailed(
+            code="name_too_long",
+            message=(
+                f"The file name is {len(name.encode())} bytes long (UTF-8), more than the limit of "
+                f"{MEDIA_NAME_MAX_BYTES}; rename the file."
+            ),
+            details=[
+                ErrorDetail(path="name", code="too_long", message=f"At most {MEDIA_NAME_MAX_BYTES} bytes (UTF-8).")
+            ],
+            params=(MEDIA_NAME_MAX_BYTES,),
         )
     if len(data) > settings.LABELSITE_MAX_IMAGE_BYTES:
         raise ValidationFailed(
