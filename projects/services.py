@@ -31,6 +31,7 @@ from projects.models import (
     Media,
     MediaSource,
     Membership,
+    MembershipInvitation,
     Organization,
     Project,
     Role,
@@ -556,9 +557,11 @@ def user_create_member(
             details=[ErrorDetail(path="username", code="required", message="Give the user a name to sign in with.")],
         )
     if User.objects.filter(username__iexact=username).exists():
+        # Unavoidable for a unique name (as on any sign-up form), but nothing more is said: not
+        # where the account is, nor that it could be added instead.
         raise AlreadyExists(
             code="username_taken",
-            message=f"A user named {username!r} exists already; add them as an existing user instead.",
+            message=f"The user name “{username}” is taken; choose another.",
             params=("User", "username", username),
         )
     try:
@@ -574,16 +577,93 @@ def user_create_member(
         return membership_set(organization=organization, user=user, role=role)
 
 
-def membership_add_existing(*, organization: Organization, username: str, role: str) -> Membership:
-    """Add an existing user (by user name) to the organisation with a role."""
-    user = User.objects.filter(username__iexact=username.strip()).first()
-    if user is None:
-        raise NotFound(
-            code="user_not_found",
-            message=f"There is no user named {username!r}; create them with a password instead.",
-            params=("User", "username", username),
+#: As long as Django's user names may be.
+INVITATION_USERNAME_MAX_LENGTH = 150
+
+
+def membership_invite(
+    *,
+    organization: Organization,
+    username: str,
+    role: str,
+    invited_by: User | None = None,
+    project: Project | None = None,
+) -> MembershipInvitation:
+    """Record an invitation to join the organisation for the user of this name, whoever that is.
+
+    Joining takes the user's consent, so nobody is added by name. The invitation is recorded for
+    any name, an account of that name or not, and answered the same way, so that an admin learns
+    nothing about accounts outside their organisation; only the account of that name (if any, at
+    this moment) sees it. Inviting the same name again updates the role and project it offers.
+    """
+    username = username.strip()
+    if role not in Role.values:
+        raise ValidationFailed(code="invalid_role", message=f"Unknown role {role!r}; use one of {Role.values}.")
+    if not username or len(username) > INVITATION_USERNAME_MAX_LENGTH:
+        raise ValidationFailed(
+            code="invalid",
+            message="Give the user name of the person to invite.",
+            details=[ErrorDetail(path="username", code="invalid", message="A user name of at most 150 characters.")],
         )
-    return membership_set(organization=organization, user=user, role=role)
+    if project is not None and project.organization_id != organization.pk:
+        raise NotFound(code="not_found", message="No such project.", params=("Project", "id", str(project.pk)))
+    if Membership.objects.filter(organization=organization, user__username__iexact=username).exists():
+        # Only about a member of the admin's own organisation, whom the members page shows anyway.
+        raise AlreadyExists(
+            code="already_a_member",
+            message=f"“{username}” is a member of this organisation already.",
+            params=("Membership", "username", username),
+        )
+    with transaction.atomic():
+        invitation = (
+            MembershipInvitation.objects.select_for_update()
+            .filter(organization=organization, username__iexact=username)
+            .first()
+        )
+        if invitation is not None:
+            invitation.role, invitation.project = role, project
+            invitation.save(update_fields=["role", "project"])
+            return invitation
+        try:
+            with transaction.atomic():
+                return MembershipInvitation.objects.create(
+                    organization=organization,
+                    username=username,
+                    user=User.objects.filter(username__iexact=username).first(),
+                    role=role,
+                    project=project,
+                    invited_by=invited_by,
+                )
+        except IntegrityError:  # a concurrent invitation of the same name: it stands
+            return MembershipInvitation.objects.get(organization=organization, username__iexact=username)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: MembershipInvitation, user: User) -> Membership:
+    """The invited user joins with the role (and the project) the invitation offers.
+
+    A user who has become a member meanwhile keeps their role: the invitation is used up.
+    """
+    invitation = MembershipInvitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.user_id != user.pk or invitation.declined_at is not None:
+        raise NotFound(code="not_found", message="No such invitation.", params=("Invitation", "id", str(invitation.pk)))
+    membership = Membership.objects.filter(organization_id=invitation.organization_id, user=user).first()
+    if membership is None:
+        membership = membership_set(organization=invitation.organization, user=user, role=invitation.role)
+        if invitation.project is not None and invitation.project.archived_at is None:
+            project_member_add(project=invitation.project, user=user)
+    invitation.delete()
+    return membership
+
+
+def invitation_decline(*, invitation: MembershipInvitation) -> None:
+    """The invited user says no. The invitation stays, marked, so the admin's list does not change:
+    an invitation that vanished would tell the admin that an account of that name exists."""
+    MembershipInvitation.objects.filter(pk=invitation.pk, declined_at__isnull=True).update(declined_at=timezone.now())
+
+
+def invitation_withdraw(*, invitation: MembershipInvitation) -> None:
+    invitation.delete()
 
 
 @transaction.atomic
