@@ -188,6 +188,9 @@ def _upload_error(exc: ValidationFailed) -> DataGymError:
         return bean_validation([detail("data", "ex_val_bin_mime", detected, UPLOAD_MIME_TYPES)])
     if exc.code == "invalid_name":
         return bean_validation([detail("Header: X-filename", "ex_pattern", "Header: X-filename", "[]", "file name")])
+    if exc.code == "name_too_long":
+        # DataGym's bean validation of a size: params are the field, then max and min (§2).
+        return bean_validation([detail("Header: X-filename", "ex_size", "Header: X-filename", *exc.params, 1)])
     return bean_validation([detail("data", f"ex_{exc.code}", exc.message)])
 
 

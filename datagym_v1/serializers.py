@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datagym_v1.errors import DataGymError, bean_validation, detail
+from labelsite.jsondepth import json_depth_exceeded
 
 DATASET_NAME_PATTERN = r"^[a-zA-Z0-9_ ]{1,128}$"
 DATASET_DESCRIPTION_PATTERN = r"^[a-zA-Z0-9_ -]*$"
@@ -31,6 +32,12 @@ def json_body(raw: bytes, *, when_empty: Any = _MISSING) -> Any:
         if when_empty is not _MISSING:
             return when_empty
         raise bean_validation([detail("Body", "ex_notnull", "Body")])
+    # Nested beyond any DataGym body, it is unreadable too: `json.loads` would recurse into a 500.
+    # (The scan reads UTF-8; `json.loads` also takes UTF-16 and UTF-32, which are decoded first.)
+    encoding = json.detect_encoding(raw)
+    scanned = raw if encoding.startswith("utf-8") else raw.decode(encoding, errors="replace").encode()
+    if json_depth_exceeded(scanned) is not None:
+        raise bean_validation([detail("Body", "ex_notreadable", "Body")])
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -8,6 +8,7 @@ from projects.models import (
     LabelIteration,
     Media,
     Membership,
+    MembershipInvitation,
     Organization,
     Project,
 )
@@ -31,6 +32,15 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "organization", "role"]
     list_filter = ["role"]
     search_fields = ["user__username", "organization__name"]
+
+
+@admin.register(MembershipInvitation)
+class MembershipInvitationAdmin(admin.ModelAdmin):
+    # Staff see what the organisation's admin does not: the account and whether it declined.
+    list_display = ["username", "organization", "role", "user", "created_at", "declined_at"]
+    list_filter = ["role"]
+    search_fields = ["username", "organization__name"]
+    raw_id_fields = ["user", "invited_by", "project"]
 
 
 @admin.register(ApiToken)

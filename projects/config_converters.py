@@ -18,6 +18,7 @@ not have, relations) and were left out. The checks of the tree itself stay with
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.jsondepth import json_depth_check
 from projects.label_config import FREETEXT_MAX_LENGTH, KEY_MAX_LENGTH, SCHEMA_ID_MAX_LENGTH
 
 _NOT_KEY = re.compile(r"[^a-zA-Z0-9_ -]+")
@@ -207,6 +209,23 @@ ANGO_CLASSIFICATIONS = {
 }
 
 
+def ango_schema_text_to_entries(text: str) -> ConvertedConfig:
+    """`ango_schema_to_entries` of a schema given as JSON text (the converter's `source`).
+
+    The nesting is measured first: `json.loads` recurses once per level, and 100,000 `[` were a 500.
+    """
+    json_depth_check(text, path="source")
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(
+            code="invalid_json",
+            message=f"The category schema is not valid JSON: {exc}.",
+            details=[ErrorDetail(path="source", code="invalid_json", message=str(exc))],
+        ) from exc
+    return ango_schema_to_entries(schema)
+
+
 def ango_schema_to_entries(schema: Mapping[str, Any]) -> ConvertedConfig:
     """Our entry tree from an Ango category schema; schema ids (entries and options) verbatim."""
     if not isinstance(schema, Mapping):
@@ -294,6 +313,7 @@ def _ango_category(
 
 __all__ = [
     "ConvertedConfig",
+    "ango_schema_text_to_entries",
     "ango_schema_to_entries",
     "key_from_text",
     "ls_config_image_field",

@@ -41,6 +41,49 @@ class Membership(models.Model):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class MembershipInvitation(models.Model):
+    """An admin's offer of a membership, which only the invited user can accept (or decline).
+
+    It is recorded for whatever user name the admin typed, kept as typed: `user` is the account
+    of that name when the invitation was made, or NULL when there was none (such an invitation
+    reaches nobody, even if the name is taken later). The admin sees every invitation the same
+    way, "Invited", whether an account exists, is pending or has declined, so that the members
+    page tells nothing about accounts outside the organisation. Accepting turns it into a
+    `Membership` and deletes it; declining marks it, for the invited user only.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        # SET_NULL, not CASCADE: a deleted account must not make its invitation vanish from the admin's list.
+        on_delete=models.SET_NULL,
+        related_name="membership_invitations",
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    project = models.ForeignKey("Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="invitations")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("username"), "organization", name="membershipinvitation_unique_organization_username"
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membershipinvitation_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} invited to {self.organization} ({self.role})"
+
+
 class ApiToken(models.Model):
     """A secret that a script sends instead of a session.
 

@@ -1,4 +1,5 @@
-"""Pages: sign-in, projects, datasets (and the upload endpoint the dataset page's script uses)."""
+"""Pages: sign-in, invitations to organisations, projects, datasets (and the upload endpoint the dataset
+page's script uses)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -9,6 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.project_list, name="project-list"),
+    path("invitations/", views.invitation_list, name="invitation-list"),
     path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
     path(
         "projects/<uuid:project_id>/datasets/connect",

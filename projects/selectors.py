@@ -22,7 +22,7 @@ from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
-from projects.models import Dataset, Media, Membership, Organization, Project, Role
+from projects.models import Dataset, Media, Membership, MembershipInvitation, Organization, Project, Role
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -415,6 +415,38 @@ def member_get(*, organization: Organization, user_id: int | str) -> Any:
     if membership is None:
         raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user_id)))
     return membership.user
+
+
+def invitation_list_for_organization(*, organization: Organization) -> QuerySet[MembershipInvitation]:
+    """The organisation's invitations, by name as typed. Pending or declined, of an account or of
+    none: the admin's page shows them all alike, "Invited"."""
+    return MembershipInvitation.objects.filter(organization=organization).select_related("project")
+
+
+def invitation_get_for_organization(*, organization: Organization, invitation_id: UUID | str) -> MembershipInvitation:
+    invitation = _in_pk(invitation_list_for_organization(organization=organization), invitation_id)
+    if invitation is None:
+        raise NotFound(code="not_found", message="No such invitation.", params=("Invitation", "id", str(invitation_id)))
+    return invitation
+
+
+def invitation_list_for_user(*, user: AnyUser) -> QuerySet[MembershipInvitation]:
+    """The invitations the user has not answered yet, oldest first."""
+    if not user.is_authenticated or user.pk is None:  # an organisation token is nobody's invitee
+        return MembershipInvitation.objects.none()
+    return (
+        MembershipInvitation.objects.filter(user_id=user.pk, declined_at__isnull=True)
+        .select_related("organization", "project", "invited_by")
+        .order_by("created_at")
+    )
+
+
+def invitation_get_for_user(*, user: AnyUser, invitation_id: UUID | str) -> MembershipInvitation:
+    """An invitation addressed to this user and not yet answered; NotFound for any other."""
+    invitation = _in_pk(invitation_list_for_user(user=user), invitation_id)
+    if invitation is None:
+        raise NotFound(code="not_found", message="No such invitation.", params=("Invitation", "id", str(invitation_id)))
+    return invitation
 
 
 def project_member_list(*, project: Project) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from projects.models import (
     Media,
     MediaSource,
     Membership,
+    MembershipInvitation,
     Organization,
     Project,
     Role,
@@ -276,6 +277,10 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
     return ImageInfo(mime_type=IMAGE_FORMATS[image_format], width=width, height=height)
 
 
+#: A media name is its file's name in storage: 255 bytes is what common file systems take (NAME_MAX).
+MEDIA_NAME_MAX_BYTES = 255
+
+
 def _media_name_taken(*, dataset: Dataset, name: str) -> AlreadyExists:
     return AlreadyExists(
         code="media_name_taken",
@@ -295,6 +300,20 @@ def media_create_from_file(
             code="invalid_name",
             message="The file name must not be empty or contain a path; send a plain name such as photo.jpg.",
             details=[ErrorDetail(path="name", code="invalid", message="A plain file name is required.")],
+        )
+    if len(name.encode()) > MEDIA_NAME_MAX_BYTES:
+        # Refused, not cut short: the name is how clients and exports know the media, and a
+        # shortened name could collide with another. Beyond this a file system refuses it (a 500).
+        raise ValidationFailed(
+            code="name_too_long",
+            message=(
+                f"The file name is {len(name.encode())} bytes long (UTF-8), more than the limit of "
+                f"{MEDIA_NAME_MAX_BYTES}; rename the file."
+            ),
+            details=[
+                ErrorDetail(path="name", code="too_long", message=f"At most {MEDIA_NAME_MAX_BYTES} bytes (UTF-8).")
+            ],
+            params=(MEDIA_NAME_MAX_BYTES,),
         )
     if len(data) > settings.LABELSITE_MAX_IMAGE_BYTES:
         raise ValidationFailed(
@@ -546,9 +565,11 @@ def user_create_member(
             details=[ErrorDetail(path="username", code="required", message="Give the user a name to sign in with.")],
         )
     if User.objects.filter(username__iexact=username).exists():
+        # Unavoidable for a unique name (as on any sign-up form), but nothing more is said: not
+        # where the account is, nor that it could be added instead.
         raise AlreadyExists(
             code="username_taken",
-            message=f"A user named {username!r} exists already; add them as an existing user instead.",
+            message=f"The user name “{username}” is taken; choose another.",
             params=("User", "username", username),
         )
     try:
@@ -564,16 +585,93 @@ def user_create_member(
         return membership_set(organization=organization, user=user, role=role)
 
 
-def membership_add_existing(*, organization: Organization, username: str, role: str) -> Membership:
-    """Add an existing user (by user name) to the organisation with a role."""
-    user = User.objects.filter(username__iexact=username.strip()).first()
-    if user is None:
-        raise NotFound(
-            code="user_not_found",
-            message=f"There is no user named {username!r}; create them with a password instead.",
-            params=("User", "username", username),
+#: As long as Django's user names may be.
+INVITATION_USERNAME_MAX_LENGTH = 150
+
+
+def membership_invite(
+    *,
+    organization: Organization,
+    username: str,
+    role: str,
+    invited_by: User | None = None,
+    project: Project | None = None,
+) -> MembershipInvitation:
+    """Record an invitation to join the organisation for the user of this name, whoever that is.
+
+    Joining takes the user's consent, so nobody is added by name. The invitation is recorded for
+    any name, an account of that name or not, and answered the same way, so that an admin learns
+    nothing about accounts outside their organisation; only the account of that name (if any, at
+    this moment) sees it. Inviting the same name again updates the role and project it offers.
+    """
+    username = username.strip()
+    if role not in Role.values:
+        raise ValidationFailed(code="invalid_role", message=f"Unknown role {role!r}; use one of {Role.values}.")
+    if not username or len(username) > INVITATION_USERNAME_MAX_LENGTH:
+        raise ValidationFailed(
+            code="invalid",
+            message="Give the user name of the person to invite.",
+            details=[ErrorDetail(path="username", code="invalid", message="A user name of at most 150 characters.")],
         )
-    return membership_set(organization=organization, user=user, role=role)
+    if project is not None and project.organization_id != organization.pk:
+        raise NotFound(code="not_found", message="No such project.", params=("Project", "id", str(project.pk)))
+    if Membership.objects.filter(organization=organization, user__username__iexact=username).exists():
+        # Only about a member of the admin's own organisation, whom the members page shows anyway.
+        raise AlreadyExists(
+            code="already_a_member",
+            message=f"“{username}” is a member of this organisation already.",
+            params=("Membership", "username", username),
+        )
+    with transaction.atomic():
+        invitation = (
+            MembershipInvitation.objects.select_for_update()
+            .filter(organization=organization, username__iexact=username)
+            .first()
+        )
+        if invitation is not None:
+            invitation.role, invitation.project = role, project
+            invitation.save(update_fields=["role", "project"])
+            return invitation
+        try:
+            with transaction.atomic():
+                return MembershipInvitation.objects.create(
+                    organization=organization,
+                    username=username,
+                    user=User.objects.filter(username__iexact=username).first(),
+                    role=role,
+                    project=project,
+                    invited_by=invited_by,
+                )
+        except IntegrityError:  # a concurrent invitation of the same name: it stands
+            return MembershipInvitation.objects.get(organization=organization, username__iexact=username)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: MembershipInvitation, user: User) -> Membership:
+    """The invited user joins with the role (and the project) the invitation offers.
+
+    A user who has become a member meanwhile keeps their role: the invitation is used up.
+    """
+    invitation = MembershipInvitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.user_id != user.pk or invitation.declined_at is not None:
+        raise NotFound(code="not_found", message="No such invitation.", params=("Invitation", "id", str(invitation.pk)))
+    membership = Membership.objects.filter(organization_id=invitation.organization_id, user=user).first()
+    if membership is None:
+        membership = membership_set(organization=invitation.organization, user=user, role=invitation.role)
+        if invitation.project is not None and invitation.project.archived_at is None:
+            project_member_add(project=invitation.project, user=user)
+    invitation.delete()
+    return membership
+
+
+def invitation_decline(*, invitation: MembershipInvitation) -> None:
+    """The invited user says no. The invitation stays, marked, so the admin's list does not change:
+    an invitation that vanished would tell the admin that an account of that name exists."""
+    MembershipInvitation.objects.filter(pk=invitation.pk, declined_at__isnull=True).update(declined_at=timezone.now())
+
+
+def invitation_withdraw(*, invitation: MembershipInvitation) -> None:
+    invitation.delete()
 
 
 @transaction.atomic

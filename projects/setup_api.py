@@ -7,7 +7,6 @@ One class per operation: an input serializer, one selector or service call, an o
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -18,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelsite.api import error_body
-from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
+from labelsite.errors import Conflict, ErrorDetail
 from projects import selectors, services
 from projects.api import _configuration_output
-from projects.config_converters import ango_schema_to_entries, ls_config_image_field, ls_config_to_entries
+from projects.config_converters import ango_schema_text_to_entries, ls_config_image_field, ls_config_to_entries
 from projects.label_config import label_config_datagym_entries
 from projects.serializers import (
     ERRORS,
@@ -152,15 +151,7 @@ class LabelConfigurationConvertApi(APIView):
             converted = ls_config_to_entries(source)
             image_field = ls_config_image_field(source)
         else:
-            try:
-                schema = json.loads(source)
-            except ValueError as exc:
-                raise ValidationFailed(
-                    code="invalid_json",
-                    message=f"The category schema is not valid JSON: {exc}.",
-                    details=[ErrorDetail(path="source", code="invalid_json", message=str(exc))],
-                ) from exc
-            converted = ango_schema_to_entries(schema)
+            converted = ango_schema_text_to_entries(source)
         return Response(
             {"entries": converted.entries, "warnings": _details(converted.warnings), "image_field": image_field}
         )

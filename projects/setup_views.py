@@ -343,6 +343,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
     context = {
         "organization": organization,
         "memberships": selectors.membership_list(organization=organization).prefetch_related("user__projects"),
+        "invitations": selectors.invitation_list_for_organization(organization=organization),
         "roles": Role.choices,
         "projects": organization.projects.filter(archived_at__isnull=True).order_by("name"),
     }
@@ -359,10 +360,16 @@ def _member_action(request: HttpRequest, organization: Organization, action: str
             email=request.POST.get("email", ""),
             role=role,
         )
-    elif action == "add":
-        membership = services.membership_add_existing(
-            organization=organization, username=request.POST.get("username", ""), role=role
+    elif action == "invite":
+        _member_invite(request, organization, role)
+        return
+    elif action == "withdraw":
+        invitation = selectors.invitation_get_for_organization(
+            organization=organization, invitation_id=request.POST.get("invitation_id", "")
         )
+        services.invitation_withdraw(invitation=invitation)
+        messages.success(request, f"Withdrew the invitation for “{invitation.username}”.")
+        return
     else:
         user: User = selectors.member_get(organization=organization, user_id=request.POST.get("user_id", "0"))
         if action == "remove":
@@ -379,10 +386,26 @@ def _member_action(request: HttpRequest, organization: Organization, action: str
         else:
             return
     project_id = request.POST.get("project_id", "")
-    if project_id and action in {"create", "add"}:
+    if project_id and action == "create":
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
         services.project_member_add(project=project, user=membership.user)
     messages.success(request, f"{membership.user.username} is {membership.get_role_display().lower()} now.")
+
+
+def _member_invite(request: HttpRequest, organization: Organization, role: str) -> None:
+    """Invite by user name. The answer is the same for any name: whether an account of that name
+    exists outside the organisation is none of the admin's business (issue 15, item 7)."""
+    project_id = request.POST.get("project_id", "")
+    project = selectors.project_get_for_admin(user=request.user, project_id=project_id) if project_id else None
+    username = request.POST.get("username", "").strip()
+    services.membership_invite(
+        organization=organization,
+        username=username,
+        role=role,
+        invited_by=request.user,  # type: ignore[arg-type]  # login_required: a signed-in User
+        project=project,
+    )
+    messages.success(request, f"An invitation for “{username}” was recorded; the user sees it at their next sign-in.")
 
 
 @require_http_methods(["GET", "POST"])

@@ -41,8 +41,40 @@ def project_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "projects/project_list.html",
-        {"projects": projects, "task_states": selectors.task_state_choices()},
+        {
+            "projects": projects,
+            "task_states": selectors.task_state_choices(),
+            # The page everyone lands on after signing in: it says when an invitation waits.
+            "invitation_count": selectors.invitation_list_for_user(user=request.user).count(),
+        },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def invitation_list(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's invitations to organisations, each to accept or decline."""
+    if request.method == "POST":
+        try:
+            invitation = selectors.invitation_get_for_user(
+                user=request.user, invitation_id=request.POST.get("invitation_id", "")
+            )
+            if request.POST.get("action") == "accept":
+                membership = services.invitation_accept(invitation=invitation, user=request.user)  # type: ignore[arg-type]
+                messages.success(
+                    request,
+                    f"You joined “{invitation.organization.name}” as {membership.get_role_display().lower()}.",
+                )
+                return redirect("project-list")
+            if request.POST.get("action") == "decline":
+                services.invitation_decline(invitation=invitation)
+                messages.success(request, f"Declined the invitation of “{invitation.organization.name}”.")
+        except NotFound:
+            # Withdrawn meanwhile, answered already, or never this user's: the same words for each.
+            messages.error(request, "This invitation is not open (any more).")
+        return redirect("invitation-list")
+    invitations = list(selectors.invitation_list_for_user(user=request.user))
+    return render(request, "projects/invitation_list.html", {"invitations": invitations})
 
 
 @require_GET

@@ -18,7 +18,7 @@ from django.test import Client
 
 from imports.models import ImportJobError
 from labeling.models import Label, Task
-from projects.models import ApiToken, Dataset, LabelEntry, Media, Organization, Project
+from projects.models import ApiToken, Dataset, LabelEntry, Media, MembershipInvitation, Organization, Project
 from tests.security.conftest import SecurityWorld
 from tests.security.test_route_walk import project_routes, route_path
 
@@ -46,6 +46,12 @@ def hostile(world: SecurityWorld) -> None:
     ImportJobError.objects.create(job=world.import_job, item_index=0, location=PAYLOAD, code="x", message=PAYLOAD)
     world.export_job.file_name = world.export_job.message = PAYLOAD
     world.export_job.save(update_fields=["file_name", "message"])
+    # A user name an admin typed (members page), and an invitation the admin received (their own page).
+    MembershipInvitation.objects.create(organization=world.organization, username=PAYLOAD)
+    Organization.objects.filter(pk=world.other_organization.pk).update(name=PAYLOAD + " 2")
+    MembershipInvitation.objects.create(
+        organization=world.other_organization, username=world.admin.username, user=world.admin
+    )
 
 
 def assert_shown_as_text(path: str, response: Any) -> bool:

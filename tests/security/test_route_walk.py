@@ -190,6 +190,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "login": {"get": PUBLIC, "post": PUBLIC},
     "logout": {"post": PUBLIC},
     "project-list": {"get": ANY},
+    "invitation-list": {"get": ANY, "post": ANY},
     "project-detail": {"get": MEMBER},
     "project-dataset-connect": {"post": ADMIN},
     "project-dataset-create": {"post": ADMIN},
