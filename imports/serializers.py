@@ -8,12 +8,18 @@ from typing import Any
 from rest_framework import serializers
 
 from imports.models import ImportStatus
+from labelsite.jsondepth import MAX_JSON_DEPTH, json_depth_exceeded
 
 
 def options_parse(value: str) -> dict[str, Any]:
     """The options text of an upload (API field or page form) as a dict; ValueError says what is wrong."""
     if not value.strip():
         return {}
+    deep_at = json_depth_exceeded(value.encode())
+    if deep_at is not None:
+        raise ValueError(
+            f"options is nested deeper than {MAX_JSON_DEPTH} levels (at byte {deep_at}); options are flat."
+        )
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:

@@ -159,6 +159,18 @@ def test_create_refuses_options_that_are_not_json_or_unknown(admin_client, confi
     assert not ImportJob.objects.exists()
 
 
+def test_create_refuses_options_nested_too_deep_with_a_located_400(
+    admin_client, configured_project, media_storage, task
+):
+    # Security review (issue 15, item 13): json.loads recursed into this and the upload answered 500.
+    response = create(admin_client, configured_project, [item(task)], options="[" * 100_000)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["path"] == "options"
+    assert "nested deeper than 64 levels" in response.json()["error"]["details"][0]["message"]
+    assert not ImportJob.objects.exists()
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
