@@ -5,7 +5,7 @@ server fetches it: http or https only, and every address the host resolves to mu
 public one. Loopback, private, link-local, multicast, reserved, unspecified and the cloud
 metadata addresses are refused unless `LABELSITE_URL_ALLOWLIST` (host names or CIDRs)
 permits them. Redirects are followed by hand so that each hop is checked again, the body
-is read up to a size limit, and every request has a timeout.
+is read up to a size limit, and the whole fetch has one deadline and a minimum rate.
 
 The mask URLs of an Ango CSV import (`formats/mask_sources.py`) are fetched here; URL media
 are redirected to, for the browser to fetch. Whatever fetches a user URL must use `url_fetch`.
@@ -13,17 +13,23 @@ are redirected to, for the browser to fetch. Whatever fetches a user URL must us
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, cast
+from urllib.parse import quote, urljoin, urlsplit
 
-import requests
+import certifi
 from django.conf import settings
 
 from labelsite.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,6 +48,10 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_REDIRECTS = 5
+#: Once an answer has begun, it must average at least this many bytes a second after its first
+#: RATE_GRACE_SECONDS (a server trickling a byte at a time holds a worker; see docs/security.md).
+DEFAULT_MIN_BYTES_PER_SECOND = 1024
+RATE_GRACE_SECONDS = 2.0
 _CHUNK_BYTES = 64 * 1024
 
 
@@ -211,62 +221,253 @@ class FetchedUrl:
     content: bytes
 
 
+class _DeadlinePassed(OSError):
+    """The fetch's total time is up (raised from inside a socket call, so http.client lets it through)."""
+
+
+class _TooSlow(OSError):
+    """The answer comes in slower than the minimum rate."""
+
+
+@dataclass
+class _FetchBudget:
+    """The time one fetch may take: a deadline for all of it (connecting, TLS, the request, the
+    headers, the body, every redirect hop), and, once an answer has begun, a minimum average rate.
+
+    Every socket call of the fetch asks it how long it may wait, so no single read can outlast
+    the deadline, however the server spaces its bytes.
+    """
+
+    deadline: float
+    min_bytes_per_second: float
+    grace_seconds: float
+    first_byte_at: float | None = None
+    received: int = 0
+    rate_limits_wait: bool = False
+
+    def new_connection(self) -> None:
+        """The rate is measured per hop, from its first byte (a slow start is the deadline's business)."""
+        self.first_byte_at = None
+        self.received = 0
+
+    def time_left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed
+        return left
+
+    def read_timeout(self) -> float:
+        """How long the next read may wait: the time left, or less where the rate would fall
+        below the minimum sooner."""
+        left = self.time_left()
+        self.rate_limits_wait = False
+        if self.first_byte_at is None or self.min_bytes_per_second <= 0:
+            return left
+        due = self.first_byte_at + max(self.grace_seconds, self.received / self.min_bytes_per_second)
+        wait = due - time.monotonic()
+        if wait <= 0:
+            raise _TooSlow
+        if wait < left:
+            self.rate_limits_wait = True
+            return wait
+        return left
+
+    def waited_too_long(self) -> OSError:
+        return _TooSlow() if self.rate_limits_wait else _DeadlinePassed()
+
+    def count(self, size: int) -> None:
+        if size and self.first_byte_at is None:
+            self.first_byte_at = time.monotonic()
+        self.received += size
+
+
+def _budgeted_read(budget: _FetchBudget, read: Callable[[], int]) -> int:
+    try:
+        size = read()
+    except TimeoutError as exc:
+        raise budget.waited_too_long() from exc
+    budget.count(size)
+    return size
+
+
+def _budgeted_send(budget: _FetchBudget, send: Callable[[], None]) -> None:
+    try:
+        send()
+    except TimeoutError as exc:
+        raise _DeadlinePassed from exc
+
+
+class _BudgetSocket(socket.socket):
+    """A TCP socket whose every read and send waits at most what the fetch's budget allows."""
+
+    budget: _FetchBudget
+
+    def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
+        self.settimeout(self.budget.read_timeout())
+        return _budgeted_read(self.budget, lambda: super(_BudgetSocket, self).recv_into(buffer, nbytes, flags))
+
+    def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
+        self.settimeout(self.budget.time_left())
+        _budgeted_send(self.budget, lambda: super(_BudgetSocket, self).sendall(data, flags))
+
+
+class _BudgetSSLSocket(ssl.SSLSocket):
+    """The same for TLS (made by `SSLContext.wrap_socket` through `sslsocket_class`)."""
+
+    budget: _FetchBudget
+
+    def recv_into(self, buffer: WriteableBuffer, nbytes: int | None = None, flags: int = 0) -> int:
+        self.settimeout(self.budget.read_timeout())
+        return _budgeted_read(self.budget, lambda: super(_BudgetSSLSocket, self).recv_into(buffer, nbytes, flags))
+
+    def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
+        self.settimeout(self.budget.time_left())
+        _budgeted_send(self.budget, lambda: super(_BudgetSSLSocket, self).sendall(data, flags))
+
+
+def _tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.sslsocket_class = _BudgetSSLSocket
+    return context
+
+
+def _connect(checked: CheckedUrl, *, port: int, tls: bool, budget: _FetchBudget) -> socket.socket:
+    """A socket to one of the addresses `url_check` approved (never a second DNS lookup, which
+    could answer differently), TLS verified against the host name, all within the budget."""
+    failure: OSError = OSError("the host has no address")
+    for address in dict.fromkeys(checked.addresses):
+        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        sock = _BudgetSocket(family, socket.SOCK_STREAM)
+        sock.budget = budget
+        try:
+            sock.settimeout(budget.time_left())
+            sock.connect((str(address), port))
+        except TimeoutError as exc:
+            sock.close()
+            raise _DeadlinePassed from exc
+        except _DeadlinePassed:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        if not tls:
+            return sock
+        try:
+            secure = cast(
+                _BudgetSSLSocket,
+                _tls_context().wrap_socket(sock, server_hostname=checked.host, do_handshake_on_connect=False),
+            )
+        except BaseException:
+            sock.close()
+            raise
+        secure.budget = budget
+        try:
+            secure.settimeout(budget.time_left())
+            secure.do_handshake()
+        except TimeoutError as exc:
+            secure.close()
+            raise _DeadlinePassed from exc
+        except BaseException:
+            secure.close()
+            raise
+        return secure
+    raise failure
+
+
+#: Characters left as they are in a request target; anything else is percent-encoded.
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _get(checked: CheckedUrl, *, budget: _FetchBudget) -> http.client.HTTPConnection:
+    """Send a GET for a checked URL; the connection, with its response still to be read."""
+    parts = urlsplit(checked.url)
+    tls = parts.scheme.lower() == "https"
+    port = parts.port or (443 if tls else 80)
+    try:
+        host = checked.host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise _refused(checked.url, "its host name is not valid") from exc
+    target = quote(parts.path or "/", safe=_TARGET_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_TARGET_SAFE)
+    connection = http.client.HTTPConnection(host, port)
+    connection.default_port = 443 if tls else 80  # so that the Host header leaves out the usual port
+    budget.new_connection()
+    connection.sock = _connect(checked, port=port, tls=tls, budget=budget)
+    connection.request("GET", target, headers={"User-Agent": "Labelsite", "Accept": "*/*", "Connection": "close"})
+    return connection
+
+
 def url_fetch(
     url: str,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
+    min_bytes_per_second: float = DEFAULT_MIN_BYTES_PER_SECOND,
     allowlist: UrlAllowList | None = None,
 ) -> FetchedUrl:
-    """GET a user-given URL safely: each redirect hop checked, the body capped, a timeout.
+    """GET a user-given URL safely: each redirect hop checked, the body capped, and one deadline.
+
+    `timeout` bounds the whole fetch, every hop, connection and read included: each socket
+    call waits at most the time left. Once an answer has begun it must also average at least
+    `min_bytes_per_second` after its first `RATE_GRACE_SECONDS` (0 turns the rate off), so a
+    server trickling bytes is cut off early instead of holding a worker until the deadline.
 
     Raises ValidationFailed (code `url_refused`, `url_too_large`, `url_fetch_failed`) rather
-    than fetching what it must not. A check-then-connect race with DNS (rebinding) remains
-    for host names; IP literals and allow-listed hosts are exact.
+    than fetching what it must not. The connection goes to an address `url_check` approved,
+    never to the answer of a second lookup; no proxy from the environment is used.
     """
     allowed = allowlist if allowlist is not None else url_allowlist()
+    budget = _FetchBudget(
+        deadline=time.monotonic() + timeout,
+        min_bytes_per_second=min_bytes_per_second,
+        grace_seconds=RATE_GRACE_SECONDS,
+    )
     current = url
-    # requests' timeout bounds each read, not the whole body: a slow drip is cut here.
-    deadline = time.monotonic() + timeout
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment may relay us elsewhere
-        for _hop in range(max_redirects + 1):
-            url_check(current, allowlist=allowed)
-            try:
-                response = session.get(current, allow_redirects=False, stream=True, timeout=timeout)
-            except requests.RequestException as exc:
-                raise ValidationFailed(code="url_fetch_failed", message=f"Fetching {current!r} failed: {exc}") from exc
-            with response:
-                if response.is_redirect:
-                    location = response.headers.get("Location", "")
-                    current = urljoin(current, location)
-                    continue
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
+    for _hop in range(max_redirects + 1):
+        checked = url_check(current, allowlist=allowed)
+        connection: http.client.HTTPConnection | None = None
+        try:
+            connection = _get(checked, budget=budget)
+            response = connection.getresponse()
+            location = response.getheader("Location")
+            if response.status in _REDIRECT_STATUSES and location:
+                current = urljoin(current, location)
+                continue
+            declared = response.getheader("Content-Length") or ""
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ValidationFailed(code="url_too_large", message=f"{current!r} is larger than {max_bytes} bytes.")
+            body = bytearray()
+            while chunk := response.read(min(_CHUNK_BYTES, max_bytes + 1 - len(body))):
+                body.extend(chunk)
+                if len(body) > max_bytes:
                     raise ValidationFailed(
                         code="url_too_large", message=f"{current!r} is larger than {max_bytes} bytes."
                     )
-                body = bytearray()
-                try:
-                    for chunk in response.iter_content(_CHUNK_BYTES):
-                        body.extend(chunk)
-                        if time.monotonic() > deadline:
-                            raise ValidationFailed(
-                                code="url_fetch_failed", message=f"Fetching {current!r} took longer than {timeout}s."
-                            )
-                        if len(body) > max_bytes:
-                            raise ValidationFailed(
-                                code="url_too_large", message=f"{current!r} is larger than {max_bytes} bytes."
-                            )
-                except requests.RequestException as exc:
-                    raise ValidationFailed(
-                        code="url_fetch_failed", message=f"Fetching {current!r} failed: {exc}"
-                    ) from exc
-                return FetchedUrl(
-                    url=current,
-                    status_code=response.status_code,
-                    content_type=response.headers.get("Content-Type", ""),
-                    content=bytes(body),
-                )
+            return FetchedUrl(
+                url=current,
+                status_code=response.status,
+                content_type=response.getheader("Content-Type") or "",
+                content=bytes(body),
+            )
+        except _DeadlinePassed as exc:
+            raise ValidationFailed(
+                code="url_fetch_failed",
+                message=f"Fetching {current!r} took longer than {timeout:g} s, the limit for one fetch.",
+            ) from exc
+        except _TooSlow as exc:
+            raise ValidationFailed(
+                code="url_fetch_failed",
+                message=f"Fetching {current!r} was slower than {min_bytes_per_second:g} bytes/s; "
+                "the server sends too slowly.",
+            ) from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise ValidationFailed(code="url_fetch_failed", message=f"Fetching {current!r} failed: {exc}") from exc
+        finally:
+            if connection is not None:
+                connection.close()
     raise ValidationFailed(code="url_fetch_failed", message=f"{url!r} redirects more than {max_redirects} times.")

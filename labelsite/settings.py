@@ -152,14 +152,17 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+# Any S3-compatible server: AWS_S3_ENDPOINT_URL points at MinIO, Ceph, moto, ... (also the
+# default endpoint and region of LABELSITE_S3_SOURCES below).
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
 if AWS_STORAGE_BUCKET_NAME:
-    # Any S3-compatible server: AWS_S3_ENDPOINT_URL points at MinIO, Ceph, moto, ...
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
             "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
             "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
             "location": os.environ.get("AWS_LOCATION", ""),
@@ -198,6 +201,12 @@ LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
 # object {"<storage_id>": {"BACKEND": "...", "OPTIONS": {...}, "organizations": ["<org id>" | "*"]}}.
 # Only the listed organisations may name a storage; mask paths stay inside it.
 LABELSITE_MASK_STORAGES = json.loads(os.environ.get("LABELSITE_MASK_STORAGES") or "{}")
+# The S3 buckets and prefixes each organisation may add media from by key (their images are
+# shown through URLs signed with the server's credentials): a JSON object
+# {"<name>": {"bucket": "...", "prefix": "...", "endpoint_url"?: "...", "region_name"?: "...",
+#             "organizations": ["<org id>" | "*"]}}. Empty: no S3 media. The app's own storage
+# is never a source, even if named here (projects/s3_sources.py).
+LABELSITE_S3_SOURCES = json.loads(os.environ.get("LABELSITE_S3_SOURCES") or "{}")
 
 # --- Celery -----------------------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"

@@ -411,6 +411,11 @@ class MediaS3CreateApi(APIView):
     @extend_schema(
         operation_id="datasets_media_s3",
         summary="Add images stored in an S3 bucket, by key (not fetched now); one result per key",
+        description=(
+            "Only a bucket and prefix the operator lists for the organisation in `LABELSITE_S3_SOURCES` may "
+            "be referenced (never Labelsite's own storage): another bucket answers 400 `s3_source_not_allowed` "
+            "located at `bucket`, keys outside the prefixes at `keys[i]`, and nothing is added."
+        ),
         request=MediaS3InputSerializer,
         responses={201: MediaS3ResultSerializer(many=True), 200: MediaS3ResultSerializer(many=True), **ERRORS},
     )

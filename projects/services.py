@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,7 +19,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from labelsite.errors import AlreadyExists, Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
+from labelsite.errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    ErrorDetail,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
 from projects.models import (
@@ -36,6 +42,16 @@ from projects.models import (
     Organization,
     Project,
     Role,
+)
+from projects.s3_sources import (
+    S3_BUCKET_NAME_RE,
+    S3_SOURCES_SETTING,
+    S3Source,
+    app_storage_areas,
+    s3_key_shape_problem,
+    s3_source_of,
+    s3_sources_described,
+    s3_sources_for,
 )
 
 # --- organisations and members ------------------------------------------------------------
@@ -438,10 +454,6 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     return results
 
 
-#: S3's rules for bucket names, roughly: 3-63 lower-case letters, digits, dots and hyphens.
-_S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
 @dataclass(frozen=True)
 class S3KeyResult:
     key: str
@@ -449,21 +461,80 @@ class S3KeyResult:
     media: Media | None
 
 
+def _s3_bucket_refusal(bucket: str, sources: list[S3Source]) -> ValidationFailed:
+    if sources:
+        fix = (
+            f"this organisation may use {s3_sources_described(sources)}; the operator adds buckets and "
+            f"prefixes in {S3_SOURCES_SETTING}."
+        )
+    else:
+        fix = (
+            "this organisation has no S3 sources yet; ask the operator to add the bucket and its prefix "
+            f"to {S3_SOURCES_SETTING}."
+        )
+    message = f"The bucket {bucket!r} is not an S3 source of this organisation: {fix}"
+    return ValidationFailed(
+        code="s3_source_not_allowed",
+        message="The bucket is not an S3 source of this organisation; see details.",
+        details=[ErrorDetail(path="bucket", code="s3_source_not_allowed", message=message)],
+    )
+
+
+def _s3_key_refusal(*, bucket: str, key: str, index: int, sources: list[S3Source]) -> ErrorDetail | None:
+    """Why the organisation may not reference `bucket`/`key` (None when it may)."""
+    problem = s3_key_shape_problem(key)
+    if problem is not None:
+        message = f"{key!r} cannot be referenced: {problem}."
+    elif any(area.holds(bucket, key) for area in app_storage_areas()):
+        message = f"{key!r} is inside Labelsite's own storage, which no media may reference; use a key of your own."
+    elif not any(source.holds(key) for source in sources):
+        prefixes = ", ".join(repr(source.prefix) for source in sources)
+        message = (
+            f"{key!r} is outside the prefixes this organisation may use in the bucket {bucket!r} ({prefixes}); "
+            f"use a key under one of them, or ask the operator to add its prefix to {S3_SOURCES_SETTING}."
+        )
+    else:
+        return None
+    return ErrorDetail(path=f"keys[{index}]", code="s3_source_not_allowed", message=message)
+
+
 @transaction.atomic
 def media_create_from_s3(*, dataset: Dataset, bucket: str, keys: Iterable[str]) -> list[S3KeyResult]:
     """Add media that live in an S3 bucket, by key, without fetching them now.
 
-    Each media's url is `s3://bucket/key` and its name the key's last part (numbered when
-    taken). The same URL twice in the dataset is a DUPLICATE; a key whose extension is not
-    an image's is UNSUPPORTED_MIME_TYPE.
+    Only a bucket and prefix that `LABELSITE_S3_SOURCES` lists for the dataset's organisation
+    may be referenced, never the app's own storage (`projects/s3_sources.py`): the image is
+    shown through a URL signed with the server's credentials. Every key is checked before
+    anything is written. Each media's url is `s3://bucket/key` and its name the key's last
+    part (numbered when taken). The same URL twice in the dataset is a DUPLICATE; a key whose
+    extension is not an image's is UNSUPPORTED_MIME_TYPE.
     """
-    if not _S3_BUCKET_RE.fullmatch(bucket or ""):
+    if not S3_BUCKET_NAME_RE.fullmatch(bucket or ""):
         raise ValidationFailed(
             code="invalid",
             message="The bucket name is not a valid S3 bucket name.",
             details=[ErrorDetail(path="bucket", code="invalid", message="3-63 characters: a-z, 0-9, '.' and '-'.")],
         )
-    unique_keys = list(dict.fromkeys(k.strip().lstrip("/") for k in keys if isinstance(k, str)))
+    organization_sources = s3_sources_for(organization_id=dataset.organization_id)
+    sources = [source for source in organization_sources if source.bucket == bucket]
+    if not sources:
+        raise _s3_bucket_refusal(bucket, organization_sources)
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(keys):
+        if isinstance(raw, str):
+            first_index.setdefault(raw.strip().lstrip("/"), index)
+    refusals = [
+        refusal
+        for key, index in first_index.items()
+        if key.rsplit("/", 1)[-1]  # a key naming no file is FAILED below, never read
+        and (refusal := _s3_key_refusal(bucket=bucket, key=key, index=index, sources=sources)) is not None
+    ]
+    if refusals:
+        raise ValidationFailed(
+            code="s3_source_not_allowed",
+            message="Some keys are outside the S3 sources of this organisation; nothing was added; see details.",
+            details=refusals,
+        )
     existing = set(
         Media.objects.filter(dataset=dataset, source=MediaSource.S3, deleted_at__isnull=True).values_list(
             "url", flat=True
@@ -471,7 +542,7 @@ def media_create_from_s3(*, dataset: Dataset, bucket: str, keys: Iterable[str]) 
     )
     results: list[S3KeyResult] = []
     to_create: list[Media] = []
-    for key in unique_keys:
+    for key in first_index:
         name = key.rsplit("/", 1)[-1]
         url = f"s3://{bucket}/{key}"
         if not name or len(url) > 2048:
@@ -998,14 +1069,24 @@ def _spec_option_schema_id(spec: Any, key: str) -> str | None:
 
 
 def media_s3_presigned_url(*, media: Media, expires_in: int = 3600) -> str:
-    """A short-lived URL for an S3-source media (``s3://bucket/key``), signed with our credentials."""
+    """A short-lived URL for an S3-source media (``s3://bucket/key``), signed with our credentials.
+
+    The key is checked against the organisation's S3 sources again here, when it counts: a
+    media added before the rule, restored from a backup, or whose source the operator withdrew
+    is refused rather than signed.
+    """
     import boto3  # imported here: only S3-source media need it
 
     bucket, _, key = media.url.removeprefix("s3://").partition("/")
-    client = boto3.client(
-        "s3",
-        endpoint_url=os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_S3_REGION_NAME") or None,
-    )
+    source = s3_source_of(organization_id=media.organization_id, bucket=bucket, key=key)
+    if source is None:
+        raise PermissionDenied(
+            code="s3_source_not_allowed",
+            message=(
+                f"The image of {media.name!r} is outside the S3 sources of its organisation, so it is not shown; "
+                f"ask the operator to add its bucket and prefix to {S3_SOURCES_SETTING}, or delete the media."
+            ),
+        )
+    client = boto3.client("s3", endpoint_url=source.endpoint_url, region_name=source.region_name)
     url: str = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
     return url

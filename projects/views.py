@@ -244,7 +244,8 @@ def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
 
     Uploaded files stream from the storage (local or S3) through this view, so no storage
     URL is ever public; URL media redirect to their URL (the browser fetches it, never the
-    server); S3-source media redirect to a short-lived presigned URL.
+    server); S3-source media redirect to a short-lived presigned URL, if their key is still
+    inside an S3 source of the organisation (403 otherwise).
     """
     media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
     if media.source == MediaSource.LOCAL:
@@ -254,5 +255,5 @@ def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
         response["Cache-Control"] = "private, max-age=3600"
         return response
     if media.source == MediaSource.S3:
-        return redirect(services.media_s3_presigned_url(media=media))
+        return redirect(or_http_error(lambda: services.media_s3_presigned_url(media=media)))
     return redirect(media.url)

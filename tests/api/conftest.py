@@ -44,6 +44,11 @@ def png_bytes(width: int = 4, height: int = 3) -> bytes:
     return buffer.getvalue()
 
 
+def s3_sources_of(organization: Organization, bucket: str, prefix: str = "") -> dict[str, Any]:
+    """A LABELSITE_S3_SOURCES that lets the organisation add media from one bucket (and prefix)."""
+    return {bucket: {"bucket": bucket, "prefix": prefix, "organizations": [str(organization.id)]}}
+
+
 @dataclass
 class World:
     organization: Organization

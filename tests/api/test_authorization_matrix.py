@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from labeling.models import TaskState
-from tests.api.conftest import World, png_bytes
+from tests.api.conftest import World, png_bytes, s3_sources_of
 
 ACTORS = ("anonymous", "revoked", "other_org", "annotator", "reviewer", "admin", "org_token")
 
@@ -29,6 +29,7 @@ class Endpoint:
     body: Callable[[World], Any] | None = None
     multipart: bool = False
     prepare: Callable[[World], None] | None = None
+    settings: Callable[[World], dict[str, Any]] | None = None  # what the endpoint needs configured
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ ENDPOINTS = [
         lambda w: f"/api/datasets/{w.dataset.id}/media/s3",
         (404, 403, 403, 201),
         lambda w: {"bucket": "photos", "keys": ["2024/new.jpg"]},
+        settings=lambda w: {"LABELSITE_S3_SOURCES": s3_sources_of(w.organization, "photos")},
     ),
     Endpoint("media delete", "delete", lambda w: f"/api/media/{w.media.id}", (404, 403, 403, 204)),
     Endpoint("tasks list", "get", lambda w: f"/api/projects/{w.project.id}/tasks", (404, 200, 200, 200)),
@@ -162,7 +164,11 @@ def _expected(endpoint: Endpoint, actor: str) -> int:
 
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-def test_endpoint_answers_each_caller_with_its_status(world: World, media_storage: Any, endpoint: Endpoint, actor):
+def test_endpoint_answers_each_caller_with_its_status(
+    world: World, media_storage: Any, settings: Any, endpoint: Endpoint, actor: str
+):
+    for name, value in (endpoint.settings(world) if endpoint.settings else {}).items():
+        setattr(settings, name, value)
     if endpoint.prepare:
         endpoint.prepare(world)
     client = world.client(actor)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.models import Task
 from projects.models import Media, MediaSource
-from tests.api.conftest import World, png_bytes
+from tests.api.conftest import World, png_bytes, s3_sources_of
 
 
 def test_create_dataset_then_a_taken_name_answers_409(world: World):
@@ -138,7 +140,8 @@ def test_media_by_url_reports_a_status_per_url(world: World):
     assert again.json()[0]["status"] == "DUPLICATE"
 
 
-def test_media_by_s3_key_stores_s3_urls_named_by_basename(world: World):
+def test_media_by_s3_key_stores_s3_urls_named_by_basename(world: World, settings: Any):
+    settings.LABELSITE_S3_SOURCES = s3_sources_of(world.organization, "my-photos")
     response = world.client("admin").post(
         f"/api/datasets/{world.dataset.id}/media/s3",
         {"bucket": "my-photos", "keys": ["2024/june/beach.jpg", "readme.md", "2024/june/beach.jpg"]},

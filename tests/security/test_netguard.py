@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import socket
+import ssl
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,8 +106,6 @@ def test_url_shape_accepts_host_names_and_public_addresses_and_honours_the_allow
 
 
 def test_public_address_rules() -> None:
-    import ipaddress
-
     assert address_is_public(ipaddress.ip_address("1.1.1.1"))
     assert address_is_public(ipaddress.ip_address("2606:4700:4700::1111"))
     assert not address_is_public(ipaddress.ip_address("fc00::1"))
@@ -216,8 +221,6 @@ def test_fetch_refuses_a_body_over_the_size_limit(local_server: str, path: str) 
 
 
 def test_fetch_times_out_on_a_server_that_never_answers() -> None:
-    import socket
-
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
@@ -225,3 +228,222 @@ def test_fetch_times_out_on_a_server_that_never_answers() -> None:
         with pytest.raises(ValidationFailed) as caught:
             url_fetch(f"http://127.0.0.1:{port}/x.png", allowlist=LOOPBACK_ALLOWED, timeout=0.5)
     assert caught.value.code == "url_fetch_failed"
+
+
+# --- slow servers: one deadline for the whole fetch, and a minimum rate -----------------------
+
+
+class _TrickleHandler(BaseHTTPRequestHandler):
+    """Answers a little at a time, until the test ends (the server's `stop` event).
+
+    /body: the status line and headers at once, then the body one byte per `interval`;
+    /headers: the status line and headers themselves one byte per `interval`.
+    """
+
+    def do_GET(self) -> None:
+        server: Any = self.server
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+        try:
+            if self.path == "/body":
+                self.wfile.write(head)
+                dripped = b"x" * 100000
+            else:
+                dripped = head + b"x" * 100000
+            for byte in dripped:
+                self.wfile.write(bytes([byte]))
+                if server.stop.wait(server.interval):
+                    return
+        except OSError:
+            return  # the client gave up: what the tests want
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def trickling_server(interval: float) -> Iterator[str]:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.stop = threading.Event()
+    server.interval = interval
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def trickle_every_2s() -> Iterator[str]:
+    yield from trickling_server(2.0)
+
+
+@pytest.fixture
+def trickle_every_100ms() -> Iterator[str]:
+    yield from trickling_server(0.1)
+
+
+def fetch_failure_within(seconds: float, url: str, **options: Any) -> tuple[ValidationFailed, float]:
+    """Run url_fetch in a thread; the error it raised and how long it took, or fail the test
+    if it is still fetching after `seconds` (the thread ends when the test stops the server)."""
+    outcome: list[BaseException | None] = []
+
+    def fetch() -> None:
+        try:
+            url_fetch(url, allowlist=LOOPBACK_ALLOWED, **options)
+        except BaseException as error:  # handed to the test
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    took = time.monotonic() - started
+    if thread.is_alive():
+        pytest.fail(f"url_fetch({url!r}) was still fetching after {seconds} s")
+    error = outcome[0]
+    assert isinstance(error, ValidationFailed), f"expected a refusal, got {error!r}"
+    return error, took
+
+
+def test_fetch_of_a_body_trickled_one_byte_every_2s_fails_within_the_deadline(trickle_every_2s: str) -> None:
+    url = f"{trickle_every_2s}/body"
+
+    error, took = fetch_failure_within(3.0 + 1.0, url, timeout=3.0)
+
+    assert error.code == "url_fetch_failed"
+    assert repr(url) in error.message
+    assert took < 3.0 + 1.0
+
+
+def test_fetch_of_headers_trickled_one_byte_every_2s_fails_within_the_deadline(trickle_every_2s: str) -> None:
+    url = f"{trickle_every_2s}/headers"
+
+    error, took = fetch_failure_within(3.0 + 1.0, url, timeout=3.0)
+
+    assert error.code == "url_fetch_failed"
+    assert repr(url) in error.message
+    assert took < 3.0 + 1.0
+
+
+def test_the_deadline_counts_connect_headers_and_body_together_and_says_so(trickle_every_2s: str) -> None:
+    url = f"{trickle_every_2s}/body"
+
+    error, took = fetch_failure_within(3.0 + 1.0, url, timeout=3.0, min_bytes_per_second=0)
+
+    assert error.message == f"Fetching {url!r} took longer than 3 s, the limit for one fetch."
+    assert 3.0 <= took < 3.0 + 0.5
+
+
+def test_fetch_of_a_body_sent_slower_than_the_minimum_rate_fails_long_before_the_deadline(
+    trickle_every_100ms: str,
+) -> None:
+    # 10 bytes/s: under the timeout of 30 s it would hold a worker for hours; the minimum
+    # rate (1 KiB/s after the first 2 s of the answer) ends it at about 2 s.
+    url = f"{trickle_every_100ms}/body"
+
+    error, took = fetch_failure_within(5.0, url, timeout=30.0)
+
+    assert error.code == "url_fetch_failed"
+    assert error.message == f"Fetching {url!r} was slower than 1024 bytes/s; the server sends too slowly."
+    assert took < 2.0 + 1.0
+
+
+# --- TLS, through the same budgeted connection --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    authority_pem: Path  # the test's certificate authority, for the client to trust
+    chain_pem: Path  # the server's certificate for 127.0.0.1, signed by it
+    key_pem: Path
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, key: Any, issuer: str, signer: Any, *, authority: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=authority, path_length=None), critical=True)
+        )
+        if not authority:
+            address = ipaddress.ip_address("127.0.0.1")
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(address)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    authority = certificate("Labelsite test CA", authority_key, "Labelsite test CA", authority_key, authority=True)
+    server = certificate("127.0.0.1", server_key, "Labelsite test CA", authority_key, authority=False)
+    folder = tmp_path_factory.mktemp("tls")
+    paths = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    paths.authority_pem.write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    paths.chain_pem.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths.key_pem.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+@pytest.fixture
+def tls_server(certificates: TlsFiles) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.chain_pem, certificates.key_pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_over_tls_checks_the_certificate_and_reads_the_body(
+    tls_server: str, certificates: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("certifi.where", lambda: str(certificates.authority_pem))
+
+    fetched = url_fetch(f"{tls_server}/to-image", allowlist=LOOPBACK_ALLOWED, timeout=5.0)
+
+    assert (fetched.status_code, fetched.content) == (200, b"\x89PNG fake")
+    assert fetched.url == f"{tls_server}/image.png"
+
+
+def test_fetch_over_tls_refuses_a_certificate_no_trusted_authority_signed(tls_server: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        url_fetch(f"{tls_server}/image.png", allowlist=LOOPBACK_ALLOWED, timeout=5.0)
+
+    assert caught.value.code == "url_fetch_failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+
+
+def test_fetch_over_tls_of_a_server_that_never_shakes_hands_fails_within_the_deadline() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}/x.png"
+
+        error, took = fetch_failure_within(1.0 + 1.0, url, timeout=1.0)
+
+    assert error.message == f"Fetching {url!r} took longer than 1 s, the limit for one fetch."
+    assert took < 1.0 + 0.5

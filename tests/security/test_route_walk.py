@@ -22,6 +22,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
+from tests.api.conftest import s3_sources_of
 from tests.security.conftest import SecurityWorld
 
 ACTORS = ("anonymous", "revoked", "other_org", "annotator", "reviewer", "admin")
@@ -223,6 +224,11 @@ ROUTES: dict[str, dict[str, str]] = {
 
 #: Valid requests for the routes that validate their input before they look at the caller, so
 #: that a 400 cannot hide a missing permission check. Others get no body.
+#: What a route needs configured for its valid body to be valid (organisation A may add media
+#: from the bucket "photos"), so that an allowed caller's answer is a success, not a refusal.
+SETTINGS: dict[tuple[str, str], Any] = {
+    ("api-dataset-media-s3", "post"): lambda w: {"LABELSITE_S3_SOURCES": s3_sources_of(w.organization, "photos")},
+}
 BODIES: dict[tuple[str, str], Any] = {
     ("api-project-list", "post"): lambda w: {"name": "New"},
     ("api-project-label-configuration", "put"): lambda w: {
@@ -230,7 +236,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("api-dataset-list", "post"): lambda w: {"name": "New"},
     ("api-dataset-media-urls", "post"): lambda w: {"urls": ["https://images.example.com/new.jpg"]},
-    ("api-dataset-media-s3", "post"): lambda w: {"bucket": "photos", "keys": ["2024/new.jpg"]},
+    ("api-dataset-media-s3", "post"): lambda w: {"bucket": "photos", "keys": ["2024/new.jpg"]},  # see SETTINGS
     # each caller takes the task for themselves, which every member may do
     ("api-task-assign", "post"): lambda w, actor: {"user_id": w.user_of(actor).pk},
     ("api-task-review", "post"): lambda w: {"accept": True},
@@ -301,7 +307,11 @@ def _route(key: str) -> Route:
 
 
 @pytest.mark.parametrize(("key", "method", "actor"), _cases())
-def test_route_answers_each_caller_with_its_class(security_world: SecurityWorld, key: str, method: str, actor: str):
+def test_route_answers_each_caller_with_its_class(
+    security_world: SecurityWorld, settings: Any, key: str, method: str, actor: str
+):
+    for name, value in SETTINGS[key, method](security_world).items() if (key, method) in SETTINGS else ():
+        setattr(settings, name, value)
     route = _route(key)
     path = route_path(route, security_world)
     api = path.startswith("/api/")
