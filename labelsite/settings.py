@@ -281,6 +281,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = False
 # Only failures are kept; successful sign-ins are not logged to the database.
 AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner on stdout: it would precede the output of every management command.
+AXES_VERBOSE = False
 
 # --- Imports ----------------------------------------------------------------------------
 # A file of more items than this is split into chunks of this many, validated and written
