@@ -44,7 +44,7 @@ from imports.services import import_items_inline, import_job_create
 from labeling.services import task_complete, task_skip, tasks_reset_after_configuration_clear
 from labelsite.errors import DomainError, ValidationFailed
 from projects import label_config
-from projects.authentication import TokenAuthentication
+from projects.authentication import DataGymTokenAuthentication
 from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization
 from projects.selectors import (
     dataset_get_for_organization,
@@ -77,7 +77,7 @@ class ActsForOrganization(BasePermission):
 
 
 class DataGymView(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [DataGymTokenAuthentication]
     permission_classes = [ActsForOrganization]
     renderer_classes = [JSONRenderer]
     # Bodies are read from request.body by each view (see serializers.py), never request.data.
