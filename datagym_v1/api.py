@@ -45,7 +45,7 @@ from labeling.services import task_complete, task_skip, tasks_reset_after_config
 from labelsite.errors import DomainError, ValidationFailed
 from projects import label_config
 from projects.authentication import DataGymTokenAuthentication
-from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization
+from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization, Project
 from projects.selectors import (
     dataset_get_for_organization,
     media_get_for_organization,
@@ -354,7 +354,7 @@ class PredictionImportView(DataGymView):
             raise semantic_import_error(exc) from exc
         return Response({"errorMessages": ""})
 
-    def queue(self, request: Request, project: Any, size: int) -> Response:
+    def queue(self, request: Request, project: Project, size: int) -> Response:
         """A body over the inline cap: streamed to storage and imported by a worker as a job.
 
         The job validates the whole file before it writes (a file with errors writes nothing)
