@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
@@ -28,6 +30,8 @@ from datagym_v1 import presenters, selectors
 from datagym_v1.errors import DataGymError, bean_validation, detail, exception_handler, semantic_import_error
 from datagym_v1.selectors import datagym_export_rows
 from datagym_v1.serializers import (
+    body_size,
+    body_spooled,
     config_entries_input,
     dataset_create_input,
     json_body,
@@ -36,12 +40,12 @@ from datagym_v1.serializers import (
     url_list_input,
 )
 from formats.datagym import datagym_segmentation_bitmap
-from imports.services import import_items_inline
+from imports.services import import_items_inline, import_job_create
 from labeling.services import task_complete, task_skip, tasks_reset_after_configuration_clear
 from labelsite.errors import DomainError, ValidationFailed
 from projects import label_config
-from projects.authentication import TokenAuthentication
-from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization
+from projects.authentication import DataGymTokenAuthentication
+from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization, Project
 from projects.selectors import (
     dataset_get_for_organization,
     media_get_for_organization,
@@ -73,7 +77,7 @@ class ActsForOrganization(BasePermission):
 
 
 class DataGymView(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [DataGymTokenAuthentication]
     permission_classes = [ActsForOrganization]
     renderer_classes = [JSONRenderer]
     # Bodies are read from request.body by each view (see serializers.py), never request.data.
@@ -321,6 +325,9 @@ def _int64(text: str) -> int:
 class PredictionImportView(DataGymView):
     def post(self, request: Request, project_id: str) -> Response:
         project = project_get_for_organization(organization=self.organization(), project_id=project_id)
+        size = body_size(request.META)
+        if size > settings.LABELSITE_V1_INLINE_MAX_BYTES:
+            return self.queue(request, project, size)
         raw = request.body
         if not raw.strip():
             raise DataGymError(500, "ex_gen_error_messages", (NO_CONTENT,))
@@ -336,8 +343,9 @@ class PredictionImportView(DataGymView):
         if not isinstance(items, list):
             raise DataGymError(500, "ex_gen_error_messages", (NOT_AN_ARRAY,))
         try:
-            with transaction.atomic():
-                import_items_inline(project=project, items=items)
+            # No transaction around it: the service validates with none open, then writes in
+            # short batches (on SQLite one would hold every organisation's writes meanwhile).
+            import_items_inline(project=project, items=items)
         except ValidationFailed as exc:
             if exc.code == "schema_invalid":
                 return Response({"errorMessages": presenters.schema_errors_text(exc.details)})
@@ -345,6 +353,28 @@ class PredictionImportView(DataGymView):
         except DomainError as exc:
             raise semantic_import_error(exc) from exc
         return Response({"errorMessages": ""})
+
+    def queue(self, request: Request, project: Project, size: int) -> Response:
+        """A body over the inline cap: streamed to storage and imported by a worker as a job.
+
+        The job validates the whole file before it writes (a file with errors writes nothing)
+        and writes each valid request at once, each item's keepData deciding, as DataGym does.
+        202, with DataGym's answer and the job to follow (its errors are reported there).
+        """
+        token = request.auth
+        with body_spooled(
+            request.stream, size=size, limit=settings.LABELSITE_MAX_IMPORT_BYTES, name="predictions.json"
+        ) as body:
+            job = import_job_create(
+                project=project,
+                user=token.user if isinstance(token, ApiToken) else None,
+                file=body,
+                file_name="datagym-v1-predictions.json",
+                format="datagym",
+                options={"write_when_valid": True},
+            )
+        url = request.build_absolute_uri(reverse("api-import", kwargs={"job_id": job.pk}))
+        return Response(presenters.prediction_job_json(job.pk, url=url), status=202)
 
 
 # --- tasks ----------------------------------------------------------------------------------

@@ -144,3 +144,13 @@ def schema_errors_text(details: Sequence[ErrorDetail]) -> str:
         messages = by_path[path]
         text += path + "\n" + ("Either: \n" if len(messages) > 1 else "") + "\n".join(messages) + "\n\n"
     return text
+
+
+def prediction_job_json(job_id: Any, *, url: str) -> dict[str, Any]:
+    """The answer to a prediction import handed to a worker (a body over the inline cap).
+
+    DataGym's own answer, `{"errorMessages": ""}` (nothing found wrong so far), and where to
+    follow the job: its id and its URL in the native API (`Authorization: Token`), which
+    reports its progress and, if the file has errors, every one of them.
+    """
+    return {"errorMessages": "", "importJobId": str(job_id), "importJobUrl": url}

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.files.uploadedfile import TemporaryUploadedFile
+
 from datagym_v1.errors import DataGymError, bean_validation, detail
 from labelsite.jsondepth import json_depth_exceeded
 
@@ -24,6 +26,9 @@ _DESCRIPTION_RE = re.compile(DATASET_DESCRIPTION_PATTERN)
 _SEARCH_RE = re.compile(TASK_SEARCH_PATTERN)
 
 _MISSING: Any = object()
+
+#: Bytes read from the request at a time when a body is copied to a file.
+BODY_READ_BYTES = 64 * 1024
 
 
 def json_body(raw: bytes, *, when_empty: Any = _MISSING) -> Any:
@@ -128,3 +133,65 @@ def upload_filename(headers: Any) -> str:
             400, "ex_validation", (), [detail("Header: X-filename", "ex_val_empty", "Header: X-filename")]
         )
     return name
+
+
+def body_size(meta: Any) -> int:
+    """The body's declared length, read as Django reads it: no or a broken header is 0."""
+    try:
+        return max(0, int(meta.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def body_spooled(stream: Any, *, size: int, limit: int, name: str) -> TemporaryUploadedFile:
+    """The body of `size` bytes copied to a temporary file 64 KiB at a time, never held whole.
+
+    Over `limit` it is refused before a byte is read: 413 `ex_validation`, detail `data` /
+    `ex_file_too_large`. A body that ends before `size` bytes (the client went away) is a 400
+    `ex_incomplete_body`.
+    """
+    if size > limit:
+        raise DataGymError(
+            413,
+            "ex_validation",
+            (),
+            [
+                detail(
+                    "data",
+                    "ex_file_too_large",
+                    limit,
+                    f"The body has {size} bytes; an import takes at most {limit} bytes "
+                    "(LABELSITE_MAX_IMPORT_BYTES). Send the items in several requests.",
+                )
+            ],
+        )
+    spool = TemporaryUploadedFile(name=name, content_type="application/json", size=size, charset=None)
+    received = 0
+    try:
+        while received < size:
+            try:
+                chunk = stream.read(min(BODY_READ_BYTES, size - received))
+            except OSError:
+                break  # the connection broke: as good as a body that ended early
+            if not chunk:
+                break
+            spool.write(chunk)
+            received += len(chunk)
+        if received != size:
+            raise bean_validation(
+                [
+                    detail(
+                        "data",
+                        "ex_incomplete_body",
+                        size,
+                        received,
+                        f"The body ended after {received} of the {size} bytes its Content-Length announced; "
+                        "send the request again.",
+                    )
+                ]
+            )
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool

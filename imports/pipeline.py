@@ -919,6 +919,13 @@ def _batches(items: Iterable[CheckedItem], max_items: int | None = None) -> Iter
         yield number, batch
 
 
+def write_batches(items: Iterable[CheckedItem]) -> Iterator[list[CheckedItem]]:
+    """The items in the write batches of the job's writer (`LABELSITE_IMPORT_WRITE_BATCH_LABELS`
+    labels or `WRITE_BATCH_ITEMS` items each): one short transaction per batch."""
+    for _, batch in _batches(items):
+        yield batch
+
+
 def job_write_file(
     *,
     job: ImportJob,

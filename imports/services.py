@@ -47,6 +47,7 @@ from imports.pipeline import (
     staged_remove,
     staging_storage,
     top_level_errors,
+    write_batches,
 )
 from imports.queue import import_task_publish
 from labeling.services import label_statistics_refresh, labels_write_batch
@@ -826,7 +827,12 @@ def import_items_inline(
     options: dict[str, Any] | None = None,
     format: str = "datagym",
 ) -> InlineImportResult:
-    """Import a small, parsed request at once, in one transaction, with the job's functions.
+    """Import a small, parsed request at once, with the job's functions.
+
+    Every item is validated first, with no transaction open (on SQLite a transaction holds
+    the database's one write lock, every organisation's writes wait for it), then written in
+    the job's write batches, one short transaction each: a request up to
+    `LABELSITE_V1_INLINE_MAX_BYTES` (2 MiB) is one batch.
 
     - the items break the schema: `ValidationFailed("schema_invalid")` with every violation
       (`path` like `#/0/labels/car/0/polygon`, the jsonschema message); nothing is written;
@@ -835,7 +841,9 @@ def import_items_inline(
       `ValidationFailed` with that code and its params. The first error (in item order,
       media first as DataGym checks it first) gives the code; `details` lists them all;
       nothing is written;
-    - otherwise everything is written and the counts returned.
+    - otherwise everything is written and the counts returned; if the configuration changes
+      between two batches (a larger request), `Conflict("configuration_changed")` says how
+      many labels were written.
     """
     fmt: ImportFormat = format_get(name=format)
     cleaned = import_options_clean(options, fmt=fmt, organization_id=project.organization_id)
@@ -864,19 +872,28 @@ def import_items_inline(
         first = problems[0]
         error_class: type[DomainError] = NotFound if first.code == "media_not_found" else ValidationFailed
         raise error_class(code=first.code, message=first.message, details=problems, params=first.params)
-    writable = [(item.task_id, item.annotation) for item in checked if item.writable]
-    with transaction.atomic():
-        if label_config_hold(project_id=project.pk) != configuration.updated_at:
-            raise Conflict(
-                code="configuration_changed",
-                message="The label configuration changed while the request was checked; send it again.",
-            )
-        result = labels_write_batch(items=writable)  # type: ignore[arg-type]
+    labels_written = tasks_updated = 0
+    for batch in write_batches(checked):
+        writable = [(item.task_id, item.annotation) for item in batch if item.writable]
+        with transaction.atomic():
+            if label_config_hold(project_id=project.pk) != configuration.updated_at:
+                raise Conflict(
+                    code="configuration_changed",
+                    message=(
+                        "The label configuration changed while the request was checked; send it again."
+                        if not labels_written
+                        else f"The label configuration changed while the request was written, after "
+                        f"{labels_written} label(s); send the items again with keepData false."
+                    ),
+                )
+            result = labels_write_batch(items=writable)  # type: ignore[arg-type]
+        labels_written += result.labels
+        tasks_updated += result.tasks
     return InlineImportResult(
         items=len(items),
         items_skipped=sum(1 for item in checked if item.skipped),
-        labels_written=result.labels,
-        tasks_updated=result.tasks,
+        labels_written=labels_written,
+        tasks_updated=tasks_updated,
     )
 
 

@@ -194,6 +194,10 @@ LABELSITE_MAX_IMAGE_PIXELS = int(os.environ.get("LABELSITE_MAX_IMAGE_PIXELS", 10
 # Import files (page and API) larger than this are refused with a clear error. The upload is
 # spooled to a temporary file by Django (never held in memory) and moved to storage.
 LABELSITE_MAX_IMPORT_BYTES = int(os.environ.get("LABELSITE_MAX_IMPORT_BYTES", 2 * 1024**3))
+# A DataGym v1 prediction import (POST /api/v1/project/{id}/prediction) up to this many bytes is
+# imported in the request (about 2 s for 2 MiB of small labels on 2 cores); a larger body is
+# streamed to storage and imported by a worker as an import job, the answer naming the job.
+LABELSITE_V1_INLINE_MAX_BYTES = int(os.environ.get("LABELSITE_V1_INLINE_MAX_BYTES", 2 * 1024**2))
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
@@ -346,11 +350,26 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # The DataGym client sends its token as `?token=`: no handler writes its value.
+    "filters": {"redact_tokens": {"()": "labelsite.log_redaction.TokenRedactingFilter"}},
+    "formatters": {
+        # Django's own, for runserver's request lines.
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact_tokens"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own console handler would print each line a second time.
         "django": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines (with their query strings): Django's handler, with the filter.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }

@@ -54,7 +54,8 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API token: `Authorization: Bearer <token>` (or `Token <token>`, or `?token=`). "
+            "description": "An API token: `Authorization: Bearer <token>` (or `Token <token>`); a `?token=` "
+            "in the URL is refused (401 `token_in_query`). "
             "An organisation's token acts as an admin of it; a personal token as its user.",
         }
 

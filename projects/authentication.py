@@ -34,14 +34,26 @@ class OrganizationTokenUser:
         return f"token of {self.organization}"
 
 
-def token_from_request(request: Request) -> str | None:
-    """`?token=` first (the datagym client sends only that), then `Authorization: Token`.
+#: A token in a URL ends in access logs, proxy logs and browser history. Only the DataGym v1 API,
+#: whose client sends its token no other way, reads one (`DataGymTokenAuthentication`).
+QUERY_PARAMETER_REFUSED = (
+    "A token in the URL (?token=) is accepted only by the DataGym v1 API under /api/v1/; "
+    "send it in the header instead: Authorization: Token <token>."
+)
+
+
+def token_from_request(request: Request, *, from_query: bool = False) -> str | None:
+    """`?token=` first where `from_query` (the datagym client sends only that), then
+    `Authorization: Token`. Elsewhere a `token` query parameter is refused (401 `token_in_query`).
 
     A Basic header meant for a reverse proxy may sit beside the token and is ignored.
     """
-    token = request.query_params.get("token")
-    if token:
-        return token
+    if "token" in request.query_params:
+        if not from_query:
+            raise exceptions.AuthenticationFailed(QUERY_PARAMETER_REFUSED, code="token_in_query")
+        token = request.query_params.get("token")
+        if token:
+            return token
     header = authentication.get_authorization_header(request).decode("latin-1")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in {"token", "bearer"} and value.strip():
@@ -50,10 +62,14 @@ def token_from_request(request: Request) -> str | None:
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
+    """The native API's: the token in the `Authorization` header only."""
+
     keyword = "Token"
+    #: Whether `?token=` is read (else refused).
+    query_token = False
 
     def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
-        raw = token_from_request(request)
+        raw = token_from_request(request, from_query=self.query_token)
         if raw is None:
             return None
         # Failed attempts are limited per address; a throttled address is refused before its
@@ -71,3 +87,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+class DataGymTokenAuthentication(TokenAuthentication):
+    """The DataGym v1 API's: `?token=` too, the only way the `datagym` client sends it."""
+
+    query_token = True

@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image
+from rest_framework.test import APIClient
 
+from imports.models import ImportJob
 from projects.models import Dataset
-from projects.services import dataset_create, media_create_from_file, organization_get_or_create
+from projects.services import api_token_create, dataset_create, media_create_from_file, organization_get_or_create
 from projects.thumbnails import media_thumbnail_create
+from tests.factories import ProjectFactory
 from tests.realstack.conftest import S3Server
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
@@ -80,3 +83,27 @@ def test_thumbnail_of_media_in_the_bucket_is_stored_in_the_bucket_once(s3_server
     with Image.open(io.BytesIO(body)) as thumbnail:
         assert thumbnail.format == "JPEG"
         assert thumbnail.size == (192, 256)
+
+
+def test_a_datagym_prediction_body_over_the_inline_cap_is_stored_in_the_bucket_for_a_job(
+    s3_server: S3Server, s3_bucket: str, settings: Any
+) -> None:
+    settings.LABELSITE_V1_INLINE_MAX_BYTES = 1024
+    organization = organization_get_or_create(name=f"Realstack {uuid.uuid4().hex[:8]}")
+    project: Any = ProjectFactory(organization=organization)
+    client: Any = APIClient()
+    _, token = api_token_create(organization=organization)
+    body = b"[" + b",".join([b'{"labels": {}}'] * 500) + b"]"
+
+    response = client.generic(
+        "POST",
+        f"/api/v1/project/{project.id}/prediction",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+
+    assert response.status_code == 202, response.content
+    job = ImportJob.objects.get(pk=response.json()["importJobId"])
+    assert s3_server.client().get_object(Bucket=s3_bucket, Key=job.file.name)["Body"].read() == body
+    assert job.file_size == len(body)
