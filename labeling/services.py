@@ -18,7 +18,7 @@ from labeling.annotation import MediaAnnotation, Shape, answers_to_json
 from labeling.documents import document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
-from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
+from labelsite.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
 from projects.models import Dataset, Media, Project
 
@@ -713,6 +713,15 @@ def _label_problems(label: Any, *, index: LabelConfigIndex, parent: IndexedEntry
     ]
 
 
+def _label_gone(label_id: int) -> NotFound:
+    return NotFound(
+        code="not_found",
+        message="This label is gone: it was deleted, or its class was removed from the label configuration; "
+        "reload the task.",
+        params=("Label", "id", str(label_id)),
+    )
+
+
 def _invalid_label(problems: list[ErrorDetail]) -> ValidationFailed:
     return ValidationFailed(
         code="invalid_label", message=f"The label has {len(problems)} problem(s); see details.", details=problems
@@ -729,6 +738,7 @@ def label_create(
     expected_version: int | None = None,
 ) -> Label:
     """Add one geometry (with its nested geometries) to a task, checked like a whole document."""
+    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     parent_label: Label | None = None
     parent_entry: IndexedEntry | None = None
@@ -740,7 +750,19 @@ def label_create(
                 message="The parent label is not a top-level label of this task.",
                 details=[ErrorDetail(path="parent_id", code="not_found", message="No such label on this task.")],
             )
-        parent_entry = index.entries[str(parent_label.entry_id)]
+        parent_entry = index.entries.get(str(parent_label.entry_id))
+        if parent_entry is None:
+            raise ValidationFailed(
+                code="invalid_label",
+                message="The parent label's class is no longer in the label configuration.",
+                details=[
+                    ErrorDetail(
+                        path="parent_id",
+                        code="unknown_class",
+                        message="Nest the label in a label whose class is in the configuration, or add it at the top.",
+                    )
+                ],
+            )
     problems = _label_problems(label, index=index, parent=parent_entry)
     if problems:
         raise _invalid_label(problems)
@@ -770,11 +792,17 @@ def label_update(
             ]
         )
     task = label.task
+    label_config_hold(project_id=task.project_id)  # the label's class stays until the commit
     index = label_config_index(configuration=task.project.label_configuration)
-    parent_entry = None
-    if label.parent_id is not None:
-        parent_entry = index.entries[str(Label.objects.values_list("entry_id", flat=True).get(pk=label.parent_id))]
-    entry = index.entries[str(label.entry_id)]
+    # Read again under the hold: a configuration change may have deleted the label with its class.
+    classes = {
+        pk: str(entry_id)
+        for pk, entry_id in Label.objects.filter(pk__in=[label.pk, label.parent_id]).values_list("pk", "entry_id")
+    }
+    entry = index.entries.get(classes.get(label.pk, ""))
+    parent_entry = index.entries.get(classes.get(label.parent_id, "")) if label.parent_id is not None else None
+    if entry is None or (label.parent_id is not None and parent_entry is None):
+        raise _label_gone(label.pk)
     merged = {
         "key": entry.key,
         "type": entry.type,
@@ -796,7 +824,12 @@ def label_update(
     label.model_version = merged["model_version"] or ""
     # A label someone edited by hand has passed the rules again.
     label.valid = True
-    label.save(update_fields=[*LABEL_EDITABLE_FIELDS, "valid", "updated_at"])
+    label.updated_at = timezone.now()
+    # A label deleted by another writer of the task (which bumped the version first) is gone now.
+    if not Label.objects.filter(pk=label.pk).update(
+        **{name: getattr(label, name) for name in (*LABEL_EDITABLE_FIELDS, "valid", "updated_at")}
+    ):
+        raise _label_gone(label.pk)
     return label
 
 

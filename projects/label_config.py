@@ -627,6 +627,9 @@ def label_config_hold(*, project_id: Any) -> datetime | None:
 def label_config_clear(*, configuration: LabelConfiguration) -> None:
     """Delete every entry, and with them every label drawn with them (DataGym DELETE #13)."""
     with transaction.atomic():
+        # FOR UPDATE, as a replace: label writers hold the row FOR KEY SHARE (`label_config_hold`),
+        # and the UPDATE of the stamp below alone would not wait for them.
+        LabelConfiguration.objects.select_for_update().filter(pk=configuration.pk).values_list("pk").get()
         LabelEntry.objects.filter(configuration=configuration).delete()
         configuration.save(update_fields=["updated_at"])
 

@@ -9,6 +9,7 @@ label to hold that image pixel.
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 import pytest
@@ -326,6 +327,26 @@ def test_class_title_with_markup_stays_text(
     assert page.locator("img").count() == 0
     wait_saved(page)
     # The page fixture fails the test on any alert.
+
+
+def test_a_task_with_a_label_of_a_deleted_class_opens_with_a_note_and_the_next_save_drops_it(
+    page: Page, live_server: Any, labeling_project: Any, annotator: Any, tmp_path: Any
+) -> None:
+    task = make_task(labeling_project, "orphan.png")
+    pole = labeling_project.label_configuration.entries.get(key="pole")
+    Label.objects.create(task=task, entry=pole, points=[[700, 250]])
+    Label.objects.create(task=task, entry_id=uuid.uuid4(), points=[[100, 100]])  # its class is gone
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    expect(page.locator(".banner[data-kind=note]")).to_contain_text("no longer in the label configuration")
+    expect(page.locator("#label-count")).to_have_text("1")
+    page.screenshot(path=str(tmp_path / "labeling-page-note.png"))
+
+    press(page, "4")
+    click(page, Screen(page), 300, 300)
+    wait_saved(page)
+
+    assert sorted(Label.objects.filter(task=task).values_list("entry__key", flat=True)) == ["pole", "pole"]
 
 
 def test_unsaved_work_survives_a_reload_as_a_local_draft(
