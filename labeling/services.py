@@ -568,11 +568,16 @@ def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
 LABEL_BULK_BATCH = 500
 
 
-def _labels_delete(**lookups: Any) -> None:
+def labels_remove_for_import(*, import_job_id: UUID) -> int:
+    """Delete every label an import job wrote (a job that failed half way); answers how many."""
+    return _labels_delete(import_job_id=import_job_id)
+
+
+def _labels_delete(**lookups: Any) -> int:
     # A plain DELETE: the ORM's delete() would load every row to cascade to nested labels,
     # which go in the same statement anyway (they belong to the same task, or batch).
     queryset = Label.objects.filter(**lookups)
-    queryset._raw_delete(queryset.db)
+    return int(queryset._raw_delete(queryset.db))
 
 
 @contextlib.contextmanager
