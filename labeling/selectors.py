@@ -168,7 +168,9 @@ def task_assignee_choices(*, project: Project) -> list[tuple[int, str]]:
 # Anyone who may see a project reads its tasks and annotations. Writing an annotation or a
 # label, completing and skipping need an admin, or an annotator or reviewer when the task
 # is open or assigned to them. Reviewing needs a reviewer or an admin. Anything the user
-# may not see answers NotFound, as if it did not exist.
+# may not see answers NotFound, as if it did not exist. An annotator's write to a task
+# assigned to someone else answers Conflict("task_held"): the writers in labeling.services
+# check that (`_task_hold_check`).
 
 _LABELING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR})
 _REVIEWING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})

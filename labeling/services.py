@@ -20,7 +20,8 @@ from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
-from projects.models import Dataset, Media, Project
+from projects.models import Dataset, Media, Project, Role
+from projects.selectors import user_role
 
 TASK_BATCH = 2000
 
@@ -52,6 +53,28 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
     return created
 
 
+# --- the one rule every writer of a task's annotation or state passes first ----------------------
+
+
+def _task_hold_check(*, task: Task, user: Any) -> None:
+    """An annotator writes only a task that is open to everyone or assigned to them: one assigned
+    to someone else stays theirs until an admin reassigns it. Admins and reviewers write any
+    task, as do scripts (no `user`: the DataGym v1 API acts for the organisation). The holder
+    is read afresh, so a reassignment committed before the write counts."""
+    if user is None:
+        return
+    holder = Task.objects.filter(pk=task.pk).values_list("assignee_id", "assignee__username").first()
+    if holder is None or holder[0] is None or holder[0] == user.pk:
+        return
+    if user_role(user=user, organization=task.project.organization_id) in (Role.ADMIN, Role.REVIEWER):
+        return
+    raise Conflict(
+        code="task_held",
+        message=f"This task is assigned to {holder[1]}; ask an admin to reassign it.",
+        params=(holder[1],),
+    )
+
+
 # --- task states set by a script (the DataGym v1 API) ----------------------------------------
 
 #: States a script may move a task out of by completing or skipping it.
@@ -76,11 +99,13 @@ def _task_state_set(*, task: Task, state: str) -> Task:
     return task
 
 
-def task_complete(*, task: Task) -> Task:
+def task_complete(*, task: Task, user: Any = None) -> Task:
+    _task_hold_check(task=task, user=user)
     return _task_state_set(task=task, state=TaskState.COMPLETED)
 
 
-def task_skip(*, task: Task) -> Task:
+def task_skip(*, task: Task, user: Any = None) -> Task:
+    _task_hold_check(task=task, user=user)
     return _task_state_set(task=task, state=TaskState.SKIPPED)
 
 
@@ -118,6 +143,7 @@ def task_annotation_replace(
     which version it edited (`expected_version`), a save over a newer version is refused
     with a conflict instead of silently overwriting another person's work.
     """
+    _task_hold_check(task=task, user=user)
     label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     problems = document_problems(document, index=index)
@@ -153,6 +179,7 @@ def task_annotation_replace(
 
 def task_complete_checked(*, task: Task, user: Any = None) -> Task:
     """Complete a task from the labeling page: required questions must be answered."""
+    _task_hold_check(task=task, user=user)
     index = label_config_index(configuration=task.project.label_configuration)
     problems = required_problems(task_annotation_get(task=task), index=index)
     if problems:
@@ -161,7 +188,7 @@ def task_complete_checked(*, task: Task, user: Any = None) -> Task:
             message=f"{len(problems)} required question(s) are unanswered; see details.",
             details=problems,
         )
-    return task_complete(task=task)
+    return _task_state_set(task=task, state=TaskState.COMPLETED)
 
 
 # --- bulk label writes (imports) -----------------------------------------------------------
@@ -743,6 +770,7 @@ def label_create(
     expected_version: int | None = None,
 ) -> Label:
     """Add one geometry (with its nested geometries) to a task, checked like a whole document."""
+    _task_hold_check(task=task, user=user)
     label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     parent_label: Label | None = None
@@ -797,6 +825,7 @@ def label_update(
             ]
         )
     task = label.task
+    _task_hold_check(task=task, user=user)
     label_config_hold(project_id=task.project_id)  # the label's class stays until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     # Read again under the hold: a configuration change may have deleted the label with its class.
@@ -839,8 +868,9 @@ def label_update(
 
 
 @transaction.atomic
-def label_delete(*, label: Label, expected_version: int | None = None) -> None:
+def label_delete(*, label: Label, expected_version: int | None = None, user: Any = None) -> None:
     """Delete a label and its nested labels."""
+    _task_hold_check(task=label.task, user=user)
     _task_version_bump(task=label.task, expected_version=expected_version)
     label.delete()
 

@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     open_task,
     wait_saved,
 )
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -347,6 +348,26 @@ def test_a_task_with_a_label_of_a_deleted_class_opens_with_a_note_and_the_next_s
     wait_saved(page)
 
     assert sorted(Label.objects.filter(task=task).values_list("entry__key", flat=True)) == ["pole", "pole"]
+
+
+def test_an_annotator_on_a_task_assigned_to_someone_else_is_told_who_holds_it_and_nothing_is_saved(
+    page: Page, live_server: Any, labeling_project: Any, annotator: Any, tmp_path: Any
+) -> None:
+    task = make_task(labeling_project, "held.png")
+    holder: Any = UserFactory(username="hanna")
+    MembershipFactory(user=holder, organization=labeling_project.organization, role="annotator")
+    Task.objects.filter(pk=task.pk).update(assignee=holder)
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+
+    press(page, "4")
+    click(page, Screen(page), 300, 300)
+
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("This task is assigned to hanna; ask an admin to reassign it.")
+    expect(banner.get_by_role("button", name="Merge my changes into theirs (M)")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "labeling-page-held.png"))
+    assert Label.objects.filter(task=task).count() == 0
 
 
 def test_unsaved_work_survives_a_reload_as_a_local_draft(
