@@ -114,6 +114,8 @@ class ImportChunk(models.Model):
     labels = models.IntegerField(default=0)
     error_count = models.IntegerField(default=0)
     classes = models.JSONField(default=dict, blank=True)
+    # The classes its valid items use (entry id -> key): the job's write checks that they still exist.
+    entries = models.JSONField(default=dict, blank=True)
     # The chunk's tasks, 16 bytes each and sorted: chunks that share a task are written in file order.
     task_ids = models.BinaryField(default=b"", blank=True)
     # The last write batch of the chunk written (batches are numbered within the chunk).

@@ -24,7 +24,7 @@ import struct
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -63,7 +63,7 @@ from labeling.services import (
     labels_write_staged,
 )
 from labelsite.errors import ErrorDetail
-from projects.label_config import LabelConfigIndex, label_config_hold
+from projects.label_config import LabelConfigIndex, label_config_entries_missing, label_config_hold
 from projects.models import Dataset, Project
 
 #: Items checked together: one media query per chunk, one progress update per chunk.
@@ -406,10 +406,34 @@ def shape_count(shapes: list[Shape]) -> int:
     return sum(1 + shape_count(shape.children) for shape in shapes)
 
 
-def _count_classes(shapes: list[Shape], counts: Counter[str]) -> None:
+def _count_classes(shapes: list[Shape], counts: Counter[str], entries: dict[str, str]) -> None:
     for shape in shapes:
         counts[shape.key] += 1
-        _count_classes(shape.children, counts)
+        if shape.entry_id is not None:
+            entries[shape.entry_id] = shape.key
+        _count_classes(shape.children, counts, entries)
+
+
+def job_classes_gone(job: ImportJob, entry_ids: Collection[str] = ()) -> bool:
+    """Whether the project's configuration lost a class the job's validation found (its labels
+    written so far went with it) or one of `entry_ids` (those a batch resolved again); a job
+    validated before the classes were recorded counts any change."""
+    recorded = job.summary.get("entries")
+    if recorded is None:
+        return True
+    return bool(label_config_entries_missing(project_id=job.project_id, entry_ids={*recorded, *entry_ids}))
+
+
+def _entry_ids(items: Iterable[CheckedItem]) -> set[str]:
+    """The classes (entry ids) the shapes of these items are written with."""
+    found: set[str] = set()
+    pending = [shape for item in items if item.annotation is not None for shape in item.annotation.shapes]
+    while pending:
+        shape = pending.pop()
+        if shape.entry_id is not None:
+            found.add(shape.entry_id)
+        pending.extend(shape.children)
+    return found
 
 
 # --- the job's phases -------------------------------------------------------------------------
@@ -420,7 +444,7 @@ class JobStopped(Exception):
 
 
 class ConfigurationChanged(Exception):
-    """The project's label configuration is not the one the job was validated against."""
+    """The project's label configuration lost a class the job writes with (or is gone)."""
 
 
 class _ErrorSink:
@@ -458,6 +482,8 @@ class ValidationReport:
     labels: int = 0
     errors: int = 0
     classes: Counter[str] = field(default_factory=Counter)
+    #: The classes the valid items use: entry id -> key. The write checks that they still exist.
+    entries: dict[str, str] = field(default_factory=dict)
     #: Valid items that create (or, by URL, reuse) a media of the target dataset.
     media_new: int = 0
 
@@ -523,7 +549,7 @@ def _validate_items(
             if item.new_media is not None:
                 report.media_new += 1
             report.labels += shape_count(item.annotation.shapes)
-            _count_classes(item.annotation.shapes, report.classes)
+            _count_classes(item.annotation.shapes, report.classes, report.entries)
             if task_ids is not None and item.task_id is not None:
                 task_ids.add(item.task_id.bytes)
         if report.items % CHECK_CHUNK == 0:
@@ -854,6 +880,7 @@ def chunk_write_file(
                     skipped,
                 ),
                 chunk=chunk,
+                entry_ids=_entry_ids(item for item in batch if item.writable),
             )
             gc_batch_done()
             outcome.labels += written
@@ -979,6 +1006,7 @@ def job_write_file(
                 lambda batch=batch, number=number: _write_items(  # type: ignore[misc]
                     job, number, batch, creation=creation, matcher=matcher, sink=sink
                 ),
+                entry_ids=_entry_ids(item for item in batch if item.writable),
             )
             gc_batch_done()
             outcome.labels += written
@@ -1043,10 +1071,12 @@ def _write_batch(
     write: Callable[[], tuple[LabelBatchWritten, int, int]],
     *,
     chunk: ImportChunk | None = None,
+    entry_ids: Collection[str] = (),
 ) -> tuple[int, int]:
     """One batch in one transaction, with the checkpoint that says it is written; returns
     (labels written, items written). `write` writes the batch in that transaction and says
-    what it wrote: (labels, items written, items skipped).
+    what it wrote: (labels, items written, items skipped). `entry_ids` are the classes a
+    batch resolved again writes with (a staged batch's are those the validation found).
 
     Without chunks the job row is the lock and its checkpoint the batch number; a chunk's
     batch locks the chunk row only (other chunks write at the same time) and adds its counts
@@ -1074,9 +1104,13 @@ def _write_batch(
             raise JobStopped
         if number <= checkpoint:
             return 0, 0  # another worker wrote it meanwhile
-        # The classes the batch names exist until it commits: a configuration replace waits.
+        # The classes the batch names exist until it commits: a configuration change that
+        # deletes entries waits. One saved since validation stops the job only if it took a
+        # class the batch writes with (a class added, a title changed do not).
         stamp = label_config_hold(project_id=job.project_id)
-        if stamp is None or stamp.isoformat() != job.summary.get("config_updated_at"):
+        if stamp is None or (
+            stamp.isoformat() != job.summary.get("config_updated_at") and job_classes_gone(job, entry_ids)
+        ):
             raise ConfigurationChanged
         result, items, skipped = write()
         now = timezone.now()
@@ -1087,13 +1121,18 @@ def _write_batch(
                 items_written=F("items_written") + items,
                 heartbeat_at=now,
             )
-        ImportJob.objects.filter(pk=job.pk).update(
+        written = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.WRITING).update(
             checkpoint=number if chunk is None else F("checkpoint") + 1,
             labels_written=F("labels_written") + result.labels,
             items_written=F("items_written") + items,
             items_skipped=F("items_skipped") + skipped,
             heartbeat_at=now,
         )
+        if not written:
+            # Another chunk's worker failed the job meanwhile (and removed what it had written,
+            # see `_fail_configuration_changed`): this batch goes too. PostgreSQL re-reads the
+            # row this UPDATE waited for, so a batch that commits after that removal is none.
+            raise JobStopped
     if number == 0 and (chunk is None or chunk.number == 0):
         # The job's first batch, committed: a table that was empty or small has grown a lot
         # and keeps growing. Fresh statistics keep the labeling page's reads on the right

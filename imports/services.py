@@ -41,6 +41,7 @@ from imports.pipeline import (
     chunks_share_tasks,
     items_check,
     job_chunks_plan,
+    job_classes_gone,
     job_validate_file,
     job_write_file,
     shape_count,
@@ -50,10 +51,10 @@ from imports.pipeline import (
     write_batches,
 )
 from imports.queue import import_task_publish
-from labeling.services import label_statistics_refresh, labels_write_batch
+from labeling.services import label_statistics_refresh, labels_remove_for_import, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
-from projects.label_config import label_config_hold, label_config_index
+from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
 from projects.models import LabelConfiguration, Project
 
 logger = logging.getLogger(__name__)
@@ -356,6 +357,7 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         "classes": dict(report.classes.most_common()),
         "items_without_media": report.items_skipped,
         "config_updated_at": _config_stamp(configuration),
+        "entries": report.entries,
     }
     if report.media_new:
         summary["media_to_create"] = report.media_new
@@ -447,6 +449,7 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
         labels=report.labels,
         error_count=report.errors,
         classes=dict(report.classes),
+        entries=report.entries,
         task_ids=task_ids,
     )
     _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
@@ -463,7 +466,14 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
         )
         chunks = list(
             ImportChunk.objects.filter(job=job).values(
-                "status", "items_validated", "items_invalid", "items_skipped", "labels", "error_count", "classes"
+                "status",
+                "items_validated",
+                "items_invalid",
+                "items_skipped",
+                "labels",
+                "error_count",
+                "classes",
+                "entries",
             )
         )
         if job.status != ImportStatus.VALIDATING or not chunks:
@@ -494,6 +504,7 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
             report.labels += chunk["labels"]
             report.errors += chunk["error_count"]
             report.classes.update(chunk["classes"])
+            report.entries.update(chunk["entries"])
         blobs = (bytes(blob) for blob in ImportChunk.objects.filter(job=job).values_list("task_ids", flat=True))
         if chunks_share_tasks(blobs):
             ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "write_in_order": True})
@@ -567,10 +578,8 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
             return _stopped(job_id)
         return job
     configuration = job.project.label_configuration
-    if job.summary.get("config_updated_at") != _config_stamp(configuration) and job.labels_written == 0:
-        _fail(job_id, "The label configuration changed after validation; nothing was written. Upload the file again.")
-        job.refresh_from_db()
-        return job
+    if job.summary.get("config_updated_at") != _config_stamp(configuration) and job_classes_gone(job):
+        return _fail_configuration_changed(job_id)
     chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
     if chunks:
         pending = sorted(n for n, status in chunks.items() if status != ChunkStatus.WRITTEN)
@@ -609,14 +618,38 @@ def _fail_writing(job_id: UUID) -> None:
 
 
 def _fail_configuration_changed(job_id: UUID) -> ImportJob:
-    written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
-    _fail(
-        job_id,
-        f"The label configuration changed while the import was being written, after {written} label(s); "
-        "the rest was not written (labels of deleted classes went with them). Upload the file again "
-        "to validate it against the new configuration.",
-    )
+    """The configuration lost a class the job writes with: fail it and remove what it wrote, so
+    that the upload done again (a new job) writes every label once, keepData or not."""
+    with transaction.atomic():
+        # Chunk writers update the job row last in each batch, and only while it is writing
+        # (`imports.pipeline._write_batch`): a batch either committed before this lock or goes.
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status in _FINAL:
+            return job
+        labels_remove_for_import(import_job_id=job_id)  # those of the deleted classes went with them
+        classes = ", ".join(_classes_lost(job)) or "that it was validated with"
+        if job.labels_written:
+            outcome = f"What it had written ({job.labels_written} label(s)) was removed."
+        else:
+            outcome = "Nothing was written."
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED,
+            message=f"The label configuration changed during the import and no longer has the class(es) "
+            f"{classes} that the file uses. {outcome} Put the class(es) back in the label configuration, or take "
+            "them out of the file, and upload the file again.",
+            labels_written=0,
+            items_written=0,
+            finished_at=timezone.now(),
+        )
+    _staged_remove(job_id)
     return ImportJob.objects.get(pk=job_id)
+
+
+def _classes_lost(job: ImportJob) -> list[str]:
+    """The keys of the classes the job's validation found that the configuration no longer has."""
+    recorded: dict[str, str] = job.summary.get("entries") or {}
+    missing = label_config_entries_missing(project_id=job.project_id, entry_ids=recorded)
+    return sorted({recorded[entry_id] for entry_id in missing})
 
 
 def _write_succeeded(job_id: UUID) -> ImportJob:

@@ -2,7 +2,9 @@
 
 One class per operation, combined per URL where two operations share one. Who may do
 what is decided by the selectors (`task_get_for_user` reads, `task_get_for_labeling`
-writes, `task_get_for_review`, `task_get_for_assign`, `label_get_for_labeling`).
+writes, `task_get_for_review`, `task_get_for_assign`, `label_get_for_labeling`); that a
+task assigned to someone else is theirs (409 `task_held` for annotators) is checked by
+every writer in `labeling.services`, which is why writes pass the request's user.
 
 A save names the version it edited, as `version` in the body or an `If-Match` header;
 a save over a newer version answers 409 instead of overwriting someone else's work.
@@ -143,7 +145,7 @@ class TaskSkipApi(APIView):
     )
     def post(self, request: Request, task_id: str) -> Response:
         task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
-        task = services.task_skip(task=task)
+        task = services.task_skip(task=task, user=request.user)
         return Response(_task_output(task))
 
 
@@ -268,7 +270,7 @@ class LabelDeleteApi(APIView):
     )
     def delete(self, request: Request, label_id: int) -> Response:
         label = selectors.label_get_for_labeling(user=request.user, label_id=label_id)
-        services.label_delete(label=label, expected_version=_expected_version(request, None))
+        services.label_delete(label=label, expected_version=_expected_version(request, None), user=request.user)
         return Response({"task_version": label.task.version})
 
 

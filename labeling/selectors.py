@@ -32,7 +32,8 @@ def label_as_json(label: Label, *, key: str, entry_type: str) -> dict[str, Any]:
 
 
 def task_annotation_get(*, task: Task) -> dict[str, Any]:
-    """The task's whole annotation as one document (see labeling/documents.py), two queries.
+    """The task's whole annotation as one document (see labeling/documents.py), two queries;
+    `notes` says what of the stored annotation the document leaves out, and why.
 
     The labels are read without a join to their entries (the configuration's few entries
     come in a query of their own): with a join, statistics that lag behind a large import
@@ -52,8 +53,16 @@ def task_annotation_get(*, task: Task) -> dict[str, Any]:
     by_id: dict[int, dict[str, Any]] = {}
     roots: list[dict[str, Any]] = []
     children: list[tuple[int, dict[str, Any]]] = []
+    # A label whose class is gone (Label.entry has no constraint; one written before every
+    # writer held the configuration) is left out with a note, and so are its nested labels:
+    # the task still opens, and its next save drops them.
+    unknown: set[int] = set()
     for label in rows:
-        key, entry_type = entries[label.entry_id]
+        entry = entries.get(label.entry_id)
+        if entry is None:
+            unknown.add(label.id)
+            continue
+        key, entry_type = entry
         node = label_as_json(label, key=key, entry_type=entry_type)
         by_id[label.id] = node
         if label.parent_id is None:
@@ -61,6 +70,9 @@ def task_annotation_get(*, task: Task) -> dict[str, Any]:
         else:
             children.append((label.parent_id, node))
     for parent_id, node in children:
+        if parent_id in unknown:
+            unknown.add(node["id"])
+            continue
         parent = by_id.get(parent_id)
         (parent["children"] if parent is not None else roots).append(node)
     return {
@@ -69,6 +81,15 @@ def task_annotation_get(*, task: Task) -> dict[str, Any]:
         "state": task.state,
         "answers": task.answers,
         "labels": roots,
+        "notes": [_unknown_class_note(len(unknown))] if unknown else [],
+    }
+
+
+def _unknown_class_note(count: int) -> dict[str, str]:
+    return {
+        "code": "unknown_class",
+        "message": f"{count} label(s) of this task name a class that is no longer in the label configuration; "
+        "they are not shown, and the next save of the task deletes them.",
     }
 
 
@@ -147,7 +168,9 @@ def task_assignee_choices(*, project: Project) -> list[tuple[int, str]]:
 # Anyone who may see a project reads its tasks and annotations. Writing an annotation or a
 # label, completing and skipping need an admin, or an annotator or reviewer when the task
 # is open or assigned to them. Reviewing needs a reviewer or an admin. Anything the user
-# may not see answers NotFound, as if it did not exist.
+# may not see answers NotFound, as if it did not exist. An annotator's write to a task
+# assigned to someone else answers Conflict("task_held"): the writers in labeling.services
+# check that (`_task_hold_check`).
 
 _LABELING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR})
 _REVIEWING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})

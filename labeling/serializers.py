@@ -86,6 +86,11 @@ class LabelSerializer(serializers.Serializer):
 LabelSerializer._declared_fields["children"] = LabelSerializer(many=True, required=False)
 
 
+class AnnotationNoteSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="unknown_class: labels whose class left the configuration.")
+    message = serializers.CharField()
+
+
 class AnnotationDocumentSerializer(serializers.Serializer):
     task = serializers.UUIDField(read_only=True)
     version = serializers.IntegerField(
@@ -94,6 +99,9 @@ class AnnotationDocumentSerializer(serializers.Serializer):
     state = serializers.CharField(read_only=True)
     answers = serializers.DictField(child=AnswerSerializer(), required=False)
     labels = LabelSerializer(many=True, required=False)
+    notes = AnnotationNoteSerializer(
+        many=True, read_only=True, help_text="What of the stored annotation the document leaves out, and why."
+    )
 
 
 class LabelCreateInputSerializer(LabelSerializer):

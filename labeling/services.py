@@ -18,9 +18,10 @@ from labeling.annotation import MediaAnnotation, Shape, answers_to_json
 from labeling.documents import document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
-from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
+from labelsite.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
-from projects.models import Dataset, Media, Project
+from projects.models import Dataset, Media, Project, Role
+from projects.selectors import user_role
 
 TASK_BATCH = 2000
 
@@ -52,6 +53,28 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
     return created
 
 
+# --- the one rule every writer of a task's annotation or state passes first ----------------------
+
+
+def _task_hold_check(*, task: Task, user: Any) -> None:
+    """An annotator writes only a task that is open to everyone or assigned to them: one assigned
+    to someone else stays theirs until an admin reassigns it. Admins and reviewers write any
+    task, as do scripts (no `user`: the DataGym v1 API acts for the organisation). The holder
+    is read afresh, so a reassignment committed before the write counts."""
+    if user is None:
+        return
+    holder = Task.objects.filter(pk=task.pk).values_list("assignee_id", "assignee__username").first()
+    if holder is None or holder[0] is None or holder[0] == user.pk:
+        return
+    if user_role(user=user, organization=task.project.organization_id) in (Role.ADMIN, Role.REVIEWER):
+        return
+    raise Conflict(
+        code="task_held",
+        message=f"This task is assigned to {holder[1]}; ask an admin to reassign it.",
+        params=(holder[1],),
+    )
+
+
 # --- task states set by a script (the DataGym v1 API) ----------------------------------------
 
 #: States a script may move a task out of by completing or skipping it.
@@ -76,11 +99,13 @@ def _task_state_set(*, task: Task, state: str) -> Task:
     return task
 
 
-def task_complete(*, task: Task) -> Task:
+def task_complete(*, task: Task, user: Any = None) -> Task:
+    _task_hold_check(task=task, user=user)
     return _task_state_set(task=task, state=TaskState.COMPLETED)
 
 
-def task_skip(*, task: Task) -> Task:
+def task_skip(*, task: Task, user: Any = None) -> Task:
+    _task_hold_check(task=task, user=user)
     return _task_state_set(task=task, state=TaskState.SKIPPED)
 
 
@@ -118,6 +143,7 @@ def task_annotation_replace(
     which version it edited (`expected_version`), a save over a newer version is refused
     with a conflict instead of silently overwriting another person's work.
     """
+    _task_hold_check(task=task, user=user)
     label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     problems = document_problems(document, index=index)
@@ -153,6 +179,7 @@ def task_annotation_replace(
 
 def task_complete_checked(*, task: Task, user: Any = None) -> Task:
     """Complete a task from the labeling page: required questions must be answered."""
+    _task_hold_check(task=task, user=user)
     index = label_config_index(configuration=task.project.label_configuration)
     problems = required_problems(task_annotation_get(task=task), index=index)
     if problems:
@@ -161,7 +188,7 @@ def task_complete_checked(*, task: Task, user: Any = None) -> Task:
             message=f"{len(problems)} required question(s) are unanswered; see details.",
             details=problems,
         )
-    return task_complete(task=task)
+    return _task_state_set(task=task, state=TaskState.COMPLETED)
 
 
 # --- bulk label writes (imports) -----------------------------------------------------------
@@ -568,11 +595,16 @@ def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
 LABEL_BULK_BATCH = 500
 
 
-def _labels_delete(**lookups: Any) -> None:
+def labels_remove_for_import(*, import_job_id: UUID) -> int:
+    """Delete every label an import job wrote (a job that failed half way); answers how many."""
+    return _labels_delete(import_job_id=import_job_id)
+
+
+def _labels_delete(**lookups: Any) -> int:
     # A plain DELETE: the ORM's delete() would load every row to cascade to nested labels,
     # which go in the same statement anyway (they belong to the same task, or batch).
     queryset = Label.objects.filter(**lookups)
-    queryset._raw_delete(queryset.db)
+    return int(queryset._raw_delete(queryset.db))
 
 
 @contextlib.contextmanager
@@ -713,6 +745,15 @@ def _label_problems(label: Any, *, index: LabelConfigIndex, parent: IndexedEntry
     ]
 
 
+def _label_gone(label_id: int) -> NotFound:
+    return NotFound(
+        code="not_found",
+        message="This label is gone: it was deleted, or its class was removed from the label configuration; "
+        "reload the task.",
+        params=("Label", "id", str(label_id)),
+    )
+
+
 def _invalid_label(problems: list[ErrorDetail]) -> ValidationFailed:
     return ValidationFailed(
         code="invalid_label", message=f"The label has {len(problems)} problem(s); see details.", details=problems
@@ -729,6 +770,8 @@ def label_create(
     expected_version: int | None = None,
 ) -> Label:
     """Add one geometry (with its nested geometries) to a task, checked like a whole document."""
+    _task_hold_check(task=task, user=user)
+    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     parent_label: Label | None = None
     parent_entry: IndexedEntry | None = None
@@ -740,7 +783,19 @@ def label_create(
                 message="The parent label is not a top-level label of this task.",
                 details=[ErrorDetail(path="parent_id", code="not_found", message="No such label on this task.")],
             )
-        parent_entry = index.entries[str(parent_label.entry_id)]
+        parent_entry = index.entries.get(str(parent_label.entry_id))
+        if parent_entry is None:
+            raise ValidationFailed(
+                code="invalid_label",
+                message="The parent label's class is no longer in the label configuration.",
+                details=[
+                    ErrorDetail(
+                        path="parent_id",
+                        code="unknown_class",
+                        message="Nest the label in a label whose class is in the configuration, or add it at the top.",
+                    )
+                ],
+            )
     problems = _label_problems(label, index=index, parent=parent_entry)
     if problems:
         raise _invalid_label(problems)
@@ -770,11 +825,18 @@ def label_update(
             ]
         )
     task = label.task
+    _task_hold_check(task=task, user=user)
+    label_config_hold(project_id=task.project_id)  # the label's class stays until the commit
     index = label_config_index(configuration=task.project.label_configuration)
-    parent_entry = None
-    if label.parent_id is not None:
-        parent_entry = index.entries[str(Label.objects.values_list("entry_id", flat=True).get(pk=label.parent_id))]
-    entry = index.entries[str(label.entry_id)]
+    # Read again under the hold: a configuration change may have deleted the label with its class.
+    classes = {
+        pk: str(entry_id)
+        for pk, entry_id in Label.objects.filter(pk__in=[label.pk, label.parent_id]).values_list("pk", "entry_id")
+    }
+    entry = index.entries.get(classes.get(label.pk, ""))
+    parent_entry = index.entries.get(classes.get(label.parent_id, "")) if label.parent_id is not None else None
+    if entry is None or (label.parent_id is not None and parent_entry is None):
+        raise _label_gone(label.pk)
     merged = {
         "key": entry.key,
         "type": entry.type,
@@ -796,13 +858,19 @@ def label_update(
     label.model_version = merged["model_version"] or ""
     # A label someone edited by hand has passed the rules again.
     label.valid = True
-    label.save(update_fields=[*LABEL_EDITABLE_FIELDS, "valid", "updated_at"])
+    label.updated_at = timezone.now()
+    # A label deleted by another writer of the task (which bumped the version first) is gone now.
+    if not Label.objects.filter(pk=label.pk).update(
+        **{name: getattr(label, name) for name in (*LABEL_EDITABLE_FIELDS, "valid", "updated_at")}
+    ):
+        raise _label_gone(label.pk)
     return label
 
 
 @transaction.atomic
-def label_delete(*, label: Label, expected_version: int | None = None) -> None:
+def label_delete(*, label: Label, expected_version: int | None = None, user: Any = None) -> None:
     """Delete a label and its nested labels."""
+    _task_hold_check(task=label.task, user=user)
     _task_version_bump(task=label.task, expected_version=expected_version)
     label.delete()
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -627,12 +627,24 @@ def label_config_hold(*, project_id: Any) -> datetime | None:
 def label_config_clear(*, configuration: LabelConfiguration) -> None:
     """Delete every entry, and with them every label drawn with them (DataGym DELETE #13)."""
     with transaction.atomic():
+        # FOR UPDATE, as a replace: label writers hold the row FOR KEY SHARE (`label_config_hold`),
+        # and the UPDATE of the stamp below alone would not wait for them.
+        LabelConfiguration.objects.select_for_update().filter(pk=configuration.pk).values_list("pk").get()
         LabelEntry.objects.filter(configuration=configuration).delete()
         configuration.save(update_fields=["updated_at"])
 
 
 def label_config_is_empty(*, configuration: LabelConfiguration) -> bool:
     return not LabelEntry.objects.filter(configuration=configuration).exists()
+
+
+def label_config_entries_missing(*, project_id: Any, entry_ids: Iterable[str]) -> set[str]:
+    """Those of `entry_ids` that are not (or no longer) entries of the project's configuration, in one query."""
+    wanted = set(entry_ids)
+    if not wanted:
+        return set()
+    found = LabelEntry.objects.filter(configuration__project_id=project_id, id__in=wanted).values_list("id", flat=True)
+    return wanted - {str(entry_id) for entry_id in found}
 
 
 # --- reads --------------------------------------------------------------------------------

@@ -290,7 +290,12 @@ saver.addEventListener("state", () => {
   const node = $("save-state");
   node.dataset.state = saver.state;
   node.textContent = readOnly ? "Read only" : STATE_TEXT[saver.state];
-  if (saver.state === "conflict") {
+  if (saver.state === "conflict" && saver.error?.code === "task_held") {
+    // Assigned to someone else: nothing to merge, an admin reassigns it.
+    showBanner("conflict", `${saver.error.message} Your changes are kept on this computer.`, [
+      ["Reload (R)", () => leave(window.location.href)],
+    ]);
+  } else if (saver.state === "conflict") {
     showBanner("conflict", "Someone else saved this task after you opened it. Your changes are kept on this computer.", [
       ["Reload their version (R)", () => leave(window.location.href)],
       ["Merge my changes into theirs (M)", () => mergeAfterConflict()],
@@ -311,7 +316,7 @@ saver.addEventListener("state", () => {
   }
 });
 async function mergeAfterConflict() {
-  if (saver.state !== "conflict") return;
+  if (saver.state !== "conflict" || saver.error?.code === "task_held") return;
   hideBanner("conflict");
   const applied = await saver.merge();
   if (applied === null) {

@@ -9,6 +9,7 @@ label to hold that image pixel.
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from tests.browser.conftest import (
     open_task,
     wait_saved,
 )
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -326,6 +328,46 @@ def test_class_title_with_markup_stays_text(
     assert page.locator("img").count() == 0
     wait_saved(page)
     # The page fixture fails the test on any alert.
+
+
+def test_a_task_with_a_label_of_a_deleted_class_opens_with_a_note_and_the_next_save_drops_it(
+    page: Page, live_server: Any, labeling_project: Any, annotator: Any, tmp_path: Any
+) -> None:
+    task = make_task(labeling_project, "orphan.png")
+    pole = labeling_project.label_configuration.entries.get(key="pole")
+    Label.objects.create(task=task, entry=pole, points=[[700, 250]])
+    Label.objects.create(task=task, entry_id=uuid.uuid4(), points=[[100, 100]])  # its class is gone
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    expect(page.locator(".banner[data-kind=note]")).to_contain_text("no longer in the label configuration")
+    expect(page.locator("#label-count")).to_have_text("1")
+    page.screenshot(path=str(tmp_path / "labeling-page-note.png"))
+
+    press(page, "4")
+    click(page, Screen(page), 300, 300)
+    wait_saved(page)
+
+    assert sorted(Label.objects.filter(task=task).values_list("entry__key", flat=True)) == ["pole", "pole"]
+
+
+def test_an_annotator_on_a_task_assigned_to_someone_else_is_told_who_holds_it_and_nothing_is_saved(
+    page: Page, live_server: Any, labeling_project: Any, annotator: Any, tmp_path: Any
+) -> None:
+    task = make_task(labeling_project, "held.png")
+    holder: Any = UserFactory(username="hanna")
+    MembershipFactory(user=holder, organization=labeling_project.organization, role="annotator")
+    Task.objects.filter(pk=task.pk).update(assignee=holder)
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+
+    press(page, "4")
+    click(page, Screen(page), 300, 300)
+
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("This task is assigned to hanna; ask an admin to reassign it.")
+    expect(banner.get_by_role("button", name="Merge my changes into theirs (M)")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "labeling-page-held.png"))
+    assert Label.objects.filter(task=task).count() == 0
 
 
 def test_unsaved_work_survives_a_reload_as_a_local_draft(

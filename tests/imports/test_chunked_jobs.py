@@ -242,7 +242,8 @@ def test_a_configuration_replaced_between_two_chunks_stops_the_job_with_what_lan
     job.refresh_from_db()
 
     assert job.status == ImportStatus.FAILED
-    assert "label configuration changed while the import was being written, after 10 label(s)" in job.message
+    assert "label configuration changed during the import" in job.message
+    assert "What it had written (10 label(s)) was removed" in job.message
     assert Label.objects.count() == 0
     assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
 
