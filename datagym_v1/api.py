@@ -43,6 +43,7 @@ from formats.datagym import datagym_segmentation_bitmap
 from imports.services import import_items_inline, import_job_create
 from labeling.services import task_complete, task_skip, tasks_reset_after_configuration_clear
 from labelsite.errors import DomainError, ValidationFailed
+from labelsite.uploads import IMAGE_UPLOAD, upload_body_spool
 from projects import label_config
 from projects.authentication import DataGymTokenAuthentication
 from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization, Project
@@ -177,12 +178,15 @@ class MediaUploadView(DataGymView):
     def post(self, request: Request, dataset_id: str) -> Response:
         dataset = dataset_get_for_organization(organization=self.organization(), dataset_id=dataset_id)
         name = upload_filename(request.headers)
-        try:
-            media = media_create_from_file(
-                dataset=dataset, name=name, content=request.body, allowed_formats=UPLOAD_FORMATS
-            )
-        except ValidationFailed as exc:
-            raise _upload_error(exc) from exc
+        # The body is the file: judged by its declared size, then copied to a temporary file as it
+        # is read (LABELSITE_MAX_IMAGE_BYTES), never held whole in memory.
+        with upload_body_spool(request._request, limit=IMAGE_UPLOAD) as content:
+            try:
+                media = media_create_from_file(
+                    dataset=dataset, name=name, content=content, allowed_formats=UPLOAD_FORMATS
+                )
+            except ValidationFailed as exc:
+                raise _upload_error(exc) from exc
         return Response(presenters.uploaded_media_json(media))
 
 

@@ -28,6 +28,7 @@ from labelsite.errors import (
     ErrorDetail,
     NotFound,
     PermissionDenied,
+    TooLarge,
     Unavailable,
     ValidationFailed,
 )
@@ -222,6 +223,9 @@ def from_domain_error(exc: DomainError) -> DataGymError:
         return DataGymError(500, f"ex_gen_{exc.code}", exc.params, msg=exc.message)
     if isinstance(exc, Unavailable):
         return DataGymError(503, "ex_system", msg=exc.message)
+    if isinstance(exc, TooLarge):
+        # As a body over DATA_UPLOAD_MAX_MEMORY_SIZE answers (below): the limit is the param.
+        return DataGymError(413, "ex_validation", (), [detail("data", "ex_file_too_large", *exc.params)])
     return DataGymError(500, "ex_system")
 
 

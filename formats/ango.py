@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from formats.label_studio import media_name, read_json_tasks
-from formats.reading import Converted, ImportFormat, ItemSchema, RawItem, pointer
+from formats.reading import BOOLEAN_OPTION, Converted, ImportFormat, ItemSchema, RawItem, pointer
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -229,6 +229,12 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "external_id", "overwrite": False},
+    option_schemas={
+        "overwrite": {
+            **BOOLEAN_OPTION,
+            "description": "With true each asset's labels are replaced, with false added to.",
+        }
+    },
     sniff=sniff,
     takes_options=True,
 )

@@ -1,7 +1,7 @@
 """Ango Hub's CSV "Import Labels": one row per asset, classification columns and a mask column.
 
 The job's options are the plugin's config JSON, exactly as Ango documents it (seed 004,
-reference/labelbox-ango.md section 3.4), checked with jsonschema when the job is created:
+reference/labelbox-ango.md section 3.4), checked against `OPTION_SCHEMAS` when the job is created:
 
 - `external_id_column`: the column whose cell is the media's external id (rows match media
   by `Media.external_id`; `match_by` is always `external_id`);
@@ -37,7 +37,6 @@ from typing import IO, Any
 import numpy as np
 import orjson
 from django.conf import settings
-from jsonschema import Draft7Validator
 from PIL import Image, ImageColor, UnidentifiedImageError
 
 from formats.codecs.mask_polygons import (
@@ -78,75 +77,75 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+#: The plugin's config as JSON schemas, one per field; each `description` says what the field takes
+#: (it ends the message of a wrong value). `imports` checks a job's options against them.
+OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "match_by": {
+        "const": "external_id",
+        "description": 'Ango CSV rows match media by external id; leave match_by out or give "external_id".',
+    },
+    "external_id_column": {
+        "type": "string",
+        "minLength": 1,
+        "description": 'Give the name of the CSV column holding the external ids, e.g. "External ID".',
+    },
+    "classification_columns": {**_STRINGS, "description": 'Give a list of column names, e.g. ["Color", "Category"].'},
+    "classification_schema_ids": {
+        **_STRINGS,
+        "description": "Give a list of classification schemaIds, one per classification column.",
+    },
+    "mask_column": {
+        "type": "string",
+        "description": 'Give the name of the column holding mask paths or URLs, or "" for no masks.',
+    },
+    "mask_color_mapping": {
+        "oneOf": [
+            {"const": "project_colors"},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "oneOf": [{"minItems": 3, "maxItems": 3}, {"minItems": 1, "maxItems": 1}],
+                },
+            },
+        ],
+        "description": 'Give "project_colors", {"Car": [244, 67, 54]} (RGB per tool title) or {"Car": [1]} '
+        "(label index per tool title), values 0-255.",
+    },
+    "segmentation_mode": {
+        "enum": [INSTANCE, SEMANTIC],
+        "description": 'Give "instance_segmentation" or "semantic_segmentation".',
+    },
+    "polygon_simplification_tolerance": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 100,
+        "description": "Give a number of pixels from 0 to 100, e.g. 0.1.",
+    },
+    "storage_id": {"type": "string", "description": 'Give the id of a configured mask storage, or "" for mask URLs.'},
+    "overwrite": {"type": "boolean", "description": "With true each asset's labels are replaced, with false added to."},
+    "ignored_schema_ids": {**_STRINGS, "description": "Give a list of schemaIds."},
+    "upload_batch_size": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 5000,
+        "description": "Give a whole number of rows from 1 to 5000, e.g. 100.",
+    },
+}
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "Ango CSV Import Labels config",
     "type": "object",
-    "properties": {
-        "match_by": {"const": "external_id"},
-        "external_id_column": {"type": "string", "minLength": 1},
-        "classification_columns": _STRINGS,
-        "classification_schema_ids": _STRINGS,
-        "mask_column": {"type": "string"},
-        "mask_color_mapping": {
-            "oneOf": [
-                {"const": "project_colors"},
-                {
-                    "type": "object",
-                    "minProperties": 1,
-                    "additionalProperties": {
-                        "type": "array",
-                        "items": {"type": "integer", "minimum": 0, "maximum": 255},
-                        "oneOf": [{"minItems": 3, "maxItems": 3}, {"minItems": 1, "maxItems": 1}],
-                    },
-                },
-            ]
-        },
-        "segmentation_mode": {"enum": [INSTANCE, SEMANTIC]},
-        "polygon_simplification_tolerance": {"type": "number", "minimum": 0, "maximum": 100},
-        "storage_id": {"type": "string"},
-        "overwrite": {"type": "boolean"},
-        "ignored_schema_ids": _STRINGS,
-        "upload_batch_size": {"type": "integer", "minimum": 1, "maximum": 5000},
-    },
-}
-_CONFIG = Draft7Validator(CONFIG_SCHEMA)
-#: What each field takes, for the message of a wrong value.
-_FIELD_HINTS = {
-    "match_by": 'Ango CSV rows match media by external id; leave match_by out or give "external_id".',
-    "external_id_column": 'Give the name of the CSV column holding the external ids, e.g. "External ID".',
-    "classification_columns": 'Give a list of column names, e.g. ["Color", "Category"].',
-    "classification_schema_ids": "Give a list of classification schemaIds, one per classification column.",
-    "mask_column": 'Give the name of the column holding mask paths or URLs, or "" for no masks.',
-    "mask_color_mapping": 'Give "project_colors", {"Car": [244, 67, 54]} (RGB per tool title) or {"Car": [1]} '
-    "(label index per tool title), values 0-255.",
-    "segmentation_mode": 'Give "instance_segmentation" or "semantic_segmentation".',
-    "polygon_simplification_tolerance": "Give a number of pixels from 0 to 100, e.g. 0.1.",
-    "storage_id": 'Give the id of a configured mask storage, or "" for mask URLs.',
-    "overwrite": "Give true or false.",
-    "ignored_schema_ids": "Give a list of schemaIds.",
-    "upload_batch_size": "Give a whole number of rows from 1 to 5000, e.g. 100.",
+    "properties": OPTION_SCHEMAS,
 }
 
 
 def options_check(options: Mapping[str, Any], *, organization_id: Any = None) -> list[ErrorDetail]:
-    """Every problem of the config, each naming its field; empty when the import may start."""
+    """What the config's schemas cannot say (each field's type and range is checked against
+    `OPTION_SCHEMAS` first): columns and schemaIds pair up, the storage exists."""
     errors: list[ErrorDetail] = []
-    for error in sorted(_CONFIG.iter_errors(dict(options)), key=lambda e: [str(p) for p in e.absolute_path]):
-        parts = [str(p) for p in error.absolute_path]
-        name = parts[0] if parts else ""
-        if error.validator == "oneOf" and name == "mask_color_mapping":
-            # Name the class whose value is wrong, not only the field (the deepest error says which).
-            deepest = max(error.context or [error], key=lambda e: len(e.absolute_path))
-            parts = [str(p) for p in deepest.absolute_path][:2]
-        path = "options" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
-        field_name = path.removeprefix("options.")
-        message = f"{field_name}: {error.message}. {_FIELD_HINTS.get(name, '')}".strip()
-        if error.validator == "oneOf":
-            message = f"{field_name} is not valid. {_FIELD_HINTS.get(name, '')}".strip()
-        errors.append(ErrorDetail(path=path, code=f"config_{error.validator}", message=message))
-    if errors:
-        return errors
     columns, schema_ids = options["classification_columns"], options["classification_schema_ids"]
     if len(columns) != len(schema_ids):
         errors.append(
@@ -581,6 +580,7 @@ FORMAT = ImportFormat(
     # Chosen by name only: its columns say nothing that tells it from other CSVs, and it needs its config.
     sniff=lambda head: False,
     takes_options=True,
+    option_schemas=OPTION_SCHEMAS,
     options_check=options_check,
     batch_option="upload_batch_size",
 )

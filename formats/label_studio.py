@@ -67,6 +67,10 @@ from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
 from formats.jsonsplit import DepthGuard, JsonTooDeep
 from formats.media_rows import MediaRow
 from formats.reading import (
+    BOOLEAN_OPTION,
+    DATASET_ID_OPTION,
+    IMAGE_FIELD_OPTION,
+    LABEL_MAPPING_OPTION,
     YAJL_NOT_UTF8,
     Converted,
     FileError,
@@ -1171,6 +1175,16 @@ FORMAT = ImportFormat(
         "replace": False,
         "dataset_id": None,
         "create_media": True,
+    },
+    option_schemas={
+        "image_field": IMAGE_FIELD_OPTION,
+        "label_mapping": LABEL_MAPPING_OPTION,
+        "replace": {
+            **BOOLEAN_OPTION,
+            "description": "With true each media's labels are replaced, with false added to.",
+        },
+        "dataset_id": DATASET_ID_OPTION,
+        "create_media": BOOLEAN_OPTION,
     },
     sniff=sniff,
     creates_media=True,

@@ -14,7 +14,18 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from formats.label_studio import media_row
-from formats.reading import Converted, FileError, ImportFormat, ItemSchema, RawItem, not_utf8_check, not_utf8_error
+from formats.reading import (
+    BOOLEAN_OPTION,
+    DATASET_ID_OPTION,
+    IMAGE_FIELD_OPTION,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+    not_utf8_check,
+    not_utf8_error,
+)
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -114,6 +125,7 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
+    option_schemas={"image_field": IMAGE_FIELD_OPTION, "dataset_id": DATASET_ID_OPTION, "create_media": BOOLEAN_OPTION},
     creates_media=True,
     takes_options=True,
 )

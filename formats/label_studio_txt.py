@@ -12,7 +12,16 @@ from typing import IO, Any
 
 from formats.label_studio_csv import _text_lines
 from formats.label_studio_csv import convert as convert_row
-from formats.reading import Converted, FileError, ImportFormat, ItemSchema, RawItem
+from formats.reading import (
+    BOOLEAN_OPTION,
+    DATASET_ID_OPTION,
+    IMAGE_FIELD_OPTION,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+)
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 
@@ -51,6 +60,7 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
+    option_schemas={"image_field": IMAGE_FIELD_OPTION, "dataset_id": DATASET_ID_OPTION, "create_media": BOOLEAN_OPTION},
     creates_media=True,
     takes_options=True,
 )

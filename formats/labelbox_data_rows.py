@@ -34,7 +34,7 @@ from typing import IO, Any
 from formats.label_studio import _first_byte, json_array_items
 from formats.labelbox import _LineSchema, json_line
 from formats.media_rows import MediaRow, global_key_errors, url_errors
-from formats.reading import Converted, FileError, ImportFormat, RawItem, pointer
+from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, pointer
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -199,6 +199,35 @@ class MetadataSchema:
 
     def names(self) -> str:
         return ", ".join(f.name for f in self.fields)
+
+
+#: The documented shape of the option `metadata_schema` (docs/formats.md), checked when the job is
+#: created; names that are reserved or given twice are the reader's to refuse (`_metadata_schema_parsed`).
+METADATA_SCHEMA_OPTION: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "kind": {"enum": list(METADATA_KINDS)},
+            "schema_id": {"type": "string"},
+            "options": {
+                "oneOf": [
+                    {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                    {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
+                ]
+            },
+        },
+        "if": {"properties": {"kind": {"const": "enum"}}, "required": ["kind"]},
+        "then": {"required": ["options"]},
+    },
+    "description": 'Give a list of fields {"name", "kind", "schema_id"?, "options"?}, e.g. [{"name": "site", "kind": '
+    '"string"}, {"name": "weather", "kind": "enum", "options": ["sun", "rain"]}]; kinds are '
+    + ", ".join(METADATA_KINDS)
+    + '; an enum lists its "options" (names, or {name: schema_id}).',
+}
 
 
 def _schema_error(message: str) -> FileError:
@@ -506,6 +535,7 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "global_key", "dataset_id": None, "metadata_schema": [], "skip_invalid": True},
+    option_schemas={"dataset_id": DATASET_ID_OPTION, "metadata_schema": METADATA_SCHEMA_OPTION},
     sniff=sniff,
     creates_media=True,
     takes_options=True,

@@ -14,6 +14,7 @@ reject the same items.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -201,6 +202,120 @@ def schema_error_detail(error: SchemaError, *, prefix: tuple[object, ...] = ()) 
 #: from, whose other entries (masks) formats may read (`formats.mask_sources.ArchiveMasks`).
 ARCHIVE_OPTION = "archive"
 
+# --- options ------------------------------------------------------------------------------
+#
+# Every option has a JSON schema (Draft 7); one validator checks a job's options against the
+# schemas of its format when the job is created, so a wrong value is refused with its place
+# before any work (`overwrite: "false"`, a string, replaced labels when it was taken as true).
+# A schema's `description` says how to fix a wrong value; it ends the error's message.
+
+MATCH_BY_CHOICES = ("id", "name", "external_id", "global_key")
+BOOLEAN_OPTION: dict[str, Any] = {"type": "boolean"}
+#: The options every import takes; a format may declare them again with its own default.
+JOB_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "match_by": {"enum": list(MATCH_BY_CHOICES)},
+    "skip_invalid": BOOLEAN_OPTION,
+    "write_when_valid": BOOLEAN_OPTION,
+    "keep_data": {
+        "type": ["boolean", "null"],
+        "description": "With true the file's labels are added to each media's, with false they replace them, "
+        "with null the file decides.",
+    },
+}
+IMAGE_FIELD_OPTION: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "description": 'Name the field of the task\'s data that holds the image, e.g. "image", or leave it out.',
+}
+DATASET_ID_OPTION: dict[str, Any] = {
+    "type": ["string", "null"],
+    "description": "Give the id of a dataset connected to the project, or leave it out.",
+}
+LABEL_MAPPING_OPTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "minLength": 1},
+    "description": 'Map names of the file to class keys of the configuration, e.g. {"Bus": "bus"}.',
+}
+
+#: How a schema type is said in a message.
+_TYPE_WORDS = {
+    "boolean": "true or false (a JSON boolean)",
+    "string": "a string",
+    "null": "null",
+    "object": "a JSON object",
+    "array": "a list",
+    "integer": "a whole number",
+    "number": "a number",
+}
+_SHOWN_CHARACTERS = 40
+
+
+def _value_words(value: Any) -> str:
+    """A JSON value as a message names it: `the string "false"`, `the number 1`, `a list`."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= _SHOWN_CHARACTERS else value[:_SHOWN_CHARACTERS] + "…"
+        return f"the string {json.dumps(shown, ensure_ascii=False)}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _expected(error: SchemaError) -> str:
+    """What the value must be, said after the option's name; else jsonschema's own words."""
+    validator, wanted = str(error.validator), error.validator_value
+    if validator == "type":
+        types = [wanted] if isinstance(wanted, str) else list(wanted)
+        return f"must be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, not {_value_words(error.instance)}"
+    if validator == "enum":
+        return f"must be one of {', '.join(json.dumps(v) for v in wanted)}, not {_value_words(error.instance)}"
+    if validator == "const":
+        return f"must be {json.dumps(wanted)}, not {_value_words(error.instance)}"
+    if validator == "required" and isinstance(error.instance, dict):
+        missing = [key for key in wanted if key not in error.instance]
+        return f"must have the key {', '.join(json.dumps(key) for key in missing)}"
+    if validator == "minLength" and wanted == 1:
+        return "must not be empty"
+    if validator in {"minimum", "maximum"}:
+        bound = "at least" if validator == "minimum" else "at most"
+        return f"must be {bound} {wanted}, not {_value_words(error.instance)}"
+    return f"is not valid: {error.message}"
+
+
+def _deepest(error: SchemaError) -> SchemaError:
+    """The deepest of the alternatives' errors (which key or item of the value is wrong)."""
+    if not error.context:
+        return error
+    return max((_deepest(sub) for sub in error.context), key=lambda e: len(e.absolute_path))
+
+
+def option_error_detail(error: SchemaError, schemas: Mapping[str, Mapping[str, Any]]) -> ErrorDetail:
+    """A jsonschema error of the options as a located detail: `options.<name>[.key|[i]]`, what the
+    value must be, and the option's `description` (how to fix it)."""
+    parts = list(error.absolute_path)
+    if error.validator in {"oneOf", "anyOf"}:
+        # None of the alternatives fits: name the key of the value that is wrong, not the reasons
+        # each alternative gives (`mask_color_mapping.Car is not valid`), and say what fits.
+        parts = list(_deepest(error).absolute_path)[: len(parts) + 1]
+        expected = "is not valid"
+    else:
+        expected = _expected(error)
+    place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).removeprefix(".")
+    hint = str(schemas.get(str(parts[0]), {}).get("description", "")) if parts else ""
+    message = f"{place} {expected}." if place else f"The options are not valid: {error.message}."
+    code = {"type": "wrong_type", "enum": "invalid_choice", "const": "invalid_choice"}.get(
+        str(error.validator), f"invalid_{_snake(str(error.validator))}"
+    )
+    return ErrorDetail(path=f"options.{place}" if place else "options", code=code, message=f"{message} {hint}".strip())
+
+
+def options_errors(options: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> list[ErrorDetail]:
+    """Every option of `options` that breaks its schema, in the order of their places."""
+    validator = Draft7Validator({"type": "object", "properties": dict(schemas)})
+    found = sorted(validator.iter_errors(dict(options)), key=lambda e: [str(p) for p in e.absolute_path])
+    return [option_error_detail(error, schemas) for error in found]
+
 
 @dataclass(frozen=True)
 class ImportFormat:
@@ -218,6 +333,9 @@ class ImportFormat:
     convert: Converter
     #: Options this format understands, with their defaults.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The JSON schema of each of its options that is not a job option (`JOB_OPTION_SCHEMAS`), or
+    #: that it narrows; every option has one (checked as the format is declared).
+    option_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: `(file, every=...) -> [Span, ...] | None`: byte ranges of `every` items, for chunked jobs.
     split: Callable[..., list[Span] | None] | None = None
     #: `(file, span) -> RawItem, ...`: the items of one span, numbered as in the whole file.
@@ -233,6 +351,15 @@ class ImportFormat:
     options_check: Callable[..., list[ErrorDetail]] | None = None
     #: The option that sets how many items are checked and written per batch (else the defaults).
     batch_option: str | None = None
+
+    def __post_init__(self) -> None:
+        unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))
+        if unchecked:
+            raise TypeError(f"The import format {self.name!r} declares options without a schema: {unchecked}.")
+
+    def options_schemas(self) -> dict[str, dict[str, Any]]:
+        """The schema of every option a job of this format takes."""
+        return {**JOB_OPTION_SCHEMAS, **self.option_schemas}
 
     def items(self, file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
         """The file's items; the job's options reach formats that take them."""
@@ -264,6 +391,12 @@ class ImportFormat:
 
 
 __all__ = [
+    "BOOLEAN_OPTION",
+    "DATASET_ID_OPTION",
+    "IMAGE_FIELD_OPTION",
+    "JOB_OPTION_SCHEMAS",
+    "LABEL_MAPPING_OPTION",
+    "MATCH_BY_CHOICES",
     "Converted",
     "FileError",
     "ImportFormat",
@@ -271,6 +404,7 @@ __all__ = [
     "LabelConfigIndex",
     "RawItem",
     "SizeCheck",
+    "options_errors",
     "pointer",
     "schema_error_detail",
 ]

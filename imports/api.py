@@ -43,12 +43,12 @@ from imports.serializers import (
     ImportFormatOutputSerializer,
     ImportJobOutputSerializer,
 )
+from labelsite.api import UploadLimitedApi
 from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.uploads import IMPORT_UPLOAD
 from projects.selectors import project_get_for_admin
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
 
-#: Room for the multipart envelope around the file when judging a request by its Content-Length.
-MULTIPART_SLACK = 1024 * 1024
 #: A cell starting with one of these is a formula to a spreadsheet; it is written with a leading quote.
 
 
@@ -164,8 +164,11 @@ def _job_output(job: ImportJob) -> dict[str, Any]:
 # --- jobs --------------------------------------------------------------------------------
 
 
-class ImportCreateApi(APIView):
+class ImportCreateApi(UploadLimitedApi):
     parser_classes = [MultiPartParser]
+    # Judged by its declared size, then streamed through LABELSITE_MAX_IMPORT_BYTES, before
+    # authentication reads the body (labelsite/uploads.py).
+    upload_limit = IMPORT_UPLOAD
 
     @extend_schema(
         operation_id="imports_create",
@@ -177,11 +180,7 @@ class ImportCreateApi(APIView):
         responses={201: ImportCreatedSerializer, 413: ERRORS[400], **ERRORS},
     )
     def post(self, request: Request, project_id: str) -> Response:
-        # Judge a too-large upload by its header, before Django spools the body to disk.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
         project = project_get_for_admin(user=request.user, project_id=project_id)
-        if declared > max_import_bytes() + MULTIPART_SLACK:
-            raise file_too_large(declared)
         data = ImportCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = import_job_create_from_upload(

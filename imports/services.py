@@ -27,7 +27,14 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from formats import format_get
-from formats.reading import FileError, ImportFormat, RawItem, pointer
+from formats.reading import (
+    JOB_OPTION_SCHEMAS,
+    FileError,
+    ImportFormat,
+    RawItem,
+    options_errors,
+    pointer,
+)
 from imports import queue
 from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
@@ -73,7 +80,6 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "write_when_valid": False,
     "keep_data": None,
 }
-MATCH_BY_CHOICES = ("id", "name", "external_id", "global_key")
 
 
 def import_options_clean(
@@ -82,7 +88,9 @@ def import_options_clean(
     """The job options with their defaults, or every problem with them.
 
     A format's own options (`ImportFormat.options`) are allowed too, with its defaults
-    (its `match_by` default wins over the general one), and checked by its `options_check`."""
+    (its `match_by` default wins over the general one). Every option is checked against its
+    JSON schema (`ImportFormat.options_schemas`), then the format's `options_check` looks at
+    what the schemas cannot say (values that must agree, a storage that must exist)."""
     given = dict(options or {})
     known = {**DEFAULT_OPTIONS, **(fmt.options if fmt is not None else {})}
     errors: list[ErrorDetail] = []
@@ -96,25 +104,8 @@ def import_options_clean(
                 )
             )
     cleaned = {**known, **{k: v for k, v in given.items() if k in known}}
-    if cleaned["match_by"] not in MATCH_BY_CHOICES:
-        errors.append(
-            ErrorDetail(
-                path="options.match_by",
-                code="invalid_choice",
-                message=f"match_by is one of {', '.join(MATCH_BY_CHOICES)}.",
-            )
-        )
-    for flag in ("skip_invalid", "write_when_valid", "create_media", "replace"):
-        if flag in cleaned and not isinstance(cleaned[flag], bool):
-            errors.append(ErrorDetail(path=f"options.{flag}", code="invalid", message=f"{flag} is true or false."))
-    if cleaned["keep_data"] is not None and not isinstance(cleaned["keep_data"], bool):
-        errors.append(
-            ErrorDetail(
-                path="options.keep_data",
-                code="invalid",
-                message="keep_data is true (add to stored labels), false (replace them) or null (the file decides).",
-            )
-        )
+    # One declarative check: each option against its JSON schema (formats/reading.py).
+    errors.extend(options_errors(cleaned, fmt.options_schemas() if fmt is not None else JOB_OPTION_SCHEMAS))
     if not errors and fmt is not None and fmt.options_check is not None:
         errors.extend(fmt.options_check(cleaned, organization_id=organization_id))
     if errors:

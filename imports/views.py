@@ -19,11 +19,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from imports import selectors, services
-from imports.api import FileTooLarge, file_too_large, import_job_create_from_upload, import_job_data, max_import_bytes
+from imports.api import FileTooLarge, import_job_create_from_upload, import_job_data
 from imports.models import ImportStatus
 from imports.serializers import options_parse
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
+from labelsite.uploads import IMPORT_UPLOAD, upload_limited
 from projects.selectors import project_get_for_admin
 
 ERRORS_PER_PAGE = 50
@@ -43,16 +44,18 @@ def _message_of(exc: Exception) -> str:
     return str(getattr(exc, "detail", exc))
 
 
+def _upload_refused(request: HttpRequest, error: DomainError, project_id: UUID) -> HttpResponse:
+    messages.error(request, _message_of(error))
+    return redirect(reverse("project-detail", kwargs={"project_id": project_id}) + "#imports")
+
+
 @require_POST
 @login_required
+@upload_limited(IMPORT_UPLOAD, refused=_upload_refused)  # before the CSRF check reads the body
 def project_import_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """The project page's upload form: store the file, queue the job, show the job page."""
     project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
     back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#imports"
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > max_import_bytes() + 1024 * 1024:  # refused before Django spools the body
-        messages.error(request, _message_of(file_too_large(declared)))
-        return redirect(back)
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose a file to import.")

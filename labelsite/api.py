@@ -4,19 +4,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from labelsite import errors
+from labelsite.uploads import SizeLimitedUploadHandler, UploadLimit, upload_limit_install
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
     errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    errors.TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 
 
@@ -71,6 +75,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             ),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        # Django refuses the multipart body (DATA_UPLOAD_MAX_NUMBER_FILES / _FIELDS): it was a 500.
+        return Response(
+            error_body(
+                "too_many_parts",
+                f"{exc} Send the files in several requests of at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} "
+                f"files (and {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields) each.",
+            ),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, OperationalError | InterfaceError):
         # The database dropped the connection or is locked: a clean, retryable answer.
         logger.warning("The database failed during an API request: %s", exc)
@@ -107,6 +121,29 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
         error_body("not_found", f"There is no API endpoint {request.path}; see /api/docs."),
         status=status.HTTP_404_NOT_FOUND,
     )
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+class UploadLimitedApi(APIView):
+    """An API view that takes uploads: the declared size is judged and the limit put in place in
+    `initial()`, before authentication (a session's CSRF check reads the body) or the method."""
+
+    upload_limit: ClassVar[UploadLimit]
+    #: One request may carry many files; one past the limit fails on its own (`upload_refused`).
+    upload_many: ClassVar[bool] = False
+    upload_handler: SizeLimitedUploadHandler | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method == "POST":
+            self.upload_handler = upload_limit_install(request._request, limit=self.upload_limit, many=self.upload_many)
+        super().initial(request, *args, **kwargs)
+
+    def upload_refused(self) -> list[tuple[str, errors.TooLarge]]:
+        """The files of a many-file upload dropped for their size: (file name, its error)."""
+        handler = self.upload_handler
+        return [(name, handler.limit.file_too_large(name=name)) for name in handler.refused] if handler else []
 
 
 def schema_exclude_datagym_v1(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:

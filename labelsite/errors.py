@@ -57,3 +57,7 @@ class PermissionDenied(DomainError):
 
 class Unavailable(DomainError):
     """A service the operation needs (the job queue) is not answering; the same request may work later."""
+
+
+class TooLarge(DomainError):
+    """The request, or a file in it, is larger than a limit (413); the message names the setting."""

@@ -7,6 +7,7 @@ from a service back to its tasks (the import contract in pyproject.toml holds th
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import current_app
@@ -29,12 +30,19 @@ def task_publish(
     task.apply_async(args=args, **options)
 
 
+#: Celery's autodiscovery returns at once, importing nothing, in a thread that calls it while
+#: another thread runs it: a threaded server's first requests that queue tasks wait here.
+_DISCOVERY = threading.Lock()
+
+
 def _task(name: str) -> Any:
     registry = current_app.tasks
     if name not in registry:
         # A worker imports every app's `tasks.py` as it starts (Celery's autodiscovery); a web
         # process or a management command does it here, the first time it queues a task.
-        current_app.loader.import_default_modules()
+        with _DISCOVERY:
+            if name not in registry:
+                current_app.loader.import_default_modules()
     return registry[name]
 
 

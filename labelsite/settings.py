@@ -188,6 +188,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Uploads: requests larger than this are refused before they reach a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Files one multipart request may carry (Django refuses more); with LABELSITE_MAX_IMAGE_BYTES it
+# bounds what a many-file upload may declare (labelsite/uploads.py).
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("DATA_UPLOAD_MAX_NUMBER_FILES", 100))
+# Uploaded files larger than these are refused: by the declared size before the body is read,
+# else as they stream (labelsite/uploads.py); an upload is never held whole in memory.
 LABELSITE_MAX_IMAGE_BYTES = int(os.environ.get("LABELSITE_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
 # Pillow refuses images with more pixels than this (decompression bombs).
 LABELSITE_MAX_IMAGE_PIXELS = int(os.environ.get("LABELSITE_MAX_IMAGE_PIXELS", 100_000_000))

@@ -20,6 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelsite.api import UploadLimitedApi
+from labelsite.uploads import IMAGE_UPLOAD
 from projects import selectors, services
 from projects.label_config import label_config_replace, label_config_tree
 from projects.models import Dataset, Media, Project
@@ -329,8 +331,11 @@ class MediaListApi(generics.ListAPIView):
         )
 
 
-class MediaUploadApi(APIView):
+class MediaUploadApi(UploadLimitedApi):
     parser_classes = [MultiPartParser]
+    # Each file streams through LABELSITE_MAX_IMAGE_BYTES; one past it fails alone.
+    upload_limit = IMAGE_UPLOAD
+    upload_many = True
 
     @extend_schema(
         operation_id="datasets_media_upload",
@@ -338,12 +343,14 @@ class MediaUploadApi(APIView):
         description=(
             "Send one `file` part per image. Each file succeeds or fails on its own: the answer lists the "
             "created media and, for each failed file, its name and error. 201 when at least one file was "
-            "stored, 400 when none was."
+            "stored, 400 when none was. A file over LABELSITE_MAX_IMAGE_BYTES fails as `file_too_large` "
+            "(it is not kept); a request declaring more than the files it may carry answers 413."
         ),
         request={"multipart/form-data": MediaUploadInputSerializer},
         responses={
             201: MediaUploadResultSerializer,
             400: MediaUploadResultSerializer,
+            413: ERRORS[400],
             401: ERRORS[401],
             403: ERRORS[403],
             404: ERRORS[404],
@@ -351,13 +358,17 @@ class MediaUploadApi(APIView):
     )
     def post(self, request: Request, dataset_id: str) -> Response:
         dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
-        files = [services.UploadedFile(name=f.name or "", content=f.read()) for f in request.FILES.getlist("file")]
-        if not files:
+        # The files as Django spooled them (memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, else disk),
+        # never read whole: the service streams each to storage.
+        files = [services.UploadedFile(name=f.name or "", content=f) for f in request.FILES.getlist("file")]
+        refused = [services.MediaUploadFailure(name=name, error=error) for name, error in self.upload_refused()]
+        if not files and not refused:
             return Response(
                 {"created": [], "failed": [{"name": "", "error": _no_file_error()}]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         result = services.media_create_from_files(dataset=dataset, files=files)
+        failed = [*refused, *result.failed]
         body = {
             "created": result.created,
             "failed": [
@@ -369,7 +380,7 @@ class MediaUploadApi(APIView):
                         "details": [detail.as_dict() for detail in failure.error.details],
                     },
                 }
-                for failure in result.failed
+                for failure in failed
             ],
         }
         http_status = status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,6 +28,7 @@ from labelsite.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
 from projects.models import (
@@ -53,6 +54,7 @@ from projects.s3_sources import (
     s3_sources_described,
     s3_sources_for,
 )
+from projects.thumbnails import media_thumbnails_queue
 
 # --- organisations and members ------------------------------------------------------------
 
@@ -251,15 +253,18 @@ class ImageInfo:
     height: int
 
 
-def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORMATS) -> ImageInfo:
+def image_inspect(*, content: bytes | IO[bytes], allowed_formats: Iterable[str] = IMAGE_FORMATS) -> ImageInfo:
     """Sniff an image's format from its bytes (never its name) and read its size.
 
-    Refuses decompression bombs by pixel count before anything is decoded.
+    Only the header is read (a file is left where it was): nothing is decoded, so decompression
+    bombs are refused by pixel count first.
     """
     allowed = set(allowed_formats)
     accepted = ", ".join(sorted(f for f in allowed if f in IMAGE_FORMATS))
+    stream = io.BytesIO(content) if isinstance(content, bytes) else content
+    start = stream.tell()
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        with Image.open(stream) as image:
             image_format = image.format or ""
             width, height = image.size
     except Image.DecompressionBombError as exc:
@@ -275,6 +280,8 @@ def image_inspect(*, content: bytes, allowed_formats: Iterable[str] = IMAGE_FORM
             message=f"The file is not an image that Labelsite can read; upload an image of type {accepted}.",
             params=("unknown", sorted(IMAGE_FORMATS[f] for f in allowed if f in IMAGE_FORMATS)),
         ) from exc
+    finally:
+        stream.seek(start)
     if image_format not in allowed:
         detected = IMAGE_FORMATS.get(image_format, f"image/{image_format.lower()}")
         raise ValidationFailed(
@@ -305,11 +312,24 @@ def _media_name_taken(*, dataset: Dataset, name: str) -> AlreadyExists:
     )
 
 
+def _stream_size(stream: IO[bytes]) -> int:
+    """The bytes of a file from where it is to its end, without reading them."""
+    start = stream.tell()
+    size = stream.seek(0, os.SEEK_END) - start
+    stream.seek(start)
+    return size
+
+
 def media_create_from_file(
     *, dataset: Dataset, name: str, content: bytes | IO[bytes], allowed_formats: Iterable[str] = IMAGE_FORMATS
 ) -> Media:
-    """Store one uploaded image; its tasks appear in every project the dataset is in."""
-    data = content if isinstance(content, bytes) else content.read()
+    """Store one uploaded image; its tasks appear in every project the dataset is in.
+
+    A file is streamed, never read whole: its size is checked, its header inspected, and it is
+    copied to storage in chunks (an upload Django spooled to disk is moved there). Its thumbnail
+    is queued for the worker once the media is committed.
+    """
+    stream = io.BytesIO(content) if isinstance(content, bytes) else content
     name = name.strip()
     if not name or "/" in name or "\\" in name or name in {".", ".."} or "\x00" in name:
         raise ValidationFailed(
@@ -331,12 +351,10 @@ def media_create_from_file(
             ],
             params=(MEDIA_NAME_MAX_BYTES,),
         )
-    if len(data) > settings.LABELSITE_MAX_IMAGE_BYTES:
-        raise ValidationFailed(
-            code="file_too_large",
-            message=f"The file is larger than {settings.LABELSITE_MAX_IMAGE_BYTES} bytes.",
-        )
-    info = image_inspect(content=data, allowed_formats=allowed_formats)
+    size = _stream_size(stream)
+    if size > IMAGE_UPLOAD.max_bytes:
+        raise IMAGE_UPLOAD.file_too_large(name=name, size=size)
+    info = image_inspect(content=stream, allowed_formats=allowed_formats)
     if Media.objects.filter(dataset=dataset, name=name, deleted_at__isnull=True).exists():
         raise _media_name_taken(dataset=dataset, name=name)
     media = Media(
@@ -348,7 +366,9 @@ def media_create_from_file(
         width=info.width,
         height=info.height,
     )
-    media.file.save(name, ContentFile(data), save=False)
+    upload = stream if isinstance(stream, File) else File(stream, name=name)
+    upload.size = size
+    media.file.save(name, upload, save=False)
     try:
         with transaction.atomic():
             media.save()
@@ -356,6 +376,8 @@ def media_create_from_file(
     except IntegrityError as exc:
         media.file.delete(save=False)
         raise _media_name_taken(dataset=dataset, name=name) from exc
+    media_id = str(media.id)
+    transaction.on_commit(lambda: media_thumbnails_queue(media_ids=[media_id]))
     return media
 
 

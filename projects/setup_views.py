@@ -28,7 +28,7 @@ from labelsite.pages import or_http_error
 from projects import selectors, services
 from projects.label_config import label_config_tree
 from projects.models import EntryType, Organization, Project, Role
-from projects.thumbnails import media_thumbnail_create
+from projects.thumbnails import media_thumbnail_path, media_thumbnails_queue
 from projects.views import _status_for
 
 MEDIA_GRID_PER_PAGE = 48
@@ -311,17 +311,32 @@ def media_delete(request: HttpRequest, dataset_id: UUID, media_id: UUID) -> Http
     return redirect("setup-dataset-media", dataset_id=dataset_id)
 
 
+#: What a thumbnail not made yet is shown as, in the grid's 160 x 120 frame.
+THUMBNAIL_PENDING_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="120" viewBox="0 0 160 120">'
+    '<rect width="160" height="120" fill="#eef0f3"/>'
+    '<text x="80" y="64" font-family="sans-serif" font-size="12" fill="#6b7280" text-anchor="middle">'
+    "Thumbnail being made…</text></svg>"
+)
+#: Seconds after which a client may ask again for a thumbnail being made.
+THUMBNAIL_RETRY_SECONDS = 5
+
+
 @require_GET
 @login_required
 def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
-    """The media's thumbnail, made (once, then cached in storage) on the first request."""
+    """The media's thumbnail once the worker has made it; until then (and the first time, when it
+    is queued) a placeholder image with 202 Accepted. The web process never decodes an image."""
     media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
     if not media.file:
         return redirect(media.url) if media.url.startswith(("http://", "https://")) else HttpResponse(status=404)
-    try:
-        path = media_thumbnail_create(media=media)
-    except (DomainError, OSError):
-        return HttpResponse(status=404)
+    path = media_thumbnail_path(media=media)
+    if not default_storage.exists(path):
+        media_thumbnails_queue(media_ids=[str(media.id)])
+        pending = HttpResponse(THUMBNAIL_PENDING_SVG, status=202, content_type="image/svg+xml")
+        pending["Cache-Control"] = "no-store"
+        pending["Retry-After"] = str(THUMBNAIL_RETRY_SECONDS)
+        return pending
     response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=86400"
     return response

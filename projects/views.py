@@ -19,8 +19,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labelsite.errors import AlreadyExists, Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from labelsite.errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+    ValidationFailed,
+)
 from labelsite.pages import or_http_error
+from labelsite.uploads import IMAGE_UPLOAD, upload_limited
 from projects import selectors, services
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
@@ -212,10 +221,17 @@ def _max_upload_bytes() -> int:
     return min(settings.LABELSITE_MAX_IMAGE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
+def _upload_refused(request: HttpRequest, error: DomainError, *args: Any, **kwargs: Any) -> HttpResponse:
+    return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=_status_for(error))
+
+
 @require_POST
 @login_required
+@upload_limited(IMAGE_UPLOAD, refused=_upload_refused)
 def dataset_upload(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    """Store one uploaded image (multipart field `file`); answers `{id, name}` or `{error}`."""
+    """Store one uploaded image (multipart field `file`); answers `{id, name}` or `{error}`.
+
+    The file streams through LABELSITE_MAX_IMAGE_BYTES (`upload_limited`): larger is 413."""
     try:
         dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
         upload = request.FILES.get("file")
@@ -230,6 +246,8 @@ def dataset_upload(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
 def _status_for(error: DomainError) -> int:
     if isinstance(error, NotFound):
         return 404
+    if isinstance(error, TooLarge):
+        return 413
     if isinstance(error, PermissionDenied):
         return 403
     if isinstance(error, AlreadyExists | Conflict):

@@ -271,8 +271,8 @@ def test_media_grid_filters_by_name_state_and_label_count(
     assert names(max_labels="0") == ["empty.jpg"]
 
 
-def test_thumbnail_is_made_on_first_request_and_cached(
-    admin_client: Client, organization: Any, media_storage: Any
+def test_a_thumbnail_not_made_yet_is_a_placeholder_until_the_worker_has_made_it(
+    admin_client: Client, organization: Any, media_storage: Any, eager_worker: None
 ) -> None:
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
@@ -282,16 +282,25 @@ def test_thumbnail_is_made_on_first_request_and_cached(
         organization=organization, dataset=dataset, name="a.png", source=MediaSource.LOCAL, width=40, height=30
     )
     media.file.save("a.png", ContentFile(png()), save=True)
+    url = reverse("setup-media-thumbnail", kwargs={"media_id": media.pk})
 
-    response = admin_client.get(reverse("setup-media-thumbnail", kwargs={"media_id": media.pk}))
+    # The page never decodes an image: it queues the worker's task (run at once here) and
+    # answers a placeholder; the next request gets the thumbnail the worker stored.
+    pending = admin_client.get(url)
+    made = admin_client.get(url)
 
-    assert response.status_code == 200
-    assert response["Content-Type"] == "image/jpeg"
+    assert (pending.status_code, pending["Content-Type"], pending["Cache-Control"]) == (
+        202,
+        "image/svg+xml",
+        "no-store",
+    )
+    assert pending.content.startswith(b"<svg")
+    assert (made.status_code, made["Content-Type"]) == (200, "image/jpeg")
     assert default_storage.exists(f"thumbnails/{media.pk}.jpg")
     other = Client()
     stranger: Any = UserFactory()
     other.force_login(stranger)
-    assert other.get(reverse("setup-media-thumbnail", kwargs={"media_id": media.pk})).status_code == 404
+    assert other.get(url).status_code == 404
 
 
 def test_media_delete_needs_an_admin_and_soft_deletes(admin_client: Client, organization: Any) -> None:
