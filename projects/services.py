@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
