@@ -22,6 +22,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from labelsite.errors import AlreadyExists, Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
+from labelsite.netguard import url_shape_problem
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
 from projects.models import (
@@ -388,6 +389,7 @@ class UrlResult:
     url: str
     status: str
     media: Media | None
+    message: str = ""  # why a FAILED URL was refused, and what to give instead
 
 
 def media_name_from_url(url: str) -> str:
@@ -400,7 +402,9 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     """Add media by URL without fetching them (DataGym's rules: the extension decides).
 
     The page and both APIs use this; a URL is fetched only when the image is shown, and
-    then through the safe fetcher that refuses private addresses.
+    then through the safe fetcher that refuses private addresses. A URL that points at this
+    machine, a private network or a metadata service is refused here already (FAILED, with
+    the reason), so that no such media is ever stored.
     """
     unique_urls = list(dict.fromkeys(u.strip() for u in urls if isinstance(u, str)))
     existing = {
@@ -414,7 +418,16 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     for url in unique_urls:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
-            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None))
+            message = f"{url!r} is not an http(s) URL; give the image's URL, e.g. https://host/image.jpg."
+            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None, message=message))
+            continue
+        problem = url_shape_problem(url)
+        if problem:
+            message = (
+                f"{url!r} cannot be a media URL: {problem}; give the image's public http(s) URL "
+                "(an operator can allow an internal image host with LABELSITE_URL_ALLOWLIST)."
+            )
+            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None, message=message))
             continue
         if url.lower() in existing:
             results.append(UrlResult(url=url, status=UrlStatus.DUPLICATE, media=None))
