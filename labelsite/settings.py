@@ -144,6 +144,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- E-mail (password reset links) -------------------------------------------------------
+# Development prints mails on the console; production sends them by SMTP, configured here.
+# A mail that cannot be sent is logged; the reset page answers the same (it tells nobody
+# whether an account has the address).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "labelsite@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Static and uploaded files ----------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

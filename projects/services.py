@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,7 +21,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from labelsite.errors import AlreadyExists, Conflict, DomainError, ErrorDetail, NotFound, ValidationFailed
+from labelsite.errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    ErrorDetail,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from labelsite.netguard import url_shape_problem
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
@@ -720,6 +728,51 @@ def membership_role_change(*, organization: Organization, user: User, role: str)
         ):
             raise Conflict(code="last_admin", message="The organisation's last admin must stay an admin.")
         return membership_set(organization=organization, user=user, role=role)
+
+
+@transaction.atomic
+def member_deactivate(*, organization: Organization, user: User, actor: User) -> Literal["deactivated", "removed"]:
+    """Stop a member from acting: their account is deactivated (no sign-in, sessions and personal
+    tokens refused; labels and membership stay), or, when the account is used in other
+    organisations too, they are removed from this one only: an admin of one organisation does not
+    lock a user out of the others. Answers which of the two it did."""
+    if user.pk == actor.pk:
+        raise Conflict(
+            code="deactivate_self",
+            message="You cannot deactivate your own account; ask another admin of the organisation.",
+        )
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user.pk)))
+    if Membership.objects.filter(user=user).exclude(organization=organization).exists():
+        membership_remove(organization=organization, user=user)
+        return "removed"
+    if user.is_staff or user.is_superuser:
+        raise PermissionDenied(
+            code="site_administrator",
+            message=f"{user.username} is a site administrator; only another site administrator can "
+            "deactivate them (in the Django admin).",
+        )
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return "deactivated"
+
+
+@transaction.atomic
+def member_reactivate(*, organization: Organization, user: User) -> None:
+    """Let a deactivated member sign in again. Only an account used in this organisation alone:
+    one shared with others was not deactivated here (see `member_deactivate`)."""
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user.pk)))
+    if user.is_active:
+        return
+    if Membership.objects.filter(user=user).exclude(organization=organization).exists():
+        raise PermissionDenied(
+            code="account_shared",
+            message=f"{user.username}'s account is used in other organisations too; a site administrator "
+            "reactivates it (in the Django admin).",
+        )
+    user.is_active = True
+    user.save(update_fields=["is_active"])
 
 
 def project_member_add(*, project: Project, user: User) -> None:

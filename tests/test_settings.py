@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -36,3 +37,55 @@ def test_wsgi_application_refuses_the_development_secret(tmp_path):
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
+
+
+def _settings_of(env_overrides: dict[str, str], tmp_path: Path, *names: str) -> dict[str, object]:
+    """The values of settings as labelsite/settings.py computes them from this environment."""
+    code = (
+        "import json, labelsite.settings as s; "
+        f"print(json.dumps({{n: getattr(s, n, None) for n in {list(names)!r}}}, default=str))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECRET_KEY", "EMAIL_", "SECURE_"))}
+    env.update({"LABELSITE_VAR_DIR": str(tmp_path), **env_overrides})
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_password_reset_mail_goes_to_the_console_in_development(tmp_path):
+    found = _settings_of({"DEBUG": "1"}, tmp_path, "EMAIL_BACKEND")
+
+    assert found["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_password_reset_mail_goes_through_smtp_from_the_environment_in_production(tmp_path):
+    found = _settings_of(
+        {
+            "SECRET_KEY": "x" * 50,
+            "EMAIL_HOST": "smtp.example.com",
+            "EMAIL_PORT": "587",
+            "EMAIL_HOST_USER": "labelsite",
+            "EMAIL_HOST_PASSWORD": "secret",
+            "EMAIL_USE_TLS": "1",
+            "DEFAULT_FROM_EMAIL": "Labelsite <labels@example.com>",
+        },
+        tmp_path,
+        "EMAIL_BACKEND",
+        "EMAIL_HOST",
+        "EMAIL_PORT",
+        "EMAIL_HOST_USER",
+        "EMAIL_HOST_PASSWORD",
+        "EMAIL_USE_TLS",
+        "DEFAULT_FROM_EMAIL",
+    )
+
+    assert found == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "smtp.example.com",
+        "EMAIL_PORT": 587,
+        "EMAIL_HOST_USER": "labelsite",
+        "EMAIL_HOST_PASSWORD": "secret",
+        "EMAIL_USE_TLS": True,
+        "DEFAULT_FROM_EMAIL": "Labelsite <labels@example.com>",
+    }
