@@ -85,7 +85,7 @@ def url_result_json(result: UrlResult) -> dict[str, Any]:
     """One URL's outcome, with the media names of 0.28 and the image names of the old docs."""
     media_id = str(result.media.id) if result.media is not None else None
     media_name = result.media.name if result.media is not None else None
-    return {
+    answer = {
         "internal_media_ID": media_id,
         "external_media_ID": media_name,
         "imageUrl": result.url,
@@ -94,6 +94,10 @@ def url_result_json(result: UrlResult) -> dict[str, Any]:
         "external_image_ID": media_name,
         "imageUploadStatus": _LEGACY_URL_STATUSES.get(result.status, result.status),
     }
+    if result.message:
+        # Not DataGym's: why a URL FAILED (a private address, ...). The client returns the dicts untouched.
+        answer["message"] = result.message
+    return answer
 
 
 def configuration_json(

@@ -47,7 +47,7 @@ from formats.codecs.mask_polygons import (
     unmapped_colours,
 )
 from formats.label_studio_csv import _text_lines, sniff_delimiter
-from formats.mask_sources import MaskLookup, MaskUnavailable, mask_lookup, mask_storage_known
+from formats.mask_sources import MaskLookup, MaskUnavailable, mask_lookup, mask_png_problem, mask_storage_known
 from formats.reading import ARCHIVE_OPTION, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape
 from labelsite.errors import ErrorDetail
@@ -440,8 +440,12 @@ class _Row:
         except MaskUnavailable as exc:
             self.error(column, "mask_unavailable", str(exc))
             return []
+        not_png = mask_png_problem(content)
+        if not_png:
+            self.error(column, "mask_not_png", f"{reference!r} is {not_png}.")
+            return []
         try:
-            with Image.open(io.BytesIO(content)) as image:
+            with Image.open(io.BytesIO(content), formats=["PNG"]) as image:
                 # Judged by the header, before the pixels are decoded (a small PNG can unpack huge).
                 limit = int(settings.LABELSITE_MAX_IMAGE_PIXELS)
                 if image.width * image.height > limit:

@@ -35,7 +35,7 @@ from django.conf import settings
 from PIL import Image
 
 from formats.codecs.mask_polygons import mask_segmentation
-from formats.mask_sources import MaskUnavailable, mask_lookup
+from formats.mask_sources import MaskUnavailable, mask_lookup, mask_png_problem
 from formats.reading import UTF8_FIX, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck, pointer
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
@@ -332,10 +332,14 @@ def convert(
     )
 
 
-def _mask_image(content: bytes) -> Image.Image | ErrorDetail:
-    """A PNG's image, refused by its header when it has more pixels than images may have."""
+def _mask_image(content: bytes, *, path: str, subject: str) -> Image.Image | ErrorDetail:
+    """A PNG's image, refused by its signature when it is no PNG (`path` and `subject` place the
+    error) and by its header when it has more pixels than images may have."""
+    not_png = mask_png_problem(content)
+    if not_png:
+        return ErrorDetail(path, "mask_not_png", f"{subject} is {not_png}.")
     try:
-        image = Image.open(io.BytesIO(content))
+        image = Image.open(io.BytesIO(content), formats=["PNG"])
         width, height = image.size
         if width * height > int(settings.LABELSITE_MAX_IMAGE_PIXELS):
             return ErrorDetail("/mask", "mask_too_large", f"The mask is {width}x{height} pixels, more than allowed.")
@@ -354,7 +358,7 @@ def _mask_pixels(mask: Any) -> np.ndarray | ErrorDetail:
             content = base64.b64decode(str(mask["png"]), validate=True)
         except (binascii.Error, ValueError):
             return ErrorDetail("/mask/png", "invalid_mask", "mask.png is not base64 text.")
-        image = _mask_image(content)
+        image = _mask_image(content, path="/mask/png", subject="mask.png")
         if isinstance(image, ErrorDetail):
             return image
         values = np.asarray(image.convert("L") if image.mode not in ("1", "L", "P") else image)
@@ -373,7 +377,7 @@ def _mask_pixels(mask: Any) -> np.ndarray | ErrorDetail:
         content = _instance_png(uri)
     except MaskUnavailable as exc:
         return ErrorDetail("/mask/instanceURI", "mask_unavailable", str(exc))
-    image = _mask_image(content)
+    image = _mask_image(content, path="/mask/instanceURI", subject=f"The mask {uri!r}")
     if isinstance(image, ErrorDetail):
         return image
     rgb = np.asarray(image.convert("RGB"))

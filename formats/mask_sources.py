@@ -25,6 +25,34 @@ from labelsite.netguard import url_fetch
 #: Largest mask read from any source.
 MAX_MASK_BYTES = 50 * 1024 * 1024
 
+#: The eight bytes every PNG file starts with. Masks are decoded only as PNG: Pillow would open
+#: some forty formats, each decoder more attack surface, and the formats document PNG masks.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: What a file that is no PNG probably is, by its first bytes; only for the error message.
+_OTHER_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"RIFF", "WebP"),
+)
+
+
+def mask_png_problem(content: bytes) -> str | None:
+    """Why these bytes are not a PNG file, judged by their signature alone; None for a PNG.
+
+    Readers call this before the bytes reach Pillow or OpenCV, and open them with PNG's decoder only.
+    """
+    if content.startswith(PNG_SIGNATURE):
+        return None
+    if not content:
+        return "an empty file, not a PNG; masks are PNG files"
+    kind = next((name for signature, name in _OTHER_SIGNATURES if content.startswith(signature)), None)
+    what = f"a {kind} file" if kind else "not a PNG file"
+    return f"{what}; masks are read only as PNG files (save or convert the mask as PNG)"
+
 
 class MaskUnavailable(Exception):
     """The mask cannot be read; the message says why and what to do."""

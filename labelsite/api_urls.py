@@ -6,15 +6,22 @@ one `include` line before the catch-all at the end (which answers unknown /api/ 
 with the JSON error shape instead of an HTML page).
 """
 
+from csp.decorators import csp_update
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from labelsite.api import not_found
 
+#: Swagger UI and Redoc inject their styles inline and draw icons from data: URLs, and Redoc searches
+#: in a worker it makes from a blob: so their two pages (and only they) allow these; scripts stay
+#: 'self' (the split view serves Swagger's set-up script from a URL, not inline), and
+#: templates/drf_spectacular/redoc.html drops Redoc's fonts from Google.
+_third_party_styles = csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"], "worker-src": ["blob:"]})
+
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("docs", _third_party_styles(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path("redoc", _third_party_styles(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     # projects: projects, label configurations, datasets, media
     path("", include("projects.api_urls")),
     # labeling: tasks, annotations, labels

@@ -62,11 +62,13 @@ INSTALLED_APPS = [
     "datagym_v1",
     "demo",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "labelsite.middleware.CollapseSlashesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -143,6 +145,23 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- E-mail (password reset links) -------------------------------------------------------
+# Development prints mails on the console; production sends them by SMTP, configured here.
+# A mail that cannot be sent is logged; the reset page answers the same (it tells nobody
+# whether an account has the address).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "labelsite@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Static and uploaded files ----------------------------------------------------------
 STATIC_URL = "static/"
@@ -344,13 +363,46 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security ---------------------------------------------------------------------------
+# Production (DEBUG off) is HTTPS by default: Secure cookies and HSTS. To serve plain HTTP (a
+# trial on a private network), set SECURE_COOKIES=0 and SECURE_HSTS_SECONDS=0 (README).
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (and strips a client's own).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _env_bool("USE_X_FORWARDED_PROTO", False) else None
-SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", False)
+# Redirect http to https only when asked: behind a proxy Django sees https only with USE_X_FORWARDED_PROTO.
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Sent on HTTPS answers only; browsers then refuse plain HTTP to the host for this long.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading puts the whole domain into the browsers' built-in HTTPS lists, a decision for the
+# domain's owner: off unless asked, and `check --deploy`'s reminder of it (W021) is silenced then.
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Content-Security-Policy (django-csp): scripts and styles from our own origin only, no inline
+# script or style (pages pass data with json_script, scripts add listeners). Images may also come
+# from where URL media and S3 media live, which the browser is redirected to: by default any
+# http(s) origin; LABELSITE_CSP_IMG_SRC narrows that to the image hosts in use.
+_CSP_IMG_SRC = _env_list("LABELSITE_CSP_IMG_SRC", ["https:", "http:"])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", *_CSP_IMG_SRC],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

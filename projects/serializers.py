@@ -228,6 +228,7 @@ class MediaUrlResultSerializer(serializers.Serializer):
     url = serializers.CharField()
     status = serializers.ChoiceField(choices=MEDIA_ADD_STATUSES)
     media = MediaOutputSerializer(allow_null=True)
+    message = serializers.CharField(help_text="Why a FAILED URL was refused and what to give instead; else empty.")
 
 
 class MediaS3InputSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from labelsite.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from labelsite.netguard import url_shape_problem
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
@@ -427,6 +428,7 @@ class UrlResult:
     url: str
     status: str
     media: Media | None
+    message: str = ""  # why a FAILED URL was refused, and what to give instead
 
 
 def media_name_from_url(url: str) -> str:
@@ -439,7 +441,9 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     """Add media by URL without fetching them (DataGym's rules: the extension decides).
 
     The page and both APIs use this; a URL is fetched only when the image is shown, and
-    then through the safe fetcher that refuses private addresses.
+    then through the safe fetcher that refuses private addresses. A URL that points at this
+    machine, a private network or a metadata service is refused here already (FAILED, with
+    the reason), so that no such media is ever stored.
     """
     unique_urls = list(dict.fromkeys(u.strip() for u in urls if isinstance(u, str)))
     existing = {
@@ -453,7 +457,16 @@ def media_create_from_urls(*, dataset: Dataset, urls: Iterable[str]) -> list[Url
     for url in unique_urls:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
-            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None))
+            message = f"{url!r} is not an http(s) URL; give the image's URL, e.g. https://host/image.jpg."
+            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None, message=message))
+            continue
+        problem = url_shape_problem(url)
+        if problem:
+            message = (
+                f"{url!r} cannot be a media URL: {problem}; give the image's public http(s) URL "
+                "(an operator can allow an internal image host with LABELSITE_URL_ALLOWLIST)."
+            )
+            results.append(UrlResult(url=url, status=UrlStatus.FAILED, media=None, message=message))
             continue
         if url.lower() in existing:
             results.append(UrlResult(url=url, status=UrlStatus.DUPLICATE, media=None))
@@ -801,6 +814,51 @@ def membership_role_change(*, organization: Organization, user: User, role: str)
         ):
             raise Conflict(code="last_admin", message="The organisation's last admin must stay an admin.")
         return membership_set(organization=organization, user=user, role=role)
+
+
+@transaction.atomic
+def member_deactivate(*, organization: Organization, user: User, actor: User) -> Literal["deactivated", "removed"]:
+    """Stop a member from acting: their account is deactivated (no sign-in, sessions and personal
+    tokens refused; labels and membership stay), or, when the account is used in other
+    organisations too, they are removed from this one only: an admin of one organisation does not
+    lock a user out of the others. Answers which of the two it did."""
+    if user.pk == actor.pk:
+        raise Conflict(
+            code="deactivate_self",
+            message="You cannot deactivate your own account; ask another admin of the organisation.",
+        )
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user.pk)))
+    if Membership.objects.filter(user=user).exclude(organization=organization).exists():
+        membership_remove(organization=organization, user=user)
+        return "removed"
+    if user.is_staff or user.is_superuser:
+        raise PermissionDenied(
+            code="site_administrator",
+            message=f"{user.username} is a site administrator; only another site administrator can "
+            "deactivate them (in the Django admin).",
+        )
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return "deactivated"
+
+
+@transaction.atomic
+def member_reactivate(*, organization: Organization, user: User) -> None:
+    """Let a deactivated member sign in again. Only an account used in this organisation alone:
+    one shared with others was not deactivated here (see `member_deactivate`)."""
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        raise NotFound(code="not_found", message="No such member.", params=("User", "id", str(user.pk)))
+    if user.is_active:
+        return
+    if Membership.objects.filter(user=user).exclude(organization=organization).exists():
+        raise PermissionDenied(
+            code="account_shared",
+            message=f"{user.username}'s account is used in other organisations too; a site administrator "
+            "reactivates it (in the Django admin).",
+        )
+    user.is_active = True
+    user.save(update_fields=["is_active"])
 
 
 def project_member_add(*, project: Project, user: User) -> None:

@@ -391,6 +391,23 @@ def _member_action(request: HttpRequest, organization: Organization, action: str
             services.membership_remove(organization=organization, user=user)
             messages.success(request, f"Removed {user.username} from the organisation.")
             return
+        if action == "deactivate":
+            actor: User = request.user  # type: ignore[assignment]  # login_required: a signed-in User
+            if services.member_deactivate(organization=organization, user=user, actor=actor) == "removed":
+                messages.success(
+                    request,
+                    f"Removed {user.username} from the organisation. The account is used in other organisations "
+                    "too, so it was not deactivated; it can no longer reach this organisation.",
+                )
+            else:
+                messages.success(
+                    request, f"Deactivated {user.username}: they can no longer sign in or use their API tokens."
+                )
+            return
+        if action == "reactivate":
+            services.member_reactivate(organization=organization, user=user)
+            messages.success(request, f"Reactivated {user.username}: they can sign in again.")
+            return
         if action == "role":
             membership = services.membership_role_change(organization=organization, user=user, role=role)
         elif action == "assign":

@@ -3,6 +3,7 @@ annotator can label and a script can reach, with no step outside the browser."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -82,9 +83,13 @@ def test_admin_sets_up_a_project_end_to_end_in_the_browser(page: Page, live_serv
     page.goto(f"{live_server.url}/organization/datasets")
     page.locator('tr[data-dataset="Street images"] a').first.click()
     expect(page.locator("#media-grid .thumb")).to_have_count(2)
-    page.wait_for_function(
+    # Polled with evaluate, not wait_for_function, whose predicate is an eval the page's CSP refuses.
+    deadline = time.monotonic() + 30
+    while not page.evaluate(
         "[...document.querySelectorAll('#media-grid img')].every((img) => img.complete && img.naturalWidth > 0)"
-    )
+    ):
+        assert time.monotonic() < deadline, "the thumbnails never loaded"
+        page.wait_for_timeout(100)
 
     # 4. An annotator, created with a password and assigned to the project.
     page.goto(f"{live_server.url}/organization/members")

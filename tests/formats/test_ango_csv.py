@@ -490,8 +490,10 @@ def test_a_mask_with_more_pixels_than_allowed_is_refused_before_decoding(
 
 def test_a_mask_that_is_no_image_is_an_error(ango_config, mask_server, loopback_allowed):
     (row,) = mask_rows(ango_config, b"not a png", mask_server)
+    (broken,) = mask_rows(ango_config, png(scene())[:40], mask_server)  # a PNG's start, cut short
 
-    assert [(e.path, e.code) for e in row.errors] == [('row 2, column "Mask"', "mask_unreadable")]
+    assert [(e.path, e.code) for e in row.errors] == [('row 2, column "Mask"', "mask_not_png")]
+    assert [(e.path, e.code) for e in broken.errors] == [('row 2, column "Mask"', "mask_unreadable")]
 
 
 def test_a_mask_path_is_read_from_the_storage_and_never_outside_it(ango_config, mask_storage, organization):

@@ -193,7 +193,8 @@ def test_project_page_shows_configuration_tree_and_task_counts(admin_client, pro
     body = response.content.decode()
     for text in ("Car", "car", "Colour of the car", "Red", "blue", "Weather notes", "max 80 characters"):
         assert text in body
-    assert 'style="background-color: #ff0000"' in body
+    assert '<rect width="14" height="14" fill="#ff0000"/>' in body  # an SVG fill: no inline style for the CSP
+    assert "style=" not in body
     assert '<kbd title="Shortcut">1</kbd>' in body
     assert "required" in body
     tree = response.context["label_tree"]
@@ -226,6 +227,7 @@ def test_project_page_escapes_entry_key_and_title(admin_client, project):
     assert "&lt;script&gt;alert(&#x27;key&#x27;)&lt;/script&gt;" in body
     # A colour that is not plain colour syntax is shown as text, never put into a style.
     assert "background-color: red;" not in body
+    assert 'fill="red;' not in body
     assert '<span class="muted small">red;background:url(//e.x/a)</span>' in body
 
 

@@ -175,12 +175,14 @@ def test_a_v1_raw_upload_over_the_request_size_limit_is_refused_before_it_is_rea
 
 
 def test_a_url_media_of_a_bomb_is_never_fetched_or_decoded_by_the_server(
-    security_world: SecurityWorld, media_storage: Path
+    security_world: SecurityWorld, media_storage: Path, settings: Any
 ):
     """URL media are registered by their extension and shown by the browser; the server does
     not fetch them (so a 50,000 x 50,000 PNG behind a URL never reaches Pillow on our side).
     This test serves one on a local port and checks that nobody asked for it."""
     import http.server
+
+    settings.LABELSITE_URL_ALLOWLIST = ["127.0.0.1"]  # loopback URL media are refused otherwise
     import threading
 
     requests_seen: list[str] = []

@@ -78,6 +78,8 @@ def _value(param: str, world: SecurityWorld) -> str:
         "config_id": world.project.label_configuration.id,
         "entry_key": "car",
         "name": "datagym",
+        "uidb64": "MQ",  # a password reset link: any user id and token (a wrong one answers "no longer valid")
+        "token": "abc-123",
     }
     if param == "job_id":
         raise KeyError(param)  # the job kind depends on the route, see route_path
@@ -190,6 +192,12 @@ ROUTES: dict[str, dict[str, str]] = {
     # pages
     "login": {"get": PUBLIC, "post": PUBLIC},
     "logout": {"post": PUBLIC},
+    "password_change": {"get": ANY, "post": ANY},
+    "password_change_done": {"get": ANY},
+    "password_reset": {"get": PUBLIC, "post": PUBLIC},
+    "password_reset_done": {"get": PUBLIC},
+    "password_reset_confirm": {"get": PUBLIC, "post": PUBLIC},
+    "password_reset_complete": {"get": PUBLIC},
     "project-list": {"get": ANY},
     "invitation-list": {"get": ANY, "post": ANY},
     "project-detail": {"get": MEMBER},
