@@ -126,6 +126,8 @@ def static_collect() -> None:
 
 def gunicorn_start(*, port: int, workers: int, threads: int, log_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ALLOWED_HOSTS": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+    # Production mode over plain HTTP on loopback (README, Production): cookies without Secure.
+    env.update(SECURE_COOKIES="0", SECURE_HSTS_SECONDS="0")
     env.pop("DEBUG", None)
     command = [sys.executable, "-m", "gunicorn", "labelsite.wsgi", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(workers), "--threads", str(threads), "--timeout", "60"]

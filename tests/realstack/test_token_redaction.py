@@ -92,6 +92,12 @@ def test_a_token_in_the_url_never_reaches_the_servers_log(server: str, tmp_path:
             message=f"{server} did not answer:\n{log_path.read_text(errors='replace')}",
         )
         statuses = [_status(base + path) for path in PATHS]
+        # A server writes a request's access line after it answers: wait for the last one.
+        wait_until(
+            lambda: "/api/projects?limit=5" in log_path.read_text(errors="replace"),
+            timeout=START_TIMEOUT_SECONDS,
+            message=f"{server} logged fewer requests than it answered:\n{log_path.read_text(errors='replace')}",
+        )
     finally:
         process_stop(process, sig=signal.SIGTERM)
     log = log_path.read_text(errors="replace")
