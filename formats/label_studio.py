@@ -1264,6 +1264,8 @@ FORMAT = ImportFormat(
     },
     options_check=options_check,
     sniff=sniff,
+    nothing_hint="A task's labels come from one annotation (the option annotation says which) and from predictions "
+    "given as objects; cancelled annotations, drafts and predictions given as ids are not imported.",
     creates_media=True,
     takes_options=True,
 )
