@@ -830,18 +830,13 @@ ANNOTATION_OPTION_HELP = (
 )
 
 
-#: The option `annotation` as JSON Schema (the type check every option gets at upload); which
-#: annotator exists is judged per file, by `options_check` and the reader.
+#: The option `annotation` as JSON Schema (the type check every option gets at upload); the
+#: object's keys are checked by `options_check`, which annotator exists by the reader, per file.
 ANNOTATION_OPTION: dict[str, Any] = {
-    "description": "Which one annotation of a task becomes its labels.",
+    "description": ANNOTATION_OPTION_HELP,
     "oneOf": [
         {"type": "string", "enum": list(ANNOTATION_RULES)},
-        {
-            "type": "object",
-            "properties": {"annotator": {"type": ["string", "integer"], "minLength": 1}},
-            "required": ["annotator"],
-            "additionalProperties": False,
-        },
+        {"type": "object"},
     ],
 }
 
