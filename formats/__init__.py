@@ -56,16 +56,23 @@ def format_get(*, name: str) -> ImportFormat:
         ) from None
 
 
-def format_detect(*, file_name: str, head: bytes = b"") -> ImportFormat | None:
-    """The format of an upload, from its file kind (and a format's `sniff` of its first bytes
-    when several formats read that kind); None when it cannot be told."""
+def format_candidates(*, file_name: str, head: bytes = b"") -> list[ImportFormat]:
+    """The formats an upload may be, from its file kind and, when several formats read that
+    kind, their `sniff` of its first bytes: those whose sniff recognises it, else the kind's
+    general formats (that declare no sniff), else every format of the kind (none recognises
+    the file); every format when none reads its kind. One when the format can be told."""
     extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
-    candidates = [fmt for fmt in _formats().values() if extension in fmt.file_kinds]
-    if len(candidates) > 1:
-        # A format whose sniff recognises the file wins; else the formats that declare no sniff
-        # (the kind's general format) remain, and a sniff that does not match rules its format out.
-        sniffed = [fmt for fmt in candidates if fmt.sniff is not None and fmt.sniff(head)]
-        candidates = sniffed or [fmt for fmt in candidates if fmt.sniff is None]
+    of_kind = [fmt for fmt in _formats().values() if extension in fmt.file_kinds]
+    if len(of_kind) <= 1:
+        return of_kind or format_list()
+    sniffed = [fmt for fmt in of_kind if fmt.sniff is not None and fmt.sniff(head)]
+    general = [fmt for fmt in of_kind if fmt.sniff is None]
+    return sniffed or general or of_kind
+
+
+def format_detect(*, file_name: str, head: bytes = b"") -> ImportFormat | None:
+    """The format of an upload when it can be told (one candidate), else None: never a guess."""
+    candidates = format_candidates(file_name=file_name, head=head)
     return candidates[0] if len(candidates) == 1 else None
 
 

@@ -51,6 +51,7 @@ from formats.reading import (
     ImportFormat,
     ItemSchema,
     RawItem,
+    json_first_item_keys,
     not_utf8_check,
     not_utf8_error,
     pointer,
@@ -736,6 +737,16 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
     )
 
 
+#: The keys of a DataGym item (the schema's); a file is DataGym when its first item has one.
+ITEM_KEYS = frozenset(ITEM_SCHEMA["properties"])
+
+
+def sniff(head: bytes) -> bool:
+    """Whether the file's first item looks like a DataGym item (never a guess for any JSON list)."""
+    keys = json_first_item_keys(head)
+    return keys is not None and bool(keys & ITEM_KEYS)
+
+
 FORMAT = ImportFormat(
     name="datagym",
     label="DataGym JSON",
@@ -751,6 +762,9 @@ FORMAT = ImportFormat(
     options={"match_by": "id"},
     split=split,
     read_span=read_span,
+    sniff=sniff,
+    nothing_hint="DataGym items name their media in internal_media_ID and hold their labels under labels and "
+    "global_classifications.",
 )
 
 

@@ -114,6 +114,9 @@ _ANNOTATION = {
         "model_version": {"type": ["string", "number", "null"]},
     },
 }
+#: Label Studio's export lists a task's predictions as their ids unless it is asked to expand
+#: them: an id carries no labels and is passed over (`required` and `properties` bind objects only).
+_PREDICTION = {**_ANNOTATION, "type": ["object", "integer"]}
 ITEM_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "Label Studio task",
@@ -122,7 +125,7 @@ ITEM_SCHEMA: dict[str, Any] = {
         "data": {"type": "object"},
         "annotations": {"type": "array", "items": _ANNOTATION},
         "completions": {"type": "array", "items": _ANNOTATION},
-        "predictions": {"type": "array", "items": _ANNOTATION},
+        "predictions": {"type": "array", "items": _PREDICTION},
     },
 }
 ITEM = ItemSchema(ITEM_SCHEMA)
@@ -818,14 +821,104 @@ class _Converter:
         return shapes, answers
 
 
-def _chosen_annotation(annotations: list[Any]) -> int | None:
-    for position, annotation in enumerate(annotations):
-        if annotation.get("ground_truth") and not annotation.get("was_cancelled"):
-            return position
-    for position, annotation in enumerate(annotations):
-        if not annotation.get("was_cancelled"):
-            return position
-    return None
+#: The rules of the option `annotation`, which picks the one annotation of a task that becomes labels.
+ANNOTATION_RULES = ("ground_truth_first", "first", "last")
+ANNOTATION_OPTION_HELP = (
+    'annotation is "ground_truth_first" (the default: the annotation marked ground truth, else the first), '
+    '"first", "last", or {"annotator": "<e-mail or user id>"} (that person\'s annotation); '
+    "a cancelled (skipped) annotation is never taken."
+)
+
+
+#: The option `annotation` as JSON Schema (the type check every option gets at upload); the
+#: object's keys are checked by `options_check`, which annotator exists by the reader, per file.
+ANNOTATION_OPTION: dict[str, Any] = {
+    "description": ANNOTATION_OPTION_HELP,
+    "oneOf": [
+        {"type": "string", "enum": list(ANNOTATION_RULES)},
+        {"type": "object"},
+    ],
+}
+
+
+def annotation_option_problem(value: Any) -> str | None:
+    """Why a value of the option `annotation` is not one, or None."""
+    if isinstance(value, str) and value in ANNOTATION_RULES:
+        return None
+    if isinstance(value, Mapping) and set(value) == {"annotator"}:
+        who = value["annotator"]
+        if isinstance(who, int) and not isinstance(who, bool):
+            return None
+        if isinstance(who, str) and who.strip():
+            return None
+    return f"{value!r} is not a choice. {ANNOTATION_OPTION_HELP}"
+
+
+def options_check(options: Mapping[str, Any], *, organization_id: Any = None) -> list[ErrorDetail]:
+    problem = annotation_option_problem(options.get("annotation", "ground_truth_first"))
+    return [ErrorDetail("options.annotation", "invalid_choice", problem)] if problem else []
+
+
+def _annotator(completed_by: Any) -> tuple[str | None, str | None]:
+    """(user id, e-mail) of an annotation's `completed_by`: an id in an export (an object with both
+    when the export expands annotators), an e-mail or an id in a file made for import."""
+    if isinstance(completed_by, Mapping):
+        user_id, email = completed_by.get("id"), completed_by.get("email")
+        return (
+            str(user_id) if isinstance(user_id, int | str) and not isinstance(user_id, bool) else None,
+            email.lower() if isinstance(email, str) and email else None,
+        )
+    if isinstance(completed_by, bool):
+        return None, None
+    if isinstance(completed_by, int):
+        return str(completed_by), None
+    if isinstance(completed_by, str) and completed_by.strip():
+        text = completed_by.strip()
+        return (text, None) if text.isdigit() else (None, text.lower())
+    return None, None
+
+
+def _chosen_annotation(
+    annotations: list[Any], rule: Any, path: Callable[..., str]
+) -> tuple[int | None, list[ErrorDetail]]:
+    """The position of the one annotation that becomes the task's labels (option `annotation`),
+    or None; never a cancelled one. Errors when the option names an annotator by e-mail and the
+    file gives annotators by id only."""
+    kept = [p for p, a in enumerate(annotations) if isinstance(a, Mapping) and not a.get("was_cancelled")]
+    if rule == "first":
+        return (kept[0] if kept else None), []
+    if rule == "last":
+        return (kept[-1] if kept else None), []
+    if isinstance(rule, Mapping):
+        wanted = str(rule.get("annotator")).strip()
+        by_email = not wanted.isdigit()
+        wanted = wanted.lower()
+        ids_only: list[tuple[int, str]] = []
+        for position in kept:
+            user_id, email = _annotator(annotations[position].get("completed_by"))
+            if (email if by_email else user_id) == wanted:
+                return position, []
+            if by_email and email is None and user_id is not None:
+                ids_only.append((position, user_id))
+        if ids_only:
+            position, user_id = ids_only[0]
+            return None, [
+                ErrorDetail(
+                    path(position, "completed_by"),
+                    "annotator_by_id_only",
+                    f"The file names annotators by user id only (completed_by: {user_id}), so the option "
+                    f"annotation {json.dumps({'annotator': wanted})} cannot find them by e-mail. Use the "
+                    f"annotator's user id, e.g. {json.dumps({'annotator': int(user_id)})}, or export from Label "
+                    "Studio with annotators expanded (a snapshot export with annotations__completed_by "
+                    "only_id false).",
+                    params=(wanted,),
+                )
+            ]
+        return None, []
+    for position in kept:
+        if annotations[position].get("ground_truth"):
+            return position, []
+    return (kept[0] if kept else None), []
 
 
 def media_row(item: Any, index: int, options: Mapping[str, Any]) -> tuple[MediaRow | None, list[ErrorDetail]]:
@@ -850,6 +943,8 @@ def _original_size(item: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """The image size a task's results were drawn on: a media created from the task gets it."""
     for key in ("annotations", "completions", "predictions"):
         for annotation in item.get(key) or []:
+            if not isinstance(annotation, Mapping):  # a prediction's id
+                continue
             for result in annotation.get("result") or []:
                 width, height = result.get("original_width"), result.get("original_height")
                 if isinstance(width, int | float) and isinstance(height, int | float) and width > 0 and height > 0:
@@ -877,7 +972,10 @@ def convert(
     if isinstance(data.get("data"), Mapping):
         key = "annotations" if "annotations" in data else "completions"
         annotations = data.get(key) or []
-        chosen = _chosen_annotation(annotations)
+        chosen, choice_errors = _chosen_annotation(
+            annotations, options.get("annotation", "ground_truth_first"), lambda *parts: pointer(index, key, *parts)
+        )
+        converter.errors.extend(choice_errors)
         if chosen is not None:
             made, answers = converter.results(
                 annotations[chosen]["result"],
@@ -888,6 +986,8 @@ def convert(
             )
             shapes.extend(made)
         for position, prediction in enumerate(data.get("predictions") or []):
+            if not isinstance(prediction, Mapping):  # an id: the export did not expand predictions
+                continue
             score = prediction.get("score")
             made, predicted = converter.results(
                 prediction["result"],
@@ -1175,6 +1275,7 @@ FORMAT = ImportFormat(
         "replace": False,
         "dataset_id": None,
         "create_media": True,
+        "annotation": "ground_truth_first",
     },
     option_schemas={
         "image_field": IMAGE_FIELD_OPTION,
@@ -1185,8 +1286,12 @@ FORMAT = ImportFormat(
         },
         "dataset_id": DATASET_ID_OPTION,
         "create_media": BOOLEAN_OPTION,
+        "annotation": ANNOTATION_OPTION,
     },
+    options_check=options_check,
     sniff=sniff,
+    nothing_hint="A task's labels come from one annotation (the option annotation says which) and from predictions "
+    "given as objects; cancelled annotations, drafts and predictions given as ids are not imported.",
     creates_media=True,
     takes_options=True,
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,6 +92,19 @@ def url_errors(url: Any, path: str) -> list[ErrorDetail]:
                 path,
                 "s3_url",
                 f"{url!r}: s3 assets must start with 'https'; use https://<bucket>.s3.<region>.amazonaws.com/<key>.",
+            )
+        ]
+    if not parts.scheme and not parts.netloc and url.startswith("/"):
+        # A path on the tool the file came from (Label Studio's /data/upload/<project>/<8 hex>-<name>).
+        name = PurePosixPath(parts.path).name.split("-", 1)[-1] if "/upload/" in parts.path else ""
+        image = name or "the image"
+        return [
+            ErrorDetail(
+                path,
+                "tool_path",
+                f"{url!r} is a path on the tool the file came from, not a URL this server can fetch; "
+                f"upload {image} to a dataset of the project first (the item then finds it by name), "
+                "or give the image's https URL.",
             )
         ]
     problem = url_shape_problem(url)

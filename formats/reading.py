@@ -14,12 +14,14 @@ reject the same items.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import ijson
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -123,6 +125,28 @@ class SizeCheck:
 Reader = Callable[[IO[bytes]], Iterator[RawItem]]
 #: `(raw item data, configuration index, index=..., options=...) -> Converted`.
 Converter = Callable[..., Converted]
+
+
+def json_first_item_keys(head: bytes) -> frozenset[str] | None:
+    """The keys of the first object of a JSON array, read from the file's first bytes (a value
+    cut off at the end of `head` is no matter); None when `head` does not start a list of objects."""
+    keys: set[str] = set()
+    parser = ijson.parse(io.BytesIO(head.removeprefix(b"\xef\xbb\xbf")), use_float=True)
+    try:
+        for prefix, event, value in parser:
+            if prefix == "" and event != "start_array":
+                return None
+            if prefix == "item" and event in ("start_map", "map_key"):
+                if event == "map_key":
+                    keys.add(str(value))
+                continue
+            if prefix == "item" and event == "end_map":
+                break
+            if prefix == "item" or (prefix == "" and event == "end_array"):
+                return None  # a first item that is not an object, or an empty list
+    except (ijson.JSONError, ValueError):
+        pass  # the head ends mid-value, or the file is no JSON: the keys seen so far count
+    return frozenset(keys) if keys else None
 
 
 def pointer_escape(part: object) -> str:
@@ -351,6 +375,9 @@ class ImportFormat:
     options_check: Callable[..., list[ErrorDetail]] | None = None
     #: The option that sets how many items are checked and written per batch (else the defaults).
     batch_option: str | None = None
+    #: What to check when a file of this format yields nothing to import, or no label (shown with
+    #: the job's error or warning).
+    nothing_hint: str = ""
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))

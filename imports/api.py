@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from formats import EXAMPLES_DIR, format_detect, format_get, format_list
+from formats import EXAMPLES_DIR, format_candidates, format_get, format_list
 from formats.csv_labels import cell_safe
 from formats.reading import ImportFormat
 from imports import selectors, services
@@ -78,17 +78,27 @@ def _format_for_upload(name: str, upload: Any) -> ImportFormat:
         if archive:
             archive_check(upload, fmt)
         return fmt
+    reason = "no format recognises it"
     if archive:
         found = archive_format_detect(upload)
+        candidates = format_list()
     else:
         head = upload.read(4096)
         upload.seek(0)
-        found = format_detect(file_name=upload.name or "", head=head)
+        candidates = format_candidates(file_name=upload.name or "", head=head)
+        found = candidates[0] if len(candidates) == 1 else None
+        kind = (upload.name or "").rsplit(".", 1)[-1].lower() if "." in (upload.name or "") else ""
+        if not any(kind in fmt.file_kinds for fmt in candidates):
+            reason = f"no format reads .{kind} files" if kind else "it has no file kind (.json, .csv ...)"
+        elif sum(1 for fmt in candidates if fmt.sniff is not None and fmt.sniff(head)) > 1:
+            reason = "it looks like more than one format"
     if found is None:
-        known = ", ".join(f"{fmt.name} ({'/'.join(fmt.file_kinds)})" for fmt in format_list())
+        # Never a guess: the formats the file could be, for the user to choose from.
+        known = "; ".join(f"{fmt.name} ({fmt.label}, .{'/.'.join(fmt.file_kinds)})" for fmt in candidates)
         raise ValidationFailed(
             code="format_not_detected",
-            message=f"The format of {upload.name!r} cannot be told from the file; name it with format: {known}.",
+            message=f"The format of {upload.name!r} cannot be told from the file: {reason}. Name it with "
+            f"format, one of: {known}.",
             details=[ErrorDetail(path="format", code="required", message="Choose a format.")],
         )
     return found
@@ -144,6 +154,7 @@ def import_job_data(job: ImportJob) -> dict[str, Any]:
         "summary": {
             "classes": selectors.import_job_class_counts(job=job),
             "items_without_media": int(job.summary.get("items_without_media") or 0),
+            "warnings": [str(warning) for warning in job.summary.get("warnings") or []],
             "preview": preview_for_display(preview=preview_get(job=job)),
         },
         "links": {

@@ -106,6 +106,10 @@ class ImportCountsSerializer(serializers.Serializer):
 class ImportSummarySerializer(serializers.Serializer):
     classes = ClassCountSerializer(many=True, help_text="Labels per class, most frequent first.")
     items_without_media = serializers.IntegerField()
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the admin should know before confirming, e.g. a file that holds no labels.",
+    )
     preview = PreviewItemSerializer(many=True)
 
 

@@ -37,7 +37,7 @@ from formats.reading import (
 )
 from imports import queue
 from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
-from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
+from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from imports.pipeline import (
     ConfigurationChanged,
     JobStopped,
@@ -352,26 +352,40 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
     }
     if report.media_new:
         summary["media_to_create"] = report.media_new
+    hint = _nothing_hint(job)
+    nothing = None if report.errors else _nothing_to_import(report, hint)
     if failed:
         status, message = (
             ImportStatus.FAILED,
             f"{report.errors} error(s) in {report.items_invalid or 1} item(s); nothing was written. "
             "Fix the errors listed and upload the file again.",
         )
+    elif nothing is not None:
+        # Never a job that "succeeds" having skipped every item: it fails, and says what to check.
+        failed = True
+        status, message = ImportStatus.FAILED, nothing.message
     else:
         status, message = ImportStatus.VALIDATED, _validated_message(report, writable_items)
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATING).update(
+        if report.labels == 0 and not report.media_new:
+            summary["warnings"] = [
+                f"The file holds no labels: its {writable_items} item(s) carry no geometry, so only their "
+                f"answers (if any) will be written. If you expected labels, check the file and the job's "
+                f"format ({job.format}) and options. {hint}".strip()
+            ]
+    ended = ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATING).update(
         status=status,
         message=message,
         items_total=report.items,
         items_validated=report.items,
         items_invalid=report.items_invalid,
         labels_total=report.labels,
-        error_count=report.errors,
+        error_count=report.errors if nothing is None else 1,
         summary=summary,
         heartbeat_at=timezone.now(),
         finished_at=timezone.now() if failed else None,
     )
+    if ended and nothing is not None:
+        ImportJobError.objects.create(job_id=job_id, location=nothing.path, code=nothing.code, message=nothing.message)
     job.refresh_from_db()
     if job.status == ImportStatus.FAILED:
         _staged_remove(job_id)
@@ -500,6 +514,29 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
         if chunks_share_tasks(blobs):
             ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "write_in_order": True})
         return _validation_complete(job, report, job.project.label_configuration)
+
+
+def _nothing_hint(job: ImportJob) -> str:
+    try:
+        return format_get(name=job.format).nothing_hint
+    except ValidationFailed:
+        return ""
+
+
+def _nothing_to_import(report: ValidationReport, hint: str) -> ErrorDetail | None:
+    """Why a valid file has nothing to import (no item, or no item that names a media), or None."""
+    if report.items == 0:
+        reason = "the file holds no items"
+    elif report.items_skipped == report.items:
+        reason = f"none of the {report.items} item(s) names a media"
+    else:
+        return None
+    return ErrorDetail(
+        path="file",
+        code="nothing_to_import",
+        message=f"Nothing to import: {reason}, so nothing was written. {hint} If the file comes from another "
+        "tool, upload it again and choose its format.".replace("  ", " "),
+    )
 
 
 def _validated_message(report: ValidationReport, writable: int) -> str:
@@ -655,6 +692,8 @@ def _write_succeeded(job_id: UUID) -> ImportJob:
         if job.summary.get("media_failed"):
             message += f", {job.summary['media_failed']} refused"
     message += f"; {job.items_skipped} item(s) skipped." if job.items_skipped else "."
+    for warning in job.summary.get("warnings") or []:
+        message += f" Warning: {warning}"
     ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
         status=ImportStatus.SUCCEEDED, finished_at=timezone.now(), message=message
     )

@@ -76,6 +76,13 @@ function renderCounts() {
   if (total) total.textContent = String(job.counts.error_count);
 }
 
+function renderWarnings() {
+  const list = document.getElementById("job-warnings");
+  const warnings = job.summary.warnings ?? [];
+  list.hidden = !warnings.length;
+  list.replaceChildren(...warnings.map((text) => el("li", { className: "message message--warning", textContent: text })));
+}
+
 function renderClasses() {
   const body = document.querySelector("#class-counts tbody");
   if (!body || !job.summary.classes.length) return;
@@ -227,6 +234,7 @@ function renderPreview() {
 function render() {
   renderStatus();
   renderCounts();
+  renderWarnings();
   renderClasses();
   renderPhase("validation", job.progress.validation, "items", job.status === "validating");
   renderPhase("writing", job.progress.writing, "labels", job.status === "writing");

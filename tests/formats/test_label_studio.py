@@ -157,6 +157,40 @@ def test_the_ground_truth_annotation_wins_and_cancelled_ones_are_ignored(ls_conf
     assert [s.points[0] for s in convert(ls_config, item).annotation.shapes] == [[16.0, 12.0]]
 
 
+@pytest.mark.parametrize(
+    ("completed_by", "annotator"),
+    [
+        ("Bo@Example.com", "bo@example.com"),  # a file made for import names people by e-mail
+        ({"id": 2, "email": "bo@example.com"}, "BO@example.com"),  # an export with annotators expanded
+        ({"id": 2, "email": "bo@example.com"}, 2),
+        ("2", 2),
+    ],
+)
+def test_option_annotator_finds_the_person_by_email_or_id_in_each_form_of_completed_by(
+    ls_config, completed_by, annotator
+):
+    item = task(
+        annotations=[
+            {"completed_by": 1, "ground_truth": True, "result": [box("Car", 1, 1, 1, 1)]},
+            {"completed_by": completed_by, "was_cancelled": True, "result": [box("Car", 3, 3, 1, 1)]},
+            {"completed_by": completed_by, "result": [box("Traffic light", 2, 2, 2, 2)]},
+        ]
+    )
+
+    converted = convert(ls_config, item, annotation={"annotator": annotator})
+
+    assert [(s.key, s.points[0]) for s in converted.annotation.shapes] == [("traffic light", [16.0, 12.0])]
+
+
+def test_predictions_given_as_ids_are_passed_over_and_the_annotation_is_read(ls_config):
+    item = task(annotations=[{"id": 5, "result": [box("Car", 1, 1, 1, 1)]}], predictions=[11, 12], drafts=[3])
+
+    assert FMT.item_schema.errors(item) == []
+    converted = convert(ls_config, item)
+    assert converted.errors == []
+    assert [(s.key, s.source) for s in converted.annotation.shapes] == [("car", "import")]
+
+
 def test_a_label_the_configuration_lacks_is_an_error_naming_it_and_its_place(ls_config):
     converted = convert(ls_config, task(annotations=[{"result": [box("Car", 0, 0, 1, 1), box("Truck", 0, 0, 1, 1)]}]))
 

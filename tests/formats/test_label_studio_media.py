@@ -77,7 +77,7 @@ def test_with_create_media_off_an_unknown_image_is_an_error(ls_project, dataset,
         ("s3://bucket/street/img_001.jpg", "s3_url"),
         ("http://127.0.0.1:8080/img_001.jpg", "invalid_url"),
         ("http://localhost/img_001.jpg", "invalid_url"),
-        ("/data/upload/3/1a2b3c4d-img_001.jpg", "invalid_url"),
+        ("/data/upload/3/1a2b3c4d-img_001.jpg", "tool_path"),
     ],
     ids=["s3", "loopback", "localhost", "label-studio-upload-path"],
 )

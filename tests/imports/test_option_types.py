@@ -36,6 +36,7 @@ WRONG: dict[str, list[tuple[Any, str, str]]] = {
         ("", "image_field", "must not be empty"),
     ],
     "dataset_id": [(["a"], "dataset_id", "must be a string or null, not a list")],
+    "annotation": [(5, "annotation", "is not valid")],
     "label_mapping": [
         ("bus", "label_mapping", 'must be a JSON object, not the string "bus"'),
         ({"Bus": 1}, "label_mapping.Bus", "must be a string, not the number 1"),
