@@ -281,6 +281,9 @@ LABELSITE_IMPORT_CHUNK_ITEMS = int(os.environ.get("LABELSITE_IMPORT_CHUNK_ITEMS"
 LABELSITE_IMPORT_WRITE_BATCH_LABELS = int(os.environ.get("LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
 # A phase or chunk without a heartbeat for this long is taken over by another worker.
 LABELSITE_IMPORT_STALE_SECONDS = int(os.environ.get("LABELSITE_IMPORT_STALE_SECONDS", 120))
+# The longest line an NDJSON, CSV/TSV or TXT import reads (bytes, line break excluded); a longer
+# one is refused at its line number before it is read whole.
+LABELSITE_IMPORT_MAX_LINE_BYTES = int(os.environ.get("LABELSITE_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024))
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
