@@ -22,7 +22,8 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -62,6 +63,10 @@ STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECOND
 #: Seconds between two looks at a running job (`import_job_watch`).
 WATCH_EVERY = STALE_AFTER.total_seconds() + 1
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+#: Claims of one phase (or chunk) whose workers all stopped, e.g. killed for using too much
+#: memory: then the job fails instead of taking another worker down (each claim counts in
+#: `attempts`; one that lets go after a transient error does not).
+ATTEMPTS_MAX = 3
 
 #: `keep_data`: None follows the file (DataGym's per-item `keepData`, a format's own option);
 #: true adds every item's labels to what its media has, false replaces what it has.
@@ -238,6 +243,35 @@ def _claimable(status: str) -> Q:
     return Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
 
 
+def _reclaim(rows: QuerySet[Any], status: str) -> int:
+    """Take over a phase that nobody works on (its worker died, or let go), counting the attempt."""
+    return rows.filter(_claimable(status), attempts__lt=ATTEMPTS_MAX).update(
+        heartbeat_at=timezone.now(), attempts=F("attempts") + 1
+    )
+
+
+def _exhausted(rows: QuerySet[Any], status: str) -> bool:
+    """True when the phase nobody works on was claimed `ATTEMPTS_MAX` times: its workers died with it."""
+    return rows.filter(_claimable(status), attempts__gte=ATTEMPTS_MAX).exists()
+
+
+def _fail_exhausted(job_id: UUID, *, writing: bool, chunk: ImportChunk | None = None) -> ImportJob:
+    """End a job that stopped its workers `ATTEMPTS_MAX` times, saying where and what to do."""
+    doing = "writing this file's labels" if writing else "reading this file"
+    if chunk is not None:
+        first, last = chunk.item_start + 1, chunk.item_start + chunk.item_count
+        doing = f"{'writing the labels of' if writing else 'reading'} items {first}-{last} of this file"
+    written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
+    outcome = f"{written} label(s) were written" if writing else "nothing was written"
+    _fail(
+        job_id,
+        f"The worker stopped {ATTEMPTS_MAX} times while {doing} (e.g. it ran out of memory), so the import "
+        f"is not tried again; {outcome}. Split the file into smaller files and upload them, or give the "
+        "worker more memory and upload the file again.",
+    )
+    return ImportJob.objects.get(pk=job_id)
+
+
 def _open(job: ImportJob) -> Any:
     return job.file.storage.open(str(job.file.name), "rb")
 
@@ -253,10 +287,11 @@ def _release(job_id: UUID) -> None:
 
 def _heartbeat_clear(rows: Any) -> None:
     # A connection the database dropped is useless: close it so that this update gets a new
-    # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat.
+    # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat. The worker
+    # did not stop: its attempt is given back.
     with contextlib.suppress(*TRANSIENT_ERRORS):
         db_connection.close_if_unusable_or_obsolete()
-        rows.update(heartbeat_at=None)
+        rows.update(heartbeat_at=None, attempts=Greatest(F("attempts") - 1, Value(0)))
 
 
 def _fail(job_id: UUID, message: str) -> None:
@@ -284,13 +319,15 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     now = timezone.now()
     unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False)
     started = unclaimed.filter(status=ImportStatus.QUEUED).update(
-        status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now
+        status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now, attempts=1
     )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
-    claimed = started or unclaimed.filter(_claimable(ImportStatus.VALIDATING)).update(heartbeat_at=now)
+    claimed = started or _reclaim(unclaimed, ImportStatus.VALIDATING)
     job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
     if not claimed:
+        if _exhausted(unclaimed, ImportStatus.VALIDATING):
+            return _fail_exhausted(job_id, writing=False)
         if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid") and not job.cancel_requested:
             # A validation message delivered again after it ended (the broker restarted before
             # the worker's acknowledgement): the write it queued may have been lost with the
@@ -309,7 +346,8 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
             planned = job_chunks_plan(job=job, fmt=fmt, open_file=lambda: _open(job), every=every)
             chunks = dict.fromkeys(range(planned), ChunkStatus.PENDING)
         if chunks:
-            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "chunks": len(chunks)})
+            # The chunks count their own attempts; the job's phase only hands them out.
+            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "chunks": len(chunks)}, attempts=0)
             pending = [n for n, status in chunks.items() if status not in (ChunkStatus.VALIDATED, ChunkStatus.BROKEN)]
             if pending:
                 transaction.on_commit(lambda: _enqueue_chunks(job.pk, pending, write=False))
@@ -389,21 +427,29 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
 def _chunk_claim(job_id: UUID, number: int, *, job_status: str, free: Q, status: str) -> ImportChunk | None:
     """Take a chunk by a conditional UPDATE; None when it is done or another worker has it."""
     stale = timezone.now() - STALE_AFTER
-    claimable = free | (Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)))
+    quiet = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    claimable = free | (Q(status=status) & quiet & Q(attempts__lt=ATTEMPTS_MAX))
     claimed = (
         ImportChunk.objects.filter(Q(job_id=job_id, number=number) & claimable)
         .filter(job__status=job_status, job__cancel_requested=False)
-        .update(status=status, heartbeat_at=timezone.now())
+        .update(
+            status=status,
+            heartbeat_at=timezone.now(),
+            # A chunk taken over from a worker that stopped counts one more attempt.
+            attempts=Case(When(status=status, then=F("attempts") + 1), default=Value(1)),
+        )
     )
     return ImportChunk.objects.get(job_id=job_id, number=number) if claimed else None
 
 
 def _chunk_busy(job_id: UUID, number: int, *, job_status: str, status: str) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
-    chunk_status = ImportChunk.objects.filter(job_id=job_id, number=number).values_list("status", flat=True).first()
+    chunk = ImportChunk.objects.filter(job_id=job_id, number=number).first()
     if job.cancel_requested:
         return _stopped(job_id)
-    if job.status == job_status and chunk_status == status:
+    if job.status == job_status and chunk is not None and chunk.status == status:
+        if _exhausted(ImportChunk.objects.filter(pk=chunk.pk), status):
+            return _fail_exhausted(job_id, writing=status == ChunkStatus.WRITING, chunk=chunk)
         raise Conflict(code="import_busy", message="Another worker is on this chunk of the import; wait.")
     return job
 
@@ -474,7 +520,7 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
             # A chunk is not valid JSON by itself: read the file in one piece, which places the error.
             ImportChunk.objects.filter(job=job).delete()
             summary = {k: v for k, v in job.summary.items() if k != "chunks"}
-            ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None)
+            ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None, attempts=0)
     if broken:
         return import_job_validate(job_id=job_id)
     with transaction.atomic():
@@ -554,12 +600,16 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
     ).exclude(pk=OuterRef("pk"))
     now = timezone.now()
     unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False).exclude(Exists(others_writing))
-    started = unclaimed.filter(status=ImportStatus.VALIDATED).update(status=ImportStatus.WRITING, heartbeat_at=now)
+    started = unclaimed.filter(status=ImportStatus.VALIDATED).update(
+        status=ImportStatus.WRITING, heartbeat_at=now, attempts=1
+    )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
-    claimed = started or unclaimed.filter(_claimable(ImportStatus.WRITING)).update(heartbeat_at=now)
+    claimed = started or _reclaim(unclaimed, ImportStatus.WRITING)
     job.refresh_from_db()
     if not claimed:
+        if _exhausted(unclaimed, ImportStatus.WRITING):
+            return _fail_exhausted(job_id, writing=True)
         if job.status in (ImportStatus.VALIDATED, ImportStatus.WRITING) and not job.cancel_requested:
             raise Conflict(code="import_busy", message="Another import of this project is being written; wait.")
         if job.cancel_requested:
@@ -572,6 +622,7 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         return job
     chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
     if chunks:
+        ImportJob.objects.filter(pk=job_id).update(attempts=0)  # the chunks count their own
         pending = sorted(n for n, status in chunks.items() if status != ChunkStatus.WRITTEN)
         if pending:
             # Chunks that share a task are written one after the other, in file order
@@ -693,9 +744,11 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
     """Queue again the phase of every job whose worker stopped answering (after a crash).
 
     Claims and checkpoints make this safe to run any time: a job someone is working on is
-    not taken, and a resumed job goes on from its last written batch. Returns the jobs and
-    chunks queued. With `job_id`, looks at that job only.
+    not taken, and a resumed job goes on from its last written batch. A phase or chunk whose
+    workers stopped `ATTEMPTS_MAX` times is not queued again: its job fails. Returns the jobs
+    and chunks queued. With `job_id`, looks at that job only.
     """
+    _exhausted_fail(job_id)
     stale = timezone.now() - STALE_AFTER
     running = Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
     # A valid job that should go on to its write, whose message was lost with the broker.
@@ -711,6 +764,27 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
         transaction.on_commit(lambda enqueue=enqueue, dead_id=dead_id: enqueue(dead_id, patient=True))  # type: ignore[misc]
         queued += 1
     return queued + _chunks_requeue_stale(job_id)
+
+
+def _exhausted_fail(job_id: UUID | None) -> None:
+    """Fail the jobs whose phase, or one of whose chunks, nobody works on after `ATTEMPTS_MAX` claims."""
+    stale = timezone.now() - STALE_AFTER
+    quiet = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    running = [ImportStatus.VALIDATING, ImportStatus.WRITING]
+    jobs = ImportJob.objects.filter(quiet, status__in=running, attempts__gte=ATTEMPTS_MAX, cancel_requested=False)
+    chunks = ImportChunk.objects.filter(
+        quiet,
+        Q(status=ChunkStatus.VALIDATING, job__status=ImportStatus.VALIDATING)
+        | Q(status=ChunkStatus.WRITING, job__status=ImportStatus.WRITING),
+        attempts__gte=ATTEMPTS_MAX,
+        job__cancel_requested=False,
+    )
+    if job_id is not None:
+        jobs, chunks = jobs.filter(pk=job_id), chunks.filter(job_id=job_id)
+    for exhausted_id, status in jobs.values_list("pk", "status"):
+        _fail_exhausted(exhausted_id, writing=status == ImportStatus.WRITING)
+    for chunk in chunks:
+        _fail_exhausted(chunk.job_id, writing=chunk.status == ChunkStatus.WRITING, chunk=chunk)
 
 
 def import_job_watch(*, job_id: UUID) -> bool:
