@@ -47,6 +47,9 @@ class ImportJob(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # When the job's first message went to the broker. A queued job without it waits for its
+    # organisation's turn (`imports.services.import_jobs_admit`), in the database only.
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

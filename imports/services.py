@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain, zip_longest
 from typing import IO, Any
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -30,7 +31,12 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from formats import format_get
 from formats.reading import FileError, ImportFormat, RawItem, pointer
 from imports import queue
-from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
+from imports.archive_import import (
+    ARCHIVE_KINDS,
+    CANCELLED_WITH_THE_UPLOAD,
+    archive_errors_store,
+    import_archive_unpack,
+)
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportStatus
 from imports.pipeline import (
     ConfigurationChanged,
@@ -54,7 +60,7 @@ from labeling.services import label_statistics_refresh, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
 from projects.label_config import label_config_hold, label_config_index
-from projects.models import LabelConfiguration, Project
+from projects.models import LabelConfiguration, Organization, Project
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +173,7 @@ def import_job_create(
     job.file.save(f"{job.id}.{extension}", content, save=False)
     job.file_size = job.file.size
     job.save()
-    transaction.on_commit(lambda: _enqueue_new(job.id))
+    transaction.on_commit(lambda: _enqueue_new(job.id, project.organization_id))
     return job
 
 
@@ -182,16 +188,122 @@ QUEUE_DOWN_CONFIRM = (
 )
 
 
-def _enqueue_new(job_id: UUID) -> None:
-    """Queue a new job's validation; with the broker away the job fails at once, said so."""
-    try:
-        _enqueue_validate(job_id)
-    except KombuOperationalError as exc:
-        logger.warning("The broker did not take import %s: %s", job_id, exc)
+def _enqueue_new(job_id: UUID, organization_id: Any) -> None:
+    """Queue a new job's validation when its organisation has a turn free, else leave it waiting.
+
+    With the broker away the job fails at once, said so (a job left waiting needs no broker yet).
+    """
+    refused = _admitted_publish(_turns_give(organization_id), patient=False)
+    if job_id in refused:
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
             status=ImportStatus.FAILED, message=QUEUE_DOWN_CREATE, finished_at=timezone.now()
         )
-        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CREATE) from exc
+        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CREATE)
+
+
+# --- turns: organisations share the queue ---------------------------------------------------------
+
+
+def _holds_turn() -> Q:
+    """The jobs an organisation has at the broker or running (a validated job waiting for its
+    admin's confirmation has none; its confirmed write runs as soon as it is confirmed)."""
+    return (
+        Q(status=ImportStatus.QUEUED, published_at__isnull=False)
+        | Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
+        | Q(status=ImportStatus.VALIDATED, options__write_when_valid=True)
+    )
+
+
+def _turns_give(organization_id: Any = None) -> list[UUID]:
+    """Mark the waiting jobs that get a turn now (of one organisation, or all); returns them in
+    the order their messages are to go.
+
+    Each organisation has `LABELSITE_IMPORT_JOBS_PER_ORGANIZATION` turns; its waiting jobs take
+    free ones oldest first, one organisation after the other, round-robin, the organisation
+    whose job has waited longest first.
+    """
+    limit = max(1, int(getattr(settings, "LABELSITE_IMPORT_JOBS_PER_ORGANIZATION", 2)))
+    waiting = ImportJob.objects.filter(status=ImportStatus.QUEUED, published_at__isnull=True, cancel_requested=False)
+    if organization_id is not None:
+        waiting = waiting.filter(project__organization_id=organization_id)
+    with transaction.atomic():
+        by_wait = (
+            waiting.values_list("project__organization_id")
+            .annotate(since=Min("created_at"))
+            .order_by("since", "project__organization_id")
+        )
+        organizations = [organization for organization, _ in by_wait]
+        if not organizations:
+            return []
+        # One giver of turns per organisation at a time (on SQLite the write transaction is
+        # that lock). No key update: rows that reference the organisation are not held up.
+        list(
+            Organization.objects.select_for_update(no_key=True)
+            .filter(pk__in=organizations)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        busy = dict(
+            ImportJob.objects.filter(_holds_turn(), project__organization_id__in=organizations)
+            .values_list("project__organization_id")
+            .annotate(jobs=Count("pk"))
+            .order_by()
+        )
+        lines = [
+            list(
+                waiting.filter(project__organization_id=organization)
+                .order_by("created_at", "file_name")
+                .values_list("pk", flat=True)[: limit - busy.get(organization, 0)]
+            )
+            for organization in organizations
+            if busy.get(organization, 0) < limit
+        ]
+        given = [job_id for job_id in chain.from_iterable(zip_longest(*lines)) if job_id is not None]
+        ImportJob.objects.filter(pk__in=given, status=ImportStatus.QUEUED, published_at__isnull=True).update(
+            published_at=timezone.now()
+        )
+    return given
+
+
+def _admitted_publish(job_ids: list[UUID], *, patient: bool) -> list[UUID]:
+    """Send the validation of jobs given a turn, in order; the jobs the broker did not take wait
+    for their turn again, and are returned."""
+    for index, job_id in enumerate(job_ids):
+        try:
+            _enqueue_validate(job_id, patient=patient)
+        except KombuOperationalError as exc:
+            logger.warning("The broker did not take import %s: %s", job_id, exc)
+            refused = job_ids[index:]
+            ImportJob.objects.filter(pk__in=refused, status=ImportStatus.QUEUED).update(published_at=None)
+            return refused
+    return []
+
+
+def import_jobs_admit(*, organization_id: Any = None, patient: bool = True) -> list[UUID]:
+    """Give waiting imports the turns free (of one organisation, or of all) and queue them.
+
+    Called once a job ends (its turn is free), after an upload and by the start-up sweep.
+    Returns the jobs queued, in order. Those the broker refuses wait again: the next job that
+    ends, or the next worker that starts, gives them their turn.
+    """
+    given = _turns_give(organization_id)
+    refused = _admitted_publish(given, patient=patient)
+    return [job_id for job_id in given if job_id not in refused]
+
+
+def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
+    """The job has ended (or waits for its admin): once committed, its turn goes to the next job.
+
+    `patient` in a worker; a web request (a cancel) does not wait for the broker.
+    """
+
+    def give() -> None:
+        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", flat=True)
+        organization_id = job.first()
+        if organization_id is not None:
+            import_jobs_admit(organization_id=organization_id, patient=patient)
+
+    transaction.on_commit(give)
 
 
 def _enqueue_confirmed(job_id: UUID) -> None:
@@ -295,9 +407,9 @@ def _heartbeat_clear(rows: Any) -> None:
 
 
 def _fail(job_id: UUID, message: str) -> None:
-    ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
-        status=ImportStatus.FAILED, message=message, finished_at=timezone.now()
-    )
+    ended = ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL)
+    if ended.update(status=ImportStatus.FAILED, message=message, finished_at=timezone.now()):
+        _turn_over(job_id)
     _staged_remove(job_id)
 
 
@@ -337,7 +449,9 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     try:
         fmt = format_get(name=job.format)
         try:
-            import_archive_unpack(job=job, fmt=fmt)
+            if import_archive_unpack(job=job, fmt=fmt):
+                # The archive's other label files wait for their organisation's turns.
+                transaction.on_commit(lambda: import_jobs_admit(organization_id=job.project.organization_id))
         except ValidationFailed as exc:
             return _archive_refused(job, exc)
         chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
@@ -372,12 +486,13 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
 def _archive_refused(job: ImportJob, error: ValidationFailed) -> ImportJob:
     """An uploaded archive that cannot be unpacked: the job fails with the archive's problems."""
     archive_errors_store(job, error)
-    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATING).update(
+    if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATING).update(
         status=ImportStatus.FAILED,
         message=f"{error.message} Nothing was written.",
         error_count=len(error.details) or 1,
         finished_at=timezone.now(),
-    )
+    ):
+        _turn_over(job.pk)
     job.refresh_from_db()
     return job
 
@@ -421,6 +536,8 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         _staged_remove(job_id)
     if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid"):
         transaction.on_commit(lambda: _enqueue_write(job.pk, patient=True))
+    elif job.status in (ImportStatus.FAILED, ImportStatus.VALIDATED):
+        _turn_over(job_id)
     return job
 
 
@@ -554,7 +671,7 @@ def _validated_message(report: ValidationReport, writable: int) -> str:
     return message + "."
 
 
-def _stopped(job_id: UUID) -> ImportJob:
+def _stopped(job_id: UUID, *, patient: bool = True) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
     if job.cancel_requested and job.status not in _FINAL:
         message = (
@@ -563,9 +680,9 @@ def _stopped(job_id: UUID) -> ImportJob:
             if job.status == ImportStatus.WRITING
             else "Cancelled during validation; nothing was written."
         )
-        ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
-            status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()
-        )
+        ended = ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL)
+        if ended.update(status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()):
+            _turn_over(job_id, patient=patient)
         job.refresh_from_db()
     if job.status in _FINAL:
         _staged_remove(job_id)
@@ -681,9 +798,10 @@ def _write_succeeded(job_id: UUID) -> ImportJob:
         if job.summary.get("media_failed"):
             message += f", {job.summary['media_failed']} refused"
     message += f"; {job.items_skipped} item(s) skipped." if job.items_skipped else "."
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
+    if ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
         status=ImportStatus.SUCCEEDED, finished_at=timezone.now(), message=message
-    )
+    ):
+        _turn_over(job_id)
     job.refresh_from_db()
     _staged_remove(job_id)
     return job
@@ -745,8 +863,10 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
 
     Claims and checkpoints make this safe to run any time: a job someone is working on is
     not taken, and a resumed job goes on from its last written batch. A phase or chunk whose
-    workers stopped `ATTEMPTS_MAX` times is not queued again: its job fails. Returns the jobs
-    and chunks queued. With `job_id`, looks at that job only.
+    workers stopped `ATTEMPTS_MAX` times is not queued again: its job fails. Over all jobs (no
+    `job_id`), it also sends again the jobs given a turn whose message may have been lost, and
+    gives waiting jobs the turns free. Returns the jobs and chunks queued (turns given aside).
+    With `job_id`, looks at that job only.
     """
     _exhausted_fail(job_id)
     stale = timezone.now() - STALE_AFTER
@@ -763,6 +883,14 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
         enqueue = _enqueue_validate if status == ImportStatus.VALIDATING else _enqueue_write
         transaction.on_commit(lambda enqueue=enqueue, dead_id=dead_id: enqueue(dead_id, patient=True))  # type: ignore[misc]
         queued += 1
+    if job_id is None:
+        # A worker took the message of a job given a turn and died before it claimed the job
+        # (the filesystem broker deletes a message as it is taken): else the turn is lost for good.
+        unclaimed = ImportJob.objects.filter(status=ImportStatus.QUEUED, published_at__lt=stale, cancel_requested=False)
+        for unclaimed_id in unclaimed.values_list("pk", flat=True):
+            transaction.on_commit(lambda unclaimed_id=unclaimed_id: _enqueue_validate(unclaimed_id, patient=True))  # type: ignore[misc]
+            queued += 1
+        transaction.on_commit(import_jobs_admit)
     return queued + _chunks_requeue_stale(job_id)
 
 
@@ -845,7 +973,11 @@ def _chunks_requeue_stale(job_id: UUID | None = None) -> int:
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
-    """Cancel a job: at once if no worker is on it, else after the batch being written."""
+    """Cancel a job: at once if no worker is on it, else after the batch being written.
+
+    The first job of a ZIP upload (the id its upload answered) stands for the upload: the
+    archive's jobs that have not started are cancelled with it, and never queued.
+    """
     now = timezone.now()
     stale = now - STALE_AFTER
     idle = Q(status__in=[ImportStatus.QUEUED, ImportStatus.VALIDATED]) | (
@@ -854,12 +986,14 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
     )
     if ImportJob.objects.filter(Q(pk=job.pk) & idle).update(cancel_requested=True):
         job.refresh_from_db()
-        return _stopped(job.pk) if job.status == ImportStatus.WRITING else _cancel_now(job)
+        job = _stopped(job.pk, patient=False) if job.status == ImportStatus.WRITING else _cancel_now(job)
+        _archive_rest_cancel(job)
+        return job
     running = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING]).update(
         cancel_requested=True
     )
     job.refresh_from_db()
-    if not running:
+    if not _archive_rest_cancel(job) and not running:
         raise Conflict(
             code="import_finished",
             message=f"The import has finished ({job.status}); there is nothing to cancel.",
@@ -868,10 +1002,27 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
     return job
 
 
-def _cancel_now(job: ImportJob) -> ImportJob:
-    ImportJob.objects.filter(pk=job.pk).exclude(status__in=_FINAL).update(
-        status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
+def _archive_rest_cancel(first: ImportJob) -> int:
+    """Cancel the jobs of `first`'s archive that have not started, if `first` is an archive's first job."""
+    cancelled = ImportJob.objects.filter(
+        project_id=first.project_id, summary__archive__first_job=str(first.pk), status=ImportStatus.QUEUED
+    ).update(
+        status=ImportStatus.CANCELLED,
+        cancel_requested=True,
+        message=CANCELLED_WITH_THE_UPLOAD,
+        finished_at=timezone.now(),
     )
+    if cancelled:
+        _turn_over(first.pk, patient=False)  # jobs of the archive at the broker had turns
+    return cancelled
+
+
+def _cancel_now(job: ImportJob) -> ImportJob:
+    ended = ImportJob.objects.filter(pk=job.pk).exclude(status__in=_FINAL)
+    if ended.update(
+        status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
+    ):
+        _turn_over(job.pk, patient=False)
     job.refresh_from_db()
     _staged_remove(job.pk)
     return job

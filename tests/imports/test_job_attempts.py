@@ -23,8 +23,9 @@ from imports.services import (
 from tests.imports.conftest import item
 from tests.imports.test_chunked_jobs import chunks_of_two, queued_job
 from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
+from tests.imports.test_fair_queue import broker, published
 
-__all__ = ["chunks_of_two"]  # a fixture used here
+__all__ = ["broker", "chunks_of_two"]  # fixtures used here
 
 pytestmark = pytest.mark.django_db
 
@@ -50,14 +51,14 @@ def split_job(configured_project, media_storage, make_task, chunks_of_two, djang
 
 
 def test_a_chunk_whose_workers_stopped_three_times_fails_its_job_and_the_sweep_queues_nothing(
-    split_job, django_capture_on_commit_callbacks
+    split_job, broker, django_capture_on_commit_callbacks
 ):
     killed(ImportChunk.objects.filter(job=split_job, number=1), ChunkStatus.VALIDATING, attempts=3)
     ImportChunk.objects.filter(job=split_job).exclude(number=1).update(heartbeat_at=timezone.now())
 
-    with django_capture_on_commit_callbacks(execute=False) as queued:
+    with django_capture_on_commit_callbacks(execute=True):
         assert import_jobs_resume() == 0
-    assert queued == []
+    assert published() == []
 
     split_job.refresh_from_db()
     assert split_job.status == ImportStatus.FAILED
