@@ -8,8 +8,8 @@ heartbeat for `STALE_AFTER`) may be claimed again and resumes from the checkpoin
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -397,13 +397,25 @@ def _release(job_id: UUID) -> None:
     _heartbeat_clear(ImportJob.objects.filter(pk=job_id))
 
 
+#: Seconds a worker goes on trying to let go of its phase after a transient error.
+RELEASE_SECONDS = 5
+
+
 def _heartbeat_clear(rows: Any) -> None:
     # A connection the database dropped is useless: close it so that this update gets a new
     # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat. The worker
-    # did not stop: its attempt is given back.
-    with contextlib.suppress(*TRANSIENT_ERRORS):
-        db_connection.close_if_unusable_or_obsolete()
-        rows.update(heartbeat_at=None, attempts=Greatest(F("attempts") - 1, Value(0)))
+    # did not stop: its attempt is given back. The fault may last a moment (a locked SQLite
+    # file, a restarting server): a few tries, else the takeover would count as a stopped worker.
+    deadline = time.monotonic() + RELEASE_SECONDS
+    while True:
+        try:
+            db_connection.close_if_unusable_or_obsolete()
+            rows.update(heartbeat_at=None, attempts=Greatest(F("attempts") - 1, Value(0)))
+            return
+        except TRANSIENT_ERRORS:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
 
 
 def _fail(job_id: UUID, message: str) -> None:
@@ -561,6 +573,8 @@ def _chunk_claim(job_id: UUID, number: int, *, job_status: str, free: Q, status:
 
 def _chunk_busy(job_id: UUID, number: int, *, job_status: str, status: str) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
+    if job.status in _FINAL:
+        return job  # a message of a job that has ended (cancelled, say): nothing to do
     chunk = ImportChunk.objects.filter(job_id=job_id, number=number).first()
     if job.cancel_requested:
         return _stopped(job_id)
@@ -890,8 +904,10 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
         for unclaimed_id in unclaimed.values_list("pk", flat=True):
             transaction.on_commit(lambda unclaimed_id=unclaimed_id: _enqueue_validate(unclaimed_id, patient=True))  # type: ignore[misc]
             queued += 1
-        transaction.on_commit(import_jobs_admit)
-    return queued + _chunks_requeue_stale(job_id)
+    queued += _chunks_requeue_stale(job_id)
+    if job_id is None:
+        transaction.on_commit(import_jobs_admit)  # last: whatever befalls it, the rest is queued
+    return queued
 
 
 def _exhausted_fail(job_id: UUID | None) -> None:
