@@ -46,7 +46,7 @@ from formats.codecs.mask_polygons import (
     polygon_rings,
     unmapped_colours,
 )
-from formats.label_studio_csv import _text_lines, sniff_delimiter
+from formats.label_studio_csv import _text_lines, csv_rows, sniff_delimiter
 from formats.mask_sources import MaskLookup, MaskUnavailable, mask_lookup, mask_png_problem, mask_storage_known
 from formats.reading import ARCHIVE_OPTION, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape
@@ -215,7 +215,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     reader = csv.reader(lines, delimiter=delimiter)
     index = 0
     row = 1
-    for cells in reader:
+    for cells in csv_rows(reader, place="row"):
         row = reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue

@@ -8,7 +8,6 @@ semicolon or tab, whichever occurs most), as Label Studio does for semicolon fil
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
@@ -23,6 +22,7 @@ from formats.reading import (
     ImportFormat,
     ItemSchema,
     RawItem,
+    lines_bounded,
     not_utf8_check,
     not_utf8_error,
 )
@@ -34,25 +34,41 @@ ITEM = ItemSchema({"type": "object", "additionalProperties": {"type": "string"}}
 
 
 def _text_lines(file: IO[bytes]) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
-    pending = ""
-    lines_before = 0
-    chunk = b""
-    try:
-        while chunk := file.read(65536):
-            if not lines_before and not pending:
-                not_utf8_check(chunk)
-            pending += decoder.decode(chunk)
-            *lines, pending = pending.split("\n")
-            lines_before += len(lines)
-            for line in lines:
-                yield line + "\n"
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        number = lines_before + chunk[: exc.start].count(b"\n") + 1
-        raise not_utf8_error(f"on line {number} ({exc.reason})", f"line {number}") from exc
-    if pending:
-        yield pending
+    """The file's lines as text (each with its line break), a line at most `max_line_bytes()` long."""
+    head = file.read(65536)
+    if isinstance(head, str):
+        raise TypeError("open the import file in binary mode")
+    not_utf8_check(head)
+    lines = lines_bounded(file, head=head, fix="Put one row on each line.")
+    for number, raw in enumerate(lines, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise not_utf8_error(f"on line {number} ({exc.reason})", f"line {number}") from exc
+
+
+def csv_rows(reader: Any, *, place: str = "line") -> Iterator[list[str]]:
+    """The rows of a `csv.reader` over `_text_lines`; one it cannot read is a located `FileError`.
+
+    csv refuses a cell over `csv.field_size_limit()` (131,072 characters), e.g. one whose
+    quote is never closed, which runs over many lines; the row's place is `<place> <number>`.
+    """
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = f"{place} {reader.line_num + 1}"
+            raise FileError(
+                ErrorDetail(
+                    where,
+                    "csv_unreadable",
+                    f"The CSV cannot be read at {where}: {exc}. Check the quotes of that row "
+                    "(a cell that opens a quote must close it), or shorten the cell.",
+                )
+            ) from exc
+        yield cells
 
 
 def sniff_delimiter(header: str) -> str:
@@ -80,7 +96,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         )
     reader = csv.reader(lines, delimiter=delimiter)
     index = 0
-    for cells in reader:
+    for cells in csv_rows(reader):
         if not any(cell.strip() for cell in cells):
             continue
         line = reader.line_num + 1

@@ -36,7 +36,17 @@ from PIL import Image
 
 from formats.codecs.mask_polygons import mask_segmentation
 from formats.mask_sources import MaskUnavailable, mask_lookup, mask_png_problem
-from formats.reading import UTF8_FIX, Converted, FileError, ImportFormat, ItemSchema, RawItem, SizeCheck, pointer
+from formats.reading import (
+    UTF8_FIX,
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+    SizeCheck,
+    lines_bounded,
+    pointer,
+)
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -109,9 +119,8 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     """One item per non-empty line; a line that is not a JSON object comes as a `BadLine`."""
     seen: dict[str, int] = {}
     index = 0
-    for number, raw in enumerate(file, start=1):
-        if isinstance(raw, str):
-            raise TypeError("open the import file in binary mode")
+    lines = lines_bounded(file, fix="Put one JSON annotation on each line.")
+    for number, raw in enumerate(lines, start=1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if not raw.strip():

@@ -34,7 +34,7 @@ from typing import IO, Any
 from formats.label_studio import _first_byte, json_array_items
 from formats.labelbox import _LineSchema, json_line
 from formats.media_rows import MediaRow, global_key_errors, url_errors
-from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, pointer
+from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, lines_bounded, pointer
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -388,7 +388,7 @@ def _json_rows(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
 
 
 def _ndjson_rows(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
-    lines = _lines(head, file)
+    lines = lines_bounded(file, head=head, fix="Put one JSON data row on each line.")
     index = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -403,19 +403,6 @@ def _ndjson_rows(head: bytes, file: IO[bytes]) -> Iterator[RawItem]:
             raise _too_many()
         yield RawItem(index=index, location=f"line {number}", data=data)
         index += 1
-
-
-def _lines(head: bytes, file: IO[bytes]) -> Iterator[bytes]:
-    pending = head
-    while True:
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-        more = file.read(65536)
-        if not more:
-            break
-        pending += more
-    if pending:
-        yield pending
 
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:

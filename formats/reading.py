@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import ijson
+from django.conf import settings
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -71,6 +72,58 @@ def not_utf8_error(place: str, path: str) -> FileError:
 
 #: What yajl (ijson's parser) says about such a byte.
 YAJL_NOT_UTF8 = "invalid bytes in UTF8 string"
+
+
+def max_line_bytes() -> int:
+    """The longest line a line-oriented reader takes (`LABELSITE_IMPORT_MAX_LINE_BYTES`), line break excluded."""
+    return int(getattr(settings, "LABELSITE_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024))
+
+
+class _HeadThenFile(io.RawIOBase):
+    """`head` (bytes a reader looked at already), then the rest of `file`, for `io.BufferedReader`."""
+
+    def __init__(self, head: bytes, file: IO[bytes]) -> None:
+        self._head = head
+        self._file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if self._head:
+            data, self._head = self._head[: len(target)], self._head[len(target) :]
+        else:
+            data = self._file.read(len(target))
+            if isinstance(data, str):
+                raise TypeError("open the import file in binary mode")
+        target[: len(data)] = data
+        return len(data)
+
+
+def lines_bounded(file: IO[bytes], *, fix: str, head: bytes = b"") -> Iterator[bytes]:
+    """The lines of `head` + `file`, each with its line break (the last one perhaps without).
+
+    A line longer than `max_line_bytes()` raises `FileError` at its number once that many bytes
+    are read, never more: a 100 MB line would otherwise be read, decoded and parsed whole, a few
+    times its size in the worker's memory. `fix` ends the message (what the line should be).
+    """
+    limit = max_line_bytes()
+    lines = io.BufferedReader(_HeadThenFile(head, file), buffer_size=65536)
+    number = 0
+    # limit + 2: room for the longest allowed line with its "\r\n", and a byte more is too long.
+    while line := lines.readline(limit + 2):
+        number += 1
+        content = len(line) - (line.endswith(b"\n") + line.endswith(b"\r\n"))
+        if content > limit:
+            raise FileError(
+                ErrorDetail(
+                    path=f"line {number}",
+                    code="line_too_long",
+                    message=f"Line {number} is longer than {limit:,} bytes, the longest line an import reads "
+                    f"(LABELSITE_IMPORT_MAX_LINE_BYTES); nothing after it was read. {fix}",
+                )
+            )
+        yield line
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ The upload answers at once, as for any file: the request only reads the archive'
 (to refuse an unsafe or bomb-like archive and, when no format is named, to detect the format
 from the first label file). The worker then unpacks, before validation: the job takes the
 first label file (by path), and every further label file becomes a sibling job with the same
-options, queued at once; each is validated, reported and written on its own (all or nothing
-per label file, as if uploaded one by one). Entries are streamed from the archive to
-storage through `SafeZip`, which checks paths, sizes and ratios; other entries (images,
-READMEs) are left in the archive, which stays in storage beside the jobs
-(`summary["archive"]["stored"]`) for formats that read files from it.
+options, which waits for its organisation's turn (`imports.services.import_jobs_admit`); each is
+validated, reported and written on its own (all or nothing per label file, as if uploaded one
+by one); cancelling the first job, which stands for the upload, cancels the siblings that have
+not started. Entries are streamed from the archive to storage through `SafeZip`, which checks
+paths, sizes and ratios; other entries (images, READMEs) are left in the archive, which stays in
+storage beside the jobs (`summary["archive"]["stored"]`) for formats that read files from it.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from typing import IO, Any
 
 from django.core.files.base import File
 from django.db import transaction
+from django.utils import timezone
 
 from formats import ImportFormat, format_detect, format_list
 from formats.reading import ARCHIVE_OPTION
-from imports import queue
-from imports.models import ImportJob, ImportJobError
-from imports.queue import import_task_publish
+from imports.models import ImportJob, ImportJobError, ImportStatus
 from labelsite.archives import SafeZip
 from labelsite.errors import ErrorDetail, ValidationFailed
 
 ARCHIVE_KINDS = ("zip",)
+#: The message of an archive's job cancelled with the archive's first job, before it started.
+CANCELLED_WITH_THE_UPLOAD = "Cancelled with the upload of its archive (its first import); nothing was read."
 
 
 def is_archive_name(name: str) -> bool:
@@ -123,9 +125,10 @@ def _store_entry(job: ImportJob, archive: SafeZip, path: str) -> None:
 def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJob]:
     """Give a job uploaded as an archive its first label file, and queue the others as jobs.
 
-    Returns the sibling jobs created (none for a job that is no archive, or was unpacked
-    before a crash: the job's file is then the label file already). Raises
-    ValidationFailed for an archive that is unsafe or has no label file of the format."""
+    Returns the sibling jobs created, waiting for their turns (none for a job that is no
+    archive, or was unpacked before a crash: the job's file is then the label file already);
+    created cancelled when the job was cancelled meanwhile. Raises ValidationFailed for an
+    archive that is unsafe or has no label file of the format."""
     if not is_archive_name(str(job.file.name)):
         return []
     archive_name = str(job.file.name)
@@ -153,6 +156,11 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
             sibling.summary = {"archive": {**info, "entry": path, "first_job": str(job.pk)}}
         _store_entry(job, archive, paths[0])
     with transaction.atomic():
+        # Holding the job's row: a cancel of the upload waits for the siblings, then finds them.
+        if ImportJob.objects.select_for_update().values_list("cancel_requested", flat=True).get(pk=job.pk):
+            for sibling in siblings:
+                sibling.status, sibling.finished_at = ImportStatus.CANCELLED, timezone.now()
+                sibling.message = CANCELLED_WITH_THE_UPLOAD
         ImportJob.objects.bulk_create(siblings)
         job.file_name = f"{upload_name}/{paths[0]}"[-255:]
         job.summary = {
@@ -163,13 +171,7 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
         ImportJob.objects.filter(pk=job.pk).update(
             file=job.file.name, file_size=job.file_size, file_name=job.file_name, summary=job.summary, options=options
         )
-        transaction.on_commit(lambda: _enqueue(siblings))
     return siblings
-
-
-def _enqueue(jobs: list[ImportJob]) -> None:
-    for job in jobs:
-        import_task_publish(queue.JOB_VALIDATE, str(job.pk), patient=False)
 
 
 def archive_errors_store(job: ImportJob, error: ValidationFailed) -> None:
@@ -182,6 +184,7 @@ def archive_errors_store(job: ImportJob, error: ValidationFailed) -> None:
 
 __all__ = [
     "ARCHIVE_KINDS",
+    "CANCELLED_WITH_THE_UPLOAD",
     "archive_check",
     "archive_errors_store",
     "archive_format_detect",

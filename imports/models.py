@@ -47,10 +47,16 @@ class ImportJob(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # When the job's first message went to the broker. A queued job without it waits for its
+    # organisation's turn (`imports.services.import_jobs_admit`), in the database only.
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Claims of the running phase by a worker (the file read whole; a split job's chunks count
+    # their own): a phase whose workers died this often fails (`imports.services.ATTEMPTS_MAX`).
+    attempts = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -108,6 +114,8 @@ class ImportChunk(models.Model):
     part_starts = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Claims of the chunk's running phase by a worker (see `ImportJob.attempts`).
+    attempts = models.IntegerField(default=0)
     items_validated = models.IntegerField(default=0)
     items_invalid = models.IntegerField(default=0)
     items_skipped = models.IntegerField(default=0)

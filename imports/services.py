@@ -8,11 +8,12 @@ heartbeat for `STALE_AFTER`) may be claimed again and resumes from the checkpoin
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain, zip_longest
 from typing import IO, Any
 from uuid import UUID
 
@@ -22,7 +23,8 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -36,7 +38,12 @@ from formats.reading import (
     pointer,
 )
 from imports import queue
-from imports.archive_import import ARCHIVE_KINDS, archive_errors_store, import_archive_unpack
+from imports.archive_import import (
+    ARCHIVE_KINDS,
+    CANCELLED_WITH_THE_UPLOAD,
+    archive_errors_store,
+    import_archive_unpack,
+)
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from imports.pipeline import (
     ConfigurationChanged,
@@ -62,7 +69,7 @@ from labeling.services import label_statistics_refresh, labels_remove_for_import
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
-from projects.models import LabelConfiguration, Project
+from projects.models import LabelConfiguration, Organization, Project
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,10 @@ STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECOND
 #: Seconds between two looks at a running job (`import_job_watch`).
 WATCH_EVERY = STALE_AFTER.total_seconds() + 1
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+#: Claims of one phase (or chunk) whose workers all stopped, e.g. killed for using too much
+#: memory: then the job fails instead of taking another worker down (each claim counts in
+#: `attempts`; one that lets go after a transient error does not).
+ATTEMPTS_MAX = 3
 
 #: `keep_data`: None follows the file (DataGym's per-item `keepData`, a format's own option);
 #: true adds every item's labels to what its media has, false replaces what it has.
@@ -155,7 +166,7 @@ def import_job_create(
     job.file.save(f"{job.id}.{extension}", content, save=False)
     job.file_size = job.file.size
     job.save()
-    transaction.on_commit(lambda: _enqueue_new(job.id))
+    transaction.on_commit(lambda: _enqueue_new(job.id, project.organization_id))
     return job
 
 
@@ -170,16 +181,122 @@ QUEUE_DOWN_CONFIRM = (
 )
 
 
-def _enqueue_new(job_id: UUID) -> None:
-    """Queue a new job's validation; with the broker away the job fails at once, said so."""
-    try:
-        _enqueue_validate(job_id)
-    except KombuOperationalError as exc:
-        logger.warning("The broker did not take import %s: %s", job_id, exc)
+def _enqueue_new(job_id: UUID, organization_id: Any) -> None:
+    """Queue a new job's validation when its organisation has a turn free, else leave it waiting.
+
+    With the broker away the job fails at once, said so (a job left waiting needs no broker yet).
+    """
+    refused = _admitted_publish(_turns_give(organization_id), patient=False)
+    if job_id in refused:
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
             status=ImportStatus.FAILED, message=QUEUE_DOWN_CREATE, finished_at=timezone.now()
         )
-        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CREATE) from exc
+        raise Unavailable(code="queue_unavailable", message=QUEUE_DOWN_CREATE)
+
+
+# --- turns: organisations share the queue ---------------------------------------------------------
+
+
+def _holds_turn() -> Q:
+    """The jobs an organisation has at the broker or running (a validated job waiting for its
+    admin's confirmation has none; its confirmed write runs as soon as it is confirmed)."""
+    return (
+        Q(status=ImportStatus.QUEUED, published_at__isnull=False)
+        | Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
+        | Q(status=ImportStatus.VALIDATED, options__write_when_valid=True)
+    )
+
+
+def _turns_give(organization_id: Any = None) -> list[UUID]:
+    """Mark the waiting jobs that get a turn now (of one organisation, or all); returns them in
+    the order their messages are to go.
+
+    Each organisation has `LABELSITE_IMPORT_JOBS_PER_ORGANIZATION` turns; its waiting jobs take
+    free ones oldest first, one organisation after the other, round-robin, the organisation
+    whose job has waited longest first.
+    """
+    limit = max(1, int(getattr(settings, "LABELSITE_IMPORT_JOBS_PER_ORGANIZATION", 2)))
+    waiting = ImportJob.objects.filter(status=ImportStatus.QUEUED, published_at__isnull=True, cancel_requested=False)
+    if organization_id is not None:
+        waiting = waiting.filter(project__organization_id=organization_id)
+    with transaction.atomic():
+        by_wait = (
+            waiting.values_list("project__organization_id")
+            .annotate(since=Min("created_at"))
+            .order_by("since", "project__organization_id")
+        )
+        organizations = [organization for organization, _ in by_wait]
+        if not organizations:
+            return []
+        # One giver of turns per organisation at a time (on SQLite the write transaction is
+        # that lock). No key update: rows that reference the organisation are not held up.
+        list(
+            Organization.objects.select_for_update(no_key=True)
+            .filter(pk__in=organizations)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        busy = dict(
+            ImportJob.objects.filter(_holds_turn(), project__organization_id__in=organizations)
+            .values_list("project__organization_id")
+            .annotate(jobs=Count("pk"))
+            .order_by()
+        )
+        lines = [
+            list(
+                waiting.filter(project__organization_id=organization)
+                .order_by("created_at", "file_name")
+                .values_list("pk", flat=True)[: limit - busy.get(organization, 0)]
+            )
+            for organization in organizations
+            if busy.get(organization, 0) < limit
+        ]
+        given = [job_id for job_id in chain.from_iterable(zip_longest(*lines)) if job_id is not None]
+        ImportJob.objects.filter(pk__in=given, status=ImportStatus.QUEUED, published_at__isnull=True).update(
+            published_at=timezone.now()
+        )
+    return given
+
+
+def _admitted_publish(job_ids: list[UUID], *, patient: bool) -> list[UUID]:
+    """Send the validation of jobs given a turn, in order; the jobs the broker did not take wait
+    for their turn again, and are returned."""
+    for index, job_id in enumerate(job_ids):
+        try:
+            _enqueue_validate(job_id, patient=patient)
+        except KombuOperationalError as exc:
+            logger.warning("The broker did not take import %s: %s", job_id, exc)
+            refused = job_ids[index:]
+            ImportJob.objects.filter(pk__in=refused, status=ImportStatus.QUEUED).update(published_at=None)
+            return refused
+    return []
+
+
+def import_jobs_admit(*, organization_id: Any = None, patient: bool = True) -> list[UUID]:
+    """Give waiting imports the turns free (of one organisation, or of all) and queue them.
+
+    Called once a job ends (its turn is free), after an upload and by the start-up sweep.
+    Returns the jobs queued, in order. Those the broker refuses wait again: the next job that
+    ends, or the next worker that starts, gives them their turn.
+    """
+    given = _turns_give(organization_id)
+    refused = _admitted_publish(given, patient=patient)
+    return [job_id for job_id in given if job_id not in refused]
+
+
+def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
+    """The job has ended (or waits for its admin): once committed, its turn goes to the next job.
+
+    `patient` in a worker; a web request (a cancel) does not wait for the broker.
+    """
+
+    def give() -> None:
+        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", flat=True)
+        organization_id = job.first()
+        if organization_id is not None:
+            import_jobs_admit(organization_id=organization_id, patient=patient)
+
+    transaction.on_commit(give)
 
 
 def _enqueue_confirmed(job_id: UUID) -> None:
@@ -231,6 +348,35 @@ def _claimable(status: str) -> Q:
     return Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
 
 
+def _reclaim(rows: QuerySet[Any], status: str) -> int:
+    """Take over a phase that nobody works on (its worker died, or let go), counting the attempt."""
+    return rows.filter(_claimable(status), attempts__lt=ATTEMPTS_MAX).update(
+        heartbeat_at=timezone.now(), attempts=F("attempts") + 1
+    )
+
+
+def _exhausted(rows: QuerySet[Any], status: str) -> bool:
+    """True when the phase nobody works on was claimed `ATTEMPTS_MAX` times: its workers died with it."""
+    return rows.filter(_claimable(status), attempts__gte=ATTEMPTS_MAX).exists()
+
+
+def _fail_exhausted(job_id: UUID, *, writing: bool, chunk: ImportChunk | None = None) -> ImportJob:
+    """End a job that stopped its workers `ATTEMPTS_MAX` times, saying where and what to do."""
+    doing = "writing this file's labels" if writing else "reading this file"
+    if chunk is not None:
+        first, last = chunk.item_start + 1, chunk.item_start + chunk.item_count
+        doing = f"{'writing the labels of' if writing else 'reading'} items {first}-{last} of this file"
+    written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
+    outcome = f"{written} label(s) were written" if writing else "nothing was written"
+    _fail(
+        job_id,
+        f"The worker stopped {ATTEMPTS_MAX} times while {doing} (e.g. it ran out of memory), so the import "
+        f"is not tried again; {outcome}. Split the file into smaller files and upload them, or give the "
+        "worker more memory and upload the file again.",
+    )
+    return ImportJob.objects.get(pk=job_id)
+
+
 def _open(job: ImportJob) -> Any:
     return job.file.storage.open(str(job.file.name), "rb")
 
@@ -244,18 +390,31 @@ def _release(job_id: UUID) -> None:
     _heartbeat_clear(ImportJob.objects.filter(pk=job_id))
 
 
+#: Seconds a worker goes on trying to let go of its phase after a transient error.
+RELEASE_SECONDS = 5
+
+
 def _heartbeat_clear(rows: Any) -> None:
     # A connection the database dropped is useless: close it so that this update gets a new
-    # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat.
-    with contextlib.suppress(*TRANSIENT_ERRORS):
-        db_connection.close_if_unusable_or_obsolete()
-        rows.update(heartbeat_at=None)
+    # one, or the retried task would wait `STALE_AFTER` for its own stale heartbeat. The worker
+    # did not stop: its attempt is given back. The fault may last a moment (a locked SQLite
+    # file, a restarting server): a few tries, else the takeover would count as a stopped worker.
+    deadline = time.monotonic() + RELEASE_SECONDS
+    while True:
+        try:
+            db_connection.close_if_unusable_or_obsolete()
+            rows.update(heartbeat_at=None, attempts=Greatest(F("attempts") - 1, Value(0)))
+            return
+        except TRANSIENT_ERRORS:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
 
 
 def _fail(job_id: UUID, message: str) -> None:
-    ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
-        status=ImportStatus.FAILED, message=message, finished_at=timezone.now()
-    )
+    ended = ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL)
+    if ended.update(status=ImportStatus.FAILED, message=message, finished_at=timezone.now()):
+        _turn_over(job_id)
     _staged_remove(job_id)
 
 
@@ -277,13 +436,15 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     now = timezone.now()
     unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False)
     started = unclaimed.filter(status=ImportStatus.QUEUED).update(
-        status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now
+        status=ImportStatus.VALIDATING, started_at=now, heartbeat_at=now, attempts=1
     )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
-    claimed = started or unclaimed.filter(_claimable(ImportStatus.VALIDATING)).update(heartbeat_at=now)
+    claimed = started or _reclaim(unclaimed, ImportStatus.VALIDATING)
     job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
     if not claimed:
+        if _exhausted(unclaimed, ImportStatus.VALIDATING):
+            return _fail_exhausted(job_id, writing=False)
         if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid") and not job.cancel_requested:
             # A validation message delivered again after it ended (the broker restarted before
             # the worker's acknowledgement): the write it queued may have been lost with the
@@ -293,7 +454,9 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     try:
         fmt = format_get(name=job.format)
         try:
-            import_archive_unpack(job=job, fmt=fmt)
+            if import_archive_unpack(job=job, fmt=fmt):
+                # The archive's other label files wait for their organisation's turns.
+                transaction.on_commit(lambda: import_jobs_admit(organization_id=job.project.organization_id))
         except ValidationFailed as exc:
             return _archive_refused(job, exc)
         chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
@@ -302,7 +465,8 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
             planned = job_chunks_plan(job=job, fmt=fmt, open_file=lambda: _open(job), every=every)
             chunks = dict.fromkeys(range(planned), ChunkStatus.PENDING)
         if chunks:
-            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "chunks": len(chunks)})
+            # The chunks count their own attempts; the job's phase only hands them out.
+            ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "chunks": len(chunks)}, attempts=0)
             pending = [n for n, status in chunks.items() if status not in (ChunkStatus.VALIDATED, ChunkStatus.BROKEN)]
             if pending:
                 transaction.on_commit(lambda: _enqueue_chunks(job.pk, pending, write=False))
@@ -327,12 +491,13 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
 def _archive_refused(job: ImportJob, error: ValidationFailed) -> ImportJob:
     """An uploaded archive that cannot be unpacked: the job fails with the archive's problems."""
     archive_errors_store(job, error)
-    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATING).update(
+    if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.VALIDATING).update(
         status=ImportStatus.FAILED,
         message=f"{error.message} Nothing was written.",
         error_count=len(error.details) or 1,
         finished_at=timezone.now(),
-    )
+    ):
+        _turn_over(job.pk)
     job.refresh_from_db()
     return job
 
@@ -391,27 +556,39 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         _staged_remove(job_id)
     if job.status == ImportStatus.VALIDATED and job.options.get("write_when_valid"):
         transaction.on_commit(lambda: _enqueue_write(job.pk, patient=True))
+    elif job.status in (ImportStatus.FAILED, ImportStatus.VALIDATED):
+        _turn_over(job_id)
     return job
 
 
 def _chunk_claim(job_id: UUID, number: int, *, job_status: str, free: Q, status: str) -> ImportChunk | None:
     """Take a chunk by a conditional UPDATE; None when it is done or another worker has it."""
     stale = timezone.now() - STALE_AFTER
-    claimable = free | (Q(status=status) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)))
+    quiet = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    claimable = free | (Q(status=status) & quiet & Q(attempts__lt=ATTEMPTS_MAX))
     claimed = (
         ImportChunk.objects.filter(Q(job_id=job_id, number=number) & claimable)
         .filter(job__status=job_status, job__cancel_requested=False)
-        .update(status=status, heartbeat_at=timezone.now())
+        .update(
+            status=status,
+            heartbeat_at=timezone.now(),
+            # A chunk taken over from a worker that stopped counts one more attempt.
+            attempts=Case(When(status=status, then=F("attempts") + 1), default=Value(1)),
+        )
     )
     return ImportChunk.objects.get(job_id=job_id, number=number) if claimed else None
 
 
 def _chunk_busy(job_id: UUID, number: int, *, job_status: str, status: str) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
-    chunk_status = ImportChunk.objects.filter(job_id=job_id, number=number).values_list("status", flat=True).first()
+    if job.status in _FINAL:
+        return job  # a message of a job that has ended (cancelled, say): nothing to do
+    chunk = ImportChunk.objects.filter(job_id=job_id, number=number).first()
     if job.cancel_requested:
         return _stopped(job_id)
-    if job.status == job_status and chunk_status == status:
+    if job.status == job_status and chunk is not None and chunk.status == status:
+        if _exhausted(ImportChunk.objects.filter(pk=chunk.pk), status):
+            return _fail_exhausted(job_id, writing=status == ChunkStatus.WRITING, chunk=chunk)
         raise Conflict(code="import_busy", message="Another worker is on this chunk of the import; wait.")
     return job
 
@@ -490,7 +667,7 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
             # A chunk is not valid JSON by itself: read the file in one piece, which places the error.
             ImportChunk.objects.filter(job=job).delete()
             summary = {k: v for k, v in job.summary.items() if k != "chunks"}
-            ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None)
+            ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None, attempts=0)
     if broken:
         return import_job_validate(job_id=job_id)
     with transaction.atomic():
@@ -548,7 +725,7 @@ def _validated_message(report: ValidationReport, writable: int) -> str:
     return message + "."
 
 
-def _stopped(job_id: UUID) -> ImportJob:
+def _stopped(job_id: UUID, *, patient: bool = True) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
     if job.cancel_requested and job.status not in _FINAL:
         message = (
@@ -557,9 +734,9 @@ def _stopped(job_id: UUID) -> ImportJob:
             if job.status == ImportStatus.WRITING
             else "Cancelled during validation; nothing was written."
         )
-        ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL).update(
-            status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()
-        )
+        ended = ImportJob.objects.filter(pk=job_id).exclude(status__in=_FINAL)
+        if ended.update(status=ImportStatus.CANCELLED, message=message, finished_at=timezone.now()):
+            _turn_over(job_id, patient=patient)
         job.refresh_from_db()
     if job.status in _FINAL:
         _staged_remove(job_id)
@@ -594,12 +771,16 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
     ).exclude(pk=OuterRef("pk"))
     now = timezone.now()
     unclaimed = ImportJob.objects.filter(pk=job_id, cancel_requested=False).exclude(Exists(others_writing))
-    started = unclaimed.filter(status=ImportStatus.VALIDATED).update(status=ImportStatus.WRITING, heartbeat_at=now)
+    started = unclaimed.filter(status=ImportStatus.VALIDATED).update(
+        status=ImportStatus.WRITING, heartbeat_at=now, attempts=1
+    )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
-    claimed = started or unclaimed.filter(_claimable(ImportStatus.WRITING)).update(heartbeat_at=now)
+    claimed = started or _reclaim(unclaimed, ImportStatus.WRITING)
     job.refresh_from_db()
     if not claimed:
+        if _exhausted(unclaimed, ImportStatus.WRITING):
+            return _fail_exhausted(job_id, writing=True)
         if job.status in (ImportStatus.VALIDATED, ImportStatus.WRITING) and not job.cancel_requested:
             raise Conflict(code="import_busy", message="Another import of this project is being written; wait.")
         if job.cancel_requested:
@@ -610,6 +791,7 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
         return _fail_configuration_changed(job_id)
     chunks = dict(ImportChunk.objects.filter(job=job).values_list("number", "status"))
     if chunks:
+        ImportJob.objects.filter(pk=job_id).update(attempts=0)  # the chunks count their own
         pending = sorted(n for n, status in chunks.items() if status != ChunkStatus.WRITTEN)
         if pending:
             # Chunks that share a task are written one after the other, in file order
@@ -694,9 +876,10 @@ def _write_succeeded(job_id: UUID) -> ImportJob:
     message += f"; {job.items_skipped} item(s) skipped." if job.items_skipped else "."
     for warning in job.summary.get("warnings") or []:
         message += f" Warning: {warning}"
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
+    if ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(
         status=ImportStatus.SUCCEEDED, finished_at=timezone.now(), message=message
-    )
+    ):
+        _turn_over(job_id)
     job.refresh_from_db()
     _staged_remove(job_id)
     return job
@@ -757,9 +940,13 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
     """Queue again the phase of every job whose worker stopped answering (after a crash).
 
     Claims and checkpoints make this safe to run any time: a job someone is working on is
-    not taken, and a resumed job goes on from its last written batch. Returns the jobs and
-    chunks queued. With `job_id`, looks at that job only.
+    not taken, and a resumed job goes on from its last written batch. A phase or chunk whose
+    workers stopped `ATTEMPTS_MAX` times is not queued again: its job fails. Over all jobs (no
+    `job_id`), it also sends again the jobs given a turn whose message may have been lost, and
+    gives waiting jobs the turns free. Returns the jobs and chunks queued (turns given aside).
+    With `job_id`, looks at that job only.
     """
+    _exhausted_fail(job_id)
     stale = timezone.now() - STALE_AFTER
     running = Q(status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING])
     # A valid job that should go on to its write, whose message was lost with the broker.
@@ -774,7 +961,38 @@ def import_jobs_resume(*, job_id: UUID | None = None) -> int:
         enqueue = _enqueue_validate if status == ImportStatus.VALIDATING else _enqueue_write
         transaction.on_commit(lambda enqueue=enqueue, dead_id=dead_id: enqueue(dead_id, patient=True))  # type: ignore[misc]
         queued += 1
-    return queued + _chunks_requeue_stale(job_id)
+    if job_id is None:
+        # A worker took the message of a job given a turn and died before it claimed the job
+        # (the filesystem broker deletes a message as it is taken): else the turn is lost for good.
+        unclaimed = ImportJob.objects.filter(status=ImportStatus.QUEUED, published_at__lt=stale, cancel_requested=False)
+        for unclaimed_id in unclaimed.values_list("pk", flat=True):
+            transaction.on_commit(lambda unclaimed_id=unclaimed_id: _enqueue_validate(unclaimed_id, patient=True))  # type: ignore[misc]
+            queued += 1
+    queued += _chunks_requeue_stale(job_id)
+    if job_id is None:
+        transaction.on_commit(import_jobs_admit)  # last: whatever befalls it, the rest is queued
+    return queued
+
+
+def _exhausted_fail(job_id: UUID | None) -> None:
+    """Fail the jobs whose phase, or one of whose chunks, nobody works on after `ATTEMPTS_MAX` claims."""
+    stale = timezone.now() - STALE_AFTER
+    quiet = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    running = [ImportStatus.VALIDATING, ImportStatus.WRITING]
+    jobs = ImportJob.objects.filter(quiet, status__in=running, attempts__gte=ATTEMPTS_MAX, cancel_requested=False)
+    chunks = ImportChunk.objects.filter(
+        quiet,
+        Q(status=ChunkStatus.VALIDATING, job__status=ImportStatus.VALIDATING)
+        | Q(status=ChunkStatus.WRITING, job__status=ImportStatus.WRITING),
+        attempts__gte=ATTEMPTS_MAX,
+        job__cancel_requested=False,
+    )
+    if job_id is not None:
+        jobs, chunks = jobs.filter(pk=job_id), chunks.filter(job_id=job_id)
+    for exhausted_id, status in jobs.values_list("pk", "status"):
+        _fail_exhausted(exhausted_id, writing=status == ImportStatus.WRITING)
+    for chunk in chunks:
+        _fail_exhausted(chunk.job_id, writing=chunk.status == ChunkStatus.WRITING, chunk=chunk)
 
 
 def import_job_watch(*, job_id: UUID) -> bool:
@@ -835,7 +1053,11 @@ def _chunks_requeue_stale(job_id: UUID | None = None) -> int:
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
-    """Cancel a job: at once if no worker is on it, else after the batch being written."""
+    """Cancel a job: at once if no worker is on it, else after the batch being written.
+
+    The first job of a ZIP upload (the id its upload answered) stands for the upload: the
+    archive's jobs that have not started are cancelled with it, and never queued.
+    """
     now = timezone.now()
     stale = now - STALE_AFTER
     idle = Q(status__in=[ImportStatus.QUEUED, ImportStatus.VALIDATED]) | (
@@ -844,12 +1066,14 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
     )
     if ImportJob.objects.filter(Q(pk=job.pk) & idle).update(cancel_requested=True):
         job.refresh_from_db()
-        return _stopped(job.pk) if job.status == ImportStatus.WRITING else _cancel_now(job)
+        job = _stopped(job.pk, patient=False) if job.status == ImportStatus.WRITING else _cancel_now(job)
+        _archive_rest_cancel(job)
+        return job
     running = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING]).update(
         cancel_requested=True
     )
     job.refresh_from_db()
-    if not running:
+    if not _archive_rest_cancel(job) and not running:
         raise Conflict(
             code="import_finished",
             message=f"The import has finished ({job.status}); there is nothing to cancel.",
@@ -858,10 +1082,27 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
     return job
 
 
-def _cancel_now(job: ImportJob) -> ImportJob:
-    ImportJob.objects.filter(pk=job.pk).exclude(status__in=_FINAL).update(
-        status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
+def _archive_rest_cancel(first: ImportJob) -> int:
+    """Cancel the jobs of `first`'s archive that have not started, if `first` is an archive's first job."""
+    cancelled = ImportJob.objects.filter(
+        project_id=first.project_id, summary__archive__first_job=str(first.pk), status=ImportStatus.QUEUED
+    ).update(
+        status=ImportStatus.CANCELLED,
+        cancel_requested=True,
+        message=CANCELLED_WITH_THE_UPLOAD,
+        finished_at=timezone.now(),
     )
+    if cancelled:
+        _turn_over(first.pk, patient=False)  # jobs of the archive at the broker had turns
+    return cancelled
+
+
+def _cancel_now(job: ImportJob) -> ImportJob:
+    ended = ImportJob.objects.filter(pk=job.pk).exclude(status__in=_FINAL)
+    if ended.update(
+        status=ImportStatus.CANCELLED, message="Cancelled; nothing was written.", finished_at=timezone.now()
+    ):
+        _turn_over(job.pk, patient=False)
     job.refresh_from_db()
     _staged_remove(job.pk)
     return job

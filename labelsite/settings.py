@@ -320,6 +320,12 @@ LABELSITE_IMPORT_CHUNK_ITEMS = int(os.environ.get("LABELSITE_IMPORT_CHUNK_ITEMS"
 LABELSITE_IMPORT_WRITE_BATCH_LABELS = int(os.environ.get("LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
 # A phase or chunk without a heartbeat for this long is taken over by another worker.
 LABELSITE_IMPORT_STALE_SECONDS = int(os.environ.get("LABELSITE_IMPORT_STALE_SECONDS", 120))
+# Imports of one organisation at the broker or running at once; the others wait in the database
+# and are published as these end (organisations take turns on the one queue). At least 1.
+LABELSITE_IMPORT_JOBS_PER_ORGANIZATION = max(1, int(os.environ.get("LABELSITE_IMPORT_JOBS_PER_ORGANIZATION", 2)))
+# The longest line an NDJSON, CSV/TSV or TXT import reads (bytes, line break excluded); a longer
+# one is refused at its line number before it is read whole.
+LABELSITE_IMPORT_MAX_LINE_BYTES = int(os.environ.get("LABELSITE_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024))
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
