@@ -102,6 +102,9 @@ class Converted:
     #: Shapes whose points are percentages of the image (Label Studio regions without
     #: original_width/height): the pipeline scales them by the matched media's stored size.
     media_scale: MediaScale | None = None
+    #: The reference to try when no media matches `reference` (COCO's file name without Label
+    #: Studio's upload prefix); an ambiguous match is never retried.
+    fallback_reference: MediaRef | None = None
 
 
 @dataclass(slots=True)
