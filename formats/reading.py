@@ -381,6 +381,9 @@ class ImportFormat:
     #: What to check when a file of this format yields nothing to import, or no label (shown with
     #: the job's error or warning).
     nothing_hint: str = ""
+    #: The format reads a whole uploaded ZIP as one dataset export (Pascal VOC's `Annotations/`):
+    #: `read` gets the archive itself, and the archive is one job, not one job per label file.
+    reads_archive: bool = False
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))

@@ -5,9 +5,10 @@ The upload answers at once, as for any file: the request only reads the archive'
 from the first label file). The worker then unpacks, before validation: the job takes the
 first label file (by path), and every further label file becomes a sibling job with the same
 options, queued at once; each is validated, reported and written on its own (all or nothing
-per label file, as if uploaded one by one). Entries are streamed from the archive to
-storage through `SafeZip`, which checks paths, sizes and ratios; other entries (images,
-READMEs) are left in the archive, which stays in storage beside the jobs
+per label file, as if uploaded one by one). A format that `reads_archive` (Pascal VOC: one
+dataset export of many files) instead reads the whole archive as the job's one file.
+Entries are streamed from the archive to storage through `SafeZip`, which checks paths,
+sizes and ratios; other entries (images, READMEs) are left in the archive, which stays in storage beside the jobs
 (`summary["archive"]["stored"]`) for formats that read files from it.
 """
 
@@ -126,8 +127,8 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
     Returns the sibling jobs created (none for a job that is no archive, or was unpacked
     before a crash: the job's file is then the label file already). Raises
     ValidationFailed for an archive that is unsafe or has no label file of the format."""
-    if not is_archive_name(str(job.file.name)):
-        return []
+    if not is_archive_name(str(job.file.name)) or fmt.reads_archive:
+        return []  # a format that reads the whole archive gets it as the job's file
     archive_name = str(job.file.name)
     upload_name = job.file_name
     with job.file.storage.open(archive_name, "rb") as file, SafeZip(file) as archive:
