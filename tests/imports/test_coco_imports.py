@@ -8,7 +8,9 @@ the file is one that pycocotools accepts.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from formats.codecs.mask_polygons import segmentation_mask
+from imports.models import ImportJob
 from labeling.models import Label
 from projects.config_converters import ls_config_to_entries
 from projects.label_config import label_config_replace
@@ -100,6 +103,36 @@ def test_label_studio_coco_export_imports_every_box_polygon_and_keypoint_in_pixe
     # /data/upload/1/069f62bc-img_004.png finds the media img_004.png.
     assert shapes(project, "img_004.png") == [("car", [[16.0, 12.0], [48.0, 36.0]])]
     assert shapes(project, "img_005.jpg") == []
+    assert job["counts"]["labels_written"] == 6
+
+
+@pytest.mark.thirdparty
+def test_label_studio_coco_export_zip_with_its_images_imports_as_one_job(project, run_import, tmp_path):
+    label_config_replace(
+        configuration=project.label_configuration,
+        entries=ls_config_to_entries((FILES / "label_config.xml").read_text()).entries,
+    )
+    _media(project, SIZES)
+    python = tool_venv("label-studio-sdk", [LABEL_STUDIO_SDK])
+    config, export = str(FILES / "label_config.xml"), str(FILES / "export.json")
+    tool_run(python, "ls_convert.py", config, export, "COCO", str(tmp_path))
+    result = json.loads((tmp_path / "result.json").read_text())
+    buffer = io.BytesIO()
+    # Label Studio's download: result.json and the images it fetched under images/.
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("result.json", json.dumps(result))
+        for file_name in sorted({image["file_name"] for image in result["images"]}):
+            if file_name.startswith("images/"):
+                archive.writestr(file_name, b"\xff\xd8\xff\xe0 jpeg")
+
+    job = run_import(project, "project-1-at-2026-12-06.zip", buffer.getvalue())
+
+    assert (job["format"], job["status"]) == ("coco", "succeeded"), (job["message"], job["errors"])
+    assert ImportJob.objects.count() == 1
+    assert shapes(project, "img_001.jpg") == [
+        ("car", [[80.0, 120.0], [320.0, 360.0]]),
+        ("traffic light", [[400.0, 30.0], [440.0, 120.0]]),
+    ]
     assert job["counts"]["labels_written"] == 6
 
 
