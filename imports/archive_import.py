@@ -71,13 +71,19 @@ def _head(archive: SafeZip, path: str) -> bytes:
 
 
 def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
-    """The format of the first label file of an uploaded archive, as for a file on its own."""
+    """The format that reads the whole archive when exactly one has files in it (a VOC export's
+    `Annotations/*.xml`, whatever notes sort before them), else the format of its first label
+    file, as for a file on its own."""
     kinds = tuple(sorted({kind for fmt in format_list() for kind in fmt.file_kinds}))
     with SafeZip(file) as archive:
         paths = archive_label_files(archive, kinds)
         if not paths:
             raise _no_label_files(kinds, archive)
-        found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
+        whole = [fmt for fmt in format_list() if fmt.reads_archive and archive_label_files(archive, fmt.file_kinds)]
+        if len(whole) == 1:
+            found: ImportFormat | None = whole[0]
+        else:
+            found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
     file.seek(0)
     return found
 

@@ -97,6 +97,21 @@ def test_label_studio_voc_export_zipped_is_one_job_detected_with_boxes_in_pixels
     assert Label.objects.count() == 2
 
 
+def test_a_voc_archive_is_detected_whatever_other_files_sort_before_its_xml(ls_project, run_import, tmp_path):
+    _media(ls_project, SIZES)
+    folder = tmp_path / "voc"
+    python = tool_venv("label-studio-sdk", [LABEL_STUDIO_SDK])
+    tool_run(python, "ls_convert.py", str(FILES / "label_config.xml"), str(FILES / "export.json"), "VOC", str(folder))
+    (folder / "0_notes.txt").write_text("exported from Label Studio\n")
+    (folder / "ImageSets" / "Main").mkdir(parents=True)
+    (folder / "ImageSets" / "Main" / "default.txt").write_text("18a0b175__img_001\n")
+
+    job = run_import(ls_project, "voc.zip", _zip(folder))
+
+    assert (job["format"], job["status"]) == ("pascal_voc", "succeeded"), (job["message"], job["errors"])
+    assert Label.objects.count() == 2
+
+
 def _tasks(count: int) -> list[dict[str, Any]]:
     return [
         {
