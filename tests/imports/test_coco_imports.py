@@ -272,3 +272,57 @@ def test_two_images_with_one_base_name_in_different_folders_are_an_error_naming_
     (error,) = job["errors"]
     assert (error["location"], error["code"]) == ("/images/1/file_name", "ambiguous_file_name")
     assert "'train/street.jpg' and 'val/street.jpg' have the same name 'street.jpg'" in error["message"]
+
+
+def test_an_rle_mask_on_a_polygon_class_becomes_one_polygon_per_region(coco_project, run_import):
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[5:15, 5:15] = 1
+    mask[8:11, 8:11] = 0  # a hole: a polygon class keeps the outline only
+    mask[30:40, 40:60] = 1
+    rle = coco_mask.encode(np.asfortranarray(mask))
+    document = {
+        "images": [{"id": 1, "file_name": "street.jpg", "width": 64, "height": 48}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": {"size": [48, 64], "counts": rle["counts"].decode("ascii")},
+                "iscrowd": 1,
+                "bbox": [5, 5, 55, 35],
+                "area": int(mask.sum()),
+            }
+        ],
+    }
+
+    job = run_import(coco_project, "crowd.json", json.dumps(document).encode())
+
+    assert job["status"] == "succeeded", (job["message"], job["errors"])
+    polygons = [points for key, points in shapes(coco_project, "street.jpg") if key == "car"]
+    assert len(polygons) == 2
+    filled = [segmentation_mask([polygon], 64, 48) for polygon in polygons]
+    expected = [np.zeros((48, 64), dtype=bool), np.zeros((48, 64), dtype=bool)]
+    expected[0][5:15, 5:15] = True
+    expected[1][30:40, 40:60] = True
+    assert sorted(int(np.argmax(f.any(axis=1))) for f in filled) == [5, 30]
+    for polygon_mask in filled:
+        assert any(np.array_equal(polygon_mask, e) for e in expected)
+
+
+def test_an_image_whose_name_two_media_have_is_an_error_at_its_file_name(coco_project, run_import):
+    other = DatasetFactory(organization=coco_project.organization, name="Other")
+    other.projects.add(coco_project)
+    TaskFactory(project=coco_project, media=MediaFactory(dataset=other, name="street.jpg", width=64, height=48))
+    document = {
+        "images": [{"id": 1, "file_name": "images/street.jpg", "width": 64, "height": 48}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "iscrowd": 0}],
+    }
+
+    job = run_import(coco_project, "instances.json", json.dumps(document).encode())
+
+    assert job["status"] == "failed"
+    (error,) = job["errors"]
+    assert (error["location"], error["code"]) == ("/images/0/file_name", "media_ambiguous")
+    assert "'street.jpg'" in error["message"]
