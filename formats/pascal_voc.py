@@ -38,6 +38,8 @@ from formats.reading import (
     ItemSchema,
     RawItem,
     SizeCheck,
+    not_utf8_check,
+    not_utf8_error,
 )
 from formats.writing import (
     ExportFormat,
@@ -176,6 +178,13 @@ def _child_text(element: Element, tag: str) -> str | None:
 
 def voc_parse(body: bytes, path: str) -> dict[str, Any]:
     """One VOC XML document as plain data, or a located FileError."""
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    not_utf8_check(body[:4])
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        raise not_utf8_error(f"at line {line} (byte {exc.start})", f"{path}, line {line}") from exc
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise FileError(
             ErrorDetail(path, "xml_doctype", f"{path} declares a DOCTYPE or entities; a VOC file has none. Remove it.")
