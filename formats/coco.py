@@ -15,17 +15,52 @@
 The images are written as the tasks are read; the annotations go to a temporary file on
 the side and are appended at the end, so one pass over the database suffices and memory
 stays flat.
+
+Reading (`FORMAT`): any COCO instances file (`{"images", "annotations", "categories"}`), e.g.
+Label Studio's COCO export (`result.json`) or pycocotools' own. One item per image, in the
+order of `images`; its annotations are those whose `image_id` is its `id`. What becomes what,
+by the type of the configuration's root class whose key is the category's `name`
+(case-insensitive):
+
+- a rectangle class: the `bbox`;
+- a polygon class: each polygon part of `segmentation` is a polygon; an RLE mask (`iscrowd`)
+  is traced, one polygon per region (holes are lost); no segmentation: the box's corners;
+- a segmentation class: the parts (or the traced RLE mask) as one segmentation;
+- a point class: each visible keypoint (`v > 0`), and keypoints whose name (the category's
+  `keypoints`) is a point class go to that class.
+
+Images are matched to media by name: the base name of `file_name` (`images/abc.jpg`,
+`../data/abc.jpg` and `https://host/abc.jpg` are all `abc.jpg`), and when no media has that
+name, the name without Label Studio's upload prefix (`/data/upload/3/1a2b3c4d-abc.jpg` and
+`images/1a2b3c4d-abc.jpg` find `abc.jpg`). Two images of the file with one base name are an error.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from formats.codecs.coco_rle import CocoRleError, rle_decode
+from formats.codecs.mask_polygons import mask_segmentation
+from formats.jsonsplit import DepthGuard, JsonTooDeep
+from formats.reading import (
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+    not_utf8_check,
+    not_utf8_error,
+    pointer,
+)
 from formats.writing import (
     ExportFormat,
     ExportParts,
@@ -39,8 +74,11 @@ from formats.writing import (
     polygon_area,
     rings_of,
 )
+from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
-from projects.models import EntryType
+from labelsite.errors import ErrorDetail
+from projects.label_config import IndexedEntry, LabelConfigIndex
+from projects.models import GEOMETRY_TYPES, EntryType
 
 AREA_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
 # Plain strings: looking a member up on an enum class costs more than the comparison, a million times.
@@ -259,4 +297,380 @@ EXPORT_FORMAT = ExportFormat(
     content_type="application/json",
     write=coco_write,
     parts=ExportParts(write=coco_write_part, join=coco_join, needs_label_offsets=True),
+)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+#: Label Studio's prefixes of a file name: an upload's `1a2b3c4d-`, and the converter's
+#: `1a2b3c4d__` on an image it downloads.
+_TOOL_PREFIX = re.compile(r"^[0-9a-f]{8}(-|__)")
+#: What every error about the categories ends with.
+_CATEGORY_FIX = (
+    "Add a geometry class with that name to the label configuration (rectangle for boxes, polygon or "
+    "segmentation for segmentations, point for keypoints), or rename the category in the file."
+)
+
+
+def _file_error(path: str, code: str, message: str) -> FileError:
+    return FileError(ErrorDetail(path=path, code=code, message=message))
+
+
+def coco_media_names(file_name: str) -> tuple[str, str | None]:
+    """The media name an image's `file_name` matches, and the name to try when none has it (the
+    base name without Label Studio's upload prefix `1a2b3c4d-`), else None."""
+    base = unquote(PurePosixPath(urlsplit(file_name).path.replace("\\", "/")).name) or file_name
+    stripped = _TOOL_PREFIX.sub("", base)
+    return base, (stripped if stripped != base and stripped else None)
+
+
+def read(file: IO[bytes]) -> Iterator[RawItem]:
+    """The file's images, each with its annotations and the categories (one item per image)."""
+    body = file.read()
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    not_utf8_check(body[:4])
+    try:
+        DepthGuard().feed(body)
+        data = json.loads(body)
+    except JsonTooDeep as exc:
+        message = f"The file nests deeper than {exc.limit} levels."
+        raise _file_error(f"byte {exc.offset}", "json_too_deep", message) from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(f"at byte {exc.start}", f"byte {exc.start}") from exc
+    except ValueError as exc:
+        raise _file_error("file", "json_syntax", f"The file is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise _file_error("", "not_coco", "A COCO file is one JSON object with images, annotations and categories.")
+    missing = [key for key in ("images", "annotations", "categories") if not isinstance(data.get(key), list)]
+    if missing:
+        raise _file_error(
+            pointer(missing[0]),
+            "not_coco",
+            f"A COCO instances file has the lists images, annotations and categories; this one lacks "
+            f"{', '.join(missing)}. Export the instances (detection) file of the dataset.",
+        )
+    categories: dict[Any, tuple[int, dict[str, Any]]] = {}
+    for position, category in enumerate(data["categories"]):
+        if not isinstance(category, dict) or not isinstance(category.get("name"), str) or "id" not in category:
+            raise _file_error(pointer("categories", position), "invalid_category", "A category has an id and a name.")
+        categories[category["id"]] = (position, category)
+    by_image: dict[Any, list[tuple[int, Any]]] = {}
+    for position, annotation in enumerate(data["annotations"]):
+        image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
+        by_image.setdefault(image_id, []).append((position, annotation))
+    known = {image.get("id") for image in data["images"] if isinstance(image, dict)}
+    for image_id, found in by_image.items():
+        if image_id not in known:
+            raise _file_error(
+                pointer("annotations", found[0][0], "image_id"),
+                "unknown_image",
+                f"The annotation names the image id {image_id!r}, which no entry of images has; add the image "
+                "or remove its annotations.",
+            )
+    images: dict[Any, int] = {}
+    #: Per file name, the positions of its images: Label Studio's converter lists an image once
+    #: per annotation (each annotator's labels under an image id of their own).
+    by_file: dict[str, list[int]] = {}
+    names: dict[str, str] = {}
+    for position, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or not isinstance(image.get("file_name"), str) or "id" not in image:
+            raise _file_error(pointer("images", position), "invalid_image", "An image has an id and a file_name.")
+        first = images.get(image["id"])
+        if first is not None and data["images"][first]["file_name"] != image["file_name"]:
+            raise _file_error(
+                pointer("images", position, "id"),
+                "duplicate_image_id",
+                f"The image id {image['id']!r} is used by /images/{first} too; give each image its own id.",
+            )
+        images.setdefault(image["id"], position)
+        base, _ = coco_media_names(image["file_name"])
+        other = names.setdefault(base.lower(), image["file_name"])
+        if other != image["file_name"]:
+            raise _file_error(
+                pointer("images", position, "file_name"),
+                "ambiguous_file_name",
+                f"The images {other!r} and {image['file_name']!r} have the same name {base!r}, and media are "
+                "matched by name; rename one of them (and its media) so that every image has its own name.",
+            )
+        by_file.setdefault(image["file_name"], []).append(position)
+    for index, positions in enumerate(by_file.values()):
+        ids = dict.fromkeys(data["images"][position]["id"] for position in positions)
+        found = sorted((pair for image_id in ids for pair in by_image.pop(image_id, [])), key=lambda p: p[0])
+        sized = [data["images"][p] for p in positions if data["images"][p].get("width")]
+        yield RawItem(
+            index=index,
+            location=pointer("images", positions[0]),
+            data={
+                "image": sized[0] if sized else data["images"][positions[0]],
+                "image_at": positions[0],
+                "annotations": found,
+                "categories": categories,
+            },
+        )
+
+
+def sniff(head: bytes) -> bool:
+    """A JSON object with COCO's lists (Label Studio tasks are a list, or an object with data)."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return text.startswith(b"{") and b'"data"' not in text[:4096] and bool(_COCO_KEYS.search(text[:4096]))
+
+
+_COCO_KEYS = re.compile(rb'"(images|categories)"\s*:\s*\[')
+
+
+class _Shapes:
+    """One image's annotations as shapes of the configuration's classes, with located errors."""
+
+    def __init__(self, config: LabelConfigIndex, width: int, height: int) -> None:
+        self.config = config
+        self.width, self.height = width, height
+        self.errors: list[ErrorDetail] = []
+
+    def class_of(self, name: Any) -> IndexedEntry | None:
+        entry = self.config.root(str(name).lower())
+        return entry if entry is not None and entry.type in GEOMETRY_TYPES else None
+
+    def numbers(self, value: Any, count: int | None, path: str, what: str) -> list[float] | None:
+        ok = isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        if not ok or (count is not None and len(value) != count):
+            size = f"{count} numbers" if count is not None else "numbers"
+            self.errors.append(ErrorDetail(path, "invalid_" + what, f"The {what} is a list of {size}."))
+            return None
+        return [float(v) for v in value]
+
+    def rings(self, segmentation: Any, path: str) -> list[list[list[float]]] | None:
+        """The segmentation's rings in pixels: its polygon parts, or its RLE mask traced."""
+        if isinstance(segmentation, list):
+            rings: list[list[list[float]]] = []
+            for part, flat in enumerate(segmentation):
+                numbers = self.numbers(flat, None, f"{path}/{part}", "segmentation")
+                if numbers is None:
+                    return None
+                if len(numbers) < 6 or len(numbers) % 2:
+                    self.errors.append(
+                        ErrorDetail(
+                            f"{path}/{part}",
+                            "invalid_segmentation",
+                            f"A polygon part is x, y pairs of at least 3 points; this one has {len(numbers)} numbers.",
+                        )
+                    )
+                    return None
+                rings.append([[numbers[i], numbers[i + 1]] for i in range(0, len(numbers), 2)])
+            return rings
+        if isinstance(segmentation, dict):
+            size, counts = segmentation.get("size"), segmentation.get("counts")
+            if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+                self.errors.append(ErrorDetail(f"{path}/size", "invalid_rle", "An RLE's size is [height, width]."))
+                return None
+            height, width = size
+            if not isinstance(counts, str | list):
+                self.errors.append(
+                    ErrorDetail(f"{path}/counts", "invalid_rle", "An RLE's counts is a string or a list.")
+                )
+                return None
+            try:
+                mask = rle_decode(counts, width=width, height=height)
+            except (CocoRleError, TypeError, ValueError) as exc:
+                self.errors.append(
+                    ErrorDetail(f"{path}/counts", "invalid_rle", f"The RLE does not decode: {exc}. Export it again.")
+                )
+                return None
+            return mask_segmentation(mask)
+        self.errors.append(
+            ErrorDetail(path, "invalid_segmentation", "A segmentation is a list of polygons or an RLE {size, counts}.")
+        )
+        return None
+
+    def box(self, annotation: dict[str, Any], path: str) -> list[float] | None:
+        return self.numbers(annotation.get("bbox"), 4, f"{path}/bbox", "bbox")
+
+    def shapes(self, annotation: Any, category: dict[str, Any], path: str, category_at: int) -> list[Shape]:
+        if not isinstance(annotation, dict):
+            self.errors.append(ErrorDetail(path, "invalid_annotation", "An annotation is a JSON object."))
+            return []
+        entry = self.class_of(category["name"])
+        keypoint_names: list[Any] = category["keypoints"] if isinstance(category.get("keypoints"), list) else []
+        made: list[Shape] = []
+        keypoints = annotation.get("keypoints")
+        if isinstance(keypoints, list) and any(keypoints[2::3]):
+            made += self.points(keypoints, keypoint_names, entry, f"{path}/keypoints", category, category_at)
+            if entry is None or entry.type == EntryType.POINT:
+                return made
+        if entry is None:
+            supercategory = category.get("supercategory")
+            within = f" (supercategory {supercategory!r})" if supercategory else ""
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/category_id",
+                    "unknown_category",
+                    f"The category {category['name']!r}{within} at /categories/{category_at} is no geometry class "
+                    f"of the label configuration. {_CATEGORY_FIX}",
+                    params=(category["name"],),
+                )
+            )
+            return made
+        segmentation = annotation.get("segmentation")
+        has_segmentation = bool(segmentation)
+        if entry.type == EntryType.RECTANGLE or (not has_segmentation and entry.type != EntryType.POINT):
+            box = self.box(annotation, path)
+            if box is None:
+                return made
+            x, y, w, h = box
+            corners = [[x, y], [x + w, y + h]]
+            if entry.type == EntryType.RECTANGLE:
+                points: Any = corners
+            else:
+                ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+                points = [ring] if entry.type == EntryType.SEGMENTATION else ring
+            made.append(Shape(key=entry.key, type=entry.type, points=points, entry_id=entry.id))
+            return made
+        if entry.type == EntryType.POINT:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/keypoints",
+                    "no_keypoints",
+                    f"The category {category['name']!r} is a point class here, but the annotation has no visible "
+                    "keypoint; map the category to a rectangle or polygon class.",
+                )
+            )
+            return made
+        rings = self.rings(segmentation, f"{path}/segmentation")
+        if rings is None:
+            return made
+        if entry.type == EntryType.SEGMENTATION:
+            made.append(Shape(key=entry.key, type=entry.type, points=rings, entry_id=entry.id))
+        elif entry.type == EntryType.POLYGON:
+            shells = rings if isinstance(segmentation, list) else _shells(rings)
+            made += [Shape(key=entry.key, type=entry.type, points=ring, entry_id=entry.id) for ring in shells]
+        else:
+            self.errors.append(
+                ErrorDetail(
+                    f"{path}/category_id",
+                    "wrong_class_type",
+                    f"The category {category['name']!r} is a {entry.type} class here; COCO has boxes, segmentations "
+                    "and keypoints for it. Map it to a rectangle, polygon, segmentation or point class.",
+                )
+            )
+        return made
+
+    def points(
+        self,
+        keypoints: list[Any],
+        names: list[Any],
+        entry: IndexedEntry | None,
+        path: str,
+        category: dict[str, Any],
+        category_at: int,
+    ) -> list[Shape]:
+        numbers = self.numbers(keypoints, None, path, "keypoints")
+        if numbers is None:
+            return []
+        if len(numbers) % 3:
+            self.errors.append(ErrorDetail(path, "invalid_keypoints", "Keypoints are x, y, v triples."))
+            return []
+        made: list[Shape] = []
+        for number in range(len(numbers) // 3):
+            x, y, visible = numbers[3 * number : 3 * number + 3]
+            if visible <= 0:
+                continue
+            name = names[number] if number < len(names) else None
+            target = self.class_of(name) if name is not None else None
+            if target is None or target.type != EntryType.POINT:
+                target = entry if entry is not None and entry.type == EntryType.POINT else None
+            if target is None:
+                shown = f"{name!r}" if name is not None else f"number {number}"
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/{3 * number}",
+                        "unknown_keypoint",
+                        f"The keypoint {shown} of the category {category['name']!r} (/categories/{category_at}) "
+                        "is no point class of the label configuration. Add a point class with that name.",
+                    )
+                )
+                continue
+            made.append(Shape(key=target.key, type=EntryType.POINT, points=[[x, y]], entry_id=target.id))
+        return made
+
+
+def _shells(rings: list[list[list[float]]]) -> list[list[list[float]]]:
+    """The outer rings of traced rings (each region's shell comes first, then its holes, which
+    lie inside it): a polygon class keeps the regions' outlines."""
+    shells: list[list[list[float]]] = []
+    for ring in rings:
+        if not any(_inside(ring[0], shell) for shell in shells):
+            shells.append(ring)
+    return shells
+
+
+def _inside(point: list[float], ring: list[list[float]]) -> bool:
+    x, y = point
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "name") -> Converted:
+    """One image with its annotations, in pixels, as a `MediaAnnotation` for the media of its name."""
+    image = data["image"]
+    name, fallback = coco_media_names(image["file_name"])
+    image_path = pointer("images", data["image_at"], "file_name")
+    reference = MediaRef(name=name)
+    width, height = image.get("width"), image.get("height")
+    converter = _Shapes(config, int(width or 0), int(height or 0))
+    shapes: list[Shape] = []
+    categories = data["categories"]
+    for position, annotation in data["annotations"]:
+        path = pointer("annotations", position)
+        category_id = annotation.get("category_id")
+        if category_id not in categories:
+            converter.errors.append(
+                ErrorDetail(
+                    f"{path}/category_id",
+                    "unknown_category_id",
+                    f"The category id {category_id!r} is not in categories; add it or fix the annotation.",
+                )
+            )
+            continue
+        category_at, category = categories[category_id]
+        made = converter.shapes(annotation, category, path, category_at)
+        score = annotation.get("score")
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            for shape in made:
+                shape.source, shape.score = "prediction", float(score)
+        shapes += made
+    fallback_reference = MediaRef(name=fallback) if fallback else None
+    if converter.errors:
+        return Converted(
+            annotation=None,
+            errors=converter.errors,
+            reference=reference,
+            reference_path=image_path,
+            fallback_reference=fallback_reference,
+        )
+    return Converted(
+        annotation=MediaAnnotation(media=reference, shapes=shapes, keep_data=True),
+        reference=reference,
+        reference_path=image_path,
+        fallback_reference=fallback_reference,
+    )
+
+
+FORMAT = ImportFormat(
+    name="coco",
+    label="COCO JSON",
+    description="A COCO instances file (e.g. Label Studio's COCO export, result.json): boxes, polygon and RLE "
+    "segmentations and keypoints, categories mapped by name to the configuration's classes, images matched "
+    "to media by file name.",
+    file_kinds=("json",),
+    schema=None,
+    item_schema=ItemSchema({"type": "object"}),
+    read=read,
+    convert=convert,
+    options={"match_by": "name"},
+    option_schemas={"match_by": {"const": "name", "description": "COCO images are matched to media by file name."}},
+    sniff=sniff,
+    nothing_hint="A COCO file needs images (matched to media by file name) and annotations of their ids.",
 )

@@ -245,6 +245,8 @@ def sniff(head: bytes) -> bool:
     text = head[:4096]
     if b"internal_media_ID" in text or b"row_data" in text:
         return False
+    if text.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") and b'"data"' not in text and b'"images"' in text:
+        return False  # a COCO file (formats.coco), whose annotations are no tasks
     return any(key in text for key in (b'"data"', b'"annotations"', b'"completions"', b'"predictions"'))
 
 

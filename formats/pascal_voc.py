@@ -7,6 +7,18 @@ segmentation also its points in an extension element `<polygon><point><x/><y/></
 a nested rectangle, polygon or segmentation is a VOC `<part>` of its object. Points and
 lines have no box and are left out. Images whose size is unknown still get a file, with
 `width` and `height` 0.
+
+Reading (`FORMAT`): a ZIP of VOC XML files as Pascal VOC, Label Studio's VOC export and CVAT
+write it (`Annotations/*.xml`, with or without `JPEGImages/` or `images/`; every `.xml` entry
+is read, the images are not imported), or one XML file. The archive is one job
+(`reads_archive`): one item per XML file, in path order. Each `<object>` is its `<bndbox>` in
+pixels, as a shape of the configuration's root class whose key is its `<name>`
+(case-insensitive): a rectangle, or the box's four corners for a polygon or segmentation class.
+The media is the one named by `<filename>` (else the XML file's name with the image's
+extension unknown: the file name is required), matched as COCO's file names are
+(`formats.coco.coco_media_names`). `<size>` must fit the media. Not kept: `difficult`,
+`truncated`, `pose`, `occluded` (the model has no per-shape flags; a class question would be
+a guess), `<part>`s and our writer's `<polygon>` extension.
 """
 
 from __future__ import annotations
@@ -14,9 +26,21 @@ from __future__ import annotations
 import math
 import zipfile
 from collections.abc import Iterator
-from typing import IO
-from xml.etree.ElementTree import Element, SubElement, tostring
+from pathlib import PurePosixPath
+from typing import IO, Any
+from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring, tostring
 
+from formats.coco import coco_media_names
+from formats.reading import (
+    Converted,
+    FileError,
+    ImportFormat,
+    ItemSchema,
+    RawItem,
+    SizeCheck,
+    not_utf8_check,
+    not_utf8_error,
+)
 from formats.writing import (
     ExportFormat,
     ExportItem,
@@ -27,8 +51,11 @@ from formats.writing import (
     rings_of,
     stem,
 )
-from labeling.annotation import Shape
+from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
+from labelsite.archives import SafeZip
+from labelsite.errors import ErrorDetail, ValidationFailed
+from projects.label_config import LabelConfigIndex
 from projects.models import EntryType
 
 BOX_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
@@ -131,4 +158,192 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=voc_write,
+)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _entry_ignored(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
+
+
+def _child_text(element: Element, tag: str) -> str | None:
+    child = element.find(tag)
+    return child.text.strip() if child is not None and child.text else None
+
+
+def voc_parse(body: bytes, path: str) -> dict[str, Any]:
+    """One VOC XML document as plain data, or a located FileError."""
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    not_utf8_check(body[:4])
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        raise not_utf8_error(f"at line {line} (byte {exc.start})", f"{path}, line {line}") from exc
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise FileError(
+            ErrorDetail(path, "xml_doctype", f"{path} declares a DOCTYPE or entities; a VOC file has none. Remove it.")
+        )
+    try:
+        # No DOCTYPE or entity reaches the parser (refused above), so no entity expansion: safe.
+        root = fromstring(body)  # noqa: S314
+    except ParseError as exc:
+        line, column = exc.position
+        raise FileError(
+            ErrorDetail(
+                f"{path}, line {line}", "xml_syntax", f"{path} is not valid XML at line {line}, column {column}."
+            )
+        ) from exc
+    if root.tag != "annotation":
+        raise FileError(
+            ErrorDetail(path, "not_voc", f"{path} is no Pascal VOC file: its root is <{root.tag}>, not <annotation>.")
+        )
+    size = root.find("size")
+    objects = []
+    for number, obj in enumerate(root.findall("object"), start=1):
+        box = obj.find("bndbox")
+        objects.append(
+            {
+                "at": f"/annotation/object[{number}]",
+                "name": _child_text(obj, "name"),
+                "bndbox": {tag: _child_text(box, tag) for tag in ("xmin", "ymin", "xmax", "ymax")}
+                if box is not None
+                else None,
+            }
+        )
+    return {
+        "path": path,
+        "filename": _child_text(root, "filename"),
+        "width": _child_text(size, "width") if size is not None else None,
+        "height": _child_text(size, "height") if size is not None else None,
+        "objects": objects,
+    }
+
+
+def read(file: IO[bytes]) -> Iterator[RawItem]:
+    """The XML files of a VOC archive (or one XML file), one item each, in path order."""
+    head = file.read(4)
+    file.seek(0)
+    if head != _ZIP_MAGIC:
+        yield RawItem(index=0, location="file", data=voc_parse(file.read(), "file"))
+        return
+    try:
+        archive = SafeZip(file)
+    except ValidationFailed as exc:
+        raise FileError(*(exc.details or [ErrorDetail("file", exc.code, exc.message)])) from exc
+    with archive:
+        paths = sorted(
+            e.path for e in archive.entries if e.path.lower().endswith(".xml") and not _entry_ignored(e.path)
+        )
+        if not paths:
+            raise FileError(
+                ErrorDetail("file", "no_xml", "The archive holds no .xml file; a VOC export has Annotations/*.xml.")
+            )
+        for index, path in enumerate(paths):
+            try:
+                body = archive.read(path)
+            except ValidationFailed as exc:
+                raise FileError(*(exc.details or [ErrorDetail(path, exc.code, exc.message)])) from exc
+            yield RawItem(index=index, location=path, data=voc_parse(body, path))
+
+
+def _pixels(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) and number >= 0 else None
+
+
+def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "name") -> Converted:
+    """One VOC file as the boxes of the media its `<filename>` names."""
+    path = data["path"]
+    if not data["filename"]:
+        return Converted(
+            annotation=None,
+            errors=[
+                ErrorDetail(
+                    f"{path}: /annotation/filename",
+                    "missing_filename",
+                    f"{path} names no image in <filename>; add the image's file name.",
+                )
+            ],
+        )
+    name, fallback = coco_media_names(data["filename"])
+    reference = MediaRef(name=name)
+    errors: list[ErrorDetail] = []
+    shapes: list[Shape] = []
+    for obj in data["objects"]:
+        place = f"{path}: {obj['at']}"
+        entry = config.root((obj["name"] or "").lower())
+        if entry is None or entry.type not in BOX_TYPES:
+            what = "no rectangle, polygon or segmentation class" if entry is not None else "no class"
+            errors.append(
+                ErrorDetail(
+                    f"{place}/name",
+                    "unknown_class",
+                    f"The object name {obj['name']!r} is {what} of the label configuration; add a rectangle class "
+                    "with that name, or rename the object.",
+                    params=(obj["name"],),
+                )
+            )
+            continue
+        box = obj["bndbox"] or {}
+        numbers = {tag: _pixels(box.get(tag)) for tag in ("xmin", "ymin", "xmax", "ymax")}
+        bad = [tag for tag, number in numbers.items() if number is None]
+        if bad or numbers["xmax"] < numbers["xmin"] or numbers["ymax"] < numbers["ymin"]:  # type: ignore[operator]
+            errors.append(
+                ErrorDetail(
+                    f"{place}/bndbox" + (f"/{bad[0]}" if bad else ""),
+                    "invalid_bndbox",
+                    "A <bndbox> has xmin, ymin, xmax and ymax in pixels (numbers >= 0), with xmax >= xmin and "
+                    "ymax >= ymin.",
+                )
+            )
+            continue
+        x1, y1, x2, y2 = (float(numbers[tag] or 0) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        if entry.type == EntryType.RECTANGLE:
+            points: Any = [[x1, y1], [x2, y2]]
+        else:
+            ring = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
+            points = [ring] if entry.type == EntryType.SEGMENTATION else ring
+        shapes.append(Shape(key=entry.key, type=entry.type, points=points, entry_id=entry.id))
+    fallback_reference = MediaRef(name=fallback) if fallback else None
+    width, height = _pixels(data["width"]), _pixels(data["height"])
+    size_check = (
+        SizeCheck(int(width), int(height), f"{path}: /annotation/size", "The VOC file's image")
+        if width and height
+        else None
+    )
+    common: dict[str, Any] = {
+        "reference": reference,
+        "reference_path": f"{path}: /annotation/filename",
+        "fallback_reference": fallback_reference,
+    }
+    if errors:
+        return Converted(annotation=None, errors=errors, **common)
+    annotation = MediaAnnotation(media=reference, shapes=shapes, keep_data=True)
+    return Converted(annotation=annotation, size_check=size_check, **common)
+
+
+FORMAT = ImportFormat(
+    name="pascal_voc",
+    label="Pascal VOC XML",
+    description="A ZIP of Pascal VOC XML files (Annotations/*.xml, with or without images), e.g. Label Studio's "
+    "VOC export, as one import; boxes of objects mapped by name to the configuration's classes, images matched "
+    "to media by <filename>.",
+    file_kinds=("xml",),
+    schema=None,
+    item_schema=ItemSchema({"type": "object"}),
+    read=read,
+    convert=convert,
+    options={"match_by": "name"},
+    option_schemas={"match_by": {"const": "name", "description": "VOC files are matched to media by <filename>."}},
+    reads_archive=True,
+    nothing_hint="A VOC archive needs Annotations/*.xml files whose <filename> names media of the project.",
 )

@@ -155,6 +155,9 @@ class Converted:
     #: Shapes whose points are percentages of the image (Label Studio regions without
     #: original_width/height): the pipeline scales them by the matched media's stored size.
     media_scale: MediaScale | None = None
+    #: The reference to try when no media matches `reference` (COCO's file name without Label
+    #: Studio's upload prefix); an ambiguous match is never retried.
+    fallback_reference: MediaRef | None = None
 
 
 @dataclass(slots=True)
@@ -431,6 +434,9 @@ class ImportFormat:
     #: What to check when a file of this format yields nothing to import, or no label (shown with
     #: the job's error or warning).
     nothing_hint: str = ""
+    #: The format reads a whole uploaded ZIP as one dataset export (Pascal VOC's `Annotations/`):
+    #: `read` gets the archive itself, and the archive is one job, not one job per label file.
+    reads_archive: bool = False
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))

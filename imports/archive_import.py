@@ -7,9 +7,11 @@ first label file (by path), and every further label file becomes a sibling job w
 options, which waits for its organisation's turn (`imports.services.import_jobs_admit`); each is
 validated, reported and written on its own (all or nothing per label file, as if uploaded one
 by one); cancelling the first job, which stands for the upload, cancels the siblings that have
-not started. Entries are streamed from the archive to storage through `SafeZip`, which checks
-paths, sizes and ratios; other entries (images, READMEs) are left in the archive, which stays in
-storage beside the jobs (`summary["archive"]["stored"]`) for formats that read files from it.
+not started. A format that `reads_archive` (Pascal VOC: one dataset export of many files)
+instead reads the whole archive as the job's one file. Entries are streamed from the archive to
+storage through `SafeZip`, which checks paths, sizes and ratios; other entries (images, READMEs)
+are left in the archive, which stays in storage beside the jobs (`summary["archive"]["stored"]`)
+for formats that read files from it.
 """
 
 from __future__ import annotations
@@ -72,13 +74,19 @@ def _head(archive: SafeZip, path: str) -> bytes:
 
 
 def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
-    """The format of the first label file of an uploaded archive, as for a file on its own."""
+    """The format that reads the whole archive when exactly one has files in it (a VOC export's
+    `Annotations/*.xml`, whatever notes sort before them), else the format of its first label
+    file, as for a file on its own."""
     kinds = tuple(sorted({kind for fmt in format_list() for kind in fmt.file_kinds}))
     with SafeZip(file) as archive:
         paths = archive_label_files(archive, kinds)
         if not paths:
             raise _no_label_files(kinds, archive)
-        found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
+        whole = [fmt for fmt in format_list() if fmt.reads_archive and archive_label_files(archive, fmt.file_kinds)]
+        if len(whole) == 1:
+            found: ImportFormat | None = whole[0]
+        else:
+            found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
     file.seek(0)
     return found
 
@@ -126,11 +134,12 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
     """Give a job uploaded as an archive its first label file, and queue the others as jobs.
 
     Returns the sibling jobs created, waiting for their turns (none for a job that is no
-    archive, or was unpacked before a crash: the job's file is then the label file already);
-    created cancelled when the job was cancelled meanwhile. Raises ValidationFailed for an
-    archive that is unsafe or has no label file of the format."""
-    if not is_archive_name(str(job.file.name)):
-        return []
+    archive, or was unpacked before a crash: the job's file is then the label file already, or
+    whose format reads the whole archive); created cancelled when the job was cancelled
+    meanwhile. Raises ValidationFailed for an archive that is unsafe or has no label file of
+    the format."""
+    if not is_archive_name(str(job.file.name)) or fmt.reads_archive:
+        return []  # a format that reads the whole archive gets it as the job's file
     archive_name = str(job.file.name)
     upload_name = job.file_name
     with job.file.storage.open(archive_name, "rb") as file, SafeZip(file) as archive:

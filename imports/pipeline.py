@@ -297,11 +297,21 @@ def items_check(
             if c is not None and c.reference is not None
         }
         tasks = matcher.resolve(values) if values else {}
+        fallbacks = {
+            media_reference_value(c.fallback_reference, matcher.match_by)
+            for _, c, _ in checked
+            if c is not None and c.reference is not None and c.fallback_reference is not None
+            if tasks.get(media_reference_value(c.reference, matcher.match_by)) is None
+        }
+        if fallbacks:
+            tasks = {**matcher.resolve(fallbacks), **{k: v for k, v in tasks.items() if v is not None}}
         to_create: list[tuple[CheckedItem, MediaRow]] = []
         for item, found, row in checked:
             ref = found.reference if found is not None else None
             if found is not None and ref is not None:
                 value = media_reference_value(ref, matcher.match_by)
+                if tasks.get(value) is None and found.fallback_reference is not None:
+                    value = media_reference_value(found.fallback_reference, matcher.match_by) or value
                 item.reference_value = value
                 outcome = tasks.get(value)
                 if isinstance(outcome, UUID):

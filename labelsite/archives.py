@@ -2,7 +2,9 @@
 
 Every entry is checked before anything is extracted: no absolute paths, no `..`, no drive
 letters or backslashes, no symlinks or other special files, no more entries than a limit,
-and sizes within limits both as declared and as actually decompressed (a ZIP's declared
+and sizes within limits (bombs are judged by the size they expand to and their entry count; the
+compression ratio only past a floor, since a mostly-empty mask compresses a thousand times)
+both as declared and as actually decompressed (a ZIP's declared
 sizes can lie). Entries are read into memory or streamed, never written to disk by name.
 The pipeline's ZIP import builds on this later.
 """
@@ -22,6 +24,7 @@ DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_TOTAL_BYTES = 20 * 1024**3
 DEFAULT_MAX_ENTRY_BYTES = 2 * 1024**3
 DEFAULT_MAX_RATIO = 100
+DEFAULT_RATIO_FLOOR_BYTES = 256 * 1024**2
 _CHUNK_BYTES = 1024 * 1024
 
 
@@ -30,8 +33,14 @@ class ArchiveLimits:
     max_entries: int = DEFAULT_MAX_ENTRIES
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
-    #: Uncompressed size over compressed size, per entry and for the whole archive.
+    #: Uncompressed size over compressed size, per entry and for the whole archive; judged only
+    #: past `ratio_floor_bytes` expanded.
     max_ratio: int = DEFAULT_MAX_RATIO
+    #: A ratio alone makes no bomb: a mostly-empty mask (an 8-bit 4000 x 3000 canvas with one
+    #: object) compresses a thousand times into a few kilobytes. Bombs are judged by what they
+    #: expand to (`max_entry_bytes`, `max_total_bytes`) and their entry count; the ratio only
+    #: counts for an entry (or archive) that expands past this many bytes.
+    ratio_floor_bytes: int = DEFAULT_RATIO_FLOOR_BYTES
 
 
 @dataclass(frozen=True)
@@ -117,13 +126,19 @@ class SafeZip:
             seen.add(path.lower())
             if info.file_size > limits.max_entry_bytes:
                 raise _refuse(
-                    "entry_too_large", path, f"The entry {path!r} is larger than {limits.max_entry_bytes} bytes."
+                    "entry_too_large",
+                    path,
+                    f"The entry {path!r} expands to {info.file_size} bytes, more than the limit of "
+                    f"{limits.max_entry_bytes} bytes per entry.",
                 )
-            if info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
                 raise _refuse(
                     "compression_ratio",
                     path,
-                    f"The entry {path!r} expands more than {limits.max_ratio} times; it looks like a ZIP bomb.",
+                    f"The entry {path!r} expands to {info.file_size} bytes, more than {limits.max_ratio} times its "
+                    f"compressed size and past {limits.ratio_floor_bytes} bytes; it looks like a ZIP bomb.",
                 )
             total += info.file_size
             compressed_total += info.compress_size
@@ -132,8 +147,13 @@ class SafeZip:
             raise _refuse(
                 "archive_too_large", "", f"The archive expands to {total} bytes, more than {limits.max_total_bytes}."
             )
-        if total > limits.max_ratio * max(compressed_total, 1):
-            raise _refuse("compression_ratio", "", f"The archive expands more than {limits.max_ratio} times.")
+        if total > limits.ratio_floor_bytes and total > limits.max_ratio * max(compressed_total, 1):
+            raise _refuse(
+                "compression_ratio",
+                "",
+                f"The archive expands to {total} bytes, more than {limits.max_ratio} times its compressed size "
+                f"and past {limits.ratio_floor_bytes} bytes; it looks like a ZIP bomb.",
+            )
         return entries
 
     def open_entry(self, path: str) -> Generator[bytes, None, None]:

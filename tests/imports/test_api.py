@@ -127,7 +127,7 @@ def test_create_detects_the_format_from_the_file_kind(admin_client, configured_p
 
 
 def test_create_refuses_a_file_whose_format_cannot_be_told(admin_client, configured_project, media_storage):
-    response = create(admin_client, configured_project, [], name="labels.xml")
+    response = create(admin_client, configured_project, [], name="labels.yaml")
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "format_not_detected"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from typing import Any
 
@@ -110,11 +111,13 @@ def test_a_zip_with_a_traversal_path_is_refused_at_upload(admin_client, configur
 
 
 def test_a_zip_bomb_is_refused_at_upload(admin_client, configured_project, media_storage):
-    data = zipped({"labels.json": b"[" + b" " * 5_000_000 + b"]"})
+    data = bytearray(zipped({"labels.json": b"[" + b" " * 5_000_000 + b"]"}))
+    # The entry says it expands to 3 GiB: past the absolute limit per entry, whatever its ratio.
+    struct.pack_into("<I", data, data.index(b"PK\x01\x02") + 24, 3 * 1024**3)
     response = post(admin_client, configured_project, data, "bomb.zip", format="datagym")
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "compression_ratio"
+    assert response.json()["error"]["code"] == "entry_too_large"
     assert not ImportJob.objects.exists()
 
 

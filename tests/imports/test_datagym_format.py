@@ -28,7 +28,7 @@ def test_the_registry_lists_datagym_json():
 
 def test_the_registry_refuses_an_unknown_format():
     with pytest.raises(ValidationFailed) as caught:
-        format_get(name="coco")
+        format_get(name="no_such_format")
     assert caught.value.code == "unknown_format"
 
 

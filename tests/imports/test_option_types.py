@@ -70,6 +70,8 @@ WRONG: dict[str, list[tuple[Any, str, str]]] = {
 #: Where a format narrows an option (Ango CSV rows match by external id only).
 WRONG_FOR_FORMAT: dict[tuple[str, str], list[tuple[Any, str, str]]] = {
     ("ango_csv", "match_by"): [(True, "match_by", 'must be "external_id", not true')],
+    ("coco", "match_by"): [(True, "match_by", 'must be "name", not true')],
+    ("pascal_voc", "match_by"): [(True, "match_by", 'must be "name", not true')],
 }
 #: What else a format needs for its options to be valid (Ango CSV: the column of external ids).
 VALID_BASE: dict[str, dict[str, Any]] = {"ango_csv": {"external_id_column": "External ID"}}

@@ -55,10 +55,39 @@ def test_safe_zip_refuses_a_symlink_entry() -> None:
     assert refused_code(buffer.getvalue()) == "unsafe_entry"
 
 
-def test_safe_zip_refuses_an_entry_with_a_bomb_ratio() -> None:
+def test_safe_zip_refuses_an_entry_with_a_bomb_ratio_past_the_ratio_floor() -> None:
     data = zip_bytes({"bomb.json": b"0" * (10 * 1024 * 1024)})
     assert len(data) < 100_000
-    assert refused_code(data) == "compression_ratio"
+    with pytest.raises(ValidationFailed) as caught:
+        SafeZip(io.BytesIO(data), limits=ArchiveLimits(ratio_floor_bytes=1024 * 1024))
+    assert caught.value.code == "compression_ratio"
+    assert "more than 100 times its compressed size and past 1048576 bytes" in caught.value.message
+
+
+def test_a_mostly_empty_mask_that_compresses_hundreds_of_times_is_no_bomb() -> None:
+    mask = bytearray(4000 * 3000)  # an 8-bit mask, one small object on a 12 MB canvas
+    for row in range(100, 140):
+        mask[row * 4000 + 200 : row * 4000 + 260] = b"\xff" * 60
+    data = zip_bytes({"masks/frame_0001.raw": bytes(mask), "labels.json": b"[]"})
+    assert len(mask) > 500 * len(data)  # far past the ratio of 100
+
+    with SafeZip(io.BytesIO(data)) as archive:
+        assert archive.read("masks/frame_0001.raw") == bytes(mask)
+
+
+def _declared_size(data: bytes, size: int) -> bytes:
+    """The archive with its first entry's uncompressed size in the central directory set to `size`."""
+    patched = bytearray(data)
+    struct.pack_into("<I", patched, patched.index(b"PK\x01\x02") + 24, size)
+    return bytes(patched)
+
+
+def test_an_entry_that_expands_past_the_absolute_entry_limit_is_refused_naming_the_limit() -> None:
+    data = _declared_size(zip_bytes({"bomb.raw": b"0" * 1000}), 3 * 1024**3)
+    with pytest.raises(ValidationFailed) as caught:
+        SafeZip(io.BytesIO(data))
+    assert caught.value.code == "entry_too_large"
+    assert "expands to 3221225472 bytes, more than the limit of 2147483648 bytes per entry" in caught.value.message
 
 
 def test_safe_zip_refuses_an_archive_over_the_total_size() -> None:
