@@ -33,6 +33,7 @@ from projects.serializers import (
     LabelConfigurationInputSerializer,
     LabelConfigurationOutputSerializer,
     MediaFilterSerializer,
+    MediaKeysInputSerializer,
     MediaOutputSerializer,
     MediaS3InputSerializer,
     MediaS3ResultSerializer,
@@ -455,3 +456,29 @@ class MediaDeleteApi(APIView):
         media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
         services.media_delete(media=media)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MediaKeysUpdateApi(APIView):
+    @extend_schema(
+        operation_id="media_keys_update",
+        summary="Set the external id and global key that other tools name the media by",
+        description=(
+            "Ango label files name assets by `externalId`, Labelbox files data rows by `globalKey`: giving an "
+            "uploaded image these lets such files match it. A field left out is unchanged; `global_key: null` "
+            "removes the key. A global key another live media of the organisation has (in any case) answers "
+            "409 `global_key_taken` located at `global_key`; a key that breaks the rules 400 `invalid_global_key`."
+        ),
+        request=MediaKeysInputSerializer,
+        responses={200: MediaOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def patch(self, request: Request, media_id: str) -> Response:
+        data = MediaKeysInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
+        media = services.media_keys_update(media=media, **data.validated_data)
+        return Response(MediaOutputSerializer(media).data)
+
+
+# /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.
+class MediaApi(MediaKeysUpdateApi, MediaDeleteApi):
+    pass

@@ -200,6 +200,18 @@ class MediaOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class MediaKeysInputSerializer(serializers.Serializer):
+    """What another tool names the media by; a field left out stays as it is."""
+
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=255, trim_whitespace=False)
+    global_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text="Unique among the organisation's media, case-insensitively; null removes it.",
+    )
+
+
 class MediaUploadInputSerializer(serializers.Serializer):
     """Documentation of the multipart body: repeat the `file` part once per image."""
 

@@ -33,6 +33,7 @@ from labelsite.netguard import url_shape_problem
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
+from projects.media_keys import global_key_errors
 from projects.models import (
     ApiToken,
     Dataset,
@@ -633,6 +634,59 @@ def media_delete(*, media: Media) -> None:
     updated = Media.objects.filter(pk=media.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
     if not updated:
         raise Conflict(code="media_already_deleted", message="The media is deleted already.", params=(str(media.id),))
+
+
+#: "Leave this field as it is" for `media_keys_update` (None is a value: no global key).
+KEEP: Any = object()
+
+
+def media_keys_update(*, media: Media, external_id: str = KEEP, global_key: str | None = KEEP) -> Media:
+    """Give a media the external id and global key another tool names it by (Ango's `externalId`,
+    Labelbox's `globalKey`). A global key is unique among the organisation's live media, compared
+    in lower case: the database's `media_unique_live_global_key` decides, a taken key is a 409."""
+    fields = []
+    if external_id is not KEEP:
+        media.external_id = external_id
+        fields.append("external_id")
+    if global_key is not KEEP:
+        if global_key is not None:
+            errors = global_key_errors(global_key, "global_key")
+            if errors:
+                raise ValidationFailed(code="invalid_global_key", message=errors[0].message, details=errors)
+        media.global_key = global_key
+        fields.append("global_key")
+    if not fields:
+        return media
+    try:
+        with transaction.atomic():
+            media.save(update_fields=fields)
+    except IntegrityError as exc:
+        raise _global_key_taken(media=media) from exc
+    return media
+
+
+def _global_key_taken(*, media: Media) -> AlreadyExists:
+    holder = (
+        Media.objects.filter(
+            organization_id=media.organization_id,
+            global_key__iexact=media.global_key,
+            deleted_at__isnull=True,
+        )
+        .exclude(pk=media.pk)
+        .select_related("dataset")
+        .first()
+    )
+    where = f" by {holder.name!r} in the dataset {holder.dataset.name!r}" if holder is not None else ""
+    message = (
+        f"The global key {media.global_key!r} is taken{where} (global keys are unique in the organisation, "
+        "whatever the case); choose another key or remove it from that media first."
+    )
+    return AlreadyExists(
+        code="global_key_taken",
+        message=message,
+        details=[ErrorDetail("global_key", "global_key_taken", message)],
+        params=("Media", "global_key", media.global_key),
+    )
 
 
 # --- project setup: the life of a project, members, and configuration changes ----------------

@@ -156,7 +156,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-dataset-media": {"get": MEMBER, "post": ADMIN},
     "api-dataset-media-urls": {"post": ADMIN},
     "api-dataset-media-s3": {"post": ADMIN},
-    "api-media": {"delete": ADMIN},
+    "api-media": {"patch": ADMIN, "delete": ADMIN},
     "api-task-list": {"get": MEMBER},
     "api-task": {"get": MEMBER},
     "api-task-assign": {"post": MEMBER},

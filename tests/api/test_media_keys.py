@@ -1,0 +1,101 @@
+"""An admin gives a media its own external id and global key (PATCH /api/media/{id}), so that
+label files of other tools that name images by them (Ango's `externalId`, Labelbox's `globalKey`)
+match images uploaded here, not only media created by data-row imports."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from projects.models import Media
+from tests.api.conftest import World, png_bytes
+from tests.factories import DatasetFactory, MediaFactory
+
+
+def test_an_admin_sets_a_media_external_id_and_global_key(world: World):
+    response = world.client("admin").patch(
+        f"/api/media/{world.media.id}", {"external_id": "asset-17", "global_key": "Streets/street.jpg"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert (response.json()["external_id"], response.json()["global_key"]) == ("asset-17", "Streets/street.jpg")
+    world.media.refresh_from_db()
+    assert (world.media.external_id, world.media.global_key) == ("asset-17", "Streets/street.jpg")
+
+
+def test_a_field_left_out_is_unchanged_and_a_null_global_key_removes_it(world: World):
+    Media.objects.filter(pk=world.media.pk).update(external_id="kept", global_key="gone")
+
+    response = world.client("admin").patch(f"/api/media/{world.media.id}", {"global_key": None}, format="json")
+
+    assert response.status_code == 200, response.json()
+    world.media.refresh_from_db()
+    assert (world.media.external_id, world.media.global_key) == ("kept", None)
+
+
+def test_a_global_key_taken_in_the_organisation_in_another_case_answers_409_at_the_field(world: World):
+    MediaFactory(dataset=world.spare_dataset, name="other.jpg", global_key="street-001")
+
+    response = world.client("admin").patch(f"/api/media/{world.media.id}", {"global_key": "STREET-001"}, format="json")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "global_key_taken"
+    assert [(d["path"], d["code"]) for d in error["details"]] == [("global_key", "global_key_taken")]
+    assert "other.jpg" in error["message"]
+    world.media.refresh_from_db()
+    assert world.media.global_key is None
+
+
+def test_the_same_global_key_in_another_organisation_is_free(world: World):
+    MediaFactory(dataset=DatasetFactory(organization=world.other_organization), global_key="street-001")
+
+    response = world.client("admin").patch(f"/api/media/{world.media.id}", {"global_key": "street-001"}, format="json")
+
+    assert response.status_code == 200, response.json()
+
+
+def test_a_global_key_that_breaks_the_rules_answers_400_at_the_field(world: World):
+    response = world.client("admin").patch(f"/api/media/{world.media.id}", {"global_key": " tab\tkey"}, format="json")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert [(d["path"], d["code"]) for d in error["details"]] == [("global_key", "invalid_global_key")]
+
+
+def test_an_external_id_over_255_characters_answers_400_at_the_field(world: World):
+    response = world.client("admin").patch(f"/api/media/{world.media.id}", {"external_id": "x" * 256}, format="json")
+
+    assert response.status_code == 400
+    assert [d["path"] for d in response.json()["error"]["details"]] == ["external_id"]
+
+
+def test_an_ango_file_names_an_uploaded_image_by_the_external_id_given_to_it(
+    world: World, media_storage, eager_worker, django_capture_on_commit_callbacks
+):
+    admin = world.client("admin")
+    photo = SimpleUploadedFile("IMG_0042.png", png_bytes(), content_type="image/png")
+    uploaded = admin.post(f"/api/datasets/{world.dataset.id}/media", {"file": [photo]}, format="multipart").json()
+    media_id = uploaded["created"][0]["id"]
+    assert admin.patch(f"/api/media/{media_id}", {"external_id": "ango-asset-42"}, format="json").status_code == 200
+    car = world.project.label_configuration.entries.get(key="car")
+    element = {"externalId": "ango-asset-42", "objects": [{"schemaId": car.schema_id, "bounding-box":
+               {"x": 1, "y": 1, "width": 2, "height": 1}}]}  # fmt: skip
+
+    labels = SimpleUploadedFile("ango.json", json.dumps([element]).encode(), content_type="application/json")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = admin.post(
+            f"/api/projects/{world.project.id}/imports",
+            {
+                "file": labels,
+                "format": "ango",
+                "options": json.dumps({"write_when_valid": True}),
+            },
+            format="multipart",
+        )
+    assert created.status_code == 201, created.json()
+    job = admin.get(f"/api/imports/{created.json()['id']}").json()
+
+    assert job["status"] == "succeeded", job["message"]
+    assert job["counts"]["labels_written"] == 1
