@@ -13,17 +13,19 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelsite.api import UploadLimitedApi
-from labelsite.uploads import IMAGE_UPLOAD
+from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD
 from projects import selectors, services
 from projects.label_config import label_config_replace, label_config_tree
+from projects.media_keys import media_keys_parse
 from projects.models import Dataset, Media, Project
 from projects.serializers import (
     ERRORS,
@@ -33,6 +35,7 @@ from projects.serializers import (
     LabelConfigurationInputSerializer,
     LabelConfigurationOutputSerializer,
     MediaFilterSerializer,
+    MediaKeysImportInputSerializer,
     MediaKeysInputSerializer,
     MediaOutputSerializer,
     MediaS3InputSerializer,
@@ -482,3 +485,40 @@ class MediaKeysUpdateApi(APIView):
 # /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.
 class MediaApi(MediaKeysUpdateApi, MediaDeleteApi):
     pass
+
+
+class MediaKeysImportApi(UploadLimitedApi):
+    parser_classes = [MultiPartParser]
+    upload_limit = IMPORT_UPLOAD
+
+    @extend_schema(
+        operation_id="datasets_media_keys_import",
+        summary="Give the dataset's images their external ids and global keys from a CSV or JSON mapping file",
+        description=(
+            "CSV with a header: `name` (the file name in the dataset) and `external_id` and/or `global_key` "
+            "(`externalId`, `globalKey` too); an empty cell leaves that field as it is. JSON: a list of such "
+            "objects, or an object name -> {external_id, global_key}. Every row is checked first; a file with "
+            "errors changes nothing and answers 400 `invalid_media_keys` with each error at its line and column "
+            "(`line 3, global_key`) or JSON pointer."
+        ),
+        request={"multipart/form-data": MediaKeysImportInputSerializer},
+        responses={
+            200: inline_serializer("MediaKeysImported", {"updated": serializers.IntegerField()}),
+            **ERRORS_WITH_CONFLICT,
+        },
+    )
+    def post(self, request: Request, dataset_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        refused = self.upload_refused()
+        if refused:
+            raise refused[0][1]
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed(
+                code="required",
+                message="Send the mapping file as a multipart part named 'file'.",
+                details=[ErrorDetail("file", "required", "No file part.")],
+            )
+        rows = media_keys_parse(content=upload.read(), file_name=upload.name or "")
+        updated = services.media_keys_import(dataset=dataset, rows=rows)
+        return Response({"updated": updated})

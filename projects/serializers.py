@@ -212,6 +212,10 @@ class MediaKeysInputSerializer(serializers.Serializer):
     )
 
 
+class MediaKeysImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV or JSON: name -> external_id, global_key.")
+
+
 class MediaUploadInputSerializer(serializers.Serializer):
     """Documentation of the multipart body: repeat the `file` part once per image."""
 

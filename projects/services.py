@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -33,7 +34,7 @@ from labelsite.netguard import url_shape_problem
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
-from projects.media_keys import global_key_errors
+from projects.media_keys import MEDIA_KEYS_MAX_ERRORS, MediaKeysRow, global_key_errors
 from projects.models import (
     ApiToken,
     Dataset,
@@ -687,6 +688,102 @@ def _global_key_taken(*, media: Media) -> AlreadyExists:
         details=[ErrorDetail("global_key", "global_key_taken", message)],
         params=("Media", "global_key", media.global_key),
     )
+
+
+def media_keys_import(*, dataset: Dataset, rows: Sequence[MediaKeysRow]) -> int:
+    """Give a dataset's media, by file name, the external ids and global keys of a mapping file
+    (`media_keys_parse`). Every row is checked first (a known live media, named once; a global key
+    by the rules, once in the file, not taken by another media of the organisation in any case);
+    a file with errors writes nothing and raises with all of them. Returns the media updated."""
+    media_by_name: dict[str, Media] = {}
+    for start in range(0, len(rows), 1000):
+        batch = [row.name for row in rows[start : start + 1000]]
+        for found in Media.objects.filter(dataset=dataset, deleted_at__isnull=True, name__in=batch):
+            media_by_name[found.name] = found
+    wanted_keys = {row.global_key.lower() for row in rows if row.global_key}
+    updated_ids = {media.pk for media in media_by_name.values()}
+    taken: dict[str, str] = {}
+    lowered = list(wanted_keys)
+    for start in range(0, len(lowered), 1000):
+        holders = (
+            Media.objects.filter(organization_id=dataset.organization_id, deleted_at__isnull=True)
+            .annotate(key_lower=Lower("global_key"))
+            .filter(key_lower__in=lowered[start : start + 1000])
+            .exclude(pk__in=updated_ids)
+            .values_list("key_lower", "name")
+        )
+        taken.update(dict(holders))
+    errors: list[ErrorDetail] = []
+    seen_names: dict[str, str] = {}
+    seen_keys: dict[str, str] = {}
+    changed: list[Media] = []
+    for row in rows:
+        media = media_by_name.get(row.name)
+        if not row.name:
+            errors.append(ErrorDetail(row.path("name"), "missing_name", "Give the image's file name."))
+        elif media is None:
+            errors.append(
+                ErrorDetail(
+                    row.path("name"),
+                    "unknown_media",
+                    f"No image of the dataset {dataset.name!r} is named {row.name!r}; upload it first or fix the name.",
+                )
+            )
+        elif row.name in seen_names:
+            errors.append(
+                ErrorDetail(row.path("name"), "duplicate_name", f"{row.name!r} is on {seen_names[row.name]} already.")
+            )
+        seen_names.setdefault(row.name, row.place)
+        if row.external_id is not None and len(row.external_id) > 255:
+            errors.append(
+                ErrorDetail(row.path("external_id"), "external_id_length", "An external id has at most 255 characters.")
+            )
+        if row.global_key is not None:
+            key_errors = global_key_errors(row.global_key, row.path("global_key"))
+            lower = row.global_key.lower()
+            if key_errors:
+                errors += key_errors
+            elif lower in seen_keys:
+                errors.append(
+                    ErrorDetail(
+                        row.path("global_key"),
+                        "duplicate_global_key",
+                        f"The global key {row.global_key!r} is on {seen_keys[lower]} already (case is ignored).",
+                    )
+                )
+            elif lower in taken:
+                errors.append(
+                    ErrorDetail(
+                        row.path("global_key"),
+                        "global_key_taken",
+                        f"The global key {row.global_key!r} is taken by {taken[lower]!r} (global keys are unique "
+                        "in the organisation, whatever the case); choose another.",
+                    )
+                )
+            seen_keys.setdefault(lower, row.place)
+        if media is not None and not errors:
+            if row.external_id is not None:
+                media.external_id = row.external_id
+            if row.global_key is not None:
+                media.global_key = row.global_key
+            changed.append(media)
+    if errors:
+        raise ValidationFailed(
+            code="invalid_media_keys",
+            message=f"{len(errors)} error(s) in the mapping file; nothing was changed. Fix them and upload it again.",
+            details=errors[:MEDIA_KEYS_MAX_ERRORS],
+        )
+    try:
+        with transaction.atomic():
+            Media.objects.bulk_update(changed, ["external_id", "global_key"], batch_size=1000)
+    except IntegrityError as exc:  # a concurrent change took a key, or the file swaps two keys
+        raise AlreadyExists(
+            code="global_key_taken",
+            message="A global key of the file was taken while it was written, or the file swaps keys between "
+            "images; remove the old keys first (PATCH /api/media/{id} with global_key null), then upload it again.",
+            details=[ErrorDetail("file", "global_key_taken", "")],
+        ) from exc
+    return len(changed)
 
 
 # --- project setup: the life of a project, members, and configuration changes ----------------

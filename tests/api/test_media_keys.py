@@ -99,3 +99,80 @@ def test_an_ango_file_names_an_uploaded_image_by_the_external_id_given_to_it(
 
     assert job["status"] == "succeeded", job["message"]
     assert job["counts"]["labels_written"] == 1
+
+
+# --- a mapping file for a whole dataset: file name -> external id, global key ---------------
+
+
+def upload_keys(world: World, name: str, content: bytes):
+    return world.client("admin").post(
+        f"/api/datasets/{world.dataset.id}/media/keys",
+        {"file": SimpleUploadedFile(name, content, content_type="application/octet-stream")},
+        format="multipart",
+    )
+
+
+def keys_of(world: World) -> dict[str, tuple[str, str | None]]:
+    media = Media.objects.filter(dataset=world.dataset)
+    return {m.name: (m.external_id, m.global_key) for m in media}
+
+
+def test_a_csv_mapping_file_gives_the_dataset_images_their_external_ids_and_global_keys(world: World):
+    MediaFactory(dataset=world.dataset, name="IMG_0042.jpg")
+    csv = (
+        b"\xef\xbb\xbfname,external_id,global_key\r\n"
+        b"street.jpg,asset-1,streets/street.jpg\r\n"
+        b"IMG_0042.jpg,asset-42,\r\n"
+    )
+
+    response = upload_keys(world, "keys.csv", csv)
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"updated": 2}
+    # An empty cell leaves the field as it is.
+    assert keys_of(world) == {"street.jpg": ("asset-1", "streets/street.jpg"), "IMG_0042.jpg": ("asset-42", None)}
+
+
+def test_a_json_mapping_file_takes_the_other_tools_spellings(world: World):
+    content = json.dumps([{"name": "street.jpg", "externalId": "asset-1", "globalKey": "k-1"}]).encode()
+
+    response = upload_keys(world, "keys.json", content)
+
+    assert response.status_code == 200, response.json()
+    assert keys_of(world) == {"street.jpg": ("asset-1", "k-1")}
+
+
+def test_a_mapping_file_with_errors_writes_nothing_and_lists_each_error_at_its_line(world: World):
+    MediaFactory(dataset=world.dataset, name="b.jpg")
+    MediaFactory(dataset=world.spare_dataset, name="elsewhere.jpg", global_key="taken")
+    csv = (
+        b"name,external_id,global_key\n"
+        b"street.jpg,asset-1,ok-key\n"
+        b"missing.jpg,asset-2,\n"
+        b"b.jpg,asset-3,TAKEN\n"
+        b"street.jpg,asset-4,\n"
+        b"b.jpg,,bad\tkey\n"
+    )
+
+    response = upload_keys(world, "keys.csv", csv)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert [(d["path"], d["code"]) for d in error["details"]] == [
+        ("line 3, name", "unknown_media"),
+        ("line 4, global_key", "global_key_taken"),
+        ("line 5, name", "duplicate_name"),
+        ("line 6, name", "duplicate_name"),
+        ("line 6, global_key", "invalid_global_key"),
+    ]
+    assert keys_of(world) == {"street.jpg": ("", None), "b.jpg": ("", None)}
+
+
+def test_a_csv_without_a_name_column_says_which_columns_to_give(world: World):
+    response = upload_keys(world, "keys.csv", b"file,ext\nstreet.jpg,1\n")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["details"][0]["path"] == "line 1"
+    assert '"name"' in error["message"]
+    assert '"external_id"' in error["message"]

@@ -156,6 +156,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-dataset-media": {"get": MEMBER, "post": ADMIN},
     "api-dataset-media-urls": {"post": ADMIN},
     "api-dataset-media-s3": {"post": ADMIN},
+    "api-dataset-media-keys": {"post": ADMIN},
     "api-media": {"patch": ADMIN, "delete": ADMIN},
     "api-task-list": {"get": MEMBER},
     "api-task": {"get": MEMBER},
