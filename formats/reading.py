@@ -378,6 +378,9 @@ class ImportFormat:
     #: What to check when a file of this format yields nothing to import, or no label (shown with
     #: the job's error or warning).
     nothing_hint: str = ""
+    #: An item that does not name its media the job's way (`match_by`) is matched by the reference
+    #: it carries (its `MediaRef`'s other field): Ango elements name assets each their own way.
+    match_by_item: bool = False
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))
