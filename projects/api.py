@@ -25,7 +25,7 @@ from labelsite.errors import ErrorDetail, ValidationFailed
 from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD
 from projects import selectors, services
 from projects.label_config import label_config_replace, label_config_tree
-from projects.media_keys import media_keys_parse
+from projects.media_keys import media_keys_parse, media_keys_upload_parse
 from projects.models import Dataset, Media, Project
 from projects.serializers import (
     ERRORS,
@@ -345,7 +345,11 @@ class MediaUploadApi(UploadLimitedApi):
         operation_id="datasets_media_upload",
         summary="Upload many images in one multipart request",
         description=(
-            "Send one `file` part per image. Each file succeeds or fails on its own: the answer lists the "
+            "Send one `file` part per image, and optionally a `keys` part: JSON, file name -> {external_id, "
+            "global_key}, that gives the images the ids other tools name them by (checked before any file is "
+            "stored: a bad key or a name no file part has answers 400 located at `keys/<name>/<field>`; a global "
+            "key another media has fails that file as `global_key_taken`). "
+            "Each file succeeds or fails on its own: the answer lists the "
             "created media and, for each failed file, its name and error. 201 when at least one file was "
             "stored, 400 when none was. A file over LABELSITE_MAX_IMAGE_BYTES fails as `file_too_large` "
             "(it is not kept); a request declaring more than the files it may carry answers 413."
@@ -364,7 +368,22 @@ class MediaUploadApi(UploadLimitedApi):
         dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
         # The files as Django spooled them (memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, else disk),
         # never read whole: the service streams each to storage.
-        files = [services.UploadedFile(name=f.name or "", content=f) for f in request.FILES.getlist("file")]
+        uploads = request.FILES.getlist("file")
+        # The external id and global key of each image, by file name (the `keys` part).
+        keys_text = request.POST.get("keys") or ""
+        keys = media_keys_upload_parse(text=keys_text, file_names=[f.name or "" for f in uploads]) if keys_text else {}
+        files = []
+        for upload in uploads:
+            row = keys.get(upload.name or "")
+            files.append(
+                services.UploadedFile(
+                    name=upload.name or "",
+                    content=upload,
+                    external_id=(row.external_id or "") if row else "",
+                    global_key=row.global_key if row else None,
+                    global_key_path=row.path("global_key") if row else "global_key",
+                )
+            )
         refused = [services.MediaUploadFailure(name=name, error=error) for name, error in self.upload_refused()]
         if not files and not refused:
             return Response(

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,4 +175,43 @@ def _json_rows(text: str) -> list[MediaKeysRow]:
                 global_key=_cell(values.get("global_key")),
             )
         )
+    return rows
+
+
+def media_keys_upload_parse(*, text: str, file_names: Sequence[str]) -> dict[str, MediaKeysRow]:
+    """The `keys` part of an image upload: a JSON object file name -> {external_id, global_key}
+    (`externalId`, `globalKey` too), checked against the files sent and the key rules, every
+    problem at `keys/<file name>/<field>`."""
+    json_depth_check(text, path="keys")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        detail = ErrorDetail("keys", "invalid_json", str(exc))
+        raise _invalid(f"keys is not valid JSON: {exc}.", [detail]) from exc
+    if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
+        detail = ErrorDetail("keys", "invalid_type", 'Give {"<file name>": {"external_id": ..., "global_key": ...}}.')
+        raise _invalid("keys is an object: file name -> {external_id, global_key}.", [detail])
+    sent = set(file_names)
+    rows: dict[str, MediaKeysRow] = {}
+    errors: list[ErrorDetail] = []
+    for name, value in data.items():
+        values = {_COLUMNS.get(str(key).lower()): item for key, item in value.items()}
+        row = MediaKeysRow(
+            place=f"keys/{name}",
+            field_place=f"keys/{name}/{{field}}",
+            name=name,
+            external_id=_cell(values.get("external_id")),
+            global_key=_cell(values.get("global_key")),
+        )
+        if name not in sent:
+            errors.append(
+                ErrorDetail(row.path("name"), "file_not_sent", f"No file part is named {name!r}; fix the name.")
+            )
+        if row.external_id is not None and len(row.external_id) > 255:
+            errors.append(ErrorDetail(row.path("external_id"), "external_id_length", "At most 255 characters."))
+        if row.global_key is not None:
+            errors += global_key_errors(row.global_key, row.path("global_key"))
+        rows[name] = row
+    if errors:
+        raise _invalid(f"{len(errors)} error(s) in keys; nothing was stored.", errors)
     return rows

@@ -220,6 +220,10 @@ class MediaUploadInputSerializer(serializers.Serializer):
     """Documentation of the multipart body: repeat the `file` part once per image."""
 
     file = serializers.ListField(child=serializers.FileField())
+    keys = serializers.CharField(
+        required=False,
+        help_text='JSON: file name -> {"external_id": ..., "global_key": ...}, for the images of this upload.',
+    )
 
 
 class MediaUploadFailureSerializer(serializers.Serializer):

@@ -325,7 +325,14 @@ def _stream_size(stream: IO[bytes]) -> int:
 
 
 def media_create_from_file(
-    *, dataset: Dataset, name: str, content: bytes | IO[bytes], allowed_formats: Iterable[str] = IMAGE_FORMATS
+    *,
+    dataset: Dataset,
+    name: str,
+    content: bytes | IO[bytes],
+    allowed_formats: Iterable[str] = IMAGE_FORMATS,
+    external_id: str = "",
+    global_key: str | None = None,
+    global_key_path: str = "global_key",
 ) -> Media:
     """Store one uploaded image; its tasks appear in every project the dataset is in.
 
@@ -369,7 +376,15 @@ def media_create_from_file(
         mime_type=info.mime_type,
         width=info.width,
         height=info.height,
+        external_id=external_id,
+        global_key=global_key,
     )
+    if global_key is not None:
+        key_errors = global_key_errors(global_key, global_key_path)
+        if key_errors:
+            raise ValidationFailed(code="invalid_global_key", message=key_errors[0].message, details=key_errors)
+        if _global_key_holder(media=media) is not None:
+            raise _global_key_taken(media=media, path=global_key_path)
     upload = stream if isinstance(stream, File) else File(stream, name=name)
     upload.size = size
     media.file.save(name, upload, save=False)
@@ -379,6 +394,8 @@ def media_create_from_file(
             signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[media.id])
     except IntegrityError as exc:
         media.file.delete(save=False)
+        if global_key is not None and _global_key_holder(media=media) is not None:
+            raise _global_key_taken(media=media, path=global_key_path) from exc
         raise _media_name_taken(dataset=dataset, name=name) from exc
     media_id = str(media.id)
     transaction.on_commit(lambda: media_thumbnails_queue(media_ids=[media_id]))
@@ -389,6 +406,10 @@ def media_create_from_file(
 class UploadedFile:
     name: str
     content: bytes | IO[bytes]
+    external_id: str = ""
+    global_key: str | None = None
+    #: Where the upload gave the global key (its errors are located there).
+    global_key_path: str = "global_key"
 
 
 @dataclass(frozen=True)
@@ -409,7 +430,15 @@ def media_create_from_files(*, dataset: Dataset, files: Sequence[UploadedFile]) 
     failed: list[MediaUploadFailure] = []
     for uploaded in files:
         try:
-            created.append(media_create_from_file(dataset=dataset, name=uploaded.name, content=uploaded.content))
+            media = media_create_from_file(
+                dataset=dataset,
+                name=uploaded.name,
+                content=uploaded.content,
+                external_id=uploaded.external_id,
+                global_key=uploaded.global_key,
+                global_key_path=uploaded.global_key_path,
+            )
+            created.append(media)
         except DomainError as error:
             failed.append(MediaUploadFailure(name=uploaded.name, error=error))
     return MediaUploadResult(created=created, failed=failed)
@@ -666,8 +695,9 @@ def media_keys_update(*, media: Media, external_id: str = KEEP, global_key: str 
     return media
 
 
-def _global_key_taken(*, media: Media) -> AlreadyExists:
-    holder = (
+def _global_key_holder(*, media: Media) -> Media | None:
+    """The other live media of the organisation with the media's global key, in any case."""
+    return (
         Media.objects.filter(
             organization_id=media.organization_id,
             global_key__iexact=media.global_key,
@@ -677,6 +707,10 @@ def _global_key_taken(*, media: Media) -> AlreadyExists:
         .select_related("dataset")
         .first()
     )
+
+
+def _global_key_taken(*, media: Media, path: str = "global_key") -> AlreadyExists:
+    holder = _global_key_holder(media=media)
     where = f" by {holder.name!r} in the dataset {holder.dataset.name!r}" if holder is not None else ""
     message = (
         f"The global key {media.global_key!r} is taken{where} (global keys are unique in the organisation, "
@@ -685,7 +719,7 @@ def _global_key_taken(*, media: Media) -> AlreadyExists:
     return AlreadyExists(
         code="global_key_taken",
         message=message,
-        details=[ErrorDetail("global_key", "global_key_taken", message)],
+        details=[ErrorDetail(path, "global_key_taken", message)],
         params=("Media", "global_key", media.global_key),
     )
 

@@ -176,3 +176,45 @@ def test_a_csv_without_a_name_column_says_which_columns_to_give(world: World):
     assert error["details"][0]["path"] == "line 1"
     assert '"name"' in error["message"]
     assert '"external_id"' in error["message"]
+
+
+# --- the keys given with the upload itself -----------------------------------------------
+
+
+def upload_with_keys(world: World, keys: object, *names: str):
+    files = [SimpleUploadedFile(name, png_bytes(), content_type="image/png") for name in names]
+    return world.client("admin").post(
+        f"/api/datasets/{world.dataset.id}/media", {"file": files, "keys": json.dumps(keys)}, format="multipart"
+    )
+
+
+def test_an_upload_gives_each_image_its_external_id_and_global_key_by_file_name(world: World, media_storage):
+    keys = {"a.png": {"external_id": "asset-a", "global_key": "key-a"}, "b.png": {"externalId": "asset-b"}}
+
+    response = upload_with_keys(world, keys, "a.png", "b.png", "c.png")
+
+    assert response.status_code == 201, response.json()
+    created = {m["name"]: (m["external_id"], m["global_key"]) for m in response.json()["created"]}
+    assert created == {"a.png": ("asset-a", "key-a"), "b.png": ("asset-b", None), "c.png": ("", None)}
+
+
+def test_an_uploaded_image_whose_global_key_is_taken_fails_alone(world: World, media_storage):
+    MediaFactory(dataset=world.spare_dataset, name="old.png", global_key="KEY-A")
+
+    response = upload_with_keys(world, {"a.png": {"global_key": "key-a"}}, "a.png", "b.png")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert [m["name"] for m in body["created"]] == ["b.png"]
+    assert body["failed"][0]["name"] == "a.png"
+    assert body["failed"][0]["error"]["code"] == "global_key_taken"
+    assert body["failed"][0]["error"]["details"][0]["path"] == "keys/a.png/global_key"
+
+
+def test_keys_for_a_file_not_sent_or_a_bad_key_answer_400_before_anything_is_stored(world: World, media_storage):
+    response = upload_with_keys(world, {"a.png": {"global_key": "bad\tkey"}, "zzz.png": {"external_id": "1"}}, "a.png")
+
+    assert response.status_code == 400
+    details = {(d["path"], d["code"]) for d in response.json()["error"]["details"]}
+    assert details == {("keys/a.png/global_key", "invalid_global_key"), ("keys/zzz.png/name", "file_not_sent")}
+    assert not Media.objects.filter(name="a.png").exists()
