@@ -206,6 +206,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-dataset-create": {"post": ADMIN},
     "dataset-detail": {"get": MEMBER, "post": ADMIN},
     "dataset-upload": {"post": ADMIN},
+    "dataset-media-keys": {"post": ADMIN},
     "media-file": {"get": MEMBER},
     "setup-project-create": {"get": ORG_ADMIN_ANY, "post": ORG_ADMIN_ANY},
     "setup-project-settings": {"get": ADMIN, "post": ADMIN},
