@@ -55,7 +55,9 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
 
 def sniff(head: bytes) -> bool:
     text = head[:4096]
-    return (b'"externalId"' in text or b'"assetId"' in text) and b'"dataRow"' not in text
+    # An element names its asset by externalId or assetId, or by `data` and its categories by schemaId.
+    named = b'"externalId"' in text or b'"assetId"' in text or (b'"data"' in text and b'"schemaId"' in text)
+    return named and b'"dataRow"' not in text
 
 
 def _xy_list(value: Any) -> bool:

@@ -245,6 +245,8 @@ def sniff(head: bytes) -> bool:
     text = head[:4096]
     if b"internal_media_ID" in text or b"row_data" in text:
         return False
+    if b'"schemaId"' in text or b'"externalId"' in text or b'"assetId"' in text:
+        return False  # Ango's elements (whose `data` is the asset's URL)
     return any(key in text for key in (b'"data"', b'"annotations"', b'"completions"', b'"predictions"'))
 
 

@@ -151,3 +151,9 @@ def test_an_element_whose_own_reference_matches_nothing_is_an_error_at_that_refe
 def test_a_file_that_is_not_a_list_is_refused():
     with pytest.raises(FileError):
         read_all(FMT, '"labels"')
+
+
+def test_a_file_whose_first_elements_name_assets_by_data_is_told_ango_not_label_studio():
+    head = json.dumps([{"data": "https://h/a.jpg", "answer": {"objects": [{"schemaId": "a1"}]}}]).encode()
+
+    assert format_detect(file_name="labels.json", head=head) is FMT
