@@ -1,14 +1,15 @@
 """Ango Hub label JSON (the "Ango Import Format"): a list with one element per asset.
 
 An element names its asset by `externalId` (every media with that external id gets the
-labels), `data` (the asset URL or file name) or `assetId` (our media id); the option
-`match_by` says which the file uses. Its `objects` and `classifications` (also accepted
-under `answer: {objects, classifications}`) name categories by `schemaId`, kept verbatim from
-the category schema (`projects.config_converters.ango_schema_to_entries`), or by `title`
-only when that title is unique. Geometry is in pixels: `bounding-box {x, y, width, height}`,
-`polygon` / `polyline` `[[x, y], ...]`, `point [x, y]`, `segmentation {zones: [{region,
-holes}]}`. A classification's `answer` is the option *value* (a list for checkbox and
-multi-dropdown), or the text.
+labels), `data` (the asset URL or file name) or `assetId` (our media id); each element is
+matched by the kind the option `match_by` names when it carries it, else by the one it carries
+(`externalId`, then `assetId`, then `data`), so one file may mix them. Its `objects` and
+`classifications` (also accepted under `answer: {objects, classifications}`) name categories
+by `schemaId`, kept verbatim from the category schema
+(`projects.config_converters.ango_schema_to_entries`), or by `title` only when that title is
+unique. Geometry is in pixels: `bounding-box {x, y, width, height}`, `polygon` / `polyline`
+`[[x, y], ...]`, `point [x, y]`, `segmentation {zones: [{region, holes}]}`. A classification's
+`answer` is the option *value* (a list for checkbox and multi-dropdown), or the text.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
 
 def sniff(head: bytes) -> bool:
     text = head[:4096]
-    return (b'"externalId"' in text or b'"assetId"' in text) and b'"dataRow"' not in text
+    # An element names its asset by externalId or assetId, or by `data` and its categories by schemaId.
+    named = b'"externalId"' in text or b'"assetId"' in text or (b'"data"' in text and b'"schemaId"' in text)
+    return named and b'"dataRow"' not in text
 
 
 def _xy_list(value: Any) -> bool:
@@ -175,12 +178,35 @@ class _Converter:
         )
 
 
+#: match_by -> the element's key that names the asset that way, in the order an element's own
+#: reference is taken when it lacks the job's kind (the pipeline's `match_by_item`).
+_REFERENCE_KEYS = {"external_id": "externalId", "id": "assetId", "name": "data"}
+
+
+def _reference_key(data: Mapping[str, Any], match_by: str) -> str | None:
+    """The key whose value names this element's asset: the job's kind, else the first it carries."""
+    for kind in (match_by, *_REFERENCE_KEYS):
+        key = _REFERENCE_KEYS.get(kind)
+        if key is not None and isinstance(data.get(key), str) and data[key]:
+            return key
+    return None
+
+
 def media_reference(data: Mapping[str, Any], match_by: str) -> MediaRef:
-    if match_by == "name" and isinstance(data.get("data"), str):
-        return MediaRef(name=media_name(data["data"]), url=data["data"])
-    if match_by == "id" and isinstance(data.get("assetId"), str):
-        return MediaRef(media_id=data["assetId"])
-    return MediaRef(external_id=str(data.get("externalId") or ""))
+    """Every reference the element carries; the pipeline looks up the job's kind, or the element's
+    own (`externalId`, then `assetId`, then `data`) when it lacks that one."""
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) and value else None
+
+    url = text("data")
+    return MediaRef(
+        external_id=text("externalId"),
+        media_id=text("assetId"),
+        name=media_name(url) if url else None,
+        url=url,
+    )
 
 
 def convert(
@@ -195,9 +221,10 @@ def convert(
     options = options or {}
     reference = media_reference(data, match_by)
     converter = _Converter(config, index)
-    wanted = {"external_id": "externalId", "name": "data", "id": "assetId"}.get(match_by, "externalId")
-    if not isinstance(data.get(wanted), str):
-        converter.error((), "asset_reference", f"The import matches assets by {match_by}, so give {wanted!r}.")
+    wanted = _reference_key(data, match_by)
+    if wanted is None:
+        message = "Name the element's asset by 'externalId', 'data' (its URL or file name) or 'assetId'."
+        converter.error((), "asset_reference", message)
     body = data.get("answer") if isinstance(data.get("answer"), Mapping) else data
     base: tuple[object, ...] = ("answer",) if body is not data else ()
     shapes = [
@@ -206,7 +233,7 @@ def convert(
         if (shape := converter.shape(obj, (*base, "objects", position))) is not None
     ]
     answers = converter.answers(None, body.get("classifications"), (*base, "classifications"))
-    where = pointer(index, wanted)
+    where = pointer(index, wanted or "externalId")
     if converter.errors:
         return Converted(annotation=None, errors=converter.errors, reference=reference, reference_path=where)
     return Converted(
@@ -229,6 +256,7 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "external_id", "overwrite": False},
+    match_by_item=True,
     option_schemas={
         "overwrite": {
             **BOOLEAN_OPTION,

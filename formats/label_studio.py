@@ -247,6 +247,8 @@ def sniff(head: bytes) -> bool:
         return False
     if text.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") and b'"data"' not in text and b'"images"' in text:
         return False  # a COCO file (formats.coco), whose annotations are no tasks
+    if b'"schemaId"' in text or b'"externalId"' in text or b'"assetId"' in text:
+        return False  # Ango's elements (whose `data` is the asset's URL)
     return any(key in text for key in (b'"data"', b'"annotations"', b'"completions"', b'"predictions"'))
 
 

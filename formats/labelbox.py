@@ -5,7 +5,9 @@ its own status (the pipeline's per-item errors are Labelbox's `statuses`): a lin
 not JSON, or repeats an earlier `uuid`, fails alone. A line names:
 
 - its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one;
-- its feature by `schemaId` (our entry's schema id) or `name` (an entry's key or title);
+- its feature by `schemaId` (our entry's schema id; `schema_id` too, as the labelbox SDK writes it
+  on a classification nested under an answer) or `name` (an entry's key or title); an answer
+  by its option's schema id, or `name` (the option's value or label);
 - a tool geometry (`bbox {top, left, height, width}`, `polygon [{x, y}]` closed or open,
   `line [{x, y}]`, `point {x, y}`) with nested `classifications`, or a classification
   `answer`: an object for a radio, a list (or legacy `answers`) for a checklist, a string for
@@ -49,6 +51,7 @@ from formats.reading import (
 )
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labelsite.errors import ErrorDetail
+from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
 
@@ -136,6 +139,12 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         raise FileError(ErrorDetail("", "empty_file", "The file is empty; put one JSON annotation on each line."))
 
 
+def _schema_id(obj: Mapping[str, Any]) -> Any:
+    """`schemaId`, or `schema_id`: labelbox 7.17's `NDJsonConverter` writes the snake-case key on a
+    classification nested under an answer (`answer.classifications[].schema_id`)."""
+    return obj.get("schemaId", obj.get("schema_id"))
+
+
 def _names(entries: list[IndexedEntry]) -> str:
     return ", ".join(repr(e.title) for e in entries[:12]) or "none are configured"
 
@@ -153,7 +162,7 @@ class _Converter:
     def feature(
         self, obj: Mapping[str, Any], candidates: list[IndexedEntry], path: str, what: str
     ) -> IndexedEntry | None:
-        schema_id, name = obj.get("schemaId"), obj.get("name")
+        schema_id, name = _schema_id(obj), obj.get("name")
         found = None
         if isinstance(schema_id, str):
             found = next((e for e in candidates if e.schema_id == schema_id), None)
@@ -172,10 +181,11 @@ class _Converter:
         if not isinstance(obj, Mapping):
             self.error(path, "invalid_answer", f"An answer of {entry.title!r} is an object {{name | schemaId}}.")
             return None
-        schema_id, name = obj.get("schemaId"), obj.get("name")
+        schema_id, name = _schema_id(obj), obj.get("name")
         for option in entry.options:
             if (isinstance(schema_id, str) and option.schema_id == schema_id) or (
-                isinstance(name, str) and name in (option.key, option.label)
+                # An answer names its option by value; the option's key was made from that value.
+                isinstance(name, str) and (name in (option.key, option.label) or key_from_text(name) == option.key)
             ):
                 return option.key
         given = schema_id if isinstance(schema_id, str) else name

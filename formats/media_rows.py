@@ -15,7 +15,6 @@ characters, no leading or trailing whitespace, letters, digits, space and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,9 +22,7 @@ from urllib.parse import urlsplit
 
 from labelsite.errors import ErrorDetail
 from labelsite.netguard import url_shape_problem
-
-GLOBAL_KEY_MAX_LENGTH = 200
-_GLOBAL_KEY_RE = re.compile(r"[A-Za-z0-9 !_.*'()&$@=;/:+,?-]+")
+from projects.media_keys import global_key_errors
 
 
 @dataclass(slots=True)
@@ -62,23 +59,6 @@ class MediaRowOutcome:
 
 def duplicate_global_key(path: str, key: str) -> ErrorDetail:
     return ErrorDetail(path=path, code="duplicate_global_key", message=f"Duplicate global key: '{key}'", params=(key,))
-
-
-def global_key_errors(key: Any, path: str) -> list[ErrorDetail]:
-    """What is wrong with a global key by itself (not its uniqueness)."""
-    if not isinstance(key, str) or not key:
-        return [ErrorDetail(path, "invalid_global_key", "A global key is a non-empty string.")]
-    problems = []
-    if len(key) > GLOBAL_KEY_MAX_LENGTH:
-        problems.append(f"at most {GLOBAL_KEY_MAX_LENGTH} characters (it has {len(key)})")
-    if key != key.strip():
-        problems.append("no leading or trailing whitespace")
-    if not _GLOBAL_KEY_RE.fullmatch(key):
-        bad = sorted(set(_GLOBAL_KEY_RE.sub("", key)))
-        problems.append(f"only letters, digits, space and ! _ . * ' ( ) & $ @ = ; / : + , ? - (not {''.join(bad)!r})")
-    if problems:
-        return [ErrorDetail(path, "invalid_global_key", f"Global key {key!r} breaks the rules: {'; '.join(problems)}.")]
-    return []
 
 
 def url_errors(url: Any, path: str) -> list[ErrorDetail]:

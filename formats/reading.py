@@ -438,6 +438,10 @@ class ImportFormat:
     #: `read` gets the archive itself, and the archive is one job, not one job per label file.
     reads_archive: bool = False
 
+    #: An item that does not name its media the job's way (`match_by`) is matched by the reference
+    #: it carries (its `MediaRef`'s other field): Ango elements name assets each their own way.
+    match_by_item: bool = False
+
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))
         if unchecked:

@@ -85,14 +85,33 @@ MATCH_BY_FIELDS = {"id": "id", "name": "name", "external_id": "external_id", "gl
 # --- media matching ---------------------------------------------------------------------------
 
 
-def media_reference_value(reference: MediaRef, match_by: str) -> str:
-    value = {
+#: Between the kind and the value of a reference an item gives instead of the job's `match_by`.
+_KIND_SEPARATOR = "\x1f"
+#: The kinds an item's own reference is tried in (`ImportFormat.match_by_item`).
+_ITEM_REFERENCE_ORDER = ("external_id", "id", "global_key", "name")
+
+
+def media_reference_value(reference: MediaRef, match_by: str, *, by_item: bool = False) -> str:
+    """The value the matcher looks up: the reference's `match_by` field; with `by_item`, when it
+    has none, `<kind>\x1f<value>` of the first field it has."""
+    values = {
         "id": reference.media_id,
         "name": reference.name,
         "external_id": reference.external_id,
         "global_key": reference.global_key,
-    }[match_by]
-    return value or ""
+    }
+    if values[match_by] or not by_item:
+        return values[match_by] or ""
+    for kind in _ITEM_REFERENCE_ORDER:
+        if values[kind]:
+            return f"{kind}{_KIND_SEPARATOR}{values[kind]}"
+    return ""
+
+
+def _reference_kind(value: str, match_by: str) -> tuple[str, str]:
+    """(kind, value) of a looked-up value (`media_reference_value`)."""
+    kind, separator, rest = value.partition(_KIND_SEPARATOR)
+    return (kind, rest) if separator else (match_by, value)
 
 
 _AMBIGUOUS = "ambiguous"
@@ -131,8 +150,18 @@ class MediaMatcher:
 
     def _lookup(self, values: list[str]) -> dict[str, UUID | str | None]:
         found: dict[str, UUID | str | None] = dict.fromkeys(values)
+        by_kind: dict[str, list[str]] = {}
+        for value in values:
+            kind, plain = _reference_kind(value, self.match_by)
+            by_kind.setdefault(kind, []).append(plain)
+        for kind, plain_values in by_kind.items():
+            prefix = "" if kind == self.match_by else f"{kind}{_KIND_SEPARATOR}"
+            self._lookup_kind(kind, plain_values, prefix, found)
+        return found
+
+    def _lookup_kind(self, kind: str, values: list[str], prefix: str, found: dict[str, UUID | str | None]) -> None:
         lookup_values: list[Any] = values
-        if self.match_by == "id":
+        if kind == "id":
             parsed = {}
             for value in values:
                 try:
@@ -140,7 +169,7 @@ class MediaMatcher:
                 except ValueError:
                     continue
             lookup_values = list(parsed)
-        field_name = f"media__{MATCH_BY_FIELDS[self.match_by]}"
+        field_name = f"media__{MATCH_BY_FIELDS[kind]}"
         for start in range(0, len(lookup_values), MEDIA_LOOKUP_BATCH):
             rows = Task.objects.filter(
                 project_id=self.project_id,
@@ -148,14 +177,14 @@ class MediaMatcher:
                 **{f"{field_name}__in": lookup_values[start : start + MEDIA_LOOKUP_BATCH]},
             ).values_list(field_name, "id", "media__width", "media__height")
             for media_value, task_id, width, height in rows:
-                key = str(media_value)
+                key = f"{prefix}{media_value}"
                 found[key] = _AMBIGUOUS if found.get(key) is not None else task_id
                 if width and height:
                     self.sizes[task_id] = (width, height)
-        return found
 
 
 def _media_error(path: str, value: str, outcome: UUID | str | None, match_by: str) -> ErrorDetail:
+    match_by, value = _reference_kind(value, match_by)
     if outcome == _AMBIGUOUS:
         return ErrorDetail(
             path=path,
@@ -292,16 +321,16 @@ def items_check(
             checked.append((CheckedItem(raw.index, converted.annotation, None, list(converted.errors)), converted, row))
         del chunk
         values = {
-            media_reference_value(c.reference, matcher.match_by)
+            media_reference_value(c.reference, matcher.match_by, by_item=fmt.match_by_item)
             for _, c, _ in checked
             if c is not None and c.reference is not None
         }
         tasks = matcher.resolve(values) if values else {}
         fallbacks = {
-            media_reference_value(c.fallback_reference, matcher.match_by)
+            media_reference_value(c.fallback_reference, matcher.match_by, by_item=fmt.match_by_item)
             for _, c, _ in checked
             if c is not None and c.reference is not None and c.fallback_reference is not None
-            if tasks.get(media_reference_value(c.reference, matcher.match_by)) is None
+            if tasks.get(media_reference_value(c.reference, matcher.match_by, by_item=fmt.match_by_item)) is None
         }
         if fallbacks:
             tasks = {**matcher.resolve(fallbacks), **{k: v for k, v in tasks.items() if v is not None}}
@@ -309,9 +338,12 @@ def items_check(
         for item, found, row in checked:
             ref = found.reference if found is not None else None
             if found is not None and ref is not None:
-                value = media_reference_value(ref, matcher.match_by)
+                value = media_reference_value(ref, matcher.match_by, by_item=fmt.match_by_item)
                 if tasks.get(value) is None and found.fallback_reference is not None:
-                    value = media_reference_value(found.fallback_reference, matcher.match_by) or value
+                    fallback = media_reference_value(
+                        found.fallback_reference, matcher.match_by, by_item=fmt.match_by_item
+                    )
+                    value = fallback or value
                 item.reference_value = value
                 outcome = tasks.get(value)
                 if isinstance(outcome, UUID):

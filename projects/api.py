@@ -13,17 +13,19 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelsite.api import UploadLimitedApi
-from labelsite.uploads import IMAGE_UPLOAD
+from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD
 from projects import selectors, services
 from projects.label_config import label_config_replace, label_config_tree
+from projects.media_keys import media_keys_parse, media_keys_upload_parse
 from projects.models import Dataset, Media, Project
 from projects.serializers import (
     ERRORS,
@@ -33,6 +35,8 @@ from projects.serializers import (
     LabelConfigurationInputSerializer,
     LabelConfigurationOutputSerializer,
     MediaFilterSerializer,
+    MediaKeysImportInputSerializer,
+    MediaKeysInputSerializer,
     MediaOutputSerializer,
     MediaS3InputSerializer,
     MediaS3ResultSerializer,
@@ -341,7 +345,11 @@ class MediaUploadApi(UploadLimitedApi):
         operation_id="datasets_media_upload",
         summary="Upload many images in one multipart request",
         description=(
-            "Send one `file` part per image. Each file succeeds or fails on its own: the answer lists the "
+            "Send one `file` part per image, and optionally a `keys` part: JSON, file name -> {external_id, "
+            "global_key}, that gives the images the ids other tools name them by (checked before any file is "
+            "stored: a bad key or a name no file part has answers 400 located at `keys/<name>/<field>`; a global "
+            "key another media has fails that file as `global_key_taken`). "
+            "Each file succeeds or fails on its own: the answer lists the "
             "created media and, for each failed file, its name and error. 201 when at least one file was "
             "stored, 400 when none was. A file over LABELSITE_MAX_IMAGE_BYTES fails as `file_too_large` "
             "(it is not kept); a request declaring more than the files it may carry answers 413."
@@ -360,7 +368,22 @@ class MediaUploadApi(UploadLimitedApi):
         dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
         # The files as Django spooled them (memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, else disk),
         # never read whole: the service streams each to storage.
-        files = [services.UploadedFile(name=f.name or "", content=f) for f in request.FILES.getlist("file")]
+        uploads = request.FILES.getlist("file")
+        # The external id and global key of each image, by file name (the `keys` part).
+        keys_text = request.POST.get("keys") or ""
+        keys = media_keys_upload_parse(text=keys_text, file_names=[f.name or "" for f in uploads]) if keys_text else {}
+        files = []
+        for upload in uploads:
+            row = keys.get(upload.name or "")
+            files.append(
+                services.UploadedFile(
+                    name=upload.name or "",
+                    content=upload,
+                    external_id=(row.external_id or "") if row else "",
+                    global_key=row.global_key if row else None,
+                    global_key_path=row.path("global_key") if row else "global_key",
+                )
+            )
         refused = [services.MediaUploadFailure(name=name, error=error) for name, error in self.upload_refused()]
         if not files and not refused:
             return Response(
@@ -455,3 +478,66 @@ class MediaDeleteApi(APIView):
         media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
         services.media_delete(media=media)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MediaKeysUpdateApi(APIView):
+    @extend_schema(
+        operation_id="media_keys_update",
+        summary="Set the external id and global key that other tools name the media by",
+        description=(
+            "Ango label files name assets by `externalId`, Labelbox files data rows by `globalKey`: giving an "
+            "uploaded image these lets such files match it. A field left out is unchanged; `global_key: null` "
+            "removes the key. A global key another live media of the organisation has (in any case) answers "
+            "409 `global_key_taken` located at `global_key`; a key that breaks the rules 400 `invalid_global_key`."
+        ),
+        request=MediaKeysInputSerializer,
+        responses={200: MediaOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def patch(self, request: Request, media_id: str) -> Response:
+        data = MediaKeysInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
+        media = services.media_keys_update(media=media, **data.validated_data)
+        return Response(MediaOutputSerializer(media).data)
+
+
+# /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.
+class MediaApi(MediaKeysUpdateApi, MediaDeleteApi):
+    pass
+
+
+class MediaKeysImportApi(UploadLimitedApi):
+    parser_classes = [MultiPartParser]
+    upload_limit = IMPORT_UPLOAD
+
+    @extend_schema(
+        operation_id="datasets_media_keys_import",
+        summary="Give the dataset's images their external ids and global keys from a CSV or JSON mapping file",
+        description=(
+            "CSV with a header: `name` (the file name in the dataset) and `external_id` and/or `global_key` "
+            "(`externalId`, `globalKey` too); an empty cell leaves that field as it is. JSON: a list of such "
+            "objects, or an object name -> {external_id, global_key}. Every row is checked first; a file with "
+            "errors changes nothing and answers 400 `invalid_media_keys` with each error at its line and column "
+            "(`line 3, global_key`) or JSON pointer."
+        ),
+        request={"multipart/form-data": MediaKeysImportInputSerializer},
+        responses={
+            200: inline_serializer("MediaKeysImported", {"updated": serializers.IntegerField()}),
+            **ERRORS_WITH_CONFLICT,
+        },
+    )
+    def post(self, request: Request, dataset_id: str) -> Response:
+        dataset = selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id)
+        refused = self.upload_refused()
+        if refused:
+            raise refused[0][1]
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed(
+                code="required",
+                message="Send the mapping file as a multipart part named 'file'.",
+                details=[ErrorDetail("file", "required", "No file part.")],
+            )
+        rows = media_keys_parse(content=upload.read(), file_name=upload.name or "")
+        updated = services.media_keys_import(dataset=dataset, rows=rows)
+        return Response({"updated": updated})

@@ -25,6 +25,11 @@ urlpatterns = [
         projects_api.MediaUrlsCreateApi.as_view(),
         name="api-dataset-media-urls",
     ),
+    path(
+        "datasets/<uuid:dataset_id>/media/keys",
+        projects_api.MediaKeysImportApi.as_view(),
+        name="api-dataset-media-keys",
+    ),
     path("datasets/<uuid:dataset_id>/media/s3", projects_api.MediaS3CreateApi.as_view(), name="api-dataset-media-s3"),
-    path("media/<uuid:media_id>", projects_api.MediaDeleteApi.as_view(), name="api-media"),
+    path("media/<uuid:media_id>", projects_api.MediaApi.as_view(), name="api-media"),
 ]

@@ -10,6 +10,11 @@
 - Ango Hub's category schema (`{"tools", "classifications", "relations"}`): tools become
   geometry classes, classifications questions, nested `classifications` children; every
   `schemaId` (of categories and of options) is kept verbatim, the tool `color` too.
+- Labelbox's ontology (`OntologyBuilder.asdict()` of the `labelbox` SDK, the app's ontology JSON,
+  or an object holding it under `normalized`): tools become geometry classes, classifications
+  questions; a tool's `classifications` and an option's `options` (questions asked when that
+  answer is chosen) become children of the tool or of the question. `featureSchemaId` (what
+  Labelbox NDJSON names `schemaId`) is kept as the schema id of entries and options.
 
 Both return `(entries, warnings)`: warnings name what we cannot represent (a tool type we do
 not have, relations) and were left out. The checks of the tree itself stay with
@@ -311,11 +316,171 @@ def _ango_category(
     return entry
 
 
+# --- Labelbox ontology --------------------------------------------------------------------
+
+LABELBOX_TOOLS = {
+    "rectangle": "rectangle",
+    "polygon": "polygon",
+    "line": "line",
+    "point": "point",
+    "superpixel": "segmentation",
+    "raster-segmentation": "segmentation",
+}
+LABELBOX_CLASSIFICATIONS = {"radio": "select", "dropdown": "select", "checklist": "checklist", "text": "freetext"}
+
+
+def labelbox_ontology_text_to_entries(text: str) -> ConvertedConfig:
+    """`labelbox_ontology_to_entries` of an ontology given as JSON text (the converter's `source`)."""
+    json_depth_check(text, path="source")
+    try:
+        ontology = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(
+            code="invalid_json",
+            message=f"The Labelbox ontology is not valid JSON: {exc}.",
+            details=[ErrorDetail(path="source", code="invalid_json", message=str(exc))],
+        ) from exc
+    return labelbox_ontology_to_entries(ontology)
+
+
+def labelbox_ontology_to_entries(ontology: Any) -> ConvertedConfig:
+    """Our entry tree from a Labelbox ontology; `featureSchemaId`s kept as schema ids."""
+    if isinstance(ontology, Mapping) and isinstance(ontology.get("normalized"), Mapping):
+        ontology = ontology["normalized"]  # the SDK's Ontology as an object: {"id", "name", "normalized"}
+    if not isinstance(ontology, Mapping) or not ({"tools", "classifications"} & set(ontology)):
+        raise ValidationFailed(
+            code="invalid_labelbox_ontology",
+            message='A Labelbox ontology is an object {"tools": [...], "classifications": [...]}.',
+            details=[ErrorDetail("source", "invalid_type", "Paste the ontology JSON that Labelbox exports.")],
+        )
+    converter = _LabelboxOntology()
+    root_keys: set[str] = set()
+    for group, mapping in (("tools", LABELBOX_TOOLS), ("classifications", LABELBOX_CLASSIFICATIONS)):
+        features = ontology.get(group) or []
+        if not isinstance(features, Sequence) or isinstance(features, str):
+            raise ValidationFailed(
+                code="invalid_labelbox_ontology",
+                message=f"{group!r} of a Labelbox ontology must be a list.",
+                details=[ErrorDetail(f"/{group}", "invalid_type", "Give a list of features.")],
+            )
+        for position, feature in enumerate(features):
+            entry = converter.feature(feature, mapping, f"/{group}/{position}", root_keys, None)
+            if entry is not None:
+                converter.entries.append(entry)
+    for group in ("relationships", "relations"):
+        if ontology.get(group):
+            converter.warn(f"/{group}", "unsupported_relations", "Relationships have no counterpart; left out.")
+    return ConvertedConfig(entries=converter.entries, warnings=converter.warnings)
+
+
+class _LabelboxOntology:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.warnings: list[ErrorDetail] = []
+        self.schema_ids: set[str] = set()
+
+    def warn(self, path: str, code: str, message: str) -> None:
+        self.warnings.append(ErrorDetail(path, code, message))
+
+    def schema_id(self, node: Mapping[str, Any], path: str) -> str | None:
+        """`featureSchemaId`; a feature schema used twice in the ontology (Labelbox lets a question be
+        reused) keeps it once, the other places their `schemaNodeId` (our schema ids are unique)."""
+        feature_id = node.get("featureSchemaId")
+        node_id = node.get("schemaNodeId")
+        for candidate in (feature_id, node_id):
+            if not isinstance(candidate, str) or not 0 < len(candidate) <= SCHEMA_ID_MAX_LENGTH:
+                continue
+            if candidate not in self.schema_ids:
+                self.schema_ids.add(candidate)
+                if candidate != feature_id and isinstance(feature_id, str) and feature_id:
+                    self.warn(
+                        f"{path}/featureSchemaId",
+                        "reused_feature_schema",
+                        f"The feature schema {feature_id!r} is used twice; this place keeps its schemaNodeId "
+                        f"{candidate!r}, so NDJSON lines reach it by name or by that id.",
+                    )
+                return candidate
+        return None
+
+    def feature(
+        self,
+        feature: Any,
+        mapping: Mapping[str, str],
+        path: str,
+        keys: set[str] | None,
+        tree_keys: set[str] | None,
+    ) -> dict[str, Any] | None:
+        if not isinstance(feature, Mapping):
+            self.warn(path, "invalid_feature", "A feature must be an object; left out.")
+            return None
+        kind = str(feature.get("tool") or feature.get("type") or "")
+        entry_type = mapping.get(kind)
+        name = str(feature.get("name") or feature.get("instructions") or "").strip()
+        if entry_type is None:
+            self.warn(
+                f"{path}/{'tool' if 'tool' in feature else 'type'}",
+                "unsupported_tool",
+                f"The {kind!r} feature {name!r} has no counterpart; it was left out.",
+            )
+            return None
+        if not name:
+            self.warn(f"{path}/name", "feature_without_name", "A feature without a name was left out.")
+            return None
+        # Keys are unique among the roots, and within a root's whole tree (`label_config_validate`).
+        tree = tree_keys if tree_keys is not None else set()
+        key = key_from_text(name, keys if tree_keys is None else tree)
+        tree.add(key)
+        entry: dict[str, Any] = {
+            "key": key,
+            "title": name[:128],
+            "type": entry_type,
+            "required": bool(feature.get("required")),
+            "color": str(feature.get("color") or "")[:32],
+        }
+        schema_id = self.schema_id(feature, path)
+        if schema_id is not None:
+            entry["schema_id"] = schema_id
+        if entry_type == "freetext":
+            entry["max_length"] = FREETEXT_MAX_LENGTH
+        children: list[dict[str, Any]] = []
+        for position, child in enumerate(feature.get("classifications") or []):
+            converted = self.feature(child, LABELBOX_CLASSIFICATIONS, f"{path}/classifications/{position}", None, tree)
+            if converted is not None:
+                children.append(converted)
+        if entry_type in ("select", "checklist"):
+            option_keys: set[str] = set()
+            options = []
+            for position, option in enumerate(feature.get("options") or []):
+                option_path = f"{path}/options/{position}"
+                if not isinstance(option, Mapping) or option.get("value") in (None, ""):
+                    self.warn(option_path, "option_without_value", "An option without a value was left out.")
+                    continue
+                value = str(option["value"])
+                spec = {"key": key_from_text(value, option_keys), "label": str(option.get("label") or value)[:128]}
+                option_id = self.schema_id(option, option_path)
+                if option_id is not None:
+                    spec["schema_id"] = option_id
+                options.append(spec)
+                # Questions asked when this answer is chosen: children of the question (NDJSON
+                # nests their answers under the chosen answer, and finds them there).
+                for inner, child in enumerate(option.get("options") or []):
+                    converted = self.feature(
+                        child, LABELBOX_CLASSIFICATIONS, f"{option_path}/options/{inner}", None, tree
+                    )
+                    if converted is not None:
+                        children.append(converted)
+            entry["options"] = options
+        entry["children"] = children
+        return entry
+
+
 __all__ = [
     "ConvertedConfig",
     "ango_schema_text_to_entries",
     "ango_schema_to_entries",
     "key_from_text",
+    "labelbox_ontology_text_to_entries",
+    "labelbox_ontology_to_entries",
     "ls_config_image_field",
     "ls_config_to_entries",
     "ls_schema_id",

@@ -32,5 +32,6 @@ urlpatterns = [
     path("projects/<uuid:project_id>/datasets/create", views.project_dataset_create, name="project-dataset-create"),
     path("datasets/<uuid:dataset_id>/", views.dataset_detail, name="dataset-detail"),
     path("datasets/<uuid:dataset_id>/upload", views.dataset_upload, name="dataset-upload"),
+    path("datasets/<uuid:dataset_id>/media-keys", views.dataset_media_keys, name="dataset-media-keys"),
     path("media/<uuid:media_id>/file", views.media_file, name="media-file"),
 ]

@@ -200,10 +200,30 @@ class MediaOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class MediaKeysInputSerializer(serializers.Serializer):
+    """What another tool names the media by; a field left out stays as it is."""
+
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=255, trim_whitespace=False)
+    global_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text="Unique among the organisation's media, case-insensitively; null removes it.",
+    )
+
+
+class MediaKeysImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV or JSON: name -> external_id, global_key.")
+
+
 class MediaUploadInputSerializer(serializers.Serializer):
     """Documentation of the multipart body: repeat the `file` part once per image."""
 
     file = serializers.ListField(child=serializers.FileField())
+    keys = serializers.CharField(
+        required=False,
+        help_text='JSON: file name -> {"external_id": ..., "global_key": ...}, for the images of this upload.',
+    )
 
 
 class MediaUploadFailureSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -33,6 +34,7 @@ from labelsite.netguard import url_shape_problem
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
+from projects.media_keys import MEDIA_KEYS_MAX_ERRORS, MediaKeysRow, global_key_errors
 from projects.models import (
     ApiToken,
     Dataset,
@@ -323,7 +325,14 @@ def _stream_size(stream: IO[bytes]) -> int:
 
 
 def media_create_from_file(
-    *, dataset: Dataset, name: str, content: bytes | IO[bytes], allowed_formats: Iterable[str] = IMAGE_FORMATS
+    *,
+    dataset: Dataset,
+    name: str,
+    content: bytes | IO[bytes],
+    allowed_formats: Iterable[str] = IMAGE_FORMATS,
+    external_id: str = "",
+    global_key: str | None = None,
+    global_key_path: str = "global_key",
 ) -> Media:
     """Store one uploaded image; its tasks appear in every project the dataset is in.
 
@@ -367,7 +376,15 @@ def media_create_from_file(
         mime_type=info.mime_type,
         width=info.width,
         height=info.height,
+        external_id=external_id,
+        global_key=global_key,
     )
+    if global_key is not None:
+        key_errors = global_key_errors(global_key, global_key_path)
+        if key_errors:
+            raise ValidationFailed(code="invalid_global_key", message=key_errors[0].message, details=key_errors)
+        if _global_key_holder(media=media) is not None:
+            raise _global_key_taken(media=media, path=global_key_path)
     upload = stream if isinstance(stream, File) else File(stream, name=name)
     upload.size = size
     media.file.save(name, upload, save=False)
@@ -377,6 +394,8 @@ def media_create_from_file(
             signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[media.id])
     except IntegrityError as exc:
         media.file.delete(save=False)
+        if global_key is not None and _global_key_holder(media=media) is not None:
+            raise _global_key_taken(media=media, path=global_key_path) from exc
         raise _media_name_taken(dataset=dataset, name=name) from exc
     media_id = str(media.id)
     transaction.on_commit(lambda: media_thumbnails_queue(media_ids=[media_id]))
@@ -387,6 +406,10 @@ def media_create_from_file(
 class UploadedFile:
     name: str
     content: bytes | IO[bytes]
+    external_id: str = ""
+    global_key: str | None = None
+    #: Where the upload gave the global key (its errors are located there).
+    global_key_path: str = "global_key"
 
 
 @dataclass(frozen=True)
@@ -407,7 +430,15 @@ def media_create_from_files(*, dataset: Dataset, files: Sequence[UploadedFile]) 
     failed: list[MediaUploadFailure] = []
     for uploaded in files:
         try:
-            created.append(media_create_from_file(dataset=dataset, name=uploaded.name, content=uploaded.content))
+            media = media_create_from_file(
+                dataset=dataset,
+                name=uploaded.name,
+                content=uploaded.content,
+                external_id=uploaded.external_id,
+                global_key=uploaded.global_key,
+                global_key_path=uploaded.global_key_path,
+            )
+            created.append(media)
         except DomainError as error:
             failed.append(MediaUploadFailure(name=uploaded.name, error=error))
     return MediaUploadResult(created=created, failed=failed)
@@ -633,6 +664,160 @@ def media_delete(*, media: Media) -> None:
     updated = Media.objects.filter(pk=media.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
     if not updated:
         raise Conflict(code="media_already_deleted", message="The media is deleted already.", params=(str(media.id),))
+
+
+#: "Leave this field as it is" for `media_keys_update` (None is a value: no global key).
+KEEP: Any = object()
+
+
+def media_keys_update(*, media: Media, external_id: str = KEEP, global_key: str | None = KEEP) -> Media:
+    """Give a media the external id and global key another tool names it by (Ango's `externalId`,
+    Labelbox's `globalKey`). A global key is unique among the organisation's live media, compared
+    in lower case: the database's `media_unique_live_global_key` decides, a taken key is a 409."""
+    fields = []
+    if external_id is not KEEP:
+        media.external_id = external_id
+        fields.append("external_id")
+    if global_key is not KEEP:
+        if global_key is not None:
+            errors = global_key_errors(global_key, "global_key")
+            if errors:
+                raise ValidationFailed(code="invalid_global_key", message=errors[0].message, details=errors)
+        media.global_key = global_key
+        fields.append("global_key")
+    if not fields:
+        return media
+    try:
+        with transaction.atomic():
+            media.save(update_fields=fields)
+    except IntegrityError as exc:
+        raise _global_key_taken(media=media) from exc
+    return media
+
+
+def _global_key_holder(*, media: Media) -> Media | None:
+    """The other live media of the organisation with the media's global key, in any case."""
+    return (
+        Media.objects.filter(
+            organization_id=media.organization_id,
+            global_key__iexact=media.global_key,
+            deleted_at__isnull=True,
+        )
+        .exclude(pk=media.pk)
+        .select_related("dataset")
+        .first()
+    )
+
+
+def _global_key_taken(*, media: Media, path: str = "global_key") -> AlreadyExists:
+    holder = _global_key_holder(media=media)
+    where = f" by {holder.name!r} in the dataset {holder.dataset.name!r}" if holder is not None else ""
+    message = (
+        f"The global key {media.global_key!r} is taken{where} (global keys are unique in the organisation, "
+        "whatever the case); choose another key or remove it from that media first."
+    )
+    return AlreadyExists(
+        code="global_key_taken",
+        message=message,
+        details=[ErrorDetail(path, "global_key_taken", message)],
+        params=("Media", "global_key", media.global_key),
+    )
+
+
+def media_keys_import(*, dataset: Dataset, rows: Sequence[MediaKeysRow]) -> int:
+    """Give a dataset's media, by file name, the external ids and global keys of a mapping file
+    (`media_keys_parse`). Every row is checked first (a known live media, named once; a global key
+    by the rules, once in the file, not taken by another media of the organisation in any case);
+    a file with errors writes nothing and raises with all of them. Returns the media updated."""
+    media_by_name: dict[str, Media] = {}
+    for start in range(0, len(rows), 1000):
+        batch = [row.name for row in rows[start : start + 1000]]
+        for found in Media.objects.filter(dataset=dataset, deleted_at__isnull=True, name__in=batch):
+            media_by_name[found.name] = found
+    wanted_keys = {row.global_key.lower() for row in rows if row.global_key}
+    updated_ids = {media.pk for media in media_by_name.values()}
+    taken: dict[str, str] = {}
+    lowered = list(wanted_keys)
+    for start in range(0, len(lowered), 1000):
+        holders = (
+            Media.objects.filter(organization_id=dataset.organization_id, deleted_at__isnull=True)
+            .annotate(key_lower=Lower("global_key"))
+            .filter(key_lower__in=lowered[start : start + 1000])
+            .exclude(pk__in=updated_ids)
+            .values_list("key_lower", "name")
+        )
+        taken.update(dict(holders))
+    errors: list[ErrorDetail] = []
+    seen_names: dict[str, str] = {}
+    seen_keys: dict[str, str] = {}
+    changed: list[Media] = []
+    for row in rows:
+        media = media_by_name.get(row.name)
+        if not row.name:
+            errors.append(ErrorDetail(row.path("name"), "missing_name", "Give the image's file name."))
+        elif media is None:
+            errors.append(
+                ErrorDetail(
+                    row.path("name"),
+                    "unknown_media",
+                    f"No image of the dataset {dataset.name!r} is named {row.name!r}; upload it first or fix the name.",
+                )
+            )
+        elif row.name in seen_names:
+            errors.append(
+                ErrorDetail(row.path("name"), "duplicate_name", f"{row.name!r} is on {seen_names[row.name]} already.")
+            )
+        seen_names.setdefault(row.name, row.place)
+        if row.external_id is not None and len(row.external_id) > 255:
+            errors.append(
+                ErrorDetail(row.path("external_id"), "external_id_length", "An external id has at most 255 characters.")
+            )
+        if row.global_key is not None:
+            key_errors = global_key_errors(row.global_key, row.path("global_key"))
+            lower = row.global_key.lower()
+            if key_errors:
+                errors += key_errors
+            elif lower in seen_keys:
+                errors.append(
+                    ErrorDetail(
+                        row.path("global_key"),
+                        "duplicate_global_key",
+                        f"The global key {row.global_key!r} is on {seen_keys[lower]} already (case is ignored).",
+                    )
+                )
+            elif lower in taken:
+                errors.append(
+                    ErrorDetail(
+                        row.path("global_key"),
+                        "global_key_taken",
+                        f"The global key {row.global_key!r} is taken by {taken[lower]!r} (global keys are unique "
+                        "in the organisation, whatever the case); choose another.",
+                    )
+                )
+            seen_keys.setdefault(lower, row.place)
+        if media is not None and not errors:
+            if row.external_id is not None:
+                media.external_id = row.external_id
+            if row.global_key is not None:
+                media.global_key = row.global_key
+            changed.append(media)
+    if errors:
+        raise ValidationFailed(
+            code="invalid_media_keys",
+            message=f"{len(errors)} error(s) in the mapping file; nothing was changed. Fix them and upload it again.",
+            details=errors[:MEDIA_KEYS_MAX_ERRORS],
+        )
+    try:
+        with transaction.atomic():
+            Media.objects.bulk_update(changed, ["external_id", "global_key"], batch_size=1000)
+    except IntegrityError as exc:  # a concurrent change took a key, or the file swaps two keys
+        raise AlreadyExists(
+            code="global_key_taken",
+            message="A global key of the file was taken while it was written, or the file swaps keys between "
+            "images; remove the old keys first (PATCH /api/media/{id} with global_key null), then upload it again.",
+            details=[ErrorDetail("file", "global_key_taken", "")],
+        ) from exc
+    return len(changed)
 
 
 # --- project setup: the life of a project, members, and configuration changes ----------------

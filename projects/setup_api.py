@@ -20,7 +20,12 @@ from labelsite.api import error_body
 from labelsite.errors import Conflict, ErrorDetail
 from projects import selectors, services
 from projects.api import _configuration_output
-from projects.config_converters import ango_schema_text_to_entries, ls_config_image_field, ls_config_to_entries
+from projects.config_converters import (
+    ango_schema_text_to_entries,
+    labelbox_ontology_text_to_entries,
+    ls_config_image_field,
+    ls_config_to_entries,
+)
 from projects.label_config import label_config_datagym_entries
 from projects.serializers import (
     ERRORS,
@@ -133,12 +138,15 @@ class LabelConfigurationDatagymApi(APIView):
 
 class LabelConfigurationConvertApi(APIView):
     class ConfigurationConvertInputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=["label_studio_xml", "ango_schema"])
+        format = serializers.ChoiceField(choices=["label_studio_xml", "ango_schema", "labelbox_ontology"])
         source = serializers.CharField(allow_blank=False, trim_whitespace=False)  # type: ignore[assignment]
 
     @extend_schema(
         operation_id="label_configurations_convert",
-        summary="Turn a Label Studio XML config or an Ango category schema (JSON text) into our entry tree",
+        summary=(
+            "Turn a Label Studio XML config, an Ango category schema or a Labelbox ontology (JSON text) "
+            "into our entry tree"
+        ),
         request=ConfigurationConvertInputSerializer,
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
     )
@@ -150,6 +158,8 @@ class LabelConfigurationConvertApi(APIView):
         if data.validated_data["format"] == "label_studio_xml":
             converted = ls_config_to_entries(source)
             image_field = ls_config_image_field(source)
+        elif data.validated_data["format"] == "labelbox_ontology":
+            converted = labelbox_ontology_text_to_entries(source)
         else:
             converted = ango_schema_text_to_entries(source)
         return Response(

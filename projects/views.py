@@ -29,10 +29,11 @@ from labelsite.errors import (
     ValidationFailed,
 )
 from labelsite.pages import or_http_error
-from labelsite.uploads import IMAGE_UPLOAD, upload_limited
+from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD, upload_limited
 from projects import selectors, services
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
+from projects.media_keys import media_keys_parse
 from projects.models import Dataset, LabelConfiguration, MediaSource, Project
 
 MEDIA_PER_PAGE = 100
@@ -241,6 +242,39 @@ def dataset_upload(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     except DomainError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=_status_for(exc))
     return JsonResponse({"id": str(media.id), "name": media.name}, status=201)
+
+
+def _media_keys_refused(request: HttpRequest, error: DomainError, dataset_id: UUID) -> HttpResponse:
+    messages.error(request, error.message)
+    return redirect(reverse("dataset-detail", kwargs={"dataset_id": dataset_id}) + "#keys-heading")
+
+
+#: Located errors of a mapping file shown on the page (the API lists up to 1,000).
+MEDIA_KEYS_ERRORS_SHOWN = 20
+
+
+@require_POST
+@login_required
+@upload_limited(IMPORT_UPLOAD, refused=_media_keys_refused)
+def dataset_media_keys(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
+    """The dataset page's mapping file (file name -> external id, global key), as the API's
+    `POST /api/datasets/{id}/media/keys`; the outcome, or every located error, as messages."""
+    dataset = or_http_error(lambda: selectors.dataset_get_for_admin(user=request.user, dataset_id=dataset_id))
+    back = reverse("dataset-detail", kwargs={"dataset_id": dataset.pk}) + "#keys-heading"
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a CSV or JSON mapping file.")
+        return redirect(back)
+    try:
+        rows = media_keys_parse(content=upload.read(), file_name=upload.name or "")
+        updated = services.media_keys_import(dataset=dataset, rows=rows)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        for detail in exc.details[:MEDIA_KEYS_ERRORS_SHOWN]:
+            messages.error(request, f"{detail.path}: {detail.message}")
+        return redirect(back)
+    messages.success(request, f"{updated} image(s) got their external id and global key.")
+    return redirect(back)
 
 
 def _status_for(error: DomainError) -> int:

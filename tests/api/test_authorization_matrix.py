@@ -44,6 +44,12 @@ def _upload(world: World) -> dict[str, Any]:
     return {"file": [SimpleUploadedFile("new.png", png_bytes(), content_type="image/png")]}
 
 
+def _keys_file(world: World) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"file": SimpleUploadedFile("keys.csv", b"name,external_id\n" + world.media.name.encode() + b",asset-1\n")}
+
+
 ENDPOINTS = [
     Endpoint("projects list", "get", lambda w: "/api/projects", (200, 200, 200, 200)),
     Endpoint("projects create", "post", lambda w: "/api/projects", (201, 403, 403, 201), lambda w: {"name": "New"}),
@@ -108,6 +114,21 @@ ENDPOINTS = [
         (404, 403, 403, 201),
         lambda w: {"bucket": "photos", "keys": ["2024/new.jpg"]},
         settings=lambda w: {"LABELSITE_S3_SOURCES": s3_sources_of(w.organization, "photos")},
+    ),
+    Endpoint(
+        "media keys from a mapping file",
+        "post",
+        lambda w: f"/api/datasets/{w.dataset.id}/media/keys",
+        (404, 403, 403, 200),
+        _keys_file,
+        multipart=True,
+    ),
+    Endpoint(
+        "media keys update",
+        "patch",
+        lambda w: f"/api/media/{w.media.id}",
+        (404, 403, 403, 200),
+        lambda w: {"external_id": "asset-1", "global_key": "street-1"},
     ),
     Endpoint("media delete", "delete", lambda w: f"/api/media/{w.media.id}", (404, 403, 403, 204)),
     Endpoint("tasks list", "get", lambda w: f"/api/projects/{w.project.id}/tasks", (404, 200, 200, 200)),

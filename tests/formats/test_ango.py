@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.django_db
 
 FMT = format_get(name="ango")
 EXAMPLE = Path(formats.__file__).parent / "examples" / "ango.json"
+#: The "Type" radio of the seed's category schema (tests/formats/conftest.py).
+TYPE = "12a20f8061c044bcff26688"
 
 
 def test_ango_label_json_is_in_the_registry():
@@ -80,7 +83,7 @@ def test_the_example_becomes_shapes_and_answers(ango_config):
          "wrong_geometry", "/0/objects/0"),
         ({"externalId": "x", "classifications": [{"title": "Typo", "answer": "A"}]}, "unknown_title",
          "/0/classifications/0"),
-        ({"data": "https://h/a.jpg"}, "asset_reference", "/0"),
+        ({"objects": []}, "asset_reference", "/0"),
     ],
 )  # fmt: skip
 def test_each_wrong_element_is_a_located_error(ango_config, element, code, path):
@@ -111,6 +114,46 @@ def test_a_job_imports_ango_labels_onto_the_asset_with_the_external_id(ango_proj
     assert Task.objects.get(pk=first.pk).answers["type"]["value"] == "a"
 
 
+def test_each_element_is_matched_by_the_reference_it_carries(ango_project, make_task, media_storage):
+    by_external_id = make_task(ango_project, name="one.jpg", external_id="ext-1")
+    by_data = make_task(ango_project, name="two.jpg")
+    by_asset_id = make_task(ango_project, name="three.jpg")
+    elements = [
+        {"externalId": "ext-1", "classifications": [{"schemaId": TYPE, "answer": "A"}]},
+        {"data": "https://cdn.example.com/batch/two.jpg", "classifications": [{"schemaId": TYPE, "answer": "B"}]},
+        {"assetId": str(by_asset_id.media_id), "classifications": [{"schemaId": TYPE, "answer": "C"}]},
+    ]
+    job = import_job_create(project=ango_project, user=None, file=json.dumps(elements).encode(),
+                            file_name="ango.json", format="ango")  # fmt: skip
+
+    job = import_job_validate(job_id=job.id)
+    assert job.status == ImportStatus.VALIDATED, list(job.errors.values_list("message", flat=True))
+    import_job_write(job_id=job.id)
+
+    answers = {task.pk: Task.objects.get(pk=task.pk).answers["type"]["value"]
+               for task in (by_external_id, by_data, by_asset_id)}  # fmt: skip
+    assert answers == {by_external_id.pk: "a", by_data.pk: "b", by_asset_id.pk: "c"}
+
+
+def test_an_element_whose_own_reference_matches_nothing_is_an_error_at_that_reference(ango_project, media_storage):
+    elements = [{"data": "https://cdn.example.com/batch/none.jpg", "classifications": []}]
+    job = import_job_create(project=ango_project, user=None, file=json.dumps(elements).encode(),
+                            file_name="ango.json", format="ango")  # fmt: skip
+
+    job = import_job_validate(job_id=job.id)
+
+    assert job.status == ImportStatus.FAILED
+    (error,) = job.errors.all()
+    assert (error.location, error.code) == ("/0/data", "media_not_found")
+    assert "name 'none.jpg'" in error.message
+
+
 def test_a_file_that_is_not_a_list_is_refused():
     with pytest.raises(FileError):
         read_all(FMT, '"labels"')
+
+
+def test_a_file_whose_first_elements_name_assets_by_data_is_told_ango_not_label_studio():
+    head = json.dumps([{"data": "https://h/a.jpg", "answer": {"objects": [{"schemaId": "a1"}]}}]).encode()
+
+    assert format_detect(file_name="labels.json", head=head) is FMT

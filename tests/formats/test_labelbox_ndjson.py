@@ -222,3 +222,22 @@ def test_a_mask_of_another_size_than_the_image_fails_its_line_in_a_job(ls_projec
     assert job.status == ImportStatus.FAILED
     assert [(e.location, e.code) for e in job.errors.all()] == [("/0/mask", "size_mismatch")]
     assert "60x40 pixels but the image is 640x480" in job.errors.get().message
+
+
+def test_an_answer_named_by_its_option_value_is_found_whatever_the_label(ls_config):
+    # A Labelbox option has a value (what NDJSON names) and a label (what people see); our key comes from the value.
+    converted = convert(ls_config, line(name="weather", answer={"name": "Rainy Day"}))
+
+    assert converted.errors == []
+    assert converted.annotation.answers[0].value == "rainy day"
+
+
+def test_a_nested_classification_with_the_sdks_snake_case_schema_id_is_found(ls_config):
+    car = next(e for e in ls_config.roots.values() if e.key == "car")
+    occluded = next(iter(ls_config.children_of(car.id)))
+    box = {"top": 0, "left": 0, "height": 1, "width": 1}
+
+    converted = convert(ls_config, line(name="car", bbox=box, classifications=[{"schema_id": occluded.schema_id,
+                                                                              "answer": {"name": "yes"}}]))  # fmt: skip
+
+    assert [(a.key, a.value) for a in converted.annotation.shapes[0].answers] == [("occluded", "yes")]
