@@ -378,6 +378,10 @@ class ImportFormat:
     #: What to check when a file of this format yields nothing to import, or no label (shown with
     #: the job's error or warning).
     nothing_hint: str = ""
+    #: `(entry paths) -> bool`, for a format whose file is a whole archive (a dataset export of
+    #: label files, class lists and images): whether an archive with these entries is one. Such
+    #: an archive is one job whose file is the archive itself, which `read` opens.
+    archive_reader: Callable[[list[str]], bool] | None = None
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))

@@ -1,4 +1,6 @@
-"""ZIP uploads of label files: each label file of an archive becomes an import of its own.
+"""ZIP uploads of label files: each label file of an archive becomes an import of its own,
+unless the format reads a whole archive (`ImportFormat.archive_reader`: one dataset export is
+one job, whose file is the archive).
 
 The upload answers at once, as for any file: the request only reads the archive's directory
 (to refuse an unsafe or bomb-like archive and, when no format is named, to detect the format
@@ -73,6 +75,10 @@ def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
     """The format of the first label file of an uploaded archive, as for a file on its own."""
     kinds = tuple(sorted({kind for fmt in format_list() for kind in fmt.file_kinds}))
     with SafeZip(file) as archive:
+        whole = _whole_archive_format(archive)
+        if whole is not None:
+            file.seek(0)
+            return whole
         paths = archive_label_files(archive, kinds)
         if not paths:
             raise _no_label_files(kinds, archive)
@@ -81,10 +87,29 @@ def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
     return found
 
 
+def _entry_paths(archive: SafeZip) -> list[str]:
+    return [entry.path for entry in archive.entries if not _ignored(entry.path)]
+
+
+def _whole_archive_format(archive: SafeZip) -> ImportFormat | None:
+    """The format that reads this archive whole (`ImportFormat.archive_reader`), if exactly one does."""
+    paths = _entry_paths(archive)
+    found = [fmt for fmt in format_list() if fmt.archive_reader is not None and fmt.archive_reader(paths)]
+    return found[0] if len(found) == 1 else None
+
+
 def archive_check(file: IO[bytes], fmt: ImportFormat) -> None:
     """Refuse at upload an archive that is unsafe or holds no label file of `fmt`."""
     with SafeZip(file) as archive:
-        if not archive_label_files(archive, fmt.file_kinds):
+        if fmt.archive_reader is not None:
+            if not fmt.archive_reader(_entry_paths(archive)):
+                message = f"The archive is not a {fmt.label}. {fmt.nothing_hint}".strip()
+                raise ValidationFailed(
+                    code="archive_without_labels",
+                    message=message,
+                    details=[ErrorDetail("file", "archive_without_labels", message)],
+                )
+        elif not archive_label_files(archive, fmt.file_kinds):
             raise _no_label_files(fmt.file_kinds, archive)
     file.seek(0)
 
@@ -126,8 +151,8 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
     Returns the sibling jobs created (none for a job that is no archive, or was unpacked
     before a crash: the job's file is then the label file already). Raises
     ValidationFailed for an archive that is unsafe or has no label file of the format."""
-    if not is_archive_name(str(job.file.name)):
-        return []
+    if not is_archive_name(str(job.file.name)) or fmt.archive_reader is not None:
+        return []  # a format that reads the whole archive gets it as the job's file
     archive_name = str(job.file.name)
     upload_name = job.file_name
     with job.file.storage.open(archive_name, "rb") as file, SafeZip(file) as archive:
