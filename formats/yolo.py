@@ -8,7 +8,9 @@ dropped when the archive has no image). A line of 4 numbers is a box (to a recta
 corners to a polygon / segmentation class); of 6 or more an outline (segmentation, or an oriented
 box's 4 corners: a polygon, since our rectangles do not rotate). Normalised coordinates become pixels
 by the size of the archive's image (`images/` beside `labels/`, read from its header with Pillow),
-else by the matched media's stored size. Pose keypoints are not read (such a line is an error).
+else by the matched media's stored size. Pose: after the box, the keypoints that data.yaml's
+`kpt_shape` (or Label Studio's notes.json) declares; each visible one becomes a point of the point
+class named like it (names from notes.json), nested in the box when the configuration nests it.
 
 Writing:
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -271,6 +274,35 @@ def _classes(archive: SafeZip, paths: list[str]) -> list[str]:
     )
 
 
+def _keypoints(archive: SafeZip, paths: list[str]) -> dict[str, Any] | None:
+    """What a pose line carries after its box: `kpt_shape: [count, 2 or 3]` of data.yaml, or the
+    keypoint names of Label Studio's `notes.json` (x, y, visibility each); their names from
+    notes.json. None when the archive declares no keypoints."""
+    count = dims = None
+    names: list[str] = []
+    for path in _class_files(paths):
+        if PurePosixPath(path).suffix.lower() in (".yaml", ".yml"):
+            found = re.search(r"^kpt_shape\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]", archive.read(path).decode(), re.M)
+            if found:
+                count, dims = int(found.group(1)), int(found.group(2))
+                break
+    notes = next((p for p in paths if PurePosixPath(p).name == "notes.json"), None)
+    if notes is not None:
+        try:
+            categories = json.loads(archive.read(notes)).get("categories") or []
+        except (ValueError, AttributeError):
+            categories = []
+        listed = [c.get("keypoints") for c in categories if isinstance(c, dict) and c.get("keypoints")]
+        first = listed[0] if listed else None
+        if isinstance(first, list) and all(isinstance(n, str) for n in first):
+            names = [str(n) for n in first]
+            if count is None:
+                count, dims = len(names), 3
+    if not count or dims not in (2, 3):
+        return None
+    return {"count": count, "dims": dims, "names": names}
+
+
 def _image_key(path: str) -> str:
     """An image's or a label file's place without `images/` / `labels/` and without extension."""
     parts = list(PurePosixPath(path).parts)
@@ -304,6 +336,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     with archive:
         paths = [entry.path for entry in archive.entries if not _ignored(entry.path)]
         classes = _classes(archive, paths)
+        keypoints = _keypoints(archive, paths)
         images = {
             _image_key(p): p
             for p in paths
@@ -332,6 +365,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
                     "height": size[1] if size else None,
                     "classes": classes,
                     "lines": text.splitlines(),
+                    "keypoints": keypoints,
                 },
             )
 
@@ -402,6 +436,33 @@ def _line_shape(
     )
 
 
+def _keypoint(
+    config: LabelConfigIndex, box: IndexedEntry, names: list[str], position: int, place: str
+) -> IndexedEntry | ErrorDetail:
+    """The point class of a pose line's keypoint: a point class nested in the box's class, else a root one."""
+    if position >= len(names):
+        return ErrorDetail(
+            place,
+            "unnamed_keypoint",
+            f"Keypoint {position} has no name, so no point class can hold it: the archive names no keypoints "
+            "(Label Studio writes their names in notes.json, categories[].keypoints).",
+        )
+    name = names[position]
+    key = key_from_text(name)
+    nested = [e for e in config.children_of(box.id) if e.type == EntryType.POINT and name in (e.title, e.key)]
+    nested = nested or [e for e in config.children_of(box.id) if e.type == EntryType.POINT and e.key == key]
+    roots = [e for e in config.roots.values() if e.type == EntryType.POINT and (e.title == name or e.key == key)]
+    if nested or roots:
+        return (nested or roots)[0]
+    return ErrorDetail(
+        place,
+        "label_not_in_config",
+        f"The keypoint {name!r} is not a point class of the project's label configuration; add it (inside "
+        f"{box.key!r} or at the top).",
+        params=(name,),
+    )
+
+
 def convert(
     data: Any,
     config: LabelConfigIndex,
@@ -419,6 +480,8 @@ def convert(
     scale_x, scale_y = (float(width), float(height)) if sized else (100.0, 100.0)
     errors: list[ErrorDetail] = []
     shapes: list[Shape] = []
+    #: Every shape, nested ones too, for the media's size to scale when the archive has no image.
+    scaled: list[Shape] = []
     for number, line in enumerate(data["lines"], start=1):
         place = f"{data['file']}, line {number}"
         parts = line.split()
@@ -430,13 +493,23 @@ def convert(
         except ValueError:
             errors.append(ErrorDetail(place, "not_numbers", "A line is a class number and coordinates, all numbers."))
             continue
+        keypoints = data.get("keypoints")
+        pose: list[tuple[int, float, float]] = []
+        if keypoints and len(numbers) == 4 + keypoints["count"] * keypoints["dims"]:
+            dims = keypoints["dims"]
+            for position in range(keypoints["count"]):
+                x, y, *visibility = numbers[4 + position * dims : 4 + (position + 1) * dims]
+                if (visibility and visibility[0] > 0) or (not visibility and (x, y) != (0.0, 0.0)):
+                    pose.append((position, x, y))
+            numbers = numbers[:4]
         if len(numbers) != 4 and (len(numbers) < 6 or len(numbers) % 2):
             errors.append(
                 ErrorDetail(
                     place,
                     "bad_line",
                     f"The line has {len(numbers)} coordinates; a box has 4 (cx cy w h), a polygon or oriented box "
-                    "an even number from 6 (x1 y1 x2 y2 ...). Keypoints (pose) are not imported.",
+                    "an even number from 6 (x1 y1 x2 y2 ...), a pose box 4 and then its keypoints as data.yaml's "
+                    "kpt_shape says (add kpt_shape: [<keypoints>, 3] to data.yaml).",
                 )
             )
             continue
@@ -449,13 +522,28 @@ def convert(
         if problem is not None:
             errors.append(ErrorDetail(place, "geometry_type_mismatch", problem))
             continue
-        shapes.append(
-            Shape(key=entry.key, type=entry.type, points=points, schema_id=entry.schema_id, entry_id=entry.id)
-        )
+        box = Shape(key=entry.key, type=entry.type, points=points, schema_id=entry.schema_id, entry_id=entry.id)
+        shapes.append(box)
+        scaled.append(box)
+        digits = 3 if sized else 6
+        for position, x, y in pose:
+            point = _keypoint(config, entry, keypoints["names"], position, place)
+            if isinstance(point, ErrorDetail):
+                errors.append(point)
+                continue
+            shape = Shape(
+                key=point.key,
+                type=point.type,
+                points=[[round(x * scale_x, digits), round(y * scale_y, digits)]],
+                schema_id=point.schema_id,
+                entry_id=point.id,
+            )
+            (box.children if point.parent_id == entry.id else shapes).append(shape)
+            scaled.append(shape)
     reference = MediaRef(name=str(data["media"]))
     if errors:
         return Converted(annotation=None, errors=errors, reference=reference, reference_path=data["file"])
-    scale = MediaScale(shapes=shapes, path=data["file"]) if shapes and not sized else None
+    scale = MediaScale(shapes=scaled, path=data["file"]) if scaled and not sized else None
     return Converted(
         annotation=MediaAnnotation(media=reference, shapes=shapes, keep_data=not options.get("replace", False)),
         reference=reference,

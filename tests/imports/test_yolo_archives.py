@@ -13,6 +13,7 @@ itself needs torch, too heavy to install for a test: its layout (`data.yaml` wit
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -35,13 +36,21 @@ ls_studio_project = ls_exports.ls_studio_project
 run_import = ls_exports.run_import
 
 
-def yolo_export(kind: str, out_dir: Path) -> dict[str, bytes]:
+def yolo_export(kind: str, out_dir: Path, config: str | None = None, export: Path | None = None) -> dict[str, bytes]:
     """The files of label-studio-sdk's YOLO (or YOLO_OBB) export, by path in the export folder."""
-    config = re.sub(r"<KeyPointLabels.*?</KeyPointLabels>", "", (FILES / "label_config.xml").read_text(), flags=re.S)
+    if config is None:
+        config = re.sub(
+            r"<KeyPointLabels.*?</KeyPointLabels>", "", (FILES / "label_config.xml").read_text(), flags=re.S
+        )
     (out_dir / "config.xml").write_text(config)
     python = tool_venv("label-studio-sdk", [LABEL_STUDIO_SDK])
     written = tool_run(
-        python, "sdk_convert.py", kind, str(out_dir / "config.xml"), str(FILES / "export.json"), str(out_dir / "export")
+        python,
+        "sdk_convert.py",
+        kind,
+        str(out_dir / "config.xml"),
+        str(export or FILES / "export.json"),
+        str(out_dir / "export"),
     )
     return {str(Path(path).relative_to(out_dir / "export")): Path(path).read_bytes() for path in written.split()}
 
@@ -132,3 +141,35 @@ def test_a_class_number_beyond_the_class_list_is_an_error_at_its_file_and_line(
     assert [(e["location"], e["code"]) for e in errors] == [("labels/img_002.txt, line 1", "label_not_in_config")]
     assert "class number 2" in errors[0]["message"]
     assert not Label.objects.exists()
+
+
+def test_label_studio_pose_export_gives_the_box_and_its_keypoints_as_points(run_import, ls_studio_project, tmp_path):
+    # Label Studio writes pose files when the configuration has KeyPointLabels whose labels carry
+    # model_index, for keypoints drawn inside a box (parentID): ada's "Head" inside her car.
+    config = (
+        (FILES / "label_config.xml")
+        .read_text()
+        .replace('<Label value="Head"/>', '<Label value="Head" model_index="0"/>')
+    )
+    tasks = json.loads((FILES / "export.json").read_text())
+    tasks[0]["annotations"][0]["result"].append(
+        {
+            "id": "head1",
+            "parentID": "car1",
+            "from_name": "kp",
+            "to_name": "image",
+            "type": "keypointlabels",
+            "original_width": 800,
+            "original_height": 600,
+            "value": {"x": 20, "y": 30, "width": 0.5, "keypointlabels": ["Head"]},
+        }
+    )
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    files = yolo_export("YOLO", tmp_path, config=config, export=tmp_path / "export.json")
+    assert len(files["labels/img_001.txt"].split()) == 8  # class, box, and x y visibility of Head
+
+    job = run_import("pose.zip", content=zipped(files))
+
+    assert (job["format"], job["status"]) == ("yolo", "succeeded"), job["message"]
+    # The keypoint's name comes from notes.json; "head" is a point class of the configuration.
+    assert shapes(ls_studio_project, "img_001.jpg") == {**ADA_ON_001, "head": [[160.0, 180.0]]}
