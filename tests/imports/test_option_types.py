@@ -97,7 +97,9 @@ def _archive(files: dict[str, bytes]) -> bytes:
 
 #: The least file of each kind that reaches the option check (a format that reads a whole
 #: archive checks its entries first).
-CONTENT = {"zip": _archive({"classes.txt": b"car\n", "labels/a.txt": b""})}
+CONTENT = {
+    "zip": _archive({"classes.txt": b"car\n", "labels/a.txt": b"", "task-1-annotation-1-by-1-brush-Sky-0.png": b""})
+}
 
 
 def upload(client: Any, project: Any, fmt: str, options: dict[str, Any]) -> Any:

@@ -5,7 +5,8 @@ Runs inside label-studio-sdk's own virtual environment (`tests.thirdparty.tool_v
 
     python sdk_convert.py FORMAT LABEL_CONFIG_XML EXPORT_JSON OUT_DIR
 
-FORMAT is one of the converter's: JSON_MIN, CSV, TSV, YOLO, YOLO_OBB. Prints the paths of the files it wrote.
+FORMAT is one of the converter's: JSON_MIN, CSV, TSV, YOLO, YOLO_OBB, BRUSH_TO_PNG,
+BRUSH_TO_NUMPY. Prints the paths of the files it wrote.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from label_studio_sdk.converter import Converter
+from label_studio_sdk.converter.converter import Format
 
 
 def main(kind: str, config_path: Path, export: Path, out_dir: Path) -> None:
@@ -24,6 +26,8 @@ def main(kind: str, config_path: Path, export: Path, out_dir: Path) -> None:
         converter.convert_to_csv(str(export), str(out_dir), sep="," if kind == "CSV" else "\t", is_dir=False)
     elif kind in ("YOLO", "YOLO_OBB"):
         converter.convert_to_yolo(str(export), str(out_dir), is_dir=False, is_obb=kind == "YOLO_OBB")
+    elif kind in ("BRUSH_TO_PNG", "BRUSH_TO_NUMPY"):
+        converter.convert(str(export), str(out_dir), Format[kind], is_dir=False)
     else:
         raise SystemExit(f"unknown format {kind}")
     for path in sorted(out_dir.rglob("*")):
