@@ -33,6 +33,8 @@ from formats.reading import (
     ItemSchema,
     RawItem,
     SizeCheck,
+    not_utf8_check,
+    not_utf8_error,
     pointer,
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
@@ -69,8 +71,14 @@ def _tasks(archive: SafeZip, paths: list[str]) -> dict[str, dict[str, Any]]:
     for path in paths:
         if not path.lower().endswith(".json") or PurePosixPath(path).name.startswith("."):
             continue
+        content = archive.read(path)
         try:
-            data = json.loads(archive.read(path))
+            not_utf8_check(content)
+            data = json.loads(content.decode("utf-8-sig"))
+        except FileError as exc:
+            raise FileError(ErrorDetail(path, exc.detail.code, f"{path}: {exc.detail.message}")) from exc
+        except UnicodeDecodeError as exc:
+            raise not_utf8_error(f"in {path} at byte {exc.start}", path) from exc
         except ValueError as exc:
             raise FileError(ErrorDetail(path, "json_syntax", f"{path} is not valid JSON: {exc}.")) from exc
         items = data if isinstance(data, list) else [data]

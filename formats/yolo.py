@@ -50,6 +50,7 @@ from formats.reading import (
     ItemSchema,
     MediaScale,
     RawItem,
+    not_utf8_check,
     not_utf8_error,
 )
 from formats.writing import (
@@ -255,9 +256,21 @@ def _yaml_names(text: str, path: str) -> list[str]:
     return []
 
 
+def _text(archive: SafeZip, path: str) -> str:
+    """A text entry of the archive, which must be UTF-8 (a BOM is dropped)."""
+    content = archive.read(path)
+    try:
+        not_utf8_check(content)
+        return content.decode("utf-8-sig")
+    except FileError as exc:
+        raise FileError(ErrorDetail(path, exc.detail.code, f"{path}: {exc.detail.message}")) from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(f"in {path} at byte {exc.start}", path) from exc
+
+
 def _classes(archive: SafeZip, paths: list[str]) -> list[str]:
     for path in _class_files(paths):
-        text = archive.read(path).decode("utf-8-sig", errors="replace")
+        text = _text(archive, path)
         if PurePosixPath(path).suffix.lower() == ".txt":
             names = [line.strip() for line in text.splitlines() if line.strip()]
         else:
@@ -282,7 +295,7 @@ def _keypoints(archive: SafeZip, paths: list[str]) -> dict[str, Any] | None:
     names: list[str] = []
     for path in _class_files(paths):
         if PurePosixPath(path).suffix.lower() in (".yaml", ".yml"):
-            found = re.search(r"^kpt_shape\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]", archive.read(path).decode(), re.M)
+            found = re.search(r"^kpt_shape\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]", _text(archive, path), re.M)
             if found:
                 count, dims = int(found.group(1)), int(found.group(2))
                 break
@@ -345,10 +358,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         }
         labels = sorted(p for p in paths if _is_label_file(p))
         for index, path in enumerate(labels):
-            try:
-                text = archive.read(path).decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise not_utf8_error(f"in {path} at byte {exc.start}", path) from exc
+            text = _text(archive, path)
             image = images.get(_image_key(path))
             size = _image_size(archive, image) if image else None
             stem = PurePosixPath(image or path).stem
