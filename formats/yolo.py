@@ -200,9 +200,8 @@ def _class_files(paths: list[str]) -> list[str]:
 
 
 def is_yolo_archive(paths: list[str]) -> bool:
-    """A YOLO dataset: label files under `labels/` and a class list (classes.txt or data.yaml)."""
-    kept = [p for p in paths if not _ignored(p)]
-    return any(_is_label_file(p) for p in kept) and bool(_class_files(kept))
+    """A YOLO dataset: label files under `labels/` (its class list may be missing: reading says to add it)."""
+    return any(_is_label_file(p) for p in paths if not _ignored(p))
 
 
 def _yaml_scalar(text: str) -> str:

@@ -173,3 +173,17 @@ def test_label_studio_pose_export_gives_the_box_and_its_keypoints_as_points(run_
     assert (job["format"], job["status"]) == ("yolo", "succeeded"), job["message"]
     # The keypoint's name comes from notes.json; "head" is a point class of the configuration.
     assert shapes(ls_studio_project, "img_001.jpg") == {**ADA_ON_001, "head": [[160.0, 180.0]]}
+
+
+def test_an_archive_without_its_class_list_is_an_error_that_says_to_add_it(
+    run_import, ls_studio_project, tmp_path, admin_client
+):
+    files = yolo_export("YOLO", tmp_path)
+    del files["classes.txt"]
+
+    job = run_import("labels-only.zip", content=zipped(files))
+
+    assert (job["format"], job["status"]) == ("yolo", "failed")
+    errors = admin_client.get(job["links"]["errors"]).json()["results"]
+    assert [(e["location"], e["code"]) for e in errors] == [("archive", "no_class_names")]
+    assert "add classes.txt" in errors[0]["message"]
