@@ -23,6 +23,9 @@ Reading:
   `id`, Label Studio's perRegion, or names it in `parentID`), else the global ones. A control
   name is a question's key, title or key path `parent/child`; child questions are found
   below their parents and their answers nested under the parent's answer.
+- JSON_MIN (Label Studio's flat export, one row per annotation, told apart by `annotation_id`):
+  the rows of one task are grouped by the reader and made again into a task (`_FlatTask`);
+  errors are located in the flat file. `label_studio_csv` reads its CSV / TSV the same way.
 - Mapping: option `label_mapping` `{"<from_name>:<value>" or "<value>" or "<from_name>": key
   or key path}` first; then the schema ids `ls:<from_name>:<value>` / `ls:<from_name>` that a
   configuration made from Label Studio XML carries; then a class whose title or key is the
@@ -55,6 +58,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -238,7 +242,7 @@ def json_too_deep_error(exc: JsonTooDeep) -> FileError:
 
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
-    return read_json_tasks(file)
+    return flat_rows_group(read_json_tasks(file))
 
 
 def sniff(head: bytes) -> bool:
@@ -249,7 +253,8 @@ def sniff(head: bytes) -> bool:
         return False  # a COCO file (formats.coco), whose annotations are no tasks
     if b'"schemaId"' in text or b'"externalId"' in text or b'"assetId"' in text:
         return False  # Ango's elements (whose `data` is the asset's URL)
-    return any(key in text for key in (b'"data"', b'"annotations"', b'"completions"', b'"predictions"'))
+    keys = (b'"data"', b'"annotations"', b'"completions"', b'"predictions"', b'"annotation_id"')
+    return any(key in text for key in keys)
 
 
 # --- media ------------------------------------------------------------------------------
@@ -797,6 +802,7 @@ class _Converter:
                     )
                 )
         shapes, regions = self._geometries(geometries, path, source, score, version)
+        failed_regions = {str(r["id"]) for _, r in geometries if r.get("id") is not None} - set(regions)
         answers: list[Answer] = []
         trees: dict[int, _AnswerTree] = {}
         global_tree = _AnswerTree(answers)
@@ -805,10 +811,13 @@ class _Converter:
             from_name = str(result.get("from_name") or "")
             # A region's own question shares its id (Label Studio's perRegion) or names it in parentID.
             region = None
-            for ref in (result.get("parentID"), result.get("id")):
-                if ref is not None and str(ref) in regions:
-                    region = regions[str(ref)]
+            refs = [str(ref) for ref in (result.get("parentID"), result.get("id")) if ref is not None]
+            for ref in refs:
+                if ref in regions:
+                    region = regions[ref]
                     break
+            if region is None and any(ref in failed_regions for ref in refs):
+                continue  # the answer of a region that has an error of its own
             if region is not None and region.entry_id:
                 owner = self.config.entries[region.entry_id]
                 placed = self.question(from_name, place, owner)
@@ -964,8 +973,24 @@ def convert(
     match_by: str = "name",
     options: Mapping[str, Any] | None = None,
 ) -> Converted:
-    """One task as a `MediaAnnotation` for its image, with its located errors."""
+    """One task as a `MediaAnnotation` for its image, with its located errors; the flat rows of a
+    task (JSON_MIN, CSV, TSV) as that task, their errors located in the flat file."""
     options = options or {}
+    if not (isinstance(data, Mapping) and FLAT_ROWS in data):
+        return _task_convert(data, config, index=index, options=options)
+    flat = _FlatTask(data[FLAT_ROWS], index, _Converter(config, options), options.get("image_field"))
+    converted = _task_convert(flat.task, config, index=index, options=options)
+    converted.errors = [replace(e, path=flat.place(e.path)) for e in [*flat.errors, *converted.errors]]
+    if converted.errors:
+        converted.annotation = None
+    if isinstance(converted.new_media, MediaRow):
+        converted.new_media.location = flat.place(converted.new_media.location)
+    if converted.media_scale is not None:
+        converted.media_scale.path = flat.place(converted.media_scale.path)
+    return converted
+
+
+def _task_convert(data: Any, config: LabelConfigIndex, *, index: int, options: Mapping[str, Any]) -> Converted:
     row, errors = media_row(data, index, options)
     if row is None:
         return Converted(annotation=None, errors=errors)
@@ -1018,6 +1043,202 @@ def convert(
         else None
     )
     return Converted(annotation=annotation, reference=reference, new_media=row, media_scale=scale)
+
+
+# --- JSON_MIN, CSV and TSV: flat rows, one per annotation ---------------------------------
+#
+# Label Studio's converter writes one row per annotation that is not cancelled (a task without
+# one gets one row): the task's data fields, `id` (the task's), one key per control name holding
+# its regions (a list of region values with `original_width` / `original_height`) or its answer
+# (a string; `{"choices": [...]}` for several), and `annotator`, `annotation_id`, `created_at`,
+# `updated_at`, `lead_time`. The rows of one task follow each other; the reader groups them into
+# one item, which is turned back into a task with one annotation per row (ordered by
+# `annotation_id`) so that the option `annotation` picks one as for JSON.
+
+#: The key of an item that holds a task's flat rows (`[{"location", "csv", "row"}, ...]`).
+FLAT_ROWS = "label_studio_flat_rows"
+#: The keys of a flat row that are neither data nor controls.
+FLAT_META = frozenset({"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time"})
+_GEOMETRY_KEYS = frozenset(GEOMETRY_RESULTS)
+
+
+def flat_row(data: Any) -> bool:
+    """Whether an item is a row of JSON_MIN, CSV or TSV (it has `annotation_id`, no `data`)."""
+    return isinstance(data, Mapping) and "annotation_id" in data and "data" not in data
+
+
+def flat_rows_group(items: Iterator[RawItem], *, csv: bool = False) -> Iterator[RawItem]:
+    """Adjacent flat rows with the same task `id` as one item; other items as they are."""
+    group: list[RawItem] = []
+
+    def flush() -> Iterator[RawItem]:
+        if group:
+            rows = [{"location": item.location, "csv": csv, "row": item.data} for item in group]
+            yield RawItem(index=group[0].index, location=group[0].location, data={FLAT_ROWS: rows})
+            group.clear()
+
+    for item in items:
+        if not flat_row(item.data):
+            yield from flush()
+            yield item
+            continue
+        if group and group[0].data.get("id") != item.data.get("id"):
+            yield from flush()
+        group.append(item)
+    yield from flush()
+
+
+def _flat_place(row: Mapping[str, Any], key: str, rest: str = "") -> str:
+    """Where `key` (and within its value `rest`, a JSON pointer) is in a flat row's file."""
+    if row["csv"]:
+        return f"{row['location']}, column {key}" + (f": {rest}" if rest else "")
+    return f"{row['location']}{pointer(key)}{rest}"
+
+
+def _flat_value(value: Any, csv: bool) -> Any:
+    """A control's value; a CSV cell holds JSON for regions and several choices."""
+    if csv and isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _regions(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, Mapping) and _GEOMETRY_KEYS & set(v) for v in value)
+    )
+
+
+class _FlatTask:
+    """A task's flat rows as a Label Studio task, and where each of its results came from."""
+
+    def __init__(self, rows: list[Mapping[str, Any]], index: int, converter: _Converter, image_field: str | None):
+        self.index = index
+        self.errors: list[ErrorDetail] = []
+        first = rows[0]["row"]
+        field_name, _ = image_reference({k: v for k, v in first.items() if k not in FLAT_META}, image_field)
+        self.image_field = field_name
+        self.first = rows[0]
+        data: dict[str, Any] = {}
+        annotations: list[tuple[float, dict[str, Any], list[tuple[Mapping[str, Any], str, str]]]] = []
+        for row in rows:
+            results, places = self._results(row, converter, field_name, data)
+            annotation_id = row["row"].get("annotation_id")
+            if annotation_id in (None, ""):
+                continue
+            try:
+                order = float(annotation_id)
+            except (TypeError, ValueError):
+                order = float(len(annotations))
+            annotation = {"id": annotation_id, "completed_by": row["row"].get("annotator"), "result": results}
+            annotations.append((order, annotation, places))
+        annotations.sort(key=lambda found: found[0])
+        self.task = {"data": data, "annotations": [annotation for _, annotation, _ in annotations]}
+        #: Per annotation of the task, where each of its results is in the file: (row, key, pointer within).
+        self.places = [places for _, _, places in annotations]
+
+    def _is_global_question(self, converter: _Converter, key: str) -> IndexedEntry | None:
+        by_id = converter.config.by_schema_id.get(ls_schema_id(key))
+        if by_id is not None and by_id.is_classification:
+            return by_id
+        target = converter.mapping.get(key)
+        found = converter._placed(target if isinstance(target, str) else key, None)
+        return found[0][0] if len(found) == 1 else None
+
+    def _is_class_question(self, converter: _Converter, key: str) -> bool:
+        return any(converter._placed(key, entry) for entry in converter.config.roots.values() if entry.is_geometry)
+
+    def _results(
+        self, row: Mapping[str, Any], converter: _Converter, image_field: str, data: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[tuple[Mapping[str, Any], str, str]]]:
+        values = row["row"]
+        results: list[dict[str, Any]] = []
+        places: list[tuple[Mapping[str, Any], str, str]] = []
+        region_ids: list[str] = []
+        answers: list[tuple[str, Any]] = []
+        for key, raw in values.items():
+            if key in FLAT_META or raw is None or raw == "":
+                continue
+            if key == image_field:
+                data[key] = raw
+                continue
+            value = _flat_value(raw, row["csv"])
+            if _regions(value):
+                for position, region in enumerate(value):
+                    kind = next(k for k in region if k in _GEOMETRY_KEYS)
+                    region_id = f"{key}-{position}"
+                    result = {
+                        "id": region_id,
+                        "type": kind,
+                        "from_name": key,
+                        "to_name": image_field,
+                        "original_width": region.get("original_width"),
+                        "original_height": region.get("original_height"),
+                        "value": {k: v for k, v in region.items() if k not in ("original_width", "original_height")},
+                    }
+                    places.append((row, key, f"/{position}"))
+                    results.append(result)
+                    region_ids.append(region_id)
+            elif (
+                isinstance(value, Mapping | list)
+                or self._is_global_question(converter, key) is not None
+                or self._is_class_question(converter, key)
+            ):
+                answers.append((key, value))
+            else:
+                data.setdefault(key, raw)
+        for key, value in answers:
+            entry = self._is_global_question(converter, key)
+            owner_region: str | None = None
+            if entry is None and len(region_ids) == 1:
+                owner_region = region_ids[0]  # JSON_MIN drops a per-region answer's region: the only one
+            elif entry is None and len(region_ids) > 1 and self._is_class_question(converter, key):
+                self.errors.append(
+                    ErrorDetail(
+                        _flat_place(row, key),
+                        "flat_region_answer",
+                        f"{key!r} answers a question of a region, and this row has {len(region_ids)} regions: "
+                        "Label Studio's JSON_MIN, CSV and TSV do not say which. Export JSON from Label Studio "
+                        "instead, which keeps it.",
+                        params=(key,),
+                    )
+                )
+                continue
+            if isinstance(value, Mapping):
+                content = dict(value)
+                kind = "textarea" if "text" in content else "choices"
+            else:
+                texts = value if isinstance(value, list) else [value]
+                freetext = entry is not None and entry.type == EntryType.FREETEXT
+                kind, content = ("textarea", {"text": texts}) if freetext else ("choices", {"choices": texts})
+            places.append((row, key, ""))
+            result = {"type": kind, "from_name": key, "to_name": image_field, "value": content}
+            if owner_region is not None:
+                result["id"] = owner_region
+            results.append(result)
+        return results, places
+
+    def place(self, path: str) -> str:
+        """An error's path in the task made of the rows, as the path in the flat file."""
+        annotations = pointer(self.index, "annotations")
+        if path.startswith(annotations + "/"):
+            parts = path[len(annotations) + 1 :].split("/", 3)
+            if len(parts) >= 3 and parts[1] == "result" and parts[0].isdigit() and parts[2].isdigit():
+                annotation, position = int(parts[0]), int(parts[2])
+                if annotation < len(self.places) and position < len(self.places[annotation]):
+                    row, key, inside = self.places[annotation][position]
+                    rest = "/" + parts[3] if len(parts) > 3 else ""
+                    rest = rest.removeprefix("/value").removeprefix("/from_name")
+                    return _flat_place(row, key, inside + rest)
+            return self.first["location"]
+        data = pointer(self.index, "data")
+        if path.startswith(data + "/"):
+            return _flat_place(self.first, path[len(data) + 1 :])
+        return self.first["location"] if path == pointer(self.index) else path
 
 
 # --- writing: Label Studio JSON and JSON_MIN ---------------------------------------------

@@ -4,6 +4,10 @@ They carry data only, so each row names (or creates, `creates_media`) one URL me
 column named by the option `image_field`, else the first URL-like cell. The other columns
 are kept as the media's metadata. The delimiter is sniffed from the header line (comma,
 semicolon or tab, whichever occurs most), as Label Studio does for semicolon files.
+
+Label Studio's CSV / TSV export (a column `annotation_id`, one row per annotation, a column
+per control holding its regions as JSON or its answer) carries labels: the rows of one task
+are one item, converted by `label_studio.convert` as JSON_MIN rows are.
 """
 
 from __future__ import annotations
@@ -12,11 +16,19 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from formats.label_studio import media_row
+from formats import label_studio
+from formats.label_studio import (
+    ANNOTATION_OPTION,
+    FLAT_ROWS,
+    flat_rows_group,
+    media_row,
+    options_check,
+)
 from formats.reading import (
     BOOLEAN_OPTION,
     DATASET_ID_OPTION,
     IMAGE_FIELD_OPTION,
+    LABEL_MAPPING_OPTION,
     Converted,
     FileError,
     ImportFormat,
@@ -30,7 +42,9 @@ from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 
-ITEM = ItemSchema({"type": "object", "additionalProperties": {"type": "string"}})
+ITEM = ItemSchema(
+    {"type": "object", "properties": {FLAT_ROWS: {"type": "array"}}, "additionalProperties": {"type": "string"}}
+)
 
 
 def _text_lines(file: IO[bytes]) -> Iterator[str]:
@@ -77,7 +91,12 @@ def sniff_delimiter(header: str) -> str:
 
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
-    """One item per row, `{column: cell}`, located by its line number."""
+    """One item per row, `{column: cell}`, located by its line number; the rows of one task in
+    Label Studio's CSV / TSV export (one row per annotation) as one item."""
+    return flat_rows_group(_rows(file), csv=True)
+
+
+def _rows(file: IO[bytes]) -> Iterator[RawItem]:
     lines = _text_lines(file)
     header_line = next((line for line in lines if line.strip()), None)
     if header_line is None:
@@ -120,8 +139,10 @@ def convert(
     match_by: str = "name",
     options: Mapping[str, Any] | None = None,
 ) -> Converted:
-    """The media a row names; no labels."""
+    """The media a row names, and the labels of an export's rows (`label_studio.convert`)."""
     options = options or {}
+    if isinstance(data, Mapping) and FLAT_ROWS in data:
+        return label_studio.convert(data, config, index=index, match_by=match_by, options=options)
     row, errors = media_row(data, index, options)
     if row is None:
         return Converted(annotation=None, errors=errors)
@@ -134,14 +155,29 @@ FORMAT = ImportFormat(
     name="label_studio_csv",
     label="Label Studio CSV / TSV",
     description="Label Studio tasks as CSV or TSV (comma, semicolon or tab): one image URL per row; other columns "
-    "become the media's metadata.",
+    "become the media's metadata. Label Studio's CSV / TSV export (one row per annotation, a column per control "
+    "holding its regions as JSON or its answer) imports its labels.",
     file_kinds=("csv", "tsv"),
     schema=None,
     item_schema=ITEM,
     read=read,
     convert=convert,
-    options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
-    option_schemas={"image_field": IMAGE_FIELD_OPTION, "dataset_id": DATASET_ID_OPTION, "create_media": BOOLEAN_OPTION},
+    options={
+        "match_by": "name",
+        "image_field": None,
+        "dataset_id": None,
+        "create_media": True,
+        "label_mapping": {},
+        "annotation": "ground_truth_first",
+    },
+    option_schemas={
+        "image_field": IMAGE_FIELD_OPTION,
+        "dataset_id": DATASET_ID_OPTION,
+        "create_media": BOOLEAN_OPTION,
+        "label_mapping": LABEL_MAPPING_OPTION,
+        "annotation": ANNOTATION_OPTION,
+    },
+    options_check=options_check,
     creates_media=True,
     takes_options=True,
 )

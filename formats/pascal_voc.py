@@ -11,7 +11,7 @@ lines have no box and are left out. Images whose size is unknown still get a fil
 Reading (`FORMAT`): a ZIP of VOC XML files as Pascal VOC, Label Studio's VOC export and CVAT
 write it (`Annotations/*.xml`, with or without `JPEGImages/` or `images/`; every `.xml` entry
 is read, the images are not imported), or one XML file. The archive is one job
-(`reads_archive`): one item per XML file, in path order. Each `<object>` is its `<bndbox>` in
+(`archive_reader`): one item per XML file, in path order. Each `<object>` is its `<bndbox>` in
 pixels, as a shape of the configuration's root class whose key is its `<name>`
 (case-insensitive): a rectangle, or the box's four corners for a polygon or segmentation class.
 The media is the one named by `<filename>` (else the XML file's name with the image's
@@ -225,6 +225,11 @@ def voc_parse(body: bytes, path: str) -> dict[str, Any]:
     }
 
 
+def is_voc_archive(paths: list[str]) -> bool:
+    """A dataset export of Pascal VOC: XML annotation files (`Annotations/*.xml`), read as one job."""
+    return any(path.lower().endswith(".xml") and not _entry_ignored(path) for path in paths)
+
+
 def read(file: IO[bytes]) -> Iterator[RawItem]:
     """The XML files of a VOC archive (or one XML file), one item each, in path order."""
     head = file.read(4)
@@ -344,6 +349,6 @@ FORMAT = ImportFormat(
     convert=convert,
     options={"match_by": "name"},
     option_schemas={"match_by": {"const": "name", "description": "VOC files are matched to media by <filename>."}},
-    reads_archive=True,
+    archive_reader=is_voc_archive,
     nothing_hint="A VOC archive needs Annotations/*.xml files whose <filename> names media of the project.",
 )

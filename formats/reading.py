@@ -434,13 +434,13 @@ class ImportFormat:
     #: What to check when a file of this format yields nothing to import, or no label (shown with
     #: the job's error or warning).
     nothing_hint: str = ""
-    #: The format reads a whole uploaded ZIP as one dataset export (Pascal VOC's `Annotations/`):
-    #: `read` gets the archive itself, and the archive is one job, not one job per label file.
-    reads_archive: bool = False
-
     #: An item that does not name its media the job's way (`match_by`) is matched by the reference
     #: it carries (its `MediaRef`'s other field): Ango elements name assets each their own way.
     match_by_item: bool = False
+    #: `(entry paths) -> bool`, for a format whose file is a whole archive (a dataset export of
+    #: label files, class lists and images): whether an archive with these entries is one. Such
+    #: an archive is one job whose file is the archive itself, which `read` opens.
+    archive_reader: Callable[[list[str]], bool] | None = None
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))

@@ -1,4 +1,6 @@
-"""ZIP uploads of label files: each label file of an archive becomes an import of its own.
+"""ZIP uploads of label files: each label file of an archive becomes an import of its own,
+unless the format reads a whole archive (`ImportFormat.archive_reader`: one dataset export is
+one job, whose file is the archive).
 
 The upload answers at once, as for any file: the request only reads the archive's directory
 (to refuse an unsafe or bomb-like archive and, when no format is named, to detect the format
@@ -7,8 +9,7 @@ first label file (by path), and every further label file becomes a sibling job w
 options, which waits for its organisation's turn (`imports.services.import_jobs_admit`); each is
 validated, reported and written on its own (all or nothing per label file, as if uploaded one
 by one); cancelling the first job, which stands for the upload, cancels the siblings that have
-not started. A format that `reads_archive` (Pascal VOC: one dataset export of many files)
-instead reads the whole archive as the job's one file. Entries are streamed from the archive to
+not started. Entries are streamed from the archive to
 storage through `SafeZip`, which checks paths, sizes and ratios; other entries (images, READMEs)
 are left in the archive, which stays in storage beside the jobs (`summary["archive"]["stored"]`)
 for formats that read files from it.
@@ -79,22 +80,41 @@ def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
     file, as for a file on its own."""
     kinds = tuple(sorted({kind for fmt in format_list() for kind in fmt.file_kinds}))
     with SafeZip(file) as archive:
+        whole = _whole_archive_format(archive)
+        if whole is not None:
+            file.seek(0)
+            return whole
         paths = archive_label_files(archive, kinds)
         if not paths:
             raise _no_label_files(kinds, archive)
-        whole = [fmt for fmt in format_list() if fmt.reads_archive and archive_label_files(archive, fmt.file_kinds)]
-        if len(whole) == 1:
-            found: ImportFormat | None = whole[0]
-        else:
-            found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
+        found = format_detect(file_name=paths[0], head=_head(archive, paths[0]))
     file.seek(0)
     return found
+
+
+def _entry_paths(archive: SafeZip) -> list[str]:
+    return [entry.path for entry in archive.entries if not _ignored(entry.path)]
+
+
+def _whole_archive_format(archive: SafeZip) -> ImportFormat | None:
+    """The format that reads this archive whole (`ImportFormat.archive_reader`), if exactly one does."""
+    paths = _entry_paths(archive)
+    found = [fmt for fmt in format_list() if fmt.archive_reader is not None and fmt.archive_reader(paths)]
+    return found[0] if len(found) == 1 else None
 
 
 def archive_check(file: IO[bytes], fmt: ImportFormat) -> None:
     """Refuse at upload an archive that is unsafe or holds no label file of `fmt`."""
     with SafeZip(file) as archive:
-        if not archive_label_files(archive, fmt.file_kinds):
+        if fmt.archive_reader is not None:
+            if not fmt.archive_reader(_entry_paths(archive)):
+                message = f"The archive is not a {fmt.label}. {fmt.nothing_hint}".strip()
+                raise ValidationFailed(
+                    code="archive_without_labels",
+                    message=message,
+                    details=[ErrorDetail("file", "archive_without_labels", message)],
+                )
+        elif not archive_label_files(archive, fmt.file_kinds):
             raise _no_label_files(fmt.file_kinds, archive)
     file.seek(0)
 
@@ -138,7 +158,7 @@ def import_archive_unpack(*, job: ImportJob, fmt: ImportFormat) -> list[ImportJo
     whose format reads the whole archive); created cancelled when the job was cancelled
     meanwhile. Raises ValidationFailed for an archive that is unsafe or has no label file of
     the format."""
-    if not is_archive_name(str(job.file.name)) or fmt.reads_archive:
+    if not is_archive_name(str(job.file.name)) or fmt.archive_reader is not None:
         return []  # a format that reads the whole archive gets it as the job's file
     archive_name = str(job.file.name)
     upload_name = job.file_name

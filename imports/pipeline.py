@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from jsonschema import Draft7Validator
 
@@ -79,7 +79,14 @@ ERRORS_KEPT = 10_000
 #: Media references remembered per job (beyond this, the oldest are looked up again).
 MEDIA_CACHE_SIZE = 200_000
 
-MATCH_BY_FIELDS = {"id": "id", "name": "name", "external_id": "external_id", "global_key": "global_key"}
+MATCH_BY_FIELDS = {
+    "id": "id",
+    "name": "name",
+    "external_id": "external_id",
+    "global_key": "global_key",
+    # The media's name without its extension (YOLO names an image by its label file's stem).
+    "stem": "name",
+}
 
 
 # --- media matching ---------------------------------------------------------------------------
@@ -99,6 +106,7 @@ def media_reference_value(reference: MediaRef, match_by: str, *, by_item: bool =
         "name": reference.name,
         "external_id": reference.external_id,
         "global_key": reference.global_key,
+        "stem": reference.name,
     }
     if values[match_by] or not by_item:
         return values[match_by] or ""
@@ -155,6 +163,9 @@ class MediaMatcher:
             kind, plain = _reference_kind(value, self.match_by)
             by_kind.setdefault(kind, []).append(plain)
         for kind, plain_values in by_kind.items():
+            if kind == "stem":  # only ever the job's own match_by: its values carry no prefix
+                self._lookup_stems(plain_values, found)
+                continue
             prefix = "" if kind == self.match_by else f"{kind}{_KIND_SEPARATOR}"
             self._lookup_kind(kind, plain_values, prefix, found)
         return found
@@ -181,6 +192,23 @@ class MediaMatcher:
                 found[key] = _AMBIGUOUS if found.get(key) is not None else task_id
                 if width and height:
                     self.sizes[task_id] = (width, height)
+
+    def _lookup_stems(self, values: list[str], found: dict[str, UUID | str | None]) -> dict[str, UUID | str | None]:
+        """Media whose name is the stem, or the stem and an extension (`img_001` finds `img_001.jpg`)."""
+        for start in range(0, len(values), MEDIA_LOOKUP_BATCH):
+            batch = values[start : start + MEDIA_LOOKUP_BATCH]
+            wanted = Q(media__name__in=batch)
+            for value in batch:
+                wanted |= Q(media__name__startswith=f"{value}.")
+            rows = Task.objects.filter(wanted, project_id=self.project_id, media__deleted_at__isnull=True).values_list(
+                "media__name", "id", "media__width", "media__height"
+            )
+            for name, task_id, width, height in rows:
+                for key in {str(name), str(name).rsplit(".", 1)[0]} & set(batch):
+                    found[key] = _AMBIGUOUS if found.get(key) is not None else task_id
+                if width and height:
+                    self.sizes[task_id] = (width, height)
+        return found
 
 
 def _media_error(path: str, value: str, outcome: UUID | str | None, match_by: str) -> ErrorDetail:

@@ -9,7 +9,9 @@ with the option's place and what it must be, and no job is made.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -72,6 +74,7 @@ WRONG_FOR_FORMAT: dict[tuple[str, str], list[tuple[Any, str, str]]] = {
     ("ango_csv", "match_by"): [(True, "match_by", 'must be "external_id", not true')],
     ("coco", "match_by"): [(True, "match_by", 'must be "name", not true')],
     ("pascal_voc", "match_by"): [(True, "match_by", 'must be "name", not true')],
+    ("yolo", "match_by"): [(True, "match_by", 'must be one of "stem", "name", not true')],
 }
 #: What else a format needs for its options to be valid (Ango CSV: the column of external ids).
 VALID_BASE: dict[str, dict[str, Any]] = {"ango_csv": {"external_id_column": "External ID"}}
@@ -86,11 +89,27 @@ def option_cases() -> list[Any]:
     return cases
 
 
+def _archive(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, content in files.items():
+            archive.writestr(path, content)
+    return buffer.getvalue()
+
+
+#: The least file of each kind that reaches the option check (a format that reads a whole
+#: archive checks its entries first).
+CONTENT = {
+    "zip": _archive({"classes.txt": b"car\n", "labels/a.txt": b"", "task-1-annotation-1-by-1-brush-Sky-0.png": b""})
+}
+
+
 def upload(client: Any, project: Any, fmt: str, options: dict[str, Any]) -> Any:
     kind = next(f for f in format_list() if f.name == fmt).file_kinds[0]
+    content = CONTENT.get(kind, b"[]")
     return client.post(
         f"/api/projects/{project.pk}/imports",
-        {"file": SimpleUploadedFile(f"labels.{kind}", b"[]"), "format": fmt, "options": json.dumps(options)},
+        {"file": SimpleUploadedFile(f"labels.{kind}", content), "format": fmt, "options": json.dumps(options)},
         format="multipart",
     )
 

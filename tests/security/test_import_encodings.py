@@ -4,6 +4,9 @@ it broke, and nothing is written."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,22 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The entries of an archive example that are text (the others, images and masks, are binary).
+TEXT_ENTRIES = (".txt", ".json", ".yaml", ".yml", ".csv")
+
+
+def recoded(file_name: str, raw: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """`change` applied to the file, or to every text entry of an archive example (`yolo.zip`)."""
+    if not file_name.endswith(".zip"):
+        return change(raw)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            target.writestr(info.filename, change(content) if info.filename.endswith(TEXT_ENTRIES) else content)
+    return out.getvalue()
+
+
 def validated(project: Any, name: str, file_name: str, raw: bytes) -> ImportJob:
     options = OPTIONS.get(name, {})
     job = import_job_create(project=project, user=None, file=raw, file_name=file_name, format=name, options=options)
@@ -57,7 +76,7 @@ def test_every_import_format_has_an_example_to_test_with():
 def test_a_utf8_byte_order_mark_changes_nothing(configured_project: Any, media_storage: Any, name: str):
     file_name, raw = example(name)
     plain = validated(configured_project, name, file_name, raw)
-    with_bom = validated(configured_project, name, file_name, b"\xef\xbb\xbf" + raw)
+    with_bom = validated(configured_project, name, file_name, recoded(file_name, raw, lambda b: b"\xef\xbb\xbf" + b))
     assert plain.status in {ImportStatus.VALIDATED, ImportStatus.FAILED}  # the examples' media are not here
     assert outcome(with_bom) == outcome(plain)
     assert (with_bom.items_total, with_bom.error_count) == (plain.items_total, plain.error_count)
@@ -69,9 +88,13 @@ def test_a_file_that_is_not_utf8_is_refused_with_the_place_and_nothing_is_writte
     configured_project: Any, media_storage: Any, name: str, encoding: str
 ):
     file_name, raw = example(name)
-    text = raw.decode("utf-8").replace("e", "é", 1)
     media_before = Media.objects.count()
-    job = validated(configured_project, name, file_name, text.encode(encoding))
+    job = validated(
+        configured_project,
+        name,
+        file_name,
+        recoded(file_name, raw, lambda b: b.decode("utf-8").replace("e", "é", 1).encode(encoding)),
+    )
     messages = [job.message, *job.errors.values_list("message", flat=True)]
     assert job.status == ImportStatus.FAILED or job.error_count > 0, (job.status, messages)
     not_utf8 = job.errors.filter(code="not_utf8").values_list("location", "message")
