@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -357,7 +357,12 @@ class MediaUploadApi(UploadLimitedApi):
         request={"multipart/form-data": MediaUploadInputSerializer},
         responses={
             201: MediaUploadResultSerializer,
-            400: MediaUploadResultSerializer,
+            # Every file failed (the per-file list), or the request itself is refused (a bad `keys` part).
+            400: PolymorphicProxySerializer(
+                component_name="MediaUploadRefused",
+                serializers=[MediaUploadResultSerializer, ERRORS[400]],
+                resource_type_field_name=None,
+            ),
             413: ERRORS[400],
             401: ERRORS[401],
             403: ERRORS[403],
