@@ -88,6 +88,20 @@ def broker_folders_create() -> None:
         Path(str(options[key])).mkdir(parents=True, exist_ok=True)
 
 
+def process_start(command: list[str], *, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a child of the repository, leading a process group of its own, its output in `log_path`."""
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def process_stop(process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) -> None:
     """Ask the process to stop, then kill its whole group (it leads one) if it lingers."""
     if process.poll() is None:
@@ -171,16 +185,7 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: pytest.TempPa
         "--without-gossip",
         "--without-heartbeat",
     ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = process_start(command, env=env, log_path=log_path)
     worker = CeleryWorker(
         process=process, log_path=log_path, media_root=media_root, database_url=url, broker_url=broker
     )
@@ -260,16 +265,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     executable = BIN_DIR / "moto_server"
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "moto.server"]
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = process_start([*command, "-H", "127.0.0.1", "-p", str(port)], env=child_env(), log_path=log_path)
     server = S3Server(endpoint_url=f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -9,7 +9,6 @@ its token as `?token=`; each server's log must show the requests with `token=[re
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -20,11 +19,11 @@ from django.conf import settings as django_settings
 from django.db import connections
 
 from tests.realstack.conftest import (
-    REPO_ROOT,
     START_TIMEOUT_SECONDS,
     child_env,
     database_url,
     free_port,
+    process_start,
     process_stop,
     wait_until,
 )
@@ -74,16 +73,7 @@ def test_a_token_in_the_url_never_reaches_the_servers_log(server: str, tmp_path:
         MEDIA_ROOT=str(tmp_path / "media"),
         ALLOWED_HOSTS="127.0.0.1",
     )
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, *SERVERS[server], f"127.0.0.1:{port}"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = process_start([sys.executable, *SERVERS[server], f"127.0.0.1:{port}"], env=env, log_path=log_path)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(

@@ -23,13 +23,13 @@ from django.db import connections
 
 from tests.realstack.conftest import (
     BIN_DIR,
-    REPO_ROOT,
     START_TIMEOUT_SECONDS,
     _answers,
     broker_folders_create,
     child_env,
     database_url,
     free_port,
+    process_start,
     process_stop,
 )
 
@@ -109,16 +109,7 @@ def web_server_running(*, media_root: Path, log_path: Path, **env: str) -> Itera
         "--worker-class=sync",
         "--timeout=120",
     ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=child,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = process_start(command, env=child, log_path=log_path)
     server = WebServer(
         process=process, url=f"http://127.0.0.1:{port}", port=port, log_path=log_path, media_root=media_root
     )
