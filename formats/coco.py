@@ -50,7 +50,6 @@ import orjson
 
 from formats.codecs.coco_rle import CocoRleError, rle_decode
 from formats.codecs.mask_polygons import mask_segmentation
-from formats.jsonsplit import DepthGuard, JsonTooDeep
 from formats.reading import (
     Converted,
     FileError,
@@ -77,6 +76,7 @@ from formats.writing import (
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
 from labelsite.errors import ErrorDetail
+from labelsite.jsondepth import DepthGuard, JsonTooDeep
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import GEOMETRY_TYPES, EntryType
 

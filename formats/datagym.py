@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw
 from pydantic import ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from formats.jsonsplit import DepthGuard, JsonTooDeep, Span, SpanReader, json_array_split, span_part_arrays
+from formats.jsonsplit import Span, SpanReader, json_array_split, span_part_arrays
 from formats.reading import (
     YAJL_NOT_UTF8,
     Converted,
@@ -70,6 +70,7 @@ from formats.writing import (
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_box, rectangle_points
 from labeling.models import TaskState
 from labelsite.errors import ErrorDetail
+from labelsite.jsondepth import DepthGuard, JsonTooDeep
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry
 

@@ -19,10 +19,11 @@ from typing import IO
 
 import numpy as np
 
+from labelsite.jsondepth import MAX_JSON_DEPTH, unescaped_quotes
+
 BLOCK_BYTES = 8 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _STRUCTURAL = np.zeros(256, dtype=bool)
 _STRUCTURAL[list(b"[]{},")] = True
 _DELTA = np.zeros(256, dtype=np.int64)
@@ -61,27 +62,6 @@ def json_array_split(file: IO[bytes], *, every: int, part_items: int | None = No
         return None
 
 
-def _unescaped_quotes(block: np.ndarray, trailing_backslashes: int) -> np.ndarray:
-    """Positions of the quotes of `block` that no backslash escapes."""
-    quotes = np.flatnonzero(block == _QUOTE)
-    if not len(quotes):
-        return quotes
-    preceded = quotes[quotes > 0]
-    suspects = preceded[block[preceded - 1] == _BACKSLASH]
-    if not len(suspects) and not (trailing_backslashes and quotes[0] == 0):
-        return quotes
-    escaped = set()
-    for position in [*([0] if trailing_backslashes and quotes[0] == 0 else []), *suspects.tolist()]:
-        run, cursor = 0, position - 1
-        while cursor >= 0 and block[cursor] == _BACKSLASH:
-            run, cursor = run + 1, cursor - 1
-        if cursor < 0:
-            run += trailing_backslashes
-        if run % 2:
-            escaped.add(position)
-    return np.array([q for q in quotes.tolist() if q not in escaped], dtype=np.int64)
-
-
 def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
     boundaries: list[int] = []  # byte offsets where items number step, 2*step, ... start
     in_string = False
@@ -106,7 +86,7 @@ def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
             offset += len(data)
             continue
         block = np.frombuffer(data, dtype=np.uint8)
-        quotes = _unescaped_quotes(block, trailing_backslashes)
+        quotes = unescaped_quotes(block, trailing_backslashes)
         structural = np.flatnonzero(_STRUCTURAL[block])
         if len(quotes):
             outside = (np.searchsorted(quotes, structural) + int(in_string)) % 2 == 0
@@ -227,55 +207,3 @@ class SpanReader:
         data = self._buffer[self._position : self._position + size]
         self._position += len(data)
         return data
-
-
-#: Deepest nesting an import file may have. DataGym's deepest legitimate item is about 20
-#: levels (four levels of nested questions under a nested geometry); ijson's C backend
-#: builds a prefix string per level, so memory grows with the square of the depth and a file
-#: nested 100,000 levels deep would take tens of GB before it fails.
-MAX_JSON_DEPTH = 64
-
-
-class JsonTooDeep(ValueError):
-    """The bytes nest deeper than the limit; `offset` is where the limit was passed."""
-
-    def __init__(self, offset: int, limit: int) -> None:
-        super().__init__(f"nested deeper than {limit} levels at byte {offset}")
-        self.offset = offset
-        self.limit = limit
-
-
-class DepthGuard:
-    """Tracks the nesting of JSON bytes fed chunk by chunk, outside strings, with numpy.
-
-    Put it in front of a streaming parser: `feed` each chunk before the parser sees it.
-    """
-
-    def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
-        self.limit = limit
-        self._depth = 0
-        self._in_string = False
-        self._trailing_backslashes = 0
-        self._offset = 0
-
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        block = np.frombuffer(data, dtype=np.uint8)
-        quotes = _unescaped_quotes(block, self._trailing_backslashes)
-        brackets = np.flatnonzero(_DELTA[block] != 0)
-        if len(quotes):
-            outside = (np.searchsorted(quotes, brackets) + int(self._in_string)) % 2 == 0
-            brackets = brackets[outside]
-            self._in_string = (int(self._in_string) + len(quotes)) % 2 == 1
-        elif self._in_string:
-            brackets = brackets[:0]
-        stripped = len(data) - len(data.rstrip(b"\\"))
-        self._trailing_backslashes = stripped + (self._trailing_backslashes if stripped == len(data) else 0)
-        if len(brackets):
-            depths = self._depth + np.cumsum(_DELTA[block[brackets]])
-            if int(depths.max()) > self.limit:
-                position = int(brackets[int(np.argmax(depths > self.limit))])
-                raise JsonTooDeep(self._offset + position, self.limit)
-            self._depth = int(depths[-1])
-        self._offset += len(data)

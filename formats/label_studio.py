@@ -68,7 +68,6 @@ import orjson
 
 from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
 from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
-from formats.jsonsplit import DepthGuard, JsonTooDeep
 from formats.media_rows import MediaRow
 from formats.reading import (
     BOOLEAN_OPTION,
@@ -90,6 +89,7 @@ from formats.writing import ExportConfig, ExportFormat, ExportItem, ExportSource
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
 from labeling.models import LabelSource, TaskState
 from labelsite.errors import ErrorDetail
+from labelsite.jsondepth import DepthGuard, JsonTooDeep
 from projects.config_converters import key_from_text, ls_schema_id
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry
