@@ -88,6 +88,7 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
     role = user_role(user=request.user, organization=project.organization_id)
     page_data = {
         "task": {"id": str(task.id), "state": task.state, "name": task.media.name},
+        "user": {"id": request.user.pk},
         "image": {"url": _image_url(task.media), "width": task.media.width, "height": task.media.height},
         "config": tree,
         "document": selectors.task_annotation_get(task=task),
