@@ -130,14 +130,13 @@ export function describeKeys(combos) {
 /**
  * Actions and class shortcuts by key, with the annotator's own keys on top of the defaults.
  *
- * Kept per user in this browser's localStorage (the key names the user), a first step:
- * `storage` is the only thing to replace to keep them on the server instead.
+ * The annotator's keys (`overrides`: action id -> key) are kept per user on the server
+ * (/api/me/labeling-keys); `persist` sends them after each change.
  */
 export class KeyMap extends EventTarget {
-  constructor({ userId, classes, storage = window.localStorage }) {
+  constructor({ classes, overrides = {}, persist = () => {} }) {
     super();
-    this.storageKey = `labelsite:keys:${userId}`;
-    this.storage = storage;
+    this.persist = persist;
     this.titles = new Map(ACTIONS.map(([id, title]) => [id, title]));
     this.defaults = new Map(ACTIONS.map(([id, , keys]) => [id, keys]));
     for (const { entry, parent } of classes) {
@@ -145,12 +144,13 @@ export class KeyMap extends EventTarget {
       this.titles.set(id, parent ? `${entry.title} (inside ${parent.title})` : entry.title);
       this.defaults.set(id, entry.shortcut ? [entry.shortcut.toLowerCase()] : []);
     }
+    // One person's keys serve every project: the keys of other projects' classes are kept as they are.
     this.overrides = {};
-    try {
-      const stored = JSON.parse(this.storage.getItem(this.storageKey) || "{}");
-      for (const [id, combo] of Object.entries(stored)) if (this.defaults.has(id) && typeof combo === "string") this.overrides[id] = combo;
-    } catch {
-      this.overrides = {};
+    this.others = {};
+    for (const [id, combo] of Object.entries(overrides || {})) {
+      if (typeof combo !== "string") continue;
+      if (this.defaults.has(id)) this.overrides[id] = combo;
+      else this.others[id] = combo;
     }
     this.rebuild();
   }
@@ -191,11 +191,7 @@ export class KeyMap extends EventTarget {
   }
 
   save() {
-    try {
-      this.storage.setItem(this.storageKey, JSON.stringify(this.overrides));
-    } catch {
-      // Private mode or a full storage: the keys hold for this page only.
-    }
+    this.persist({ ...this.others, ...this.overrides });
     this.rebuild();
     this.dispatchEvent(new CustomEvent("change"));
   }

@@ -23,7 +23,14 @@ const config = new Config(data.config);
 const store = new Store(data.document);
 const api = new Api(data.csrfToken);
 const canvas = $("stage");
-const keymap = new KeyMap({ userId: data.user.id, classes: config.drawableClasses() });
+const keymap = new KeyMap({
+  classes: config.drawableClasses(),
+  overrides: data.keys,
+  persist: async (keys) => {
+    const result = await api.put(urls.keys, { keys });
+    if (!result.ok) toast(`Your keys hold on this page but were not kept: ${errorOf(result).message}`);
+  },
+});
 
 // --- the image -----------------------------------------------------------------------------
 

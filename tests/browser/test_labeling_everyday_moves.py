@@ -357,6 +357,10 @@ def test_keys_are_listed_plainly_letters_work_and_an_annotator_remaps_keys_that_
     assert label["key"] == "sign"
     assert close(label["points"], [[100, 100], [220, 160]])
 
+    # The annotator's keys are kept on the server, for them only.
+    kept = page.evaluate("fetch('/api/me/labeling-keys').then((r) => r.json())")["keys"]
+    assert kept == {"task.next": "k", f"class:{entry_id(moves_project, 'sign')}": "t"}
+
     # K goes to the next task, where the annotator's keys are still theirs.
     press(page, "k")
     page.wait_for_url(f"{live_server.url}/tasks/{following.pk}/")
