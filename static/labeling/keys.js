@@ -204,7 +204,8 @@ export class KeyMap extends EventTarget {
 
 function keyCell(text) {
   const cell = el("td", { className: "keys__keys" });
-  if (text) cell.append(kbd(text));
+  // Words ("arrow keys", "1-6, S") read as words; a single combination as a key cap.
+  if (text) cell.append(/[\s,]/.test(text) && text.length > 1 ? text : kbd(text));
   return cell;
 }
 

@@ -6,6 +6,7 @@ through the native API the page saves to; coordinates are checked to half a pixe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,22 @@ from playwright.sync_api import Page, expect
 
 from labeling.services import task_annotation_replace
 from projects.label_config import label_config_replace
-from tests.browser.conftest import log_in, make_task, open_task, wait_saved
+from tests.browser.conftest import DOCS, log_in, make_task, open_task, wait_saved
 from tests.browser.test_labeling_page import Screen, click, press
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SHOTS = Path("/tmp/shots-page")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Into /tmp/shots-page; also into docs/ (docs/labeling.md shows them) when LABELSITE_SCREENSHOT=1."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+    if os.environ.get("LABELSITE_SCREENSHOT"):
+        page.screenshot(path=str(DOCS / name))
+    assert (SHOTS / name).stat().st_size > 10_000
+
 
 PLAIN_OPTIONS = [{"key": "red", "label": "Red"}, {"key": "blue", "label": "Blue"}]
 
@@ -347,6 +358,7 @@ def test_keys_are_listed_plainly_letters_work_and_an_annotator_remaps_keys_that_
     help_dialog.locator(f"[data-remap='class:{entry_id(moves_project, 'sign')}']").click()
     press(page, "t")
     expect(help_dialog.locator(f"tr[data-action='class:{entry_id(moves_project, 'sign')}']")).to_contain_text("T")
+    screenshot(page, "labeling-keys.png")
     page.click("#help-close")
     expect(help_dialog).to_be_hidden()
     expect(page.locator("#class-list button[data-key=sign] kbd")).to_have_text("T")
@@ -427,13 +439,12 @@ def test_the_side_panels_fit_at_1440_and_the_save_pill_keeps_the_toolbar_still(
             ]
         },
     )
-    SHOTS.mkdir(parents=True, exist_ok=True)
     log_in(page, live_server, "annie")
     for width, height in [(1440, 900), (1024, 768)]:
         page.set_viewport_size({"width": width, "height": height})
         open_task(page, live_server, task)
         page.locator("#label-list button").nth(1).click()
-        page.screenshot(path=str(SHOTS / f"labeling-{width}.png"))
+        screenshot(page, f"labeling-{width}.png")
         if width != 1440:
             continue
         problems = page.evaluate(FIT_PROBLEMS)
