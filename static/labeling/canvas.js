@@ -177,8 +177,8 @@ export class CanvasController extends EventTarget {
     }
     // A drawing tool always starts a new shape, even on a handle of the selected label:
     // touching objects are the normal case. Handles are edited with the select tool, or
-    // with Alt held while a drawing tool is on.
-    const editing = this.mode === "select" || event.altKey;
+    // with Ctrl or Alt held while a drawing tool is on (some window managers take Alt+drag).
+    const editing = this.mode === "select" || event.altKey || event.ctrlKey || event.metaKey;
     const selected = this.store.find(this.store.selectedUid);
     if (!this.readOnly && editing && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
     if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey || event.altKey)) {

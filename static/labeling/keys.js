@@ -46,7 +46,7 @@ const GROUPS = [
     { keys: "Backspace", does: "While drawing: remove the last point" },
     { keys: "Esc", does: "Cancel the drawing; again: back to the select tool; again: clear the selection" },
     { keys: "Ctrl+Click", does: "While a drawing tool is on: select the label under the pointer" },
-    { keys: "Alt+Drag", does: "While a drawing tool is on: move a corner or vertex of the selected label, or insert one on an edge" },
+    { keys: "Ctrl+Drag, Alt+Drag", does: "While a drawing tool is on: move a corner or vertex of the selected label, or insert one on an edge" },
   ]],
   ["Editing (select tool)", [
     { keys: "Click", does: "Select a label (nested classes go inside the selected parent, or the one that contains them)" },

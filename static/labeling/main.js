@@ -645,7 +645,7 @@ function updateHint() {
     if (parent) {
       text += controller.parentFor(parent) ? ` Goes inside the selected ${parent.title}.` : ` Goes inside the ${parent.title} that contains it.`;
     }
-    if (!controller.drawing) text += " Alt+drag edits the selected label.";
+    if (!controller.drawing) text += " Ctrl+drag (or Alt+drag) edits the selected label.";
     if (controller.drawing) text += ` ${controller.drawing.length} point(s).`;
   }
   $("mode-hint").textContent = text;

@@ -140,6 +140,11 @@ def test_a_drawing_tool_press_on_a_corner_or_vertex_of_a_label_starts_a_new_shap
     page.keyboard.down("Alt")
     drag(page, screen, (300, 260), (320, 290))
     page.keyboard.up("Alt")
+    # Or Ctrl: select the second bicycle, then Ctrl+drag its last vertex.
+    page.keyboard.down("Control")
+    click(page, screen, 580, 220)
+    drag(page, screen, (600, 300), (610, 320))
+    page.keyboard.up("Control")
     expect(page.locator("#label-count")).to_have_text("4")
 
     labels = saved_document(page, task)["labels"]
@@ -147,7 +152,7 @@ def test_a_drawing_tool_press_on_a_corner_or_vertex_of_a_label_starts_a_new_shap
     assert close(labels[0]["points"], [[100, 100], [200, 180]])
     assert close(labels[1]["points"], [[200, 180], [320, 290]])
     assert close(labels[2]["points"], [[400, 100], [500, 100], [500, 200]])
-    assert close(labels[3]["points"], [[500, 200], [600, 200], [600, 300]])
+    assert close(labels[3]["points"], [[500, 200], [600, 200], [610, 320]])
 
 
 # --- 2: a second segmentation polygon is a new label unless added explicitly ------------------------
