@@ -298,31 +298,38 @@ def test_changing_a_labels_class_drops_what_no_longer_applies_with_a_notice_and_
     expect(toast).to_contain_text("Changed Car to Truck")
     expect(toast).to_contain_text("Damage")
     expect(toast).to_contain_text("1 nested label")
-    (label,) = saved_document(page, task)["labels"]
-    assert label["key"] == "truck"
-    assert close(label["points"], [[100, 100], [300, 250]])
-    assert label["answers"] == {"colour": {"value": "red", "answers": {}}}
-    assert [child["key"] for child in label["children"]] == ["wheel"]
-
+    # The notice's Undo brings everything back.
     toast.get_by_role("button", name="Undo (Ctrl+Z)").click()
+    expect(page.locator("#shape-title")).to_contain_text("Car")
     (label,) = saved_document(page, task)["labels"]
     assert label["key"] == "car"
     assert label["answers"]["damage"]["value"] == ["dent"]
     assert [child["key"] for child in label["children"]] == ["wheel", "hitch"]
 
-    # The class shortcut while a label is selected (select tool) changes its class too.
-    press(page, "2")
+    # Redo: the truck keeps what applies to it, and nothing else.
+    press(page, "Control+Shift+z")
     expect(page.locator("#shape-title")).to_contain_text("Truck")
     (label,) = saved_document(page, task)["labels"]
     assert label["key"] == "truck"
+    assert close(label["points"], [[100, 100], [300, 250]])
+    assert label["answers"] == {"colour": {"value": "red", "answers": {}}}
+    assert [child["key"] for child in label["children"]] == ["wheel"]
+    assert close(label["children"][0]["points"], [[150, 250]])
+
+    # The class shortcut while a label is selected (select tool) changes its class too.
+    press(page, "1")
+    expect(page.locator("#shape-title")).to_contain_text("Car")
+    (label,) = saved_document(page, task)["labels"]
+    assert label["key"] == "car"
+    assert label["answers"] == {"colour": {"value": "red", "answers": {}}}
     # A class of another geometry is not a change of class: it picks that drawing tool.
     press(page, "3")
     expect(page.locator("#class-list button[data-key=bicycle]")).to_have_attribute("aria-pressed", "true")
     press(page, "Control+z")
+    expect(page.locator("#shape-title")).to_contain_text("Truck")
     (label,) = saved_document(page, task)["labels"]
-    assert label["key"] == "car"
-    assert [child["key"] for child in label["children"]] == ["wheel", "hitch"]
-    assert close(label["children"][0]["points"], [[150, 250]])
+    assert label["key"] == "truck"
+    assert [child["key"] for child in label["children"]] == ["wheel"]
 
 
 # --- 12: keys in plain words, letter shortcuts, remapping per user -----------------------------------------
