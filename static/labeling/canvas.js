@@ -11,7 +11,6 @@ import {
   moveVertex,
   nearestEdge,
   normalizeRectangle,
-  pointInRing,
   removeVertex,
   roundCoordinate,
   translate,
@@ -382,7 +381,7 @@ export class CanvasController extends EventTarget {
   /**
    * A nested shape drawn with no parent selected: the smallest parent-class label that
    * contains all its points takes it; when none does, or two overlapping ones do, the page
-   * asks (the "choose" event); with no parent-class label at all it says why.
+   * asks (the "choose-parent" event); with no parent-class label at all it says why.
    */
   placeNested(entry, parentEntry, points) {
     const parents = this.store.labels.filter((label) => label.key === parentEntry.key);
@@ -639,19 +638,13 @@ function isArea(shape) {
   return shape.type === "rectangle" || shape.type === "polygon" || shape.type === "segmentation";
 }
 
-/** Whether every point lies inside (or on the outline of) an area shape. */
+/** Whether every point lies inside (or within half a pixel of the outline of) an area shape. */
 function containsAll(shape, points) {
   if (shape.type === "rectangle") {
     const box = bounds(shape);
     return points.every(([x, y]) => x >= box.minX && x <= box.maxX && y >= box.minY && y <= box.maxY);
   }
-  if (shape.type !== "polygon" && shape.type !== "segmentation") return false;
-  return points.every(([x, y]) => {
-    if (hitShape(shape, x, y, 0.5)) return true;
-    let inside = false;
-    for (const ring of shape.type === "segmentation" ? shape.points : [shape.points]) if (pointInRing(x, y, ring)) inside = !inside;
-    return inside;
-  });
+  return isArea(shape) && points.every(([x, y]) => hitShape(shape, x, y, 0.5));
 }
 
 function boxInside(inner, outer) {
