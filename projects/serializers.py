@@ -87,6 +87,51 @@ class LabelConfigurationInputSerializer(serializers.Serializer):
     entries = LabelConfigurationField(allow_empty=True)
 
 
+class LabelConfigurationReplaceInputSerializer(LabelConfigurationInputSerializer):
+    confirm_loss = serializers.BooleanField(
+        default=False,
+        help_text="Save even though labels or answers would be deleted (else 409 with the impact).",
+    )
+
+
+class ConfigurationImpactClassSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    type = serializers.CharField()
+    label_count = serializers.IntegerField()
+
+
+class ConfigurationImpactQuestionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    answer_count = serializers.IntegerField()
+
+
+class ConfigurationImpactOptionSerializer(serializers.Serializer):
+    question_key = serializers.CharField()
+    question_title = serializers.CharField()
+    option_key = serializers.CharField()
+    option_label = serializers.CharField()
+    answer_count = serializers.IntegerField()
+
+
+class ConfigurationImpactSerializer(serializers.Serializer):
+    """What a configuration change would delete (`projects.services.ConfigChangeImpact`)."""
+
+    removed_classes = ConfigurationImpactClassSerializer(many=True)
+    removed_questions = ConfigurationImpactQuestionSerializer(many=True)
+    removed_options = ConfigurationImpactOptionSerializer(many=True)
+    labels_lost = serializers.IntegerField()
+    answers_lost = serializers.IntegerField()
+    loses_work = serializers.BooleanField()
+
+
+class ConfigurationLossErrorSerializer(ErrorSerializer):
+    """409 `labels_would_be_lost`: nothing was saved; `impact` says what the change would delete."""
+
+    impact = ConfigurationImpactSerializer()
+
+
 class LabelConfigurationOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     project_id = serializers.UUIDField()
