@@ -443,7 +443,7 @@ class MediaUploadApi(UploadLimitedApi):
             ],
         }
         http_status = status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST
-        return Response(MediaUploadResultSerializer(body).data, status=http_status)
+        return Response(MediaUploadResultSerializer(body, context={"request": request}).data, status=http_status)
 
 
 def _no_file_error() -> dict[str, Any]:
@@ -473,7 +473,7 @@ class MediaUrlsCreateApi(APIView):
         results = services.media_create_from_urls(dataset=dataset, urls=data.validated_data["urls"])
         created = any(result.media is not None for result in results)
         return Response(
-            MediaUrlResultSerializer(results, many=True).data,
+            MediaUrlResultSerializer(results, many=True, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -499,7 +499,7 @@ class MediaS3CreateApi(APIView):
         )
         created = any(result.media is not None for result in results)
         return Response(
-            MediaS3ResultSerializer(results, many=True).data,
+            MediaS3ResultSerializer(results, many=True, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -534,7 +534,7 @@ class MediaKeysUpdateApi(APIView):
         data.is_valid(raise_exception=True)
         media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
         media = services.media_keys_update(media=media, **data.validated_data)
-        return Response(MediaOutputSerializer(media).data)
+        return Response(MediaOutputSerializer(media, context={"request": request}).data)
 
 
 # /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from projects.media_urls import media_image_url, site_url
 from projects.models import Dataset, EntryType, Media, MediaSource, Project
 
 # --- the error contract (documentation only: labelsite.api.exception_handler renders it) ----
@@ -226,6 +227,10 @@ class MediaFilterSerializer(serializers.Serializer):
 
 class MediaOutputSerializer(serializers.ModelSerializer):
     dataset_id = serializers.UUIDField()
+    image_url = serializers.SerializerMethodField(
+        help_text="The image's one address (projects/media_urls.py): the access-checked `/media/{id}/file` "
+        "(absolute; a session or an `Authorization: Token` header) for uploaded and S3 media, a URL media's own URL."
+    )
 
     class Meta:
         model = Media
@@ -242,7 +247,13 @@ class MediaOutputSerializer(serializers.ModelSerializer):
             "external_id",
             "metadata",
             "created_at",
+            "image_url",
         ]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_image_url(self, media: Media) -> str:
+        base = site_url(request=self.context.get("request"))
+        return media_image_url(media_id=media.id, source=media.source, url=media.url, base=base)
 
 
 class MediaKeysInputSerializer(serializers.Serializer):

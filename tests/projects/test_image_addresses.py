@@ -82,3 +82,28 @@ def test_every_thumbnail_of_the_grid_answers_with_an_image_of_its_media(media: T
     assert red > 150 > green  # the uploaded image is red
     for one in (media.s3, media.url):
         assert follow(admin, f"/media/{one.id}/thumbnail") == ("image/png", media.images[str(one.id)])
+
+
+def test_the_media_api_names_each_image_at_its_one_address_and_a_token_downloads_it(project: Any, media: ThreeMedia):
+    from rest_framework.test import APIClient
+
+    from projects.services import api_token_create
+
+    user: Any = UserFactory()
+    MembershipFactory(user=user, organization=project.organization, role="admin")
+    _, token = api_token_create(organization=project.organization, user=user)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    listed = api.get(f"/api/datasets/{media.uploaded.dataset_id}/media").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+
+    addresses = {row["id"]: row["image_url"] for row in rows}
+    assert addresses == {
+        str(media.uploaded.id): f"http://testserver/media/{media.uploaded.id}/file",
+        str(media.s3.id): f"http://testserver/media/{media.s3.id}/file",
+        str(media.url.id): media.url.url,
+    }
+    with_token = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    for media_id, url in addresses.items():
+        assert follow(with_token, url.removeprefix("http://testserver"))[1] == media.images[media_id]
