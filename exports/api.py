@@ -219,7 +219,7 @@ class ExportStreamApi(APIView):
         source = reader.ExportReader(
             project=project,
             filters=filters,
-            api_url=request.build_absolute_uri("/api/v1").rstrip("/"),
+            api_url=f"{site_url(request=request)}/api/v1",
             site_url=site_url(request=request),
         )
         driver.export_stream_check(reader=source)
