@@ -177,9 +177,8 @@ def preview_for_display(*, preview: list[dict[str, Any]]) -> list[dict[str, Any]
     """The preview items with their media's name, image URL and size (one query).
 
     An existing media is shown at its one address (`projects.media_urls`: `/media/<id>/file`, a URL
-    media's own URL); a
-    media the import will create from its source URL when that is safe, else with `image_note`
-    saying that its image is not known yet."""
+    media's own URL); a media the import will create from its source URL when that is safe, else
+    with `image_note` saying that its image is not known yet."""
     media_ids = [str(item["media_id"]) for item in preview if item.get("media_id")]
     media = {str(m.pk): m for m in Media.objects.filter(pk__in=media_ids)}
     shown = []
