@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from django.core.files.storage import default_storage
 from django.db import connections
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -28,6 +27,7 @@ from formats.writing import ExportConfig, ExportItem, LabelRow, TaskRows
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, answers_from_json
 from labeling.models import Label, LabelSource, Task, TaskState
 from labelsite.errors import ErrorDetail, ValidationFailed
+from projects.media_urls import media_image_url
 from projects.models import Dataset, LabelEntry, Project
 
 CHUNK_SIZE = 2000
@@ -173,6 +173,8 @@ class ExportReader:
     project: Project
     filters: ExportFilters = field(default_factory=ExportFilters)
     api_url: str = ""
+    #: The base of the image URLs written (`projects.media_urls.site_url`), "" for paths alone.
+    site_url: str = ""
     chunk_size: int = CHUNK_SIZE
     #: Called after each chunk with the number of tasks read so far.
     on_chunk: Callable[[int], None] | None = None
@@ -244,8 +246,8 @@ class ExportReader:
                     "id_text",
                     "media_id",
                     "media__name",
+                    "media__source",
                     "media__url",
-                    "media__file",
                     "media__width",
                     "media__height",
                     "media__external_id",
@@ -264,7 +266,7 @@ class ExportReader:
                     task_id=task_id,
                     media_id=media_id,
                     media_name=name,
-                    media_url=url or (_file_url(file) if file else ""),
+                    media_url=media_image_url(media_id=media_id, source=source, url=url, base=self.site_url),
                     width=width,
                     height=height,
                     external_id=external_id,
@@ -280,8 +282,8 @@ class ExportReader:
                     task_text,
                     media_id,
                     name,
+                    source,
                     url,
-                    file,
                     width,
                     height,
                     external_id,
@@ -408,10 +410,3 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             shapes=roots,
         ),
     )
-
-
-def _file_url(name: str) -> str:
-    try:
-        return str(default_storage.url(name))
-    except Exception:
-        return name

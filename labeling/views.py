@@ -23,7 +23,8 @@ from labeling import selectors
 from labeling.models import Task, TaskState
 from labelsite.pages import or_http_error
 from projects.label_config import label_config_tree
-from projects.models import LabelConfiguration, Media, MediaSource, Role
+from projects.media_urls import media_image_url
+from projects.models import LabelConfiguration, Media, Role
 from projects.selectors import project_get_for_user, user_role
 
 TASKS_PER_PAGE = 100
@@ -102,11 +103,9 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
 
 
 def _image_url(media: Media) -> str:
-    # URL media are public already: the browser fetches them itself. Stored files and S3
-    # objects go through the access-checked view (see projects.views.media_file).
-    if media.source == MediaSource.URL:
-        return media.url
-    return reverse("media-file", args=[media.id])
+    # The media's one address (projects/media_urls.py): the access-checked view for stored
+    # files and S3 objects, a URL media's own public URL.
+    return media_image_url(media_id=media.id, source=media.source, url=media.url)
 
 
 def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> dict[str, Any]:

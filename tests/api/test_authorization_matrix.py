@@ -74,7 +74,7 @@ ENDPOINTS = [
         "put",
         lambda w: f"/api/projects/{w.project.id}/label-configuration",
         (404, 403, 403, 200),
-        lambda w: {"entries": [{"key": "tree", "title": "Tree", "type": "polygon"}]},
+        lambda w: {"entries": [{"key": "tree", "title": "Tree", "type": "polygon"}], "confirm_loss": True},
     ),
     Endpoint("datasets list", "get", lambda w: "/api/datasets", (200, 200, 200, 200)),
     Endpoint("datasets create", "post", lambda w: "/api/datasets", (201, 403, 403, 201), lambda w: {"name": "New"}),
