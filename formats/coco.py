@@ -427,8 +427,10 @@ class _Shapes:
         self.width, self.height = width, height
         self.errors: list[ErrorDetail] = []
 
-    def class_of(self, name: Any) -> IndexedEntry | None:
-        entry = self.config.root(str(name).lower())
+    def class_of(self, name: Any, parent: IndexedEntry | None = None) -> IndexedEntry | None:
+        """The geometry class named `name`: a root class, or one nested in `parent`'s class."""
+        key = str(name).lower()
+        entry = self.config.child(parent.id, key) if parent is not None else self.config.root(key)
         return entry if entry is not None and entry.type in GEOMETRY_TYPES else None
 
     def numbers(self, value: Any, count: int | None, path: str, what: str) -> list[float] | None:
@@ -485,16 +487,26 @@ class _Shapes:
     def box(self, annotation: dict[str, Any], path: str) -> list[float] | None:
         return self.numbers(annotation.get("bbox"), 4, f"{path}/bbox", "bbox")
 
-    def shapes(self, annotation: Any, category: dict[str, Any], path: str, category_at: int) -> list[Shape]:
+    def shapes(
+        self,
+        annotation: Any,
+        category: dict[str, Any],
+        path: str,
+        category_at: int,
+        parent: IndexedEntry | None = None,
+    ) -> list[Shape]:
         if not isinstance(annotation, dict):
             self.errors.append(ErrorDetail(path, "invalid_annotation", "An annotation is a JSON object."))
             return []
-        entry = self.class_of(category["name"])
+        entry = self.class_of(category["name"], parent)
         keypoint_names: list[Any] = category["keypoints"] if isinstance(category.get("keypoints"), list) else []
         made: list[Shape] = []
         keypoints = annotation.get("keypoints")
+        if isinstance(keypoints, list) and any(keypoints[2::3]) and entry is not None and entry.type == EntryType.LINE:
+            # A line class: its points in order (what our export writes for a line, COCO having none).
+            return self.line(keypoints, entry, f"{path}/keypoints")
         if isinstance(keypoints, list) and any(keypoints[2::3]):
-            made += self.points(keypoints, keypoint_names, entry, f"{path}/keypoints", category, category_at)
+            made += self.points(keypoints, keypoint_names, entry, f"{path}/keypoints", category, category_at, parent)
             if entry is None or entry.type == EntryType.POINT:
                 return made
         if entry is None:
@@ -562,6 +574,7 @@ class _Shapes:
         path: str,
         category: dict[str, Any],
         category_at: int,
+        parent: IndexedEntry | None = None,
     ) -> list[Shape]:
         numbers = self.numbers(keypoints, None, path, "keypoints")
         if numbers is None:
@@ -575,7 +588,7 @@ class _Shapes:
             if visible <= 0:
                 continue
             name = names[number] if number < len(names) else None
-            target = self.class_of(name) if name is not None else None
+            target = self.class_of(name, parent) if name is not None else None
             if target is None or target.type != EntryType.POINT:
                 target = entry if entry is not None and entry.type == EntryType.POINT else None
             if target is None:
@@ -591,6 +604,25 @@ class _Shapes:
                 continue
             made.append(Shape(key=target.key, type=EntryType.POINT, points=[[x, y]], entry_id=target.id))
         return made
+
+    def line(self, keypoints: list[Any], entry: IndexedEntry, path: str) -> list[Shape]:
+        numbers = self.numbers(keypoints, None, path, "keypoints")
+        if numbers is None:
+            return []
+        if len(numbers) % 3:
+            self.errors.append(ErrorDetail(path, "invalid_keypoints", "Keypoints are x, y, v triples."))
+            return []
+        points = [[numbers[i], numbers[i + 1]] for i in range(0, len(numbers), 3) if numbers[i + 2] > 0]
+        if len(points) < 2:
+            self.errors.append(
+                ErrorDetail(
+                    path,
+                    "line_too_short",
+                    f"The category {entry.key!r} is a line class: give it at least two visible keypoints.",
+                )
+            )
+            return []
+        return [Shape(key=entry.key, type=entry.type, points=points, entry_id=entry.id)]
 
 
 def _shells(rings: list[list[list[float]]]) -> list[list[list[float]]]:
@@ -621,6 +653,9 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
     width, height = image.get("width"), image.get("height")
     converter = _Shapes(config, int(width or 0), int(height or 0))
     shapes: list[Shape] = []
+    #: Annotation id -> the first shape it made: our export names a nested geometry's parent
+    #: annotation in `parent_id`, and the shape goes into that shape's class.
+    made_by_id: dict[Any, Shape] = {}
     categories = data["categories"]
     for position, annotation in data["annotations"]:
         path = pointer("annotations", position)
@@ -635,12 +670,21 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
             )
             continue
         category_at, category = categories[category_id]
-        made = converter.shapes(annotation, category, path, category_at)
+        parent_shape = made_by_id.get(annotation.get("parent_id")) if isinstance(annotation, dict) else None
+        parent = config.entries.get(str(parent_shape.entry_id)) if parent_shape is not None else None
+        if parent is not None and converter.class_of(category["name"], parent) is None:
+            parent = None  # the parent's class nests no class of that name: the shape stands alone
+        made = converter.shapes(annotation, category, path, category_at, parent)
         score = annotation.get("score")
         if isinstance(score, int | float) and not isinstance(score, bool):
             for shape in made:
                 shape.source, shape.score = "prediction", float(score)
-        shapes += made
+        if made and isinstance(annotation, dict) and isinstance(annotation.get("id"), int | str):
+            made_by_id.setdefault(annotation["id"], made[0])
+        if parent_shape is not None and parent is not None:
+            parent_shape.children += made
+        else:
+            shapes += made
     fallback_reference = MediaRef(name=fallback) if fallback else None
     if converter.errors:
         return Converted(

@@ -315,6 +315,21 @@ def rings_of(shape_type: str, points: Any) -> list[list[tuple[float, float]]]:
     return []
 
 
+def ring_shells(rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+    """The rings that are outlines, not holes (even-odd: a ring inside an odd number of others is a
+    hole), for formats that write a polygon per line and would fill a hole."""
+    return [ring for ring in rings if sum(_ring_holds(other, ring[0]) for other in rings if other is not ring) % 2 == 0]
+
+
+def _ring_holds(ring: list[tuple[float, float]], point: tuple[float, float]) -> bool:
+    x, y = point
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
 def polygon_area(ring: list[tuple[float, float]]) -> float:
     """The area of a simple polygon (shoelace formula)."""
     total = 0.0
