@@ -179,8 +179,25 @@ class MediaFilterSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=MediaSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
 
 
+class MediaAttachmentSerializer(serializers.Serializer):
+    """One attachment of a media, as a Labelbox data row carries it (stored as imported)."""
+
+    type = serializers.CharField(
+        help_text="IMAGE, VIDEO, AUDIO, RAW_TEXT, TEXT_URL, HTML, IMAGE_OVERLAY or PDF_URL (Labelbox's types)."
+    )
+    value = serializers.CharField(help_text="The text of a RAW_TEXT attachment, the http(s) URL of the others.")
+    name = serializers.CharField(required=False, help_text="Its name, when the data row gave one.")
+
+
 class MediaOutputSerializer(serializers.ModelSerializer):
     dataset_id = serializers.UUIDField()
+    metadata = serializers.DictField(
+        help_text="What the import stored with the media, by field name (Labelbox's metadata_fields: "
+        "tag, split, captureDateTime and the fields of the option metadata_schema)."
+    )
+    attachments = MediaAttachmentSerializer(
+        many=True, help_text="Context for the labeller (Labelbox's data row attachments), as imported."
+    )
 
     class Meta:
         model = Media
@@ -196,6 +213,7 @@ class MediaOutputSerializer(serializers.ModelSerializer):
             "global_key",
             "external_id",
             "metadata",
+            "attachments",
             "created_at",
         ]
 
