@@ -3,7 +3,8 @@
 - `categories`: the geometry classes of the configuration (nested ones included), ids from 1
   in tree order, `supercategory` the parent class's key; point classes carry `keypoints`.
 - `images`: one per task, `id` from 1, `file_name` the media name, `width`, `height`,
-  `coco_url` the media's URL, and the task's global answers as `attributes`.
+  `coco_url` the media's URL, the task's global answers as `attributes`, and what an import
+  stored with the media as `extra: {metadata, attachments}` (when there is any).
 - `annotations`: one per geometry. Rectangles, polygons and segmentations have a `bbox`
   `[x, y, w, h]`, `area` (the polygon area; a rectangle's w * h) and `segmentation`
   polygons `[[x1, y1, x2, y2, ...], ...]`; points and lines have their bounding box, area 0,
@@ -123,18 +124,20 @@ class _Annotations:
         annotation = self.annotation
         for task in chunk:
             image_id += 1
-            images.append(
-                {
-                    "id": image_id,
-                    "file_name": task.media_name,
-                    "width": task.width or 0,
-                    "height": task.height or 0,
-                    "coco_url": task.media_url,
-                    "media_id": str(task.media_id),
-                    "task_id": str(task.task_id),
-                    "attributes": _answers_flat(task.answers),
-                }
-            )
+            image: dict[str, Any] = {
+                "id": image_id,
+                "file_name": task.media_name,
+                "width": task.width or 0,
+                "height": task.height or 0,
+                "coco_url": task.media_url,
+                "media_id": str(task.media_id),
+                "task_id": str(task.task_id),
+                "attributes": _answers_flat(task.answers),
+            }
+            if task.metadata or task.attachments:
+                # COCO has no place for them; `extra` is ignored by COCO tools (pycocotools, FiftyOne).
+                image["extra"] = {"metadata": task.metadata, "attachments": task.attachments}
+            images.append(image)
             stack: list[tuple[tuple[LabelRow, list[Any]], int | None]] = [
                 (node, None) for node in reversed(label_tree(task.labels))
             ]

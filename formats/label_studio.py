@@ -1447,8 +1447,19 @@ def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, 
             }
             for version, results in by_version.items()
         ],
-        "meta": {"state": item.state},
+        "meta": _meta(item),
     }
+
+
+def _meta(item: ExportItem) -> dict[str, Any]:
+    """The task's `meta`: our state, and what an import stored with the media. Label Studio keeps
+    `meta` with the task untouched, where data fields could clash with the config's variables."""
+    meta: dict[str, Any] = {"state": item.state}
+    if item.metadata:
+        meta["metadata"] = item.metadata
+    if item.attachments:
+        meta["attachments"] = item.attachments
+    return meta
 
 
 def _tasks_write(

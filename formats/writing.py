@@ -96,6 +96,9 @@ class ExportItem:
     assignee_id: Any
     updated_at: datetime
     annotation: MediaAnnotation
+    #: What an import stored with the media (Labelbox's metadata fields by name, its attachments).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LabelRow(NamedTuple):
@@ -133,6 +136,8 @@ class TaskRows:
     answers: dict[str, Any] | None
     #: Its labels in the order they were created; a label's parent (if exported) comes with it.
     labels: list[LabelRow]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:

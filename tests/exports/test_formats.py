@@ -37,6 +37,8 @@ def test_registry_lists_every_export_format():
         "datagym",
         "label_studio",
         "label_studio_min",
+        "labelbox_data_rows",
+        "labelbox_ndjson",
         "masks",
         "pascal_voc",
         "yolo",

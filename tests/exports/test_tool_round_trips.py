@@ -283,3 +283,19 @@ def test_yolo_segmentation_gives_back_boxes_and_outlines_without_holes(round_tri
         if key in {"bus", "car", "road"}
     ]
     assert labels_of(fresh) == sorted(expected)
+
+
+def test_labelbox_ndjson_gives_back_every_label_and_answer_but_nested_geometries(round_trip, projects):
+    """Labelbox tools do not nest: the nested point is left out; a segmentation goes as a mask PNG
+    and comes back as the same pixels; data rows without a global key are named by media id."""
+    source, fresh = projects
+    body, job = round_trip("labelbox_ndjson")
+
+    assert (job["format"], job["status"]) == ("labelbox_ndjson", "succeeded"), job["errors"]
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert {tuple(line["dataRow"]) for line in lines} == {("id",)}
+    labels, (road,) = _split_road(labels_of(source))
+    labels_again, (road_again,) = _split_road(labels_of(fresh))
+    assert labels_again == _without(labels, classes={"wheel"})
+    assert _same_pixels(road_again, road)
+    assert answers_of(fresh) == answers_of(source)
