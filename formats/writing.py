@@ -18,7 +18,7 @@ so that an export job can split the tasks over processes (`exports.driver.export
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
@@ -323,13 +323,14 @@ def rings_of(shape_type: str, points: Any) -> list[list[tuple[float, float]]]:
 def ring_shells(rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
     """The rings that are outlines, not holes (even-odd: a ring inside an odd number of others is a
     hole), for formats that write a polygon per line and would fill a hole."""
-    return [ring for ring in rings if sum(_ring_holds(other, ring[0]) for other in rings if other is not ring) % 2 == 0]
+    return [ring for ring in rings if sum(ring_holds(other, ring[0]) for other in rings if other is not ring) % 2 == 0]
 
 
-def _ring_holds(ring: list[tuple[float, float]], point: tuple[float, float]) -> bool:
-    x, y = point
+def ring_holds(ring: Sequence[Sequence[float]], point: Sequence[float]) -> bool:
+    """Whether `point` is inside `ring` (even-odd)."""
+    x, y = point[0], point[1]
     inside = False
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+    for (x1, y1), (x2, y2) in zip(ring, [*ring[1:], *ring[:1]], strict=True):
         if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside

@@ -32,6 +32,7 @@ ROAD = [[[100, 100], [300, 100], [300, 200], [100, 200]]]
 
 def test_registry_lists_every_export_format():
     assert [fmt.name for fmt in export_format_list()] == [
+        "ango",
         "coco",
         "csv",
         "datagym",

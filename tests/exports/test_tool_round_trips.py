@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from formats.codecs.mask_polygons import segmentation_mask
 from formats.writing import points_flat
 from labeling.models import Label, Task, TaskState
-from projects.label_config import label_config_replace
+from projects.label_config import label_config_replace, label_config_tree
 from tests.exports.conftest import EXPORT_CONFIG, label
 from tests.factories import DatasetFactory, MediaFactory, ProjectFactory
 
@@ -69,8 +69,11 @@ def _client(user) -> APIClient:
 def projects(organization):
     """The labelled source project and a fresh one with the same configuration on the same dataset."""
     source, fresh = (ProjectFactory(organization=organization) for _ in range(2))
-    for project in (source, fresh):
-        label_config_replace(configuration=project.label_configuration, entries=EXPORT_CONFIG)
+    label_config_replace(configuration=source.label_configuration, entries=EXPORT_CONFIG)
+    # The same configuration, schema ids included (as the editor's copy gives it): Ango names
+    # categories by schemaId.
+    same = label_config_tree(configuration=source.label_configuration)
+    label_config_replace(configuration=fresh.label_configuration, entries=same)
     dataset = DatasetFactory(organization=organization)
     dataset.projects.add(source, fresh)
     from projects.models import LabelEntry
@@ -298,4 +301,16 @@ def test_labelbox_ndjson_gives_back_every_label_and_answer_but_nested_geometries
     labels_again, (road_again,) = _split_road(labels_of(fresh))
     assert labels_again == _without(labels, classes={"wheel"})
     assert _same_pixels(road_again, road)
+    assert answers_of(fresh) == answers_of(source)
+
+
+def test_ango_json_gives_back_every_label_and_answer_but_nested_geometries(round_trip, projects):
+    """Ango objects do not nest: the nested point is left out. Assets without an external id are
+    named by `assetId` (our media id); categories by schemaId, answers by option value."""
+    source, fresh = projects
+    body, job = round_trip("ango")
+
+    assert (job["format"], job["status"]) == ("ango", "succeeded"), job["errors"]
+    assert {"assetId", "data", "objects", "classifications"} == set(json.loads(body)[0])
+    assert labels_of(fresh) == _without(labels_of(source), classes={"wheel"})
     assert answers_of(fresh) == answers_of(source)
