@@ -4,7 +4,8 @@ Every line is one item (read as `line N`; errors point into the item, `/0/bbox`)
 its own status (the pipeline's per-item errors are Labelbox's `statuses`): a line that is
 not JSON, or repeats an earlier `uuid`, fails alone. A line names:
 
-- its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one;
+- its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one; each line
+  by the one it carries, so a file may mix them (the option `match_by` only says which to prefer);
 - its feature by `schemaId` (our entry's schema id; `schema_id` too, as the labelbox SDK writes it
   on a classification nested under an answer) or `name` (an entry's key or title); an answer
   by its option's schema id, or `name` (the option's value or label);
@@ -18,6 +19,11 @@ A `mask` is `{png: base64}` (a binary PNG: pixels 0 or 1) or `{instanceURI, colo
 colour PNG fetched through the SSRF guard, `labelsite/netguard.py`; the pixels of that colour
 are this annotation's); either becomes a segmentation traced with `mask_polygons.py`, and
 the mask must have the data row's size.
+
+Writing (`EXPORT_FORMAT`, `labelbox_ndjson`): the same lines from a project, features and answers
+by name (title, option label), a segmentation as a binary `mask.png` of the image's size, data
+rows by global key when the media has one, else by id. Nested geometries are left out: Labelbox
+tools do not nest.
 """
 
 from __future__ import annotations
