@@ -69,7 +69,7 @@ import orjson
 
 from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
 from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
-from formats.media_rows import MediaRow
+from formats.media_rows import MediaRow, stored_context
 from formats.reading import (
     BOOLEAN_OPTION,
     DATASET_ID_OPTION,
@@ -977,7 +977,13 @@ def media_row(item: Any, index: int, options: Mapping[str, Any]) -> tuple[MediaR
                 f"The task's data has no image: it needs {wanted}; name the field with the option image_field.",
             )
         ]
-    return MediaRow(location=path, url=url, name=media_name(url)), []
+    # Our own export keeps a media's metadata and attachments in the task's `meta`: a media the
+    # import creates gets them back.
+    meta = item.get("meta") if isinstance(item, Mapping) else None
+    metadata, attachments, errors = stored_context(meta, pointer(index, "meta"))
+    if errors:
+        return None, errors
+    return MediaRow(location=path, url=url, name=media_name(url), metadata=metadata, attachments=attachments), []
 
 
 def _original_size(item: Mapping[str, Any]) -> tuple[int | None, int | None]:

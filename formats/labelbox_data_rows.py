@@ -35,7 +35,7 @@ import orjson
 
 from formats.label_studio import _first_byte, json_array_items
 from formats.labelbox import _LineSchema, json_line
-from formats.media_rows import MediaRow, global_key_errors, url_errors
+from formats.media_rows import ATTACHMENT_TYPES, MediaRow, global_key_errors, url_errors
 from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, lines_bounded, pointer
 from formats.writing import ExportFormat, ExportItem, ExportSource
 from labeling.annotation import MediaAnnotation, MediaRef
@@ -54,7 +54,6 @@ MEDIA_TYPES = (
     "POINT_CLOUD", "LLM",
 )  # fmt: skip
 #: Attachment types of the seed and the SDK's enum (CAMERA_IMAGE is for point clouds only).
-ATTACHMENT_TYPES = ("IMAGE", "VIDEO", "AUDIO", "RAW_TEXT", "TEXT_URL", "HTML", "IMAGE_OVERLAY", "PDF_URL")
 METADATA_KINDS = ("string", "number", "datetime", "enum", "embedding")
 
 ROW_KEYS = ("row_data", "global_key", "external_id", "media_type", "metadata_fields", "attachments")

@@ -51,6 +51,7 @@ def labelled_row(project: Any) -> Any:
     )
     import_job_write(job_id=import_job_validate(job_id=job.id).id)
     task = Task.objects.get(project=project, media__global_key="basic-2022")
+    Media.objects.filter(pk=task.media_id).update(width=640, height=480)  # as once its image was read
     Label.objects.create(task=task, entry=project.label_configuration.entries.get(key="bus"), points=[[1, 2], [30, 40]])
     Task.objects.filter(pk=task.pk).update(state=TaskState.COMPLETED)
     return task
@@ -121,3 +122,38 @@ def test_the_data_rows_export_and_the_ndjson_export_bring_a_project_to_another_o
 
     label = Label.objects.get(task__project=elsewhere)
     assert (label.task.media.global_key, label.entry.key, label.points) == ("basic-2022", "bus", [[1, 2], [30, 40]])
+
+
+def test_a_media_created_from_our_label_studio_export_gets_its_metadata_and_attachments_back(project, labelled_row):
+    tasks = json.loads(export_bytes(project, "label_studio"))
+    elsewhere: Any = ProjectFactory(organization=OrganizationFactory())
+    label_config_replace(configuration=elsewhere.label_configuration, entries=EXPORT_CONFIG)
+
+    job = import_job_create(
+        project=elsewhere, user=None, file=json.dumps(tasks).encode(), file_name="ls.json", format="label_studio",
+        options={},
+    )  # fmt: skip
+    job = import_job_validate(job_id=job.id)
+    assert job.status == ImportStatus.VALIDATED, [(e.location, e.message) for e in job.errors.all()]
+    import_job_write(job_id=job.id)
+
+    media = Media.objects.get(organization=elsewhere.organization)
+    assert (media.metadata, media.attachments) == (METADATA, SEED_ASSET["attachments"])
+    assert Label.objects.get(task__media=media).points == [[1, 2], [30, 40]]
+
+
+def test_an_attachment_in_label_studio_meta_with_a_url_no_media_may_have_is_a_located_error(project):
+    label_config_replace(configuration=project.label_configuration, entries=EXPORT_CONFIG)
+    task = {
+        "data": {"image": "https://images.example.com/a.jpg"},
+        "meta": {"attachments": [{"type": "IMAGE", "value": "javascript:alert(1)"}], "note": "free for users"},
+        "annotations": [],
+    }
+    job = import_job_create(
+        project=project, user=None, file=json.dumps([task]).encode(), file_name="ls.json", format="label_studio",
+        options={},
+    )  # fmt: skip
+    job = import_job_validate(job_id=job.id)
+
+    assert [(e.location, e.code) for e in job.errors.all()] == [("/0/meta/attachments/0/value", "invalid_url")]
+    assert not Media.objects.exists()
