@@ -30,6 +30,10 @@ by the type of the configuration's root class whose key is the category's `name`
 - a point class: each visible keypoint (`v > 0`), and keypoints whose name (the category's
   `keypoints`) is a point class go to that class.
 
+Our own export's extras are read back: a line class's keypoints as the line, `parent_id`
+(nesting), and `attributes` (answers of the annotation's shape or of the image, by question key
+path; names that are no question, like CVAT's `occluded`, are passed over).
+
 Images are matched to media by name: the base name of `file_name` (`images/abc.jpg`,
 `../data/abc.jpg` and `https://host/abc.jpg` are all `abc.jpg`), and when no media has that
 name, the name without Label Studio's upload prefix (`/data/upload/3/1a2b3c4d-abc.jpg` and
@@ -60,6 +64,7 @@ from formats.reading import (
     not_utf8_check,
     not_utf8_error,
     pointer,
+    pointer_escape,
 )
 from formats.writing import (
     ExportFormat,
@@ -74,7 +79,7 @@ from formats.writing import (
     polygon_area,
     rings_of,
 )
-from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
 from labelsite.errors import ErrorDetail
 from labelsite.jsondepth import DepthGuard, JsonTooDeep
@@ -628,6 +633,75 @@ class _Shapes:
         return [Shape(key=entry.key, type=entry.type, points=points, entry_id=entry.id)]
 
 
+def _attribute_answers(
+    attributes: Any, config: LabelConfigIndex, parent_id: str | None, path: str, errors: list[ErrorDetail]
+) -> list[Answer]:
+    """The answers in an `attributes` object (what our export writes: `{"car_type": "suv",
+    "weather.daytime": "day", "tags": ["a", "b"]}`, by question key path) to the questions of the
+    class `parent_id` (None: the image's). A name that is no question is another tool's attribute
+    (CVAT's `occluded`, `rotation`) and is passed over; a value that does not fit its question is
+    an error at `path/<name>`."""
+    if not isinstance(attributes, dict):
+        return []
+    roots: list[Answer] = []
+    made: dict[str, Answer] = {}
+    # Parents first: "weather" before "weather.daytime".
+    for name in sorted((n for n in attributes if isinstance(n, str)), key=lambda n: n.count(".")):
+        value = attributes[name]
+        if value is None or value == []:
+            continue
+        *parents, last = name.split(".")
+        holder_id, siblings = parent_id, roots
+        for part in parents:
+            answer = made.get(f"{holder_id}/{part}")
+            if answer is None:
+                break
+            holder_id, siblings = _question_id(config, holder_id, part), answer.answers
+        else:
+            entry = _question(config, holder_id, last)
+            if entry is None:
+                continue
+            answer_value = _attribute_value(entry, value)
+            if answer_value is None:
+                errors.append(
+                    ErrorDetail(
+                        f"{path}/{pointer_escape(name)}",
+                        "invalid_attribute",
+                        f"{value!r} is no answer of the question {entry.title!r}; "
+                        f"use {', '.join(repr(o.key) for o in entry.options) or 'text'}.",
+                    )
+                )
+                continue
+            answer = Answer(key=entry.key, value=answer_value, schema_id=entry.schema_id)
+            made[f"{holder_id}/{last}"] = answer
+            siblings.append(answer)
+    return roots
+
+
+def _question(config: LabelConfigIndex, parent_id: str | None, key: str) -> IndexedEntry | None:
+    entry = config.root(key.lower()) if parent_id is None else config.child(parent_id, key.lower())
+    return entry if entry is not None and entry.is_classification else None
+
+
+def _question_id(config: LabelConfigIndex, parent_id: str | None, key: str) -> str | None:
+    entry = _question(config, parent_id, key)
+    return entry.id if entry is not None else None
+
+
+def _attribute_value(entry: IndexedEntry, value: Any) -> Any:
+    """An attribute's value as the question's answer (option keys, by key or label), or None."""
+
+    def option(given: Any) -> str | None:
+        return next((o.key for o in entry.options if given in (o.key, o.label)), None)
+
+    if entry.type == EntryType.FREETEXT:
+        return value if isinstance(value, str) else None
+    if entry.type == EntryType.CHECKLIST:
+        keys = [option(v) for v in value] if isinstance(value, list) else [option(value)]
+        return keys if keys and None not in keys else None
+    return option(value)
+
+
 def _shells(rings: list[list[list[float]]]) -> list[list[list[float]]]:
     """The outer rings of traced rings (each region's shell comes first, then its holes, which
     lie inside it): a polygon class keeps the regions' outlines."""
@@ -678,6 +752,13 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
         if parent is not None and converter.class_of(category["name"], parent) is None:
             parent = None  # the parent's class nests no class of that name: the shape stands alone
         made = converter.shapes(annotation, category, path, category_at, parent)
+        if made and isinstance(annotation, dict) and annotation.get("attributes"):
+            entry_id = str(made[0].entry_id)
+            answers = _attribute_answers(
+                annotation["attributes"], config, entry_id, f"{path}/attributes", converter.errors
+            )
+            for shape in made:
+                shape.answers = answers
         score = annotation.get("score")
         if isinstance(score, int | float) and not isinstance(score, bool):
             for shape in made:
@@ -697,8 +778,19 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
             reference_path=image_path,
             fallback_reference=fallback_reference,
         )
+    answers = _attribute_answers(
+        image.get("attributes"), config, None, pointer("images", data["image_at"], "attributes"), converter.errors
+    )
+    if converter.errors:
+        return Converted(
+            annotation=None,
+            errors=converter.errors,
+            reference=reference,
+            reference_path=image_path,
+            fallback_reference=fallback_reference,
+        )
     return Converted(
-        annotation=MediaAnnotation(media=reference, shapes=shapes, keep_data=True),
+        annotation=MediaAnnotation(media=reference, answers=answers, shapes=shapes, keep_data=True),
         reference=reference,
         reference_path=image_path,
         fallback_reference=fallback_reference,

@@ -228,15 +228,15 @@ def test_a_json_min_row_with_one_region_keeps_that_regions_answer(round_trip, pr
     assert json.loads(car[3]) == {"car_type": {"value": "suv", "answers": {}}}
 
 
-def test_coco_gives_back_every_geometry_nesting_included_but_no_answers(round_trip, projects):
-    """Lines come back from their keypoints, a nested point by the annotation's `parent_id`;
-    the answers our export writes as `attributes` are not read."""
+def test_coco_gives_back_every_label_answer_and_nesting(round_trip, projects):
+    """Lines come back from their keypoints, a nested point by the annotation's `parent_id`, answers
+    from the `attributes` our export writes on annotations and images."""
     source, fresh = projects
     _, job = round_trip("coco")
 
     assert (job["format"], job["status"]) == ("coco", "succeeded"), job["errors"]
-    assert labels_of(fresh) == _without(labels_of(source), answers=True)
-    assert answers_of(fresh) == {name: {} for name in LABELS}
+    assert labels_of(fresh) == labels_of(source)
+    assert answers_of(fresh) == answers_of(source)
 
 
 def _corners(points: str) -> str:
