@@ -36,6 +36,7 @@ FETCH_ROWS = 5000
 #: Finished tasks, as DataGym exports them.
 DEFAULT_STATES: tuple[str, ...] = (TaskState.COMPLETED, TaskState.SKIPPED, TaskState.REVIEWED)
 EMPTY_OBJECT = "{}"
+EMPTY_LIST = "[]"
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -241,7 +242,12 @@ class ExportReader:
         while True:
             page = tasks if last_pk is None else tasks.filter(pk__gt=last_pk)
             rows = list(
-                page.annotate(id_text=Cast("id", TextField()), answers_json=Cast("answers", TextField())).values_list(
+                page.annotate(
+                    id_text=Cast("id", TextField()),
+                    answers_json=Cast("answers", TextField()),
+                    metadata_json=Cast("media__metadata", TextField()),
+                    attachments_json=Cast("media__attachments", TextField()),
+                ).values_list(
                     "id",
                     "id_text",
                     "media_id",
@@ -256,6 +262,8 @@ class ExportReader:
                     "assignee_id",
                     "updated_at",
                     "answers_json",
+                    "metadata_json",
+                    "attachments_json",
                 )[: self.chunk_size]
             )
             if not rows:
@@ -276,6 +284,8 @@ class ExportReader:
                     updated_at=updated_at,
                     answers=loads(answers) if answers and answers != EMPTY_OBJECT else None,
                     labels=by_task.get(task_text, []),
+                    metadata=loads(metadata) if metadata and metadata != EMPTY_OBJECT else {},
+                    attachments=loads(attachments) if attachments and attachments != EMPTY_LIST else [],
                 )
                 for (
                     task_id,
@@ -292,6 +302,8 @@ class ExportReader:
                     assignee_id,
                     updated_at,
                     answers,
+                    metadata,
+                    attachments,
                 ) in rows
             ]
             yield chunk
@@ -409,4 +421,6 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             answers=answers_from_json(task.answers) if task.answers else [],
             shapes=roots,
         ),
+        metadata=task.metadata,
+        attachments=task.attachments,
     )

@@ -16,8 +16,9 @@ Writing:
 
 - `yolo` (detection): one line per rectangle, polygon or segmentation (its bounding box):
   `<class> <cx> <cy> <w> <h>`, normalised by the image's width and height to 0..1.
-- `yolo_seg` (segmentation): one line per polygon, segmentation ring or rectangle (its four
-  corners): `<class> <x1> <y1> <x2> <y2> ...`, normalised.
+- `yolo_seg` (segmentation): one line per polygon, segmentation outline or rectangle (its four
+  corners): `<class> <x1> <y1> <x2> <y2> ...`, normalised. A segmentation's holes are left out:
+  a line is a filled outline, so a hole written as a line would come back as a region.
 
 Class indices count from 0 over the classes that can appear (in configuration order, nested
 classes included); `classes.txt` lists their keys one per line and `data.yaml` maps index to
@@ -60,6 +61,7 @@ from formats.writing import (
     ExportWriter,
     UniqueNames,
     box_of,
+    ring_shells,
     rings_of,
     shapes_walk,
     stem,
@@ -87,7 +89,8 @@ def _lines(item: ExportItem, class_index: dict[str, int], *, segments: bool) -> 
         if index is None:
             continue
         if segments:
-            for ring in rings_of(shape.type, shape.points):
+            # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
+            for ring in ring_shells(rings_of(shape.type, shape.points)):
                 coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in ring)
                 lines.append(f"{index} {coordinates}")
             continue

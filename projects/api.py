@@ -537,8 +537,20 @@ class MediaKeysUpdateApi(APIView):
         return Response(MediaOutputSerializer(media, context={"request": request}).data)
 
 
-# /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.
-class MediaApi(MediaKeysUpdateApi, MediaDeleteApi):
+class MediaGetApi(APIView):
+    @extend_schema(
+        operation_id="media_get",
+        summary="A media, with its metadata and attachments",
+        description="Any member who may see the media's dataset may read it.",
+        responses={200: MediaOutputSerializer, **ERRORS},
+    )
+    def get(self, request: Request, media_id: str) -> Response:
+        media = selectors.media_get_for_user(user=request.user, media_id=media_id)
+        return Response(MediaOutputSerializer(media).data)
+
+
+# /api/media/{id}: GET reads it, PATCH sets its external id and global key, DELETE deletes it.
+class MediaApi(MediaGetApi, MediaKeysUpdateApi, MediaDeleteApi):
     pass
 
 

@@ -225,11 +225,28 @@ class MediaFilterSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=MediaSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
 
 
+class MediaAttachmentSerializer(serializers.Serializer):
+    """One attachment of a media, as a Labelbox data row carries it (stored as imported)."""
+
+    type = serializers.CharField(
+        help_text="IMAGE, VIDEO, AUDIO, RAW_TEXT, TEXT_URL, HTML, IMAGE_OVERLAY or PDF_URL (Labelbox's types)."
+    )
+    value = serializers.CharField(help_text="The text of a RAW_TEXT attachment, the http(s) URL of the others.")
+    name = serializers.CharField(required=False, help_text="Its name, when the data row gave one.")
+
+
 class MediaOutputSerializer(serializers.ModelSerializer):
     dataset_id = serializers.UUIDField()
     image_url = serializers.SerializerMethodField(
         help_text="The image's one address (projects/media_urls.py): the access-checked `/media/{id}/file` "
         "(absolute; a session or an `Authorization: Token` header) for uploaded and S3 media, a URL media's own URL."
+    )
+    metadata = serializers.DictField(
+        help_text="What the import stored with the media, by field name (Labelbox's metadata_fields: "
+        "tag, split, captureDateTime and the fields of the option metadata_schema)."
+    )
+    attachments = MediaAttachmentSerializer(
+        many=True, help_text="Context for the labeller (Labelbox's data row attachments), as imported."
     )
 
     class Meta:
@@ -246,6 +263,7 @@ class MediaOutputSerializer(serializers.ModelSerializer):
             "global_key",
             "external_id",
             "metadata",
+            "attachments",
             "created_at",
             "image_url",
         ]

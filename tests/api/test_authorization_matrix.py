@@ -131,6 +131,7 @@ ENDPOINTS = [
         (404, 403, 403, 200),
         lambda w: {"external_id": "asset-1", "global_key": "street-1"},
     ),
+    Endpoint("media get", "get", lambda w: f"/api/media/{w.media.id}", (404, 200, 200, 200)),
     Endpoint("media delete", "delete", lambda w: f"/api/media/{w.media.id}", (404, 403, 403, 204)),
     Endpoint("tasks list", "get", lambda w: f"/api/projects/{w.project.id}/tasks", (404, 200, 200, 200)),
     Endpoint("task get", "get", lambda w: f"/api/tasks/{w.task.id}", (404, 200, 200, 200)),
