@@ -34,6 +34,7 @@ def test_registry_lists_every_export_format():
     assert [fmt.name for fmt in export_format_list()] == [
         "coco",
         "csv",
+        "cvat",
         "datagym",
         "label_studio",
         "label_studio_min",
