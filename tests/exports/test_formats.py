@@ -38,6 +38,7 @@ def test_registry_lists_every_export_format():
         "datagym",
         "label_studio",
         "label_studio_min",
+        "labelme",
         "masks",
         "pascal_voc",
         "yolo",

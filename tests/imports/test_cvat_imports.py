@@ -95,22 +95,24 @@ def datumaro_export(tmp_path: Path, spec: dict[str, Any]) -> Path:
     return out
 
 
+def import_run(client: Any, on_commit: Any, project: Any, name: str, body: bytes, **options: Any) -> dict[str, Any]:
+    """Upload `body` as `name` (no format named: detected), write when valid; the job with its errors."""
+    with on_commit(execute=True):
+        response = client.post(
+            f"/api/projects/{project.pk}/imports",
+            {"file": SimpleUploadedFile(name, body), "options": json.dumps({"write_when_valid": True, **options})},
+            format="multipart",
+        )
+    assert response.status_code == 201, response.json()
+    job = dict(client.get(f"/api/imports/{response.json()['id']}").json())
+    job["errors"] = client.get(job["links"]["errors"]).json()["results"]
+    return job
+
+
 @pytest.fixture
 def run_import(admin_client, media_storage, eager_worker, django_capture_on_commit_callbacks):
     def run(project, name: str, body: bytes, **options: Any) -> dict[str, Any]:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = admin_client.post(
-                f"/api/projects/{project.pk}/imports",
-                {
-                    "file": SimpleUploadedFile(name, body),
-                    "options": json.dumps({"write_when_valid": True, **options}),
-                },
-                format="multipart",
-            )
-        assert response.status_code == 201, response.json()
-        job = dict(admin_client.get(f"/api/imports/{response.json()['id']}").json())
-        job["errors"] = admin_client.get(job["links"]["errors"]).json()["results"]
-        return job
+        return import_run(admin_client, django_capture_on_commit_callbacks, project, name, body, **options)
 
     return run
 
