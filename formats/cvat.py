@@ -213,7 +213,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     head = file.read(4)
     file.seek(0)
     if head != _ZIP_MAGIC:
-        yield from cvat_items(_file_chunks(file), "annotations.xml", 0)
+        yield from cvat_items(_file_chunks(file), "file", 0)
         return
     try:
         archive = SafeZip(file)

@@ -224,3 +224,106 @@ def test_our_cvat_export_of_an_imported_cvat_file_reads_back_in_datumaro_with_th
     assert (by_type[("mask", "sky")]["box"], by_type[("mask", "sky")]["area"]) == ([10, 0, 30, 8], 160)
     assert by_type[("label", "day")]["attributes"]["light"] == "bright"
     assert [(a["type"], a["label"], a["points"]) for a in read["street_2"]] == [("bbox", "car", [4.0, 4.0, 12.0, 10.0])]
+
+
+TURNED = {
+    "labels": [{"name": "car"}, {"name": "person"}],
+    "items": [
+        {
+            "id": "street_2",
+            "width": 32,
+            "height": 32,
+            "annotations": [
+                {"type": "rotated_bbox", "label": "car", "cx": 16, "cy": 16, "w": 10, "h": 4, "r": 90},
+                {
+                    "type": "bbox",
+                    "label": "person",
+                    "x": 1,
+                    "y": 1,
+                    "w": 4,
+                    "h": 8,
+                    "z": 2,
+                    "attributes": {"occluded": True},
+                },
+                {"type": "bbox", "label": "person", "x": 20, "y": 1, "w": 4, "h": 8, "z": 0},
+            ],
+        }
+    ],
+}
+
+
+def test_a_turned_box_lands_as_its_four_corners_in_a_polygon_class_named_by_label_mapping(
+    admin_client, project, run_import, tmp_path
+):
+    folder = datumaro_export(tmp_path, TURNED)
+    converted = configure(admin_client, project, (folder / "default.xml").read_text())
+    assert {"key": "car", "type": "rectangle"}.items() <= converted["entries"][0].items()
+    outline = {"key": "car_outline", "title": "car outline", "type": "polygon"}
+    label_config_replace(configuration=project.label_configuration, entries=[*converted["entries"], outline])
+    media(project, SIZES)
+
+    job = run_import(project, "cvat.zip", _zip(folder), label_mapping={"car": "car_outline"})
+
+    assert job["status"] == "succeeded", job["errors"]
+    found = labels_of(project, "street_2.jpg")
+    (outline,) = [points for key, _, points, _ in found if key == "car_outline"]
+    # 10 x 4 about (16, 16), turned a quarter clockwise: 4 wide and 10 high.
+    assert np.allclose(outline, [[18, 11], [18, 21], [14, 21], [14, 11]])
+
+
+def test_a_turned_box_in_a_rectangle_class_is_a_located_error_that_names_label_mapping(
+    admin_client, project, run_import, tmp_path
+):
+    folder = datumaro_export(tmp_path, TURNED)
+    configure(admin_client, project, (folder / "default.xml").read_text())
+    media(project, SIZES)
+
+    job = run_import(project, "cvat.zip", _zip(folder))
+
+    assert job["status"] == "failed"
+    (error,) = job["errors"]
+    assert (error["code"], error["location"]) == ("rotated_box", "default.xml: /annotations/image[1]/box[1]/@rotation")
+    assert "turned by 90 degrees" in error["message"]
+    assert "label_mapping" in error["message"]
+    assert not Label.objects.exists()
+
+
+def test_occluded_is_kept_as_the_answer_of_the_class_question_and_z_order_orders_the_shapes(
+    admin_client, project, run_import, tmp_path
+):
+    spec = {**TURNED, "items": [{**TURNED["items"][0], "annotations": TURNED["items"][0]["annotations"][1:]}]}
+    folder = datumaro_export(tmp_path, spec)
+    converted = configure(admin_client, project, (folder / "default.xml").read_text())
+    media(project, SIZES)
+
+    job = run_import(project, "cvat.zip", _zip(folder))
+
+    assert job["status"] == "succeeded", job["errors"]
+    person = next(e for e in converted["entries"] if e["key"] == "person")
+    assert [(c["key"], c["type"]) for c in person["children"]] == [("occluded", "select")]
+    ordered = Label.objects.filter(task__media__name="street_2.jpg").order_by("id")
+    # The box with z_order 2 is drawn over the one with 0: it comes after it.
+    assert [(label.points[0], label.answers) for label in ordered] == [
+        ([20.0, 1.0], {"occluded": {"value": "false"}}),
+        ([1.0, 1.0], {"occluded": {"value": "true"}}),
+    ]
+
+
+def test_a_label_of_no_class_and_an_unknown_attribute_are_errors_at_their_elements(
+    admin_client, project, run_import, tmp_path
+):
+    folder = datumaro_export(tmp_path, SPEC)
+    label_config_replace(
+        configuration=project.label_configuration,
+        entries=[{"key": "car", "title": "car", "type": "rectangle"}],
+    )
+    media(project, SIZES)
+
+    job = run_import(project, "default.xml", (folder / "default.xml").read_bytes())
+
+    assert (job["format"], job["status"]) == ("cvat", "failed")
+    located = {(e["code"], e["location"]) for e in job["errors"]}
+    assert ("unknown_attribute", "file: /annotations/image[2]/box[1]/attribute[1]/@name") in located
+    assert ("unknown_class", "file: /annotations/image[1]/polygon[1]/@label") in located
+    assert ("no_tags_question", "file: /annotations/image[1]/tag[1]") in located
+    assert not Label.objects.exists()
