@@ -643,9 +643,7 @@ class _Meta:
     def __init__(self, source: ExportSource) -> None:
         self.labels: dict[str, dict[str, Any]] = {}
         self.names: dict[str, str] = {}
-        for entry in source.config.geometry_classes():
-            if entry.parent_id is not None:
-                continue
+        for entry in source.config.geometry_classes():  # nested ones too: they are written flat
             name = _name_for(entry)
             self.names[str(entry.id)] = name
             label = self.labels.setdefault(name, {"type": entry.type, "color": entry.color, "attributes": {}})
