@@ -234,7 +234,7 @@ TURNED = {
             "width": 32,
             "height": 32,
             "annotations": [
-                {"type": "rotated_bbox", "label": "car", "cx": 16, "cy": 16, "w": 10, "h": 4, "r": 90},
+                {"type": "rotated_bbox", "label": "car", "cx": 16, "cy": 16, "w": 10, "h": 4, "r": 30},
                 {
                     "type": "bbox",
                     "label": "person",
@@ -267,8 +267,9 @@ def test_a_turned_box_lands_as_its_four_corners_in_a_polygon_class_named_by_labe
     assert job["status"] == "succeeded", job["errors"]
     found = labels_of(project, "street_2.jpg")
     (outline,) = [points for key, _, points, _ in found if key == "car_outline"]
-    # 10 x 4 about (16, 16), turned a quarter clockwise: 4 wide and 10 high.
-    assert np.allclose(outline, [[18, 11], [18, 21], [14, 21], [14, 11]])
+    # 10 x 4 about (16, 16), turned 30 degrees clockwise (image y down): its top edge now runs
+    # down to the right at 30 degrees, as datumaro's RotatedBbox.from_rectangle reads it.
+    assert np.allclose(outline, [[12.67, 11.768], [21.33, 16.768], [19.33, 20.232], [10.67, 15.232]], atol=0.001)
 
 
 def test_a_turned_box_in_a_rectangle_class_is_a_located_error_that_names_label_mapping(
@@ -283,7 +284,7 @@ def test_a_turned_box_in_a_rectangle_class_is_a_located_error_that_names_label_m
     assert job["status"] == "failed"
     (error,) = job["errors"]
     assert (error["code"], error["location"]) == ("rotated_box", "default.xml: /annotations/image[1]/box[1]/@rotation")
-    assert "turned by 90 degrees" in error["message"]
+    assert "turned by 30 degrees" in error["message"]
     assert "label_mapping" in error["message"]
     assert not Label.objects.exists()
 
