@@ -107,9 +107,15 @@ _ITEM_SCHEMA = ItemSchema(SCHEMA)
 
 
 def sniff(head: bytes) -> bool:
-    """A JSON object with LabelMe's keys (`shapes` and `imagePath`, or `imageData`)."""
+    """A JSON object with LabelMe's `shapes` and, in the first 4 KB, `imagePath`, `imageData`, a
+    shape's `shape_type`, or the `version` and `flags` that LabelMe writes before its shapes (a file
+    of many shapes has `imagePath` after them)."""
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()[:4096]
-    return text.startswith(b"{") and b'"shapes"' in text and (b'"imagePath"' in text or b'"imageData"' in text)
+    if not text.startswith(b"{") or b'"shapes"' not in text:
+        return False
+    return any(key in text for key in (b'"imagePath"', b'"imageData"', b'"shape_type"')) or (
+        b'"version"' in text and b'"flags"' in text
+    )
 
 
 def _ignored(path: str) -> bool:
