@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from formats import format_candidates, format_detect
+from formats import format_detect
 
 
 def _labelme(points: int) -> bytes:
