@@ -663,6 +663,7 @@ def cvat_meta_to_entries(xml: str) -> ConvertedConfig:
             entry["children"] = children
             entries.append(entry)
     if tag_labels:
+        option_keys: set[str] = set()
         tags_key = key_from_text("tags", root_keys)
         tree_keys = {tags_key}
         children = []
@@ -681,7 +682,7 @@ def cvat_meta_to_entries(xml: str) -> ConvertedConfig:
                 "schema_id": CVAT_TAGS_SCHEMA_ID,
                 "options": [
                     {
-                        "key": key_from_text(label.name, set()),
+                        "key": key_from_text(label.name, option_keys),
                         "label": label.name[:128],
                         "schema_id": cvat_schema_id("tag", label.name),
                     }
