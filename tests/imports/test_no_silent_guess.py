@@ -27,7 +27,7 @@ from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
 pytestmark = pytest.mark.django_db
 
 LABEL_STUDIO_FILES = Path(__file__).parents[1] / "thirdparty" / "files" / "label-studio-1.23.2"
-JSON_FORMATS = ("ango", "coco", "datagym", "label_studio", "labelbox_data_rows")
+JSON_FORMATS = ("ango", "coco", "datagym", "label_studio", "labelbox_data_rows", "labelme")
 
 
 def detected(content: Any, name: str = "labels.json") -> str | None:
