@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from labeling.models import TaskState
+from labeling.models import Task, TaskState
 from tests.api.conftest import World, png_bytes, s3_sources_of
 
 ACTORS = ("anonymous", "revoked", "other_org", "annotator", "reviewer", "admin", "org_token")
@@ -31,6 +31,11 @@ class Endpoint:
     prepare: Callable[[World], None] | None = None
     settings: Callable[[World], dict[str, Any]] | None = None  # what the endpoint needs configured
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def _version(world: World) -> int:
+    """The task's version now: every annotation write must name it (else 428)."""
+    return Task.objects.get(pk=world.task.pk).version
 
 
 def _complete(world: World) -> None:
@@ -156,23 +161,34 @@ ENDPOINTS = [
         "put",
         lambda w: f"/api/tasks/{w.task.id}/annotation",
         (404, 200, 200, 200),
-        lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": []},
+        lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": [], "version": _version(w)},
     ),
     Endpoint(
         "label create",
         "post",
         lambda w: f"/api/tasks/{w.task.id}/labels",
         (404, 201, 201, 201),
-        lambda w: {"key": "car", "points": [[0, 0], [3, 3]]},
+        lambda w: {"key": "car", "points": [[0, 0], [3, 3]], "version": _version(w)},
     ),
     Endpoint(
         "label update",
         "patch",
         lambda w: f"/api/labels/{w.label.id}",
         (404, 200, 200, 200),
-        lambda w: {"points": [[2, 2], [6, 6]]},
+        lambda w: {"points": [[2, 2], [6, 6]], "version": _version(w)},
     ),
-    Endpoint("label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200)),
+    Endpoint(
+        "label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200), headers={"If-Match": "0"}
+    ),
+    Endpoint(
+        "task heartbeat",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/heartbeat",
+        (404, 200, 200, 200),
+        lambda w: {"active_seconds": 5},
+    ),
+    # Only an admin releases a reservation that is not theirs (nobody's, here).
+    Endpoint("task release", "post", lambda w: f"/api/tasks/{w.task.id}/release", (404, 403, 403, 200)),
 ]
 
 
@@ -196,7 +212,7 @@ def test_endpoint_answers_each_caller_with_its_status(
     kwargs: dict[str, Any] = {}
     if endpoint.body is not None:
         kwargs = {"data": endpoint.body(world), "format": "multipart" if endpoint.multipart else "json"}
-    response = getattr(client, endpoint.method)(endpoint.url(world), **kwargs)
+    response = getattr(client, endpoint.method)(endpoint.url(world), headers=endpoint.headers, **kwargs)
     assert response.status_code == _expected(endpoint, actor), response.content
     if response.status_code >= 400 and "error" in response.json():
         error = response.json()["error"]
