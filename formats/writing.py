@@ -96,6 +96,17 @@ class ExportItem:
     assignee_id: Any
     updated_at: datetime
     annotation: MediaAnnotation
+    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
+    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
+    #: rejected) and the active seconds the labeling page counted.
+    completed_by_id: int | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    reviewed_by_id: int | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_verdict: str = ""
+    active_seconds: int = 0
 
 
 class LabelRow(NamedTuple):
@@ -112,6 +123,8 @@ class LabelRow(NamedTuple):
     score: float | None
     model_version: str
     valid: bool
+    #: Who drew it (a user id), None for imported labels and predictions.
+    author_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +146,19 @@ class TaskRows:
     answers: dict[str, Any] | None
     #: Its labels in the order they were created; a label's parent (if exported) comes with it.
     labels: list[LabelRow]
+    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
+    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
+    #: rejected) and the active seconds the labeling page counted.
+    completed_by_id: int | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    reviewed_by_id: int | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_verdict: str = ""
+    active_seconds: int = 0
+    #: Usernames by user id, of every label author of the chunk (shared by its tasks).
+    usernames: dict[int, str] = field(default_factory=dict)
 
 
 def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:

@@ -276,6 +276,11 @@ def task_skip(*, task: Task, user: Any = None) -> Task:
 _LABEL_CONTENT = ("entry_id", "points", "answers", "source", "score", "model_version")
 
 
+def _label_content(label: Label) -> tuple[Any, ...]:
+    # The class as text: the index gives it as a string, the database as a UUID.
+    return (str(label.entry_id), *(getattr(label, name) for name in _LABEL_CONTENT[1:]))
+
+
 @dataclass(frozen=True)
 class _Kept:
     """Who wrote a stored label, kept when a save sends it back with its `id`."""
@@ -316,7 +321,7 @@ def _label_rows(
         if previous is not None:
             row.id = label["id"]
             row.author_id = previous.author_id
-            if tuple(getattr(row, name) for name in _LABEL_CONTENT) == previous.content:
+            if _label_content(row) == previous.content:
                 row.updated_by_id = previous.updated_by_id
         rows.append((row, label.get("children") or []))
     return rows
@@ -328,7 +333,7 @@ def _labels_kept(task: Task) -> dict[int, _Kept]:
         row["id"]: _Kept(
             author_id=row["author_id"],
             updated_by_id=row["updated_by_id"],
-            content=tuple(row[name] for name in _LABEL_CONTENT),
+            content=_label_content(Label(**{name: row[name] for name in _LABEL_CONTENT})),
         )
         for row in Label.objects.filter(task=task).values(*fields)
     }
