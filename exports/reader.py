@@ -267,8 +267,9 @@ class ExportReader:
             if not rows:
                 return
             by_task = self._labels([row[0] for row in rows], labels)  # keyed by the task id as text
+            people: set[int | None] = {row[14] for row in rows}
             usernames = self._usernames_of(
-                {row[14] for row in rows}
+                people
                 | {row[16] for row in rows}
                 | {label.author_id for task_labels in by_task.values() for label in task_labels}
             )
