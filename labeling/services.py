@@ -133,10 +133,13 @@ def _reserve_row(*, task_id: Any, user: Any, now: datetime, active_seconds: int 
     return bool(Task.objects.filter(_free_for(user, now=now), pk=task_id).update(**changes))
 
 
-def _reservations_release_others(*, user: Any, project_id: Any, keep: Any) -> None:
+def _reservations_release_others(*, user: Any, project_id: Any, keep: Any, now: datetime) -> None:
     """A user labels one task of a project at a time: opening one gives back the others they hold,
-    so browsing with Next does not keep a trail of tasks from everyone else."""
-    Task.objects.filter(project_id=project_id, reserved_by_id=user.pk).exclude(pk=keep).update(
+    so browsing with Next does not keep a trail of tasks from everyone else.
+
+    Only live reservations: an expired one holds nothing already, and it may be the very row
+    another caller has locked as its next task (touching it could deadlock with that caller)."""
+    Task.objects.filter(project_id=project_id, reserved_by_id=user.pk, reserved_until__gt=now).exclude(pk=keep).update(
         reserved_by=None, reserved_until=None
     )
 
@@ -153,7 +156,7 @@ def task_reserve(*, task: Task, user: Any) -> bool:
     with transaction.atomic():
         if not _reserve_row(task_id=task.pk, user=user, now=now):
             return False
-        _reservations_release_others(user=user, project_id=task.project_id, keep=task.pk)
+        _reservations_release_others(user=user, project_id=task.project_id, keep=task.pk, now=now)
     task.refresh_from_db(fields=["reserved_by", "reserved_until", "active_seconds"])
     return True
 
@@ -191,7 +194,7 @@ def task_next_reserve(*, user: Any, project: Project) -> Task | None:
             if task_id is None:
                 return None
             if _reserve_row(task_id=task_id, user=user, now=now):
-                _reservations_release_others(user=user, project_id=project.pk, keep=task_id)
+                _reservations_release_others(user=user, project_id=project.pk, keep=task_id, now=now)
                 return Task.objects.select_related("media", "project").get(pk=task_id)
     return None
 
