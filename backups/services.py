@@ -8,8 +8,10 @@ The archive is a ZIP file (the standard library reads and writes it as a stream)
     media.jsonl     one media per line: every column; `file` is the storage name
     files/<media id>/<file name>   the bytes of uploaded (LOCAL) media
     tasks.jsonl     one task per line: state, assignee, answers, version, review comment,
-                    timestamps, and its labels (parents before children, with their
-                    answers, points, source, score and model version: predictions too)
+                    timestamps, who completed and reviewed it (verdict, times, active
+                    seconds), and its labels (parents before children, with their answers,
+                    points, source, score, model version, author and last editor:
+                    predictions too)
 
 URL and S3 media are references: the dump holds the URL or `s3://bucket/key`, not the
 bytes (the bucket or web server is backed up on its own). Uploaded files are stored in
@@ -75,6 +77,9 @@ _MEDIA_FIELDS: tuple[str, ...] = ("id", "dataset_id", "name", "source", "file", 
 _MEDIA_FIELDS += ("height", "global_key", "external_id", "metadata", "attachments", "created_at", "deleted_at")
 _TASK_FIELDS: tuple[str, ...] = ("id", "media_id", "state", "answers", "has_import", "version", "review_comment")
 _TASK_FIELDS += ("created_at", "updated_at")
+# Who did what (issue 18); a dump made before these columns lacks them and restores them empty.
+# Reservations are not dumped: they are minutes long, and the restored project starts free.
+_TASK_ATTRIBUTION = ("completed_at", "reviewed_at", "review_verdict", "active_seconds")
 _LABEL_FIELDS: tuple[str, ...] = ("id", "entry_id", "parent_id", "points", "answers", "source", "score")
 _LABEL_FIELDS += ("model_version", "import_job_id", "import_batch", "valid", "created_at", "updated_at")
 
@@ -132,10 +137,18 @@ def project_dump(*, project: Project, out: IO[bytes]) -> DumpCounts:
                 # both the page and the importer write the parent first.
                 for label in Label.objects.filter(task__in=tasks).order_by("task_id", "id"):
                     labels[label.task_id].append(
-                        _row(label, _LABEL_FIELDS) | {"author": usernames.get(label.author_id)}
+                        _row(label, _LABEL_FIELDS)
+                        | {
+                            "author": usernames.get(label.author_id),
+                            "updated_by": usernames.get(label.updated_by_id),
+                        }
                     )
                 for task in tasks:
-                    row = _row(task, _TASK_FIELDS) | {"assignee": usernames.get(task.assignee_id)}
+                    row = _row(task, _TASK_FIELDS + _TASK_ATTRIBUTION) | {
+                        "assignee": usernames.get(task.assignee_id),
+                        "completed_by": usernames.get(task.completed_by_id),
+                        "reviewed_by": usernames.get(task.reviewed_by_id),
+                    }
                     member.write(_line(row | {"labels": labels[task.pk]}))
                     counts.tasks += 1
                     counts.labels += len(labels[task.pk])
@@ -386,11 +399,15 @@ def _restore(
         task_labels = row.pop("labels")
         row["id"], row["media_id"] = uuids(row["id"]), uuids(row["media_id"])
         assignee = user_id(row.pop("assignee"))
-        tasks.append(Task(project=project, assignee_id=assignee, **row))
+        completed_by, reviewed_by = user_id(row.pop("completed_by", None)), user_id(row.pop("reviewed_by", None))
+        tasks.append(
+            Task(project=project, assignee_id=assignee, completed_by_id=completed_by, reviewed_by_id=reviewed_by, **row)
+        )
         label_ids: set[int] = set()  # a parent is a label of the same task, before its children
         for raw in task_labels:
             label_row = dict(raw)
             author = user_id(label_row.pop("author"))
+            updated_by = user_id(label_row.pop("updated_by", None))
             label_row["entry_id"] = uuids(label_row["entry_id"])
             # The label table has no constraint on these two (see `Label.entry`): checked here.
             if label_row["entry_id"] not in entry_ids:
@@ -401,7 +418,7 @@ def _restore(
                 )
             label_ids.add(label_row["id"])
             label_row["import_job_id"] = job_ids(label_row["import_job_id"])
-            labels.append(Label(task_id=row["id"], author_id=author, **label_row))
+            labels.append(Label(task_id=row["id"], author_id=author, updated_by_id=updated_by, **label_row))
         if len(tasks) >= CHUNK:
             _flush_tasks(tasks, labels, result.counts, new_ids=new_ids)
             tasks, labels = [], []

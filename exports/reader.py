@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -184,6 +185,7 @@ class ExportReader:
     pk_upto: Any = None
     config: ExportConfig = field(init=False)
     _entry_ids: dict[str, str] = field(init=False, repr=False)
+    _usernames: dict[int, str] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         entries = LabelEntry.objects.filter(configuration__project=self.project).order_by(
@@ -264,11 +266,23 @@ class ExportReader:
                     "answers_json",
                     "metadata_json",
                     "attachments_json",
+                    "completed_by_id",
+                    "completed_at",
+                    "reviewed_by_id",
+                    "reviewed_at",
+                    "review_verdict",
+                    "active_seconds",
                 )[: self.chunk_size]
             )
             if not rows:
                 return
             by_task = self._labels([row[0] for row in rows], labels)  # keyed by the task id as text
+            people: set[int | None] = {row[14] for row in rows}
+            usernames = self._usernames_of(
+                people
+                | {row[16] for row in rows}
+                | {label.author_id for task_labels in by_task.values() for label in task_labels}
+            )
             chunk = [
                 TaskRows(
                     task_id=task_id,
@@ -286,6 +300,15 @@ class ExportReader:
                     labels=by_task.get(task_text, []),
                     metadata=loads(metadata) if metadata and metadata != EMPTY_OBJECT else {},
                     attachments=loads(attachments) if attachments and attachments != EMPTY_LIST else [],
+                    completed_by_id=completed_by_id,
+                    completed_by=usernames.get(completed_by_id) if completed_by_id is not None else None,
+                    completed_at=completed_at,
+                    reviewed_by_id=reviewed_by_id,
+                    reviewed_by=usernames.get(reviewed_by_id) if reviewed_by_id is not None else None,
+                    reviewed_at=reviewed_at,
+                    review_verdict=review_verdict,
+                    active_seconds=active_seconds,
+                    usernames=usernames,
                 )
                 for (
                     task_id,
@@ -304,6 +327,12 @@ class ExportReader:
                     answers,
                     metadata,
                     attachments,
+                    completed_by_id,
+                    completed_at,
+                    reviewed_by_id,
+                    reviewed_at,
+                    review_verdict,
+                    active_seconds,
                 ) in rows
             ]
             yield chunk
@@ -311,6 +340,13 @@ class ExportReader:
             if self.on_chunk is not None:
                 self.on_chunk(done)
             last_pk = rows[-1][0]
+
+    def _usernames_of(self, user_ids: set[int | None]) -> dict[int, str]:
+        """Usernames of these users, one query for those not seen in an earlier chunk."""
+        unknown = [pk for pk in user_ids if pk is not None and pk not in self._usernames]
+        if unknown:
+            self._usernames.update(get_user_model().objects.filter(pk__in=unknown).values_list("pk", "username"))
+        return self._usernames
 
     def _labels(self, task_ids: list[Any], labels: QuerySet[Label]) -> dict[str, list[LabelRow]]:
         """The labels of each task (of entries in the configuration) in id order, from one query."""
@@ -335,6 +371,7 @@ class ExportReader:
                 "score",
                 "model_version",
                 "valid",
+                "author_id",
             )
         )
         sql, params = query.query.sql_with_params()
@@ -346,7 +383,19 @@ class ExportReader:
         with connections[query.db].cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH_ROWS):
-                for label_id, task_id, entry_id, parent_id, points, answers, source, score, version, valid in batch:
+                for (
+                    label_id,
+                    task_id,
+                    entry_id,
+                    parent_id,
+                    points,
+                    answers,
+                    source,
+                    score,
+                    version,
+                    valid,
+                    author,
+                ) in batch:
                     entry_text = entry_ids.get(entry_id)
                     if entry_text is None:
                         if entry_id not in by_id:
@@ -366,6 +415,7 @@ class ExportReader:
                                 score,
                                 version,
                                 bool(valid),
+                                author,
                             ),
                         )
                     )
@@ -392,6 +442,7 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             model_version=row.model_version,
             valid=row.valid,
             entry_id=row.entry_id,
+            created_by=task.usernames.get(row.author_id) if row.author_id is not None else None,
         )
         shapes[row.id] = shape
         if row.parent_id is None:
@@ -423,4 +474,12 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
         ),
         metadata=task.metadata,
         attachments=task.attachments,
+        completed_by_id=task.completed_by_id,
+        completed_by=task.completed_by,
+        completed_at=task.completed_at,
+        reviewed_by_id=task.reviewed_by_id,
+        reviewed_by=task.reviewed_by,
+        reviewed_at=task.reviewed_at,
+        review_verdict=task.review_verdict,
+        active_seconds=task.active_seconds,
     )

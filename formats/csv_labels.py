@@ -4,7 +4,9 @@ Columns: `task_id`, `media_id`, `media_name`, `state`, `label` (the label's numb
 the task, from 1), `parent` (the number of its parent for a nested geometry), `class`,
 `type`, `points` (JSON, pixels), `answers` (the label's answers flattened:
 `car_type=suv; tags=a|b; weather.daytime=day`), `global_answers` (the task's, the same
-way), `source`, `score`, `model_version`.
+way), `source`, `score`, `model_version`, `created_by` (the username of whoever drew the label;
+empty for imported labels and predictions), `completed_by`, `reviewed_by` (usernames, of the
+task), `review_verdict` (accepted or rejected) and `lead_time` (the task's active seconds).
 
 A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
 apostrophe, so that a spreadsheet shows it as text instead of running it as a formula
@@ -38,6 +40,11 @@ COLUMNS = (
     "source",
     "score",
     "model_version",
+    "created_by",
+    "completed_by",
+    "reviewed_by",
+    "review_verdict",
+    "lead_time",
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -56,6 +63,7 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
     for chunk in source.chunks():
         for item in chunk:
             common = [str(item.task_id), str(item.media_id), item.media_name, item.state]
+            who = [item.completed_by or "", item.reviewed_by or "", item.review_verdict, item.active_seconds]
             global_answers = answers_text(item.annotation.answers)
             stack: list[tuple[Shape, int | None]] = [(shape, None) for shape in reversed(item.annotation.shapes)]
             number = 0
@@ -74,12 +82,17 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
                     shape.source,
                     "" if shape.score is None else shape.score,
                     shape.model_version,
+                    shape.created_by or "",
+                    *who,
                 ]
                 writer.writerow([cell_safe(value) for value in row])
                 stack.extend((child, number) for child in reversed(shape.children))
             if not number:
                 writer.writerow(
-                    [cell_safe(value) for value in [*common, "", "", "", "", "", "", global_answers, "", "", ""]]
+                    [
+                        cell_safe(value)
+                        for value in [*common, "", "", "", "", "", "", global_answers, "", "", "", "", *who]
+                    ]
                 )
         out.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)

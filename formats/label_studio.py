@@ -1436,13 +1436,16 @@ def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, 
         "annotations": [
             {
                 "id": str(item.task_id),
-                "completed_by": item.assignee_id,
+                # As Label Studio writes it: a user id, here our user's id (its `pk`); who completed
+                # the task, else (completed by a script, or not completed) its assignee.
+                "completed_by": item.completed_by_id if item.completed_by_id is not None else item.assignee_id,
                 "result": annotation.results,
                 "was_cancelled": item.state == TaskState.SKIPPED,
                 "ground_truth": False,
                 "created_at": updated,
                 "updated_at": updated,
-                "lead_time": None,
+                # Seconds the labeling page was visible and in use on the task, as Label Studio counts it.
+                "lead_time": float(item.active_seconds),
             }
         ],
         "predictions": [
@@ -1529,7 +1532,7 @@ def _minimal(task: dict[str, Any]) -> dict[str, Any]:
     row["annotation_id"] = annotation["id"]
     row["created_at"] = annotation["created_at"]
     row["updated_at"] = annotation["updated_at"]
-    row["lead_time"] = None
+    row["lead_time"] = annotation["lead_time"]
     return row
 
 

@@ -99,6 +99,17 @@ class ExportItem:
     #: What an import stored with the media (Labelbox's metadata fields by name, its attachments).
     metadata: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
+    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
+    #: rejected) and the active seconds the labeling page counted.
+    completed_by_id: int | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    reviewed_by_id: int | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_verdict: str = ""
+    active_seconds: int = 0
 
 
 class LabelRow(NamedTuple):
@@ -115,6 +126,8 @@ class LabelRow(NamedTuple):
     score: float | None
     model_version: str
     valid: bool
+    #: Who drew it (a user id), None for imported labels and predictions.
+    author_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -138,6 +151,19 @@ class TaskRows:
     labels: list[LabelRow]
     metadata: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
+    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
+    #: rejected) and the active seconds the labeling page counted.
+    completed_by_id: int | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    reviewed_by_id: int | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_verdict: str = ""
+    active_seconds: int = 0
+    #: Usernames by user id, of every label author of the chunk (shared by its tasks).
+    usernames: dict[int, str] = field(default_factory=dict)
 
 
 def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:

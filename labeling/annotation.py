@@ -53,6 +53,8 @@ class Shape:
     schema_id: str | None = None
     # The resolved LabelEntry id (a string), set by a reader that resolved the class already.
     entry_id: str | None = None
+    # Who drew it (a username), set by the export reader; None when nobody is recorded.
+    created_by: str | None = None
 
 
 @dataclass(slots=True)

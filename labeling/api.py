@@ -6,8 +6,13 @@ writes, `task_get_for_review`, `task_get_for_assign`, `label_get_for_labeling`);
 task assigned to someone else is theirs (409 `task_held` for annotators) is checked by
 every writer in `labeling.services`, which is why writes pass the request's user.
 
-A save names the version it edited, as `version` in the body or an `If-Match` header;
-a save over a newer version answers 409 instead of overwriting someone else's work.
+Every annotation write (the whole document, or one label) names the version it edited, as
+`version` in the body or an `If-Match` header: a write without one answers 428
+`version_required`, and one over a newer version 409, instead of overwriting someone else's
+work. (The DataGym v1 facade keeps its own contract and calls the services without one.)
+
+Opening a task to label it reserves it (the pages do that); `heartbeat` renews the
+reservation while the page is open and adds the active time it counted; `release` ends it.
 """
 
 from __future__ import annotations
@@ -33,20 +38,26 @@ from labeling.serializers import (
     LabelWriteControlSerializer,
     TaskAssignInputSerializer,
     TaskFilterSerializer,
+    TaskHeartbeatInputSerializer,
     TaskOutputSerializer,
     TaskReviewInputSerializer,
     TaskVersionSerializer,
 )
+from labelsite.errors import ErrorDetail, PreconditionRequired
 from projects.selectors import project_get_for_user
-from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT
+from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, ErrorSerializer
 
 IF_MATCH = OpenApiParameter(
     name="If-Match",
     location=OpenApiParameter.HEADER,
     type=OpenApiTypes.STR,
     required=False,
-    description="The task version you edited (instead of `version` in the body).",
+    description="The task version you edited (instead of `version` in the body); one of the two is required.",
 )
+
+
+#: Annotation writes: 428 when they name no version, 409 when it is stale or someone else holds the task.
+ERRORS_OF_WRITES: dict[int, Any] = {**ERRORS_WITH_CONFLICT, 428: ErrorSerializer}
 
 
 def _body_object(request: Request) -> dict[str, Any]:
@@ -55,13 +66,21 @@ def _body_object(request: Request) -> dict[str, Any]:
     return dict(request.data)
 
 
-def _expected_version(request: Request, body_version: Any) -> int | None:
-    """The version the client edited: the body's `version`, else the If-Match header, else None."""
+def _expected_version(request: Request, body_version: Any) -> int:
+    """The version the client edited: the body's `version`, else the If-Match header; a write
+    without either answers 428, since it would overwrite whatever was saved meanwhile."""
     if body_version is not None:
         return int(body_version)
     header = request.headers.get("If-Match", "").strip()
     if not header:
-        return None
+        raise PreconditionRequired(
+            code="version_required",
+            message="Say which version of the task you edited: send its `version` (from GET "
+            "/api/tasks/{id}/annotation) in the body, or an If-Match header with it, e.g. If-Match: 3.",
+            details=[
+                ErrorDetail(path="version", code="required", message="Give the task version you edited, or If-Match.")
+            ],
+        )
     value = header.removeprefix("W/").strip('"')
     if not value.isdigit():
         raise exceptions.ValidationError({"If-Match": ["Give the task version, a whole number, e.g. If-Match: 3."]})
@@ -150,6 +169,39 @@ class TaskSkipApi(APIView):
         return Response(_task_output(task))
 
 
+class TaskHeartbeatApi(APIView):
+    @extend_schema(
+        operation_id="tasks_heartbeat",
+        summary="Keep the task reserved while it is open, and add the active time spent on it",
+        description="Takes or renews the caller's reservation (for LABELSITE_TASK_LEASE_SECONDS) when the task "
+        "is open and nobody else holds it. An annotator whose task someone else holds gets 409 `task_held`.",
+        request=TaskHeartbeatInputSerializer,
+        responses={200: TaskOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        data = TaskHeartbeatInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        task = services.task_heartbeat(
+            task=task, user=request.user, active_seconds=data.validated_data["active_seconds"]
+        )
+        return Response(_task_output(selectors.task_get_for_user(user=request.user, task_id=task.pk)))
+
+
+class TaskReleaseApi(APIView):
+    @extend_schema(
+        operation_id="tasks_release",
+        summary="End the task's reservation",
+        description="Admins release any task; others only their own reservation.",
+        request=None,
+        responses={200: TaskOutputSerializer, **ERRORS},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get_for_release(user=request.user, task_id=task_id)
+        task = services.task_release(task=task)
+        return Response(_task_output(task))
+
+
 class TaskReviewApi(APIView):
     @extend_schema(
         operation_id="tasks_review",
@@ -162,7 +214,7 @@ class TaskReviewApi(APIView):
         data.is_valid(raise_exception=True)
         task = selectors.task_get_for_review(user=request.user, task_id=task_id)
         task = services.task_review(
-            task=task, accept=data.validated_data["accept"], comment=data.validated_data["comment"]
+            task=task, accept=data.validated_data["accept"], comment=data.validated_data["comment"], user=request.user
         )
         return Response(_task_output(task))
 
@@ -186,21 +238,27 @@ class AnnotationReplaceApi(APIView):
     @extend_schema(
         operation_id="tasks_annotation_replace",
         summary="Replace the task's answers and labels with a document",
-        description="Every problem of the document answers 400 with its path; a stale `version` answers 409.",
+        description="Every problem of the document answers 400 with its path; no `version` (nor If-Match) "
+        "answers 428, a stale one 409. A label sent back with its `id` keeps its author. `active_seconds` "
+        "(optional) adds the time the page was in use since its last report.",
         parameters=[IF_MATCH],
         request=AnnotationDocumentSerializer,
-        responses={200: AnnotationDocumentSerializer, **ERRORS_WITH_CONFLICT},
+        responses={200: AnnotationDocumentSerializer, **ERRORS_OF_WRITES},
     )
     def put(self, request: Request, task_id: str) -> Response:
         document = _body_object(request)
-        control = LabelWriteControlSerializer(data={"version": document.get("version")})
+        control = LabelWriteControlSerializer(
+            data={"version": document.get("version"), "active_seconds": document.pop("active_seconds", 0)}
+        )
         control.is_valid(raise_exception=True)
         task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        expected_version = _expected_version(request, control.validated_data.get("version"))
         stored = services.task_annotation_replace(
             task=task,
             document=document,
             user=request.user,
-            expected_version=_expected_version(request, control.validated_data.get("version")),
+            expected_version=expected_version,
+            active_seconds=control.validated_data.get("active_seconds") or 0,
         )
         return Response(stored, headers={"ETag": f'"{stored["version"]}"'})
 
@@ -223,19 +281,20 @@ class LabelCreateApi(APIView):
         summary="Add one label (with nested labels) to the task",
         parameters=[IF_MATCH],
         request=LabelCreateInputSerializer,
-        responses={201: LabelOutputSerializer, **ERRORS_WITH_CONFLICT},
+        responses={201: LabelOutputSerializer, **ERRORS_OF_WRITES},
     )
     def post(self, request: Request, task_id: str) -> Response:
         body = _body_object(request)
         control = LabelWriteControlSerializer(data={k: body.pop(k) for k in ("parent_id", "version") if k in body})
         control.is_valid(raise_exception=True)
         task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        expected_version = _expected_version(request, control.validated_data.get("version"))
         label = services.label_create(
             task=task,
             label=body,
             parent_id=control.validated_data.get("parent_id"),
             user=request.user,
-            expected_version=_expected_version(request, control.validated_data.get("version")),
+            expected_version=expected_version,
         )
         return Response(_label_output(label), status=status.HTTP_201_CREATED)
 
@@ -246,18 +305,16 @@ class LabelUpdateApi(APIView):
         summary="Change a label's points, answers, source, score or model version",
         parameters=[IF_MATCH],
         request=LabelUpdateInputSerializer,
-        responses={200: LabelOutputSerializer, **ERRORS_WITH_CONFLICT},
+        responses={200: LabelOutputSerializer, **ERRORS_OF_WRITES},
     )
     def patch(self, request: Request, label_id: int) -> Response:
         changes = _body_object(request)
         control = LabelWriteControlSerializer(data={"version": changes.pop("version", None)})
         control.is_valid(raise_exception=True)
         label = selectors.label_get_for_labeling(user=request.user, label_id=label_id)
+        expected_version = _expected_version(request, control.validated_data.get("version"))
         label = services.label_update(
-            label=label,
-            changes=changes,
-            user=request.user,
-            expected_version=_expected_version(request, control.validated_data.get("version")),
+            label=label, changes=changes, user=request.user, expected_version=expected_version
         )
         return Response(_label_output(label))
 
@@ -267,11 +324,12 @@ class LabelDeleteApi(APIView):
         operation_id="labels_delete",
         summary="Delete a label and its nested labels",
         parameters=[IF_MATCH],
-        responses={200: TaskVersionSerializer, **ERRORS_WITH_CONFLICT},
+        responses={200: TaskVersionSerializer, **ERRORS_OF_WRITES},
     )
     def delete(self, request: Request, label_id: int) -> Response:
         label = selectors.label_get_for_labeling(user=request.user, label_id=label_id)
-        services.label_delete(label=label, expected_version=_expected_version(request, None), user=request.user)
+        expected_version = _expected_version(request, None)
+        services.label_delete(label=label, expected_version=expected_version, user=request.user)
         return Response({"task_version": label.task.version})
 
 

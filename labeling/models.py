@@ -21,6 +21,11 @@ class TaskState(models.TextChoices):
     WAITING_CHANGED = "waiting_changed", "Waiting (configuration changed)"
 
 
+class ReviewVerdict(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
 class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: `task_project_order` and `task_project_state` start with it.
@@ -38,6 +43,43 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=0)
     # What the reviewer said when sending the task back (or accepting it).
     review_comment = models.TextField(blank=True)
+    # The reservation: opening a task to label it holds it for its user until `reserved_until`
+    # (renewed by the open page and by each save); past that moment the task is free again,
+    # with no sweeper needed. Taken and renewed only by conditional UPDATEs (labeling.services).
+    # The user columns have no index: nothing looks tasks up by them yet, and an unindexed
+    # column keeps a heartbeat's or a completion's UPDATE a HOT update (fillfactor 50 above).
+    reserved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    reserved_until = models.DateTimeField(null=True, blank=True)
+    # Who did what, and when: set by completing and by reviewing.
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_verdict = models.CharField(max_length=16, choices=ReviewVerdict.choices, blank=True)
+    # Seconds the labeling page was visible and in use on this task, by everyone who opened it
+    # (Label Studio's `lead_time`).
+    active_seconds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,6 +87,9 @@ class Task(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "media"], name="task_unique_project_media"),
             models.CheckConstraint(condition=Q(state__in=TaskState.values), name="task_state_valid"),
+            models.CheckConstraint(
+                condition=Q(review_verdict__in=["", *ReviewVerdict.values]), name="task_review_verdict_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "state"], name="task_project_state"),
@@ -115,6 +160,17 @@ class Label(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="labels",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The last person who changed the label (its author until someone else edits it); no
+    # constraint or index, for the same reasons as `author`.
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         db_index=False,
         db_constraint=False,
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from labeling.models import Label, LabelingPreference, Task
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
@@ -102,21 +105,55 @@ OPEN_STATES = ("backlog", "waiting", "in_progress", "waiting_changed")
 def task_get_for_user(*, user: Any, task_id: UUID | str) -> Task:
     """The task (with its media and project) if the user may see its project; NotFound otherwise."""
     visible = project_list_for_user(user=user).values("pk")
-    task = Task.objects.select_related("media", "project").filter(pk=task_id, project_id__in=visible).first()
+    task = (
+        Task.objects.select_related("media", "project", "assignee", "reserved_by", "completed_by", "reviewed_by")
+        .filter(pk=task_id, project_id__in=visible)
+        .first()
+    )
     if task is None:
         raise NotFound(code="not_found", message="No such task.", params=("Task", "id", str(task_id)))
     return task
 
 
-def task_next_for_user(*, user: Any, project: Project) -> Task | None:
-    """The task the user should label next: open tasks assigned to them first, then open
-    unassigned ones, oldest first (ties broken by id, so the order is stable)."""
-    mine_first = Case(When(assignee_id=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
+@dataclass(frozen=True)
+class TaskHolder:
+    """Who holds a task now: its assignee, or whoever has a live reservation of it."""
+
+    user_id: int
+    username: str
+    kind: str  # "assigned" or "reserved"
+    until: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "kind": self.kind,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def task_holder(*, task: Task, now: datetime | None = None) -> TaskHolder | None:
+    """The holder of a task as loaded (select_related `assignee` and `reserved_by` saves queries)."""
+    now = now or timezone.now()
+    if task.assignee_id is not None and task.assignee is not None:
+        return TaskHolder(user_id=task.assignee_id, username=task.assignee.get_username(), kind="assigned")
+    if task_reservation_live(task=task, now=now) and task.reserved_by is not None:
+        return TaskHolder(
+            user_id=task.reserved_by.pk,
+            username=task.reserved_by.get_username(),
+            kind="reserved",
+            until=task.reserved_until,
+        )
+    return None
+
+
+def task_reservation_live(*, task: Task, now: datetime | None = None) -> bool:
+    """Whether the task's reservation (if any) has not expired yet."""
     return (
-        Task.objects.filter(project=project, state__in=OPEN_STATES)
-        .filter(Q(assignee_id=user.pk) | Q(assignee__isnull=True))
-        .order_by(mine_first, "created_at", "id")
-        .first()
+        task.reserved_by_id is not None
+        and task.reserved_until is not None
+        and task.reserved_until > (now or timezone.now())
     )
 
 
@@ -143,7 +180,11 @@ def task_list_for_project(
     *, project: Project, state: str = "", assignee_id: int | None = None, unassigned: bool = False
 ) -> QuerySet[Task]:
     """The project's tasks in the stable order, filtered by state and assignee, with media and assignee."""
-    tasks = Task.objects.filter(project=project).select_related("media", "assignee").order_by("created_at", "id")
+    tasks = (
+        Task.objects.filter(project=project)
+        .select_related("media", "assignee", "reserved_by", "completed_by", "reviewed_by")
+        .order_by("created_at", "id")
+    )
     if state:
         tasks = tasks.filter(state=state)
     if unassigned:
@@ -169,8 +210,9 @@ def task_assignee_choices(*, project: Project) -> list[tuple[int, str]]:
 # label, completing and skipping need an admin, or an annotator or reviewer when the task
 # is open or assigned to them. Reviewing needs a reviewer or an admin. Anything the user
 # may not see answers NotFound, as if it did not exist. An annotator's write to a task
-# assigned to someone else answers Conflict("task_held"): the writers in labeling.services
-# check that (`_task_hold_check`).
+# assigned to someone else, or reserved by someone else (a live reservation), answers
+# Conflict("task_held") naming the holder: the writers in labeling.services check that
+# (`_task_hold_check`).
 
 _LABELING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR})
 _REVIEWING_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})
@@ -234,6 +276,19 @@ def task_get_for_assign(*, user: AnyUser, task_id: UUID | str, assignee_id: int 
             details=[ErrorDetail(path="user_id", code="not_a_member", message="Choose a member of the organisation.")],
         )
     return task, assignee
+
+
+def task_get_for_release(*, user: AnyUser, task_id: UUID | str) -> Task:
+    """The task if the user may end its reservation: an admin of its organisation, or its holder."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    if task.reserved_by_id is not None and task.reserved_by_id == user.pk:
+        return task
+    if user_role(user=user, organization=task.project.organization_id) != Role.ADMIN:
+        raise PermissionDenied(
+            code="permission_denied",
+            message="Only an admin releases a task someone else has reserved; you may release your own.",
+        )
+    return task
 
 
 def label_get_for_labeling(*, user: AnyUser, label_id: int) -> Label:

@@ -6,9 +6,13 @@ with its path); these serializers describe them for the schema and check simple 
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import LabelSource, Task, TaskState
+from labeling.selectors import task_holder
 from projects.serializers import MediaOutputSerializer
 
 
@@ -24,10 +28,36 @@ class TaskFilterSerializer(serializers.Serializer):
         return value
 
 
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class TaskHolderSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=["assigned", "reserved"], help_text="Assigned to them, or reserved while they label it."
+    )
+    until = serializers.DateTimeField(allow_null=True, help_text="When a reservation ends unless renewed.")
+
+
 class TaskOutputSerializer(serializers.ModelSerializer):
     project_id = serializers.UUIDField()
     assignee_id = serializers.IntegerField(allow_null=True)
     media = MediaOutputSerializer()
+    holder = serializers.SerializerMethodField(
+        help_text="Who holds the task now (its assignee, else a live reservation); null when it is free."
+    )
+    reserved_by = UserRefSerializer(allow_null=True, help_text="The reservation, even when it has expired.")
+    completed_by = UserRefSerializer(allow_null=True)
+    reviewed_by = UserRefSerializer(allow_null=True)
+    active_seconds = serializers.IntegerField(help_text="Seconds the labeling page was visible and in use.")
+
+    @extend_schema_field(TaskHolderSerializer(allow_null=True))
+    def get_holder(self, task: Task) -> dict[str, Any] | None:
+        holder = task_holder(task=task)
+        return holder.as_json() if holder else None
 
     class Meta:
         model = Task
@@ -40,6 +70,15 @@ class TaskOutputSerializer(serializers.ModelSerializer):
             "version",
             "has_import",
             "review_comment",
+            "holder",
+            "reserved_by",
+            "reserved_until",
+            "completed_by",
+            "completed_at",
+            "reviewed_by",
+            "reviewed_at",
+            "review_verdict",
+            "active_seconds",
             "created_at",
             "updated_at",
         ]
@@ -47,6 +86,15 @@ class TaskOutputSerializer(serializers.ModelSerializer):
 
 class TaskAssignInputSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(allow_null=True, help_text="null gives the task back to nobody.")
+
+
+class TaskHeartbeatInputSerializer(serializers.Serializer):
+    active_seconds = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        help_text="Seconds the page was visible and in use since its last heartbeat (at most a lease's worth counts).",
+    )
 
 
 class TaskReviewInputSerializer(serializers.Serializer):
@@ -94,7 +142,12 @@ class AnnotationNoteSerializer(serializers.Serializer):
 class AnnotationDocumentSerializer(serializers.Serializer):
     task = serializers.UUIDField(read_only=True)
     version = serializers.IntegerField(
-        required=False, help_text="On PUT: the version you edited; a newer stored version answers 409."
+        required=False,
+        help_text="On PUT: the version you edited (or If-Match; one is required, else 428); a newer stored "
+        "version answers 409.",
+    )
+    active_seconds = serializers.IntegerField(
+        required=False, write_only=True, help_text="On PUT: seconds the page was in use since its last report."
     )
     state = serializers.CharField(read_only=True)
     answers = serializers.DictField(child=AnswerSerializer(), required=False)
@@ -123,6 +176,7 @@ class LabelWriteControlSerializer(serializers.Serializer):
 
     parent_id = serializers.IntegerField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    active_seconds = serializers.IntegerField(required=False, min_value=0)
 
 
 class LabelOutputSerializer(serializers.Serializer):

@@ -7,17 +7,19 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from labeling.annotation import MediaAnnotation, Shape, answers_to_json
 from labeling.documents import document_problems, labels_problems, required_problems
-from labeling.models import Label, LabelingPreference, LabelSource, Task, TaskState
+from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
@@ -57,23 +59,177 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
 # --- the one rule every writer of a task's annotation or state passes first ----------------------
 
 
+def _task_holder(task_id: Any, *, now: datetime) -> tuple[int, str, str] | None:
+    """(user id, username, "assigned" or "reserved") of whoever holds the task now, read afresh:
+    its assignee, else whoever has a reservation that has not expired; None when it is free."""
+    row = (
+        Task.objects.filter(pk=task_id)
+        .values_list("assignee_id", "assignee__username", "reserved_by_id", "reserved_by__username", "reserved_until")
+        .first()
+    )
+    if row is None:
+        return None
+    assignee_id, assignee_name, reserved_id, reserved_name, reserved_until = row
+    if assignee_id is not None:
+        return assignee_id, assignee_name, "assigned"
+    if reserved_id is not None and reserved_until is not None and reserved_until > now:
+        return reserved_id, reserved_name, "reserved"
+    return None
+
+
+def _held_conflict(holder: tuple[int, str, str]) -> Conflict:
+    user_id, username, kind = holder
+    if kind == "assigned":
+        message = f"This task is assigned to {username}; ask an admin to reassign it."
+    else:
+        message = (
+            f"This task is reserved by {username}, who is labeling it; open another task, "
+            "or ask an admin to release it."
+        )
+    return Conflict(code="task_held", message=message, params=(username, user_id, kind))
+
+
 def _task_hold_check(*, task: Task, user: Any) -> None:
-    """An annotator writes only a task that is open to everyone or assigned to them: one assigned
-    to someone else stays theirs until an admin reassigns it. Admins and reviewers write any
-    task, as do scripts (no `user`: the DataGym v1 API acts for the organisation). The holder
-    is read afresh, so a reassignment committed before the write counts."""
+    """An annotator writes only a task that is free, or assigned or reserved to them: one assigned
+    to someone else stays theirs until an admin reassigns it, one reserved by someone else until
+    their reservation ends. Admins and reviewers write any task, as do scripts (no `user`: the
+    DataGym v1 API acts for the organisation). The holder is read afresh, so a reassignment or a
+    reservation committed before the write counts."""
     if user is None:
         return
-    holder = Task.objects.filter(pk=task.pk).values_list("assignee_id", "assignee__username").first()
-    if holder is None or holder[0] is None or holder[0] == user.pk:
+    holder = _task_holder(task.pk, now=timezone.now())
+    if holder is None or holder[0] == user.pk:
         return
     if user_role(user=user, organization=task.project.organization_id) in (Role.ADMIN, Role.REVIEWER):
         return
-    raise Conflict(
-        code="task_held",
-        message=f"This task is assigned to {holder[1]}; ask an admin to reassign it.",
-        params=(holder[1],),
+    raise _held_conflict(holder)
+
+
+# --- reservations: opening a task to label it holds it for a lease ----------------------------------
+
+
+def task_lease_seconds() -> int:
+    return int(settings.LABELSITE_TASK_LEASE_SECONDS)
+
+
+def _free_for(user: Any, *, now: datetime) -> Q:
+    """Tasks `user` may reserve: open, assigned to nobody or to them, reserved by nobody (or an
+    expired reservation) or by them."""
+    return (
+        Q(state__in=_OPEN_STATES)
+        & (Q(assignee__isnull=True) | Q(assignee_id=user.pk))
+        & (Q(reserved_by__isnull=True) | Q(reserved_until__lte=now) | Q(reserved_by_id=user.pk))
     )
+
+
+def _reserve_row(*, task_id: Any, user: Any, now: datetime, active_seconds: int = 0) -> bool:
+    """Take or renew the reservation of one task with one conditional UPDATE (race-free on every
+    database: of two writers, the second finds the condition false); answers whether it held.
+    Only people reserve: an organisation's token (no `pk`) acts for nobody in particular."""
+    if not getattr(user, "pk", None):
+        return False
+    changes: dict[str, Any] = {"reserved_by": user, "reserved_until": now + timedelta(seconds=task_lease_seconds())}
+    if active_seconds:
+        changes["active_seconds"] = F("active_seconds") + active_seconds
+    return bool(Task.objects.filter(_free_for(user, now=now), pk=task_id).update(**changes))
+
+
+def _reservations_release_others(*, user: Any, project_id: Any, keep: Any, now: datetime) -> None:
+    """A user labels one task of a project at a time: opening one gives back the others they hold,
+    so browsing with Next does not keep a trail of tasks from everyone else.
+
+    Only live reservations: an expired one holds nothing already, and it may be the very row
+    another caller has locked as its next task (touching it could deadlock with that caller)."""
+    Task.objects.filter(project_id=project_id, reserved_by_id=user.pk, reserved_until__gt=now).exclude(pk=keep).update(
+        reserved_by=None, reserved_until=None
+    )
+
+
+def task_reserve(*, task: Task, user: Any) -> bool:
+    """Reserve the task for `user` as they open it (a link, Next), or renew their reservation.
+
+    Answers False, changing nothing, when the task is not open, or someone else holds it (an
+    assignee, or a live reservation); the page then opens read-only for an annotator. Admins and
+    reviewers who open a task someone else holds do not take it from them."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        if not _reserve_row(task_id=task.pk, user=user, now=now):
+            return False
+        _reservations_release_others(user=user, project_id=task.project_id, keep=task.pk, now=now)
+    task.refresh_from_db(fields=["reserved_by", "reserved_until", "active_seconds"])
+    return True
+
+
+#: How many times "next task" tries again when another user took its candidate first.
+_NEXT_ATTEMPTS = 200
+
+
+def task_next_reserve(*, user: Any, project: Project) -> Task | None:
+    """The task `user` should label next, reserved for them; None when none is left.
+
+    Their own reservation first (a reload, or a second Start, resumes it), then open tasks
+    assigned to them, then open tasks nobody holds, oldest first. Never a task assigned to or
+    reserved by someone else. Race-free: on PostgreSQL the candidate row is locked with
+    `FOR UPDATE SKIP LOCKED`, so concurrent callers pass over each other's candidates instead of
+    queueing on them; on every database the reservation itself is a conditional UPDATE, and a
+    caller that lost its candidate to another (SQLite serialises writers) tries the next one.
+    """
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _ in range(_NEXT_ATTEMPTS):
+        now = timezone.now()
+        with transaction.atomic():
+            order = Case(
+                When(reserved_by_id=user.pk, reserved_until__gt=now, then=Value(0)),
+                When(assignee_id=user.pk, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+            candidates = Task.objects.filter(_free_for(user, now=now), project=project).order_by(
+                order, "created_at", "id"
+            )
+            if skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            task_id = candidates.values_list("pk", flat=True).first()
+            if task_id is None:
+                return None
+            if _reserve_row(task_id=task_id, user=user, now=now):
+                _reservations_release_others(user=user, project_id=project.pk, keep=task_id, now=now)
+                return Task.objects.select_related("media", "project").get(pk=task_id)
+    return None
+
+
+#: The most active time one heartbeat or save may add: a page sends its increments every minute,
+#: so more than a lease's worth at once is not time spent on this task.
+def _active_seconds_clean(value: int | None) -> int:
+    if not value or value < 0:
+        return 0
+    return min(int(value), task_lease_seconds())
+
+
+def task_heartbeat(*, task: Task, user: Any, active_seconds: int = 0) -> Task:
+    """The open labeling page says it is still there: renew the user's reservation, and add the
+    active time it counted since its last heartbeat. An annotator whose task someone else holds
+    (their reservation expired and another took it) gets 409 `task_held` naming the holder; an
+    admin or reviewer looking at a task someone else holds adds their time without taking it."""
+    _task_hold_check(task=task, user=user)
+    seconds = _active_seconds_clean(active_seconds)
+    now = timezone.now()
+    with transaction.atomic():
+        if not _reserve_row(task_id=task.pk, user=user, now=now, active_seconds=seconds) and seconds:
+            Task.objects.filter(pk=task.pk).update(active_seconds=F("active_seconds") + seconds)
+    task.refresh_from_db(fields=["reserved_by", "reserved_until", "active_seconds", "assignee"])
+    return task
+
+
+def task_release(*, task: Task) -> Task:
+    """End the task's reservation (an admin freeing a task, or its holder giving it back). Who may
+    do that is the selector's rule (`task_get_for_release`)."""
+    Task.objects.filter(pk=task.pk).update(reserved_by=None, reserved_until=None)
+    task.reserved_by = None
+    task.reserved_until = None
+    return task
 
 
 # --- task states set by a script (the DataGym v1 API) ----------------------------------------
@@ -82,7 +238,9 @@ def _task_hold_check(*, task: Task, user: Any) -> None:
 _OPEN_STATES = frozenset({TaskState.BACKLOG, TaskState.WAITING, TaskState.IN_PROGRESS, TaskState.WAITING_CHANGED})
 
 
-def _task_state_set(*, task: Task, state: str) -> Task:
+def _task_state_set(*, task: Task, state: str, user: Any = None) -> Task:
+    """Move an open task to completed or skipped. Completing records who and when; either ends
+    the task's reservation (the user is done with it)."""
     if task.state == state:
         return task
     if task.state not in _OPEN_STATES:
@@ -91,32 +249,62 @@ def _task_state_set(*, task: Task, state: str) -> Task:
             message=f"The task is {task.get_state_display().lower()} already and cannot be changed this way.",
             params=(task.state.upper(),),
         )
-    updated = Task.objects.filter(pk=task.pk, state=task.state).update(state=state, updated_at=timezone.now())
+    now = timezone.now()
+    changes: dict[str, Any] = {"state": state, "updated_at": now, "reserved_by": None, "reserved_until": None}
+    if state == TaskState.COMPLETED:
+        changes.update(completed_by=user if getattr(user, "pk", None) else None, completed_at=now)
+    updated = Task.objects.filter(pk=task.pk, state=task.state).update(**changes)
     if not updated:
         raise Conflict(
             code="task_state", message="The task changed meanwhile; reload it.", params=(task.state.upper(),)
         )
-    task.state = state
+    for name, value in changes.items():
+        setattr(task, name, value)
     return task
 
 
 def task_complete(*, task: Task, user: Any = None) -> Task:
     _task_hold_check(task=task, user=user)
-    return _task_state_set(task=task, state=TaskState.COMPLETED)
+    return _task_state_set(task=task, state=TaskState.COMPLETED, user=user)
 
 
 def task_skip(*, task: Task, user: Any = None) -> Task:
     _task_hold_check(task=task, user=user)
-    return _task_state_set(task=task, state=TaskState.SKIPPED)
+    return _task_state_set(task=task, state=TaskState.SKIPPED, user=user)
 
 
 # --- the whole annotation of a task, saved by the labeling page and the native API ----------
 
 
+#: What makes two versions of a label the same label, as far as who changed it is concerned.
+_LABEL_CONTENT = ("entry_id", "points", "answers", "source", "score", "model_version")
+
+
+def _label_content(label: Label) -> tuple[Any, ...]:
+    # The class as text: the index gives it as a string, the database as a UUID.
+    return (str(label.entry_id), *(getattr(label, name) for name in _LABEL_CONTENT[1:]))
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Who wrote a stored label, kept when a save sends it back with its `id`."""
+
+    author_id: int | None
+    updated_by_id: int | None
+    content: tuple[Any, ...]
+
+
 def _label_rows(
-    labels: list[dict[str, Any]], *, task: Task, index: LabelConfigIndex, parent: IndexedEntry | None, author: Any
+    labels: list[dict[str, Any]],
+    *,
+    task: Task,
+    index: LabelConfigIndex,
+    parent: IndexedEntry | None,
+    author: Any,
+    kept: dict[int, _Kept] | None = None,
 ) -> list[tuple[Label, list[dict[str, Any]]]]:
     rows = []
+    user_id = author.pk if getattr(author, "pk", None) else None
     for label in labels:
         entry = index.child(parent.id, label["key"]) if parent is not None else index.root(label["key"])
         assert entry is not None  # checked by document_problems
@@ -128,21 +316,60 @@ def _label_rows(
             source=label.get("source", LabelSource.MANUAL),
             score=label.get("score"),
             model_version=label.get("model_version") or "",
-            author=author if getattr(author, "pk", None) else None,
+            author_id=user_id,
+            updated_by_id=user_id,
         )
+        # A label the document sends back with its stored id keeps that id and its author; its
+        # last editor changes only when its content did.
+        previous = (kept or {}).pop(label["id"], None) if isinstance(label.get("id"), int) else None
+        if previous is not None:
+            row.id = label["id"]
+            row.author_id = previous.author_id
+            if _label_content(row) == previous.content:
+                row.updated_by_id = previous.updated_by_id
         rows.append((row, label.get("children") or []))
     return rows
 
 
+def _labels_kept(task: Task) -> dict[int, _Kept]:
+    fields = ("id", "author_id", "updated_by_id", *_LABEL_CONTENT)
+    return {
+        row["id"]: _Kept(
+            author_id=row["author_id"],
+            updated_by_id=row["updated_by_id"],
+            content=_label_content(Label(**{name: row[name] for name in _LABEL_CONTENT})),
+        )
+        for row in Label.objects.filter(task=task).values(*fields)
+    }
+
+
+def _reservation_renew(*, task: Task, user: Any, active_seconds: int = 0) -> None:
+    """A save by the task's holder (or on a free task) renews or takes its reservation, and adds the
+    active time the page counted; an admin's save on a task someone else holds takes nothing."""
+    seconds = _active_seconds_clean(active_seconds)
+    if getattr(user, "pk", None) and _reserve_row(
+        task_id=task.pk, user=user, now=timezone.now(), active_seconds=seconds
+    ):
+        return
+    if seconds:
+        Task.objects.filter(pk=task.pk).update(active_seconds=F("active_seconds") + seconds)
+
+
 @transaction.atomic
 def task_annotation_replace(
-    *, task: Task, document: dict[str, Any], user: Any = None, expected_version: int | None = None
+    *,
+    task: Task,
+    document: dict[str, Any],
+    user: Any = None,
+    expected_version: int | None = None,
+    active_seconds: int = 0,
 ) -> dict[str, Any]:
     """Replace a task's answers and labels with `document`; answers the stored document.
 
     Every problem of the document is reported at once, with its path. When the caller says
     which version it edited (`expected_version`), a save over a newer version is refused
-    with a conflict instead of silently overwriting another person's work.
+    with a conflict instead of silently overwriting another person's work. A label sent back
+    with its stored `id` keeps its author. The save renews the saver's reservation.
     """
     _task_hold_check(task=task, user=user)
     label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
@@ -163,14 +390,16 @@ def task_annotation_replace(
             code="version_conflict",
             message="Someone saved this task after you opened it; reload it or merge your changes.",
         )
+    _reservation_renew(task=task, user=user, active_seconds=active_seconds)
+    kept = _labels_kept(task)
     Label.objects.filter(task=task).delete()
-    roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user)
+    roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user, kept=kept)
     # Parents first, so that nested geometries get their parent's id (bulk_create returns ids).
     Label.objects.bulk_create([row for row, _ in roots])
     nested: list[Label] = []
     for row, children in roots:
         parent_entry = index.entries[str(row.entry_id)]
-        for child, _ in _label_rows(children, task=task, index=index, parent=parent_entry, author=user):
+        for child, _ in _label_rows(children, task=task, index=index, parent=parent_entry, author=user, kept=kept):
             child.parent = row
             nested.append(child)
     Label.objects.bulk_create(nested)
@@ -189,7 +418,7 @@ def task_complete_checked(*, task: Task, user: Any = None) -> Task:
             message=f"{len(problems)} required question(s) are unanswered; see details.",
             details=problems,
         )
-    return _task_state_set(task=task, state=TaskState.COMPLETED)
+    return _task_state_set(task=task, state=TaskState.COMPLETED, user=user)
 
 
 # --- bulk label writes (imports) -----------------------------------------------------------
@@ -699,22 +928,29 @@ def task_assign(*, task: Task, assignee: Any) -> Task:
     return task
 
 
-def task_review(*, task: Task, accept: bool, comment: str = "") -> Task:
-    """Accept a completed task (reviewed), or send it back to in progress with the comment."""
+def task_review(*, task: Task, accept: bool, comment: str = "", user: Any = None) -> Task:
+    """Accept a completed task (reviewed), or send it back to in progress with the comment;
+    records who reviewed it, the verdict and when."""
     if task.state != TaskState.COMPLETED:
         raise Conflict(
             code="task_state",
             message=f"Only completed tasks are reviewed; this one is {task.get_state_display().lower()}.",
             params=(task.state.upper(),),
         )
-    state = TaskState.REVIEWED if accept else TaskState.IN_PROGRESS
-    updated = Task.objects.filter(pk=task.pk, state=TaskState.COMPLETED).update(
-        state=state, review_comment=comment, updated_at=timezone.now()
-    )
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "state": TaskState.REVIEWED if accept else TaskState.IN_PROGRESS,
+        "review_comment": comment,
+        "review_verdict": ReviewVerdict.ACCEPTED if accept else ReviewVerdict.REJECTED,
+        "reviewed_by": user if getattr(user, "pk", None) else None,
+        "reviewed_at": now,
+        "updated_at": now,
+    }
+    updated = Task.objects.filter(pk=task.pk, state=TaskState.COMPLETED).update(**changes)
     if not updated:
         raise Conflict(code="task_state", message="The task changed meanwhile; reload it.", params=(task.state,))
-    task.state = state
-    task.review_comment = comment
+    for name, value in changes.items():
+        setattr(task, name, value)
     return task
 
 
@@ -801,6 +1037,7 @@ def label_create(
     if problems:
         raise _invalid_label(problems)
     _task_version_bump(task=task, expected_version=expected_version)
+    _reservation_renew(task=task, user=user)
     ((row, children),) = _label_rows([label], task=task, index=index, parent=parent_entry, author=user)
     row.parent = parent_label
     row.save()
@@ -852,6 +1089,7 @@ def label_update(
     if problems:
         raise _invalid_label(problems)
     _task_version_bump(task=task, expected_version=expected_version)
+    _reservation_renew(task=task, user=user)
     label.points = merged["points"]
     label.answers = merged["answers"] or {}
     label.source = merged["source"] or LabelSource.MANUAL
@@ -860,9 +1098,10 @@ def label_update(
     # A label someone edited by hand has passed the rules again.
     label.valid = True
     label.updated_at = timezone.now()
+    label.updated_by_id = user.pk if getattr(user, "pk", None) else label.updated_by_id
     # A label deleted by another writer of the task (which bumped the version first) is gone now.
     if not Label.objects.filter(pk=label.pk).update(
-        **{name: getattr(label, name) for name in (*LABEL_EDITABLE_FIELDS, "valid", "updated_at")}
+        **{name: getattr(label, name) for name in (*LABEL_EDITABLE_FIELDS, "valid", "updated_at", "updated_by_id")}
     ):
         raise _label_gone(label.pk)
     return label
@@ -873,6 +1112,7 @@ def label_delete(*, label: Label, expected_version: int | None = None, user: Any
     """Delete a label and its nested labels."""
     _task_hold_check(task=label.task, user=user)
     _task_version_bump(task=label.task, expected_version=expected_version)
+    _reservation_renew(task=label.task, user=user)
     label.delete()
 
 

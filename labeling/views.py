@@ -19,9 +19,11 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
-from labeling import selectors
+from labeling import selectors, services
 from labeling.models import Task, TaskState
 from labelsite.csp import img_src_allows
 from labelsite.pages import or_http_error
@@ -36,9 +38,10 @@ TASKS_PER_PAGE = 100
 @require_GET
 @login_required
 def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    """ "Start labeling": open the next task for this user, or the task list when none is left."""
+    """ "Start labeling": reserve the next task for this user and open it, or the task list when
+    none is left (a task someone else holds is never handed out)."""
     project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
-    task = selectors.task_next_for_user(user=request.user, project=project)
+    task = services.task_next_reserve(user=request.user, project=project)
     if task is None:
         messages.info(request, "No open task is left for you in this project.")
         return redirect("project-task-list", project_id=project.pk)
@@ -66,9 +69,14 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     )
     page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
     filters = "&".join(f"{name}={value}" for name, value in (("state", state), ("assignee", assignee)) if value)
+    role = user_role(user=request.user, organization=project.organization_id)
+    now = timezone.now()
+    rows = [(task, selectors.task_holder(task=task, now=now)) for task in page.object_list]
     context = {
         "project": project,
         "page": page,
+        "rows": rows,
+        "can_release": role == Role.ADMIN,
         "states": TaskState.choices,
         "state": state,
         "assignee": assignee,
@@ -81,22 +89,35 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
 @require_GET
 @login_required
 def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
-    """The labeling page of one task."""
+    """The labeling page of one task; opening it to label reserves it (see `services.task_reserve`).
+
+    A task someone else holds opens read-only for an annotator, saying who holds it."""
     task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
     project = task.project
+    can_label = selectors.task_may_label(user=request.user, task=task)
+    if can_label:
+        services.task_reserve(task=task, user=request.user)
+        task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
+    holder = selectors.task_holder(task=task)
+    held_by_other = holder is not None and holder.user_id != request.user.pk
     try:
         tree = label_config_tree(configuration=project.label_configuration)
     except LabelConfiguration.DoesNotExist:
         tree = []
     previous, following = selectors.task_neighbours_get(task=task)
     role = user_role(user=request.user, organization=project.organization_id)
+    if held_by_other and role not in (Role.ADMIN, Role.REVIEWER):
+        can_label = False
     page_data = {
         "task": {"id": str(task.id), "state": task.state, "name": task.media.name},
         "keys": selectors.labeling_keys_get(user=request.user),
         "image": {"url": _image_url(task.media), "width": task.media.width, "height": task.media.height},
         "config": tree,
         "document": selectors.task_annotation_get(task=task),
-        "canLabel": selectors.task_may_label(user=request.user, task=task),
+        "canLabel": can_label,
+        "holder": holder.as_json() if holder else None,
+        "heldByOther": held_by_other,
+        "heartbeatSeconds": min(60, max(10, services.task_lease_seconds() // 3)),
         "canReview": role in (Role.ADMIN, Role.REVIEWER),
         "reviewComment": task.review_comment,
         "csrfToken": get_token(request),
@@ -148,6 +169,20 @@ def _media_context(media: Media) -> dict[str, Any]:
     return {"metadata": metadata, "attachments": attachments}
 
 
+@require_POST
+@login_required
+def task_release(request: HttpRequest, task_id: UUID) -> HttpResponse:
+    """The task list's "Release" button: end a task's reservation, back to the list as it was."""
+    task = or_http_error(lambda: selectors.task_get_for_release(user=request.user, task_id=task_id))
+    holder = task.reserved_by.get_username() if task.reserved_by else ""
+    services.task_release(task=task)
+    messages.success(request, f"Released {task.media.name}" + (f" from {holder}." if holder else "."))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
+        back = reverse("project-task-list", kwargs={"project_id": task.project_id})
+    return redirect(back)
+
+
 def _image_url(media: Media) -> str:
     # The media's one address (projects/media_urls.py): the access-checked view for stored
     # files and S3 objects, a URL media's own public URL.
@@ -161,6 +196,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "complete": reverse("api-task-complete", kwargs=task_kwargs),
         "skip": reverse("api-task-skip", kwargs=task_kwargs),
         "review": reverse("api-task-review", kwargs=task_kwargs),
+        "heartbeat": reverse("api-task-heartbeat", kwargs=task_kwargs),
         "previous": reverse("task-label", kwargs={"task_id": previous.pk}) if previous else None,
         "next": reverse("task-label", kwargs={"task_id": following.pk}) if following else None,
         "queue": reverse("project-label-start", kwargs={"project_id": task.project_id}),

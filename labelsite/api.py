@@ -31,6 +31,7 @@ DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
     errors.NotFound: status.HTTP_404_NOT_FOUND,
     errors.AlreadyExists: status.HTTP_409_CONFLICT,
     errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.PreconditionRequired: status.HTTP_428_PRECONDITION_REQUIRED,
     errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
     errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     errors.TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

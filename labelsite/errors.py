@@ -51,6 +51,10 @@ class Conflict(DomainError):
     """The object changed or is in a state that does not allow this operation."""
 
 
+class PreconditionRequired(DomainError):
+    """A write must say which version it changes (If-Match or `version`) and did not (428)."""
+
+
 class PermissionDenied(DomainError):
     """The actor may see the object but not do this to it."""
 

@@ -331,6 +331,11 @@ LABELSITE_IMPORT_JOBS_PER_ORGANIZATION = max(1, int(os.environ.get("LABELSITE_IM
 # one is refused at its line number before it is read whole.
 LABELSITE_IMPORT_MAX_LINE_BYTES = int(os.environ.get("LABELSITE_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024))
 
+# --- Labeling ---------------------------------------------------------------------------
+# How long opening a task reserves it for its user (seconds); the open page renews it (a heartbeat
+# about every minute) and so does each save. An expired reservation frees the task.
+LABELSITE_TASK_LEASE_SECONDS = max(30, int(os.environ.get("LABELSITE_TASK_LEASE_SECONDS", 15 * 60)))
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,6 +10,7 @@ import { el } from "./dom.js";
 import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
 import { renderQuestions } from "./questions.js";
 import { classChoices, relabel } from "./relabel.js";
+import { Presence } from "./presence.js";
 import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
 import { Store } from "./store.js";
@@ -440,7 +441,12 @@ saver.addEventListener("saved", () => {
 $("save-state").textContent = readOnly ? "Read only" : STATE_TEXT.saved;
 $("save-state").dataset.state = "saved";
 
-if (readOnly) {
+if (readOnly && data.heldByOther && data.holder) {
+  const holder = data.holder;
+  const until = holder.until ? ` until ${new Date(holder.until).toLocaleTimeString()}` : "";
+  const how = holder.kind === "assigned" ? `assigned to ${holder.username}` : `reserved by ${holder.username}${until}`;
+  showBanner("readonly", `This task is ${how}; you can look at it but not change it. Start labeling gives you another.`);
+} else if (readOnly) {
   showBanner("readonly", `This task is ${data.document.state.replace("_", " ")}; you can look at it but not change it.`);
 } else {
   const draft = saver.readDraft();
@@ -462,6 +468,14 @@ if (readOnly) {
     ]);
   }
 }
+
+// While the page is open the task stays reserved for me, and my active time is counted.
+const presence = readOnly ? null : new Presence({ api, url: urls.heartbeat, intervalSeconds: data.heartbeatSeconds });
+presence?.addEventListener("lost", (event) => {
+  showBanner("conflict", `${event.detail.message} Your unsaved changes are kept on this computer.`, [
+    ["Reload (R)", () => leave(window.location.href)],
+  ]);
+});
 
 let leaving = false;
 window.addEventListener("beforeunload", (event) => {
@@ -485,6 +499,7 @@ async function goTo(url) {
     toast("Your changes are not saved yet; stay a moment or try again.");
     return;
   }
+  await presence?.flush();
   leave(url);
 }
 
@@ -498,6 +513,7 @@ async function finish(kind) {
       toast("Your changes are not saved yet, so the task stays open. Try again in a moment.");
       return;
     }
+    await presence?.flush();
     const result = await api.post(kind === "complete" ? urls.complete : urls.skip);
     if (result.ok) {
       saver.clearDraft();

@@ -9,12 +9,17 @@
 //   changed or deleted the same label, both versions stay (nothing is lost; the annotator
 //   sees two shapes and deletes one);
 // - a task question I answered differently from base takes my answer; the others keep theirs.
-// Labels have no ids in the document, so a label is known by its content.
+// A label is known by its content: ids are left out, since a label added since the last load
+// has one on the server and none here.
 
 import { storedLabel } from "./store.js";
 
+function withoutIds({ id: _id, children, ...label }) {
+  return { ...label, children: (children || []).map(withoutIds) };
+}
+
 function labelKey(label) {
-  return JSON.stringify(storedLabel(label));
+  return JSON.stringify(withoutIds(storedLabel(label)));
 }
 
 function counts(labels) {

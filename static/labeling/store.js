@@ -25,6 +25,8 @@ function withUids(labels) {
 /** A label as the API stores it: the saved fields with their defaults, no client-only `uid`. */
 export function storedLabel(label) {
   return {
+    // A stored label goes back with its id, so that it keeps its author.
+    ...(Number.isInteger(label.id) ? { id: label.id } : {}),
     key: label.key,
     type: label.type,
     points: label.points,

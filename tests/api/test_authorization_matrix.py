@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from labeling.models import TaskState
+from labeling.models import Task, TaskState
 from tests.api.conftest import World, png_bytes, s3_sources_of
 
 ACTORS = ("anonymous", "revoked", "other_org", "annotator", "reviewer", "admin", "org_token")
@@ -32,6 +32,11 @@ class Endpoint:
     settings: Callable[[World], dict[str, Any]] | None = None  # what the endpoint needs configured
     headers: dict[str, str] = field(default_factory=dict)
     org_token: int | None = None  # when an organisation token gets other than what admin gets
+
+
+def _version(world: World) -> int:
+    """The task's version now: every annotation write must name it (else 428)."""
+    return Task.objects.get(pk=world.task.pk).version
 
 
 def _complete(world: World) -> None:
@@ -158,23 +163,25 @@ ENDPOINTS = [
         "put",
         lambda w: f"/api/tasks/{w.task.id}/annotation",
         (404, 200, 200, 200),
-        lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": []},
+        lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": [], "version": _version(w)},
     ),
     Endpoint(
         "label create",
         "post",
         lambda w: f"/api/tasks/{w.task.id}/labels",
         (404, 201, 201, 201),
-        lambda w: {"key": "car", "points": [[0, 0], [3, 3]]},
+        lambda w: {"key": "car", "points": [[0, 0], [3, 3]], "version": _version(w)},
     ),
     Endpoint(
         "label update",
         "patch",
         lambda w: f"/api/labels/{w.label.id}",
         (404, 200, 200, 200),
-        lambda w: {"points": [[2, 2], [6, 6]]},
+        lambda w: {"points": [[2, 2], [6, 6]], "version": _version(w)},
     ),
-    Endpoint("label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200)),
+    Endpoint(
+        "label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200), headers={"If-Match": "0"}
+    ),
     # Everyone's own keys; an organisation token is no person, so it has none to keep.
     Endpoint("labeling keys get", "get", lambda w: "/api/me/labeling-keys", (200, 200, 200, 200)),
     Endpoint(
@@ -185,6 +192,15 @@ ENDPOINTS = [
         lambda w: {"keys": {"task.next": "k"}},
         org_token=403,
     ),
+    Endpoint(
+        "task heartbeat",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/heartbeat",
+        (404, 200, 200, 200),
+        lambda w: {"active_seconds": 5},
+    ),
+    # Only an admin releases a reservation that is not theirs (nobody's, here).
+    Endpoint("task release", "post", lambda w: f"/api/tasks/{w.task.id}/release", (404, 403, 403, 200)),
 ]
 
 
@@ -210,7 +226,7 @@ def test_endpoint_answers_each_caller_with_its_status(
     kwargs: dict[str, Any] = {}
     if endpoint.body is not None:
         kwargs = {"data": endpoint.body(world), "format": "multipart" if endpoint.multipart else "json"}
-    response = getattr(client, endpoint.method)(endpoint.url(world), **kwargs)
+    response = getattr(client, endpoint.method)(endpoint.url(world), headers=endpoint.headers, **kwargs)
     assert response.status_code == _expected(endpoint, actor), response.content
     if response.status_code >= 400 and "error" in response.json():
         error = response.json()["error"]

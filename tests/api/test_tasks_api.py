@@ -112,7 +112,7 @@ def test_annotator_may_not_change_a_completed_task_of_someone_else(world: World)
 def test_annotator_may_change_a_completed_task_assigned_to_them(world: World):
     _set_state(world, TaskState.COMPLETED, world.annotator)
     response = world.client("annotator").put(
-        f"/api/tasks/{world.task.id}/annotation", {"answers": {}, "labels": []}, format="json"
+        f"/api/tasks/{world.task.id}/annotation", {"answers": {}, "labels": [], "version": 0}, format="json"
     )
     assert response.status_code == 200
 
@@ -135,6 +135,7 @@ def test_annotation_round_trip_with_nested_answers(world: World):
 
 def test_invalid_annotation_answers_every_problem_with_its_path(world: World):
     document: dict[str, Any] = {
+        "version": 0,
         "answers": {"weather": {"value": "snowy"}},
         "labels": [{"key": "car", "points": [[1, 2]]}, {"key": "bus", "points": [[1, 2], [3, 4]]}],
     }
@@ -178,7 +179,7 @@ def test_create_label_with_nested_answer_bumps_the_task_version(world: World):
 
 def test_create_label_of_unknown_class_answers_located_error(world: World):
     response = world.client("annotator").post(
-        f"/api/tasks/{world.task.id}/labels", {"key": "bus", "points": [[5, 5], [9, 9]]}, format="json"
+        f"/api/tasks/{world.task.id}/labels", {"key": "bus", "points": [[5, 5], [9, 9]], "version": 0}, format="json"
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_label"
@@ -198,7 +199,7 @@ def test_create_label_under_a_parent_of_another_task_answers_400(world: World):
     elsewhere: Any = LabelFactory(entry=world.label.entry)
     response = world.client("annotator").post(
         f"/api/tasks/{world.task.id}/labels",
-        {"key": "car", "points": [[5, 5], [9, 9]], "parent_id": elsewhere.id},
+        {"key": "car", "points": [[5, 5], [9, 9]], "parent_id": elsewhere.id, "version": 0},
         format="json",
     )
     assert response.status_code == 400
@@ -208,7 +209,7 @@ def test_create_label_under_a_parent_of_another_task_answers_400(world: World):
 def test_update_label_points_and_answers(world: World):
     response = world.client("annotator").patch(
         f"/api/labels/{world.label.id}",
-        {"points": [[2, 2], [8, 8]], "answers": {"color": {"value": "red"}}},
+        {"points": [[2, 2], [8, 8]], "answers": {"color": {"value": "red"}}, "version": 0},
         format="json",
     )
     assert response.status_code == 200
@@ -227,7 +228,9 @@ def test_update_label_points_and_answers(world: World):
     ],
 )
 def test_update_label_with_invalid_changes_answers_located_error(world: World, changes, path):
-    response = world.client("annotator").patch(f"/api/labels/{world.label.id}", changes, format="json")
+    response = world.client("annotator").patch(
+        f"/api/labels/{world.label.id}", {**changes, "version": 0}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["details"][0]["path"] == path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,16 @@ def rich_project(export_project, export_dataset, make_task, media_storage):  # n
         ],
     }
     task_annotation_replace(task=second, document=document, user=annotator)
+    # Who did what (issue 18): completed and reviewed, with the active time the page counted.
+    Task.objects.filter(pk=second.pk).update(
+        completed_by=annotator,
+        completed_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        reviewed_by=annotator,
+        reviewed_at=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        review_verdict="accepted",
+        active_seconds=42,
+    )
+    Label.objects.filter(task=second, parent__isnull=True).update(updated_by=annotator)
     bus = LabelEntry.objects.get(configuration__project=export_project, key="bus")
     Label.objects.create(
         task=second, entry=bus, points=[[3, 3], [9, 9]], source=LabelSource.PREDICTION, score=0.73, model_version="m-7"
@@ -88,21 +99,26 @@ def _export(project: Project) -> bytes:
 
 
 def _tasks(project: Project) -> list[tuple[Any, ...]]:
-    rows = Task.objects.filter(project=project).select_related("media", "assignee")
+    rows = Task.objects.filter(project=project).select_related("media", "assignee", "completed_by", "reviewed_by")
     return sorted(
         (t.media.name, t.state, t.version, t.has_import, json.dumps(t.answers, sort_keys=True), t.review_comment,
-         t.assignee.username if t.assignee else None, t.created_at, t.updated_at)
+         t.assignee.username if t.assignee else None, t.created_at, t.updated_at,
+         t.completed_by.username if t.completed_by else None, t.completed_at,
+         t.reviewed_by.username if t.reviewed_by else None, t.reviewed_at, t.review_verdict, t.active_seconds)
         for t in rows
     )  # fmt: skip
 
 
 def _labels(project: Project) -> list[tuple[Any, ...]]:
     """Labels with everything but ids: media, class, parent's class, geometry, answers, source, author."""
-    rows = Label.objects.filter(task__project=project).select_related("entry", "parent__entry", "task__media", "author")
+    rows = Label.objects.filter(task__project=project).select_related(
+        "entry", "parent__entry", "task__media", "author", "updated_by"
+    )
     return sorted(
         (r.task.media.name, r.entry.key, r.entry.schema_id, r.parent.entry.key if r.parent else None,
          json.dumps(r.points), json.dumps(r.answers, sort_keys=True), r.source, r.score, r.model_version, r.valid,
-         r.author.username if r.author else None, r.created_at, r.updated_at)
+         r.author.username if r.author else None, r.updated_by.username if r.updated_by else None,
+         r.created_at, r.updated_at)
         for r in rows
     )  # fmt: skip
 

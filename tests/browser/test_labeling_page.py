@@ -361,11 +361,13 @@ def test_an_annotator_on_a_task_assigned_to_someone_else_is_told_who_holds_it_an
     log_in(page, live_server, "annie")
     open_task(page, live_server, task)
 
+    # The page opens read-only, saying who holds the task; drawing does nothing.
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("This task is assigned to hanna; you can look at it but not change it.")
+    expect(page.locator("#save-state")).to_have_text("Read only")
+    expect(page.locator("#complete")).to_be_disabled()
     press(page, "4")
     click(page, Screen(page), 300, 300)
-
-    banner = page.locator("#banner")
-    expect(banner).to_contain_text("This task is assigned to hanna; ask an admin to reassign it.")
     expect(banner.get_by_role("button", name="Merge my changes into theirs (M)")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "labeling-page-held.png"))
     assert Label.objects.filter(task=task).count() == 0
@@ -441,7 +443,7 @@ def test_a_save_over_someone_elses_newer_version_shows_the_conflict_banner(
     expect(page.locator("#banner")).to_contain_text("saved elsewhere")
 
 
-def test_two_annotators_on_one_task_the_second_save_conflicts_and_merges_onto_the_first(
+def test_a_reviewer_and_an_annotator_on_one_task_the_second_save_conflicts_and_merges_onto_the_first(
     page: Page, browser: Browser, live_server: Any, labeling_project: Any, annotator: Any
 ) -> None:
     """Annie deletes a pole and adds one while Ben adds another and saves first: Annie's save is
@@ -450,8 +452,10 @@ def test_two_annotators_on_one_task_the_second_save_conflicts_and_merges_onto_th
     from tests.browser.conftest import IMAGE_HOST, png_bytes
     from tests.factories import MembershipFactory, UserFactory
 
+    # Ben reviews: Annie has the task reserved (she opened it first), so another annotator would
+    # get it read-only; a reviewer still writes it, and that is where two saves can cross.
     ben: Any = UserFactory(username="ben")
-    MembershipFactory(user=ben, organization=labeling_project.organization, role="annotator")
+    MembershipFactory(user=ben, organization=labeling_project.organization, role="reviewer")
     labeling_project.members.add(ben)
     task = make_task(labeling_project, "shared.png")
     task_annotation_replace(task=task, document={"labels": [{"key": "pole", "type": "point", "points": [[100, 100]]}]})

@@ -85,8 +85,9 @@ class WebServer:
 
 
 @contextlib.contextmanager
-def web_server_running(*, media_root: Path, log_path: Path, **env: str) -> Iterator[WebServer]:
-    """gunicorn serving labelsite on a free port of 127.0.0.1, on the test database and broker."""
+def web_server_running(*, media_root: Path, log_path: Path, workers: int = 1, **env: str) -> Iterator[WebServer]:
+    """gunicorn serving labelsite on a free port of 127.0.0.1, on the test database and broker
+    (`workers` processes: more than one to serve requests truly at once)."""
     broker_folders_create()
     port = free_port()
     child = child_env(
@@ -105,7 +106,7 @@ def web_server_running(*, media_root: Path, log_path: Path, **env: str) -> Itera
         str(BIN_DIR / "gunicorn"),
         "labelsite.wsgi:application",
         f"--bind=127.0.0.1:{port}",
-        "--workers=1",
+        f"--workers={workers}",
         "--worker-class=sync",
         "--timeout=120",
     ]

@@ -164,6 +164,9 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-complete": {"post": MEMBER},
     "api-task-skip": {"post": MEMBER},
     "api-task-review": {"post": REVIEWER},
+    "api-task-heartbeat": {"post": MEMBER},
+    # a member releases only their own reservation; the walk's task is reserved by nobody
+    "api-task-release": {"post": ADMIN},
     "api-task-annotation": {"get": MEMBER, "put": MEMBER},
     "api-task-labels": {"post": MEMBER},
     "api-label": {"patch": MEMBER, "delete": MEMBER},
@@ -225,6 +228,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-label-start": {"get": MEMBER},
     "project-task-list": {"get": MEMBER},
     "task-label": {"get": MEMBER},
+    "task-release": {"post": ADMIN},
     "project-import-create": {"post": ADMIN},
     "import-job-detail": {"get": ADMIN},
     "import-job-confirm": {"post": ADMIN},
