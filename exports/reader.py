@@ -277,10 +277,10 @@ class ExportReader:
             if not rows:
                 return
             by_task = self._labels([row[0] for row in rows], labels)  # keyed by the task id as text
-            people: set[int | None] = {row[14] for row in rows}
+            people: set[int | None] = {row[16] for row in rows}  # completed_by_id
             usernames = self._usernames_of(
                 people
-                | {row[16] for row in rows}
+                | {row[18] for row in rows}  # reviewed_by_id
                 | {label.author_id for task_labels in by_task.values() for label in task_labels}
             )
             chunk = [
