@@ -19,6 +19,7 @@ from labeling.documents import document_problems, labels_problems, required_prob
 from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
 from projects.models import Dataset, Media, Project, Role
 from projects.selectors import user_role
@@ -32,6 +33,7 @@ def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID]) -> int
     tasks = [Task(project_id=project_id, media_id=media_id) for project_id in project_ids for media_id in media_ids]
     with transaction.atomic():
         Task.objects.bulk_create(tasks, batch_size=TASK_BATCH, ignore_conflicts=True)
+        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(tasks))
     return len(tasks)
 
 
@@ -50,6 +52,7 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
         if batch:
             Task.objects.bulk_create(batch, ignore_conflicts=True)
             created += len(batch)
+        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=created)
     return created
 
 
