@@ -242,8 +242,8 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS
 if CELERY_BROKER_URL == "filesystem://":
     # The embedded broker: queues are files under var/broker, so that a worker process
     # runs imports on a fresh machine with no server to install.
-    # kombu's transport, but a message file appears whole (labelsite/broker_filesystem.py).
-    CELERY_BROKER_TRANSPORT = "labelsite.broker_filesystem:Transport"
+    # kombu's transport with messages that appear whole: labelsite/celery.py maps the scheme
+    # to labelsite/broker_filesystem.py.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
