@@ -51,6 +51,7 @@ from django.utils import timezone
 
 from labeling.models import Label, Task
 from labelsite.errors import AlreadyExists, ErrorDetail, ValidationFailed
+from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import (
     Dataset,
     LabelConfiguration,
@@ -461,6 +462,8 @@ def _insert(model: type[models.Model], objects: list[Any]) -> None:
     rows = [[f.get_db_prep_save(f.to_python(getattr(obj, f.attname)), connection) for f in fields] for obj in objects]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 - our names
+    # A restored project is imported into and labelled next: the planner must know its rows.
+    table_statistics_refresh_after_write(table=str(model._meta.db_table), rows=len(objects))
 
 
 def _sequences_reset() -> None:

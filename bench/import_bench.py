@@ -9,10 +9,17 @@ What it does, in order:
    classifications on most geometries (some nested), global classifications on every image
    and a free-text note on 20 % of them; compact JSON, streamed out item by item;
 2. empties the bench database (its own: `labelsite_bench` unless DATABASE_URL says otherwise),
-   creates an organisation, a project with that configuration, a dataset and the N media and
-   tasks (by COPY: setting up is not what is measured);
+   creates an organisation, a project with that configuration and a dataset;
 3. starts `--workers` Celery worker processes (prefork, one pool process each) on the
    broker (Redis db 5 unless CELERY_BROKER_URL says otherwise);
+   then the N media and their tasks, as `--setup` says:
+   - `api` (the default, as a user meets it): through the public API, `POST
+     /api/datasets/<id>/media/urls` with 10,000 URLs a request (in this process, through
+     Django's whole request stack and an API token), immediately before the import, with no
+     ANALYZE of our own; the file's media ids are then replaced by the created ones (the
+     items stay the same);
+   - `copy`: by COPY before the workers start, then `ANALYZE` of the whole database (the
+     rows as a long-lived database has them);
 4. creates the import job with `write_when_valid` (the upload: the file is copied into
    storage) and polls the job until it is `succeeded`, noting when each phase began;
 5. prints wall time per phase, items/s, labels/s, the CPU time of the worker pool processes
@@ -52,6 +59,7 @@ os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
 os.environ.setdefault("LABELSITE_VAR_DIR", "/tmp/labelsite-bench")
 os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost")  # the API setup's requests
 VAR_DIR = Path(os.environ["LABELSITE_VAR_DIR"])
 os.environ.setdefault("MEDIA_ROOT", str(VAR_DIR / "media"))
 
@@ -281,6 +289,57 @@ def _copy_rows(model: Any, rows: Iterator[dict[str, Any]], template: Any) -> Non
             copy.write_row([values[f.attname] for f in fields])
 
 
+def project_prepare_empty() -> tuple[Any, Any]:
+    """An organisation, a project with CONFIG and a dataset connected to it, nothing analyzed."""
+    from projects.services import dataset_connect, dataset_create, organization_get_or_create, project_create
+
+    organization = organization_get_or_create(name="Bench")
+    project = project_create(organization=organization, name="Bench", label_configuration=CONFIG)
+    dataset = dataset_create(organization=organization, name="Bench images")
+    dataset_connect(dataset=dataset, project=project)
+    return project, dataset
+
+
+#: URLs per request of the API setup (the most the endpoint takes).
+API_URLS_PER_REQUEST = 10_000
+
+
+def media_create_through_api(*, dataset: Any, n: int) -> list[str]:
+    """N URL media through `POST /api/datasets/<id>/media/urls` (10,000 a request), as a script of
+    a user adds them; their ids in order. The tasks come with them (the dataset is connected)."""
+    from rest_framework.test import APIClient
+
+    from projects.services import api_token_create
+
+    _, token = api_token_create(organization=dataset.organization, name="bench")
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    ids: list[str] = []
+    for start in range(0, n, API_URLS_PER_REQUEST):
+        urls = [
+            f"https://images.example.com/bench/img-{i:07d}.jpg"
+            for i in range(start, min(n, start + API_URLS_PER_REQUEST))
+        ]
+        response = client.post(f"/api/datasets/{dataset.id}/media/urls", {"urls": urls}, format="json")
+        if response.status_code != 201:
+            raise SystemExit(f"the media API answered {response.status_code}: {response.content[:500]!r}")
+        results = response.json()
+        if [r["status"] for r in results] != ["SUCCESS"] * len(urls):
+            raise SystemExit(f"the media API refused some URLs: {results[:3]}")
+        ids.extend(r["media"]["id"] for r in results)
+    return ids
+
+
+def file_with_media_ids(source: Path, target: Path, ids: list[str]) -> None:
+    """`source` with the seeded media ids replaced, item by item, by `ids` (same length: 36 bytes)."""
+    import re
+
+    seeded = {str(media_id).encode(): new.encode() for media_id, new in zip(media_ids(len(ids)), ids, strict=True)}
+    pattern = re.compile(rb'"internal_media_ID":"([0-9a-f-]{36})"')
+    data = source.read_bytes()
+    target.write_bytes(pattern.sub(lambda m: b'"internal_media_ID":"' + seeded[m.group(1)] + b'"', data))
+
+
 def project_prepare(n: int) -> Any:
     """An organisation, a project with CONFIG, a dataset connected to it, N media and N tasks."""
     from django.db import transaction
@@ -452,12 +511,16 @@ def import_wait(
     return status
 
 
-def run(n: int, workers: int) -> dict[str, Any]:
+def run(n: int, workers: int, setup: str = "api") -> dict[str, Any]:
     path = import_file(n)
     database_prepare()
     started = time.perf_counter()
-    project = project_prepare(n)
-    print(f"created {n} media and tasks in {time.perf_counter() - started:.1f} s")
+    if setup == "copy":
+        project = project_prepare(n)
+        setup_s = time.perf_counter() - started
+        print(f"created {n} media and tasks by COPY in {setup_s:.1f} s")
+    else:
+        project, dataset = project_prepare_empty()
 
     import redis
     from django.conf import settings
@@ -470,6 +533,18 @@ def run(n: int, workers: int) -> dict[str, Any]:
     log_dir = VAR_DIR / "bench" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes = workers_start(workers, log_dir)
+    if setup == "api":
+        try:
+            started = time.perf_counter()
+            created = media_create_through_api(dataset=dataset, n=n)
+            setup_s = time.perf_counter() - started
+            print(f"created {n} media and tasks through the API in {setup_s:.1f} s")
+            api_path = path.with_name(f"{path.stem}-api.json")
+            file_with_media_ids(path, api_path, created)
+            path = api_path
+        except BaseException:
+            workers_stop(processes)
+            raise
     pool = [child for process in processes for child in children_of(process.pid)]
     idle_rss = {pid: memory_kib(pid, "VmRSS") for pid in pool}
     idle_cpu = {pid: cpu_seconds(pid) for pid in pool}
@@ -526,6 +601,8 @@ def run(n: int, workers: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "n": n,
         "workers": workers,
+        "setup": setup,
+        "setup_s": round(setup_s, 1),
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "status": job.status,
         "total_s": round(total, 2),
@@ -562,6 +639,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="images in the import file (10 geometries each)")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes to run the import")
+    parser.add_argument(
+        "--setup",
+        choices=["api", "copy"],
+        default="api",
+        help="media created through the public API just before the import (default), or by COPY + ANALYZE",
+    )
     parser.add_argument("--generate-only", action="store_true", help="write the import file and stop")
     arguments = parser.parse_args()
     if arguments.generate_only:
@@ -569,7 +652,7 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         file_generate(arguments.n, path)
         return
-    run(arguments.n, arguments.workers)
+    run(arguments.n, arguments.workers, arguments.setup)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from formats.media_rows import MediaRow, MediaRowOutcome, duplicate_global_key
 from labeling.models import Task
 from labelsite.errors import ErrorDetail
+from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import Dataset, Media, MediaSource, Project
 from projects.services import _media_bulk_insert
 
@@ -142,6 +143,7 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
         Task.objects.bulk_create(
             [Task(project=project, media_id=media_id) for media_id in media_ids], ignore_conflicts=True
         )
+        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(media_ids))
         tasks = dict(Task.objects.filter(project=project, media_id__in=media_ids).values_list("media_id", "id"))
         for outcome in outcomes:
             if outcome.media_id is not None:

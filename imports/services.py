@@ -65,11 +65,13 @@ from imports.pipeline import (
     write_batches,
 )
 from imports.queue import import_task_publish
+from labeling.models import Task
 from labeling.services import label_statistics_refresh, labels_remove_for_import, labels_write_batch
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
+from labelsite.table_statistics import table_statistics_refresh_if_stale
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
-from projects.models import LabelConfiguration, Organization, Project
+from projects.models import LabelConfiguration, Media, Organization, Project
 
 logger = logging.getLogger(__name__)
 
@@ -440,6 +442,9 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
+        # Media that arrived a few at a time (the dataset page's uploads) asked for no ANALYZE
+        # each; the job's media lookups must not plan without statistics.
+        table_statistics_refresh_if_stale(tables=[Media._meta.db_table, Task._meta.db_table])
     claimed = started or _reclaim(unclaimed, ImportStatus.VALIDATING)
     job = ImportJob.objects.select_related("project__label_configuration").get(pk=job_id)
     if not claimed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +13,7 @@ from uuid import UUID
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from labeling.documents import document_problems, labels_problems, required_prob
 from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
+from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
 from projects.models import Dataset, Media, Project, Role
 from projects.selectors import user_role
@@ -35,6 +36,7 @@ def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID]) -> int
     tasks = [Task(project_id=project_id, media_id=media_id) for project_id in project_ids for media_id in media_ids]
     with transaction.atomic():
         Task.objects.bulk_create(tasks, batch_size=TASK_BATCH, ignore_conflicts=True)
+        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(tasks))
     return len(tasks)
 
 
@@ -53,6 +55,7 @@ def task_create_for_dataset(*, dataset: Dataset, project: Project) -> int:
         if batch:
             Task.objects.bulk_create(batch, ignore_conflicts=True)
             created += len(batch)
+        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=created)
     return created
 
 
@@ -817,12 +820,56 @@ def _labels_insert(rows: list[tuple[Any, ...]]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
-    Label.objects.bulk_create(
-        [Label(**dict(zip(_LABEL_COLUMNS, row, strict=True))) for row in rows], batch_size=LABEL_BULK_BATCH
-    )
+    # SQLite: one prepared INSERT run for every row. The ORM's bulk_create compiled each value
+    # through its expression machinery: 0.3 s of the 0.5 s that writing 300 tasks took.
+    columns = ", ".join(_LABEL_COLUMNS)
+    marks = ", ".join(["%s"] * len(_LABEL_COLUMNS))
+    adapt = _row_adapter(Label, _LABEL_COLUMNS)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), LABEL_BULK_BATCH):
+            cursor.executemany(
+                f"INSERT INTO {Label._meta.db_table} ({columns}) VALUES ({marks})",  # noqa: S608 - our names
+                [adapt(row) for row in rows[start : start + LABEL_BULK_BATCH]],
+            )
 
 
 LABEL_BULK_BATCH = 500
+
+
+def _uuid_hex(value: Any) -> Any:
+    return value.hex if isinstance(value, UUID) else value
+
+
+def _row_adapter(model: Any, columns: Sequence[str]) -> Callable[[tuple[Any, ...]], list[Any]]:
+    """Rows of `columns` values as the database driver takes them (not PostgreSQL: its rows go by
+    COPY): UUIDs, JSON and datetimes prepared as their fields do, once per distinct datetime."""
+    converters: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        field = model._meta.get_field(name)  # a foreign key by its column's name too ("task_id")
+        if isinstance(field, models.ForeignKey):
+            field = field.target_field
+        if isinstance(field, models.UUIDField) and not connection.features.has_native_uuid_field:
+            converters.append(_uuid_hex)  # what UUIDField stores there (SQLite), without its checks per value
+        elif isinstance(field, models.UUIDField):
+            converters.append(None)
+        elif isinstance(field, models.JSONField):
+            converters.append(lambda value: None if value is None else orjson.dumps(value).decode())
+        elif isinstance(field, models.DateTimeField):
+            seen: dict[Any, Any] = {}
+
+            def when(value: Any, field: Any = field, seen: dict[Any, Any] = seen) -> Any:
+                if value not in seen:
+                    seen[value] = field.get_db_prep_value(value, connection)
+                return seen[value]
+
+            converters.append(when)
+        else:
+            converters.append(None)
+
+    def adapt(row: tuple[Any, ...]) -> list[Any]:
+        return [value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)]
+
+    return adapt
 
 
 def labels_remove_for_import(*, import_job_id: UUID) -> int:
@@ -891,18 +938,19 @@ def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str]) -> 
                 binary=True,
             )
             return int(cursor.rowcount)
-    tasks = [
-        Task(id=task_id, answers=orjson.loads(tree) if isinstance(tree, str) else tree)
-        for task_id, tree in answers_by_task.items()
-    ]
-    Task.objects.bulk_update(tasks, ["answers"], batch_size=LABEL_BULK_BATCH)
-    ids = list(answers_by_task)
-    found = 0
-    for start in range(0, len(ids), _DELETE_CHUNK):
-        found += Task.objects.filter(id__in=ids[start : start + _DELETE_CHUNK]).update(
-            has_import=True, version=F("version") + 1, updated_at=now
+    # SQLite: one prepared UPDATE run per task (the ORM's bulk_update built a CASE per batch,
+    # 0.2 s for 300 tasks).
+    adapt = _row_adapter(Task, ("updated_at", "id"))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Task._meta.db_table} SET answers = %s, has_import = %s, version = version + 1, "  # noqa: S608
+            "updated_at = %s WHERE id = %s",
+            [
+                [tree if isinstance(tree, str) else orjson.dumps(tree).decode(), True, *adapt((now, task_id))]
+                for task_id, tree in answers_by_task.items()
+            ],
         )
-    return found
+        return int(cursor.rowcount)
 
 
 def tasks_reset_after_configuration_clear(*, project: Project) -> int:

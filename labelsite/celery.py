@@ -5,6 +5,12 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init
+from kombu.transport import TRANSPORT_ALIASES
+
+# "filesystem://" is kombu's filesystem transport with messages that appear whole (see that
+# module). By the URL's scheme rather than Celery's `broker_transport`, which would override
+# the scheme of every broker URL, the Redis one too.
+TRANSPORT_ALIASES["filesystem"] = "labelsite.broker_filesystem:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 

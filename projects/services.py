@@ -31,6 +31,7 @@ from labelsite.errors import (
     ValidationFailed,
 )
 from labelsite.netguard import url_shape_problem
+from labelsite.table_statistics import table_statistics_refresh_after_write
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
@@ -656,6 +657,8 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media]) -> None:
             item.name = f"{base} ({counter}){suffix}"
         taken.add(item.name)
     Media.objects.bulk_create(media, batch_size=1000)
+    # The next import looks these media up at once: the planner must know they exist.
+    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media))
     signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[m.id for m in media])
 
 

@@ -555,3 +555,69 @@ def test_letter_and_digit_hotkeys_become_shortcuts_and_a_hotkey_taken_in_another
       </RectangleLabels></View>"""
     shortcuts = {entry["title"]: entry.get("shortcut") for entry in ls_config_to_entries(xml).entries}
     assert shortcuts == {"Car": "c", "Bus": "2", "Cab": None, "Van": None}
+
+
+def _box_result(**changes: Any) -> dict[str, Any]:
+    result = {
+        "from_name": "label",
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "original_width": 800,
+        "original_height": 600,
+        "value": {"x": 1, "y": 2, "width": 3, "height": 4, "rectanglelabels": ["Car"]},
+    }
+    return {**result, **changes}
+
+
+def _task(**annotation_changes: Any) -> dict[str, Any]:
+    annotation = {"result": [_box_result(), {"type": "choices", "value": {"choices": ["a"]}}], **annotation_changes}
+    return {"data": {"image": "https://x.example.com/1.jpg"}, "annotations": [annotation]}
+
+
+def test_the_fast_task_check_accepts_and_rejects_exactly_what_the_schema_does():
+    from formats.label_studio import ITEM, item_is_valid_fast
+
+    tasks: list[Any] = [
+        _task(),
+        _task(ground_truth=True, was_cancelled=False, score=0.5, model_version="v1"),
+        _task(score=None, model_version=3),
+        _task(model_version=None),
+        {"data": {"image": "u"}},
+        {"data": {"image": "u"}, "predictions": [1, 2.0, {"result": []}]},
+        {"data": {"image": "u"}, "predictions": [1.5]},
+        {"data": {"image": "u"}, "predictions": [True]},
+        {"data": {"image": "u"}, "predictions": ["7"]},
+        {"data": {"image": "u"}, "completions": [{"result": [_box_result(score=0.9)]}]},
+        {"image": "https://x.example.com/1.jpg"},  # a task that is only its data
+        {"label_studio_flat_rows": []},
+        [],
+        "task",
+        None,
+        {"data": "https://x.example.com/1.jpg"},
+        {"data": {}, "annotations": {}},
+        {"data": {}, "annotations": [3]},
+        {"data": {}, "annotations": [{}]},
+        {"data": {}, "annotations": [{"result": {}}]},
+        _task(ground_truth="yes"),
+        _task(was_cancelled=1),
+        _task(score="high"),
+        _task(score=True),
+        _task(model_version=True),
+        _task(model_version=[1]),
+        {"data": {}, "annotations": [{"result": [_box_result(type=None)]}]},
+        {"data": {}, "annotations": [{"result": [{"value": {}}]}]},
+        {"data": {}, "annotations": [{"result": [{"type": "choices"}]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(value=[1])]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(from_name=1)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(to_name=None)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(original_width=0)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(original_height=-5.5)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(original_width="800")]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(original_width=True)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(original_width=0.5, score=None)]}]},
+        {"data": {}, "annotations": [{"result": [_box_result(score="1")]}]},
+        {"data": {}, "annotations": [{"result": ["box"]}]},
+    ]
+    disagreements = [task for task in tasks if item_is_valid_fast(task) != ITEM.reference.is_valid(task)]
+    assert disagreements == []
+    assert sum(map(item_is_valid_fast, tasks)) == 10  # the valid ones above: both answers occur
