@@ -17,6 +17,7 @@ import {
   vertices,
 } from "./geometry.js";
 import { HANDLE_RADIUS } from "./renderer.js";
+import { movableShapes, shapesInBox } from "./selection.js";
 
 const CLICK_SLOP = 4; // screen pixels a press may move and still be a click
 const CLOSE_DISTANCE = 8; // screen pixels from the first point that close a polygon
@@ -130,6 +131,7 @@ export class CanvasController extends EventTarget {
     let best = null;
     let bestRank = null;
     for (const [shape, parent] of this.store.walk()) {
+      if (!this.selectable(shape, parent)) continue;
       const box = this.renderer.boundsOf(shape);
       if (x < box.minX - tolerance || x > box.maxX + tolerance || y < box.minY - tolerance || y > box.maxY + tolerance) {
         continue;
@@ -143,6 +145,11 @@ export class CanvasController extends EventTarget {
       }
     }
     return best;
+  }
+
+  /** Whether a click or a selection box may take this label (hidden and locked ones are passed over). */
+  selectable(shape, parent) {
+    return !this.visibility || this.visibility.selectable(shape, parent);
   }
 
   vertexAt(shape, sx, sy) {
@@ -185,9 +192,20 @@ export class CanvasController extends EventTarget {
       return;
     }
     const hit = this.shapeAt(point[0], point[1]);
+    if (hit && event.shiftKey && this.mode === "select") {
+      this.store.toggleSelected(hit.shape.uid); // Shift+click: add to the selection, or take out
+      return;
+    }
     if (hit) {
-      this.store.select(hit.shape.uid);
-      if (!this.readOnly) this.startDrag(event, { kind: "move", uid: hit.shape.uid, start: point, moved: false });
+      // A press on a member of a multi-selection drags them all; a plain click selects it alone.
+      const multi = this.store.selection.size > 1 && this.store.selection.has(hit.shape.uid);
+      if (!multi) this.store.select(hit.shape.uid);
+      if (!this.readOnly) this.startDrag(event, { kind: "move", uid: hit.shape.uid, multi, start: point, moved: false });
+    } else if (this.mode === "select") {
+      // Empty canvas in select mode: a selection box (Shift adds to the selection). Space+drag
+      // or the middle button pans.
+      if (!event.shiftKey) this.store.select(null);
+      this.startDrag(event, { kind: "box", start: point, sx, sy, add: event.shiftKey });
     } else {
       this.store.select(null);
       this.startDrag(event, { kind: "pan", sx, sy, x: this.view.x, y: this.view.y });
@@ -451,7 +469,7 @@ export class CanvasController extends EventTarget {
       this.dispatchEvent(new CustomEvent("view"));
       return;
     }
-    if (drag.kind === "rectangle") {
+    if (drag.kind === "rectangle" || drag.kind === "box") {
       this.updateOverlay();
       return;
     }
@@ -472,8 +490,9 @@ export class CanvasController extends EventTarget {
         if (Math.hypot(sx - startX, sy - startY) < CLICK_SLOP) return;
         this.store.checkpoint();
         drag.moved = true;
-        drag.origin = JSON.stringify({ points: shape.points, children: shape.children.map((c) => c.points) });
-        drag.box = this.unionBounds([shape, ...shape.children]);
+        drag.shapes = drag.multi ? movableShapes(this.store, this.store.selectedUids()) : [shape, ...shape.children];
+        drag.origin = JSON.stringify(drag.shapes.map((s) => s.points));
+        drag.box = this.unionBounds(drag.shapes);
       }
       const origin = JSON.parse(drag.origin);
       const [dx, dy] = clampDelta(
@@ -483,15 +502,12 @@ export class CanvasController extends EventTarget {
         this.image.width,
         this.image.height,
       );
-      shape.points = origin.points;
-      translate(shape, dx, dy);
-      roundShape(shape);
-      shape.children.forEach((child, i) => {
-        child.points = origin.children[i];
-        translate(child, dx, dy);
-        roundShape(child);
+      drag.shapes.forEach((s, i) => {
+        s.points = origin[i];
+        translate(s, dx, dy);
+        roundShape(s);
       });
-      this.store.change(shape.children.length ? {} : { only: shape.uid });
+      this.store.change(drag.shapes.length === 1 ? { only: shape.uid } : {});
     }
   }
 
@@ -521,6 +537,17 @@ export class CanvasController extends EventTarget {
       }
       return;
     }
+    if (drag.kind === "box") {
+      this.drag = null;
+      const end = this.view.toImage(sx, sy);
+      if (Math.hypot(sx - drag.sx, sy - drag.sy) >= CLICK_SLOP) {
+        const inside = shapesInBox(this.store, (shape) => this.renderer.boundsOf(shape), [drag.start, end], (shape, parent) => this.selectable(shape, parent));
+        this.store.selectMany(drag.add ? [...this.store.selectedUids(), ...inside.filter((uid) => !this.store.selection.has(uid))] : inside);
+      }
+      this.updateOverlay();
+      return;
+    }
+    if (drag.kind === "move" && drag.multi && !drag.moved) this.store.select(drag.uid);
     if (drag.kind === "vertex") {
       const shape = this.store.find(drag.uid)?.shape;
       if (shape?.type === "rectangle" && drag.moved) {
@@ -573,23 +600,29 @@ export class CanvasController extends EventTarget {
 
   /** Move the selected label (and its nested labels) by whole image pixels. */
   nudge(dx, dy) {
-    const found = this.store.find(this.store.selectedUid);
-    if (!found) return false;
-    const shape = found.shape;
+    const shapes = movableShapes(this.store, this.store.selectedUids());
+    if (!shapes.length) return false;
     const now = performance.now();
     if (now - this.lastNudge > 800) this.store.checkpoint();
     this.lastNudge = now;
-    const [cx, cy] = clampDelta(this.unionBounds([shape, ...shape.children]), dx, dy, this.image.width, this.image.height);
-    for (const s of [shape, ...shape.children]) {
+    const [cx, cy] = clampDelta(this.unionBounds(shapes), dx, dy, this.image.width, this.image.height);
+    for (const s of shapes) {
       translate(s, cx, cy);
       roundShape(s);
     }
-    this.store.change(shape.children.length ? {} : { only: shape.uid });
+    this.store.change(shapes.length === 1 ? { only: shapes[0].uid } : {});
     return true;
   }
 
   /** Delete: the active vertex if there is one (and the shape keeps enough), else the label. */
   deleteSelection() {
+    const many = this.store.selectedUids();
+    if (many.length > 1) {
+      this.store.checkpoint();
+      for (const uid of many) this.store.remove(uid);
+      this.notify(`Deleted ${many.length} labels.`);
+      return true;
+    }
     const found = this.store.find(this.store.selectedUid);
     if (!found) return false;
     const vertex = this.store.activeVertex;
@@ -623,6 +656,7 @@ export class CanvasController extends EventTarget {
     if (this.drawing) overlay = { color, points: this.drawing, cursor };
     else if (this.drag?.kind === "rectangle" && cursor) overlay = { color, rectangle: [this.drag.start, cursor] };
     else if (this.rectStart && cursor) overlay = { color, rectangle: [this.rectStart, cursor] };
+    else if (this.drag?.kind === "box" && cursor) overlay = { color: "#fff", rectangle: [this.drag.start, cursor], dashed: true };
     if (this.mode === "draw" && cursor) overlay = { ...(overlay || { color }), cursor, crosshair: true };
     this.renderer.overlay = overlay;
     this.renderer.invalidate();

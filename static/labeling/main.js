@@ -5,6 +5,7 @@
 import { Api, errorOf } from "./api.js";
 import { Autosave } from "./autosave.js";
 import { CanvasController } from "./canvas.js";
+import { Clipboard } from "./clipboard.js";
 import { Config } from "./config.js";
 import { el } from "./dom.js";
 import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
@@ -129,6 +130,25 @@ function hideBanner(kind) {
 
 const controller = new CanvasController({ canvas, store, config, renderer, image, notify: toast });
 controller.readOnly = readOnly;
+const clipboard = new Clipboard({ store, config, image, taskId: data.task.id, notify: toast });
+
+/** The previous task's labels, added to this one (a sequence of frames: the next frame starts from the last). */
+async function copyPreviousLabels() {
+  if (readOnly) return;
+  if (!urls.previousAnnotation) {
+    toast("There is no previous task to copy labels from.");
+    return;
+  }
+  const result = await api.get(urls.previousAnnotation);
+  if (!result.ok) {
+    toast(`The previous task's labels could not be read: ${errorOf(result).message}`);
+    return;
+  }
+  clipboard.placeDocument(result.data.labels || []);
+}
+$("copy-previous").addEventListener("click", () => copyPreviousLabels());
+$("copy-previous").hidden = readOnly || !urls.previousAnnotation;
+
 new ClassList($("class-list"), { config, controller, keymap });
 new LabelList($("label-list"), { store, config, countElement: $("label-count") });
 
@@ -205,6 +225,13 @@ function renderShapePanel() {
   const container = $("shape-questions");
   const title = $("shape-title");
   const found = store.find(store.selectedUid);
+  if (store.selection.size > 1) {
+    title.replaceChildren(el("span", { textContent: `${store.selection.size} labels selected` }));
+    container.replaceChildren(
+      el("p", { className: "muted small", textContent: "Drag one of them or use the arrow keys to move them all; a class key changes their class; Del deletes them; Ctrl+C copies them; Shift+H hides them." }),
+    );
+    return;
+  }
   if (!found) {
     title.replaceChildren(el("span", { textContent: "Selected label" }));
     container.replaceChildren(el("p", { className: "muted small", textContent: "Select a label to answer its questions." }));
@@ -279,6 +306,34 @@ function changeClass(uid, entry) {
   let message = `Changed ${oldEntry ? oldEntry.title : found.shape.key} to ${entry.title}.`;
   if (droppedAnswers.length) message += ` Answers that no longer apply were dropped: ${droppedAnswers.join(", ")}.`;
   if (droppedLabels) message += ` ${droppedLabels} nested label(s) of classes ${entry.title} does not have were dropped.`;
+  toast(message, ["Undo (Ctrl+Z)", () => store.undo()]);
+  return true;
+}
+
+/** The class key with several labels selected: each that may take the class (same geometry and level) changes, in one undo step. */
+function changeClassMany(uids, entry) {
+  const targets = uids
+    .map((uid) => store.find(uid))
+    .filter((found) => found && config.entryFor(found.shape, found.parent)?.id !== entry.id)
+    .filter((found) => classChoices(config, found.shape, found.parent).some((choice) => choice.entry.id === entry.id));
+  if (!targets.length) {
+    toast(`None of the selected labels can become ${entry.title} (a class keeps its geometry type and level).`);
+    return true;
+  }
+  store.checkpoint();
+  let answers = 0;
+  let nested = 0;
+  for (const found of targets) {
+    const { droppedAnswers, droppedLabels } = relabel(config, found.shape, config.entryFor(found.shape, found.parent), entry);
+    answers += droppedAnswers.length;
+    nested += droppedLabels;
+  }
+  store.change({ structure: true, source: "relabel" });
+  store.dispatchEvent(new CustomEvent("select"));
+  let message = `Changed ${targets.length} label(s) to ${entry.title}.`;
+  if (uids.length > targets.length) message += ` ${uids.length - targets.length} other(s) cannot take that class and kept theirs.`;
+  if (answers) message += ` ${answers} answer(s) that no longer apply were dropped.`;
+  if (nested) message += ` ${nested} nested label(s) were dropped.`;
   toast(message, ["Undo (Ctrl+Z)", () => store.undo()]);
   return true;
 }
@@ -629,7 +684,7 @@ function updateHint() {
   let text;
   if (readOnly) text = "Read only: pan with drag, zoom with the wheel.";
   else if (controller.mode === "select") {
-    text = "Select: click a label; drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
+    text = "Select: click a label (Shift+click adds more; drag on empty space for a box); drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
   } else {
     const { entry, parent } = controller.currentClass;
     const how = {
@@ -675,6 +730,7 @@ new ResizeObserver(updateView).observe(canvas.parentElement);
 function classKey(entryId) {
   const item = config.drawableClasses().find(({ entry }) => entry.id === entryId);
   if (!item || readOnly) return false;
+  if (controller.mode === "select" && store.selection.size > 1) return changeClassMany(store.selectedUids(), item.entry);
   const found = store.find(store.selectedUid);
   if (controller.mode === "select" && found && config.entryFor(found.shape, found.parent)?.id !== entryId) {
     const choices = classChoices(config, found.shape, found.parent);
@@ -696,6 +752,18 @@ function runAction(id) {
   switch (id) {
     case "tool.select":
       controller.setSelectMode();
+      return true;
+    case "edit.copy":
+      clipboard.copy(store.selectedUids());
+      return true;
+    case "edit.paste":
+      if (!readOnly) clipboard.paste();
+      return true;
+    case "edit.duplicate":
+      if (!readOnly) clipboard.duplicate(store.selectedUids());
+      return true;
+    case "edit.copyPrevious":
+      copyPreviousLabels();
       return true;
     case "view.fit":
       controller.fit();

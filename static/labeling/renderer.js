@@ -284,6 +284,13 @@ export class Renderer {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const hovered = this.hoverUid && this.hoverUid !== this.store.selectedUid ? this.store.find(this.hoverUid) : null;
     if (hovered) this._drawShapeScreen(hovered.shape, hovered.parent, { width: 3, alpha: 0.3 });
+    // The other members of a multi-selection: highlighted, without handles.
+    if (this.store.selection.size > 1) {
+      for (const uid of this.store.selection) {
+        const other = uid !== this.store.selectedUid ? this.store.find(uid) : null;
+        if (other) this._drawShapeScreen(other.shape, other.parent, { width: 2.5, alpha: 0.35 });
+      }
+    }
     const selected = this.store.find(this.store.selectedUid);
     if (!selected) return;
     this._drawShapeScreen(selected.shape, selected.parent, { width: 2.5, alpha: 0.35 });
@@ -391,7 +398,9 @@ export class Renderer {
       const [[x1, y1], [x2, y2]] = overlay.rectangle;
       const [sx1, sy1] = view.toScreen(x1, y1);
       const [sx2, sy2] = view.toScreen(x2, y2);
+      if (overlay.dashed) ctx.setLineDash([5, 4]);
       ctx.strokeRect(Math.min(sx1, sx2), Math.min(sy1, sy2), Math.abs(sx2 - sx1), Math.abs(sy2 - sy1));
+      ctx.setLineDash([]);
     }
     if (overlay.points?.length) {
       ctx.beginPath();

@@ -1,0 +1,159 @@
+"""The labeling page's editing tools (issue 17, points 5-8 and 11), in real Chromium.
+
+Each test drives the page with real mouse and keyboard events and reads the result back
+through the native API the page saves to; coordinates are checked to half a pixel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from labeling.services import task_annotation_replace
+from tests.browser.conftest import log_in, make_task, open_task
+from tests.browser.test_labeling_everyday_moves import close, drag, moves_project, saved_document
+from tests.browser.test_labeling_page import Screen, click, press
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+__all__ = ["moves_project"]  # the fixture, used by name
+
+SHOTS = Path("/tmp/shots-page2")
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+    assert (SHOTS / name).stat().st_size > 10_000
+
+
+CAR_WITH_WHEEL: dict[str, Any] = {
+    "key": "car",
+    "type": "rectangle",
+    "points": [[100, 100], [300, 250]],
+    "answers": {"colour": {"value": "red"}},
+    "children": [{"key": "wheel", "type": "point", "points": [[150, 240]]}],
+}
+
+
+# --- 5: copy, paste, duplicate --------------------------------------------------------------------
+
+
+def test_copy_paste_and_duplicate_keep_nested_labels_and_answers_and_paste_into_the_next_task_clipped(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    first = make_task(moves_project, "frame-1.png")
+    task_annotation_replace(task=first, document={"labels": [CAR_WITH_WHEEL]})
+    second = make_task(moves_project, "frame-2.png", width=250, height=200)
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, first)
+    screen = Screen(page)
+
+    click(page, screen, 200, 150)  # select the car
+    press(page, "Control+c")
+    press(page, "Control+v")  # into its own task: beside the original
+    press(page, "Control+d")  # the pasted copy, duplicated beside it
+    expect(page.locator("#label-count")).to_have_text("6")
+    labels = saved_document(page, first)["labels"]
+    assert [label["key"] for label in labels] == ["car", "car", "car"]
+    for label, offset in zip(labels, [0, 10, 20], strict=True):
+        assert close(label["points"], [[100 + offset, 100 + offset], [300 + offset, 250 + offset]])
+        assert label["answers"] == {"colour": {"value": "red"}}
+        assert [child["key"] for child in label["children"]] == ["wheel"]
+        assert close(label["children"][0]["points"], [[150 + offset, 240 + offset]])
+
+    # The clipboard survives moving to the next frame; there the copy is cut to the smaller
+    # image and the wheel, now outside it, is left out (and the notice says so).
+    press(page, "n")
+    page.wait_for_url(f"**/tasks/{second.pk}/")
+    page.wait_for_selector("body[data-ready=true]")
+    press(page, "Control+v")
+    expect(page.locator("#toast")).to_contain_text("Pasted: 1 label")
+    labels = saved_document(page, second)["labels"]
+    assert len(labels) == 1
+    assert close(labels[0]["points"], [[100, 100], [250, 200]])
+    assert labels[0]["answers"] == {"colour": {"value": "red"}}
+    assert labels[0]["children"] == []
+
+
+def test_copy_all_labels_from_the_previous_task_clips_them_to_this_image(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    first = make_task(moves_project, "seq-1.png")
+    polygon = {"key": "bicycle", "type": "polygon", "points": [[200, 50], [400, 50], [400, 300], [200, 300]]}
+    task_annotation_replace(task=first, document={"labels": [CAR_WITH_WHEEL, polygon]})
+    second = make_task(moves_project, "seq-2.png", width=300, height=400)
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, second)
+
+    page.get_by_role("button", name="Copy labels of the previous task").click()
+    expect(page.locator("#label-count")).to_have_text("3")
+    labels = saved_document(page, second)["labels"]
+    assert [label["key"] for label in labels] == ["car", "bicycle"]
+    assert close(labels[0]["points"], [[100, 100], [300, 250]])
+    assert close(labels[0]["children"][0]["points"], [[150, 240]])
+    # The polygon is cut along the image's right edge, x = 300.
+    assert close(labels[1]["points"], [[200, 50], [300, 50], [300, 300], [200, 300]])
+
+    press(page, "Control+z")  # one step undoes the whole copy
+    expect(page.locator("#label-count")).to_have_text("0")
+    assert saved_document(page, second)["labels"] == []
+
+
+# --- 6: select many -------------------------------------------------------------------------------
+
+
+def rectangle(key: str, x1: float, y1: float, x2: float, y2: float) -> dict[str, Any]:
+    return {"key": key, "type": "rectangle", "points": [[x1, y1], [x2, y2]]}
+
+
+def test_shift_click_and_a_selection_box_select_many_to_move_change_class_and_delete_together(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "many.png")
+    bicycle = {"key": "bicycle", "type": "polygon", "points": [[500, 100], [600, 100], [600, 200]]}
+    labels = [
+        rectangle("car", 100, 100, 200, 200),
+        rectangle("car", 300, 100, 400, 200),
+        bicycle,
+        rectangle("sign", 100, 400, 200, 500),
+    ]
+    task_annotation_replace(task=task, document={"labels": labels})
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    screen = Screen(page)
+
+    click(page, screen, 150, 150)
+    page.keyboard.down("Shift")
+    click(page, screen, 350, 150)
+    click(page, screen, 150, 450)
+    page.keyboard.up("Shift")
+    expect(page.locator("#shape-title")).to_have_text("3 labels selected")
+    drag(page, screen, (150, 150), (170, 160))  # dragging one moves the three
+    press(page, "ArrowRight")
+    press(page, "2")  # the class key changes all three to Truck
+    saved = saved_document(page, task)["labels"]
+    assert [label["key"] for label in saved] == ["truck", "truck", "bicycle", "truck"]
+    assert close(saved[0]["points"], [[121, 110], [221, 210]])
+    assert close(saved[1]["points"], [[321, 110], [421, 210]])
+    assert close(saved[2]["points"], bicycle["points"])  # not selected: unmoved
+    assert close(saved[3]["points"], [[121, 410], [221, 510]])
+
+    # A box on empty space selects what lies wholly inside it; Shift+box adds to it.
+    press(page, "Escape")
+    drag(page, screen, (480, 80), (620, 220))
+    expect(page.locator("#shape-title")).to_contain_text("Bicycle")
+    page.keyboard.down("Shift")
+    drag(page, screen, (110, 90), (430, 230))
+    page.keyboard.up("Shift")
+    expect(page.locator("#shape-title")).to_have_text("3 labels selected")
+    press(page, "Delete")
+    expect(page.locator("#label-count")).to_have_text("1")
+    saved = saved_document(page, task)["labels"]
+    assert len(saved) == 1
+    assert saved[0]["key"] == "truck"
+    assert close(saved[0]["points"], [[121, 410], [221, 510]])
+    shoot(page, "select-many.png")
