@@ -186,7 +186,8 @@ export class CanvasController extends EventTarget {
     // with Ctrl or Alt held while a drawing tool is on (some window managers take Alt+drag).
     const editing = this.mode === "select" || event.altKey || event.ctrlKey || event.metaKey;
     const selected = this.store.find(this.store.selectedUid);
-    if (!this.readOnly && editing && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
+    const editable = selected && this.selectable(selected.shape, selected.parent);
+    if (!this.readOnly && editing && editable && this.editSelected(event, selected.shape, sx, sy, point)) return;
     if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey || event.altKey)) {
       this.startShape(event, point, sx, sy);
       return;
@@ -490,7 +491,7 @@ export class CanvasController extends EventTarget {
         if (Math.hypot(sx - startX, sy - startY) < CLICK_SLOP) return;
         this.store.checkpoint();
         drag.moved = true;
-        drag.shapes = drag.multi ? movableShapes(this.store, this.store.selectedUids()) : [shape, ...shape.children];
+        drag.shapes = drag.multi ? this.movable(this.store.selectedUids()) : [shape, ...shape.children];
         drag.origin = JSON.stringify(drag.shapes.map((s) => s.points));
         drag.box = this.unionBounds(drag.shapes);
       }
@@ -600,7 +601,7 @@ export class CanvasController extends EventTarget {
 
   /** Move the selected label (and its nested labels) by whole image pixels. */
   nudge(dx, dy) {
-    const shapes = movableShapes(this.store, this.store.selectedUids());
+    const shapes = this.movable(this.store.selectedUids());
     if (!shapes.length) return false;
     const now = performance.now();
     if (now - this.lastNudge > 800) this.store.checkpoint();
@@ -615,8 +616,18 @@ export class CanvasController extends EventTarget {
   }
 
   /** Delete: the active vertex if there is one (and the shape keeps enough), else the label. */
+  /** The shapes a move takes: the selected ones and their nested labels, less the locked. */
+  movable(uids) {
+    return movableShapes(this.store, uids.filter((uid) => !this.visibility?.isLockedUid(uid)));
+  }
+
   deleteSelection() {
-    const many = this.store.selectedUids();
+    const all = this.store.selectedUids();
+    const many = all.filter((uid) => !this.visibility?.isLockedUid(uid));
+    if (all.length && !many.length) {
+      this.notify("Locked labels are not deleted; unlock them in the label list first.");
+      return true;
+    }
     if (many.length > 1) {
       this.store.checkpoint();
       for (const uid of many) this.store.remove(uid);

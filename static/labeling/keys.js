@@ -17,6 +17,8 @@ export const ACTIONS = [
   ["edit.copyPrevious", "Copy all labels from the previous task", ["ctrl+shift+v"]],
   ["view.fit", "Fit the image to the screen", ["f"]],
   ["view.hideAll", "Hide or show all labels", ["h"]],
+  ["view.hideSelected", "Hide the selected labels (the label list shows them again)", ["shift+h"]],
+  ["edit.lockSelected", "Lock or unlock the selected labels", ["shift+l"]],
   ["view.zoomIn", "Zoom in", ["+", "="]],
   ["view.zoomOut", "Zoom out", ["-"]],
   ["prediction.accept", "Accept the selected prediction", ["a"]],
@@ -82,6 +84,8 @@ const GROUPS = [
     { action: "view.fit" },
     { keys: "Space+Drag", does: "Pan (or drag with the middle button)" },
     { action: "view.hideAll" },
+    { action: "view.hideSelected" },
+    { action: "edit.lockSelected" },
   ]],
   ["Task", [
     { action: "focus.questions" },

@@ -14,6 +14,7 @@ import { classChoices, relabel } from "./relabel.js";
 import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
 import { Store } from "./store.js";
+import { Visibility } from "./visibility.js";
 
 const data = JSON.parse(document.getElementById("labeling-data").textContent);
 const $ = (id) => document.getElementById(id);
@@ -150,7 +151,18 @@ $("copy-previous").addEventListener("click", () => copyPreviousLabels());
 $("copy-previous").hidden = readOnly || !urls.previousAnnotation;
 
 new ClassList($("class-list"), { config, controller, keymap });
-new LabelList($("label-list"), { store, config, countElement: $("label-count") });
+const visibility = new Visibility({ store, config });
+controller.visibility = visibility;
+renderer.visibility = visibility;
+visibility.addEventListener("change", () => renderer.visibilityChanged());
+new LabelList($("label-list"), {
+  store,
+  config,
+  countElement: $("label-count"),
+  visibility,
+  filter: $("label-class-filter"),
+  search: $("label-search"),
+});
 
 const predictions = {
   accept(uid) {
@@ -779,6 +791,23 @@ function runAction(id) {
       renderer.invalidate();
       const key = keymap.keysOf("view.hideAll")[0];
       toast(renderer.hidden ? `Labels hidden${key ? ` (${displayCombo(key)} shows them)` : ""}.` : "Labels shown.");
+      return true;
+    }
+    case "view.hideSelected": {
+      const uids = store.selectedUids();
+      if (!uids.length) {
+        toast("Select labels to hide them; the label list shows them again.");
+        return true;
+      }
+      visibility.toggleLabels("hide", uids);
+      toast(`Hid ${uids.length} label(s); the eye in the label list shows them again.`);
+      return true;
+    }
+    case "edit.lockSelected": {
+      const uids = store.selectedUids();
+      if (!uids.length) return true;
+      const locked = visibility.toggleLabels("lock", uids);
+      toast(locked ? `Locked ${uids.length} label(s): the canvas passes over them.` : `Unlocked ${uids.length} label(s).`);
       return true;
     }
     case "prediction.accept":

@@ -85,6 +85,16 @@ export class Renderer {
     this.resize();
   }
 
+  /** Hide or lock changed: hidden labels leave the batches. */
+  visibilityChanged() {
+    this.batchRevision++;
+    this.invalidate();
+  }
+
+  _visible(shape, parent) {
+    return !this.visibility || !this.visibility.isHidden(shape, parent);
+  }
+
   invalidate() {
     if (this.dirty && this._scheduled) return;
     this.dirty = true;
@@ -148,7 +158,7 @@ export class Renderer {
     const points = [];
     const scores = [];
     for (const [shape, parent] of this.store.walk()) {
-      if (shape.uid === this.store.selectedUid) continue;
+      if (shape.uid === this.store.selectedUid || !this._visible(shape, parent)) continue;
       const entry = this.config.entryFor(shape, parent);
       const color = entry?.drawColor || "#999";
       const prediction = shape.source === "prediction";
@@ -282,20 +292,22 @@ export class Renderer {
   _drawLive() {
     const { ctx, dpr } = this;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const hovered = this.hoverUid && this.hoverUid !== this.store.selectedUid ? this.store.find(this.hoverUid) : null;
+    let hovered = this.hoverUid && this.hoverUid !== this.store.selectedUid ? this.store.find(this.hoverUid) : null;
+    if (hovered && !this._visible(hovered.shape, hovered.parent)) hovered = null;
     if (hovered) this._drawShapeScreen(hovered.shape, hovered.parent, { width: 3, alpha: 0.3 });
     // The other members of a multi-selection: highlighted, without handles.
     if (this.store.selection.size > 1) {
       for (const uid of this.store.selection) {
         const other = uid !== this.store.selectedUid ? this.store.find(uid) : null;
-        if (other) this._drawShapeScreen(other.shape, other.parent, { width: 2.5, alpha: 0.35 });
+        if (other && this._visible(other.shape, other.parent)) this._drawShapeScreen(other.shape, other.parent, { width: 2.5, alpha: 0.35 });
       }
     }
     const selected = this.store.find(this.store.selectedUid);
-    if (!selected) return;
+    if (!selected || !this._visible(selected.shape, selected.parent)) return;
     this._drawShapeScreen(selected.shape, selected.parent, { width: 2.5, alpha: 0.35 });
     // The nested labels of a selected parent stay visible above its fill.
     for (const child of selected.shape.children) {
+      if (!this._visible(child, selected.shape)) continue;
       const color = this.config.entryFor(child, selected.shape)?.drawColor || "#999";
       if (child.type === "point") this._drawPoint(child, color, child.source === "prediction", false);
       else this._drawShapeScreen(child, selected.shape, { width: 1.5, alpha: 0 });

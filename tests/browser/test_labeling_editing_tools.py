@@ -157,3 +157,90 @@ def test_shift_click_and_a_selection_box_select_many_to_move_change_class_and_de
     assert saved[0]["key"] == "truck"
     assert close(saved[0]["points"], [[121, 410], [221, 510]])
     shoot(page, "select-many.png")
+
+
+# --- 7: hide and lock, the label list -------------------------------------------------------------
+
+
+def test_the_label_list_renders_ten_thousand_labels_by_class_with_short_ids_a_class_filter_and_an_answer_search(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "crowd.png")
+    signs = [
+        rectangle("sign", (i % 100) * 8, (i // 100) * 6, (i % 100) * 8 + 5, (i // 100) * 6 + 4) for i in range(9_997)
+    ]
+    blue = {**rectangle("car", 10, 10, 60, 60), "answers": {"colour": {"value": "blue"}}}
+    red = {**rectangle("car", 100, 10, 160, 60), "answers": {"colour": {"value": "red"}}}
+    truck = rectangle("truck", 200, 10, 260, 60)
+    task_annotation_replace(task=task, document={"labels": [*signs, blue, red, truck]})
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+
+    expect(page.locator("#label-count")).to_have_text("10000")
+    rows = page.locator("#label-list .label-row")
+    assert 0 < rows.count() < 100  # only the rows in view exist
+    groups = page.locator("#label-list .label-group__title")
+    expect(groups.first).to_have_text("Car")  # grouped in the configuration's order
+    expect(rows.first).to_contain_text("#9998")  # short ids: the place in the document
+    # Scrolling to the end shows the last sign.
+    page.locator("#label-list").evaluate("(node) => { node.scrollTop = node.scrollHeight; }")
+    expect(page.locator("#label-list .label-row", has_text="#9997")).to_be_visible()
+    expect(page.locator("#label-list .label-group__title", has_text="Traffic sign")).to_have_count(
+        0
+    )  # scrolled out of view
+
+    page.select_option("#label-class-filter", label="Truck")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("#10000")
+    page.select_option("#label-class-filter", label="All classes")
+    page.fill("#label-search", "blue")  # the answer's option
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("#9998")
+    rows.first.click()
+    expect(page.locator("#shape-title")).to_contain_text("Car")
+    # The selected label's answer is what the search found.
+    assert page.evaluate("window.labelsite.store.selected.answers.colour.value") == "blue"
+
+
+def test_hidden_and_locked_labels_and_classes_are_passed_over_by_clicks_boxes_moves_and_deletes(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "hide-lock.png")
+    labels = [
+        rectangle("car", 100, 100, 200, 200),
+        rectangle("car", 300, 100, 400, 200),
+        rectangle("truck", 100, 300, 200, 400),
+    ]
+    task_annotation_replace(task=task, document={"labels": labels})
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    screen = Screen(page)
+
+    # Lock the first car from its row: the canvas passes over it, so a drag on it is a
+    # selection box that takes nothing, and Delete deletes nothing.
+    page.get_by_role("button", name="Lock Car #1").click()
+    drag(page, screen, (150, 150), (180, 180))
+    press(page, "Delete")
+    # Hide the truck class: a box around everything takes only the second car, which moves
+    # and is deleted alone.
+    page.get_by_role("button", name="Hide every Truck").click()
+    drag(page, screen, (50, 50), (450, 450))  # a box around everything
+    expect(page.locator("#shape-title")).to_contain_text("Car")
+    press(page, "ArrowDown")
+    press(page, "Delete")
+    expect(page.locator("#label-count")).to_have_text("2")
+    saved = saved_document(page, task)["labels"]
+    assert [label["key"] for label in saved] == ["car", "truck"]
+    assert close(saved[0]["points"], [[100, 100], [200, 200]])  # locked: neither moved nor deleted
+    assert close(saved[1]["points"], [[100, 300], [200, 400]])  # hidden: not taken by the box
+
+    # Unlock and show again: the same box now takes both, and Shift+H hides them together.
+    page.get_by_role("button", name="Lock Car #1").click()
+    page.get_by_role("button", name="Hide every Truck").click()
+    drag(page, screen, (50, 50), (450, 450))
+    expect(page.locator("#shape-title")).to_have_text("2 labels selected")
+    press(page, "Shift+H")
+    expect(page.locator("#label-list .label-item--hidden")).to_have_count(2)
+    drag(page, screen, (50, 50), (450, 450))
+    press(page, "Delete")  # nothing selected: nothing deleted
+    assert len(saved_document(page, task)["labels"]) == 2
