@@ -117,6 +117,14 @@ export class CanvasController extends EventTarget {
     ];
   }
 
+  /** A point placed while drawing or editing: snapped to a neighbour's vertex or edge (when
+   *  snapping is on), then clamped to the image. `exclude`: the shape being edited. */
+  placePoint(point, exclude = null) {
+    const snapped = this.snapper ? this.snapper.snap(point, { exclude }) : { point, snapped: null };
+    this.snapped = snapped.snapped ? snapped.point : null;
+    return this.clampPoint(snapped.point);
+  }
+
   /** Where an image pixel is on the page, in client coordinates (tests use this too). */
   imageToClient(x, y) {
     const rect = this.canvas.getBoundingClientRect();
@@ -248,7 +256,7 @@ export class CanvasController extends EventTarget {
 
   startShape(event, point, sx, sy) {
     const type = this.currentClass.entry.type;
-    const start = this.clampPoint(point);
+    const start = this.placePoint(point);
     if (type === "point") {
       this.create([start]);
     } else if (type === "rectangle") {
@@ -269,7 +277,7 @@ export class CanvasController extends EventTarget {
       this.finishDrawing();
       return;
     }
-    this.drawing.push(this.clampPoint(point));
+    this.drawing.push(this.placePoint(point));
     this.updateOverlay();
   }
 
@@ -307,7 +315,7 @@ export class CanvasController extends EventTarget {
   }
 
   finishRectangle(start, point) {
-    const end = this.clampPoint(point);
+    const end = this.placePoint(point);
     this.rectStart = null;
     if (Math.abs(end[0] - start[0]) < 1 || Math.abs(end[1] - start[1]) < 1) {
       this.notify("A rectangle needs a width and a height; drag or click two opposite corners.");
@@ -482,9 +490,10 @@ export class CanvasController extends EventTarget {
         this.store.checkpoint();
         drag.moved = true;
       }
-      const [x, y] = this.clampPoint(point);
+      const [x, y] = this.placePoint(point, shape.uid);
       moveVertex(shape, drag.ring, drag.index, x, y);
       this.store.change({ only: shape.uid });
+      this.updateOverlay();
     } else if (drag.kind === "move") {
       if (!drag.moved) {
         const [startX, startY] = this.view.toScreen(drag.start[0], drag.start[1]);
@@ -662,13 +671,15 @@ export class CanvasController extends EventTarget {
 
   updateOverlay() {
     const color = this.currentClass?.entry.drawColor || "#fff";
-    const cursor = this.cursor ? this.clampPoint(this.cursor) : null;
+    const placing = this.mode === "draw" || this.drag?.kind === "vertex";
+    const cursor = this.cursor ? (placing ? this.placePoint(this.cursor, this.drag?.uid) : this.clampPoint(this.cursor)) : null;
     let overlay = null;
     if (this.drawing) overlay = { color, points: this.drawing, cursor };
     else if (this.drag?.kind === "rectangle" && cursor) overlay = { color, rectangle: [this.drag.start, cursor] };
     else if (this.rectStart && cursor) overlay = { color, rectangle: [this.rectStart, cursor] };
     else if (this.drag?.kind === "box" && cursor) overlay = { color: "#fff", rectangle: [this.drag.start, cursor], dashed: true };
     if (this.mode === "draw" && cursor) overlay = { ...(overlay || { color }), cursor, crosshair: true };
+    if (placing && this.snapped && cursor) overlay = { ...(overlay || { color }), snap: cursor };
     this.renderer.overlay = overlay;
     this.renderer.invalidate();
   }

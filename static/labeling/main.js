@@ -13,6 +13,7 @@ import { renderQuestions } from "./questions.js";
 import { classChoices, relabel } from "./relabel.js";
 import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
+import { Snapper } from "./snapping.js";
 import { Store } from "./store.js";
 import { Visibility } from "./visibility.js";
 
@@ -151,7 +152,29 @@ $("copy-previous").addEventListener("click", () => copyPreviousLabels());
 $("copy-previous").hidden = readOnly || !urls.previousAnnotation;
 
 new ClassList($("class-list"), { config, controller, keymap });
+const snapper = new Snapper({ store, renderer });
+controller.snapper = snapper;
+function updateSnapButton() {
+  const key = keymap.keysOf("edit.snapping")[0];
+  $("snap").setAttribute("aria-pressed", String(snapper.enabled));
+  $("snap").textContent = snapper.enabled ? "Snap on" : "Snap off";
+  $("snap").title = `Snap to the vertices and edges of other labels${key ? ` (${displayCombo(key)})` : ""}`;
+}
+function toggleSnapping() {
+  snapper.enabled = !snapper.enabled;
+  updateSnapButton();
+  controller.updateOverlay();
+  toast(snapper.enabled ? "Snapping on: points land on nearby vertices and edges." : "Snapping off.");
+}
+$("snap").addEventListener("click", () => {
+  toggleSnapping();
+  canvas.focus({ preventScroll: true });
+});
+keymap.addEventListener("change", updateSnapButton);
+updateSnapButton();
+
 const visibility = new Visibility({ store, config });
+snapper.visibility = visibility;
 controller.visibility = visibility;
 renderer.visibility = visibility;
 visibility.addEventListener("change", () => renderer.visibilityChanged());
@@ -793,6 +816,9 @@ function runAction(id) {
       toast(renderer.hidden ? `Labels hidden${key ? ` (${displayCombo(key)} shows them)` : ""}.` : "Labels shown.");
       return true;
     }
+    case "edit.snapping":
+      toggleSnapping();
+      return true;
     case "view.hideSelected": {
       const uids = store.selectedUids();
       if (!uids.length) {

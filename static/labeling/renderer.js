@@ -430,6 +430,15 @@ export class Renderer {
         ctx.fill();
       });
     }
+    if (overlay.snap) {
+      // Where the point will land: on a neighbour's vertex or edge.
+      const [sx, sy] = view.toScreen(overlay.snap[0], overlay.snap[1]);
+      ctx.strokeStyle = "#ffd400";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(sx, sy, 7, 0, Math.PI * 2);
+      ctx.stroke();
+    }
     if (overlay.crosshair && overlay.cursor) {
       const [sx, sy] = view.toScreen(overlay.cursor[0], overlay.cursor[1]);
       ctx.strokeStyle = "rgba(255,255,255,0.5)";

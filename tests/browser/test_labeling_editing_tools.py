@@ -244,3 +244,48 @@ def test_hidden_and_locked_labels_and_classes_are_passed_over_by_clicks_boxes_mo
     drag(page, screen, (50, 50), (450, 450))
     press(page, "Delete")  # nothing selected: nothing deleted
     assert len(saved_document(page, task)["labels"]) == 2
+
+
+# --- 8: snapping ----------------------------------------------------------------------------------
+
+
+def test_a_vertex_placed_or_dragged_near_a_neighbour_snaps_onto_its_vertex_or_edge_and_the_key_turns_it_off(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "fields.png")
+    field = {"key": "bicycle", "type": "polygon", "points": [[100, 100], [300, 100], [300, 300], [100, 300]]}
+    task_annotation_replace(task=task, document={"labels": [field]})
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    screen = Screen(page)
+
+    press(page, "3")
+    # 2 px from the neighbour's corner, then free, then 1.5 px from its right edge.
+    for x, y in [(302, 101), (450, 100), (450, 300), (301.5, 250)]:
+        click(page, screen, x, y)
+    press(page, "Enter")
+    # Editing: a vertex dragged to 2 px from the neighbour's corner lands on it.
+    press(page, "v")
+    click(page, screen, 400, 200)
+    drag(page, screen, (450, 300), (302, 298))
+    labels = saved_document(page, task)["labels"]
+    neighbour = labels[1]["points"]
+    assert neighbour[0] == field["points"][1]  # exactly the same coordinates: a shared border
+    assert close(neighbour[1], [450, 100])
+    assert neighbour[2] == field["points"][2]
+    assert neighbour[3] == [300, 250]  # on the edge x = 300
+
+    # Shift+S turns snapping off (the help lists it, remappable); a point 2 px away stays there.
+    press(page, "Shift+S")
+    expect(page.locator("#snap")).to_have_text("Snap off")
+    press(page, "3")
+    for x, y in [(302, 101), (350, 40), (250, 40)]:
+        click(page, screen, x, y)
+    press(page, "Enter")
+    labels = saved_document(page, task)["labels"]
+    assert close(labels[2]["points"][0], [302, 101])
+    assert labels[2]["points"][0] != [300, 100]
+    press(page, "?")
+    row = page.locator('#help-body tr[data-action="edit.snapping"]')
+    expect(row).to_contain_text("Shift+S")
+    expect(row.get_by_role("button", name="Change")).to_be_visible()
