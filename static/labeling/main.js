@@ -15,6 +15,7 @@ import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
 import { Snapper } from "./snapping.js";
 import { Store } from "./store.js";
+import { ViewControls } from "./viewing.js";
 import { Visibility } from "./visibility.js";
 
 const data = JSON.parse(document.getElementById("labeling-data").textContent);
@@ -172,6 +173,32 @@ $("snap").addEventListener("click", () => {
 });
 keymap.addEventListener("change", updateSnapButton);
 updateSnapButton();
+
+let viewing = null; // the constructor's first apply() already updates the buttons
+viewing = new ViewControls({
+  renderer,
+  controller,
+  body: document.body,
+  form: $("adjust"),
+  gammaFilter: $("image-gamma-transfer"),
+  onChange: updateViewButtons,
+});
+function updateViewButtons() {
+  $("toggle-left").setAttribute("aria-pressed", String(viewing?.panelOpen("left") ?? true));
+  $("toggle-right").setAttribute("aria-pressed", String(viewing?.panelOpen("right") ?? true));
+  $("adjust-button").setAttribute("aria-pressed", String(!$("adjust").hidden));
+  $("adjust-button").textContent = viewing?.adjusted ? "Adjust •" : "Adjust";
+}
+function toggleAdjust() {
+  $("adjust").hidden = !$("adjust").hidden;
+  updateViewButtons();
+  if (!$("adjust").hidden) $("brightness").focus();
+}
+$("toggle-left").addEventListener("click", () => viewing.togglePanel("left"));
+$("toggle-right").addEventListener("click", () => viewing.togglePanel("right"));
+$("actual-size").addEventListener("click", () => viewing.actualSize());
+$("adjust-button").addEventListener("click", toggleAdjust);
+updateViewButtons();
 
 const visibility = new Visibility({ store, config });
 snapper.visibility = visibility;
@@ -816,6 +843,18 @@ function runAction(id) {
       toast(renderer.hidden ? `Labels hidden${key ? ` (${displayCombo(key)} shows them)` : ""}.` : "Labels shown.");
       return true;
     }
+    case "view.actualSize":
+      viewing.actualSize();
+      return true;
+    case "view.adjust":
+      toggleAdjust();
+      return true;
+    case "view.leftPanel":
+      viewing.togglePanel("left");
+      return true;
+    case "view.rightPanel":
+      viewing.togglePanel("right");
+      return true;
     case "edit.snapping":
       toggleSnapping();
       return true;

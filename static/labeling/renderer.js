@@ -85,6 +85,13 @@ export class Renderer {
     this.resize();
   }
 
+  /** Brightness, contrast and gamma of the image (a canvas filter); the labels keep their colours. */
+  setImageFilter(filter) {
+    if (filter === (this.imageFilter || "")) return;
+    this.imageFilter = filter;
+    this.invalidate();
+  }
+
   /** Hide or lock changed: hidden labels leave the batches. */
   visibilityChanged() {
     this.batchRevision++;
@@ -210,7 +217,7 @@ export class Renderer {
       this.layer = null;
       return null;
     }
-    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}`;
+    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}:${this.imageFilter || ""}`;
     const layer = this.layer;
     const zooming = performance.now() < this.zoomingUntil;
     if (layer && layer.key === key && (layer.scale === view.scale || zooming)) {
@@ -250,7 +257,9 @@ export class Renderer {
     ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.x, dpr * view.y);
     if (this.image.loaded) {
       ctx.imageSmoothingEnabled = view.scale < 2;
+      if (this.imageFilter) ctx.filter = this.imageFilter;
       ctx.drawImage(this.image.element, 0, 0, this.image.width, this.image.height);
+      ctx.filter = "none";
     } else {
       ctx.fillStyle = "#3a3f48";
       ctx.fillRect(0, 0, this.image.width, this.image.height);

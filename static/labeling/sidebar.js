@@ -78,7 +78,7 @@ export class ClassList {
   }
 }
 
-const ROW_HEIGHT = 34; // px, a row with a one-line title; long titles wrap and make their row taller
+const ROW_HEIGHT = 34; // px, the least a row takes; long titles wrap and make their row taller
 const LINE_HEIGHT = 17;
 const OVERSCAN = 6;
 
@@ -167,10 +167,11 @@ export class LabelList {
       const title = item.entry ? item.entry.title : item.key || item.shape.key;
       // Room for the title: the row less its swatch, short id, badge and toggles.
       const badge = item.kind === "label" && item.shape.source !== "manual" ? 70 : 0;
-      const room = Math.max(40, (this.width - (item.kind === "group" ? 100 : 140) - badge - (item.parent ? 16 : 0)) * 0.9);
+      const room = Math.max(40, (this.width - 100 - badge - (item.parent ? 16 : 0)) * 0.9);
       const key = `${title}|${room}`;
       if (!lines.has(key)) lines.set(key, Math.max(1, Math.ceil(measure(title) / room)));
-      const height = Math.max(ROW_HEIGHT, lines.get(key) * LINE_HEIGHT + 12);
+      // A label row has its id and type on a line under the title.
+      const height = item.kind === "group" ? Math.max(30, lines.get(key) * LINE_HEIGHT + 10) : lines.get(key) * LINE_HEIGHT + 24;
       item.height = height;
       this.offsets[i + 1] = this.offsets[i] + height;
     });
@@ -249,10 +250,10 @@ export class LabelList {
         swatch(entry?.drawColor),
         el("span", { className: "label-row__text" }, [
           el("span", { className: "label-row__title", textContent: entry ? entry.title : shape.key }),
-        ]),
-        el("span", { className: "label-row__meta muted small" }, [
-          el("span", { className: "label-row__id", textContent: id }),
-          el("span", { className: "label-row__type", textContent: shape.type }),
+          el("span", { className: "label-row__type muted small" }, [
+            el("span", { className: "label-row__id", textContent: id }),
+            ` · ${shape.type}`,
+          ]),
         ]),
         shape.source === "prediction"
           ? el("span", { className: "badge badge--prediction", textContent: shape.score != null ? `${Math.round(shape.score * 100)}%` : "prediction" })
@@ -276,14 +277,8 @@ export class LabelList {
   }
 
   toggle(kind, pressed, label, action) {
-    const button = el("button", {
-      type: "button",
-      className: `toggle toggle--${kind}`,
-      textContent: kind === "hide" ? (pressed ? "◌" : "◉") : pressed ? "🔒" : "🔓",
-      title: label,
-      ariaLabel: label,
-      dataset: { toggle: kind },
-    });
+    const button = el("button", { type: "button", className: `toggle toggle--${kind}`, title: label, ariaLabel: label, dataset: { toggle: kind } });
+    button.append(icon(kind, pressed));
     button.setAttribute("aria-pressed", String(pressed));
     button.addEventListener("click", action);
     return button;
@@ -298,6 +293,34 @@ export class LabelList {
     if (top < view.scrollTop) view.scrollTop = top;
     else if (bottom > view.scrollTop + view.clientHeight) view.scrollTop = bottom - view.clientHeight;
   }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const ICONS = {
+  // An eye, struck through when hidden; a padlock, shut when locked.
+  hide: (on) => [
+    ["path", { d: "M1 8s2.5-5 7-5 7 5 7 5-2.5 5-7 5-7-5-7-5z", fill: "none", stroke: "currentColor", "stroke-width": "1.4" }],
+    ["circle", { cx: "8", cy: "8", r: "2", fill: "currentColor" }],
+    ...(on ? [["path", { d: "M2 14L14 2", stroke: "currentColor", "stroke-width": "1.6" }]] : []),
+  ],
+  lock: (on) => [
+    ["rect", { x: "3", y: "7", width: "10", height: "7", rx: "1", fill: on ? "currentColor" : "none", stroke: "currentColor", "stroke-width": "1.4" }],
+    ["path", { d: on ? "M5 7V5a3 3 0 0 1 6 0v2" : "M5 7V5a3 3 0 0 1 5.8-1", fill: "none", stroke: "currentColor", "stroke-width": "1.4" }],
+  ],
+};
+
+function icon(kind, on) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [tag, attributes] of ICONS[kind](on)) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    svg.append(node);
+  }
+  return svg;
 }
 
 /** The width of a text in the list's font, without laying it out in the page. */

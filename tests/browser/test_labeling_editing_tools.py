@@ -6,10 +6,12 @@ through the native API the page saves to; coordinates are checked to half a pixe
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
 from labeling.services import task_annotation_replace
@@ -289,3 +291,89 @@ def test_a_vertex_placed_or_dragged_near_a_neighbour_snaps_onto_its_vertex_or_ed
     row = page.locator('#help-body tr[data-action="edit.snapping"]')
     expect(row).to_contain_text("Shift+S")
     expect(row.get_by_role("button", name="Change")).to_be_visible()
+
+
+# --- 11: viewing ----------------------------------------------------------------------------------
+
+
+def mean_brightness(page: Page) -> float:
+    """The mean grey of the middle of the canvas (image, no label), from a real screenshot."""
+    box = page.locator("#stage").bounding_box()
+    assert box is not None
+    png = page.screenshot(
+        clip={"x": box["x"] + box["width"] / 2 - 40, "y": box["y"] + box["height"] / 2 - 15, "width": 80, "height": 30}
+    )
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return float(ImageStat.Stat(image).mean[0])
+
+
+def test_brightness_contrast_gamma_change_only_the_view_and_one_to_one_and_fit_keep_coordinates_true(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "dark.png")
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    before = mean_brightness(page)
+
+    press(page, "b")
+    expect(page.locator("#adjust")).to_be_visible()
+    page.locator("#brightness").focus()
+    for _ in range(10):
+        press(page, "ArrowRight")  # 100 % -> 150 %
+    expect(page.locator('output[for="brightness"]')).to_have_text("150%")
+    page.locator("#gamma").focus()
+    for _ in range(4):
+        press(page, "ArrowRight")  # 1.0 -> 1.2
+    expect(page.locator('output[for="gamma"]')).to_have_text("1.20")
+    page.wait_for_timeout(300)  # a frame or two for the canvas to repaint
+    assert mean_brightness(page) > before + 20
+    press(page, "Escape")  # back to the canvas
+
+    # 1:1, then a rectangle drawn at that zoom is saved where it was drawn; then fit again.
+    page.locator("#stage").focus()
+    press(page, "o")
+    expect(page.locator("#zoom-level")).to_have_text("100%")
+    screen = Screen(page)
+    press(page, "2")
+    drag(page, screen, (350, 250), (450, 330))
+    labels = saved_document(page, task)["labels"]
+    assert len(labels) == 1
+    assert close(labels[0]["points"], [[350, 250], [450, 330]])
+    assert "brightness" not in str(labels)
+    press(page, "f")
+    expect(page.locator("#zoom-level")).not_to_have_text("100%")
+    shoot(page, "adjusted-1280.png")
+
+
+def test_at_1024_px_the_canvas_keeps_70_percent_the_task_name_and_state_show_and_panels_fold(
+    page: Page, live_server: Any, moves_project: Any, annotator: Any
+) -> None:
+    task = make_task(moves_project, "narrow-street.png")
+    task_annotation_replace(task=task, document={"labels": [rectangle("car", 100, 100, 200, 200)]})
+    log_in(page, live_server, "annie")
+    for width, height in [(1440, 900), (1024, 768)]:
+        page.set_viewport_size({"width": width, "height": height})
+        open_task(page, live_server, task)
+        shoot(page, f"labeling-{width}.png")
+    stage_width = page.evaluate("document.getElementById('stage').getBoundingClientRect().width")
+    assert stage_width >= 0.7 * 1024
+    expect(page.locator(".lb-bar__task")).to_be_visible()
+    expect(page.locator(".lb-bar__task")).to_have_text("narrow-street.png")
+    expect(page.locator(".lb-bar .state")).to_be_visible()
+
+    # The questions panel opens over the canvas (the canvas keeps its width), and folds away.
+    page.get_by_role("button", name="Questions ◨").click()
+    expect(page.locator("#shape-title")).to_be_visible()
+    assert page.evaluate("document.getElementById('stage').getBoundingClientRect().width") == stage_width
+    shoot(page, "labeling-1024-questions.png")
+    press(page, "}")
+    expect(page.locator("#shape-title")).to_be_hidden()
+    # The left panel folds with {, and the canvas takes its width; a label is still edited right.
+    press(page, "{")
+    expect(page.locator("#class-list")).to_be_hidden()
+    page.wait_for_function(f"document.getElementById('stage').getBoundingClientRect().width > {stage_width + 100}")
+    screen = Screen(page)
+    click(page, screen, 150, 150)
+    press(page, "ArrowRight")
+    labels = saved_document(page, task)["labels"]
+    assert close(labels[0]["points"], [[101, 100], [201, 200]])
