@@ -86,9 +86,12 @@ export class Renderer {
   }
 
   /** Brightness, contrast and gamma of the image (a canvas filter); the labels keep their colours. */
-  setImageFilter(filter) {
-    if (filter === (this.imageFilter || "")) return;
+  setImageFilter(filter, tag = filter) {
+    // `tag` changes with the SVG filter's parameters too (the gamma), which the string does not name.
+    if (tag === (this.imageFilterTag || "")) return;
     this.imageFilter = filter;
+    this.imageFilterTag = tag;
+    this.layer = null; // a fresh canvas: a context may keep the SVG filter it resolved
     this.invalidate();
   }
 
@@ -217,7 +220,7 @@ export class Renderer {
       this.layer = null;
       return null;
     }
-    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}:${this.imageFilter || ""}`;
+    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}:${this.imageFilterTag || ""}`;
     const layer = this.layer;
     const zooming = performance.now() < this.zoomingUntil;
     if (layer && layer.key === key && (layer.scale === view.scale || zooming)) {

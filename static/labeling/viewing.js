@@ -60,7 +60,7 @@ export class ViewControls {
     if (gamma !== 100) parts.push(`url(#${this.gammaFilter.parentElement.id})`);
     if (brightness !== 100) parts.push(`brightness(${brightness / 100})`);
     if (contrast !== 100) parts.push(`contrast(${contrast / 100})`);
-    this.renderer.setImageFilter(parts.join(" "));
+    this.renderer.setImageFilter(parts.join(" "), `${parts.join(" ")}|${gamma}`);
     this.onChange?.();
   }
 

@@ -7,6 +7,7 @@ through the native API the page saves to; coordinates are checked to half a pixe
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
 from labeling.services import task_annotation_replace
-from tests.browser.conftest import log_in, make_task, open_task
+from tests.browser.conftest import DOCS, log_in, make_task, open_task
 from tests.browser.test_labeling_everyday_moves import close, drag, moves_project, saved_document
 from tests.browser.test_labeling_page import Screen, click, press
 
@@ -27,8 +28,11 @@ SHOTS = Path("/tmp/shots-page2")
 
 
 def shoot(page: Page, name: str) -> None:
+    """Into /tmp/shots-page2; also into docs/ (docs/labeling.md shows some) when LABELSITE_SCREENSHOT=1."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name))
+    if os.environ.get("LABELSITE_SCREENSHOT"):
+        page.screenshot(path=str(DOCS / name))
     assert (SHOTS / name).stat().st_size > 10_000
 
 
@@ -317,16 +321,20 @@ def test_brightness_contrast_gamma_change_only_the_view_and_one_to_one_and_fit_k
 
     press(page, "b")
     expect(page.locator("#adjust")).to_be_visible()
+    page.locator("#gamma").focus()
+    for _ in range(8):
+        press(page, "ArrowRight")  # 1.0 -> 1.4: the mid-greys of the image lighten
+    expect(page.locator('output[for="gamma"]')).to_have_text("1.40")
+    page.wait_for_function("window.labelsite.renderer.imageFilter === 'url(#image-gamma)'")
+    page.wait_for_timeout(300)  # a frame or two for the canvas to repaint
+    with_gamma = mean_brightness(page)
+    assert with_gamma > before + 10
     page.locator("#brightness").focus()
     for _ in range(10):
         press(page, "ArrowRight")  # 100 % -> 150 %
     expect(page.locator('output[for="brightness"]')).to_have_text("150%")
-    page.locator("#gamma").focus()
-    for _ in range(4):
-        press(page, "ArrowRight")  # 1.0 -> 1.2
-    expect(page.locator('output[for="gamma"]')).to_have_text("1.20")
-    page.wait_for_timeout(300)  # a frame or two for the canvas to repaint
-    assert mean_brightness(page) > before + 20
+    page.wait_for_timeout(300)
+    assert mean_brightness(page) > with_gamma + 20
     press(page, "Escape")  # back to the canvas
 
     # 1:1, then a rectangle drawn at that zoom is saved where it was drawn; then fit again.
@@ -342,7 +350,7 @@ def test_brightness_contrast_gamma_change_only_the_view_and_one_to_one_and_fit_k
     assert "brightness" not in str(labels)
     press(page, "f")
     expect(page.locator("#zoom-level")).not_to_have_text("100%")
-    shoot(page, "adjusted-1280.png")
+    shoot(page, "labeling-adjust.png")
 
 
 def test_at_1024_px_the_canvas_keeps_70_percent_the_task_name_and_state_show_and_panels_fold(
@@ -354,7 +362,7 @@ def test_at_1024_px_the_canvas_keeps_70_percent_the_task_name_and_state_show_and
     for width, height in [(1440, 900), (1024, 768)]:
         page.set_viewport_size({"width": width, "height": height})
         open_task(page, live_server, task)
-        shoot(page, f"labeling-{width}.png")
+        shoot(page, f"labeling-narrow-{width}.png")
     stage_width = page.evaluate("document.getElementById('stage').getBoundingClientRect().width")
     assert stage_width >= 0.7 * 1024
     expect(page.locator(".lb-bar__task")).to_be_visible()
