@@ -121,8 +121,10 @@ export class Clipboard {
     if (pending.length) {
       this.store.checkpoint();
       for (const { label, parentUid } of pending) {
-        label.source = "manual";
-        label.score = null;
+        for (const shape of [label, ...label.children]) {
+          shape.source = "manual";
+          shape.score = null;
+        }
         added.push(this.store.add(label, parentUid).uid);
       }
       this.store.selectMany(added);

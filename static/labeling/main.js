@@ -816,6 +816,8 @@ function runAction(id) {
       controller.setSelectMode();
       return true;
     case "edit.copy":
+      // With no label selected, Ctrl+C copies text selected in the page, as everywhere.
+      if (!store.selectedUids().length && String(window.getSelection() || "")) return false;
       clipboard.copy(store.selectedUids());
       return true;
     case "edit.paste":
