@@ -138,6 +138,7 @@ def test_shift_click_and_a_selection_box_select_many_to_move_change_class_and_de
     click(page, screen, 150, 450)
     page.keyboard.up("Shift")
     expect(page.locator("#shape-title")).to_have_text("3 labels selected")
+    shoot(page, "select-many.png")
     drag(page, screen, (150, 150), (170, 160))  # dragging one moves the three
     press(page, "ArrowRight")
     press(page, "2")  # the class key changes all three to Truck
@@ -162,7 +163,6 @@ def test_shift_click_and_a_selection_box_select_many_to_move_change_class_and_de
     assert len(saved) == 1
     assert saved[0]["key"] == "truck"
     assert close(saved[0]["points"], [[121, 410], [221, 510]])
-    shoot(page, "select-many.png")
 
 
 # --- 7: hide and lock, the label list -------------------------------------------------------------
