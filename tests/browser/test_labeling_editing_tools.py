@@ -90,15 +90,22 @@ def test_copy_all_labels_from_the_previous_task_clips_them_to_this_image(
 ) -> None:
     first = make_task(moves_project, "seq-1.png")
     polygon = {"key": "bicycle", "type": "polygon", "points": [[200, 50], [400, 50], [400, 300], [200, 300]]}
-    task_annotation_replace(task=first, document={"labels": [CAR_WITH_WHEEL, polygon]})
+    # A road of two regions, one of them wholly beyond the next image's right edge.
+    road = {
+        "key": "road",
+        "type": "segmentation",
+        "points": [[[10, 10], [50, 10], [50, 50], [10, 50]], [[350, 10], [390, 10], [390, 50]]],
+    }
+    task_annotation_replace(task=first, document={"labels": [CAR_WITH_WHEEL, polygon, road]})
     second = make_task(moves_project, "seq-2.png", width=300, height=400)
     log_in(page, live_server, "annie")
     open_task(page, live_server, second)
 
     page.get_by_role("button", name="Copy labels of the previous task").click()
-    expect(page.locator("#label-count")).to_have_text("3")
+    expect(page.locator("#label-count")).to_have_text("4")
     labels = saved_document(page, second)["labels"]
-    assert [label["key"] for label in labels] == ["car", "bicycle"]
+    assert [label["key"] for label in labels] == ["car", "bicycle", "road"]
+    assert close(labels[2]["points"], [road["points"][0]])  # the region outside is left out
     assert close(labels[0]["points"], [[100, 100], [300, 250]])
     assert close(labels[0]["children"][0]["points"], [[150, 240]])
     # The polygon is cut along the image's right edge, x = 300.
