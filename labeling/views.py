@@ -199,6 +199,8 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "heartbeat": reverse("api-task-heartbeat", kwargs=task_kwargs),
         "previous": reverse("task-label", kwargs={"task_id": previous.pk}) if previous else None,
         "next": reverse("task-label", kwargs={"task_id": following.pk}) if following else None,
+        # "Copy all labels from the previous task" reads the previous task's document.
+        "previousAnnotation": reverse("api-task-annotation", kwargs={"task_id": previous.pk}) if previous else None,
         "queue": reverse("project-label-start", kwargs={"project_id": task.project_id}),
         "taskList": reverse("project-task-list", kwargs={"project_id": task.project_id}),
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),

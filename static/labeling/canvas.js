@@ -17,6 +17,7 @@ import {
   vertices,
 } from "./geometry.js";
 import { HANDLE_RADIUS } from "./renderer.js";
+import { movableShapes, shapesInBox } from "./selection.js";
 
 const CLICK_SLOP = 4; // screen pixels a press may move and still be a click
 const CLOSE_DISTANCE = 8; // screen pixels from the first point that close a polygon
@@ -116,6 +117,14 @@ export class CanvasController extends EventTarget {
     ];
   }
 
+  /** A point placed while drawing or editing: snapped to a neighbour's vertex or edge (when
+   *  snapping is on), then clamped to the image. `exclude`: the shape being edited. */
+  placePoint(point, exclude = null) {
+    const snapped = this.snapper ? this.snapper.snap(point, { exclude }) : { point, snapped: null };
+    this.snapped = snapped.snapped ? snapped.point : null;
+    return this.clampPoint(snapped.point);
+  }
+
   /** Where an image pixel is on the page, in client coordinates (tests use this too). */
   imageToClient(x, y) {
     const rect = this.canvas.getBoundingClientRect();
@@ -130,6 +139,7 @@ export class CanvasController extends EventTarget {
     let best = null;
     let bestRank = null;
     for (const [shape, parent] of this.store.walk()) {
+      if (!this.selectable(shape, parent)) continue;
       const box = this.renderer.boundsOf(shape);
       if (x < box.minX - tolerance || x > box.maxX + tolerance || y < box.minY - tolerance || y > box.maxY + tolerance) {
         continue;
@@ -143,6 +153,11 @@ export class CanvasController extends EventTarget {
       }
     }
     return best;
+  }
+
+  /** Whether a click or a selection box may take this label (hidden and locked ones are passed over). */
+  selectable(shape, parent) {
+    return !this.visibility || this.visibility.selectable(shape, parent);
   }
 
   vertexAt(shape, sx, sy) {
@@ -179,15 +194,27 @@ export class CanvasController extends EventTarget {
     // with Ctrl or Alt held while a drawing tool is on (some window managers take Alt+drag).
     const editing = this.mode === "select" || event.altKey || event.ctrlKey || event.metaKey;
     const selected = this.store.find(this.store.selectedUid);
-    if (!this.readOnly && editing && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
+    const editable = selected && this.selectable(selected.shape, selected.parent);
+    if (!this.readOnly && editing && editable && this.editSelected(event, selected.shape, sx, sy, point)) return;
     if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey || event.altKey)) {
       this.startShape(event, point, sx, sy);
       return;
     }
     const hit = this.shapeAt(point[0], point[1]);
+    if (hit && event.shiftKey && this.mode === "select") {
+      this.store.toggleSelected(hit.shape.uid); // Shift+click: add to the selection, or take out
+      return;
+    }
     if (hit) {
-      this.store.select(hit.shape.uid);
-      if (!this.readOnly) this.startDrag(event, { kind: "move", uid: hit.shape.uid, start: point, moved: false });
+      // A press on a member of a multi-selection drags them all; a plain click selects it alone.
+      const multi = this.store.selection.size > 1 && this.store.selection.has(hit.shape.uid);
+      if (!multi) this.store.select(hit.shape.uid);
+      if (!this.readOnly) this.startDrag(event, { kind: "move", uid: hit.shape.uid, multi, start: point, moved: false });
+    } else if (this.mode === "select") {
+      // Empty canvas in select mode: a selection box (Shift adds to the selection). Space+drag
+      // or the middle button pans.
+      if (!event.shiftKey) this.store.select(null);
+      this.startDrag(event, { kind: "box", start: point, sx, sy, add: event.shiftKey });
     } else {
       this.store.select(null);
       this.startDrag(event, { kind: "pan", sx, sy, x: this.view.x, y: this.view.y });
@@ -229,7 +256,7 @@ export class CanvasController extends EventTarget {
 
   startShape(event, point, sx, sy) {
     const type = this.currentClass.entry.type;
-    const start = this.clampPoint(point);
+    const start = this.placePoint(point);
     if (type === "point") {
       this.create([start]);
     } else if (type === "rectangle") {
@@ -250,7 +277,7 @@ export class CanvasController extends EventTarget {
       this.finishDrawing();
       return;
     }
-    this.drawing.push(this.clampPoint(point));
+    this.drawing.push(this.placePoint(point));
     this.updateOverlay();
   }
 
@@ -288,7 +315,7 @@ export class CanvasController extends EventTarget {
   }
 
   finishRectangle(start, point) {
-    const end = this.clampPoint(point);
+    const end = this.placePoint(point);
     this.rectStart = null;
     if (Math.abs(end[0] - start[0]) < 1 || Math.abs(end[1] - start[1]) < 1) {
       this.notify("A rectangle needs a width and a height; drag or click two opposite corners.");
@@ -451,7 +478,7 @@ export class CanvasController extends EventTarget {
       this.dispatchEvent(new CustomEvent("view"));
       return;
     }
-    if (drag.kind === "rectangle") {
+    if (drag.kind === "rectangle" || drag.kind === "box") {
       this.updateOverlay();
       return;
     }
@@ -463,17 +490,19 @@ export class CanvasController extends EventTarget {
         this.store.checkpoint();
         drag.moved = true;
       }
-      const [x, y] = this.clampPoint(point);
+      const [x, y] = this.placePoint(point, shape.uid);
       moveVertex(shape, drag.ring, drag.index, x, y);
       this.store.change({ only: shape.uid });
+      this.updateOverlay();
     } else if (drag.kind === "move") {
       if (!drag.moved) {
         const [startX, startY] = this.view.toScreen(drag.start[0], drag.start[1]);
         if (Math.hypot(sx - startX, sy - startY) < CLICK_SLOP) return;
         this.store.checkpoint();
         drag.moved = true;
-        drag.origin = JSON.stringify({ points: shape.points, children: shape.children.map((c) => c.points) });
-        drag.box = this.unionBounds([shape, ...shape.children]);
+        drag.shapes = drag.multi ? this.movable(this.store.selectedUids()) : [shape, ...shape.children];
+        drag.origin = JSON.stringify(drag.shapes.map((s) => s.points));
+        drag.box = this.unionBounds(drag.shapes);
       }
       const origin = JSON.parse(drag.origin);
       const [dx, dy] = clampDelta(
@@ -483,15 +512,12 @@ export class CanvasController extends EventTarget {
         this.image.width,
         this.image.height,
       );
-      shape.points = origin.points;
-      translate(shape, dx, dy);
-      roundShape(shape);
-      shape.children.forEach((child, i) => {
-        child.points = origin.children[i];
-        translate(child, dx, dy);
-        roundShape(child);
+      drag.shapes.forEach((s, i) => {
+        s.points = origin[i];
+        translate(s, dx, dy);
+        roundShape(s);
       });
-      this.store.change(shape.children.length ? {} : { only: shape.uid });
+      this.store.change(drag.shapes.length === 1 ? { only: shape.uid } : {});
     }
   }
 
@@ -521,6 +547,17 @@ export class CanvasController extends EventTarget {
       }
       return;
     }
+    if (drag.kind === "box") {
+      this.drag = null;
+      const end = this.view.toImage(sx, sy);
+      if (Math.hypot(sx - drag.sx, sy - drag.sy) >= CLICK_SLOP) {
+        const inside = shapesInBox(this.store, (shape) => this.renderer.boundsOf(shape), [drag.start, end], (shape, parent) => this.selectable(shape, parent));
+        this.store.selectMany(drag.add ? [...this.store.selectedUids(), ...inside.filter((uid) => !this.store.selection.has(uid))] : inside);
+      }
+      this.updateOverlay();
+      return;
+    }
+    if (drag.kind === "move" && drag.multi && !drag.moved) this.store.select(drag.uid);
     if (drag.kind === "vertex") {
       const shape = this.store.find(drag.uid)?.shape;
       if (shape?.type === "rectangle" && drag.moved) {
@@ -573,23 +610,39 @@ export class CanvasController extends EventTarget {
 
   /** Move the selected label (and its nested labels) by whole image pixels. */
   nudge(dx, dy) {
-    const found = this.store.find(this.store.selectedUid);
-    if (!found) return false;
-    const shape = found.shape;
+    const shapes = this.movable(this.store.selectedUids());
+    if (!shapes.length) return false;
     const now = performance.now();
     if (now - this.lastNudge > 800) this.store.checkpoint();
     this.lastNudge = now;
-    const [cx, cy] = clampDelta(this.unionBounds([shape, ...shape.children]), dx, dy, this.image.width, this.image.height);
-    for (const s of [shape, ...shape.children]) {
+    const [cx, cy] = clampDelta(this.unionBounds(shapes), dx, dy, this.image.width, this.image.height);
+    for (const s of shapes) {
       translate(s, cx, cy);
       roundShape(s);
     }
-    this.store.change(shape.children.length ? {} : { only: shape.uid });
+    this.store.change(shapes.length === 1 ? { only: shapes[0].uid } : {});
     return true;
   }
 
   /** Delete: the active vertex if there is one (and the shape keeps enough), else the label. */
+  /** The shapes a move takes: the selected ones and their nested labels, less the locked. */
+  movable(uids) {
+    return movableShapes(this.store, uids.filter((uid) => !this.visibility?.isLockedUid(uid)));
+  }
+
   deleteSelection() {
+    const all = this.store.selectedUids();
+    const many = all.filter((uid) => !this.visibility?.isLockedUid(uid));
+    if (all.length && !many.length) {
+      this.notify("Locked labels are not deleted; unlock them in the label list first.");
+      return true;
+    }
+    if (many.length > 1) {
+      this.store.checkpoint();
+      for (const uid of many) this.store.remove(uid);
+      this.notify(`Deleted ${many.length} labels.`);
+      return true;
+    }
     const found = this.store.find(this.store.selectedUid);
     if (!found) return false;
     const vertex = this.store.activeVertex;
@@ -618,12 +671,15 @@ export class CanvasController extends EventTarget {
 
   updateOverlay() {
     const color = this.currentClass?.entry.drawColor || "#fff";
-    const cursor = this.cursor ? this.clampPoint(this.cursor) : null;
+    const placing = this.mode === "draw" || this.drag?.kind === "vertex";
+    const cursor = this.cursor ? (placing ? this.placePoint(this.cursor, this.drag?.uid) : this.clampPoint(this.cursor)) : null;
     let overlay = null;
     if (this.drawing) overlay = { color, points: this.drawing, cursor };
     else if (this.drag?.kind === "rectangle" && cursor) overlay = { color, rectangle: [this.drag.start, cursor] };
     else if (this.rectStart && cursor) overlay = { color, rectangle: [this.rectStart, cursor] };
+    else if (this.drag?.kind === "box" && cursor) overlay = { color: "#fff", rectangle: [this.drag.start, cursor], dashed: true };
     if (this.mode === "draw" && cursor) overlay = { ...(overlay || { color }), cursor, crosshair: true };
+    if (placing && this.snapped && cursor) overlay = { ...(overlay || { color }), snap: cursor };
     this.renderer.overlay = overlay;
     this.renderer.invalidate();
   }

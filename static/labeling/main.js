@@ -5,6 +5,7 @@
 import { Api, errorOf } from "./api.js";
 import { Autosave } from "./autosave.js";
 import { CanvasController } from "./canvas.js";
+import { Clipboard } from "./clipboard.js";
 import { Config } from "./config.js";
 import { el } from "./dom.js";
 import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
@@ -13,7 +14,10 @@ import { classChoices, relabel } from "./relabel.js";
 import { Presence } from "./presence.js";
 import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
+import { Snapper } from "./snapping.js";
 import { Store } from "./store.js";
+import { ViewControls } from "./viewing.js";
+import { Visibility } from "./visibility.js";
 
 const data = JSON.parse(document.getElementById("labeling-data").textContent);
 const $ = (id) => document.getElementById(id);
@@ -130,8 +134,86 @@ function hideBanner(kind) {
 
 const controller = new CanvasController({ canvas, store, config, renderer, image, notify: toast });
 controller.readOnly = readOnly;
+const clipboard = new Clipboard({ store, config, image, taskId: data.task.id, notify: toast });
+
+/** The previous task's labels, added to this one (a sequence of frames: the next frame starts from the last). */
+async function copyPreviousLabels() {
+  if (readOnly) return;
+  if (!urls.previousAnnotation) {
+    toast("There is no previous task to copy labels from.");
+    return;
+  }
+  const result = await api.get(urls.previousAnnotation);
+  if (!result.ok) {
+    toast(`The previous task's labels could not be read: ${errorOf(result).message}`);
+    return;
+  }
+  clipboard.placeDocument(result.data.labels || []);
+}
+$("copy-previous").addEventListener("click", () => copyPreviousLabels());
+$("copy-previous").hidden = readOnly || !urls.previousAnnotation;
+
 new ClassList($("class-list"), { config, controller, keymap });
-new LabelList($("label-list"), { store, config, countElement: $("label-count") });
+const snapper = new Snapper({ store, renderer });
+controller.snapper = snapper;
+function updateSnapButton() {
+  const key = keymap.keysOf("edit.snapping")[0];
+  $("snap").setAttribute("aria-pressed", String(snapper.enabled));
+  $("snap").textContent = snapper.enabled ? "Snap on" : "Snap off";
+  $("snap").title = `Snap to the vertices and edges of other labels${key ? ` (${displayCombo(key)})` : ""}`;
+}
+function toggleSnapping() {
+  snapper.enabled = !snapper.enabled;
+  updateSnapButton();
+  controller.updateOverlay();
+  toast(snapper.enabled ? "Snapping on: points land on nearby vertices and edges." : "Snapping off.");
+}
+$("snap").addEventListener("click", () => {
+  toggleSnapping();
+  canvas.focus({ preventScroll: true });
+});
+keymap.addEventListener("change", updateSnapButton);
+updateSnapButton();
+
+let viewing = null; // the constructor's first apply() already updates the buttons
+viewing = new ViewControls({
+  renderer,
+  controller,
+  body: document.body,
+  form: $("adjust"),
+  gammaFilter: $("image-gamma-transfer"),
+  onChange: updateViewButtons,
+});
+function updateViewButtons() {
+  $("toggle-left").setAttribute("aria-pressed", String(viewing?.panelOpen("left") ?? true));
+  $("toggle-right").setAttribute("aria-pressed", String(viewing?.panelOpen("right") ?? true));
+  $("adjust-button").setAttribute("aria-pressed", String(!$("adjust").hidden));
+  $("adjust-button").textContent = viewing?.adjusted ? "Adjust •" : "Adjust";
+}
+function toggleAdjust() {
+  $("adjust").hidden = !$("adjust").hidden;
+  updateViewButtons();
+  if (!$("adjust").hidden) $("brightness").focus();
+}
+$("toggle-left").addEventListener("click", () => viewing.togglePanel("left"));
+$("toggle-right").addEventListener("click", () => viewing.togglePanel("right"));
+$("actual-size").addEventListener("click", () => viewing.actualSize());
+$("adjust-button").addEventListener("click", toggleAdjust);
+updateViewButtons();
+
+const visibility = new Visibility({ store, config });
+snapper.visibility = visibility;
+controller.visibility = visibility;
+renderer.visibility = visibility;
+visibility.addEventListener("change", () => renderer.visibilityChanged());
+new LabelList($("label-list"), {
+  store,
+  config,
+  countElement: $("label-count"),
+  visibility,
+  filter: $("label-class-filter"),
+  search: $("label-search"),
+});
 
 const predictions = {
   accept(uid) {
@@ -206,6 +288,13 @@ function renderShapePanel() {
   const container = $("shape-questions");
   const title = $("shape-title");
   const found = store.find(store.selectedUid);
+  if (store.selection.size > 1) {
+    title.replaceChildren(el("span", { textContent: `${store.selection.size} labels selected` }));
+    container.replaceChildren(
+      el("p", { className: "muted small", textContent: "Drag one of them or use the arrow keys to move them all; a class key changes their class; Del deletes them; Ctrl+C copies them; Shift+H hides them." }),
+    );
+    return;
+  }
   if (!found) {
     title.replaceChildren(el("span", { textContent: "Selected label" }));
     container.replaceChildren(el("p", { className: "muted small", textContent: "Select a label to answer its questions." }));
@@ -280,6 +369,34 @@ function changeClass(uid, entry) {
   let message = `Changed ${oldEntry ? oldEntry.title : found.shape.key} to ${entry.title}.`;
   if (droppedAnswers.length) message += ` Answers that no longer apply were dropped: ${droppedAnswers.join(", ")}.`;
   if (droppedLabels) message += ` ${droppedLabels} nested label(s) of classes ${entry.title} does not have were dropped.`;
+  toast(message, ["Undo (Ctrl+Z)", () => store.undo()]);
+  return true;
+}
+
+/** The class key with several labels selected: each that may take the class (same geometry and level) changes, in one undo step. */
+function changeClassMany(uids, entry) {
+  const targets = uids
+    .map((uid) => store.find(uid))
+    .filter((found) => found && config.entryFor(found.shape, found.parent)?.id !== entry.id)
+    .filter((found) => classChoices(config, found.shape, found.parent).some((choice) => choice.entry.id === entry.id));
+  if (!targets.length) {
+    toast(`None of the selected labels can become ${entry.title} (a class keeps its geometry type and level).`);
+    return true;
+  }
+  store.checkpoint();
+  let answers = 0;
+  let nested = 0;
+  for (const found of targets) {
+    const { droppedAnswers, droppedLabels } = relabel(config, found.shape, config.entryFor(found.shape, found.parent), entry);
+    answers += droppedAnswers.length;
+    nested += droppedLabels;
+  }
+  store.change({ structure: true, source: "relabel" });
+  store.dispatchEvent(new CustomEvent("select"));
+  let message = `Changed ${targets.length} label(s) to ${entry.title}.`;
+  if (uids.length > targets.length) message += ` ${uids.length - targets.length} other(s) cannot take that class and kept theirs.`;
+  if (answers) message += ` ${answers} answer(s) that no longer apply were dropped.`;
+  if (nested) message += ` ${nested} nested label(s) were dropped.`;
   toast(message, ["Undo (Ctrl+Z)", () => store.undo()]);
   return true;
 }
@@ -645,7 +762,7 @@ function updateHint() {
   let text;
   if (readOnly) text = "Read only: pan with drag, zoom with the wheel.";
   else if (controller.mode === "select") {
-    text = "Select: click a label; drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
+    text = "Select: click a label (Shift+click adds more; drag on empty space for a box); drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
   } else {
     const { entry, parent } = controller.currentClass;
     const how = {
@@ -691,6 +808,7 @@ new ResizeObserver(updateView).observe(canvas.parentElement);
 function classKey(entryId) {
   const item = config.drawableClasses().find(({ entry }) => entry.id === entryId);
   if (!item || readOnly) return false;
+  if (controller.mode === "select" && store.selection.size > 1) return changeClassMany(store.selectedUids(), item.entry);
   const found = store.find(store.selectedUid);
   if (controller.mode === "select" && found && config.entryFor(found.shape, found.parent)?.id !== entryId) {
     const choices = classChoices(config, found.shape, found.parent);
@@ -713,6 +831,20 @@ function runAction(id) {
     case "tool.select":
       controller.setSelectMode();
       return true;
+    case "edit.copy":
+      // With no label selected, Ctrl+C copies text selected in the page, as everywhere.
+      if (!store.selectedUids().length && String(window.getSelection() || "")) return false;
+      clipboard.copy(store.selectedUids());
+      return true;
+    case "edit.paste":
+      if (!readOnly) clipboard.paste();
+      return true;
+    case "edit.duplicate":
+      if (!readOnly) clipboard.duplicate(store.selectedUids());
+      return true;
+    case "edit.copyPrevious":
+      copyPreviousLabels();
+      return true;
     case "view.fit":
       controller.fit();
       return true;
@@ -727,6 +859,38 @@ function runAction(id) {
       renderer.invalidate();
       const key = keymap.keysOf("view.hideAll")[0];
       toast(renderer.hidden ? `Labels hidden${key ? ` (${displayCombo(key)} shows them)` : ""}.` : "Labels shown.");
+      return true;
+    }
+    case "view.actualSize":
+      viewing.actualSize();
+      return true;
+    case "view.adjust":
+      toggleAdjust();
+      return true;
+    case "view.leftPanel":
+      viewing.togglePanel("left");
+      return true;
+    case "view.rightPanel":
+      viewing.togglePanel("right");
+      return true;
+    case "edit.snapping":
+      toggleSnapping();
+      return true;
+    case "view.hideSelected": {
+      const uids = store.selectedUids();
+      if (!uids.length) {
+        toast("Select labels to hide them; the label list shows them again.");
+        return true;
+      }
+      visibility.toggleLabels("hide", uids);
+      toast(`Hid ${uids.length} label(s); the eye in the label list shows them again.`);
+      return true;
+    }
+    case "edit.lockSelected": {
+      const uids = store.selectedUids();
+      if (!uids.length) return true;
+      const locked = visibility.toggleLabels("lock", uids);
+      toast(locked ? `Locked ${uids.length} label(s): the canvas passes over them.` : `Unlocked ${uids.length} label(s).`);
       return true;
     }
     case "prediction.accept":

@@ -85,6 +85,26 @@ export class Renderer {
     this.resize();
   }
 
+  /** Brightness, contrast and gamma of the image (a canvas filter); the labels keep their colours. */
+  setImageFilter(filter, tag = filter) {
+    // `tag` changes with the SVG filter's parameters too (the gamma), which the string does not name.
+    if (tag === (this.imageFilterTag || "")) return;
+    this.imageFilter = filter;
+    this.imageFilterTag = tag;
+    this.layer = null; // a fresh canvas: a context may keep the SVG filter it resolved
+    this.invalidate();
+  }
+
+  /** Hide or lock changed: hidden labels leave the batches. */
+  visibilityChanged() {
+    this.batchRevision++;
+    this.invalidate();
+  }
+
+  _visible(shape, parent) {
+    return !this.visibility || !this.visibility.isHidden(shape, parent);
+  }
+
   invalidate() {
     if (this.dirty && this._scheduled) return;
     this.dirty = true;
@@ -148,7 +168,7 @@ export class Renderer {
     const points = [];
     const scores = [];
     for (const [shape, parent] of this.store.walk()) {
-      if (shape.uid === this.store.selectedUid) continue;
+      if (shape.uid === this.store.selectedUid || !this._visible(shape, parent)) continue;
       const entry = this.config.entryFor(shape, parent);
       const color = entry?.drawColor || "#999";
       const prediction = shape.source === "prediction";
@@ -200,7 +220,7 @@ export class Renderer {
       this.layer = null;
       return null;
     }
-    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}`;
+    const key = `${this.batchRevision}:${this.store.selectedUid}:${this.hidden}:${this.image.loaded}:${dpr}:${this.imageFilterTag || ""}`;
     const layer = this.layer;
     const zooming = performance.now() < this.zoomingUntil;
     if (layer && layer.key === key && (layer.scale === view.scale || zooming)) {
@@ -240,7 +260,9 @@ export class Renderer {
     ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.x, dpr * view.y);
     if (this.image.loaded) {
       ctx.imageSmoothingEnabled = view.scale < 2;
+      if (this.imageFilter) ctx.filter = this.imageFilter;
       ctx.drawImage(this.image.element, 0, 0, this.image.width, this.image.height);
+      ctx.filter = "none";
     } else {
       ctx.fillStyle = "#3a3f48";
       ctx.fillRect(0, 0, this.image.width, this.image.height);
@@ -282,13 +304,22 @@ export class Renderer {
   _drawLive() {
     const { ctx, dpr } = this;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const hovered = this.hoverUid && this.hoverUid !== this.store.selectedUid ? this.store.find(this.hoverUid) : null;
+    let hovered = this.hoverUid && this.hoverUid !== this.store.selectedUid ? this.store.find(this.hoverUid) : null;
+    if (hovered && !this._visible(hovered.shape, hovered.parent)) hovered = null;
     if (hovered) this._drawShapeScreen(hovered.shape, hovered.parent, { width: 3, alpha: 0.3 });
+    // The other members of a multi-selection: highlighted, without handles.
+    if (this.store.selection.size > 1) {
+      for (const uid of this.store.selection) {
+        const other = uid !== this.store.selectedUid ? this.store.find(uid) : null;
+        if (other && this._visible(other.shape, other.parent)) this._drawShapeScreen(other.shape, other.parent, { width: 2.5, alpha: 0.35 });
+      }
+    }
     const selected = this.store.find(this.store.selectedUid);
-    if (!selected) return;
+    if (!selected || !this._visible(selected.shape, selected.parent)) return;
     this._drawShapeScreen(selected.shape, selected.parent, { width: 2.5, alpha: 0.35 });
     // The nested labels of a selected parent stay visible above its fill.
     for (const child of selected.shape.children) {
+      if (!this._visible(child, selected.shape)) continue;
       const color = this.config.entryFor(child, selected.shape)?.drawColor || "#999";
       if (child.type === "point") this._drawPoint(child, color, child.source === "prediction", false);
       else this._drawShapeScreen(child, selected.shape, { width: 1.5, alpha: 0 });
@@ -391,7 +422,9 @@ export class Renderer {
       const [[x1, y1], [x2, y2]] = overlay.rectangle;
       const [sx1, sy1] = view.toScreen(x1, y1);
       const [sx2, sy2] = view.toScreen(x2, y2);
+      if (overlay.dashed) ctx.setLineDash([5, 4]);
       ctx.strokeRect(Math.min(sx1, sx2), Math.min(sy1, sy2), Math.abs(sx2 - sx1), Math.abs(sy2 - sy1));
+      ctx.setLineDash([]);
     }
     if (overlay.points?.length) {
       ctx.beginPath();
@@ -408,6 +441,15 @@ export class Renderer {
         ctx.arc(sx, sy, i === 0 ? 5 : 3, 0, Math.PI * 2);
         ctx.fill();
       });
+    }
+    if (overlay.snap) {
+      // Where the point will land: on a neighbour's vertex or edge.
+      const [sx, sy] = view.toScreen(overlay.snap[0], overlay.snap[1]);
+      ctx.strokeStyle = "#ffd400";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(sx, sy, 7, 0, Math.PI * 2);
+      ctx.stroke();
     }
     if (overlay.crosshair && overlay.cursor) {
       const [sx, sy] = view.toScreen(overlay.cursor[0], overlay.cursor[1]);

@@ -4,7 +4,6 @@ import { el, kbd } from "./dom.js";
 import { displayCombo } from "./keys.js";
 
 const TYPE_NAMES = { rectangle: "rectangle", polygon: "polygon", line: "line", point: "point", segmentation: "segmentation" };
-const LIST_LIMIT = 300; // rows drawn in the label list; the canvas shows them all
 
 export function swatch(color) {
   const node = el("span", { className: "swatch", style: { backgroundColor: color || "#999" } });
@@ -79,66 +78,273 @@ export class ClassList {
   }
 }
 
+const ROW_HEIGHT = 34; // px, the least a row takes; long titles wrap and make their row taller
+const LINE_HEIGHT = 17;
+const OVERSCAN = 6;
+
+/**
+ * Every label of the task, grouped by class, with a short id ("#3", "#3.1" for a nested
+ * label), hide and lock toggles per label and per class, a class filter and a search over
+ * answers. Only the rows in view exist in the DOM, so 10,000 labels scroll as lightly as 10.
+ */
 export class LabelList {
-  constructor(container, { store, config, countElement }) {
+  constructor(container, { store, config, countElement, visibility, filter, search }) {
     this.container = container;
     this.store = store;
     this.config = config;
     this.countElement = countElement;
+    this.visibility = visibility;
+    this.filter = filter;
+    this.search = search;
     this.rows = new Map();
+    this.items = [];
+    this.spacer = el("div", { className: "vlist" });
+    this.spacer.setAttribute("role", "list");
+    container.replaceChildren(this.spacer);
+    for (const item of config.drawableClasses()) {
+      filter.append(el("option", { value: item.entry.id, textContent: item.parent ? `${item.entry.title} (in ${item.parent.title})` : item.entry.title }));
+    }
+    filter.addEventListener("change", () => this.render());
+    search.addEventListener("input", () => this.render());
     store.addEventListener("change", (e) => {
-      if (e.detail.structure || e.detail.source === "predictions") this.render();
+      if (e.detail.structure || e.detail.source === "predictions" || e.detail.source === "questions") this.render();
     });
-    store.addEventListener("select", () => this.markSelected());
+    store.addEventListener("select", () => {
+      this.scrollToSelected();
+      this.paint();
+    });
+    visibility.addEventListener("change", () => this.paint());
+    container.addEventListener("scroll", () => {
+      if (this._frame) return;
+      this._frame = requestAnimationFrame(() => {
+        this._frame = null;
+        this.paint();
+      });
+    });
+    new ResizeObserver(() => this.paint()).observe(container);
     this.render();
   }
 
+  /** The rows: a heading per class, then its labels, each nested label under its parent. */
   render() {
-    this.rows.clear();
-    const list = el("ul", { className: "label-list" });
-    let n = 0;
+    const classId = this.filter.value;
+    const query = this.search.value.trim().toLowerCase();
+    const groups = new Map();
     let total = 0;
-    for (const [shape, parent] of this.store.walk()) {
-      total++;
-      if (n >= LIST_LIMIT) continue;
-      n++;
-      const entry = this.config.entryFor(shape, parent);
-      const button = el(
-        "button",
-        { type: "button", className: `label-row${parent ? " label-row--nested" : ""}`, dataset: { uid: shape.uid } },
-        [
-          swatch(entry?.drawColor),
-          // The title gets the row's width; the type goes under it rather than squeezing it.
-          el("span", { className: "label-row__text" }, [
-            el("span", { className: "label-row__title", textContent: entry ? entry.title : shape.key }),
-            el("span", { className: "label-row__type muted small", textContent: shape.type }),
-          ]),
-          shape.source === "prediction"
-            ? el("span", { className: "badge badge--prediction", textContent: shape.score != null ? `${Math.round(shape.score * 100)}%` : "prediction" })
-            : null,
-          shape.source === "import" ? el("span", { className: "badge", textContent: "imported" }) : null,
-        ],
-      );
-      button.addEventListener("click", () => this.store.select(shape.uid));
-      this.rows.set(shape.uid, button);
-      list.append(el("li", {}, [button]));
+    this.store.labels.forEach((label, i) => {
+      const entry = this.config.entryFor(label, null);
+      const rows = [{ kind: "label", shape: label, parent: null, id: `#${i + 1}`, entry }];
+      label.children.forEach((child, j) => {
+        rows.push({ kind: "label", shape: child, parent: label, id: `#${i + 1}.${j + 1}`, entry: this.config.entryFor(child, label) });
+      });
+      total += rows.length;
+      const key = entry ? entry.id : `?${label.key}`;
+      if (!groups.has(key)) groups.set(key, { entry, key: label.key, rows: [] });
+      const group = groups.get(key);
+      for (const row of rows) if (this.matches(row, classId, query)) group.rows.push(row);
+    });
+    const order = new Map(this.config.drawableClasses().map(({ entry }, i) => [entry.id, i]));
+    const sorted = [...groups.values()].sort((a, b) => (order.get(a.entry?.id) ?? 1e9) - (order.get(b.entry?.id) ?? 1e9));
+    this.items = [];
+    for (const group of sorted) {
+      if (!group.rows.length) continue;
+      this.items.push({ kind: "group", entry: group.entry, key: group.key, count: group.rows.length });
+      this.items.push(...group.rows);
     }
-    if (total > n) list.append(el("li", { className: "muted small", textContent: `… and ${total - n} more on the canvas` }));
-    if (!total) list.append(el("li", { className: "muted small", textContent: "No labels yet: choose a class and draw." }));
-    this.container.replaceChildren(list);
+    this.total = total;
     this.countElement.textContent = String(total);
-    this.markSelected();
+    this.layout();
   }
 
-  markSelected() {
-    for (const [uid, row] of this.rows) {
-      const selected = uid === this.store.selectedUid;
-      row.classList.toggle("label-row--selected", selected);
-      if (selected) row.setAttribute("aria-current", "true");
-      else row.removeAttribute("aria-current");
-    }
-    this.rows.get(this.store.selectedUid)?.scrollIntoView({ block: "nearest" });
+  /** Row heights and offsets: a title that wraps to more lines makes its row taller, never cut. */
+  layout() {
+    this.width = this.container.clientWidth;
+    const measure = textMeasurer(this.container);
+    const lines = new Map(); // by title and room: 10,000 rows have a handful of class titles
+    this.offsets = new Array(this.items.length + 1);
+    this.offsets[0] = 0;
+    this.items.forEach((item, i) => {
+      const title = item.entry ? item.entry.title : item.key || item.shape.key;
+      // Room for the title: the row less its swatch, short id, badge and toggles.
+      const badge = item.kind === "label" && item.shape.source !== "manual" ? 70 : 0;
+      const room = Math.max(40, (this.width - 100 - badge - (item.parent ? 16 : 0)) * 0.9);
+      const key = `${title}|${room}`;
+      if (!lines.has(key)) lines.set(key, Math.max(1, Math.ceil(measure(title) / room)));
+      // A label row has its id and type on a line under the title.
+      const height = item.kind === "group" ? Math.max(30, lines.get(key) * LINE_HEIGHT + 10) : lines.get(key) * LINE_HEIGHT + 24;
+      item.height = height;
+      this.offsets[i + 1] = this.offsets[i] + height;
+    });
+    this.spacer.style.height = `${Math.max(this.offsets[this.items.length], ROW_HEIGHT)}px`;
+    this.paint();
   }
+
+  matches(row, classId, query) {
+    if (classId && row.entry?.id !== classId) return false;
+    if (!query) return true;
+    const words = [row.id, row.entry?.title || row.shape.key, ...answerTexts(row.shape.answers, this.config.questionsOf(row.entry))];
+    return words.some((word) => String(word).toLowerCase().includes(query));
+  }
+
+  /** Draw the rows in view (and a few around them). */
+  paint() {
+    this.rows.clear();
+    const top = this.container.scrollTop;
+    const height = this.container.clientHeight || 400;
+    if (this.container.clientWidth !== this.width) {
+      this.layout();
+      return;
+    }
+    const first = Math.max(0, this.indexAt(top) - OVERSCAN);
+    const last = Math.min(this.items.length, this.indexAt(top + height) + 1 + OVERSCAN);
+    const nodes = [];
+    for (let i = first; i < last; i++) {
+      const node = this.items[i].kind === "group" ? this.groupRow(this.items[i]) : this.labelRow(this.items[i]);
+      node.style.top = `${this.offsets[i]}px`;
+      node.style.height = `${this.items[i].height}px`;
+      nodes.push(node);
+    }
+    if (!this.items.length) {
+      const text = this.total ? "No label matches the filter." : "No labels yet: choose a class and draw.";
+      nodes.push(el("p", { className: "muted small vlist__empty", textContent: text }));
+    }
+    this.spacer.replaceChildren(...nodes);
+  }
+
+  /** The row at a height of the list (binary search over the offsets). */
+  indexAt(y) {
+    let lo = 0, hi = this.items.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.offsets[mid] <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return Math.max(0, lo);
+  }
+
+  groupRow(item) {
+    const entry = item.entry;
+    const row = el("div", { className: "vlist__row label-group", dataset: { group: entry?.id || item.key } }, [
+      swatch(entry?.drawColor),
+      el("span", { className: "label-group__title", textContent: entry ? entry.title : item.key }),
+      el("span", { className: "muted small", textContent: String(item.count) }),
+    ]);
+    if (entry) {
+      const title = entry.title;
+      row.append(
+        this.toggle("hide", this.visibility.hiddenClasses.has(entry.id), `Hide every ${title}`, () => this.visibility.toggleClass("hide", entry.id)),
+        this.toggle("lock", this.visibility.lockedClasses.has(entry.id), `Lock every ${title}`, () => this.visibility.toggleClass("lock", entry.id)),
+      );
+    }
+    return row;
+  }
+
+  labelRow(item) {
+    const { shape, parent, entry, id } = item;
+    const selected = this.store.selection.has(shape.uid);
+    const hidden = this.visibility.isHidden(shape, parent);
+    const button = el(
+      "button",
+      { type: "button", className: `label-row${parent ? " label-row--nested" : ""}${selected ? " label-row--selected" : ""}`, dataset: { uid: shape.uid } },
+      [
+        swatch(entry?.drawColor),
+        el("span", { className: "label-row__text" }, [
+          el("span", { className: "label-row__title", textContent: entry ? entry.title : shape.key }),
+          el("span", { className: "label-row__type muted small" }, [
+            el("span", { className: "label-row__id", textContent: id }),
+            ` · ${shape.type}`,
+          ]),
+        ]),
+        shape.source === "prediction"
+          ? el("span", { className: "badge badge--prediction", textContent: shape.score != null ? `${Math.round(shape.score * 100)}%` : "prediction" })
+          : null,
+        shape.source === "import" ? el("span", { className: "badge", textContent: "imported" }) : null,
+      ],
+    );
+    if (selected && shape.uid === this.store.selectedUid) button.setAttribute("aria-current", "true");
+    // Shift+click adds to the selection, as on the canvas.
+    button.addEventListener("click", (event) => {
+      if (event.shiftKey) this.store.toggleSelected(shape.uid);
+      else this.store.select(shape.uid);
+    });
+    this.rows.set(shape.uid, button);
+    const title = `${entry ? entry.title : shape.key} ${id}`;
+    return el("div", { className: `vlist__row label-item${hidden ? " label-item--hidden" : ""}`, role: "listitem" }, [
+      button,
+      this.toggle("hide", this.visibility.hiddenLabels.has(shape.uid), `Hide ${title}`, () => this.visibility.toggleLabels("hide", [shape.uid])),
+      this.toggle("lock", this.visibility.lockedLabels.has(shape.uid), `Lock ${title}`, () => this.visibility.toggleLabels("lock", [shape.uid])),
+    ]);
+  }
+
+  toggle(kind, pressed, label, action) {
+    const button = el("button", { type: "button", className: `toggle toggle--${kind}`, title: label, ariaLabel: label, dataset: { toggle: kind } });
+    button.append(icon(kind, pressed));
+    button.setAttribute("aria-pressed", String(pressed));
+    button.addEventListener("click", action);
+    return button;
+  }
+
+  scrollToSelected() {
+    const index = this.items.findIndex((item) => item.kind === "label" && item.shape.uid === this.store.selectedUid);
+    if (index < 0) return;
+    const top = this.offsets[index];
+    const bottom = this.offsets[index + 1];
+    const view = this.container;
+    if (top < view.scrollTop) view.scrollTop = top;
+    else if (bottom > view.scrollTop + view.clientHeight) view.scrollTop = bottom - view.clientHeight;
+  }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const ICONS = {
+  // An eye, struck through when hidden; a padlock, shut when locked.
+  hide: (on) => [
+    ["path", { d: "M1 8s2.5-5 7-5 7 5 7 5-2.5 5-7 5-7-5-7-5z", fill: "none", stroke: "currentColor", "stroke-width": "1.4" }],
+    ["circle", { cx: "8", cy: "8", r: "2", fill: "currentColor" }],
+    ...(on ? [["path", { d: "M2 14L14 2", stroke: "currentColor", "stroke-width": "1.6" }]] : []),
+  ],
+  lock: (on) => [
+    ["rect", { x: "3", y: "7", width: "10", height: "7", rx: "1", fill: on ? "currentColor" : "none", stroke: "currentColor", "stroke-width": "1.4" }],
+    ["path", { d: on ? "M5 7V5a3 3 0 0 1 6 0v2" : "M5 7V5a3 3 0 0 1 5.8-1", fill: "none", stroke: "currentColor", "stroke-width": "1.4" }],
+  ],
+};
+
+function icon(kind, on) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [tag, attributes] of ICONS[kind](on)) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    svg.append(node);
+  }
+  return svg;
+}
+
+/** The width of a text in the list's font, without laying it out in the page. */
+function textMeasurer(node) {
+  const ctx = document.createElement("canvas").getContext("2d");
+  const style = getComputedStyle(node);
+  ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  return (text) => ctx.measureText(text).width;
+}
+
+/** The words of a label's answers, with the options' labels, for the search box. */
+function answerTexts(answers, questions) {
+  const texts = [];
+  for (const [key, answer] of Object.entries(answers || {})) {
+    const value = answer && typeof answer === "object" && "value" in answer ? answer.value : answer;
+    const question = questions.find((q) => q.key === key);
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item === null || item === undefined || typeof item === "object") continue;
+      texts.push(String(item));
+      const option = question?.options?.find((o) => o.key === item);
+      if (option) texts.push(option.label);
+    }
+  }
+  return texts;
 }
 
 export class PredictionPanel {

@@ -46,7 +46,8 @@ export class Store extends EventTarget {
     this.answers = document.answers || {};
     this.labels = withUids(document.labels || []);
     this.revision = 0;
-    this.selectedUid = null;
+    this.selectedUid = null; // the label whose handles and questions show
+    this.selection = new Set(); // every selected label (Shift+click, a selection box); holds selectedUid
     this.activeVertex = null; // {ring, index} of the selected shape
     this.undoStack = [];
     this.redoStack = [];
@@ -119,6 +120,7 @@ export class Store extends EventTarget {
     this.labels = data.labels;
     this._index = null;
     if (!this.find(this.selectedUid)) this.selectedUid = null;
+    this.selection = new Set([...this.selection].filter((uid) => this.find(uid)));
     this.activeVertex = null;
     this.change({ structure: true, source: "history" });
     this.dispatchEvent(new CustomEvent("select"));
@@ -145,16 +147,47 @@ export class Store extends EventTarget {
     this.labels = withUids(document.labels || []);
     this._index = null;
     this.selectedUid = null;
+    this.selection = new Set();
     this.change({ structure: true, source: "history" });
     this.dispatchEvent(new CustomEvent("select"));
   }
 
   select(uid, { vertex = null } = {}) {
-    if (this.selectedUid === uid && vertex === this.activeVertex) return;
+    const single = this.selection.size === (uid ? 1 : 0) && (!uid || this.selection.has(uid));
+    if (this.selectedUid === uid && vertex === this.activeVertex && single) return;
     const same = this.selectedUid === uid;
     this.selectedUid = uid;
+    this.selection = new Set(uid ? [uid] : []);
     this.activeVertex = vertex;
     this.dispatchEvent(new CustomEvent("select", { detail: { same } }));
+  }
+
+  /** Select several labels at once; the last one shows its handles and questions. */
+  selectMany(uids) {
+    const known = uids.filter((uid) => this.find(uid));
+    this.selection = new Set(known);
+    this.selectedUid = known.length ? known[known.length - 1] : null;
+    this.activeVertex = null;
+    this.dispatchEvent(new CustomEvent("select", { detail: { same: false } }));
+  }
+
+  /** Shift+click: add a label to the selection, or take it out. */
+  toggleSelected(uid) {
+    const next = new Set(this.selection);
+    if (next.has(uid)) next.delete(uid);
+    else next.add(uid);
+    const uids = [...next];
+    if (next.has(uid)) {
+      uids.splice(uids.indexOf(uid), 1);
+      uids.push(uid);
+    }
+    this.selectMany(uids);
+  }
+
+  /** The selected labels, in document order. */
+  selectedUids() {
+    if (this.selection.size <= 1) return this.selectedUid ? [this.selectedUid] : [];
+    return [...this.walk()].map(([shape]) => shape.uid).filter((uid) => this.selection.has(uid));
   }
 
   add(shape, parentUid = null) {
@@ -171,8 +204,11 @@ export class Store extends EventTarget {
     const found = this.find(uid);
     if (!found) return false;
     found.list.splice(found.list.indexOf(found.shape), 1);
-    if (this.selectedUid === uid) {
-      this.selectedUid = null;
+    this._index = null;
+    this.selection.delete(uid);
+    for (const child of found.shape.children) this.selection.delete(child.uid);
+    if (this.selectedUid === uid || !this.find(this.selectedUid)) {
+      this.selectedUid = this.selection.size ? [...this.selection].pop() : null;
       this.activeVertex = null;
     }
     this.change({ structure: true });

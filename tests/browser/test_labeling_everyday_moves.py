@@ -185,7 +185,7 @@ def test_a_second_segmentation_polygon_is_a_new_label_unless_shift_or_add_region
     press(page, "Enter")
     expect(page.locator("#label-count")).to_have_text("2")
     # "Add region" on the first label: the next polygon joins it.
-    page.locator("#label-list button").nth(0).click()
+    page.locator("#label-list .label-row").nth(0).click()
     page.click("#add-region")
     for x, y in joined_by_button:
         click(page, screen, x, y)
@@ -455,7 +455,7 @@ def test_the_side_panels_fit_at_1440_and_the_save_pill_keeps_the_toolbar_still(
     for width, height in [(1440, 900), (1024, 768)]:
         page.set_viewport_size({"width": width, "height": height})
         open_task(page, live_server, task)
-        page.locator("#label-list button").nth(1).click()
+        page.locator("#label-list .label-row").nth(1).click()
         screenshot(page, f"labeling-{width}.png")
         if width != 1440:
             continue
