@@ -9,7 +9,7 @@ The archive is a ZIP file (the standard library reads and writes it as a stream)
     files/<media id>/<file name>   the bytes of uploaded (LOCAL) media
     tasks.jsonl     one task per line: state, assignee, answers, version, review comment,
                     timestamps, and its labels (parents before children, with their
-                    answers, points, source, score and model version: predictions too)
+                    answers, points, rotation, source, score and model version: predictions too)
 
 URL and S3 media are references: the dump holds the URL or `s3://bucket/key`, not the
 bytes (the bucket or web server is backed up on its own). Uploaded files are stored in
@@ -75,7 +75,9 @@ _MEDIA_FIELDS: tuple[str, ...] = ("id", "dataset_id", "name", "source", "file", 
 _MEDIA_FIELDS += ("height", "global_key", "external_id", "metadata", "attachments", "created_at", "deleted_at")
 _TASK_FIELDS: tuple[str, ...] = ("id", "media_id", "state", "answers", "has_import", "version", "review_comment")
 _TASK_FIELDS += ("created_at", "updated_at")
-_LABEL_FIELDS: tuple[str, ...] = ("id", "entry_id", "parent_id", "points", "answers", "source", "score")
+# A dump written before labels had `rotation` lacks it (same DUMP_VERSION: the field is additive);
+# its labels restore with the column's default, unrotated, which is what they were.
+_LABEL_FIELDS: tuple[str, ...] = ("id", "entry_id", "parent_id", "points", "rotation", "answers", "source", "score")
 _LABEL_FIELDS += ("model_version", "import_job_id", "import_batch", "valid", "created_at", "updated_at")
 
 

@@ -321,6 +321,7 @@ class ExportReader:
                 "score",
                 "model_version",
                 "valid",
+                "rotation",
             )
         )
         sql, params = query.query.sql_with_params()
@@ -332,7 +333,8 @@ class ExportReader:
         with connections[query.db].cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH_ROWS):
-                for label_id, task_id, entry_id, parent_id, points, answers, source, score, version, valid in batch:
+                for row in batch:
+                    label_id, task_id, entry_id, parent_id, points, answers, source, score, version, valid, turn = row
                     entry_text = entry_ids.get(entry_id)
                     if entry_text is None:
                         if entry_id not in by_id:
@@ -352,6 +354,7 @@ class ExportReader:
                                 score,
                                 version,
                                 bool(valid),
+                                turn or 0.0,
                             ),
                         )
                     )
@@ -372,6 +375,7 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             key=entry.key,
             type=entry.type,
             points=row.points,
+            rotation=row.rotation,
             answers=answers_from_json(row.answers) if row.answers else [],
             source=row.source,
             score=row.score,

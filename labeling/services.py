@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from labeling.annotation import MediaAnnotation, Shape, answers_to_json
+from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
 from labeling.documents import document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
@@ -123,6 +123,7 @@ def _label_rows(
             task=task,
             entry_id=entry.id,
             points=label["points"],
+            rotation=rotation_normalise(label.get("rotation") or 0.0),
             answers=label.get("answers") or {},
             source=label.get("source", LabelSource.MANUAL),
             score=label.get("score"),
@@ -200,6 +201,7 @@ _LABEL_COLUMNS = (
     "entry_id",
     "parent_id",
     "points",
+    "rotation",
     "answers",
     "source",
     "score",
@@ -489,6 +491,7 @@ def _import_label_rows(
                     entry_id,
                     parent_id,
                     _jsonb(shape.points) if encode else shape.points,
+                    rotation_normalise(shape.rotation) if shape.rotation else 0.0,
                     _jsonb(answers_to_json(shape.answers)) if encode else answers_to_json(shape.answers),
                     shape.source,
                     shape.score,
@@ -548,6 +551,7 @@ _LABEL_COLUMN_TYPES = (
     "uuid",
     "int8",
     "bytea",
+    "float8",
     "bytea",
     "text",
     "float8",
@@ -720,7 +724,7 @@ def task_review(*, task: Task, accept: bool, comment: str = "") -> Task:
 # --- single labels (the native API); each write bumps the task's version -------------------------
 
 #: What a client may change on a label; its class and parent stay.
-LABEL_EDITABLE_FIELDS = ("points", "answers", "source", "score", "model_version")
+LABEL_EDITABLE_FIELDS = ("points", "rotation", "answers", "source", "score", "model_version")
 
 
 def _task_version_bump(*, task: Task, expected_version: int | None) -> None:
@@ -815,7 +819,7 @@ def label_create(
 def label_update(
     *, label: Label, changes: dict[str, Any], user: Any = None, expected_version: int | None = None
 ) -> Label:
-    """Change a label's points, answers, source, score or model version; the rest stays."""
+    """Change a label's points, rotation, answers, source, score or model version; the rest stays."""
     unknown = sorted(set(changes) - set(LABEL_EDITABLE_FIELDS))
     if unknown:
         raise _invalid_label(
@@ -841,6 +845,7 @@ def label_update(
         "key": entry.key,
         "type": entry.type,
         "points": label.points,
+        "rotation": label.rotation,
         "answers": label.answers,
         "source": label.source,
         "score": label.score,
@@ -852,6 +857,7 @@ def label_update(
         raise _invalid_label(problems)
     _task_version_bump(task=task, expected_version=expected_version)
     label.points = merged["points"]
+    label.rotation = rotation_normalise(merged["rotation"] or 0.0)
     label.answers = merged["answers"] or {}
     label.source = merged["source"] or LabelSource.MANUAL
     label.score = merged["score"]
