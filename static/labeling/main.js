@@ -550,6 +550,9 @@ document.addEventListener("keydown", (event) => {
     else handled = false;
   } else if (event.altKey) {
     handled = false;
+  } else if (event.code === "Comma" || event.code === "Period") {
+    // Turn the selected box of a rotatable class (, counter-clockwise, . clockwise; Shift: 15°).
+    if (!controller.rotateSelected(event.code === "Period" ? 1 : -1, event.shiftKey)) handled = false;
   } else if (/^[0-9]$/.test(key)) {
     const item = classForDigit(key);
     if (item && !readOnly) controller.setClass(item);
