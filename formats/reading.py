@@ -168,8 +168,9 @@ class MediaScale:
     path: str
     #: Rectangle shapes among `shapes` that hold an oriented box's 4 corners (YOLO OBB read
     #: without the image): a rotation is an angle in pixels, so they become a box and its
-    #: rotation only once scaled (`corners_to_rectangle`), or an error when they are no rectangle.
-    corner_boxes: list[Shape] = field(default_factory=list)
+    #: rotation only once scaled (`corners_to_rectangle`), or an error at its place (file, line)
+    #: when they are no rectangle.
+    corner_boxes: list[tuple[Shape, str]] = field(default_factory=list)
 
 
 def corners_to_rectangle(shape: Shape) -> str | None:

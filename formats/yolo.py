@@ -520,7 +520,7 @@ def convert(
     shapes: list[Shape] = []
     #: Every shape, nested ones too, for the media's size to scale when the archive has no image.
     scaled: list[Shape] = []
-    corner_boxes: list[Shape] = []
+    corner_boxes: list[tuple[Shape, str]] = []
     for number, line in enumerate(data["lines"], start=1):
         place = f"{data['file']}, line {number}"
         parts = line.split()
@@ -563,7 +563,7 @@ def convert(
             continue
         box = Shape(key=entry.key, type=entry.type, points=points, schema_id=entry.schema_id, entry_id=entry.id)
         if corners and not sized:
-            corner_boxes.append(box)  # a rotation is an angle in pixels: made once the media's size is known
+            corner_boxes.append((box, place))  # a rotation is an angle in pixels: made once the media's size is known
         elif corners:
             problem = corners_to_rectangle(box)
             if problem is not None:

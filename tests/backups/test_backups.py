@@ -67,7 +67,13 @@ def rich_project(export_project, export_dataset, make_task, media_storage):  # n
     task_annotation_replace(task=second, document=document, user=annotator)
     bus = LabelEntry.objects.get(configuration__project=export_project, key="bus")
     Label.objects.create(
-        task=second, entry=bus, points=[[3, 3], [9, 9]], source=LabelSource.PREDICTION, score=0.73, model_version="m-7"
+        task=second,
+        entry=bus,
+        points=[[3, 3], [9, 9]],
+        rotation=-12.5,
+        source=LabelSource.PREDICTION,
+        score=0.73,
+        model_version="m-7",
     )
     make_task(state=TaskState.BACKLOG, source=MediaSource.S3, url="s3://bucket/scenes/3.jpg", global_key="g-3")
     return export_project
@@ -101,8 +107,8 @@ def _labels(project: Project) -> list[tuple[Any, ...]]:
     rows = Label.objects.filter(task__project=project).select_related("entry", "parent__entry", "task__media", "author")
     return sorted(
         (r.task.media.name, r.entry.key, r.entry.schema_id, r.parent.entry.key if r.parent else None,
-         json.dumps(r.points), json.dumps(r.answers, sort_keys=True), r.source, r.score, r.model_version, r.valid,
-         r.author.username if r.author else None, r.created_at, r.updated_at)
+         json.dumps(r.points), r.rotation, json.dumps(r.answers, sort_keys=True), r.source, r.score,
+         r.model_version, r.valid, r.author.username if r.author else None, r.created_at, r.updated_at)
         for r in rows
     )  # fmt: skip
 

@@ -144,7 +144,8 @@ def test_an_imported_rotated_box_is_drawn_rotated_in_a_class_without_the_flag_an
     def pixel(x: float, y: float) -> tuple[int, ...]:
         sx, sy = screen.at(x, y)
         shot = page.screenshot(clip={"x": round(sx), "y": round(sy), "width": 1, "height": 1})
-        return tuple(Image.open(io.BytesIO(shot)).convert("RGB").getpixel((0, 0)))
+        rgb: Any = Image.open(io.BytesIO(shot)).convert("RGB").getpixel((0, 0))
+        return tuple(rgb)
 
     background = pixel(25 + 700, 25 + 500)  # far from every label, between the image's grid lines
     inside = pixel(*turned_only)
