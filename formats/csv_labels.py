@@ -2,7 +2,8 @@
 
 Columns: `task_id`, `media_id`, `media_name`, `state`, `label` (the label's number within
 the task, from 1), `parent` (the number of its parent for a nested geometry), `class`,
-`type`, `points` (JSON, pixels), `answers` (the label's answers flattened:
+`type`, `points` (JSON, pixels), `rotation` (a rectangle's degrees clockwise about its top-left
+corner, else 0), `answers` (the label's answers flattened:
 `car_type=suv; tags=a|b; weather.daytime=day`), `global_answers` (the task's, the same
 way), `source`, `score`, `model_version`.
 
@@ -33,6 +34,7 @@ COLUMNS = (
     "class",
     "type",
     "points",
+    "rotation",
     "answers",
     "global_answers",
     "source",
@@ -69,6 +71,7 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
                     shape.key,
                     shape.type,
                     orjson.dumps(shape.points).decode(),
+                    shape.rotation if shape.rotation else 0,
                     answers_text(shape.answers),
                     global_answers,
                     shape.source,
@@ -79,7 +82,7 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
                 stack.extend((child, number) for child in reversed(shape.children))
             if not number:
                 writer.writerow(
-                    [cell_safe(value) for value in [*common, "", "", "", "", "", "", global_answers, "", "", ""]]
+                    [cell_safe(value) for value in [*common, "", "", "", "", "", "", "", global_answers, "", "", ""]]
                 )
         out.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)

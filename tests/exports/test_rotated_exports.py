@@ -8,6 +8,7 @@ are (200, 100), (373.205, 200), (323.205, 286.603), (150, 186.603); its hull (15
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -122,3 +123,8 @@ def test_label_studio_json_and_json_min_write_the_rotation_as_label_studio_keeps
     assert (region["value"]["x"], region["value"]["y"]) == pytest.approx((25, 100 / 6))
     assert (region["value"]["width"], region["value"]["height"]) == pytest.approx((25, 100 / 6))
     assert flat["rectangle"][0]["rotation"] == pytest.approx(315)
+
+
+def test_csv_writes_the_unturned_points_and_the_rotation(export_project, turned):
+    (row,) = list(csv.DictReader(io.StringIO(export_bytes(export_project, "csv").decode())))
+    assert (json.loads(row["points"]), float(row["rotation"])) == ([[200, 100], [400, 200]], 30.0)
