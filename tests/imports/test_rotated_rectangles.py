@@ -75,6 +75,9 @@ def test_a_box_turned_in_label_studio_keeps_its_rotation_in_a_rectangle_class(ru
     label = car(ls_studio_project)
     assert label.points == CAR  # the unturned box, turned about its top-left corner
     assert label.rotation == pytest.approx(ROTATION, abs=1e-9)
+    # The preview shows it turned too (static/imports/job.js rotates the box about that corner).
+    previewed = [shape for item in job["summary"]["preview"] for shape in item["shapes"] if shape["key"] == "car"]
+    assert [shape.get("rotation") for shape in previewed if shape["points"] == CAR] == [pytest.approx(ROTATION)]
 
 
 @pytest.mark.thirdparty
