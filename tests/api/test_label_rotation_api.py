@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from labeling.models import Label
 from projects.label_config import label_config_replace
+from projects.services import label_config_save
 from tests.api.conftest import CONFIGURATION, World
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +109,18 @@ def test_the_label_configuration_lets_only_rectangle_classes_be_rotatable(world:
     assert accepted.status_code == 200, accepted.json()
     by_key = {entry["key"]: entry for entry in client.get(url).json()["entries"]}
     assert (by_key["panel"]["rotatable"], by_key["sign"]["rotatable"]) == (True, False)
+
+
+def test_the_editors_save_keeps_the_entry_and_its_labels_and_changes_its_rotatable_flag(world: World):
+    configuration = world.project.label_configuration
+    schema_id = configuration.entries.get(key="car").schema_id
+    ours = {"key": "car", "title": "Car", "type": "rectangle", "schema_id": schema_id}
+
+    label_config_save(configuration=configuration, entries=[{**ours, "rotatable": True}])
+    turned_on = configuration.entries.get(key="car")
+    label_config_save(configuration=configuration, entries=[{**ours, "rotatable": False}])
+    turned_off = configuration.entries.get(key="car")
+
+    assert (turned_on.rotatable, turned_off.rotatable) == (True, False)
+    assert turned_on.pk == turned_off.pk
+    assert Label.objects.filter(pk=world.label.pk).exists()

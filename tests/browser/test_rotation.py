@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from labeling.models import Label
 from labeling.services import task_annotation_replace
 from projects.label_config import label_config_replace
+from projects.models import LabelEntry
 from tests.browser.conftest import log_in, make_task, open_task, wait_saved
 from tests.browser.test_labeling_page import Screen
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,3 +160,28 @@ def test_an_imported_rotated_box_is_drawn_rotated_in_a_class_without_the_flag_an
     page.keyboard.press("Period")
     assert page.evaluate("window.labelsite.store.labels[0].rotation") == 45
     assert Label.objects.get(task=task).rotation == 45
+
+
+def test_the_configuration_editor_makes_a_rectangle_class_rotatable(
+    page: Page, live_server: Any, rotation_project: Any
+) -> None:
+    admin: Any = UserFactory(username="ada")
+    MembershipFactory(user=admin, organization=rotation_project.organization, role="admin")
+    label_config_replace(
+        configuration=rotation_project.label_configuration,
+        entries=[*ROTATION_CONFIG, {"key": "road", "title": "Road", "type": "polygon"}],
+    )
+    log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/projects/{rotation_project.pk}/configuration")
+    page.wait_for_selector("body[data-ready=true]")
+
+    panel, sign, road = (page.locator(f'.node[data-path="entries[{i}]"]') for i in range(3))
+    expect(panel.locator("input[name=rotatable]").first).to_be_checked()
+    expect(road.locator("input[name=rotatable]")).to_have_count(0)  # only rectangles turn
+    sign.locator("input[name=rotatable]").first.check()
+    expect(page.locator("#save-config")).to_be_enabled(timeout=10000)
+    page.click("#save-config")
+    expect(page.locator("#editor-status")).to_have_text("Saved", timeout=10000)
+
+    flags = dict(LabelEntry.objects.filter(configuration__project=rotation_project).values_list("key", "rotatable"))
+    assert flags == {"panel": True, "sign": True, "road": False}
