@@ -12,9 +12,10 @@ export function rings(shape) {
  *  Label Studio keep it): top-left, top-right, bottom-right, bottom-left of the box's own frame. */
 export function rectangleCorners(points, rotation = 0) {
   const [[x1, y1], [x2, y2]] = points;
+  // Unturned: in the stored pair's order, which a corner drag (moveVertex) indexes by.
+  if (!rotation) return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
   const left = Math.min(x1, x2), top = Math.min(y1, y2);
   const w = Math.abs(x2 - x1), h = Math.abs(y2 - y1);
-  if (!rotation) return [[left, top], [left + w, top], [left + w, top + h], [left, top + h]];
   const local = [[0, 0], [w, 0], [w, h], [0, h]];
   return local.map(([cx, cy]) => toWorld(left, top, rotation, cx, cy));
 }
