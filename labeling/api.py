@@ -27,6 +27,7 @@ from labeling.models import Label, Task
 from labeling.serializers import (
     AnnotationDocumentSerializer,
     LabelCreateInputSerializer,
+    LabelingKeysSerializer,
     LabelOutputSerializer,
     LabelUpdateInputSerializer,
     LabelWriteControlSerializer,
@@ -277,3 +278,27 @@ class LabelDeleteApi(APIView):
 # /api/labels/{id}: PATCH, DELETE.
 class LabelDetailApi(LabelUpdateApi, LabelDeleteApi):
     pass
+
+
+# --- the labeling page's keys ---------------------------------------------------------------------
+
+
+class LabelingKeysApi(APIView):
+    @extend_schema(
+        operation_id="me_labeling_keys_get",
+        summary="The keys you moved on the labeling page",
+        responses={200: LabelingKeysSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"keys": selectors.labeling_keys_get(user=request.user)})
+
+    @extend_schema(
+        operation_id="me_labeling_keys_replace",
+        summary="Keep the keys you moved on the labeling page (replaces the ones kept before)",
+        request=LabelingKeysSerializer,
+        responses={200: LabelingKeysSerializer, **ERRORS},
+    )
+    def put(self, request: Request) -> Response:
+        body = _body_object(request)
+        keys = services.labeling_keys_replace(user=request.user, keys=body.get("keys"))
+        return Response({"keys": keys})

@@ -14,4 +14,5 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/annotation", api.AnnotationApi.as_view(), name="api-task-annotation"),
     path("tasks/<uuid:task_id>/labels", api.LabelCreateApi.as_view(), name="api-task-labels"),
     path("labels/<int:label_id>", api.LabelDetailApi.as_view(), name="api-label"),
+    path("me/labeling-keys", api.LabelingKeysApi.as_view(), name="api-labeling-keys"),
 ]

@@ -140,3 +140,20 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"Label {self.id} on {self.task_id}"
+
+
+class LabelingPreference(models.Model):
+    """One person's settings of the labeling page: for now, the keys they moved.
+
+    `keys` maps an action id of the page ("task.next", "class:<entry id>") to a key
+    combination ("k", "ctrl+shift+enter"; "" for none); actions not in it keep their default.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="labeling_preference"
+    )
+    keys = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"labeling preferences of user {self.user_id}"

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
-from labeling.models import Label, Task
+from labeling.models import Label, LabelingPreference, Task
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.models import LabelEntry, Membership, Project, Role
 from projects.selectors import AnyUser, project_list_for_user, user_role
@@ -254,3 +254,11 @@ def label_get_for_labeling(*, user: AnyUser, label_id: int) -> Label:
             message="You may change only labels of tasks that are open or assigned to you.",
         )
     return label
+
+
+def labeling_keys_get(*, user: AnyUser) -> dict[str, str]:
+    """The keys a person moved on the labeling page (none for an organisation token)."""
+    if user.pk is None:
+        return {}
+    preference = LabelingPreference.objects.filter(user_id=user.pk).first()
+    return dict(preference.keys) if preference else {}

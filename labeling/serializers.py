@@ -153,3 +153,11 @@ class LabelOutputSerializer(serializers.Serializer):
 
 class TaskVersionSerializer(serializers.Serializer):
     task_version = serializers.IntegerField()
+
+
+class LabelingKeysSerializer(serializers.Serializer):
+    keys = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text='The keys this person moved on the labeling page: action id -> key, e.g. {"task.next": "k", '
+        '"class:<entry id>": "t"}; "" removes an action\'s key. Actions left out keep their default.',
+    )

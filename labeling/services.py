@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,9 @@ from django.utils import timezone
 
 from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
 from labeling.documents import document_problems, labels_problems, required_problems
-from labeling.models import Label, LabelSource, Task, TaskState
+from labeling.models import Label, LabelingPreference, LabelSource, Task, TaskState
 from labeling.selectors import task_annotation_get
-from labelsite.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
 from projects.models import Dataset, Media, Project, Role
 from projects.selectors import user_role
@@ -903,3 +904,60 @@ def label_statistics_refresh(*, tasks: bool = True) -> None:
     with connection.cursor() as cursor:
         for table in _BULK_WRITTEN_TABLES if tasks else _BULK_WRITTEN_TABLES[:1]:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
+# --- the labeling page's keys, per person -------------------------------------------------------
+
+#: "task.next", "view.zoomIn", or "class:<entry id>": the page's action ids.
+_KEY_ACTION_RE = re.compile(r"[a-z]+\.[a-zA-Z]+|class:[0-9a-f-]{36}")
+#: "k", "shift+a", "ctrl+shift+enter", "arrowleft", "+": modifiers, then one key name.
+_KEY_COMBO_RE = re.compile(r"((ctrl|alt|shift)\+){0,3}(.|[a-z0-9]{2,20})")
+KEYS_MAX = 500
+
+
+def labeling_keys_replace(*, user: Any, keys: Any) -> dict[str, str]:
+    """Keep the keys a person moved on the labeling page (all of them: this replaces the last ones).
+
+    Which keys are fixed on the page is the page's business; here only the shape is checked,
+    and that no key is given to two of the page's actions.
+    """
+    if user.pk is None:
+        raise PermissionDenied(
+            code="not_a_person",
+            message="An organisation token acts for no person; the labeling page's keys are kept per user.",
+        )
+    problems: list[ErrorDetail] = []
+    if not isinstance(keys, dict):
+        raise ValidationFailed(
+            code="invalid",
+            message="The keys are not valid.",
+            details=[ErrorDetail("keys", "invalid", 'Send an object of action ids to keys, e.g. {"task.next": "k"}.')],
+        )
+    if len(keys) > KEYS_MAX:
+        problems.append(ErrorDetail("keys", "too_many", f"At most {KEYS_MAX} keys; send only the ones you moved."))
+    holders: dict[str, str] = {}
+    for action, combo in keys.items():
+        path = f"keys.{action}"
+        if not isinstance(action, str) or not _KEY_ACTION_RE.fullmatch(action):
+            problems.append(
+                ErrorDetail(path, "unknown_action", 'An action id is like "task.next" or "class:<entry id>".')
+            )
+            continue
+        if not isinstance(combo, str) or (combo and not _KEY_COMBO_RE.fullmatch(combo)):
+            problems.append(
+                ErrorDetail(path, "invalid_key", 'A key is like "k", "shift+a" or "ctrl+enter"; "" for none.')
+            )
+            continue
+        if action.startswith("class:"):
+            continue  # classes of different projects may share a key; the page checks its own
+        if combo and combo in holders:
+            problems.append(
+                ErrorDetail(
+                    path, "duplicate_key", f"{combo!r} is already the key of {holders[combo]!r}; give one another."
+                )
+            )
+        holders.setdefault(combo, action)
+    if problems:
+        raise ValidationFailed(code="invalid", message="The keys are not valid.", details=problems)
+    LabelingPreference.objects.update_or_create(user_id=user.pk, defaults={"keys": keys})
+    return dict(keys)

@@ -88,6 +88,7 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
     role = user_role(user=request.user, organization=project.organization_id)
     page_data = {
         "task": {"id": str(task.id), "state": task.state, "name": task.media.name},
+        "keys": selectors.labeling_keys_get(user=request.user),
         "image": {"url": _image_url(task.media), "width": task.media.width, "height": task.media.height},
         "config": tree,
         "document": selectors.task_annotation_get(task=task),
@@ -121,4 +122,5 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "taskList": reverse("project-task-list", kwargs={"project_id": task.project_id}),
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
         "login": reverse("login"),
+        "keys": reverse("api-labeling-keys"),
     }

@@ -144,9 +144,9 @@ def ls_config_to_entries(xml: str) -> ConvertedConfig:
                     # Label Studio lets its boxes turn unless the control says canRotate="false".
                     entry["rotatable"] = (element.get("canRotate") or "true").lower() != "false"
                 hotkey = label.get("hotkey") or ""
-                if re.fullmatch(r"[0-9]", hotkey) and hotkey not in shortcuts:
+                if re.fullmatch(r"[0-9a-zA-Z]", hotkey) and hotkey.lower() not in shortcuts:
                     entry["shortcut"] = hotkey
-                    shortcuts.add(hotkey)
+                    shortcuts.add(hotkey.lower())
                 entries.append(entry)
                 classes_by_object.setdefault(element.get("toName") or "", []).append(entry)
         elif tag in LS_QUESTION_CONTROLS:
@@ -293,7 +293,7 @@ def _ango_category(
     if entry_type == "freetext":
         entry["max_length"] = FREETEXT_MAX_LENGTH
     shortcut = str(category.get("shortcutKey") or "")
-    if re.fullmatch(r"[0-9]", shortcut):
+    if re.fullmatch(r"[0-9a-zA-Z]", shortcut):
         entry["shortcut"] = shortcut
     if entry_type in ("select", "checklist"):
         option_keys: set[str] = set()

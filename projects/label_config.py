@@ -49,7 +49,7 @@ KEY_PATTERN = r"^[a-zA-Z0-9_ -]*$"
 DATAGYM_TITLE_MAX_LENGTH = 56
 DATAGYM_TITLE_PATTERN = r"^[a-zA-Z0-9_ !@#$%^&*()?\-àâçéèêëîïôûùüÿñæœäöüß]*$"
 TITLE_MAX_LENGTH = 128
-SHORTCUT_PATTERN = r"^[0-9]{1}$"
+SHORTCUT_PATTERN = r"^[0-9a-zA-Z]{1}$"
 FREETEXT_MAX_LENGTH = 255
 MAX_DEPTH = 4
 COLOR_MAX_LENGTH = 32
@@ -57,7 +57,7 @@ SCHEMA_ID_MAX_LENGTH = 64
 
 _KEY_RE = re.compile(r"[a-zA-Z0-9_ -]*")
 _DATAGYM_TITLE_RE = re.compile(r"[a-zA-Z0-9_ !@#$%^&*()?\-àâçéèêëîïôûùüÿñæœäöüß]*")
-_SHORTCUT_RE = re.compile(r"[0-9]")
+_SHORTCUT_RE = re.compile(r"[0-9a-zA-Z]")
 
 #: DataGym's list, verbatim and case-sensitive. Three of its items carry a stray comma
 #: ("freetext,", "lcentryfreetext,", "lcentrytextvalue,"), so those words are allowed.
@@ -251,7 +251,7 @@ def _shortcut(value: object, path: str, errors: list[ErrorDetail]) -> str:
         return str(value)
     if isinstance(value, str):
         return value
-    errors.append(_wrong_type(path, "one digit, 0-9"))
+    errors.append(_wrong_type(path, "one digit 0-9 or letter a-z"))
     return ""
 
 
@@ -455,17 +455,18 @@ class _Checker:
             self.add(
                 f"{path}.shortcut",
                 "shortcut_pattern",
-                "A shortcut is a single digit 0-9; change it or leave it out.",
+                "A shortcut is a single digit 0-9 or letter a-z; change it or leave it out.",
                 ("Shortcut", "[]", SHORTCUT_PATTERN),
             )
-        elif shortcut in self.shortcuts:
+        elif shortcut.lower() in self.shortcuts:
             self.add(
                 f"{path}.shortcut",
                 "duplicate_shortcut",
                 f"The shortcut {shortcut} is taken by another entry; shortcuts are unique in the whole configuration.",
                 ("Shortcut", "value:", shortcut),
             )
-        self.shortcuts.add(shortcut)
+        # The page reads keys without case: "A" and "a" are one key.
+        self.shortcuts.add(shortcut.lower())
 
     def check_schema_id(self, schema_id: str | None, path: str) -> None:
         if schema_id is None:

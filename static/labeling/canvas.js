@@ -4,6 +4,7 @@
 
 import {
   area,
+  bounds,
   clampDelta,
   hitShape,
   insertVertex,
@@ -35,6 +36,8 @@ export class CanvasController extends EventTarget {
     this.currentClass = null; // {entry, parent}
     this.drawing = null; // points of a polygon, line or segmentation ring being drawn
     this.rectStart = null; // first corner of a rectangle drawn with two clicks
+    this.addRegion = false; // Shift while drawing a segmentation polygon: add it to the selected label
+    this.regionTarget = null; // uid of the segmentation label that "Add region" chose
     this.drag = null;
     this.spaceHeld = false;
     this.cursor = null;
@@ -65,6 +68,7 @@ export class CanvasController extends EventTarget {
 
   setSelectMode() {
     this.cancelDrawing();
+    this.regionTarget = null;
     this.mode = "select";
     this.emitMode();
   }
@@ -83,6 +87,7 @@ export class CanvasController extends EventTarget {
     const was = this.isDrawing;
     this.drawing = null;
     this.rectStart = null;
+    this.addRegion = false;
     if (this.drag?.kind === "rectangle") this.drag = null;
     this.updateOverlay();
     return was;
@@ -162,6 +167,7 @@ export class CanvasController extends EventTarget {
     }
     if (event.button !== 0) return;
     if (this.drawing) {
+      if (event.shiftKey) this.addRegion = true;
       this.addDrawingPoint(point, sx, sy);
       return;
     }
@@ -169,9 +175,13 @@ export class CanvasController extends EventTarget {
       this.finishRectangle(this.rectStart, point);
       return;
     }
+    // A drawing tool always starts a new shape, even on a handle of the selected label:
+    // touching objects are the normal case. Handles are edited with the select tool, or
+    // with Ctrl or Alt held while a drawing tool is on (some window managers take Alt+drag).
+    const editing = this.mode === "select" || event.altKey || event.ctrlKey || event.metaKey;
     const selected = this.store.find(this.store.selectedUid);
-    if (!this.readOnly && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
-    if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey)) {
+    if (!this.readOnly && editing && selected && this.editSelected(event, selected.shape, sx, sy, point)) return;
+    if (!this.readOnly && this.mode === "draw" && this.currentClass && !(event.ctrlKey || event.metaKey || event.altKey)) {
       this.startShape(event, point, sx, sy);
       return;
     }
@@ -210,7 +220,6 @@ export class CanvasController extends EventTarget {
       return true;
     }
     if (shape.type === "point" || shape.type === "rectangle") return false;
-    if (this.mode === "draw" && !event.altKey) return false;
     const edge = nearestEdge(shape, point[0], point[1]);
     if (edge && edge.distance * this.view.scale <= 6) {
       this.store.checkpoint();
@@ -234,6 +243,7 @@ export class CanvasController extends EventTarget {
       this.updateOverlay();
     } else {
       this.drawing = [start];
+      this.addRegion = event.shiftKey;
       this.updateOverlay();
     }
   }
@@ -250,9 +260,10 @@ export class CanvasController extends EventTarget {
     this.updateOverlay();
   }
 
-  /** Enter or a double click: the polygon, line or segmentation ring is done. */
-  finishDrawing() {
+  /** Enter or a double click: the polygon, line or segmentation ring is done (Shift: add it to the selected label). */
+  finishDrawing({ shiftKey = false } = {}) {
     if (!this.drawing) return false;
+    if (shiftKey) this.addRegion = true;
     const type = this.currentClass.entry.type;
     // A double click adds its position twice; drop points that sit on their predecessor.
     const points = [];
@@ -266,8 +277,10 @@ export class CanvasController extends EventTarget {
       this.notify(`A ${type === "line" ? "line" : "polygon"} needs at least ${fewest} points; keep clicking.`);
       return true;
     }
+    const addRegion = this.addRegion;
     this.drawing = null;
-    this.create(points);
+    this.addRegion = false;
+    this.create(points, { addRegion });
     this.updateOverlay();
     return true;
   }
@@ -305,31 +318,54 @@ export class CanvasController extends EventTarget {
     return null;
   }
 
-  create(points) {
-    const { entry, parent: parentEntry } = this.currentClass;
-    let parentUid = null;
-    if (parentEntry) {
-      const parent = this.parentFor(parentEntry);
-      if (!parent) {
-        this.notify(`Select a “${parentEntry.title}” first: “${entry.title}” is drawn inside one.`);
-        return;
-      }
-      parentUid = parent.uid;
+  /** The segmentation label a new polygon joins: the one "Add region" chose, or the selected one with Shift. */
+  regionTargetFor(entry, addRegion) {
+    if (entry.type !== "segmentation") return null;
+    if (this.regionTarget) {
+      const target = this.store.find(this.regionTarget);
+      this.regionTarget = null;
+      if (target && target.shape.key === entry.key) return target.shape;
     }
+    if (!addRegion) return null;
     const selected = this.store.find(this.store.selectedUid);
-    if (
-      entry.type === "segmentation" &&
-      selected &&
-      selected.shape.type === "segmentation" &&
-      selected.shape.key === entry.key &&
-      (selected.parent?.uid || null) === parentUid
-    ) {
-      // Drawing the same segmentation class again adds a polygon to the selected one.
+    if (selected && selected.shape.type === "segmentation" && selected.shape.key === entry.key) return selected.shape;
+    this.notify(`Shift adds a polygon to the selected “${entry.title}”; none is selected, so this is a new label.`);
+    return null;
+  }
+
+  /** Start drawing a polygon that joins a segmentation label (the "Add region" action). */
+  addRegionTo(uid, item) {
+    this.setClass(item);
+    this.regionTarget = uid;
+    this.store.select(uid);
+    this.emitMode();
+  }
+
+  create(points, { addRegion = false } = {}) {
+    const { entry, parent: parentEntry } = this.currentClass;
+    const target = this.regionTargetFor(entry, addRegion);
+    if (target) {
       this.store.checkpoint();
-      selected.shape.points.push(points);
-      this.store.change({ only: selected.shape.uid });
+      target.points.push(points);
+      this.store.select(target.uid);
+      this.store.change({ only: target.uid });
       return;
     }
+    if (parentEntry) {
+      // The selected parent (or the parent of the selected sibling) takes the new shape when
+      // it holds it: drawing wheel after wheel of one car. Elsewhere, containment decides.
+      const parent = this.parentFor(parentEntry);
+      if (parent && (!isArea(parent) || containsAll(parent, points))) {
+        this.addShape(entry, points, parent.uid);
+        return;
+      }
+      this.placeNested(entry, parentEntry, points);
+      return;
+    }
+    this.addShape(entry, points, null);
+  }
+
+  addShape(entry, points, parentUid) {
     this.store.checkpoint();
     const shape = this.store.add(
       {
@@ -345,6 +381,43 @@ export class CanvasController extends EventTarget {
       parentUid,
     );
     this.store.select(shape.uid);
+    return shape;
+  }
+
+  /**
+   * A nested shape drawn with no parent selected: the smallest parent-class label that
+   * contains all its points takes it; when none does, or two overlapping ones do, the page
+   * asks (the "choose-parent" event); with no parent-class label at all it says why.
+   */
+  placeNested(entry, parentEntry, points) {
+    const parents = this.store.labels.filter((label) => label.key === parentEntry.key);
+    if (!parents.length) {
+      this.notify(`“${entry.title}” is drawn inside a “${parentEntry.title}”, and this image has none yet: draw the ${parentEntry.title} first.`);
+      return;
+    }
+    const containing = parents
+      .filter((parent) => containsAll(parent, points))
+      .sort((a, b) => area(a) - area(b));
+    const smallest = containing[0];
+    // Nested parents (one inside the other): the innermost is meant. Overlapping ones: ask.
+    if (smallest && containing.slice(1).every((other) => boxInside(bounds(smallest), bounds(other)))) {
+      this.addShape(entry, points, smallest.uid);
+      return;
+    }
+    const candidates = containing.length ? containing : parents;
+    const reason = containing.length
+      ? `The new “${entry.title}” is inside ${containing.length} “${parentEntry.title}” labels: which one does it belong to?`
+      : `No “${parentEntry.title}” contains the new “${entry.title}”: which one does it belong to?`;
+    this.dispatchEvent(
+      new CustomEvent("choose-parent", {
+        detail: {
+          reason,
+          candidates,
+          place: (parentUid) => this.addShape(entry, points, parentUid),
+          cancel: () => this.notify(`The “${entry.title}” was not placed: it needs a “${parentEntry.title}” to go inside.`),
+        },
+      }),
+    );
   }
 
   startDrag(event, drag) {
@@ -481,7 +554,7 @@ export class CanvasController extends EventTarget {
 
   onDoubleClick(event) {
     event.preventDefault();
-    if (this.drawing) this.finishDrawing();
+    if (this.drawing) this.finishDrawing({ shiftKey: event.shiftKey });
   }
 
   onWheel(event) {
@@ -587,4 +660,21 @@ export class CanvasController extends EventTarget {
 function roundShape(shape) {
   const round = (points) => points.map(([x, y]) => [roundCoordinate(x), roundCoordinate(y)]);
   shape.points = shape.type === "segmentation" ? shape.points.map(round) : round(shape.points);
+}
+
+function isArea(shape) {
+  return shape.type === "rectangle" || shape.type === "polygon" || shape.type === "segmentation";
+}
+
+/** Whether every point lies inside (or within half a pixel of the outline of) an area shape. */
+function containsAll(shape, points) {
+  if (shape.type === "rectangle") {
+    const box = bounds(shape);
+    return points.every(([x, y]) => x >= box.minX && x <= box.maxX && y >= box.minY && y <= box.maxY);
+  }
+  return isArea(shape) && points.every(([x, y]) => hitShape(shape, x, y, 0.5));
+}
+
+function boxInside(inner, outer) {
+  return inner.minX >= outer.minX && inner.maxX <= outer.maxX && inner.minY >= outer.minY && inner.maxY <= outer.maxY;
 }

@@ -7,8 +7,9 @@ import { Autosave } from "./autosave.js";
 import { CanvasController } from "./canvas.js";
 import { Config } from "./config.js";
 import { el } from "./dom.js";
-import { isTyping, renderHelp } from "./keys.js";
+import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
 import { renderQuestions } from "./questions.js";
+import { classChoices, relabel } from "./relabel.js";
 import { Renderer } from "./renderer.js";
 import { ClassList, LabelList, PredictionPanel, swatch } from "./sidebar.js";
 import { Store } from "./store.js";
@@ -22,6 +23,14 @@ const config = new Config(data.config);
 const store = new Store(data.document);
 const api = new Api(data.csrfToken);
 const canvas = $("stage");
+const keymap = new KeyMap({
+  classes: config.drawableClasses(),
+  overrides: data.keys,
+  persist: async (keys) => {
+    const result = await api.put(urls.keys, { keys });
+    if (!result.ok) toast(`Your keys hold on this page but were not kept: ${errorOf(result).message}`);
+  },
+});
 
 // --- the image -----------------------------------------------------------------------------
 
@@ -81,12 +90,22 @@ if (data.image.url) {
 // --- messages ------------------------------------------------------------------------------
 
 let toastTimer = null;
-function toast(message) {
+/** A short message over the canvas; `action` ([label, fn]) adds a button, e.g. Undo. */
+function toast(message, action = null) {
   const node = $("toast");
-  node.textContent = message;
+  const parts = [el("span", { textContent: message })];
+  if (action) {
+    const button = el("button", { type: "button", className: "button button--small", textContent: action[0] });
+    button.addEventListener("click", () => {
+      node.hidden = true;
+      action[1]();
+    });
+    parts.push(button);
+  }
+  node.replaceChildren(...parts);
   node.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (node.hidden = true), 4500);
+  toastTimer = setTimeout(() => (node.hidden = true), action ? 10000 : 4500);
 }
 
 function showBanner(kind, message, actions = []) {
@@ -110,7 +129,7 @@ function hideBanner(kind) {
 
 const controller = new CanvasController({ canvas, store, config, renderer, image, notify: toast });
 controller.readOnly = readOnly;
-new ClassList($("class-list"), { config, controller });
+new ClassList($("class-list"), { config, controller, keymap });
 new LabelList($("label-list"), { store, config, countElement: $("label-count") });
 
 const predictions = {
@@ -199,11 +218,34 @@ function renderShapePanel() {
   if (shape.source === "prediction") facts.push(`prediction${shape.score != null ? ` ${Math.round(shape.score * 100)}%` : ""}`);
   if (shape.source === "import") facts.push("imported");
   const info = el("p", { className: "muted small", textContent: facts.join(" · ") });
+  const classRow = el("div", { className: "shape-class" });
+  const choices = classChoices(config, shape, parent);
+  if (entry && choices.length > 1 && !readOnly) {
+    const select = el("select", { id: "shape-class", ariaLabel: "Class of the selected label" });
+    for (const item of choices) {
+      select.append(el("option", { value: item.entry.id, textContent: item.entry.title, selected: item.entry.id === entry.id }));
+    }
+    select.addEventListener("change", () => {
+      const item = choices.find((choice) => choice.entry.id === select.value);
+      if (item) changeClass(shape.uid, item.entry);
+    });
+    classRow.append(el("label", { className: "shape-class__label", htmlFor: "shape-class", textContent: "Class" }), select);
+  }
   const body = el("div");
   const questions = config.questionsOf(entry);
   renderQuestions(body, { questions, tree: shape.answers, path: `${path}.answers`, onEdit });
   if (!questions.length) body.append(el("p", { className: "muted small", textContent: "This class has no questions." }));
   const actions = el("div", { className: "row" });
+  if (!readOnly && shape.type === "segmentation" && entry) {
+    const add = el("button", { type: "button", className: "button button--small", textContent: "Add region", id: "add-region" });
+    add.title = "Draw a polygon that joins this label (or hold Shift while drawing)";
+    const item = config.drawableClasses().find((choice) => choice.entry.id === entry.id);
+    add.addEventListener("click", () => {
+      controller.addRegionTo(shape.uid, item);
+      canvas.focus();
+    });
+    actions.append(add);
+  }
   if (!readOnly && shape.source === "prediction") {
     const accept = el("button", { type: "button", className: "button button--small", textContent: "Accept (A)" });
     accept.addEventListener("click", () => predictions.accept(shape.uid));
@@ -216,12 +258,73 @@ function renderShapePanel() {
     remove.addEventListener("click", () => controller.deleteSelection());
     actions.append(remove);
   }
-  container.replaceChildren(info, body, actions);
+  container.replaceChildren(info, classRow, body, actions);
   markProblems(container);
 }
 
 store.addEventListener("select", (event) => {
   if (!event.detail?.same) renderShapePanel();
+});
+
+/** Give a label another class of its geometry and level; what no longer applies is dropped, undoably. */
+function changeClass(uid, entry) {
+  const found = store.find(uid);
+  if (readOnly || !found) return false;
+  const oldEntry = config.entryFor(found.shape, found.parent);
+  if (oldEntry?.id === entry.id) return false;
+  store.checkpoint();
+  const { droppedAnswers, droppedLabels } = relabel(config, found.shape, oldEntry, entry);
+  store.change({ structure: true, source: "relabel" });
+  store.dispatchEvent(new CustomEvent("select"));
+  let message = `Changed ${oldEntry ? oldEntry.title : found.shape.key} to ${entry.title}.`;
+  if (droppedAnswers.length) message += ` Answers that no longer apply were dropped: ${droppedAnswers.join(", ")}.`;
+  if (droppedLabels) message += ` ${droppedLabels} nested label(s) of classes ${entry.title} does not have were dropped.`;
+  toast(message, ["Undo (Ctrl+Z)", () => store.undo()]);
+  return true;
+}
+
+// --- a nested shape drawn with no parent selected: choose its parent ---------------------------
+
+let chooser = null;
+function closeChooser(cancelled) {
+  if (!chooser) return;
+  const { cancel } = chooser;
+  chooser = null;
+  $("parent-chooser").hidden = true;
+  renderer.hoverUid = null;
+  renderer.invalidate();
+  if (cancelled) cancel();
+  canvas.focus({ preventScroll: true });
+}
+controller.addEventListener("choose-parent", (event) => {
+  closeChooser(true);
+  const { reason, candidates, place, cancel } = event.detail;
+  chooser = { cancel };
+  const box = $("parent-chooser");
+  const buttons = candidates.map((shape, i) => {
+    const entry = config.entryFor(shape, null);
+    const b = renderer.boundsOf(shape);
+    const text = `${i + 1}. ${entry ? entry.title : shape.key} #${store.labels.indexOf(shape) + 1} at ${Math.round(b.minX)}, ${Math.round(b.minY)}`;
+    const button = el("button", { type: "button", className: "button button--small", textContent: text, dataset: { uid: shape.uid } });
+    button.addEventListener("pointerenter", () => {
+      renderer.hoverUid = shape.uid;
+      renderer.invalidate();
+    });
+    button.addEventListener("focus", () => {
+      renderer.hoverUid = shape.uid;
+      renderer.invalidate();
+    });
+    button.addEventListener("click", () => {
+      closeChooser(false);
+      place(shape.uid);
+    });
+    return button;
+  });
+  const dismiss = el("button", { type: "button", className: "button button--small button--quiet", textContent: "Cancel (Esc)" });
+  dismiss.addEventListener("click", () => closeChooser(true));
+  box.replaceChildren(el("p", { className: "chooser__text", textContent: reason }), el("div", { className: "chooser__choices" }, [...buttons, dismiss]));
+  box.hidden = false;
+  buttons[0]?.focus();
 });
 store.addEventListener("change", (event) => {
   if (event.detail.source === "history") {
@@ -460,15 +563,73 @@ $("zoom-out").addEventListener("click", () => controller.zoom(0.8));
 $("fit").addEventListener("click", () => controller.fit());
 
 const help = $("help");
-renderHelp($("help-body"));
-$("help-button").addEventListener("click", () => help.showModal());
+let remapping = null; // {id, button} while the help waits for the new key of an action
+function showHelp() {
+  remapping = null;
+  $("help-message").textContent = "";
+  renderHelp($("help-body"), { keymap, onRemap: startRemap });
+  help.showModal();
+}
+function startRemap(id, button) {
+  remapping = { id };
+  button.textContent = "Press a key… (Esc cancels)";
+  $("help-message").textContent = `Press the new key for “${keymap.titles.get(id)}”.`;
+}
+help.addEventListener(
+  "keydown",
+  (event) => {
+    if (!remapping) return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (["Shift", "Control", "Alt", "Meta"].includes(event.key)) return;
+    const { id } = remapping;
+    remapping = null;
+    let message = "Unchanged.";
+    if (event.key !== "Escape") {
+      const combo = comboOf(event);
+      message = keymap.assign(id, combo) || `“${keymap.titles.get(id)}” is now ${displayCombo(combo)}.`;
+    }
+    renderHelp($("help-body"), { keymap, onRemap: startRemap });
+    $("help-message").textContent = message;
+    help.querySelector(`[data-remap="${CSS.escape(id)}"]`)?.focus();
+  },
+  true,
+);
+help.addEventListener("cancel", (event) => {
+  if (remapping) event.preventDefault();
+});
+$("help-button").addEventListener("click", showHelp);
 $("help-close").addEventListener("click", () => help.close());
+$("help-reset").addEventListener("click", () => {
+  keymap.reset();
+  renderHelp($("help-body"), { keymap, onRemap: startRemap });
+  $("help-message").textContent = "Every key is back to its default.";
+});
+
+// Button tooltips name the annotator's keys.
+const BUTTON_ACTIONS = {
+  previous: ["task.previous", "Previous task"],
+  next: ["task.next", "Next task"],
+  skip: ["task.skip", "Skip"],
+  complete: ["task.complete", "Complete"],
+  "zoom-in": ["view.zoomIn", "Zoom in"],
+  "zoom-out": ["view.zoomOut", "Zoom out"],
+  fit: ["view.fit", "Fit to screen"],
+};
+function updateButtonTitles() {
+  for (const [id, [action, title]] of Object.entries(BUTTON_ACTIONS)) {
+    const keys = keymap.keysOf(action);
+    $(id).title = keys.length ? `${title} (${displayCombo(keys[0])})` : title;
+  }
+}
+keymap.addEventListener("change", updateButtonTitles);
+updateButtonTitles();
 
 function updateHint() {
   let text;
   if (readOnly) text = "Read only: pan with drag, zoom with the wheel.";
   else if (controller.mode === "select") {
-    text = "Select: click a label; drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it.";
+    text = "Select: click a label; drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
   } else {
     const { entry, parent } = controller.currentClass;
     const how = {
@@ -476,12 +637,15 @@ function updateHint() {
       point: "click to place",
       line: "click to add points, Enter to finish",
       polygon: "click to add points, Enter or the first point to finish",
-      segmentation: "click to add points, Enter to finish a polygon; draw again to add a polygon to the selected one",
+      segmentation: controller.regionTarget
+        ? "click to add points, Enter to finish: the polygon joins the selected label"
+        : "click to add points, Enter to finish: a new label (Shift+Enter adds the polygon to the selected one)",
     }[entry.type];
     text = `${entry.title} (${entry.type}): ${how}.`;
     if (parent) {
-      text += controller.parentFor(parent) ? ` Goes inside the selected ${parent.title}.` : ` Select a ${parent.title} first.`;
+      text += controller.parentFor(parent) ? ` Goes inside the selected ${parent.title}.` : ` Goes inside the ${parent.title} that contains it.`;
     }
+    if (!controller.drawing) text += " Ctrl+drag (or Alt+drag) edits the selected label.";
     if (controller.drawing) text += ` ${controller.drawing.length} point(s).`;
   }
   $("mode-hint").textContent = text;
@@ -506,11 +670,18 @@ new ResizeObserver(updateView).observe(canvas.parentElement);
 
 // --- keyboard ----------------------------------------------------------------------------------
 
-function classForDigit(digit) {
-  const candidates = config.drawableClasses().filter(({ entry }) => entry.shortcut === digit);
-  if (!candidates.length) return null;
-  // A nested class whose parent is selected wins over a root class with the same digit.
-  return candidates.find(({ parent }) => parent && controller.parentFor(parent)) || candidates.find(({ parent }) => !parent) || candidates[0];
+/** A class shortcut: with the select tool and a label selected, change that label's class
+ *  (same geometry and level); otherwise choose the class to draw. */
+function classKey(entryId) {
+  const item = config.drawableClasses().find(({ entry }) => entry.id === entryId);
+  if (!item || readOnly) return false;
+  const found = store.find(store.selectedUid);
+  if (controller.mode === "select" && found && config.entryFor(found.shape, found.parent)?.id !== entryId) {
+    const choices = classChoices(config, found.shape, found.parent);
+    if (choices.some(({ entry }) => entry.id === entryId)) return changeClass(found.shape.uid, item.entry);
+  }
+  controller.setClass(item);
+  return true;
 }
 
 function focusQuestions() {
@@ -520,147 +691,177 @@ function focusQuestions() {
   else toast("There is no question to answer here.");
 }
 
-document.addEventListener("keydown", (event) => {
-  if (help.open) return; // the dialog closes itself with Esc
-  const ctrl = event.ctrlKey || event.metaKey;
-  const key = event.key;
-  if (isTyping(event)) {
-    if (key === "Escape") {
-      event.target.blur();
-      canvas.focus();
-      event.preventDefault();
-    } else if (ctrl && key === "Enter") {
-      event.preventDefault();
-      finish(event.shiftKey ? "skip" : "complete");
-    } else if (ctrl && key.toLowerCase() === "s") {
-      event.preventDefault();
-      saver.flush();
-    }
-    return;
-  }
-  const onButton = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
-  let handled = true;
-  if (ctrl) {
-    const lower = key.toLowerCase();
-    if (lower === "z" && !event.shiftKey) {
-      if (!controller.removeLastDrawingPoint()) store.undo();
-    } else if ((lower === "z" && event.shiftKey) || lower === "y") store.redo();
-    else if (lower === "s") saver.flush();
-    else if (key === "Enter") finish(event.shiftKey ? "skip" : "complete");
-    else handled = false;
-  } else if (event.altKey) {
-    handled = false;
-  } else if (event.code === "Comma" || event.code === "Period") {
-    // Turn the selected box of a rotatable class (, counter-clockwise, . clockwise; Shift: 15°).
-    if (!controller.rotateSelected(event.code === "Period" ? 1 : -1, event.shiftKey)) handled = false;
-  } else if (/^[0-9]$/.test(key)) {
-    const item = classForDigit(key);
-    if (item && !readOnly) controller.setClass(item);
-    else handled = false;
-  } else {
-    switch (key) {
-      case " ":
-        if (onButton) handled = false;
-        else {
-          controller.spaceHeld = true;
-          canvas.style.cursor = "grab";
-        }
-        break;
-      case "Escape":
-        controller.escape();
-        break;
-      case "Enter":
-        if (!controller.finishDrawing()) handled = false;
-        break;
-      case "Backspace":
-      case "Delete":
-        if (readOnly || (!controller.removeLastDrawingPoint() && !controller.deleteSelection())) handled = false;
-        break;
-      case "ArrowLeft":
-      case "ArrowRight":
-      case "ArrowUp":
-      case "ArrowDown": {
-        const step = event.shiftKey ? 10 : 1;
-        const dx = key === "ArrowLeft" ? -1 : key === "ArrowRight" ? 1 : 0;
-        const dy = key === "ArrowUp" ? -1 : key === "ArrowDown" ? 1 : 0;
-        if (readOnly || !controller.nudge(dx * step, dy * step)) controller.panBy(-dx * 60, -dy * 60);
-        break;
-      }
-      case "]":
-        controller.cycleSelection(1);
-        break;
-      case "[":
-        controller.cycleSelection(-1);
-        break;
-      case "+":
-      case "=":
-        controller.zoom(1.25);
-        break;
-      case "-":
-      case "_":
-        controller.zoom(0.8);
-        break;
-      case "?":
-        help.showModal();
-        break;
-      default:
-        handled = handleLetter(key.toLowerCase(), event.shiftKey);
-    }
-  }
-  if (handled) event.preventDefault();
-});
-
-function handleLetter(letter, shift) {
-  switch (letter) {
-    case "v":
+function runAction(id) {
+  if (id.startsWith("class:")) return classKey(id.slice("class:".length));
+  switch (id) {
+    case "tool.select":
       controller.setSelectMode();
       return true;
-    case "f":
+    case "view.fit":
       controller.fit();
       return true;
-    case "h":
+    case "view.zoomIn":
+      controller.zoom(1.25);
+      return true;
+    case "view.zoomOut":
+      controller.zoom(0.8);
+      return true;
+    case "view.hideAll": {
       renderer.hidden = !renderer.hidden;
       renderer.invalidate();
-      toast(renderer.hidden ? "Labels hidden (H shows them)." : "Labels shown.");
+      const key = keymap.keysOf("view.hideAll")[0];
+      toast(renderer.hidden ? `Labels hidden${key ? ` (${displayCombo(key)} shows them)` : ""}.` : "Labels shown.");
       return true;
-    case "a":
-      if (shift) predictions.acceptAll();
-      else if (!predictions.accept(store.selectedUid)) toast("Select a prediction to accept it.");
+    }
+    case "prediction.accept":
+      if (!predictions.accept(store.selectedUid)) toast("Select a prediction to accept it.");
       return true;
-    case "x":
-      if (shift) predictions.dismissAll();
-      else if (!predictions.dismiss(store.selectedUid)) toast("Select a prediction to dismiss it.");
+    case "prediction.dismiss":
+      if (!predictions.dismiss(store.selectedUid)) toast("Select a prediction to dismiss it.");
       return true;
-    case "q":
+    case "prediction.acceptAll":
+      predictions.acceptAll();
+      return true;
+    case "prediction.dismissAll":
+      predictions.dismissAll();
+      return true;
+    case "focus.questions":
       focusQuestions();
       return true;
-    case "l": {
+    case "focus.classes": {
       const pressed = $("class-list").querySelector('[aria-pressed="true"]') || $("class-list").querySelector("button");
       pressed?.focus();
       return true;
     }
-    case "n":
+    case "task.save":
+      saver.flush();
+      return true;
+    case "task.complete":
+      finish("complete");
+      return true;
+    case "task.skip":
+      finish("skip");
+      return true;
+    case "task.next":
       goTo(urls.next);
       return true;
-    case "p":
+    case "task.previous":
       goTo(urls.previous);
       return true;
-    case "r":
-      if (saver.state === "conflict") {
-        leave(window.location.href);
-        return true;
-      }
-      return false;
-    case "m":
-      if (saver.state === "conflict") {
-        mergeAfterConflict();
-        return true;
-      }
-      return false;
+    case "shape.rotateCcw":
+    case "shape.rotateCw":
+    case "shape.rotateCcwMore":
+    case "shape.rotateCwMore":
+      return controller.rotateSelected(id.startsWith("shape.rotateCw") ? 1 : -1, id.endsWith("More"));
     default:
       return false;
   }
 }
+
+/** Keys that drawing, editing and the dialogs rely on; they cannot be remapped. */
+function fixedKey(event) {
+  const key = event.key;
+  const ctrl = event.ctrlKey || event.metaKey;
+  const onButton = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
+  if (ctrl) {
+    const lower = key.toLowerCase();
+    if (lower === "z" && !event.shiftKey) {
+      if (!controller.removeLastDrawingPoint()) store.undo();
+      return true;
+    }
+    if ((lower === "z" && event.shiftKey) || lower === "y") {
+      store.redo();
+      return true;
+    }
+    return false;
+  }
+  if (event.altKey) return false;
+  switch (key) {
+    case " ":
+      if (onButton) return false;
+      controller.spaceHeld = true;
+      canvas.style.cursor = "grab";
+      return true;
+    case "Escape":
+      controller.escape();
+      return true;
+    case "Enter":
+      return controller.finishDrawing({ shiftKey: event.shiftKey });
+    case "Backspace":
+    case "Delete":
+      return !readOnly && (controller.removeLastDrawingPoint() || controller.deleteSelection());
+    case "ArrowLeft":
+    case "ArrowRight":
+    case "ArrowUp":
+    case "ArrowDown": {
+      const step = event.shiftKey ? 10 : 1;
+      const dx = key === "ArrowLeft" ? -1 : key === "ArrowRight" ? 1 : 0;
+      const dy = key === "ArrowUp" ? -1 : key === "ArrowDown" ? 1 : 0;
+      if (readOnly || !controller.nudge(dx * step, dy * step)) controller.panBy(-dx * 60, -dy * 60);
+      return true;
+    }
+    case "]":
+      controller.cycleSelection(1);
+      return true;
+    case "[":
+      controller.cycleSelection(-1);
+      return true;
+    case "?":
+      showHelp();
+      return true;
+    case "r":
+    case "R":
+      if (saver.state !== "conflict") return false;
+      leave(window.location.href);
+      return true;
+    case "m":
+    case "M":
+      if (saver.state !== "conflict") return false;
+      mergeAfterConflict();
+      return true;
+    default:
+      return false;
+  }
+}
+
+const TYPING_ACTIONS = new Set(["task.complete", "task.skip", "task.save"]);
+
+document.addEventListener("keydown", (event) => {
+  if (help.open) return; // the dialog closes itself with Esc
+  if (chooser) {
+    if (event.key === "Escape") {
+      closeChooser(true);
+      event.preventDefault();
+      return;
+    }
+    const digit = /^[1-9]$/.test(event.key) ? Number(event.key) : 0;
+    const choice = digit ? $("parent-chooser").querySelectorAll("button[data-uid]")[digit - 1] : null;
+    if (choice) {
+      choice.click();
+      event.preventDefault();
+      return;
+    }
+  }
+  const combo = comboOf(event);
+  if (isTyping(event)) {
+    const action = keymap.actionFor(combo);
+    if (event.key === "Escape") {
+      event.target.blur();
+      canvas.focus();
+      event.preventDefault();
+    } else if ((event.ctrlKey || event.metaKey || event.altKey) && TYPING_ACTIONS.has(action)) {
+      event.preventDefault();
+      runAction(action);
+    }
+    return;
+  }
+  let handled = fixedKey(event);
+  if (!handled) {
+    const action = keymap.actionFor(combo);
+    handled = action ? runAction(action) : false;
+  }
+  if (handled) event.preventDefault();
+});
 
 document.addEventListener("keyup", (event) => {
   if (event.key === " ") {
@@ -671,6 +872,6 @@ document.addEventListener("keyup", (event) => {
 window.addEventListener("blur", () => (controller.spaceHeld = false));
 
 // For the browser tests and for debugging from the console.
-window.labelsite = { store, controller, renderer, view: renderer.view, saver, config, firstPaint: null };
+window.labelsite = { store, controller, renderer, view: renderer.view, saver, config, keymap, firstPaint: null };
 canvas.focus({ preventScroll: true });
 renderer.invalidate();

@@ -1,6 +1,7 @@
 // The side panels: classes to draw, the labels of the task, the predictions to accept or dismiss.
 
 import { el, kbd } from "./dom.js";
+import { displayCombo } from "./keys.js";
 
 const TYPE_NAMES = { rectangle: "rectangle", polygon: "polygon", line: "line", point: "point", segmentation: "segmentation" };
 const LIST_LIMIT = 300; // rows drawn in the label list; the canvas shows them all
@@ -12,15 +13,17 @@ export function swatch(color) {
 }
 
 export class ClassList {
-  constructor(container, { config, controller }) {
+  constructor(container, { config, controller, keymap }) {
     this.container = container;
     this.controller = controller;
+    this.keymap = keymap;
     this.buttons = new Map();
+    this.keyLabels = new Map(); // action id -> the <kbd> showing its key
     const list = el("ul", { className: "class-list" });
     const select = el("button", { type: "button", className: "tool", dataset: { tool: "select" } }, [
       el("span", { className: "tool__icon", textContent: "↖" }),
       el("span", { className: "tool__title", textContent: "Select and edit" }),
-      kbd("V"),
+      this.keyLabel("tool.select"),
     ]);
     select.addEventListener("click", () => controller.setSelectMode());
     list.append(el("li", {}, [select]));
@@ -39,22 +42,40 @@ export class ClassList {
               textContent: parent ? `${TYPE_NAMES[entry.type]} inside ${parent.title}` : TYPE_NAMES[entry.type],
             }),
           ]),
-          entry.shortcut ? kbd(entry.shortcut) : null,
+          this.keyLabel(`class:${entry.id}`),
         ],
       );
+      button.title = entry.title;
       button.addEventListener("click", () => controller.setClass(item));
       this.buttons.set(item, button);
       list.append(el("li", {}, [button]));
     }
     container.replaceChildren(list);
     controller.addEventListener("mode", () => this.update());
+    keymap.addEventListener("change", () => this.updateKeys());
     this.update();
+    this.updateKeys();
+  }
+
+  keyLabel(id) {
+    const node = kbd("");
+    this.keyLabels.set(id, node);
+    return node;
+  }
+
+  updateKeys() {
+    for (const [id, node] of this.keyLabels) {
+      const key = this.keymap.keysOf(id)[0];
+      node.textContent = key ? displayCombo(key) : "";
+      node.hidden = !key;
+    }
   }
 
   update() {
     const current = this.controller.mode === "draw" ? this.controller.currentClass : null;
     this.selectButton.setAttribute("aria-pressed", String(!current));
-    for (const [item, button] of this.buttons) button.setAttribute("aria-pressed", String(item === current));
+    // By entry id: the keyboard and the class list build their own items for a class.
+    for (const [item, button] of this.buttons) button.setAttribute("aria-pressed", String(item.entry.id === current?.entry.id));
   }
 }
 
@@ -87,8 +108,11 @@ export class LabelList {
         { type: "button", className: `label-row${parent ? " label-row--nested" : ""}`, dataset: { uid: shape.uid } },
         [
           swatch(entry?.drawColor),
-          el("span", { className: "label-row__title", textContent: entry ? entry.title : shape.key }),
-          el("span", { className: "muted small", textContent: shape.type }),
+          // The title gets the row's width; the type goes under it rather than squeezing it.
+          el("span", { className: "label-row__text" }, [
+            el("span", { className: "label-row__title", textContent: entry ? entry.title : shape.key }),
+            el("span", { className: "label-row__type muted small", textContent: shape.type }),
+          ]),
           shape.source === "prediction"
             ? el("span", { className: "badge badge--prediction", textContent: shape.score != null ? `${Math.round(shape.score * 100)}%` : "prediction" })
             : null,
@@ -146,8 +170,8 @@ export class PredictionPanel {
       dismiss.addEventListener("click", () => this.actions.dismiss(shape.uid));
       const name = el("button", { type: "button", className: "link-button" }, [
         swatch(entry?.drawColor),
-        el("span", { textContent: entry ? entry.title : shape.key }),
-        el("span", { className: "muted small", textContent: shape.score != null ? ` ${Math.round(shape.score * 100)}%` : "" }),
+        el("span", { className: "prediction__title", textContent: entry ? entry.title : shape.key }),
+        el("span", { className: "prediction__score muted small", textContent: shape.score != null ? `${Math.round(shape.score * 100)}%` : "" }),
       ]);
       name.addEventListener("click", () => this.store.select(shape.uid));
       list.append(el("li", { className: "prediction", dataset: { uid: shape.uid } }, [name, accept, dismiss]));

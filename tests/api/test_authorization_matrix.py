@@ -31,6 +31,7 @@ class Endpoint:
     prepare: Callable[[World], None] | None = None
     settings: Callable[[World], dict[str, Any]] | None = None  # what the endpoint needs configured
     headers: dict[str, str] = field(default_factory=dict)
+    org_token: int | None = None  # when an organisation token gets other than what admin gets
 
 
 def _complete(world: World) -> None:
@@ -173,6 +174,16 @@ ENDPOINTS = [
         lambda w: {"points": [[2, 2], [6, 6]]},
     ),
     Endpoint("label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200)),
+    # Everyone's own keys; an organisation token is no person, so it has none to keep.
+    Endpoint("labeling keys get", "get", lambda w: "/api/me/labeling-keys", (200, 200, 200, 200)),
+    Endpoint(
+        "labeling keys replace",
+        "put",
+        lambda w: "/api/me/labeling-keys",
+        (200, 200, 200, 200),
+        lambda w: {"keys": {"task.next": "k"}},
+        org_token=403,
+    ),
 ]
 
 
@@ -180,6 +191,8 @@ def _expected(endpoint: Endpoint, actor: str) -> int:
     if actor in {"anonymous", "revoked"}:
         return 401
     other_org, annotator, reviewer, admin = endpoint.expected
+    if actor == "org_token" and endpoint.org_token is not None:
+        return endpoint.org_token
     return {"other_org": other_org, "annotator": annotator, "reviewer": reviewer}.get(actor, admin)
 
 

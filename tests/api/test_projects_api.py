@@ -44,7 +44,7 @@ def test_create_project_without_name_answers_located_error(world: World):
 
 def test_create_project_with_invalid_configuration_lists_every_problem_and_creates_nothing(world: World):
     entries = [
-        {"key": "car", "title": "Car", "type": "rectangle", "shortcut": "x"},
+        {"key": "car", "title": "Car", "type": "rectangle", "shortcut": "xy"},
         {"key": "note", "title": "Note", "type": "hexagon"},
     ]
     response = world.client("admin").post(

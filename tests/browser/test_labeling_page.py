@@ -119,14 +119,15 @@ def test_annotator_draws_every_geometry_answers_saves_reloads_and_completes(
     # Point "Pole" (digit 4).
     press(page, "4")
     click(page, screen, 620, 300)
-    # Segmentation "Road surface" (digit 6): two polygons, the second added to the selected one.
+    # Segmentation "Road surface" (digit 6): two polygons, the second added to the selected
+    # one with Shift+Enter (a plain Enter would make it a label of its own).
     press(page, "6")
     for x, y in [(160, 480), (300, 480), (300, 540)]:
         click(page, screen, x, y)
     press(page, "Enter")
     for x, y in [(350, 480), (500, 480), (500, 540), (350, 540)]:
         click(page, screen, x, y)
-    press(page, "Enter")
+    press(page, "Shift+Enter")
     expect(page.locator("#label-count")).to_have_text("6")
 
     # Questions: the car's checklist, the global dropdown (4 options) and its nested radio, free text.

@@ -549,3 +549,13 @@ def test_predictions_are_stored_as_predictions_with_score_and_model_version(ls_p
 
     (label,) = Label.objects.filter(task=target)
     assert (label.source, label.score, label.model_version) == ("prediction", 0.91, "yolo-v8")
+
+
+def test_letter_and_digit_hotkeys_become_shortcuts_and_a_hotkey_taken_in_another_case_is_left_out():
+    xml = """<View><Image name="image" value="$image"/>
+      <RectangleLabels name="box" toName="image">
+        <Label value="Car" hotkey="c"/><Label value="Bus" hotkey="2"/><Label value="Cab" hotkey="C"/>
+        <Label value="Van" hotkey="ctrl+v"/>
+      </RectangleLabels></View>"""
+    shortcuts = {entry["title"]: entry.get("shortcut") for entry in ls_config_to_entries(xml).entries}
+    assert shortcuts == {"Car": "c", "Bus": "2", "Cab": None, "Van": None}

@@ -228,7 +228,13 @@ def test_parse_accepts_a_one_digit_string_or_an_integer_as_shortcut():
             id="shortcut used twice",
         ),
         pytest.param([entry(shortcut="12")], [("entries[0].shortcut", "shortcut_pattern")], id="two-digit shortcut"),
-        pytest.param([entry(shortcut="a")], [("entries[0].shortcut", "shortcut_pattern")], id="letter shortcut"),
+        pytest.param([entry(shortcut="é")], [("entries[0].shortcut", "shortcut_pattern")], id="accented shortcut"),
+        pytest.param([entry(shortcut="+")], [("entries[0].shortcut", "shortcut_pattern")], id="symbol shortcut"),
+        pytest.param(
+            [entry("car", shortcut="b"), entry("bus", shortcut="B")],
+            [("entries[1].shortcut", "duplicate_shortcut")],
+            id="letter shortcut used twice in two cases",
+        ),
         pytest.param([entry("polygon")], [("entries[0].key", "forbidden_keyword")], id="forbidden polygon"),
         pytest.param([entry("imageId")], [("entries[0].key", "forbidden_keyword")], id="forbidden imageId"),
         pytest.param(

@@ -93,7 +93,7 @@ def test_annotator_cannot_open_setup_pages(project: Project) -> None:
 
 def test_validate_endpoint_answers_the_service_problems_without_saving(admin_client: Client, project: Project) -> None:
     url = reverse("api-label-configuration-validate", kwargs={"project_id": project.pk})
-    entries = [{"key": "car", "title": "Car", "type": "rectangle", "shortcut": "x"}]
+    entries = [{"key": "car", "title": "Car", "type": "rectangle", "shortcut": "xy"}]
 
     response = admin_client.post(url, {"entries": entries}, content_type="application/json")
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0006_label_constraints_left_to_writers_partial_parent_index'),
+        ('labeling', '0007_labelingpreference_keys_per_user'),
         ('projects', '0003_membership_invitation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
