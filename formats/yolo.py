@@ -8,8 +8,8 @@ dropped when the archive has no image). A line of 4 numbers is a box (to a recta
 corners to a polygon / segmentation class); of 6 or more an outline (segmentation, or an oriented
 box's 4 corners: a polygon, or in a rectangle class a rotated rectangle when they form one, else an
 error naming the line). Normalised coordinates become pixels by the size of the archive's image
-(`images/` beside `labels/`, read from its header with Pillow),
-else by the matched media's stored size. Pose: after the box, the keypoints that data.yaml's
+(`images/` beside `labels/`, read from its header with Pillow), else by the matched media's stored
+size. Pose: after the box, the keypoints that data.yaml's
 `kpt_shape` (or Label Studio's notes.json) declares; each visible one becomes a point of the point
 class named like it (names from notes.json), nested in the box when the configuration nests it.
 
@@ -18,7 +18,11 @@ Writing:
 - `yolo` (detection): one line per rectangle, polygon or segmentation (its bounding box):
   `<class> <cx> <cy> <w> <h>`, normalised by the image's width and height to 0..1.
 - `yolo_seg` (segmentation): one line per polygon, segmentation ring or rectangle (its four
-  corners): `<class> <x1> <y1> <x2> <y2> ...`, normalised.
+  corners, turned by its rotation): `<class> <x1> <y1> <x2> <y2> ...`, normalised.
+- `yolo_obb` (oriented boxes): one line per rectangle, its four turned corners clockwise from
+  the box's own top-left: `<class> <x1> <y1> ... <x4> <y4>`, normalised.
+
+A rotated rectangle in `yolo` (detection) is its axis-aligned hull (docs/formats.md).
 
 Class indices count from 0 over the classes that can appear (in configuration order, nested
 classes included); `classes.txt` lists their keys one per line and `data.yaml` maps index to
