@@ -46,6 +46,7 @@ from labelsite.errors import DomainError, ValidationFailed
 from labelsite.uploads import IMAGE_UPLOAD, upload_body_spool
 from projects import label_config
 from projects.authentication import DataGymTokenAuthentication
+from projects.media_urls import site_url
 from projects.models import ApiToken, EntryType, LabelEntry, MediaSource, Organization, Project
 from projects.selectors import (
     dataset_get_for_organization,
@@ -271,7 +272,8 @@ class ExportView(DataGymView):
         headers = {"Content-Disposition": f'attachment; filename="{quote(filename)}"'}
         if request.method == "HEAD":
             return HttpResponse(content_type="application/json", headers=headers)
-        rows = datagym_export_rows(project=project, api_url=request.build_absolute_uri("/api/v1").rstrip("/"))
+        # The bitmap links under the site's public address (LABELSITE_PUBLIC_URL, else this request's).
+        rows = datagym_export_rows(project=project, api_url=f"{site_url(request=request)}/api/v1")
         return StreamingHttpResponse(_json_array(rows), content_type="application/json", headers=headers)
 
 

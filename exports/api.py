@@ -24,6 +24,7 @@ from exports import driver, reader, selectors, services
 from exports.models import ExportJob, ExportStatus
 from formats import export_format_get, export_format_list
 from formats.writing import ExportFormat
+from projects.media_urls import site_url
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
 
 # --- serializers -----------------------------------------------------------------------------
@@ -147,6 +148,7 @@ class ExportCreateApi(APIView):
             format=data.validated_data["format"],
             filters=data.validated_data.get("filters"),
             created_by=request.user,
+            site_url=site_url(request=request),
         )
         return Response(ExportJobOutputSerializer(export_job_data(job)).data, status=status.HTTP_201_CREATED)
 
@@ -215,7 +217,10 @@ class ExportStreamApi(APIView):
                 raw[name] = values[name]
         filters = reader.export_filters_clean(project=project, raw=raw)
         source = reader.ExportReader(
-            project=project, filters=filters, api_url=request.build_absolute_uri("/api/v1").rstrip("/")
+            project=project,
+            filters=filters,
+            api_url=f"{site_url(request=request)}/api/v1",
+            site_url=site_url(request=request),
         )
         driver.export_stream_check(reader=source)
         response = StreamingHttpResponse(

@@ -34,6 +34,9 @@ class ExportJob(models.Model):
     format = models.CharField(max_length=32)
     # The cleaned filters: states, dataset ids, updated_from/updated_to, include_predictions.
     filters = models.JSONField(default=dict, blank=True)
+    # The address of the request that started the job: the base of the image URLs it writes
+    # when LABELSITE_PUBLIC_URL is not set (projects/media_urls.py).
+    site_url = models.CharField(max_length=512, blank=True)
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     tasks_total = models.IntegerField(null=True, blank=True)
     tasks_done = models.IntegerField(default=0)

@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from django.core.files.storage import default_storage
 from django.db import connections
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -28,6 +27,7 @@ from formats.writing import ExportConfig, ExportItem, LabelRow, TaskRows
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, answers_from_json
 from labeling.models import Label, LabelSource, Task, TaskState
 from labelsite.errors import ErrorDetail, ValidationFailed
+from projects.media_urls import media_image_url
 from projects.models import Dataset, LabelEntry, Project
 
 CHUNK_SIZE = 2000
@@ -36,6 +36,7 @@ FETCH_ROWS = 5000
 #: Finished tasks, as DataGym exports them.
 DEFAULT_STATES: tuple[str, ...] = (TaskState.COMPLETED, TaskState.SKIPPED, TaskState.REVIEWED)
 EMPTY_OBJECT = "{}"
+EMPTY_LIST = "[]"
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -173,6 +174,8 @@ class ExportReader:
     project: Project
     filters: ExportFilters = field(default_factory=ExportFilters)
     api_url: str = ""
+    #: The base of the image URLs written (`projects.media_urls.site_url`), "" for paths alone.
+    site_url: str = ""
     chunk_size: int = CHUNK_SIZE
     #: Called after each chunk with the number of tasks read so far.
     on_chunk: Callable[[int], None] | None = None
@@ -239,13 +242,18 @@ class ExportReader:
         while True:
             page = tasks if last_pk is None else tasks.filter(pk__gt=last_pk)
             rows = list(
-                page.annotate(id_text=Cast("id", TextField()), answers_json=Cast("answers", TextField())).values_list(
+                page.annotate(
+                    id_text=Cast("id", TextField()),
+                    answers_json=Cast("answers", TextField()),
+                    metadata_json=Cast("media__metadata", TextField()),
+                    attachments_json=Cast("media__attachments", TextField()),
+                ).values_list(
                     "id",
                     "id_text",
                     "media_id",
                     "media__name",
+                    "media__source",
                     "media__url",
-                    "media__file",
                     "media__width",
                     "media__height",
                     "media__external_id",
@@ -254,6 +262,8 @@ class ExportReader:
                     "assignee_id",
                     "updated_at",
                     "answers_json",
+                    "metadata_json",
+                    "attachments_json",
                 )[: self.chunk_size]
             )
             if not rows:
@@ -264,7 +274,7 @@ class ExportReader:
                     task_id=task_id,
                     media_id=media_id,
                     media_name=name,
-                    media_url=url or (_file_url(file) if file else ""),
+                    media_url=media_image_url(media_id=media_id, source=source, url=url, base=self.site_url),
                     width=width,
                     height=height,
                     external_id=external_id,
@@ -274,14 +284,16 @@ class ExportReader:
                     updated_at=updated_at,
                     answers=loads(answers) if answers and answers != EMPTY_OBJECT else None,
                     labels=by_task.get(task_text, []),
+                    metadata=loads(metadata) if metadata and metadata != EMPTY_OBJECT else {},
+                    attachments=loads(attachments) if attachments and attachments != EMPTY_LIST else [],
                 )
                 for (
                     task_id,
                     task_text,
                     media_id,
                     name,
+                    source,
                     url,
-                    file,
                     width,
                     height,
                     external_id,
@@ -290,6 +302,8 @@ class ExportReader:
                     assignee_id,
                     updated_at,
                     answers,
+                    metadata,
+                    attachments,
                 ) in rows
             ]
             yield chunk
@@ -411,11 +425,6 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             answers=answers_from_json(task.answers) if task.answers else [],
             shapes=roots,
         ),
+        metadata=task.metadata,
+        attachments=task.attachments,
     )
-
-
-def _file_url(name: str) -> str:
-    try:
-        return str(default_storage.url(name))
-    except Exception:
-        return name

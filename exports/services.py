@@ -24,6 +24,7 @@ from exports.reader import ExportReader, export_filters_clean
 from formats import export_format_get
 from labelsite.errors import NotFound, ValidationFailed
 from labelsite.queue import task_publish
+from projects.media_urls import site_url as media_site_url
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -38,9 +39,17 @@ EXPORT_JOB_RUN = "exports.export_job_run"
 
 
 def export_job_create(
-    *, project: Project, format: str, filters: dict[str, Any] | None = None, created_by: Any = None
+    *,
+    project: Project,
+    format: str,
+    filters: dict[str, Any] | None = None,
+    created_by: Any = None,
+    site_url: str = "",
 ) -> ExportJob:
-    """A queued export job (format and filters checked first); the worker starts once this commits."""
+    """A queued export job (format and filters checked first); the worker starts once this commits.
+
+    `site_url` is the base of the image URLs it writes when LABELSITE_PUBLIC_URL is not set
+    (`projects.media_urls.site_url(request=...)` of the request that started it)."""
     fmt = export_format_get(name=format)
     cleaned = export_filters_clean(project=project, raw=filters)
     job = ExportJob.objects.create(
@@ -48,6 +57,7 @@ def export_job_create(
         created_by=created_by if getattr(created_by, "pk", None) else None,
         format=fmt.name,
         filters=cleaned.as_json(),
+        site_url=site_url,
     )
     job_id = job.pk
     transaction.on_commit(lambda: _enqueue(job_id))
@@ -89,7 +99,9 @@ def export_job_run(*, job_id: UUID) -> ExportJob:
         def progress(done: int) -> None:
             ExportJob.objects.filter(pk=job_id).update(tasks_done=done, heartbeat_at=timezone.now())
 
-        reader = ExportReader(project=project, filters=filters, on_chunk=progress)
+        reader = ExportReader(
+            project=project, filters=filters, on_chunk=progress, site_url=media_site_url() or job.site_url
+        )
         total = reader.count()
         ExportJob.objects.filter(pk=job_id).update(tasks_total=total)
         name = export_file_name(project=project, fmt=fmt, moment=job.created_at)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from exports import selectors, services
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
+from projects.media_urls import site_url
 
 #: Checkbox fields of the form: the task states to export.
 STATE_FIELD = "states"
@@ -41,7 +42,11 @@ def project_export_create(request: HttpRequest, project_id: UUID) -> HttpRespons
             filters[name] = request.POST[name]
     try:
         services.export_job_create(
-            project=project, format=request.POST.get("format", ""), filters=filters, created_by=request.user
+            project=project,
+            format=request.POST.get("format", ""),
+            filters=filters,
+            created_by=request.user,
+            site_url=site_url(request=request),
         )
     except DomainError as exc:
         details = "; ".join(d.message for d in exc.details)

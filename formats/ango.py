@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
+import orjson
+
 from formats.label_studio import media_name, read_json_tasks
 from formats.reading import BOOLEAN_OPTION, Converted, ImportFormat, ItemSchema, RawItem, pointer
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from formats.writing import ExportFormat, ExportItem, ExportSource, points_flat, ring_holds, ring_shells, rings_of
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_hull, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
@@ -265,4 +268,115 @@ FORMAT = ImportFormat(
     },
     sniff=sniff,
     takes_options=True,
+)
+
+
+# --- the writer ----------------------------------------------------------------------------------
+
+#: Our geometry type -> Ango's geometry key.
+_ANGO_KEYS: dict[str, str] = {str(value): key for key, value in _GEOMETRY_KEYS.items()}
+
+
+def _zones(points: Any) -> list[dict[str, Any]]:
+    """A segmentation's rings as Ango zones: each outline with the holes inside it."""
+    rings = [[[x, y] for x, y in ring] for ring in rings_of(EntryType.SEGMENTATION, points)]
+    shells = [[[x, y] for x, y in ring] for ring in ring_shells(rings_of(EntryType.SEGMENTATION, points))]
+    zones: list[dict[str, Any]] = [{"region": shell, "holes": []} for shell in shells]
+    for ring in rings:
+        if ring in shells:
+            continue
+        home = next((zone for zone in zones if ring_holds(zone["region"], ring[0])), None)
+        if home is not None:
+            home["holes"].append(ring)
+    return zones
+
+
+class _Elements:
+    """Tasks as Ango import elements, categories by schemaId and title, answers by option value."""
+
+    def __init__(self, source: ExportSource) -> None:
+        self.config = source.config
+        self.include_predictions = source.include_predictions
+
+    def classifications(self, answers: list[Answer], parent_id: Any) -> list[dict[str, Any]]:
+        written = []
+        questions = {entry.key: entry for entry in self.config.questions_of(parent_id)}
+        for answer in answers:
+            entry = questions.get(answer.key)
+            if entry is None or answer.value is None or answer.value == []:
+                continue
+            labels = {str(o.get("key")): str(o.get("label") or o.get("key")) for o in entry.options}
+            value: Any
+            if entry.type == EntryType.FREETEXT:
+                value = str(answer.value)
+            elif isinstance(answer.value, list):
+                value = [labels.get(str(key), str(key)) for key in answer.value]
+            else:
+                value = labels.get(str(answer.value), str(answer.value))
+            written.append({"schemaId": entry.schema_id, "title": entry.title, "answer": value})
+            children = self.classifications(answer.answers, entry.id)
+            if children:
+                written[-1]["classifications"] = children
+        return written
+
+    def geometry(self, shape: Shape) -> Any:
+        pairs = [[x, y] for x, y in points_flat(shape.points)] if shape.type != EntryType.SEGMENTATION else []
+        if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
+            # Ango's bounding-box has no rotation: a turned box is its axis-aligned hull (docs/formats.md).
+            x, y, w, h = rectangle_hull(pairs[:2], shape.rotation)
+            return {"x": x, "y": y, "width": w, "height": h}
+        if shape.type == EntryType.POINT and pairs:
+            return pairs[0]
+        if shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:
+            return pairs
+        if shape.type == EntryType.SEGMENTATION:
+            zones = _zones(shape.points)
+            return {"zones": zones} if zones else None
+        return None
+
+    def element(self, item: ExportItem) -> dict[str, Any]:
+        element: dict[str, Any] = (
+            {"externalId": item.external_id} if item.external_id else {"assetId": str(item.media_id)}
+        )
+        element["data"] = item.media_url or item.media_name
+        objects = []
+        # Ango objects do not nest: nested geometries are left out (docs/formats.md).
+        for shape in item.annotation.shapes:
+            if shape.source == "prediction" and not self.include_predictions:
+                continue
+            entry = self.config.by_id.get(shape.entry_id or "")
+            geometry = self.geometry(shape)
+            if entry is None or geometry is None:
+                continue
+            obj: dict[str, Any] = {"schemaId": entry.schema_id, "title": entry.title, _ANGO_KEYS[shape.type]: geometry}
+            classifications = self.classifications(shape.answers, entry.id)
+            if classifications:
+                obj["classifications"] = classifications
+            objects.append(obj)
+        element["objects"] = objects
+        element["classifications"] = self.classifications(item.annotation.answers, None)
+        return element
+
+
+def ango_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """A JSON list of Ango import elements, one per task."""
+    elements = _Elements(source)
+    out.write(b"[")
+    first = True
+    for chunk in source.chunks():
+        for item in chunk:
+            out.write((b"" if first else b",") + orjson.dumps(elements.element(item)))
+            first = False
+        yield
+    out.write(b"]")
+
+
+EXPORT_FORMAT = ExportFormat(
+    name="ango",
+    label="Ango Hub JSON",
+    description="Ango's label import format: one element per image (externalId, else assetId) with objects "
+    "(bounding-box, polygon, polyline, point, segmentation zones) and classifications by schemaId and title.",
+    extension="json",
+    content_type="application/json",
+    write=ango_write,
 )

@@ -3,7 +3,8 @@
 - `categories`: the geometry classes of the configuration (nested ones included), ids from 1
   in tree order, `supercategory` the parent class's key; point classes carry `keypoints`.
 - `images`: one per task, `id` from 1, `file_name` the media name, `width`, `height`,
-  `coco_url` the media's URL, and the task's global answers as `attributes`.
+  `coco_url` the media's URL, the task's global answers as `attributes`, and what an import
+  stored with the media as `extra: {metadata, attachments}` (when there is any).
 - `annotations`: one per geometry. Rectangles, polygons and segmentations have a `bbox`
   `[x, y, w, h]`, `area` (the polygon area; a rectangle's w * h) and `segmentation`
   polygons `[[x1, y1, x2, y2, ...], ...]`; points and lines have their bounding box, area 0,
@@ -28,6 +29,10 @@ by the type of the configuration's root class whose key is the category's `name`
 - a segmentation class: the parts (or the traced RLE mask) as one segmentation;
 - a point class: each visible keypoint (`v > 0`), and keypoints whose name (the category's
   `keypoints`) is a point class go to that class.
+
+Our own export's extras are read back: a line class's keypoints as the line, `parent_id`
+(nesting), and `attributes` (answers of the annotation's shape or of the image, by question key
+path; names that are no question, like CVAT's `occluded`, are passed over).
 
 Images are matched to media by name: the base name of `file_name` (`images/abc.jpg`,
 `../data/abc.jpg` and `https://host/abc.jpg` are all `abc.jpg`), and when no media has that
@@ -59,6 +64,7 @@ from formats.reading import (
     not_utf8_check,
     not_utf8_error,
     pointer,
+    pointer_escape,
 )
 from formats.writing import (
     ExportFormat,
@@ -73,7 +79,7 @@ from formats.writing import (
     polygon_area,
     rings_of,
 )
-from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners, rectangle_hull
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_corners, rectangle_hull
 from labeling.models import LabelSource
 from labelsite.errors import ErrorDetail
 from labelsite.jsondepth import DepthGuard, JsonTooDeep
@@ -123,18 +129,20 @@ class _Annotations:
         annotation = self.annotation
         for task in chunk:
             image_id += 1
-            images.append(
-                {
-                    "id": image_id,
-                    "file_name": task.media_name,
-                    "width": task.width or 0,
-                    "height": task.height or 0,
-                    "coco_url": task.media_url,
-                    "media_id": str(task.media_id),
-                    "task_id": str(task.task_id),
-                    "attributes": _answers_flat(task.answers),
-                }
-            )
+            image: dict[str, Any] = {
+                "id": image_id,
+                "file_name": task.media_name,
+                "width": task.width or 0,
+                "height": task.height or 0,
+                "coco_url": task.media_url,
+                "media_id": str(task.media_id),
+                "task_id": str(task.task_id),
+                "attributes": _answers_flat(task.answers),
+            }
+            if task.metadata or task.attachments:
+                # COCO has no place for them; `extra` is ignored by COCO tools (pycocotools, FiftyOne).
+                image["extra"] = {"metadata": task.metadata, "attachments": task.attachments}
+            images.append(image)
             stack: list[tuple[tuple[LabelRow, list[Any]], int | None]] = [
                 (node, None) for node in reversed(label_tree(task.labels))
             ]
@@ -436,8 +444,10 @@ class _Shapes:
         self.width, self.height = width, height
         self.errors: list[ErrorDetail] = []
 
-    def class_of(self, name: Any) -> IndexedEntry | None:
-        entry = self.config.root(str(name).lower())
+    def class_of(self, name: Any, parent: IndexedEntry | None = None) -> IndexedEntry | None:
+        """The geometry class named `name`: a root class, or one nested in `parent`'s class."""
+        key = str(name).lower()
+        entry = self.config.child(parent.id, key) if parent is not None else self.config.root(key)
         return entry if entry is not None and entry.type in GEOMETRY_TYPES else None
 
     def numbers(self, value: Any, count: int | None, path: str, what: str) -> list[float] | None:
@@ -494,16 +504,26 @@ class _Shapes:
     def box(self, annotation: dict[str, Any], path: str) -> list[float] | None:
         return self.numbers(annotation.get("bbox"), 4, f"{path}/bbox", "bbox")
 
-    def shapes(self, annotation: Any, category: dict[str, Any], path: str, category_at: int) -> list[Shape]:
+    def shapes(
+        self,
+        annotation: Any,
+        category: dict[str, Any],
+        path: str,
+        category_at: int,
+        parent: IndexedEntry | None = None,
+    ) -> list[Shape]:
         if not isinstance(annotation, dict):
             self.errors.append(ErrorDetail(path, "invalid_annotation", "An annotation is a JSON object."))
             return []
-        entry = self.class_of(category["name"])
+        entry = self.class_of(category["name"], parent)
         keypoint_names: list[Any] = category["keypoints"] if isinstance(category.get("keypoints"), list) else []
         made: list[Shape] = []
         keypoints = annotation.get("keypoints")
+        if isinstance(keypoints, list) and any(keypoints[2::3]) and entry is not None and entry.type == EntryType.LINE:
+            # A line class: its points in order (what our export writes for a line, COCO having none).
+            return self.line(keypoints, entry, f"{path}/keypoints")
         if isinstance(keypoints, list) and any(keypoints[2::3]):
-            made += self.points(keypoints, keypoint_names, entry, f"{path}/keypoints", category, category_at)
+            made += self.points(keypoints, keypoint_names, entry, f"{path}/keypoints", category, category_at, parent)
             if entry is None or entry.type == EntryType.POINT:
                 return made
         if entry is None:
@@ -571,6 +591,7 @@ class _Shapes:
         path: str,
         category: dict[str, Any],
         category_at: int,
+        parent: IndexedEntry | None = None,
     ) -> list[Shape]:
         numbers = self.numbers(keypoints, None, path, "keypoints")
         if numbers is None:
@@ -584,7 +605,7 @@ class _Shapes:
             if visible <= 0:
                 continue
             name = names[number] if number < len(names) else None
-            target = self.class_of(name) if name is not None else None
+            target = self.class_of(name, parent) if name is not None else None
             if target is None or target.type != EntryType.POINT:
                 target = entry if entry is not None and entry.type == EntryType.POINT else None
             if target is None:
@@ -600,6 +621,94 @@ class _Shapes:
                 continue
             made.append(Shape(key=target.key, type=EntryType.POINT, points=[[x, y]], entry_id=target.id))
         return made
+
+    def line(self, keypoints: list[Any], entry: IndexedEntry, path: str) -> list[Shape]:
+        numbers = self.numbers(keypoints, None, path, "keypoints")
+        if numbers is None:
+            return []
+        if len(numbers) % 3:
+            self.errors.append(ErrorDetail(path, "invalid_keypoints", "Keypoints are x, y, v triples."))
+            return []
+        points = [[numbers[i], numbers[i + 1]] for i in range(0, len(numbers), 3) if numbers[i + 2] > 0]
+        if len(points) < 2:
+            self.errors.append(
+                ErrorDetail(
+                    path,
+                    "line_too_short",
+                    f"The category {entry.key!r} is a line class: give it at least two visible keypoints.",
+                )
+            )
+            return []
+        return [Shape(key=entry.key, type=entry.type, points=points, entry_id=entry.id)]
+
+
+def _attribute_answers(
+    attributes: Any, config: LabelConfigIndex, parent_id: str | None, path: str, errors: list[ErrorDetail]
+) -> list[Answer]:
+    """The answers in an `attributes` object (what our export writes: `{"car_type": "suv",
+    "weather.daytime": "day", "tags": ["a", "b"]}`, by question key path) to the questions of the
+    class `parent_id` (None: the image's). A name that is no question is another tool's attribute
+    (CVAT's `occluded`, `rotation`) and is passed over; a value that does not fit its question is
+    an error at `path/<name>`."""
+    if not isinstance(attributes, dict):
+        return []
+    roots: list[Answer] = []
+    made: dict[str, Answer] = {}
+    # Parents first: "weather" before "weather.daytime".
+    for name in sorted((n for n in attributes if isinstance(n, str)), key=lambda n: n.count(".")):
+        value = attributes[name]
+        if value is None or value == []:
+            continue
+        *parents, last = name.split(".")
+        holder_id, siblings = parent_id, roots
+        for part in parents:
+            answer = made.get(f"{holder_id}/{part}")
+            if answer is None:
+                break
+            holder_id, siblings = _question_id(config, holder_id, part), answer.answers
+        else:
+            entry = _question(config, holder_id, last)
+            if entry is None:
+                continue
+            answer_value = _attribute_value(entry, value)
+            if answer_value is None:
+                errors.append(
+                    ErrorDetail(
+                        f"{path}/{pointer_escape(name)}",
+                        "invalid_attribute",
+                        f"{value!r} is no answer of the question {entry.title!r}; "
+                        f"use {', '.join(repr(o.key) for o in entry.options) or 'text'}.",
+                    )
+                )
+                continue
+            answer = Answer(key=entry.key, value=answer_value, schema_id=entry.schema_id)
+            made[f"{holder_id}/{last}"] = answer
+            siblings.append(answer)
+    return roots
+
+
+def _question(config: LabelConfigIndex, parent_id: str | None, key: str) -> IndexedEntry | None:
+    entry = config.root(key.lower()) if parent_id is None else config.child(parent_id, key.lower())
+    return entry if entry is not None and entry.is_classification else None
+
+
+def _question_id(config: LabelConfigIndex, parent_id: str | None, key: str) -> str | None:
+    entry = _question(config, parent_id, key)
+    return entry.id if entry is not None else None
+
+
+def _attribute_value(entry: IndexedEntry, value: Any) -> Any:
+    """An attribute's value as the question's answer (option keys, by key or label), or None."""
+
+    def option(given: Any) -> str | None:
+        return next((o.key for o in entry.options if given in (o.key, o.label)), None)
+
+    if entry.type == EntryType.FREETEXT:
+        return value if isinstance(value, str) else None
+    if entry.type == EntryType.CHECKLIST:
+        keys = [option(v) for v in value] if isinstance(value, list) else [option(value)]
+        return keys if keys and None not in keys else None
+    return option(value)
 
 
 def _shells(rings: list[list[list[float]]]) -> list[list[list[float]]]:
@@ -630,6 +739,9 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
     width, height = image.get("width"), image.get("height")
     converter = _Shapes(config, int(width or 0), int(height or 0))
     shapes: list[Shape] = []
+    #: Annotation id -> the first shape it made: our export names a nested geometry's parent
+    #: annotation in `parent_id`, and the shape goes into that shape's class.
+    made_by_id: dict[Any, Shape] = {}
     categories = data["categories"]
     for position, annotation in data["annotations"]:
         path = pointer("annotations", position)
@@ -644,12 +756,28 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
             )
             continue
         category_at, category = categories[category_id]
-        made = converter.shapes(annotation, category, path, category_at)
+        parent_shape = made_by_id.get(annotation.get("parent_id")) if isinstance(annotation, dict) else None
+        parent = config.entries.get(str(parent_shape.entry_id)) if parent_shape is not None else None
+        if parent is not None and converter.class_of(category["name"], parent) is None:
+            parent = None  # the parent's class nests no class of that name: the shape stands alone
+        made = converter.shapes(annotation, category, path, category_at, parent)
+        if made and isinstance(annotation, dict) and annotation.get("attributes"):
+            entry_id = str(made[0].entry_id)
+            answers = _attribute_answers(
+                annotation["attributes"], config, entry_id, f"{path}/attributes", converter.errors
+            )
+            for shape in made:
+                shape.answers = answers
         score = annotation.get("score")
         if isinstance(score, int | float) and not isinstance(score, bool):
             for shape in made:
                 shape.source, shape.score = "prediction", float(score)
-        shapes += made
+        if made and isinstance(annotation, dict) and isinstance(annotation.get("id"), int | str):
+            made_by_id.setdefault(annotation["id"], made[0])
+        if parent_shape is not None and parent is not None:
+            parent_shape.children += made
+        else:
+            shapes += made
     fallback_reference = MediaRef(name=fallback) if fallback else None
     if converter.errors:
         return Converted(
@@ -659,8 +787,19 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
             reference_path=image_path,
             fallback_reference=fallback_reference,
         )
+    answers = _attribute_answers(
+        image.get("attributes"), config, None, pointer("images", data["image_at"], "attributes"), converter.errors
+    )
+    if converter.errors:
+        return Converted(
+            annotation=None,
+            errors=converter.errors,
+            reference=reference,
+            reference_path=image_path,
+            fallback_reference=fallback_reference,
+        )
     return Converted(
-        annotation=MediaAnnotation(media=reference, shapes=shapes, keep_data=True),
+        annotation=MediaAnnotation(media=reference, answers=answers, shapes=shapes, keep_data=True),
         reference=reference,
         reference_path=image_path,
         fallback_reference=fallback_reference,

@@ -54,6 +54,7 @@ parent in `parentID`.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -69,7 +70,7 @@ import orjson
 
 from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
 from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
-from formats.media_rows import MediaRow
+from formats.media_rows import MediaRow, stored_context
 from formats.reading import (
     BOOLEAN_OPTION,
     DATASET_ID_OPTION,
@@ -255,7 +256,34 @@ def sniff(head: bytes) -> bool:
     if b'"schemaId"' in text or b'"externalId"' in text or b'"assetId"' in text:
         return False  # Ango's elements (whose `data` is the asset's URL)
     keys = (b'"data"', b'"annotations"', b'"completions"', b'"predictions"', b'"annotation_id"')
-    return any(key in text for key in keys)
+    return any(key in text for key in keys) or _flat_region_first(text)
+
+
+#: The keys a Label Studio region value starts with (JSON_MIN holds region values by control name).
+_REGION_VALUE_KEYS = frozenset({"x", "points", "rle", "format"})
+
+
+def _flat_region_first(head: bytes) -> bool:
+    """Whether the first row of a JSON list holds, under some key, a list of Label Studio region
+    values: a JSON_MIN row whose regions (a brush's RLE, a long polygon) push its `annotation_id`,
+    written last, beyond the first 4 KB."""
+    parser = ijson.parse(io.BytesIO(head.removeprefix(b"\xef\xbb\xbf")), use_float=True)
+    try:
+        for prefix, event, value in parser:
+            if prefix == "" and event != "start_array":
+                return False
+            if (
+                event == "map_key"
+                and prefix.count(".") == 2
+                and prefix.startswith("item.")
+                and prefix.endswith(".item")
+            ) and (value in _REGION_VALUE_KEYS or str(value).endswith("labels")):
+                return True
+            if prefix == "item" and event == "end_map":
+                return False
+    except (ijson.JSONError, ValueError):
+        pass  # the head ends mid-value: what was seen decides
+    return False
 
 
 # --- media ------------------------------------------------------------------------------
@@ -950,7 +978,13 @@ def media_row(item: Any, index: int, options: Mapping[str, Any]) -> tuple[MediaR
                 f"The task's data has no image: it needs {wanted}; name the field with the option image_field.",
             )
         ]
-    return MediaRow(location=path, url=url, name=media_name(url)), []
+    # Our own export keeps a media's metadata and attachments in the task's `meta`: a media the
+    # import creates gets them back.
+    meta = item.get("meta") if isinstance(item, Mapping) else None
+    metadata, attachments, errors = stored_context(meta, pointer(index, "meta"))
+    if errors:
+        return None, errors
+    return MediaRow(location=path, url=url, name=media_name(url), metadata=metadata, attachments=attachments), []
 
 
 def _original_size(item: Mapping[str, Any]) -> tuple[int | None, int | None]:
@@ -1428,8 +1462,19 @@ def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, 
             }
             for version, results in by_version.items()
         ],
-        "meta": {"state": item.state},
+        "meta": _meta(item),
     }
+
+
+def _meta(item: ExportItem) -> dict[str, Any]:
+    """The task's `meta`: our state, and what an import stored with the media. Label Studio keeps
+    `meta` with the task untouched, where data fields could clash with the config's variables."""
+    meta: dict[str, Any] = {"state": item.state}
+    if item.metadata:
+        meta["metadata"] = item.metadata
+    if item.attachments:
+        meta["attachments"] = item.attachments
+    return meta
 
 
 def _tasks_write(
@@ -1458,7 +1503,19 @@ def _minimal(task: dict[str, Any]) -> dict[str, Any]:
     """One task in Label Studio's JSON_MIN shape (as its converter writes it)."""
     annotation = task["annotations"][0]
     row: dict[str, Any] = {"image": task["data"]["image"], "id": task["id"]}
+    # JSON_MIN has no parentID and ties a region's answer to no region: nested geometries are left
+    # out, and a region's answers too unless it is the row's only region (where an import puts them
+    # back), so that the file imports again instead of failing at an ambiguous key.
+    nested = {result["id"] for result in annotation["result"] if result.get("parentID")}
+    regions = {
+        result["id"]
+        for result in annotation["result"]
+        if result["type"] not in ("choices", "textarea") and result["id"] not in nested
+    }
     for result in annotation["result"]:
+        region_answer = result["type"] in ("choices", "textarea") and result["id"] in regions
+        if result["id"] in nested or (region_answer and len(regions) > 1):
+            continue
         name = result["from_name"]
         value = dict(result["value"])
         if result["type"] == "choices":

@@ -4,7 +4,8 @@ Every line is one item (read as `line N`; errors point into the item, `/0/bbox`)
 its own status (the pipeline's per-item errors are Labelbox's `statuses`): a line that is
 not JSON, or repeats an earlier `uuid`, fails alone. A line names:
 
-- its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one;
+- its data row by `dataRow.id` (our media id) or `dataRow.globalKey`, exactly one; each line
+  by the one it carries, so a file may mix them (the option `match_by` only says which to prefer);
 - its feature by `schemaId` (our entry's schema id; `schema_id` too, as the labelbox SDK writes it
   on a classification nested under an answer) or `name` (an entry's key or title); an answer
   by its option's schema id, or `name` (the option's value or label);
@@ -18,6 +19,11 @@ A `mask` is `{png: base64}` (a binary PNG: pixels 0 or 1) or `{instanceURI, colo
 colour PNG fetched through the SSRF guard, `labelsite/netguard.py`; the pixels of that colour
 are this annotation's); either becomes a segmentation traced with `mask_polygons.py`, and
 the mask must have the data row's size.
+
+Writing (`EXPORT_FORMAT`, `labelbox_ndjson`): the same lines from a project, features and answers
+by name (title, option label), a segmentation as a binary `mask.png` of the image's size, data
+rows by global key when the media has one, else by id. Nested geometries are left out: Labelbox
+tools do not nest.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import base64
 import binascii
 import io
 import json
+import math
 import time
 import uuid as uuid_module
 from collections.abc import Iterator, Mapping
@@ -33,10 +40,11 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
+import orjson
 from django.conf import settings
 from PIL import Image
 
-from formats.codecs.mask_polygons import mask_segmentation
+from formats.codecs.mask_polygons import mask_segmentation, segmentation_mask
 from formats.mask_sources import MaskUnavailable, mask_lookup, mask_png_problem
 from formats.reading import (
     UTF8_FIX,
@@ -49,11 +57,12 @@ from formats.reading import (
     lines_bounded,
     pointer,
 )
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from formats.writing import ExportFormat, ExportItem, ExportSource, points_flat, rings_of
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_hull, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
-from projects.models import EntryType
+from projects.models import EntryType, LabelEntry
 
 _POINT = {"type": "object", "required": ["x", "y"], "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
 ITEM_SCHEMA: dict[str, Any] = {
@@ -301,16 +310,10 @@ def convert(
 ) -> Converted:
     """One annotation line as a `MediaAnnotation` that adds to its data row's labels."""
     location = f"/{index}"
+    # Each line's data row by the key it carries (`id` or `globalKey`), as Labelbox reads them: one
+    # file may mix them (our export names media without a global key by id).
     reference = media_reference(data)
     converter = _Converter(config, location)
-    wanted = "global_key" if reference.global_key is not None else "id"
-    if match_by != wanted:
-        converter.error(
-            "/dataRow",
-            "data_row_reference",
-            f"This line names its data row by {'globalKey' if wanted == 'global_key' else 'id'}, but the import "
-            f"matches data rows by {match_by}; use one kind in a file and set the option match_by to {wanted}.",
-        )
     kinds = [k for k in GEOMETRY_KEYS if k in data]
     shapes: list[Shape] = []
     answers: list[Answer] = []
@@ -447,6 +450,121 @@ FORMAT = ImportFormat(
     read=read,
     convert=convert,
     options={"match_by": "global_key"},
+    match_by_item=True,
     # No sniff: the general format of .ndjson files; labelbox_data_rows claims those with `row_data`.
     takes_options=True,
+)
+
+
+# --- the writer ----------------------------------------------------------------------------------
+
+#: Our geometry type -> the Labelbox NDJSON key of its tool.
+_TOOL_KEYS = {value: key for key, value in _TOOL_TYPES.items()}
+
+
+def _data_row(item: ExportItem) -> dict[str, str]:
+    """The data row by its global key (what Labelbox users name rows by), else by our media id."""
+    return {"globalKey": item.global_key} if item.global_key else {"id": str(item.media_id)}
+
+
+def _option_label(entry: LabelEntry, key: str) -> str:
+    return next((str(o.get("label") or key) for o in entry.options if o.get("key") == key), key)
+
+
+class _Lines:
+    """A task's annotations as Labelbox NDJSON lines, features and answers by name."""
+
+    def __init__(self, source: ExportSource) -> None:
+        self.config = source.config
+        self.include_predictions = source.include_predictions
+
+    def classifications(self, answers: list[Answer], parent_id: Any) -> list[dict[str, Any]]:
+        written = []
+        questions = {entry.key: entry for entry in self.config.questions_of(parent_id)}
+        for answer in answers:
+            entry = questions.get(answer.key)
+            if entry is None or answer.value is None or answer.value == []:
+                continue
+            children = self.classifications(answer.answers, entry.id)
+            if entry.type == EntryType.FREETEXT:
+                value: Any = str(answer.value)
+            elif entry.type == EntryType.SELECT:
+                value = {"name": _option_label(entry, str(answer.value))}
+                if children:
+                    value["classifications"] = children
+            else:
+                value = [{"name": _option_label(entry, str(key))} for key in answer.value]
+                if children and value:
+                    # NDJSON nests a checklist's child answers under an option: the first checked one.
+                    value[0]["classifications"] = children
+            written.append({"name": entry.title, "answer": value})
+        return written
+
+    def geometry(self, shape: Shape, item: ExportItem) -> dict[str, Any] | list[dict[str, float]] | None:
+        pairs = list(points_flat(shape.points)) if shape.type != EntryType.SEGMENTATION else []
+        if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
+            # Labelbox's bbox has no rotation: a turned box is its axis-aligned hull (docs/formats.md).
+            x, y, w, h = rectangle_hull([list(pairs[0]), list(pairs[1])], shape.rotation)
+            return {"top": y, "left": x, "height": h, "width": w}
+        if shape.type == EntryType.POINT and pairs:
+            return {"x": pairs[0][0], "y": pairs[0][1]}
+        if shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:
+            return [{"x": x, "y": y} for x, y in pairs]
+        if shape.type == EntryType.SEGMENTATION:
+            rings = rings_of(EntryType.SEGMENTATION, shape.points)
+            if not rings:
+                return None
+            width = item.width or math.ceil(max(x for ring in rings for x, _ in ring)) + 1
+            height = item.height or math.ceil(max(y for ring in rings for _, y in ring)) + 1
+            mask = segmentation_mask(rings, int(width), int(height)).astype(np.uint8)
+            png = io.BytesIO()
+            Image.fromarray(mask, mode="L").save(png, format="PNG")
+            return {"png": base64.b64encode(png.getvalue()).decode()}
+        return None
+
+    def task(self, item: ExportItem) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        row = _data_row(item)
+
+        def uuid_of() -> str:
+            # Stable per task and position: exporting again writes the same uuids.
+            return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, f"labelsite:{item.task_id}:{len(lines)}"))
+
+        # Labelbox tools do not nest: nested geometries are left out (docs/formats.md).
+        for shape in item.annotation.shapes:
+            if shape.source == "prediction" and not self.include_predictions:
+                continue
+            geometry = self.geometry(shape, item)
+            entry = self.config.by_id.get(shape.entry_id or "")
+            if geometry is None or entry is None:
+                continue
+            line: dict[str, Any] = {"uuid": uuid_of(), "dataRow": row, "name": entry.title}
+            line[_TOOL_KEYS[shape.type]] = geometry
+            classifications = self.classifications(shape.answers, entry.id)
+            if classifications:
+                line["classifications"] = classifications
+            if shape.source == "prediction" and shape.score is not None:
+                line["confidence"] = min(1.0, max(0.0, float(shape.score)))
+            lines.append(line)
+        for classification in self.classifications(item.annotation.answers, None):
+            lines.append({"uuid": uuid_of(), "dataRow": row, **classification})
+        return lines
+
+
+def labelbox_ndjson_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """One NDJSON line per annotation, as Labelbox's annotation import reads them."""
+    lines = _Lines(source)
+    for chunk in source.chunks():
+        out.write(b"".join(orjson.dumps(line) + b"\n" for item in chunk for line in lines.task(item)))
+        yield
+
+
+EXPORT_FORMAT = ExportFormat(
+    name="labelbox_ndjson",
+    label="Labelbox NDJSON annotations",
+    description="One line per annotation as Labelbox's annotation import reads it: bbox, polygon, line, point, "
+    "mask (segmentations), radio, checklist and text answers by name, data rows by global key or media id.",
+    extension="ndjson",
+    content_type="application/x-ndjson",
+    write=labelbox_ndjson_write,
 )

@@ -31,10 +31,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import IO, Any
 
+import orjson
+
 from formats.label_studio import _first_byte, json_array_items
 from formats.labelbox import _LineSchema, json_line
-from formats.media_rows import MediaRow, global_key_errors, url_errors
+from formats.media_rows import ATTACHMENT_TYPES, MediaRow, global_key_errors, url_errors
 from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, lines_bounded, pointer
+from formats.writing import ExportFormat, ExportItem, ExportSource
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -51,7 +54,6 @@ MEDIA_TYPES = (
     "POINT_CLOUD", "LLM",
 )  # fmt: skip
 #: Attachment types of the seed and the SDK's enum (CAMERA_IMAGE is for point clouds only).
-ATTACHMENT_TYPES = ("IMAGE", "VIDEO", "AUDIO", "RAW_TEXT", "TEXT_URL", "HTML", "IMAGE_OVERLAY", "PDF_URL")
 METADATA_KINDS = ("string", "number", "datetime", "enum", "embedding")
 
 ROW_KEYS = ("row_data", "global_key", "external_id", "media_type", "metadata_fields", "attachments")
@@ -526,4 +528,46 @@ FORMAT = ImportFormat(
     sniff=sniff,
     creates_media=True,
     takes_options=True,
+)
+
+
+# --- the writer ----------------------------------------------------------------------------------
+
+
+def _data_row(item: ExportItem) -> dict[str, Any]:
+    """One media as the data row Labelbox's `create_data_rows` (and our import) reads."""
+    row: dict[str, Any] = {"row_data": item.media_url or item.media_name}
+    if item.global_key:
+        row["global_key"] = item.global_key
+    if item.external_id:
+        row["external_id"] = item.external_id
+    row["media_type"] = "IMAGE"
+    if item.metadata:
+        row["metadata_fields"] = [{"name": name, "value": value} for name, value in item.metadata.items()]
+    if item.attachments:
+        row["attachments"] = item.attachments
+    return row
+
+
+def labelbox_data_rows_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    """A JSON array of data rows: each task's media with its global key, external id, metadata fields
+    and attachments (no labels: those are the `labelbox_ndjson` export)."""
+    out.write(b"[")
+    first = True
+    for chunk in source.chunks():
+        for item in chunk:
+            out.write((b"" if first else b",") + orjson.dumps(_data_row(item)))
+            first = False
+        yield
+    out.write(b"]")
+
+
+EXPORT_FORMAT = ExportFormat(
+    name="labelbox_data_rows",
+    label="Labelbox data rows",
+    description="The media as Labelbox data rows (row_data, global_key, external_id, metadata_fields, "
+    "attachments), to create them in Labelbox or another Labelsite organisation; no labels.",
+    extension="json",
+    content_type="application/json",
+    write=labelbox_data_rows_write,
 )

@@ -24,6 +24,9 @@ from labelsite.errors import ErrorDetail
 from labelsite.netguard import url_shape_problem
 from projects.media_keys import global_key_errors
 
+#: Labelbox's attachment types (seed 003), the ones a media's `attachments` hold.
+ATTACHMENT_TYPES = ("IMAGE", "VIDEO", "AUDIO", "RAW_TEXT", "TEXT_URL", "HTML", "IMAGE_OVERLAY", "PDF_URL")
+
 
 @dataclass(slots=True)
 class MediaRow:
@@ -101,3 +104,32 @@ def media_row_errors(row: MediaRow) -> list[ErrorDetail]:
     if row.global_key is not None:
         errors += global_key_errors(row.global_key, row.global_key_place())
     return errors
+
+
+def stored_context(meta: Any, path: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[ErrorDetail]]:
+    """The metadata and attachments our own exports write in a Label Studio task's `meta`.
+
+    Label Studio's `meta` is free for its users: only our shapes are read (`metadata` an object,
+    `attachments` a list of `{type, value, name?}` of Labelbox's types), anything else is passed
+    over; an attachment of ours whose URL is not one a media may have is an error at its place."""
+    if not isinstance(meta, dict):
+        return {}, [], []
+    metadata = meta.get("metadata")
+    given = meta.get("attachments")
+    errors: list[ErrorDetail] = []
+    attachments: list[dict[str, Any]] = []
+    for position, attachment in enumerate(given if isinstance(given, list) else []):
+        if not isinstance(attachment, dict) or attachment.get("type") not in ATTACHMENT_TYPES:
+            continue
+        kind, value = attachment["type"], attachment.get("value")
+        place = f"{path}/attachments/{position}/value"
+        if not isinstance(value, str) or not value:
+            errors.append(ErrorDetail(place, "invalid_attachment", f"A {kind} attachment needs its value."))
+            continue
+        if kind != "RAW_TEXT":
+            errors += url_errors(value, place)
+        stored = {"type": kind, "value": value}
+        if isinstance(attachment.get("name"), str) and attachment["name"]:
+            stored["name"] = attachment["name"]
+        attachments.append(stored)
+    return (metadata if isinstance(metadata, dict) else {}), attachments, errors

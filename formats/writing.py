@@ -18,7 +18,7 @@ so that an export job can split the tasks over processes (`exports.driver.export
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
@@ -96,6 +96,9 @@ class ExportItem:
     assignee_id: Any
     updated_at: datetime
     annotation: MediaAnnotation
+    #: What an import stored with the media (Labelbox's metadata fields by name, its attachments).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LabelRow(NamedTuple):
@@ -135,6 +138,8 @@ class TaskRows:
     answers: dict[str, Any] | None
     #: Its labels in the order they were created; a label's parent (if exported) comes with it.
     labels: list[LabelRow]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:
@@ -320,6 +325,22 @@ def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[t
         y1, y2 = min(y1, y2), max(y1, y2)
         return [[(x1, y1), (x2, y1), (x2, y2), (x1, y2)]]
     return []
+
+
+def ring_shells(rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+    """The rings that are outlines, not holes (even-odd: a ring inside an odd number of others is a
+    hole), for formats that write a polygon per line and would fill a hole."""
+    return [ring for ring in rings if sum(ring_holds(other, ring[0]) for other in rings if other is not ring) % 2 == 0]
+
+
+def ring_holds(ring: Sequence[Sequence[float]], point: Sequence[float]) -> bool:
+    """Whether `point` is inside `ring` (even-odd)."""
+    x, y = point[0], point[1]
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, [*ring[1:], *ring[:1]], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
 
 
 def polygon_area(ring: list[tuple[float, float]]) -> float:

@@ -17,8 +17,10 @@ Writing:
 
 - `yolo` (detection): one line per rectangle, polygon or segmentation (its bounding box):
   `<class> <cx> <cy> <w> <h>`, normalised by the image's width and height to 0..1.
-- `yolo_seg` (segmentation): one line per polygon, segmentation ring or rectangle (its four
-  corners, turned by its rotation): `<class> <x1> <y1> <x2> <y2> ...`, normalised.
+- `yolo_seg` (segmentation): one line per polygon, segmentation outline or rectangle (its four
+  corners, turned by its rotation): `<class> <x1> <y1> <x2> <y2> ...`, normalised. A
+  segmentation's holes are left out: a line is a filled outline, so a hole written as a line
+  would come back as a region.
 - `yolo_obb` (oriented boxes): one line per rectangle, its four turned corners clockwise from
   the box's own top-left: `<class> <x1> <y1> ... <x4> <y4>`, normalised.
 
@@ -66,6 +68,7 @@ from formats.writing import (
     ExportWriter,
     UniqueNames,
     box_of,
+    ring_shells,
     rings_of,
     shapes_walk,
     stem,
@@ -101,7 +104,8 @@ def _lines(item: ExportItem, class_index: dict[str, int], *, segments: bool, obb
             lines.append(f"{index} {coordinates}")
             continue
         if segments:
-            for ring in rings_of(shape.type, shape.points, shape.rotation):
+            # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
+            for ring in ring_shells(rings_of(shape.type, shape.points, shape.rotation)):
                 coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in ring)
                 lines.append(f"{index} {coordinates}")
             continue

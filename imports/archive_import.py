@@ -107,7 +107,9 @@ def archive_check(file: IO[bytes], fmt: ImportFormat) -> None:
     """Refuse at upload an archive that is unsafe or holds no label file of `fmt`."""
     with SafeZip(file) as archive:
         if fmt.archive_reader is not None:
-            if not fmt.archive_reader(_entry_paths(archive)):
+            # Named, a format that reads whole archives also takes one of just its label files
+            # (LabelMe's JSON files without their images), which detection leaves to the sniff.
+            if not fmt.archive_reader(_entry_paths(archive)) and not archive_label_files(archive, fmt.file_kinds):
                 message = f"The archive is not a {fmt.label}. {fmt.nothing_hint}".strip()
                 raise ValidationFailed(
                     code="archive_without_labels",

@@ -28,8 +28,10 @@ from imports.models import ImportJob, ImportStatus
 from imports.pipeline import CheckedItem, MediaCreation, MediaMatcher, items_check
 from labeling.annotation import Shape
 from labeling.models import Task
+from labelsite.netguard import url_shape_problem
 from projects.label_config import label_config_index
-from projects.models import LabelConfiguration, LabelEntry, Media, MediaSource
+from projects.media_urls import media_image_url
+from projects.models import LabelConfiguration, LabelEntry, Media
 
 PREVIEW_ITEMS = 6
 PREVIEW_SHAPES = 200
@@ -160,14 +162,25 @@ def preview_get(*, job: ImportJob) -> list[dict[str, Any]]:
     return preview
 
 
-def _image_url(media: Media) -> str:
-    if media.source == MediaSource.LOCAL:
-        return media.file.url if media.file else ""
-    return media.url if media.url.startswith(("http://", "https://")) else ""
+#: What the preview says of an item whose media the import creates, while its image cannot be shown.
+IMAGE_NOT_KNOWN = "Image not known yet: the import creates this media when it writes."
+
+
+def _new_media_image_url(url: str) -> str:
+    """A media the import will create is shown from its source URL only if that is one we would
+    ever store (labelsite.netguard's rules: http(s), no credentials, no loopback or private address
+    unless allow-listed); the browser of an admin must not be made to probe their network."""
+    if not url or url_shape_problem(url) is not None:
+        return ""
+    return url
 
 
 def preview_for_display(*, preview: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The preview items with their media's name, image URL and size (one query)."""
+    """The preview items with their media's name, image URL and size (one query).
+
+    An existing media is shown at its one address (`projects.media_urls`: `/media/<id>/file`, a URL
+    media's own URL); a media the import will create from its source URL when that is safe, else
+    with `image_note` saying that its image is not known yet."""
     media_ids = [str(item["media_id"]) for item in preview if item.get("media_id")]
     media = {str(m.pk): m for m in Media.objects.filter(pk__in=media_ids)}
     shown = []
@@ -175,9 +188,17 @@ def preview_for_display(*, preview: list[dict[str, Any]]) -> list[dict[str, Any]
         found = media.get(str(item.get("media_id")))
         new = item.get("new_media") or {}
         if found is not None:
-            name, url, width, height = found.name, _image_url(found), found.width, found.height
+            name, url, width, height = (
+                found.name,
+                media_image_url(media_id=found.pk, source=found.source, url=found.url),
+                found.width,
+                found.height,
+            )
         else:
             name = f"{new['name']} (new)" if new else ""
-            url, width, height = new.get("url", ""), new.get("width"), new.get("height")
-        shown.append({**item, "media_name": name, "image_url": url, "width": width, "height": height})
+            url, width, height = _new_media_image_url(new.get("url") or ""), new.get("width"), new.get("height")
+        note = "" if url else IMAGE_NOT_KNOWN
+        shown.append(
+            {**item, "media_name": name, "image_url": url, "image_note": note, "width": width, "height": height}
+        )
     return shown

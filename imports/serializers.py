@@ -87,7 +87,11 @@ class PreviewItemSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     media_id = serializers.CharField()
     media_name = serializers.CharField()
-    image_url = serializers.CharField()
+    image_url = serializers.CharField(
+        help_text="The media's address (/media/{id}/file; a URL media's own URL), or for a media the import will "
+        "create its source URL when that is safe; empty when the image cannot be shown yet."
+    )
+    image_note = serializers.CharField(help_text="Why there is no image_url (e.g. not known yet), else empty.")
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
     shape_count = serializers.IntegerField()

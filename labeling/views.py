@@ -7,7 +7,9 @@ static/labeling/ with `json_script`; from there on the page talks to the native 
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.contrib import messages
@@ -21,9 +23,11 @@ from django.views.decorators.http import require_GET
 
 from labeling import selectors
 from labeling.models import Task, TaskState
+from labelsite.csp import img_src_allows
 from labelsite.pages import or_http_error
 from projects.label_config import label_config_tree
-from projects.models import LabelConfiguration, Media, MediaSource, Role
+from projects.media_urls import media_image_url
+from projects.models import LabelConfiguration, Media, Role
 from projects.selectors import project_get_for_user, user_role
 
 TASKS_PER_PAGE = 100
@@ -98,15 +102,56 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
         "csrfToken": get_token(request),
         "urls": _page_urls(task, previous=previous, following=following),
     }
-    return render(request, "labeling/task_label.html", {"task": task, "project": project, "page_data": page_data})
+    context = {"task": task, "project": project, "page_data": page_data, "media_context": _media_context(task.media)}
+    return render(request, "labeling/task_label.html", context)
+
+
+#: Labelbox attachment types whose value is an image the panel may show as a thumbnail.
+_IMAGE_ATTACHMENTS = frozenset({"IMAGE", "IMAGE_OVERLAY"})
+
+
+def _link(value: Any) -> str:
+    """`value` when it is an http(s) URL a link may point to, else "" (shown as text)."""
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return ""
+    parts = urlsplit(value)
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def _media_context(media: Media) -> dict[str, Any]:
+    """The media's metadata and attachments as the side panel shows them: text as text, http(s)
+    URLs as links, image attachments as thumbnails where the CSP's img-src lets them load."""
+    metadata = [
+        {
+            "name": str(name),
+            "text": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+            "url": _link(value),
+        }
+        for name, value in (media.metadata or {}).items()
+    ]
+    attachments = []
+    for attachment in media.attachments or []:
+        if not isinstance(attachment, dict):
+            continue
+        kind = str(attachment.get("type") or "")
+        value = attachment.get("value")
+        url = "" if kind == "RAW_TEXT" else _link(value)
+        attachments.append(
+            {
+                "type": kind,
+                "name": str(attachment.get("name") or ""),
+                "text": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+                "url": url,
+                "thumbnail": bool(url) and kind in _IMAGE_ATTACHMENTS and img_src_allows(url),
+            }
+        )
+    return {"metadata": metadata, "attachments": attachments}
 
 
 def _image_url(media: Media) -> str:
-    # URL media are public already: the browser fetches them itself. Stored files and S3
-    # objects go through the access-checked view (see projects.views.media_file).
-    if media.source == MediaSource.URL:
-        return media.url
-    return reverse("media-file", args=[media.id])
+    # The media's one address (projects/media_urls.py): the access-checked view for stored
+    # files and S3 objects, a URL media's own public URL.
+    return media_image_url(media_id=media.id, source=media.source, url=media.url)
 
 
 def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> dict[str, Any]:

@@ -222,6 +222,10 @@ LABELSITE_MAX_IMPORT_BYTES = int(os.environ.get("LABELSITE_MAX_IMPORT_BYTES", 2 
 # imported in the request (about 2 s for 2 MiB of small labels on 2 cores); a larger body is
 # streamed to storage and imported by a worker as an import job, the answer naming the job.
 LABELSITE_V1_INLINE_MAX_BYTES = int(os.environ.get("LABELSITE_V1_INLINE_MAX_BYTES", 2 * 1024**2))
+# The address users reach the site at (`https://labels.example.com`, behind any proxy): the base
+# of the image URLs that exports write (projects/media_urls.py). Empty: the address of the request
+# that started the export.
+LABELSITE_PUBLIC_URL = os.environ.get("LABELSITE_PUBLIC_URL", "").strip().rstrip("/")
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])

@@ -13,27 +13,28 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelsite.api import UploadLimitedApi
-from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.api import UploadLimitedApi, error_body
+from labelsite.errors import Conflict, ErrorDetail, ValidationFailed
 from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD
 from projects import selectors, services
-from projects.label_config import label_config_replace, label_config_tree
+from projects.label_config import label_config_tree
 from projects.media_keys import media_keys_parse, media_keys_upload_parse
 from projects.models import Dataset, Media, Project
 from projects.serializers import (
     ERRORS,
     ERRORS_WITH_CONFLICT,
+    ConfigurationLossErrorSerializer,
     DatasetCreateInputSerializer,
     DatasetOutputSerializer,
-    LabelConfigurationInputSerializer,
     LabelConfigurationOutputSerializer,
+    LabelConfigurationReplaceInputSerializer,
     MediaFilterSerializer,
     MediaKeysImportInputSerializer,
     MediaKeysInputSerializer,
@@ -186,21 +187,51 @@ class LabelConfigurationGetApi(APIView):
 class LabelConfigurationReplaceApi(APIView):
     @extend_schema(
         operation_id="projects_label_configuration_replace",
-        summary="Replace the whole label configuration",
+        summary="Save the whole label configuration, keeping the labels of every entry that stays",
         description=(
             "`entries` is our tree (as GET answers it) or DataGym's entry list. An invalid configuration "
-            "answers 400 with every problem located in `details` and changes nothing. Labels drawn with "
-            "the old entries are deleted."
+            "answers 400 with every problem located in `details` and changes nothing. An entry that comes "
+            "back with its `schema_id`, type and parent is kept with its labels and answers (as the "
+            "configuration editor saves), so a GET then PUT of the same tree changes nothing. A change that "
+            "would delete labels or answers (a class, question or option left out, a question key changed) "
+            "answers 409 `labels_would_be_lost` with the `impact` (counts per class, question and option) "
+            "and saves nothing, unless `confirm_loss` is true (in the body, or `?confirm_loss=true`). "
+            "DataGym v1's `PUT /api/v1/labelconfig/{id}` keeps DataGym's replace semantics."
         ),
-        request=LabelConfigurationInputSerializer,
-        responses={200: LabelConfigurationOutputSerializer, **ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "confirm_loss",
+                bool,
+                required=False,
+                description="As the body's `confirm_loss`: save although labels or answers are deleted.",
+            )
+        ],
+        request=LabelConfigurationReplaceInputSerializer,
+        responses={200: LabelConfigurationOutputSerializer, **ERRORS, 409: ConfigurationLossErrorSerializer},
     )
     def put(self, request: Request, project_id: str) -> Response:
-        data = LabelConfigurationInputSerializer(data=request.data)
+        data = LabelConfigurationReplaceInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        query = ConfirmLossQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
-        label_config_replace(configuration=project.label_configuration, entries=data.validated_data["entries"])
+        try:
+            services.label_config_save(
+                configuration=project.label_configuration,
+                entries=data.validated_data["entries"],
+                confirm_loss=data.validated_data["confirm_loss"] or query.validated_data["confirm_loss"],
+            )
+        except Conflict as exc:
+            if exc.code != "labels_would_be_lost":
+                raise
+            body = error_body(exc.code, exc.message)
+            body["impact"] = exc.params[0]
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(_configuration_output(project))
+
+
+class ConfirmLossQuerySerializer(serializers.Serializer):
+    confirm_loss = serializers.BooleanField(default=False)
 
 
 # /api/projects/{id}/label-configuration: GET, PUT.
@@ -412,7 +443,7 @@ class MediaUploadApi(UploadLimitedApi):
             ],
         }
         http_status = status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST
-        return Response(MediaUploadResultSerializer(body).data, status=http_status)
+        return Response(MediaUploadResultSerializer(body, context={"request": request}).data, status=http_status)
 
 
 def _no_file_error() -> dict[str, Any]:
@@ -442,7 +473,7 @@ class MediaUrlsCreateApi(APIView):
         results = services.media_create_from_urls(dataset=dataset, urls=data.validated_data["urls"])
         created = any(result.media is not None for result in results)
         return Response(
-            MediaUrlResultSerializer(results, many=True).data,
+            MediaUrlResultSerializer(results, many=True, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -468,7 +499,7 @@ class MediaS3CreateApi(APIView):
         )
         created = any(result.media is not None for result in results)
         return Response(
-            MediaS3ResultSerializer(results, many=True).data,
+            MediaS3ResultSerializer(results, many=True, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -503,11 +534,23 @@ class MediaKeysUpdateApi(APIView):
         data.is_valid(raise_exception=True)
         media = selectors.media_get_for_admin(user=request.user, media_id=media_id)
         media = services.media_keys_update(media=media, **data.validated_data)
+        return Response(MediaOutputSerializer(media, context={"request": request}).data)
+
+
+class MediaGetApi(APIView):
+    @extend_schema(
+        operation_id="media_get",
+        summary="A media, with its metadata and attachments",
+        description="Any member who may see the media's dataset may read it.",
+        responses={200: MediaOutputSerializer, **ERRORS},
+    )
+    def get(self, request: Request, media_id: str) -> Response:
+        media = selectors.media_get_for_user(user=request.user, media_id=media_id)
         return Response(MediaOutputSerializer(media).data)
 
 
-# /api/media/{id}: PATCH sets its external id and global key, DELETE deletes it.
-class MediaApi(MediaKeysUpdateApi, MediaDeleteApi):
+# /api/media/{id}: GET reads it, PATCH sets its external id and global key, DELETE deletes it.
+class MediaApi(MediaGetApi, MediaKeysUpdateApi, MediaDeleteApi):
     pass
 
 

@@ -488,3 +488,247 @@ __all__ = [
     "ls_config_to_entries",
     "ls_schema_id",
 ]
+
+
+# --- CVAT for images 1.1 ------------------------------------------------------------------
+
+#: A CVAT label's `<type>` or a shape element's tag -> our geometry type ("tag": image-level).
+CVAT_KINDS = {
+    "rectangle": "rectangle",
+    "box": "rectangle",
+    "polygon": "polygon",
+    "polyline": "line",
+    "points": "point",
+    "mask": "segmentation",
+    "tag": "tag",
+}
+#: The schema id of the image-level checklist that holds CVAT's tags (one option per tag label).
+CVAT_TAGS_SCHEMA_ID = "cvat:tags"
+
+
+def cvat_schema_id(*parts: str) -> str:
+    """The schema id we give an entry made from CVAT: `cvat:<label>:<type>[:<attribute>]`."""
+    return ":".join(("cvat", *parts))[:SCHEMA_ID_MAX_LENGTH]
+
+
+def cvat_label_of_schema_id(schema_id: str) -> str | None:
+    """The CVAT label name an entry was made from (`cvat:<label>:<type>`), else None."""
+    if not schema_id.startswith("cvat:") or schema_id == CVAT_TAGS_SCHEMA_ID or schema_id.startswith("cvat:tag:"):
+        return None
+    label, _, kind = schema_id[len("cvat:") :].rpartition(":")
+    return label if label and kind in CVAT_KINDS.values() else None
+
+
+@dataclass
+class _CvatLabel:
+    name: str
+    color: str
+    declared: str
+    path: str
+    attributes: list[ET.Element]
+    kinds: list[str] = field(default_factory=list)
+    occluded: set[str] = field(default_factory=set)
+
+
+def _cvat_root(xml: str) -> ET.Element:
+    if "<!DOCTYPE" in xml.upper() or "<!ENTITY" in xml.upper():
+        raise ValidationFailed(
+            code="invalid_cvat_xml",
+            message="The CVAT XML must not declare a DOCTYPE or entities; remove them.",
+            details=[ErrorDetail(path="source", code="xml_doctype", message="Remove the <!DOCTYPE ...> declaration.")],
+        )
+    try:
+        root = ET.fromstring(xml)  # noqa: S314 - no DOCTYPE, so no entity expansion
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise ValidationFailed(
+            code="invalid_cvat_xml",
+            message=f"The CVAT XML is not valid XML at line {line}, column {column + 1}: {exc.msg}.",
+            details=[ErrorDetail(path=f"line {line}, column {column + 1}", code="xml_syntax", message=str(exc.msg))],
+        ) from exc
+    if root.tag != "annotations":
+        raise ValidationFailed(
+            code="invalid_cvat_xml",
+            message=f"A CVAT for images 1.1 file starts with <annotations>, not <{root.tag}>; paste annotations.xml.",
+            details=[ErrorDetail(path="/", code="not_cvat", message="Paste the annotations.xml that CVAT exports.")],
+        )
+    return root
+
+
+def _cvat_text(element: ET.Element, tag: str) -> str:
+    child = element.find(tag)
+    return (child.text or "").strip() if child is not None else ""
+
+
+def cvat_meta_to_entries(xml: str) -> ConvertedConfig:
+    """Our entry tree from a CVAT for images 1.1 XML (`<meta>` and, for the kinds, its `<image>`s).
+
+    A label becomes a geometry class of each kind its shapes in the file have (a label drawn as
+    boxes and as polygons: `car` and `car_polygon`), else of its declared `<type>`; a label used
+    as `<tag>` an option of the image-level checklist `tags`. Its attributes become child
+    questions: select and radio a select, checkbox a select of `true`/`false`, text and number
+    a free text. A class whose shapes are `occluded` in the file gets a select `occluded`.
+    """
+    root = _cvat_root(xml)
+    warnings: list[ErrorDetail] = []
+    labels: dict[str, _CvatLabel] = {}
+    for position, element in enumerate(root.findall("./meta/*/labels/label")):
+        name = _cvat_text(element, "name")
+        path = f"/annotations/meta/labels/label[{position + 1}]"
+        if not name:
+            warnings.append(ErrorDetail(path, "label_without_name", "A <label> without a <name> was left out."))
+            continue
+        if _cvat_text(element, "parent"):
+            warnings.append(
+                ErrorDetail(path, "unsupported_skeleton", f"The skeleton point {name!r} has no counterpart; left out.")
+            )
+            continue
+        labels.setdefault(
+            name,
+            _CvatLabel(
+                name=name,
+                color=_cvat_text(element, "color")[:32],
+                declared=_cvat_text(element, "type") or "any",
+                path=path,
+                attributes=element.findall("./attributes/attribute"),
+            ),
+        )
+    for image in root.iter("image"):
+        for shape in image:
+            kind = CVAT_KINDS.get(shape.tag) if shape.tag != "rectangle" else None
+            name = shape.get("label") or ""
+            if kind is None or name not in labels:
+                continue
+            if kind not in labels[name].kinds:
+                labels[name].kinds.append(kind)
+            if shape.get("occluded") == "1":
+                labels[name].occluded.add(kind)
+    entries: list[dict[str, Any]] = []
+    root_keys: set[str] = set()
+    tag_labels: list[_CvatLabel] = []
+    for label in labels.values():
+        kinds = list(label.kinds)
+        declared = CVAT_KINDS.get(label.declared)
+        if not kinds and declared is not None:
+            kinds = [declared]
+        elif declared is not None and declared in kinds:
+            kinds.remove(declared)
+            kinds.insert(0, declared)
+        if not kinds:
+            if label.declared in ("any", ""):
+                kinds = ["rectangle"]
+                warnings.append(
+                    ErrorDetail(
+                        label.path,
+                        "label_kind_unknown",
+                        f"The label {label.name!r} has no shapes in the file and no type; it became a rectangle "
+                        "class (change its type in the editor if it is drawn otherwise).",
+                    )
+                )
+            else:
+                warnings.append(
+                    ErrorDetail(
+                        label.path,
+                        "unsupported_label_type",
+                        f"The {label.declared!r} label {label.name!r} has no counterpart; left out.",
+                    )
+                )
+                continue
+        geometry_kinds = [kind for kind in kinds if kind != "tag"]
+        if "tag" in kinds:
+            tag_labels.append(label)
+        for number, kind in enumerate(geometry_kinds):
+            first = number == 0
+            entry: dict[str, Any] = {
+                "key": key_from_text(label.name if first else f"{label.name}_{kind}", root_keys),
+                "title": (label.name if first else f"{label.name} ({kind})")[:128],
+                "type": kind,
+                "schema_id": cvat_schema_id(label.name, kind),
+                "color": label.color,
+            }
+            tree_keys = {entry["key"]}
+            children = [
+                _cvat_question(attribute, f"{label.path}/attributes/attribute[{i + 1}]", tree_keys, warnings, None)
+                for i, attribute in enumerate(label.attributes)
+            ]
+            for child in children:
+                child["schema_id"] = cvat_schema_id(label.name, kind, child["title"])
+            if kind in label.occluded and "occluded" not in tree_keys:
+                children.append(
+                    {
+                        "key": key_from_text("occluded", tree_keys),
+                        "title": "occluded",
+                        "type": "select",
+                        "schema_id": cvat_schema_id(label.name, kind, "occluded"),
+                        "options": [{"key": "true", "label": "true"}, {"key": "false", "label": "false"}],
+                    }
+                )
+            entry["children"] = children
+            entries.append(entry)
+    if tag_labels:
+        option_keys: set[str] = set()
+        tags_key = key_from_text("tags", root_keys)
+        tree_keys = {tags_key}
+        children = []
+        for label in tag_labels:
+            for i, attribute in enumerate(label.attributes):
+                question = _cvat_question(
+                    attribute, f"{label.path}/attributes/attribute[{i + 1}]", tree_keys, warnings, label.name
+                )
+                question["schema_id"] = cvat_schema_id("tag", label.name, _cvat_text(attribute, "name"))
+                children.append(question)
+        entries.append(
+            {
+                "key": tags_key,
+                "title": "Tags",
+                "type": "checklist",
+                "schema_id": CVAT_TAGS_SCHEMA_ID,
+                "options": [
+                    {
+                        "key": key_from_text(label.name, option_keys),
+                        "label": label.name[:128],
+                        "schema_id": cvat_schema_id("tag", label.name),
+                    }
+                    for label in tag_labels
+                ],
+                "children": children,
+            }
+        )
+    return ConvertedConfig(entries=entries, warnings=warnings)
+
+
+def _cvat_question(
+    attribute: ET.Element, path: str, tree_keys: set[str], warnings: list[ErrorDetail], tag: str | None
+) -> dict[str, Any]:
+    name = _cvat_text(attribute, "name") or "attribute"
+    input_type = _cvat_text(attribute, "input_type").lower()
+    key = key_from_text(f"{tag} {name}" if tag else name, tree_keys)
+    question: dict[str, Any] = {"key": key, "title": (f"{tag}: {name}" if tag else name)[:128]}
+    values = [line.strip() for line in (attribute.findtext("values") or "").splitlines() if line.strip()]
+    if input_type in ("select", "radio"):
+        option_keys: set[str] = set()
+        question.update(
+            type="select", options=[{"key": key_from_text(v, option_keys), "label": v[:128]} for v in values]
+        )
+    elif input_type == "checkbox":
+        question.update(type="select", options=[{"key": "true", "label": "true"}, {"key": "false", "label": "false"}])
+    else:
+        question.update(type="freetext", max_length=FREETEXT_MAX_LENGTH)
+        if input_type == "number":
+            warnings.append(
+                ErrorDetail(
+                    f"{path}/input_type",
+                    "number_as_text",
+                    f"The number attribute {name!r} became a free text question (its range {'/'.join(values)} is "
+                    "not checked); its values are kept as text.",
+                )
+            )
+        elif input_type != "text":
+            warnings.append(
+                ErrorDetail(
+                    f"{path}/input_type",
+                    "unknown_input_type",
+                    f"The attribute {name!r} has the input type {input_type!r}; it became a free text question.",
+                )
+            )
+    return question

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from projects.media_urls import media_image_url, site_url
 from projects.models import Dataset, EntryType, Media, MediaSource, Project
 
 # --- the error contract (documentation only: labelsite.api.exception_handler renders it) ----
@@ -89,6 +90,51 @@ class LabelConfigurationField(serializers.ListField):
 
 class LabelConfigurationInputSerializer(serializers.Serializer):
     entries = LabelConfigurationField(allow_empty=True)
+
+
+class LabelConfigurationReplaceInputSerializer(LabelConfigurationInputSerializer):
+    confirm_loss = serializers.BooleanField(
+        default=False,
+        help_text="Save even though labels or answers would be deleted (else 409 with the impact).",
+    )
+
+
+class ConfigurationImpactClassSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    type = serializers.CharField()
+    label_count = serializers.IntegerField()
+
+
+class ConfigurationImpactQuestionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    answer_count = serializers.IntegerField()
+
+
+class ConfigurationImpactOptionSerializer(serializers.Serializer):
+    question_key = serializers.CharField()
+    question_title = serializers.CharField()
+    option_key = serializers.CharField()
+    option_label = serializers.CharField()
+    answer_count = serializers.IntegerField()
+
+
+class ConfigurationImpactSerializer(serializers.Serializer):
+    """What a configuration change would delete (`projects.services.ConfigChangeImpact`)."""
+
+    removed_classes = ConfigurationImpactClassSerializer(many=True)
+    removed_questions = ConfigurationImpactQuestionSerializer(many=True)
+    removed_options = ConfigurationImpactOptionSerializer(many=True)
+    labels_lost = serializers.IntegerField()
+    answers_lost = serializers.IntegerField()
+    loses_work = serializers.BooleanField()
+
+
+class ConfigurationLossErrorSerializer(ErrorSerializer):
+    """409 `labels_would_be_lost`: nothing was saved; `impact` says what the change would delete."""
+
+    impact = ConfigurationImpactSerializer()
 
 
 class LabelConfigurationOutputSerializer(serializers.Serializer):
@@ -183,8 +229,29 @@ class MediaFilterSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=MediaSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
 
 
+class MediaAttachmentSerializer(serializers.Serializer):
+    """One attachment of a media, as a Labelbox data row carries it (stored as imported)."""
+
+    type = serializers.CharField(
+        help_text="IMAGE, VIDEO, AUDIO, RAW_TEXT, TEXT_URL, HTML, IMAGE_OVERLAY or PDF_URL (Labelbox's types)."
+    )
+    value = serializers.CharField(help_text="The text of a RAW_TEXT attachment, the http(s) URL of the others.")
+    name = serializers.CharField(required=False, help_text="Its name, when the data row gave one.")
+
+
 class MediaOutputSerializer(serializers.ModelSerializer):
     dataset_id = serializers.UUIDField()
+    image_url = serializers.SerializerMethodField(
+        help_text="The image's one address (projects/media_urls.py): the access-checked `/media/{id}/file` "
+        "(absolute; a session or an `Authorization: Token` header) for uploaded and S3 media, a URL media's own URL."
+    )
+    metadata = serializers.DictField(
+        help_text="What the import stored with the media, by field name (Labelbox's metadata_fields: "
+        "tag, split, captureDateTime and the fields of the option metadata_schema)."
+    )
+    attachments = MediaAttachmentSerializer(
+        many=True, help_text="Context for the labeller (Labelbox's data row attachments), as imported."
+    )
 
     class Meta:
         model = Media
@@ -200,8 +267,15 @@ class MediaOutputSerializer(serializers.ModelSerializer):
             "global_key",
             "external_id",
             "metadata",
+            "attachments",
             "created_at",
+            "image_url",
         ]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_image_url(self, media: Media) -> str:
+        base = site_url(request=self.context.get("request"))
+        return media_image_url(media_id=media.id, source=media.source, url=media.url, base=base)
 
 
 class MediaKeysInputSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from projects import selectors, services
 from projects.api import _configuration_output
 from projects.config_converters import (
     ango_schema_text_to_entries,
+    cvat_meta_to_entries,
     labelbox_ontology_text_to_entries,
     ls_config_image_field,
     ls_config_to_entries,
@@ -138,14 +139,14 @@ class LabelConfigurationDatagymApi(APIView):
 
 class LabelConfigurationConvertApi(APIView):
     class ConfigurationConvertInputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=["label_studio_xml", "ango_schema", "labelbox_ontology"])
+        format = serializers.ChoiceField(choices=["label_studio_xml", "ango_schema", "labelbox_ontology", "cvat_xml"])
         source = serializers.CharField(allow_blank=False, trim_whitespace=False)  # type: ignore[assignment]
 
     @extend_schema(
         operation_id="label_configurations_convert",
         summary=(
-            "Turn a Label Studio XML config, an Ango category schema or a Labelbox ontology (JSON text) "
-            "into our entry tree"
+            "Turn a Label Studio XML config, an Ango category schema, a Labelbox ontology (JSON text) or a "
+            "CVAT for images 1.1 XML (its <meta> labels) into our entry tree"
         ),
         request=ConfigurationConvertInputSerializer,
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
@@ -160,6 +161,8 @@ class LabelConfigurationConvertApi(APIView):
             image_field = ls_config_image_field(source)
         elif data.validated_data["format"] == "labelbox_ontology":
             converted = labelbox_ontology_text_to_entries(source)
+        elif data.validated_data["format"] == "cvat_xml":
+            converted = cvat_meta_to_entries(source)
         else:
             converted = ango_schema_text_to_entries(source)
         return Response(

@@ -27,6 +27,7 @@ from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
 from projects import selectors, services
 from projects.label_config import label_config_tree
+from projects.media_urls import media_image_url
 from projects.models import EntryType, Organization, Project, Role
 from projects.thumbnails import media_thumbnail_path, media_thumbnails_queue
 from projects.views import _status_for
@@ -329,7 +330,12 @@ def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     is queued) a placeholder image with 202 Accepted. The web process never decodes an image."""
     media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
     if not media.file:
-        return redirect(media.url) if media.url.startswith(("http://", "https://")) else HttpResponse(status=404)
+        # URL and S3 media have no thumbnail: the image itself, at its one address (projects/media_urls.py).
+        return (
+            redirect(media_image_url(media_id=media.id, source=media.source, url=media.url))
+            if media.url
+            else HttpResponse(status=404)
+        )
     path = media_thumbnail_path(media=media)
     if not default_storage.exists(path):
         media_thumbnails_queue(media_ids=[str(media.id)])

@@ -13,6 +13,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
@@ -31,10 +32,12 @@ from labelsite.errors import (
 from labelsite.pages import or_http_error
 from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD, upload_limited
 from projects import selectors, services
+from projects.authentication import OrganizationTokenUser
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
 from projects.media_keys import media_keys_parse
 from projects.models import Dataset, LabelConfiguration, MediaSource, Project
+from projects.throttling import TokenAttemptsThrottled, TokenFailureThrottle
 
 MEDIA_PER_PAGE = 100
 # Parallel uploads the page runs: enough to hide latency, few enough not to swamp the server.
@@ -289,17 +292,30 @@ def _status_for(error: DomainError) -> int:
     return 400
 
 
-@login_required
 @require_GET
 def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
-    """The image of a media, for the pages, behind the same access rules as its dataset.
+    """The image of a media, for the pages and the exports, behind the same access rules as its dataset.
 
     Uploaded files stream from the storage (local or S3) through this view, so no storage
     URL is ever public; URL media redirect to their URL (the browser fetches it, never the
     server); S3-source media redirect to a short-lived presigned URL, if their key is still
     inside an S3 source of the organisation (403 otherwise).
+
+    A browser session, or an API token in the `Authorization: Token` header (never `?token=`),
+    for scripts that download the images an export names; a failed token counts towards the
+    address's failed attempts as on the API, and the caller is then treated as anonymous.
     """
-    media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
+    user: Any = request.user
+    if not user.is_authenticated:
+        try:
+            user = _token_user(request)
+        except TokenAttemptsThrottled as exc:
+            throttled = HttpResponse(str(exc.detail), status=429, content_type="text/plain; charset=utf-8")
+            throttled["Retry-After"] = str(getattr(exc, "wait", None) or 1)
+            return throttled
+        if user is None:
+            return redirect_to_login(request.get_full_path())
+    media = or_http_error(lambda: selectors.media_get_for_user(user=user, media_id=media_id))
     if media.source == MediaSource.LOCAL:
         if not media.file:
             raise Http404("The media has no file.")
@@ -309,3 +325,17 @@ def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     if media.source == MediaSource.S3:
         return redirect(or_http_error(lambda: services.media_s3_presigned_url(media=media)))
     return redirect(media.url)
+
+
+def _token_user(request: HttpRequest) -> Any | None:
+    """The user of the request's `Authorization: Token` header, None without a usable one."""
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not raw.strip():
+        return None
+    throttle = TokenFailureThrottle()
+    throttle.check(request)
+    token = services.api_token_authenticate(raw=raw.strip())
+    if token is None:
+        throttle.failure_record(request)
+        return None
+    return token.user if token.user is not None else OrganizationTokenUser(token.organization)

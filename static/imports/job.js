@@ -214,8 +214,14 @@ function drawPreviewItem(item) {
       probe.src = item.image_url;
     }
   } else {
-    canvas.append(svg("rect", { x: 0, y: 0, width: "100%", height: "100%", fill: "#e9ecef" }));
-    draw(...(item.width && item.height ? [item.width, item.height] : bounds(item)));
+    // No image to show (a media the import will create from an unsafe or unknown source): a
+    // placeholder that says so, the labels drawn over it.
+    const [width, height] = item.width && item.height ? [item.width, item.height] : bounds(item);
+    canvas.append(svg("rect", { x: 0, y: 0, width: "100%", height: "100%", fill: "#e9ecef", class: "preview__placeholder" }));
+    const note = svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", fill: "#495057", "font-size": Math.max(width, height) / 30, class: "preview__note" });
+    note.textContent = item.image_note || "Image not known yet.";
+    canvas.append(note);
+    draw(width, height);
   }
   const caption = el("figcaption", {
     textContent: `Item ${item.item} · ${item.media_name || item.media_id} · ${item.shape_count} label${item.shape_count === 1 ? "" : "s"}${item.truncated ? " (the first ones drawn)" : ""}`,

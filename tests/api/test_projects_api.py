@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labeling.models import Label
 from tests.api.conftest import CONFIGURATION, World
 
 
@@ -79,13 +80,16 @@ def test_delete_project_removes_it(world: World):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_replace_label_configuration_returns_the_new_tree(world: World):
+def test_replace_label_configuration_with_confirm_loss_returns_the_new_tree(world: World):
     entries = [{"key": "tree", "title": "Tree", "type": "polygon", "shortcut": "1"}]
     response = world.client("admin").put(
-        f"/api/projects/{world.project.id}/label-configuration", {"entries": entries}, format="json"
+        f"/api/projects/{world.project.id}/label-configuration",
+        {"entries": entries, "confirm_loss": True},
+        format="json",
     )
     assert response.status_code == 200
     assert [(e["key"], e["shortcut"]) for e in response.json()["entries"]] == [("tree", "1")]
+    assert not Label.objects.filter(pk=world.label.pk).exists()
 
 
 def test_replace_label_configuration_with_invalid_tree_answers_all_located_details(world: World):

@@ -223,6 +223,13 @@ def test_export_without_finished_tasks_is_an_empty_array(api, project, connected
     assert disposition.endswith(f'_{project.name.replace(" ", "%20")}.json"')
 
 
+def test_the_bitmap_links_of_the_export_are_under_the_public_url_when_set(api, labeled_project, settings):
+    settings.LABELSITE_PUBLIC_URL = "https://labels.example.com"
+    project, task = labeled_project
+    _, (_, row) = _export(api, project)
+    assert row["segmentations"] == [f"https://labels.example.com/api/v1/export/bitmap/{task.id}/mask"]
+
+
 def test_export_writes_section_5s_shape(api, labeled_project):
     project, task = labeled_project
     _, body = _export(api, project)

@@ -32,11 +32,16 @@ ROAD = [[[100, 100], [300, 100], [300, 200], [100, 200]]]
 
 def test_registry_lists_every_export_format():
     assert [fmt.name for fmt in export_format_list()] == [
+        "ango",
         "coco",
         "csv",
+        "cvat",
         "datagym",
         "label_studio",
         "label_studio_min",
+        "labelbox_data_rows",
+        "labelbox_ndjson",
+        "labelme",
         "masks",
         "pascal_voc",
         "yolo",

@@ -128,3 +128,34 @@ def test_label_studio_json_and_json_min_write_the_rotation_as_label_studio_keeps
 def test_csv_writes_the_unturned_points_and_the_rotation(export_project, turned):
     (row,) = list(csv.DictReader(io.StringIO(export_bytes(export_project, "csv").decode())))
     assert (json.loads(row["points"]), float(row["rotation"])) == ([[200, 100], [400, 200]], 30.0)
+
+
+def test_cvat_writes_a_centred_box_with_its_rotation(export_project, turned):
+    archive = zipfile.ZipFile(io.BytesIO(export_bytes(export_project, "cvat")))
+    root = ElementTree.fromstring(archive.read("annotations.xml"))  # noqa: S314 - our own output
+    (box,) = root.iter("box")
+
+    # CVAT turns about the centre: the same 200 x 100 box, centred where ours is.
+    centre = (sum(x for x, _ in CORNERS) / 4, sum(y for _, y in CORNERS) / 4)
+    numbers = [float(box.get(name) or "nan") for name in ("xtl", "ytl", "xbr", "ybr", "rotation")]
+    expected = [centre[0] - 100, centre[1] - 50, centre[0] + 100, centre[1] + 50, 30]
+    assert numbers == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("form", ["labelme", "labelbox_ndjson", "ango"])
+def test_formats_whose_boxes_do_not_turn_get_the_hull(export_project, turned, form):
+    data = export_bytes(export_project, form)
+    if form == "labelme":
+        (name,) = [n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if n.endswith(".json")]
+        (shape,) = json.loads(zipfile.ZipFile(io.BytesIO(data)).read(name))["shapes"]
+        (x1, y1), (x2, y2) = shape["points"]
+        box = (x1, y1, x2 - x1, y2 - y1)
+    elif form == "labelbox_ndjson":
+        (line,) = [json.loads(line) for line in data.decode().splitlines() if "bbox" in line]
+        bbox = line["bbox"]
+        box = (bbox["left"], bbox["top"], bbox["width"], bbox["height"])
+    else:
+        (element,) = json.loads(data)
+        found = element["objects"][0]["bounding-box"]
+        box = (found["x"], found["y"], found["width"], found["height"])
+    assert box == pytest.approx(HULL, abs=1e-3)

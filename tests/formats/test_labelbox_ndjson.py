@@ -85,7 +85,6 @@ def test_features_and_answers_are_found_by_schema_id(ls_config):
         (line(name="tags", answer={"name": "blurry"}), "wrong_answer_type", "/0/answer"),
         (line(name="car", bbox={"top": 0, "left": 0, "height": 1, "width": 1},
               classifications=[{"name": "color", "answer": "red"}]), "unknown_feature", "/0/classifications/0"),
-        ({"dataRow": {"id": "abc"}, "name": "comment", "answer": "x"}, "data_row_reference", "/0/dataRow"),
         (line(name="road", mask={"png": "iVBOR"}), "wrong_geometry", "/0/mask"),
     ],
 )  # fmt: skip

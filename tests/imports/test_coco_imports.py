@@ -22,7 +22,7 @@ from pycocotools.coco import COCO
 
 from formats.codecs.mask_polygons import segmentation_mask
 from imports.models import ImportJob
-from labeling.models import Label
+from labeling.models import Label, Task
 from projects.config_converters import ls_config_to_entries
 from projects.label_config import label_config_replace
 from tests.factories import DatasetFactory, MediaFactory, TaskFactory
@@ -326,3 +326,48 @@ def test_an_image_whose_name_two_media_have_is_an_error_at_its_file_name(coco_pr
     (error,) = job["errors"]
     assert (error["location"], error["code"]) == ("/images/0/file_name", "media_ambiguous")
     assert "'street.jpg'" in error["message"]
+
+
+def test_attributes_naming_questions_become_answers_and_other_tools_attributes_are_passed_over(project, run_import):
+    """CVAT writes `occluded` and `rotation` among an annotation's attributes, our export the answers
+    by question key path; an attribute that names a question with a value it cannot take is an error."""
+    label_config_replace(
+        configuration=project.label_configuration,
+        entries=[
+            {
+                "key": "car",
+                "title": "Car",
+                "type": "rectangle",
+                "children": [
+                    {"key": "color", "title": "Color", "type": "select",
+                     "options": [{"key": "red", "label": "Red"}, {"key": "blue", "label": "Blue"}]},
+                ],
+            },
+            {"key": "tags", "title": "Tags", "type": "checklist",
+             "options": [{"key": "night", "label": "Night"}, {"key": "rain", "label": "Rain"}]},
+        ],
+    )  # fmt: skip
+    _media(project, {"a.jpg": (64, 48), "b.jpg": (64, 48)})
+    document = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48, "attributes": {"tags": ["Night", "rain"]}},
+            {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48},
+        ],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20],
+             "attributes": {"occluded": False, "rotation": 0.0, "color": "Red"}},
+        ],
+    }  # fmt: skip
+
+    job = run_import(project, "instances.json", json.dumps(document).encode())
+
+    assert job["status"] == "succeeded", job["errors"]
+    assert Label.objects.get().answers == {"color": {"value": "red"}}
+    assert Task.objects.get(media__name="a.jpg").answers == {"tags": {"value": ["night", "rain"]}}
+
+    document["annotations"][0]["attributes"]["color"] = "green"
+    failed = run_import(project, "instances.json", json.dumps(document).encode())
+    assert [(e["location"], e["code"]) for e in failed["errors"]] == [
+        ("/annotations/0/attributes/color", "invalid_attribute")
+    ]

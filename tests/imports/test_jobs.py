@@ -42,7 +42,7 @@ def test_a_new_job_is_queued_with_its_file_stored(configured_project, media_stor
 def test_a_job_is_refused_for_an_unknown_format_or_option(configured_project, media_storage):
     with pytest.raises(ValidationFailed) as unknown_format:
         import_job_create(
-            project=configured_project, user=None, file=b"[]", file_name="x.json", format="cvat", options={}
+            project=configured_project, user=None, file=b"[]", file_name="x.json", format="tfrecord", options={}
         )
     with pytest.raises(ValidationFailed) as bad_option:
         create_job(configured_project, [], match_by="colour")

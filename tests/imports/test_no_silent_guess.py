@@ -27,7 +27,7 @@ from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
 pytestmark = pytest.mark.django_db
 
 LABEL_STUDIO_FILES = Path(__file__).parents[1] / "thirdparty" / "files" / "label-studio-1.23.2"
-JSON_FORMATS = ("ango", "coco", "datagym", "label_studio", "labelbox_data_rows")
+JSON_FORMATS = ("ango", "coco", "datagym", "label_studio", "labelbox_data_rows", "labelme")
 
 
 def detected(content: Any, name: str = "labels.json") -> str | None:
@@ -60,6 +60,21 @@ def test_a_label_studio_task_whose_control_is_named_labels_is_still_label_studio
     task = {"data": {"image": "https://i/a.jpg"}, "annotations": [{"result": [{"from_name": "labels", "value": {}}]}]}
 
     assert detected([task]) == "label_studio"
+
+
+def test_a_json_min_file_whose_first_row_is_longer_than_4_kb_is_still_label_studio():
+    """Label Studio's converter writes `annotation_id` last: a first row with a brush or a long
+    polygon puts it beyond the bytes detection reads, and its regions must tell instead."""
+    brush = {"image": "https://i/a.jpg", "id": 1, "tag": [{"format": "rle", "rle": list(range(3000))}]}
+    polygon = {"image": "https://i/a.jpg", "id": 1, "outline": [{"points": [[i, i] for i in range(1000)]}]}
+    box = {"image": "https://i/a.jpg", "id": 1, "note": "x" * 5000, "box": [{"x": 1, "y": 2}]}
+    rest = {"annotator": 1, "annotation_id": 1}
+
+    for row in (brush, polygon):
+        assert b"annotation_id" not in json.dumps([{**row, **rest}]).encode()[:4096]
+        assert detected([{**row, **rest}]) == "label_studio"
+    # What the head does not reach cannot tell: refused with the choices, not guessed.
+    assert detected([{**box, **rest}]) is None
 
 
 def test_the_candidates_of_an_unrecognised_json_file_are_the_json_formats():

@@ -73,6 +73,8 @@ WRONG: dict[str, list[tuple[Any, str, str]]] = {
 WRONG_FOR_FORMAT: dict[tuple[str, str], list[tuple[Any, str, str]]] = {
     ("ango_csv", "match_by"): [(True, "match_by", 'must be "external_id", not true')],
     ("coco", "match_by"): [(True, "match_by", 'must be "name", not true')],
+    ("cvat", "match_by"): [(True, "match_by", 'must be "name", not true')],
+    ("labelme", "match_by"): [(True, "match_by", 'must be "name", not true')],
     ("pascal_voc", "match_by"): [(True, "match_by", 'must be "name", not true')],
     ("yolo", "match_by"): [(True, "match_by", 'must be one of "stem", "name", not true')],
 }

@@ -94,7 +94,9 @@ def test_preview_for_display_adds_the_image_and_its_size(configured_project, med
 
     shown = preview_for_display(preview=preview_get(job=job))
 
+    # A URL media's own URL (projects/media_urls.py; tests/imports/test_preview_images.py for the others).
     assert shown[0]["image_url"] == task.media.url
+    assert shown[0]["image_note"] == ""
     assert (shown[0]["width"], shown[0]["height"]) == (640, 480)
     assert shown[0]["media_name"] == task.media.name
 

@@ -82,6 +82,7 @@ def test_labeling_page_hands_its_data_to_the_script(project: Any, client_of: Cli
     start_tag = '<script id="labeling-data" type="application/json">'
     data = json.loads(html.split(start_tag, 1)[1].split("</script>", 1)[0])
     assert data["task"]["id"] == str(second.pk)
+    # A URL media's own URL (projects/media_urls.py).
     assert data["image"] == {"url": second.media.url, "width": 640, "height": 480}
     assert data["document"]["version"] == 0
     assert data["urls"]["previous"] == reverse("task-label", kwargs={"task_id": first.pk})
