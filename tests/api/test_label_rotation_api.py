@@ -98,7 +98,8 @@ def test_the_label_configuration_lets_only_rectangle_classes_be_rotatable(world:
         url, {"entries": [panel, {"key": "road", "title": "Road", "type": "polygon", "rotatable": True}]}, format="json"
     )
     not_boolean = client.put(url, {"entries": [panel, {**sign, "rotatable": "yes"}]}, format="json")
-    accepted = client.put(url, {"entries": [panel, sign]}, format="json")
+    # A new configuration: the project's class goes, with its label (confirmed).
+    accepted = client.put(url, {"entries": [panel, sign], "confirm_loss": True}, format="json")
 
     assert polygon.status_code == 400
     assert [(d["path"], d["code"]) for d in polygon.json()["error"]["details"]] == [

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
+from formats.cvat import box_points
 from labeling.models import Label, TaskState
 from projects.models import LabelEntry
 from tests.exports.conftest import export_bytes
@@ -140,6 +141,10 @@ def test_cvat_writes_a_centred_box_with_its_rotation(export_project, turned):
     numbers = [float(box.get(name) or "nan") for name in ("xtl", "ytl", "xbr", "ybr", "rotation")]
     expected = [centre[0] - 100, centre[1] - 50, centre[0] + 100, centre[1] + 50, 30]
     assert numbers == pytest.approx(expected, abs=0.01)
+    # And the CVAT reader makes it our box again, turned about the same top-left corner.
+    points = box_points(*numbers[:4], numbers[4], "rectangle")
+    assert points is not None
+    assert [v for point in points for v in point] == pytest.approx([200, 100, 400, 200], abs=0.01)
 
 
 @pytest.mark.parametrize("form", ["labelme", "labelbox_ndjson", "ango"])
