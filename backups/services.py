@@ -10,7 +10,7 @@ The archive is a ZIP file (the standard library reads and writes it as a stream)
     tasks.jsonl     one task per line: state, assignee, answers, version, review comment,
                     timestamps, who completed and reviewed it (verdict, times, active
                     seconds), and its labels (parents before children, with their answers,
-                    points, source, score, model version, author and last editor:
+                    points, rotation, source, score, model version, author and last editor:
                     predictions too)
 
 URL and S3 media are references: the dump holds the URL or `s3://bucket/key`, not the
@@ -81,7 +81,9 @@ _TASK_FIELDS += ("created_at", "updated_at")
 # Who did what (issue 18); a dump made before these columns lacks them and restores them empty.
 # Reservations are not dumped: they are minutes long, and the restored project starts free.
 _TASK_ATTRIBUTION = ("completed_at", "reviewed_at", "review_verdict", "active_seconds")
-_LABEL_FIELDS: tuple[str, ...] = ("id", "entry_id", "parent_id", "points", "answers", "source", "score")
+# A dump written before labels had `rotation` lacks it (same DUMP_VERSION: the field is additive);
+# its labels restore with the column's default, unrotated, which is what they were.
+_LABEL_FIELDS: tuple[str, ...] = ("id", "entry_id", "parent_id", "points", "rotation", "answers", "source", "score")
 _LABEL_FIELDS += ("model_version", "import_job_id", "import_batch", "valid", "created_at", "updated_at")
 
 

@@ -372,6 +372,7 @@ class ExportReader:
                 "model_version",
                 "valid",
                 "author_id",
+                "rotation",
             )
         )
         sql, params = query.query.sql_with_params()
@@ -395,6 +396,7 @@ class ExportReader:
                     version,
                     valid,
                     author,
+                    turn,
                 ) in batch:
                     entry_text = entry_ids.get(entry_id)
                     if entry_text is None:
@@ -416,6 +418,7 @@ class ExportReader:
                                 version,
                                 bool(valid),
                                 author,
+                                turn or 0.0,
                             ),
                         )
                     )
@@ -436,6 +439,7 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
             key=entry.key,
             type=entry.type,
             points=row.points,
+            rotation=row.rotation,
             answers=answers_from_json(row.answers) if row.answers else [],
             source=row.source,
             score=row.score,

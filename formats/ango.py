@@ -22,7 +22,7 @@ import orjson
 from formats.label_studio import media_name, read_json_tasks
 from formats.reading import BOOLEAN_OPTION, Converted, ImportFormat, ItemSchema, RawItem, pointer
 from formats.writing import ExportFormat, ExportItem, ExportSource, points_flat, ring_holds, ring_shells, rings_of
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_hull, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
@@ -322,8 +322,9 @@ class _Elements:
     def geometry(self, shape: Shape) -> Any:
         pairs = [[x, y] for x, y in points_flat(shape.points)] if shape.type != EntryType.SEGMENTATION else []
         if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
-            (x1, y1), (x2, y2) = pairs[0], pairs[1]
-            return {"x": min(x1, x2), "y": min(y1, y2), "width": abs(x2 - x1), "height": abs(y2 - y1)}
+            # Ango's bounding-box has no rotation: a turned box is its axis-aligned hull (docs/formats.md).
+            x, y, w, h = rectangle_hull(pairs[:2], shape.rotation)
+            return {"x": x, "y": y, "width": w, "height": h}
         if shape.type == EntryType.POINT and pairs:
             return pairs[0]
         if shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:

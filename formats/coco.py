@@ -79,7 +79,7 @@ from formats.writing import (
     polygon_area,
     rings_of,
 )
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_corners, rectangle_hull
 from labeling.models import LabelSource
 from labelsite.errors import ErrorDetail
 from labelsite.jsondepth import DepthGuard, JsonTooDeep
@@ -180,7 +180,16 @@ class _Annotations:
             "iscrowd": 0,
             "bbox": bbox,
         }
-        if shape_type == _RECTANGLE:
+        if shape_type == _RECTANGLE and label.rotation and len(pairs) >= 2:
+            # COCO has no rotation: the bbox is the turned box's axis-aligned hull, the
+            # segmentation its 4 turned corners, the area its own (w x h).
+            x, y, w, h = rectangle_hull(pairs[:2], label.rotation)
+            annotation["bbox"] = [x, y, w, h]
+            corners = rectangle_corners(pairs[:2], label.rotation)
+            annotation["segmentation"] = [[c for point in corners for c in point]]
+            (x1, y1), (x2, y2) = pairs[0], pairs[1]
+            annotation["area"] = abs(x2 - x1) * abs(y2 - y1)
+        elif shape_type == _RECTANGLE:
             if len(pairs) >= 2:
                 (x1, y1), (x2, y2) = pairs[0], pairs[1]
                 x1, x2 = (x1, x2) if x1 <= x2 else (x2, x1)

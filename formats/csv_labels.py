@@ -2,7 +2,8 @@
 
 Columns: `task_id`, `media_id`, `media_name`, `state`, `label` (the label's number within
 the task, from 1), `parent` (the number of its parent for a nested geometry), `class`,
-`type`, `points` (JSON, pixels), `answers` (the label's answers flattened:
+`type`, `points` (JSON, pixels), `rotation` (a rectangle's degrees clockwise about its top-left
+corner, else 0), `answers` (the label's answers flattened:
 `car_type=suv; tags=a|b; weather.daytime=day`), `global_answers` (the task's, the same
 way), `source`, `score`, `model_version`, `created_by` (the username of whoever drew the label;
 empty for imported labels and predictions), `completed_by`, `reviewed_by` (usernames, of the
@@ -35,6 +36,7 @@ COLUMNS = (
     "class",
     "type",
     "points",
+    "rotation",
     "answers",
     "global_answers",
     "source",
@@ -77,6 +79,7 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
                     shape.key,
                     shape.type,
                     orjson.dumps(shape.points).decode(),
+                    shape.rotation if shape.rotation else 0,
                     answers_text(shape.answers),
                     global_answers,
                     shape.source,
@@ -91,7 +94,7 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
                 writer.writerow(
                     [
                         cell_safe(value)
-                        for value in [*common, "", "", "", "", "", "", global_answers, "", "", "", "", *who]
+                        for value in [*common, "", "", "", "", "", "", "", global_answers, "", "", "", "", *who]
                     ]
                 )
         out.write(buffer.getvalue().encode("utf-8"))

@@ -12,8 +12,11 @@ configuration converter made for that label and kind (schema id `cvat:<label>:<t
 the root class whose key is the label's (or `<label>_<type>`). Kinds and the class types they
 may land in:
 
-- `<box>` a rectangle (or its 4 corners as a polygon or segmentation); with `rotation` the
-  rotated box's 4 corners, for a polygon or segmentation class only (`box_points`);
+- `<box>` a rectangle (or its 4 corners as a polygon or segmentation); with `rotation` (CVAT
+  turns about the box's centre) a rectangle with that rotation (about its own top-left corner,
+  moved to where CVAT's turned one lies), or the turned box's 4 corners in a polygon or
+  segmentation class (`box_points`); the export writes a turned rectangle back as a centred
+  `<box rotation="...">`;
 - `<polygon>` a polygon or segmentation; `<polyline>` a line; `<points>` one point shape per
   point (our point class holds one point);
 - `<mask>` (CVAT's RLE over the `left/top/width/height` box, row by row, background run
@@ -54,7 +57,16 @@ from formats.reading import (
     SizeCheck,
 )
 from formats.writing import ExportFormat, ExportItem, ExportSource, rings_of
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Points, Shape
+from labeling.annotation import (
+    Answer,
+    MediaAnnotation,
+    MediaRef,
+    Points,
+    Shape,
+    rectangle_box,
+    rectangle_corners,
+    rotation_normalise,
+)
 from labeling.models import LabelSource
 from labelsite.archives import SafeZip
 from labelsite.errors import ErrorDetail, ValidationFailed
@@ -279,12 +291,16 @@ def rotated_box_corners(xtl: float, ytl: float, xbr: float, ybr: float, rotation
 
 
 def box_points(xtl: float, ytl: float, xbr: float, ybr: float, rotation: float, target: str) -> Points | None:
-    """A CVAT `<box>`'s points in a class of type `target`; None for a turned box in a rectangle
-    class. The one place that knows box rotation: when rectangles get a rotation of their own,
-    a turned box becomes a rectangle with it here."""
+    """A CVAT `<box>`'s points in a class of type `target`. The one place that knows box rotation:
+    CVAT turns a box about its centre, we turn a rectangle about its unturned top-left corner, so
+    a turned box in a rectangle class is the same-sized box whose top-left is where CVAT's turned
+    top-left corner lies (its rotation, the same angle, is `box_rotation`)."""
     turned = rotation % 360 != 0
     if target == EntryType.RECTANGLE:
-        return None if turned else [[xtl, ytl], [xbr, ybr]]
+        if not turned:
+            return [[xtl, ytl], [xbr, ybr]]
+        left, top = rotated_box_corners(xtl, ytl, xbr, ybr, rotation)[0]
+        return [[left, top], [round(left + abs(xbr - xtl), 4), round(top + abs(ybr - ytl), 4)]]
     ring = rotated_box_corners(xtl, ytl, xbr, ybr, rotation) if turned else rotated_box_corners(xtl, ytl, xbr, ybr, 0)
     return [ring] if target == EntryType.SEGMENTATION else ring
 
@@ -414,7 +430,7 @@ class _Item:
                 return None
             xtl, ytl, xbr, ybr = (float(n) for n in numbers)  # type: ignore[arg-type]
             points = box_points(xtl, ytl, xbr, ybr, rotation, entry.type)
-            if points is None:
+            if points is None:  # not reached: every class type a box may go to has its points
                 self.error(
                     f"{at}/@rotation",
                     "rotated_box",
@@ -537,6 +553,9 @@ def convert(
         if points_list is None:
             continue
         z_order = _number(shape["attrib"].get("z_order")) or 0.0
+        # A turned box in a rectangle class keeps its rotation (`box_points` moved its corner).
+        turn = _number(shape["attrib"].get("rotation", "0")) if kind == "box" else 0.0
+        rotation = rotation_normalise(turn or 0.0) if entry.type == EntryType.RECTANGLE else 0.0
         for points in points_list:
             shapes.append(
                 (
@@ -547,6 +566,7 @@ def convert(
                         points=points,
                         answers=list(answers),
                         entry_id=entry.id,
+                        rotation=rotation,
                     ),
                 )
             )
@@ -726,7 +746,14 @@ def _shape_xml(shape: Shape, source: ExportSource, meta: _Meta, item: ExportItem
         if not rings:
             return ""
         (x1, y1), _, (x2, y2), _ = rings[0]
-        body = f'<box {common} xtl="{_fmt(x1)}" ytl="{_fmt(y1)}" xbr="{_fmt(x2)}" ybr="{_fmt(y2)}">'
+        turn = ""
+        if shape.rotation:
+            # CVAT turns a box about its centre (in [0, 360)): the same box, centred where ours is.
+            _, _, w, h = rectangle_box(shape.points)
+            cx, cy = (sum(c) / 4 for c in zip(*rectangle_corners(shape.points, shape.rotation), strict=True))
+            x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+            turn = f' rotation="{_fmt(shape.rotation % 360)}"'
+        body = f'<box {common} xtl="{_fmt(x1)}" ytl="{_fmt(y1)}" xbr="{_fmt(x2)}" ybr="{_fmt(y2)}"{turn}>'
         return f"{body}{attributes}</box>"
     if shape.type in (EntryType.POLYGON, EntryType.LINE, EntryType.POINT):
         pairs = [(float(p[0]), float(p[1])) for p in shape.points if isinstance(p, list) and len(p) >= 2]

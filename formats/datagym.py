@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import sys
 from collections import defaultdict
@@ -67,7 +68,15 @@ from formats.writing import (
     label_tree,
     parts_copy,
 )
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_box, rectangle_points
+from labeling.annotation import (
+    Answer,
+    MediaAnnotation,
+    MediaRef,
+    Shape,
+    rectangle_box,
+    rectangle_hull,
+    rectangle_points,
+)
 from labeling.models import TaskState
 from labelsite.errors import ErrorDetail
 from labelsite.jsondepth import DepthGuard, JsonTooDeep
@@ -925,7 +934,7 @@ class _RowWriter:
         _, name, entry_type, questions, nested_classes = self.entries[label.entry_id]
         answers = label.answers
         geometry: dict[str, Any] = {
-            name: _coordinates(entry_type, label.points),
+            name: _coordinates(entry_type, label.points, label.rotation),
             "classifications": {
                 question.key: _classification(question, answers.get(question.key), self.config)
                 for question in questions
@@ -1000,13 +1009,13 @@ def _point_checked(raw: Any) -> dict[str, int | None]:
     return {"x": x, "y": y}
 
 
-def _coordinates(entry_type: str, points: Any) -> list[Any]:
+def _coordinates(entry_type: str, points: Any, rotation: float = 0.0) -> list[Any]:
     if not isinstance(points, list) or not points:
         return []
     if entry_type == _POINT_TYPE:
         return [_point(points[0])]
     if entry_type == _RECTANGLE_TYPE:
-        return [_box(points)]
+        return [_hull_box(points, rotation) if rotation else _box(points)]
     if entry_type == _SEGMENTATION_TYPE:
         return [_points(ring) for ring in points if isinstance(ring, list)]
     return _points(points)
@@ -1023,6 +1032,17 @@ def _points(points: list[Any]) -> list[dict[str, int | None]]:
 
 
 _NO_BOX: dict[str, None] = {"x": None, "y": None, "w": None, "h": None}
+
+
+def _hull_box(points: list[Any], rotation: float) -> dict[str, int | None]:
+    """DataGym has no rotation: a rotated rectangle is given as the whole pixels that enclose
+    its turned corners (the axis-aligned hull), the chosen loss (docs/formats.md)."""
+    try:
+        x, y, w, h = rectangle_hull(points, rotation)
+    except (TypeError, ValueError, IndexError):
+        return dict(_NO_BOX)
+    left, top = math.floor(x), math.floor(y)
+    return {"x": left, "y": top, "w": math.ceil(x + w) - left, "h": math.ceil(y + h) - top}
 
 
 def _box(points: list[Any]) -> dict[str, int | None]:

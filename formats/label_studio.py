@@ -13,7 +13,8 @@ Reading:
   becomes our labels; every prediction becomes shapes with source `prediction`, its `score`
   (a region's own `score` wins) and `model_version`. Prediction answers fill only questions
   the annotation leaves unanswered.
-- Results: `rectanglelabels` (rotated boxes only onto a polygon class), `polygonlabels`
+- Results: `rectanglelabels` (a rotated box keeps its `rotation` in a rectangle class, and
+  becomes its 4 corners in a polygon class), `polygonlabels`
   (onto a polygon, line or segmentation class), `keypointlabels` and `brushlabels` (the RLE
   mask traced to a segmentation: `brush_rle.py`, `mask_polygons.py`) map to classes.
   Percent coordinates become pixels with the result's `original_width` / `original_height`.
@@ -87,7 +88,7 @@ from formats.reading import (
     pointer,
 )
 from formats.writing import ExportConfig, ExportFormat, ExportItem, ExportSource, points_flat, rings_of
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points, rotation_normalise
 from labeling.models import LabelSource, TaskState
 from labelsite.errors import ErrorDetail
 from labelsite.jsondepth import DepthGuard, JsonTooDeep
@@ -660,6 +661,8 @@ class _Converter:
                 schema_id=entry.schema_id,
                 entry_id=entry.id,
             )
+            if kind == "rectanglelabels" and entry.type == EntryType.RECTANGLE:
+                shape.rotation = rotation_normalise(value.get("rotation") or 0)
             if relative:
                 self.percent_shapes.append(shape)
             shapes.append(shape)
@@ -737,8 +740,16 @@ class _Converter:
             if numbers is None:
                 return None
             x, y, w, h = numbers
-            rotation = float(value.get("rotation") or 0)
-            if entry.type == EntryType.RECTANGLE and rotation % 360 == 0:
+            rotation = value.get("rotation") or 0
+            if isinstance(rotation, bool) or not isinstance(rotation, int | float) or not math.isfinite(rotation):
+                self.errors.append(
+                    ErrorDetail(
+                        f"{path}/value/rotation", "invalid_number", "rotation must be a finite number of degrees."
+                    )
+                )
+                return None
+            if entry.type == EntryType.RECTANGLE:
+                # The unrotated box; `shapes` keeps the rotation (about the same top-left corner).
                 (x1, y1), (x2, y2) = px(x, y), px(x + w, y + h)
                 return rectangle_points(x1, y1, x2 - x1, y2 - y1)
             if entry.type == EntryType.POLYGON:
@@ -748,16 +759,6 @@ class _Converter:
                 cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
                 corners = [(0.0, 0.0), (wp, 0.0), (wp, hp), (0.0, hp)]
                 return [[round(x0 + cx * cos - cy * sin, 3), round(y0 + cx * sin + cy * cos, 3)] for cx, cy in corners]
-            if entry.type == EntryType.RECTANGLE:
-                self.errors.append(
-                    ErrorDetail(
-                        f"{path}/value/rotation",
-                        "rotated_rectangle",
-                        f"The box is rotated by {rotation:g} degrees; a rectangle class cannot hold it. Map the "
-                        "label to a polygon class with the option label_mapping.",
-                    )
-                )
-                return None
             self.errors.append(mismatch)
             return None
         if kind == "polygonlabels":
@@ -1413,7 +1414,15 @@ class _Results:
             (x1, y1), (x2, y2) = pairs[0], pairs[1]
             left, top = self._pct(min(x1, x2), min(y1, y2))
             right, bottom = self._pct(max(x1, x2), max(y1, y2))
-            value: dict[str, Any] = {"x": left, "y": top, "width": right - left, "height": bottom - top, "rotation": 0}
+            # Label Studio keeps rotation in [0, 360); ours is (-180, 180].
+            rotation = shape.rotation % 360.0 if shape.rotation else 0
+            value: dict[str, Any] = {
+                "x": left,
+                "y": top,
+                "width": right - left,
+                "height": bottom - top,
+                "rotation": rotation,
+            }
             region_ids.append(self._region(shape, result_type, control, value, parent_id))
         elif shape.type == EntryType.POINT and pairs:
             x, y = self._pct(*pairs[0])

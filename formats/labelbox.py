@@ -58,7 +58,7 @@ from formats.reading import (
     pointer,
 )
 from formats.writing import ExportFormat, ExportItem, ExportSource, points_flat, rings_of
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_hull, rectangle_points
 from labelsite.errors import ErrorDetail
 from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -503,8 +503,9 @@ class _Lines:
     def geometry(self, shape: Shape, item: ExportItem) -> dict[str, Any] | list[dict[str, float]] | None:
         pairs = list(points_flat(shape.points)) if shape.type != EntryType.SEGMENTATION else []
         if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
-            (x1, y1), (x2, y2) = pairs[0], pairs[1]
-            return {"top": min(y1, y2), "left": min(x1, x2), "height": abs(y2 - y1), "width": abs(x2 - x1)}
+            # Labelbox's bbox has no rotation: a turned box is its axis-aligned hull (docs/formats.md).
+            x, y, w, h = rectangle_hull([list(pairs[0]), list(pairs[1])], shape.rotation)
+            return {"top": y, "left": x, "height": h, "width": w}
         if shape.type == EntryType.POINT and pairs:
             return {"x": pairs[0][0], "y": pairs[0][1]}
         if shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:

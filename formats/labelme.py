@@ -51,7 +51,7 @@ from formats.reading import (
     pointer,
 )
 from formats.writing import ExportFormat, ExportSource, UniqueNames, rings_of, stem
-from labeling.annotation import Answer, MediaAnnotation, MediaRef, Points, Shape
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Points, Shape, rectangle_hull
 from labelsite.archives import SafeZip
 from labelsite.errors import ErrorDetail, ValidationFailed
 from labelsite.jsondepth import json_depth_check
@@ -401,7 +401,9 @@ def labelme_document(item: Any, source: ExportSource) -> dict[str, Any]:
         description = next((str(a.value) for a in shape.answers if a.key == "description" and a.value), "")
         common: dict[str, Any] = {"group_id": None, "description": description, "flags": {}}
         if shape.type == EntryType.RECTANGLE:
-            ring = rings_of(shape.type, shape.points)
+            # LabelMe's rectangle has no rotation: a turned box is its axis-aligned hull (docs/formats.md).
+            x, y, w, h = rectangle_hull(shape.points, shape.rotation)
+            ring = rings_of(shape.type, [[x, y], [x + w, y + h]]) if shape.points else []
             if ring:
                 shapes.append(
                     {

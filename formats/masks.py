@@ -65,7 +65,7 @@ def mask_png(item: ExportItem, class_index: dict[str, int], palette: list[int]) 
         index = class_index.get(shape.entry_id or "")
         if index is None:
             continue
-        rings = rings_of(shape.type, shape.points)
+        rings = rings_of(shape.type, shape.points, shape.rotation)
         if shape.type == EntryType.SEGMENTATION:
             # Even-odd: a ring inside another is a hole and stays unpainted.
             crop, x0, y0 = segmentation_crop(rings, width, height)

@@ -68,7 +68,8 @@ def _text(parent: Element, tag: str, text: object) -> Element:
 
 
 def _box(parent: Element, shape: Shape) -> bool:
-    box = box_of(shape.points)
+    # A rotated rectangle: VOC has no rotation, so its box is the turned box's axis-aligned hull.
+    box = box_of(shape.points, shape.rotation)
     if box is None:
         return False
     x, y, w, h = box

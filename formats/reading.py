@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from formats.jsonsplit import Span
-from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_from_corners
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 
@@ -165,6 +166,29 @@ class MediaScale:
     shapes: list[Shape]
     #: Where the first such region is, for the error when the media's size is unknown.
     path: str
+    #: Rectangle shapes among `shapes` that hold an oriented box's 4 corners (YOLO OBB read
+    #: without the image): a rotation is an angle in pixels, so they become a box and its
+    #: rotation only once scaled (`corners_to_rectangle`), or an error at its place (file, line)
+    #: when they are no rectangle.
+    corner_boxes: list[tuple[Shape, str]] = field(default_factory=list)
+
+
+def corners_to_rectangle(shape: Shape) -> str | None:
+    """A rectangle shape holding 4 corners in pixels made its box and rotation; why not when the
+    corners are no rectangle. Corners may be off square by a pixel or 1 % of the longest side,
+    since files hold rounded coordinates."""
+    corners = shape.points
+    sides = [math.dist(corners[i], corners[(i + 1) % 4]) for i in range(4)]
+    turned = rectangle_from_corners(corners, tolerance=max(1.0, 0.01 * max(sides)))
+    if turned is None:
+        return (
+            f"The oriented box's 4 corners do not form a rectangle (its sides are not square to each other), so "
+            f"the rectangle class {shape.key!r} cannot hold it; map the class to a polygon class with the option "
+            "label_mapping, or correct the corners."
+        )
+    box, shape.rotation = turned
+    shape.points = [[round(v, 3) for v in point] for point in box]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-from labeling.annotation import Answer, MediaAnnotation, Shape
+from labeling.annotation import Answer, MediaAnnotation, Shape, rectangle_corners, rectangle_hull
 from projects.models import CLASSIFICATION_TYPES, GEOMETRY_TYPES, LabelEntry
 
 
@@ -128,6 +128,8 @@ class LabelRow(NamedTuple):
     valid: bool
     #: Who drew it (a user id), None for imported labels and predictions.
     author_id: int | None = None
+    #: A rectangle's rotation in degrees (`labeling.annotation`), 0 otherwise.
+    rotation: float = 0.0
 
 
 @dataclass(slots=True)
@@ -301,8 +303,11 @@ def answers_text(answers: list[Answer]) -> str:
     return "; ".join(parts)
 
 
-def box_of(points: Any) -> tuple[float, float, float, float] | None:
-    """`(x, y, w, h)` around all the points of a shape (rings of a segmentation included); None if none."""
+def box_of(points: Any, rotation: float = 0.0) -> tuple[float, float, float, float] | None:
+    """`(x, y, w, h)` around all the points of a shape (rings of a segmentation included); None if none.
+    A rotated rectangle's box is the axis-aligned hull of its turned corners (`rectangle_hull`)."""
+    if rotation and isinstance(points, list) and len(list(points_flat(points))) == 2:
+        return rectangle_hull(points, rotation)
     xs: list[float] = []
     ys: list[float] = []
     for x, y in points_flat(points):
@@ -324,9 +329,9 @@ def points_flat(points: Any) -> Iterator[tuple[float, float]]:
             yield from points_flat(item)
 
 
-def rings_of(shape_type: str, points: Any) -> list[list[tuple[float, float]]]:
+def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[tuple[float, float]]]:
     """The polygons of a shape as lists of `(x, y)`: a polygon's one ring, a segmentation's rings,
-    a rectangle's four corners; nothing for points and lines."""
+    a rectangle's four corners (turned by its `rotation`); nothing for points and lines."""
     if not isinstance(points, list) or not points:
         return []
     if shape_type == "segmentation":
@@ -340,6 +345,8 @@ def rings_of(shape_type: str, points: Any) -> list[list[tuple[float, float]]]:
         if len(corners) < 2:
             return []
         (x1, y1), (x2, y2) = corners[0], corners[1]
+        if rotation:
+            return [[(x, y) for x, y in rectangle_corners([[x1, y1], [x2, y2]], rotation)]]
         x1, x2 = min(x1, x2), max(x1, x2)
         y1, y2 = min(y1, y2), max(y1, y2)
         return [[(x1, y1), (x2, y1), (x2, y2), (x1, y2)]]

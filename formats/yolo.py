@@ -6,9 +6,10 @@ classes.txt (line n is class n) or data.yaml's `names` (a list or a map); every 
 (option `match_by` "stem": `img_1.txt` labels `img_1.jpg`; Label Studio's upload prefix `8hex-` is
 dropped when the archive has no image). A line of 4 numbers is a box (to a rectangle class, or its
 corners to a polygon / segmentation class); of 6 or more an outline (segmentation, or an oriented
-box's 4 corners: a polygon, since our rectangles do not rotate). Normalised coordinates become pixels
-by the size of the archive's image (`images/` beside `labels/`, read from its header with Pillow),
-else by the matched media's stored size. Pose: after the box, the keypoints that data.yaml's
+box's 4 corners: a polygon, or in a rectangle class a rotated rectangle when they form one, else an
+error naming the line). Normalised coordinates become pixels by the size of the archive's image
+(`images/` beside `labels/`, read from its header with Pillow), else by the matched media's stored
+size. Pose: after the box, the keypoints that data.yaml's
 `kpt_shape` (or Label Studio's notes.json) declares; each visible one becomes a point of the point
 class named like it (names from notes.json), nested in the box when the configuration nests it.
 
@@ -17,8 +18,13 @@ Writing:
 - `yolo` (detection): one line per rectangle, polygon or segmentation (its bounding box):
   `<class> <cx> <cy> <w> <h>`, normalised by the image's width and height to 0..1.
 - `yolo_seg` (segmentation): one line per polygon, segmentation outline or rectangle (its four
-  corners): `<class> <x1> <y1> <x2> <y2> ...`, normalised. A segmentation's holes are left out:
-  a line is a filled outline, so a hole written as a line would come back as a region.
+  corners, turned by its rotation): `<class> <x1> <y1> <x2> <y2> ...`, normalised. A
+  segmentation's holes are left out: a line is a filled outline, so a hole written as a line
+  would come back as a region.
+- `yolo_obb` (oriented boxes): one line per rectangle, its four turned corners clockwise from
+  the box's own top-left: `<class> <x1> <y1> ... <x4> <y4>`, normalised.
+
+A rotated rectangle in `yolo` (detection) is its axis-aligned hull (docs/formats.md).
 
 Class indices count from 0 over the classes that can appear (in configuration order, nested
 classes included); `classes.txt` lists their keys one per line and `data.yaml` maps index to
@@ -51,6 +57,7 @@ from formats.reading import (
     ItemSchema,
     MediaScale,
     RawItem,
+    corners_to_rectangle,
     not_utf8_check,
     not_utf8_error,
 )
@@ -66,7 +73,7 @@ from formats.writing import (
     shapes_walk,
     stem,
 )
-from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners
 from labelsite.archives import SafeZip
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.config_converters import key_from_text
@@ -75,26 +82,34 @@ from projects.models import EntryType
 
 DETECT_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
 SEGMENT_TYPES = DETECT_TYPES
+OBB_TYPES = frozenset({EntryType.RECTANGLE})
 
 
 def _clip(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-def _lines(item: ExportItem, class_index: dict[str, int], *, segments: bool) -> list[str]:
+def _lines(item: ExportItem, class_index: dict[str, int], *, segments: bool, obb: bool = False) -> list[str]:
     width, height = float(item.width or 0), float(item.height or 0)
     lines: list[str] = []
     for shape, _ in shapes_walk(item.annotation.shapes):
         index = class_index.get(shape.entry_id or "")
         if index is None:
             continue
+        if obb:
+            if shape.type != EntryType.RECTANGLE or len(shape.points) < 2:
+                continue
+            corners = rectangle_corners(shape.points, shape.rotation)
+            coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in corners)
+            lines.append(f"{index} {coordinates}")
+            continue
         if segments:
             # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
-            for ring in ring_shells(rings_of(shape.type, shape.points)):
+            for ring in ring_shells(rings_of(shape.type, shape.points, shape.rotation)):
                 coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in ring)
                 lines.append(f"{index} {coordinates}")
             continue
-        box = box_of(shape.points)
+        box = box_of(shape.points, shape.rotation)  # a rotated rectangle: its axis-aligned hull
         if box is None:
             continue
         x, y, w, h = box
@@ -107,8 +122,8 @@ def _yaml_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _writer(*, segments: bool) -> ExportWriter:
-    types = SEGMENT_TYPES if segments else DETECT_TYPES
+def _writer(*, segments: bool, obb: bool = False) -> ExportWriter:
+    types = OBB_TYPES if obb else SEGMENT_TYPES if segments else DETECT_TYPES
 
     def write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
         classes = source.config.geometry_classes(set(types))
@@ -133,7 +148,7 @@ def _writer(*, segments: bool) -> ExportWriter:
                             unsized.append(item.media_name)
                             lines: list[str] = []
                         else:
-                            lines = _lines(item, class_index, segments=segments)
+                            lines = _lines(item, class_index, segments=segments, obb=obb)
                         archive.writestr(f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines))
                     yield
                 listing.seek(0)
@@ -164,6 +179,16 @@ EXPORT_FORMATS = (
         extension="zip",
         content_type="application/zip",
         write=_writer(segments=True),
+    ),
+    ExportFormat(
+        name="yolo_obb",
+        label="YOLO oriented boxes (OBB)",
+        description="A zip in the Ultralytics OBB layout: labels/<image>.txt with each rectangle's 4 corners, turned "
+        "by its rotation (class x1 y1 x2 y2 x3 y3 x4 y4, normalised, clockwise from the box's top-left corner), "
+        "classes.txt and data.yaml.",
+        extension="zip",
+        content_type="application/zip",
+        write=_writer(segments=False, obb=True),
     ),
 )
 
@@ -414,37 +439,46 @@ class _Classes:
 
 def _line_shape(
     numbers: list[float], entry: IndexedEntry, width: float, height: float, digits: int
-) -> tuple[Any, str | None]:
+) -> tuple[Any, bool, str | None]:
     """A line's numbers (normalised) as the points of `entry`'s type scaled by `width` x `height`
-    and rounded to `digits` (float noise such as 360.00000000000006 is no pixel), or why not."""
+    and rounded to `digits` (float noise such as 360.00000000000006 is no pixel), or why not; and
+    whether the points are a rotated oriented box's 4 corners for a rectangle class, which
+    `corners_to_rectangle` makes a box and rotation once they are pixels."""
     if any(n < -_TOLERANCE or n > 1 + _TOLERANCE for n in numbers):
-        return None, "Coordinates are normalised to 0..1 by the image's width and height; this line has others."
+        return None, False, "Coordinates are normalised to 0..1 by the image's width and height; this line has others."
     numbers = [min(1.0, max(0.0, n)) for n in numbers]
     if len(numbers) == 4:
         cx, cy, w, h = numbers
         x1, y1 = round((cx - w / 2) * width, digits), round((cy - h / 2) * height, digits)
         x2, y2 = round((cx + w / 2) * width, digits), round((cy + h / 2) * height, digits)
         if entry.type == EntryType.RECTANGLE:
-            return [[x1, y1], [x2, y2]], None
+            return [[x1, y1], [x2, y2]], False, None
         corners = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
         if entry.type == EntryType.POLYGON:
-            return corners, None
+            return corners, False, None
         if entry.type == EntryType.SEGMENTATION:
-            return [corners], None
-        return None, f"A box cannot be stored in {entry.key!r}, which is a {entry.type}."
+            return [corners], False, None
+        return None, False, f"A box cannot be stored in {entry.key!r}, which is a {entry.type}."
     ring = [
         [round(numbers[i] * width, digits), round(numbers[i + 1] * height, digits)] for i in range(0, len(numbers), 2)
     ]
     xs, ys = sorted({x for x, _ in ring}), sorted({y for _, y in ring})
     if entry.type == EntryType.RECTANGLE and len(ring) == 4 and len(xs) == 2 and len(ys) == 2:
-        return [[xs[0], ys[0]], [xs[1], ys[1]]], None  # an oriented box that is not rotated
+        return [[xs[0], ys[0]], [xs[1], ys[1]]], False, None  # an oriented box that is not rotated
+    if entry.type == EntryType.RECTANGLE and len(ring) == 4:
+        # A rotated oriented box: the caller makes its corners a box and rotation (in pixels).
+        return ring, True, None
     if entry.type == EntryType.POLYGON:
-        return ring, None
+        return ring, False, None
     if entry.type == EntryType.SEGMENTATION:
-        return [ring], None
-    return None, (
-        f"A polygon (segmentation, or an oriented box that is rotated) cannot be stored in {entry.key!r}, which is "
-        f"a {entry.type}; map the class to a polygon or segmentation class with the option label_mapping."
+        return [ring], False, None
+    return (
+        None,
+        False,
+        (
+            f"A polygon (segmentation, or an oriented box of other than 4 corners) cannot be stored in {entry.key!r}, "
+            f"which is a {entry.type}; map the class to a polygon or segmentation class with the option label_mapping."
+        ),
     )
 
 
@@ -494,6 +528,7 @@ def convert(
     shapes: list[Shape] = []
     #: Every shape, nested ones too, for the media's size to scale when the archive has no image.
     scaled: list[Shape] = []
+    corner_boxes: list[tuple[Shape, str]] = []
     for number, line in enumerate(data["lines"], start=1):
         place = f"{data['file']}, line {number}"
         parts = line.split()
@@ -530,11 +565,18 @@ def convert(
         if isinstance(entry, str):
             errors.append(ErrorDetail(place, "label_not_in_config", entry, params=(class_number,)))
             continue
-        points, problem = _line_shape(numbers, entry, scale_x, scale_y, 3 if sized else 6)
+        points, corners, problem = _line_shape(numbers, entry, scale_x, scale_y, 3 if sized else 6)
         if problem is not None:
             errors.append(ErrorDetail(place, "geometry_type_mismatch", problem))
             continue
         box = Shape(key=entry.key, type=entry.type, points=points, schema_id=entry.schema_id, entry_id=entry.id)
+        if corners and not sized:
+            corner_boxes.append((box, place))  # a rotation is an angle in pixels: made once the media's size is known
+        elif corners:
+            problem = corners_to_rectangle(box)
+            if problem is not None:
+                errors.append(ErrorDetail(place, "not_a_rectangle", problem))
+                continue
         shapes.append(box)
         scaled.append(box)
         digits = 3 if sized else 6
@@ -555,7 +597,7 @@ def convert(
     reference = MediaRef(name=str(data["media"]))
     if errors:
         return Converted(annotation=None, errors=errors, reference=reference, reference_path=data["file"])
-    scale = MediaScale(shapes=scaled, path=data["file"]) if scaled and not sized else None
+    scale = MediaScale(shapes=scaled, path=data["file"], corner_boxes=corner_boxes) if scaled and not sized else None
     return Converted(
         annotation=MediaAnnotation(media=reference, shapes=shapes, keep_data=not options.get("replace", False)),
         reference=reference,

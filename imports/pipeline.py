@@ -47,6 +47,7 @@ from formats.reading import (
     MediaScale,
     RawItem,
     SizeCheck,
+    corners_to_rectangle,
     schema_error_detail,
 )
 from imports.media_create import GlobalKeyChecker, media_rows_create, media_rows_dataset, media_rows_dataset_errors
@@ -429,6 +430,10 @@ def _media_scale(scale: MediaScale | None, size: tuple[int, int] | None) -> Erro
     sx, sy = size[0] / 100.0, size[1] / 100.0
     for shape in scale.shapes:
         shape.points = _scaled(shape.points, sx, sy)
+    for shape, place in scale.corner_boxes:
+        problem = corners_to_rectangle(shape)
+        if problem is not None:
+            return ErrorDetail(path=place, code="not_a_rectangle", message=problem)
     return None
 
 

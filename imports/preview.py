@@ -103,6 +103,8 @@ class PreviewCollector:
                         "type": shape.type,
                         "color": self.colors.get(shape.entry_id or "", PALETTE[0]),
                         "points": shape.points,
+                        # A turned rectangle (degrees clockwise about its top-left corner).
+                        **({"rotation": shape.rotation} if shape.rotation else {}),
                     }
                     for shape in shapes[:PREVIEW_SHAPES]
                 ],

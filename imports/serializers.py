@@ -77,6 +77,9 @@ class PreviewShapeSerializer(serializers.Serializer):
     type = serializers.CharField()
     color = serializers.CharField()
     points = serializers.JSONField(help_text="In image pixels, as the label model stores them.")
+    rotation = serializers.FloatField(
+        required=False, help_text="A turned rectangle's degrees clockwise about its top-left corner; absent when 0."
+    )
 
 
 class PreviewItemSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ The labeling page and the native API read and write this document:
 
     {"version": 3,
      "answers": {"weather": {"value": "sunny", "answers": {"daytime": {"value": "day"}}}},
-     "labels": [{"id": 17, "key": "car", "type": "polygon", "points": [[57, 412], ...],
+     "labels": [{"id": 17, "key": "car", "type": "polygon", "points": [[57, 412], ...], "rotation": 0.0,
                  "answers": {"car_type": {"value": "suv"}}, "source": "manual",
                  "score": null, "model_version": "", "valid": true,
                  "children": [{"key": "wheel", "type": "point", "points": [[60, 500]], ...}]}]}
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labeling.geometry import points_problems
+from labeling.geometry import points_problems, rotation_problems
 from labelsite.errors import ErrorDetail
 from projects.label_config import IndexedEntry, LabelConfigIndex
 
@@ -114,6 +114,10 @@ def labels_problems(
         problems.extend(
             ErrorDetail(path=f"{here}.points", code="invalid_points", message=message)
             for message in points_problems(entry.type, label.get("points"))
+        )
+        problems.extend(
+            ErrorDetail(path=f"{here}.rotation", code="invalid_rotation", message=message)
+            for message in rotation_problems(entry.type, label.get("rotation"))
         )
         if label.get("source", "manual") not in SOURCES:
             problems.append(ErrorDetail(path=f"{here}.source", code="invalid", message=f"One of {sorted(SOURCES)}."))

@@ -51,3 +51,15 @@ def points_problems(geometry_type: str, points: Any) -> list[str]:
             problems.extend(f"polygon {index}: {p}" for p in _ring_problems(ring, "polygon"))
         return problems
     return _ring_problems(points, geometry_type)
+
+
+def rotation_problems(geometry_type: str, rotation: Any) -> list[str]:
+    """What is wrong with a label's `rotation` (degrees clockwise; any finite number, stored
+    normalised to (-180, 180]): only a rectangle turns."""
+    if rotation is None:
+        return []
+    if not _is_coordinate(rotation):
+        return ["rotation must be a finite number of degrees"]
+    if geometry_type != "rectangle" and float(rotation) % 360.0 != 0.0:
+        return [f"a {geometry_type} has no rotation; only rectangles turn (send 0 or leave it out)"]
+    return []

@@ -146,6 +146,10 @@ class Label(models.Model):
     # Image pixels: [[x, y], ...]; a rectangle is [[x, y], [x + w, y + h]]; a segmentation
     # is a list of rings ([[[x, y], ...], ...]).
     points = models.JSONField(default=list)
+    # A rectangle's rotation: degrees clockwise (image y points down) about the unrotated box's
+    # top-left corner, as Label Studio turns boxes; (-180, 180], 0 for every other type. A
+    # default in the database too: a batch staged for COPY before this column came has no value.
+    rotation = models.FloatField(default=0.0, db_default=0.0)
     answers = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=16, choices=LabelSource.choices, default=LabelSource.MANUAL)
     score = models.FloatField(null=True, blank=True)
@@ -180,6 +184,9 @@ class Label(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(source__in=LabelSource.values), name="label_source_valid"),
+            models.CheckConstraint(
+                condition=Q(rotation__gt=-180.0, rotation__lte=180.0), name="label_rotation_normalised"
+            ),
         ]
         indexes = [
             models.Index(fields=["task"], name="label_task"),

@@ -25,6 +25,7 @@ def label_as_json(label: Label, *, key: str, entry_type: str) -> dict[str, Any]:
         "key": key,
         "type": entry_type,
         "points": label.points,
+        "rotation": label.rotation,
         "answers": label.answers,
         "source": label.source,
         "score": label.score,
@@ -50,7 +51,9 @@ def task_annotation_get(*, task: Task) -> dict[str, Any]:
     }
     rows = (
         Label.objects.filter(task=task)
-        .only("id", "parent_id", "entry_id", "points", "answers", "source", "score", "model_version", "valid")
+        .only(
+            "id", "parent_id", "entry_id", "points", "rotation", "answers", "source", "score", "model_version", "valid"
+        )
         .order_by("id")
     )
     by_id: dict[int, dict[str, Any]] = {}

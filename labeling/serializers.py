@@ -123,6 +123,11 @@ class LabelSerializer(serializers.Serializer):
     points = serializers.JSONField(
         help_text="Image pixels: [[x, y], ...]; a rectangle is its two corners; a segmentation a list of rings."
     )
+    rotation = serializers.FloatField(
+        required=False,
+        help_text="A rectangle's rotation: degrees clockwise about its top-left corner (stored in (-180, 180]); "
+        "0 for every other type.",
+    )
     answers = serializers.DictField(child=AnswerSerializer(), required=False)
     source = serializers.ChoiceField(choices=LabelSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
     score = serializers.FloatField(required=False, allow_null=True)
@@ -164,6 +169,11 @@ class LabelCreateInputSerializer(LabelSerializer):
 
 class LabelUpdateInputSerializer(serializers.Serializer):
     points = serializers.JSONField(required=False)
+    rotation = serializers.FloatField(
+        required=False,
+        help_text="A rectangle's rotation: degrees clockwise about its top-left corner (stored in (-180, 180]); "
+        "0 for every other type.",
+    )
     answers = serializers.DictField(child=AnswerSerializer(), required=False)
     source = serializers.ChoiceField(choices=LabelSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
     score = serializers.FloatField(required=False, allow_null=True)
@@ -186,6 +196,7 @@ class LabelOutputSerializer(serializers.Serializer):
     key = serializers.CharField(source="entry.key")
     type = serializers.CharField(source="entry.type")
     points = serializers.JSONField()
+    rotation = serializers.FloatField()
     answers = serializers.JSONField()
     source = serializers.CharField()  # type: ignore[assignment]  # a field named like a Field attribute
     score = serializers.FloatField(allow_null=True)

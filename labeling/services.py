@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from labeling.annotation import MediaAnnotation, Shape, answers_to_json
+from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
 from labeling.documents import document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
 from labeling.selectors import task_annotation_get
@@ -315,6 +315,7 @@ def _label_rows(
             task=task,
             entry_id=entry.id,
             points=label["points"],
+            rotation=rotation_normalise(label.get("rotation") or 0.0),
             answers=label.get("answers") or {},
             source=label.get("source", LabelSource.MANUAL),
             score=label.get("score"),
@@ -433,6 +434,7 @@ _LABEL_COLUMNS = (
     "entry_id",
     "parent_id",
     "points",
+    "rotation",
     "answers",
     "source",
     "score",
@@ -722,6 +724,7 @@ def _import_label_rows(
                     entry_id,
                     parent_id,
                     _jsonb(shape.points) if encode else shape.points,
+                    rotation_normalise(shape.rotation) if shape.rotation else 0.0,
                     _jsonb(answers_to_json(shape.answers)) if encode else answers_to_json(shape.answers),
                     shape.source,
                     shape.score,
@@ -781,6 +784,7 @@ _LABEL_COLUMN_TYPES = (
     "uuid",
     "int8",
     "bytea",
+    "float8",
     "bytea",
     "text",
     "float8",
@@ -1005,7 +1009,7 @@ def task_review(*, task: Task, accept: bool, comment: str = "", user: Any = None
 # --- single labels (the native API); each write bumps the task's version -------------------------
 
 #: What a client may change on a label; its class and parent stay.
-LABEL_EDITABLE_FIELDS = ("points", "answers", "source", "score", "model_version")
+LABEL_EDITABLE_FIELDS = ("points", "rotation", "answers", "source", "score", "model_version")
 
 
 def _task_version_bump(*, task: Task, expected_version: int | None) -> None:
@@ -1101,7 +1105,7 @@ def label_create(
 def label_update(
     *, label: Label, changes: dict[str, Any], user: Any = None, expected_version: int | None = None
 ) -> Label:
-    """Change a label's points, answers, source, score or model version; the rest stays."""
+    """Change a label's points, rotation, answers, source, score or model version; the rest stays."""
     unknown = sorted(set(changes) - set(LABEL_EDITABLE_FIELDS))
     if unknown:
         raise _invalid_label(
@@ -1127,6 +1131,7 @@ def label_update(
         "key": entry.key,
         "type": entry.type,
         "points": label.points,
+        "rotation": label.rotation,
         "answers": label.answers,
         "source": label.source,
         "score": label.score,
@@ -1139,6 +1144,7 @@ def label_update(
     _task_version_bump(task=task, expected_version=expected_version)
     _reservation_renew(task=task, user=user)
     label.points = merged["points"]
+    label.rotation = rotation_normalise(merged["rotation"] or 0.0)
     label.answers = merged["answers"] or {}
     label.source = merged["source"] or LabelSource.MANUAL
     label.score = merged["score"]

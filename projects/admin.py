@@ -55,7 +55,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class LabelEntryInline(admin.TabularInline):
     model = LabelEntry
     extra = 0
-    fields = ["key", "title", "type", "parent", "schema_id", "color", "shortcut", "required", "position"]
+    fields = ["key", "title", "type", "parent", "schema_id", "color", "shortcut", "required", "rotatable", "position"]
     raw_id_fields = ["parent"]
 
 

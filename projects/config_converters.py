@@ -140,6 +140,9 @@ def ls_config_to_entries(xml: str) -> ConvertedConfig:
                     "color": (label.get("background") or "")[:32],
                     "children": [],
                 }
+                if entry_type == "rectangle" and tag == "rectanglelabels":
+                    # Label Studio lets its boxes turn unless the control says canRotate="false".
+                    entry["rotatable"] = (element.get("canRotate") or "true").lower() != "false"
                 hotkey = label.get("hotkey") or ""
                 if re.fullmatch(r"[0-9a-zA-Z]", hotkey) and hotkey.lower() not in shortcuts:
                     entry["shortcut"] = hotkey

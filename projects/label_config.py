@@ -5,7 +5,8 @@ classifications (questions), each with child questions and, for root geometries,
 geometries. Two input forms are accepted, entry by entry (the keys tell which):
 
 - Labelsite's own tree: `{"key", "title", "type", "schema_id"?, "color"?, "shortcut"?,
-  "required"?, "max_length"?, "options"?: [{"key", "label", "schema_id"?}], "children"?}`;
+  "required"?, "rotatable"? (rectangles: the labeling page may turn their boxes), "max_length"?,
+  "options"?: [{"key", "label", "schema_id"?}], "children"?}`;
   the output of `label_config_tree` is accepted as it is (its `id` is ignored).
 - DataGym's entry list (PUT /api/v1/config): `{"entryKey", "entryValue", "type", "color"?,
   "shortcut"?, "required"?, "maxLength"?, "options"?: {key: label}, "children"?, "id"?}`;
@@ -112,6 +113,7 @@ class EntrySpec:
     color: str = ""
     shortcut: str = ""
     required: bool = False
+    rotatable: bool = False
     max_length: int | None = None
     options: tuple[OptionSpec, ...] = ()
     children: tuple[EntrySpec, ...] = ()
@@ -184,6 +186,12 @@ def _parse_entry(raw: object, path: str, errors: list[ErrorDetail]) -> EntrySpec
     elif not isinstance(required, bool):
         errors.append(_wrong_type(f"{path}.required", "true or false"))
         required = False
+    rotatable = raw.get("rotatable")
+    if rotatable is None:
+        rotatable = False
+    elif not isinstance(rotatable, bool):
+        errors.append(_wrong_type(f"{path}.rotatable", "true or false"))
+        rotatable = False
     max_length = raw.get(names["max_length"])
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
         errors.append(_wrong_type(f"{path}.max_length", "a whole number"))
@@ -211,6 +219,7 @@ def _parse_entry(raw: object, path: str, errors: list[ErrorDetail]) -> EntrySpec
         color=color,
         shortcut=shortcut,
         required=required,
+        rotatable=rotatable,
         max_length=max_length,
         options=options,
         children=children,
@@ -303,7 +312,7 @@ def label_config_validate(*, entries: Sequence[EntrySpec]) -> list[ErrorDetail]:
     `freetext_max_length` ("FREETEXT",) when missing or below 1, `freetext_max_length_range`
     (ex_max: "Max Length", "255") when above 255. Codes without a DataGym counterpart:
     `option_key_*`, `duplicate_option_key`, `options_not_allowed`, `duplicate_schema_id`,
-    `schema_id_length`, `color_length`.
+    `schema_id_length`, `color_length`, `rotatable_type`.
     """
     checker = _Checker()
     root_keys: set[str] = set()
@@ -349,6 +358,12 @@ class _Checker:
             self.add(f"{path}.color", "color_length", f"Use a colour of at most {COLOR_MAX_LENGTH} characters.")
         self.check_schema_id(entry.schema_id, f"{path}.schema_id")
         self.check_max_length(entry, path)
+        if entry.rotatable and entry.type != EntryType.RECTANGLE:
+            self.add(
+                f"{path}.rotatable",
+                "rotatable_type",
+                f"Only rectangle classes turn; remove rotatable from this {entry.type} or make it a rectangle.",
+            )
         self.check_options(entry, path)
         for i, child in enumerate(entry.children):
             self.visit(child, f"{path}.children[{i}]", depth=depth + 1, parent=(entry, depth), tree_keys=tree_keys)
@@ -596,6 +611,7 @@ def _entry_row(
         color=spec.color,
         shortcut=spec.shortcut,
         required=spec.required,
+        rotatable=spec.rotatable and spec.type == EntryType.RECTANGLE,
         max_length=spec.max_length if spec.type == EntryType.FREETEXT else None,
         options=[
             {"key": option.key, "label": option.label, "schema_id": option.schema_id or str(uuid.uuid4())}
@@ -673,6 +689,7 @@ def label_config_tree(*, configuration: LabelConfiguration) -> list[dict[str, An
             "color": entry.color,
             "shortcut": entry.shortcut,
             "required": entry.required,
+            "rotatable": entry.rotatable,
             "max_length": entry.max_length,
             "options": [dict(option) for option in entry.options],
             "children": [node(child) for child in by_parent.get(entry.id, [])],
@@ -718,6 +735,8 @@ class IndexedEntry:
     max_length: int | None
     options: tuple[OptionSpec, ...]
     child_ids: tuple[str, ...]
+    #: A rectangle class whose boxes the labeling page may turn.
+    rotatable: bool = False
     #: The configured colour (`#rrggbb` or a CSS name), "" when none.
     color: str = ""
 
@@ -789,6 +808,7 @@ def label_config_index(*, configuration: LabelConfiguration) -> LabelConfigIndex
                 ),
                 child_ids=tuple(str(child.id) for child in by_parent.get(row.id, [])),
                 color=row.color,
+                rotatable=row.rotatable,
             )
             entries[entry.id] = entry
             if entry.parent_id is None:

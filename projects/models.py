@@ -192,6 +192,9 @@ class LabelEntry(models.Model):
     color = models.CharField(max_length=32, blank=True)
     shortcut = models.CharField(max_length=1, blank=True)
     required = models.BooleanField(default=False)
+    # A rectangle class whose boxes the labeling page lets annotators turn (handle and keys).
+    # Imported rotated boxes keep their rotation in any rectangle class; this only adds the tools.
+    rotatable = models.BooleanField(default=False, db_default=False)
     max_length = models.PositiveIntegerField(null=True, blank=True)
     # Ordered list of {"key", "label", "schema_id"}; options are read with their question.
     options = models.JSONField(default=list, blank=True)

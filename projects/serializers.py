@@ -69,6 +69,10 @@ class LabelEntrySerializer(serializers.Serializer):
     color = serializers.CharField(required=False, allow_blank=True)
     shortcut = serializers.CharField(required=False, allow_blank=True, help_text="One digit, unique.")
     required = serializers.BooleanField(required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+    rotatable = serializers.BooleanField(
+        required=False,
+        help_text="Rectangle classes only: the labeling page lets annotators turn the boxes (default false).",
+    )
     max_length = serializers.IntegerField(required=False, allow_null=True, help_text="Freetext questions only.")
     options = LabelOptionSerializer(many=True, required=False, help_text="Select and checklist questions only.")
 

@@ -1306,7 +1306,7 @@ def label_config_save(
             )
             if item.existing is not None:
                 row = item.existing
-                for name in ("key", "title", "color", "shortcut", "required", "max_length", "position"):
+                for name in ("key", "title", "color", "shortcut", "required", "rotatable", "max_length", "position"):
                     setattr(row, name, getattr(fresh, name))
                 # An option that keeps its key keeps its schema id.
                 old_ids = {option["key"]: option.get("schema_id") for option in row.options}
@@ -1323,7 +1323,8 @@ def label_config_save(
             rows_by_item[id(item)] = row
         if updates:
             LabelEntry.objects.bulk_update(
-                updates, ["key", "title", "color", "shortcut", "required", "max_length", "position", "options"]
+                updates,
+                ["key", "title", "color", "shortcut", "required", "rotatable", "max_length", "position", "options"],
             )
         fields = ["updated_at"]
         if image_field is not None:

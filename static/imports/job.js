@@ -169,7 +169,10 @@ function drawShape(group, shape, scale) {
   let anchor = null;
   if (shape.type === "rectangle" && points.length === 2) {
     const [[x1, y1], [x2, y2]] = points;
-    group.append(svg("rect", { x: Math.min(x1, x2), y: Math.min(y1, y2), width: Math.abs(x2 - x1), height: Math.abs(y2 - y1), ...stroke }));
+    const [left, top] = [Math.min(x1, x2), Math.min(y1, y2)];
+    // A turned box turns about its top-left corner, clockwise on screen, as SVG's rotate does.
+    const turn = Number(shape.rotation) ? { transform: `rotate(${Number(shape.rotation)} ${left} ${top})` } : {};
+    group.append(svg("rect", { x: left, y: top, width: Math.abs(x2 - x1), height: Math.abs(y2 - y1), ...stroke, ...turn }));
     anchor = [Math.min(x1, x2), Math.min(y1, y2)];
   } else if (shape.type === "polygon") {
     group.append(svg("polygon", { points: pointsAttribute(points), ...stroke, fill: color, "fill-opacity": 0.15 }));

@@ -18,6 +18,7 @@ import {
 } from "./geometry.js";
 import { HANDLE_RADIUS } from "./renderer.js";
 import { movableShapes, shapesInBox } from "./selection.js";
+import { canRotate, dragRotation, handleHit, rotationCentre, turnBy } from "./rotation.js";
 
 const CLICK_SLOP = 4; // screen pixels a press may move and still be a click
 const CLOSE_DISTANCE = 8; // screen pixels from the first point that close a polygon
@@ -223,6 +224,11 @@ export class CanvasController extends EventTarget {
 
   /** Vertex handles and edges of the selected shape: drag, remove (shift), insert (edge or alt). */
   editSelected(event, shape, sx, sy, point) {
+    const selected = this.store.find(shape.uid);
+    if (canRotate(this.config, shape, selected?.parent) && handleHit(shape, this.view, sx, sy)) {
+      this.startDrag(event, { kind: "rotate", uid: shape.uid, centre: rotationCentre(shape), moved: false });
+      return true;
+    }
     const vertex = this.vertexAt(shape, sx, sy);
     if (vertex) {
       if (event.shiftKey) {
@@ -451,6 +457,7 @@ export class CanvasController extends EventTarget {
   }
 
   onPointerMove(event) {
+    this.shiftHeld = event.shiftKey;
     const [sx, sy] = this.screenPoint(event);
     const point = this.view.toImage(sx, sy);
     this.cursor = point;
@@ -485,6 +492,15 @@ export class CanvasController extends EventTarget {
     const found = this.store.find(drag.uid);
     if (!found) return;
     const shape = found.shape;
+    if (drag.kind === "rotate") {
+      if (!drag.moved) {
+        this.store.checkpoint();
+        drag.moved = true;
+      }
+      dragRotation(shape, drag.centre, point[0], point[1], this.shiftHeld);
+      this.store.change({ only: shape.uid });
+      return;
+    }
     if (drag.kind === "vertex") {
       if (!drag.moved) {
         this.store.checkpoint();
@@ -624,12 +640,24 @@ export class CanvasController extends EventTarget {
     return true;
   }
 
-  /** Delete: the active vertex if there is one (and the shape keeps enough), else the label. */
+  /** Turn the selected box of a rotatable class by 1° (`large`: 15°), clockwise for +1. */
+  rotateSelected(direction, large) {
+    const found = this.store.find(this.store.selectedUid);
+    if (!found || this.readOnly || !canRotate(this.config, found.shape, found.parent)) return false;
+    const now = performance.now();
+    if (now - this.lastNudge > 800) this.store.checkpoint();
+    this.lastNudge = now;
+    turnBy(found.shape, direction, large);
+    this.store.change({ only: found.shape.uid });
+    return true;
+  }
+
   /** The shapes a move takes: the selected ones and their nested labels, less the locked. */
   movable(uids) {
     return movableShapes(this.store, uids.filter((uid) => !this.visibility?.isLockedUid(uid)));
   }
 
+  /** Delete: the selected labels (less the locked), else the active vertex if there is one (and the shape keeps enough), else the label. */
   deleteSelection() {
     const all = this.store.selectedUids();
     const many = all.filter((uid) => !this.visibility?.isLockedUid(uid));

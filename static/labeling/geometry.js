@@ -3,14 +3,81 @@
 /** The rings of a shape: one for most types, several for a segmentation, none for a point. */
 export function rings(shape) {
   if (shape.type === "segmentation") return shape.points;
-  if (shape.type === "rectangle") return [rectangleCorners(shape.points)];
+  if (shape.type === "rectangle") return [rectangleCorners(shape.points, shape.rotation)];
   return [shape.points];
 }
 
-/** The four corners of a rectangle stored as two opposite corners. */
-export function rectangleCorners(points) {
+/** The four corners of a rectangle stored as two opposite corners, turned by `rotation`
+ *  (degrees clockwise on screen, about the unrotated box's top-left corner, as the server and
+ *  Label Studio keep it): top-left, top-right, bottom-right, bottom-left of the box's own frame. */
+export function rectangleCorners(points, rotation = 0) {
   const [[x1, y1], [x2, y2]] = points;
-  return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
+  // Unturned: in the stored pair's order, which a corner drag (moveVertex) indexes by.
+  if (!rotation) return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
+  const left = Math.min(x1, x2), top = Math.min(y1, y2);
+  const w = Math.abs(x2 - x1), h = Math.abs(y2 - y1);
+  const local = [[0, 0], [w, 0], [w, h], [0, h]];
+  return local.map(([cx, cy]) => toWorld(left, top, rotation, cx, cy));
+}
+
+/** A point (cx, cy) of a box's own frame (origin its top-left corner) in image pixels. */
+function toWorld(left, top, rotation, cx, cy) {
+  const r = (rotation * Math.PI) / 180;
+  const cos = Math.cos(r), sin = Math.sin(r);
+  return [left + cx * cos - cy * sin, top + cx * sin + cy * cos];
+}
+
+/** Degrees in (-180, 180], the form the server stores, to a hundredth of a degree. */
+export function normalizeRotation(degrees) {
+  let turned = degrees % 360;
+  if (turned > 180) turned -= 360;
+  else if (turned <= -180) turned += 360;
+  turned = Math.round(turned * 100) / 100;
+  return turned === -180 ? 180 : turned === 0 ? 0 : turned;
+}
+
+/** The centre of a (rotated) rectangle in image pixels. */
+export function rectangleCentre(shape) {
+  const [[x1, y1], [x2, y2]] = shape.points;
+  const left = Math.min(x1, x2), top = Math.min(y1, y2);
+  return toWorld(left, top, shape.rotation || 0, Math.abs(x2 - x1) / 2, Math.abs(y2 - y1) / 2);
+}
+
+/** Turn a rectangle to `degrees` about its centre, in place: the centre stays where it is, the
+ *  stored top-left corner (the pivot of the stored rotation) moves. */
+export function setRectangleRotation(shape, degrees) {
+  const [[x1, y1], [x2, y2]] = shape.points;
+  const w = Math.abs(x2 - x1), h = Math.abs(y2 - y1);
+  const [mx, my] = rectangleCentre(shape);
+  const rotation = normalizeRotation(degrees);
+  const r = (rotation * Math.PI) / 180;
+  const cos = Math.cos(r), sin = Math.sin(r);
+  const left = mx - ((w / 2) * cos - (h / 2) * sin);
+  const top = my - ((w / 2) * sin + (h / 2) * cos);
+  shape.points = keepPivotInside([[left, top], [left + w, top + h]]);
+  shape.rotation = rotation;
+}
+
+/** Stored corners are pixels from the top left (the server refuses negative ones): a box whose
+ *  pivot a turn near the image's edge took outside is shifted back in. */
+function keepPivotInside(points) {
+  const [[x1, y1], [x2, y2]] = points;
+  const dx = Math.max(0, -Math.min(x1, x2)), dy = Math.max(0, -Math.min(y1, y2));
+  return [[x1 + dx, y1 + dy], [x2 + dx, y2 + dy]];
+}
+
+/** Where the rotation handle of a rectangle is: beyond the middle of its top edge (in its own
+ *  frame), `offset` image pixels out. */
+export function rotationHandlePoint(shape, offset) {
+  const [[x1, y1], [x2, y2]] = shape.points;
+  const left = Math.min(x1, x2), top = Math.min(y1, y2);
+  return toWorld(left, top, shape.rotation || 0, Math.abs(x2 - x1) / 2, -offset);
+}
+
+/** The rotation that points the handle of a rectangle centred at `centre` at (x, y). */
+export function rotationToward(centre, x, y) {
+  // The handle sits straight above the centre (screen angle -90°) when the box is not turned.
+  return normalizeRotation((Math.atan2(y - centre[1], x - centre[0]) * 180) / Math.PI + 90);
 }
 
 export function isClosed(type) {
@@ -28,6 +95,7 @@ export function bounds(shape) {
     }
   };
   if (shape.type === "segmentation") shape.points.forEach(visit);
+  else if (shape.type === "rectangle" && shape.rotation) visit(rectangleCorners(shape.points, shape.rotation));
   else visit(shape.points);
   return { minX, minY, maxX, maxY };
 }
@@ -92,7 +160,7 @@ export function area(shape) {
 export function vertices(shape) {
   const out = [];
   if (shape.type === "rectangle") {
-    rectangleCorners(shape.points).forEach(([x, y], index) => out.push({ ring: 0, index, x, y }));
+    rectangleCorners(shape.points, shape.rotation).forEach(([x, y], index) => out.push({ ring: 0, index, x, y }));
     return out;
   }
   rings(shape).forEach((ring, ringIndex) => ring.forEach(([x, y], index) => out.push({ ring: ringIndex, index, x, y })));
@@ -101,6 +169,10 @@ export function vertices(shape) {
 
 /** Move vertex (ring, index) of a shape to (x, y), in place. A rectangle moves the dragged corner. */
 export function moveVertex(shape, ring, index, x, y) {
+  if (shape.type === "rectangle" && shape.rotation) {
+    resizeRotatedRectangle(shape, index, x, y);
+    return;
+  }
   if (shape.type === "rectangle") {
     const [[x1, y1], [x2, y2]] = shape.points;
     // Corners in order: top-left, top-right, bottom-right, bottom-left (of the stored pair).
@@ -115,9 +187,32 @@ export function moveVertex(shape, ring, index, x, y) {
   target[index] = [x, y];
 }
 
+/** Resize a rotated rectangle in its own frame: corner `index` goes to (x, y), the opposite corner
+ *  stays. The box does not flip over (at least a pixel wide and high), so the corner dragged
+ *  keeps its index for the whole drag. */
+function resizeRotatedRectangle(shape, index, x, y) {
+  const rotation = shape.rotation;
+  const corners = rectangleCorners(shape.points, rotation);
+  const [fx, fy] = corners[(index + 2) % 4];
+  const r = (rotation * Math.PI) / 180;
+  const cos = Math.cos(r), sin = Math.sin(r);
+  // The dragged point seen from the fixed corner, in the box's own axes.
+  let dx = (x - fx) * cos + (y - fy) * sin;
+  let dy = -(x - fx) * sin + (y - fy) * cos;
+  const signX = index === 1 || index === 2 ? 1 : -1; // right-hand corners lie at +x of the fixed one
+  const signY = index === 2 || index === 3 ? 1 : -1;
+  dx = signX * Math.max(1, signX * dx);
+  dy = signY * Math.max(1, signY * dy);
+  // The box's top-left corner in its own axes, from the fixed corner, then in image pixels.
+  const lx = Math.min(0, dx), ly = Math.min(0, dy);
+  const left = fx + lx * cos - ly * sin;
+  const top = fy + lx * sin + ly * cos;
+  shape.points = keepPivotInside([[left, top], [left + Math.abs(dx), top + Math.abs(dy)]]);
+}
+
 /** Put a rectangle's corners in order (top left, bottom right) after a drag flipped them. */
 export function normalizeRectangle(shape) {
-  if (shape.type !== "rectangle") return;
+  if (shape.type !== "rectangle" || shape.rotation) return; // a rotated one never flips
   const [[x1, y1], [x2, y2]] = shape.points;
   shape.points = [[Math.min(x1, x2), Math.min(y1, y2)], [Math.max(x1, x2), Math.max(y1, y2)]];
 }

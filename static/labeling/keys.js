@@ -37,6 +37,11 @@ export const ACTIONS = [
   ["task.skip", "Skip the task and open the next one", ["ctrl+shift+enter"]],
   ["task.next", "Next task", ["n"]],
   ["task.previous", "Previous task", ["p"]],
+  // Turning the selected box of a rotatable class (`rotatable` on a rectangle class).
+  ["shape.rotateCcw", "Turn the selected box of a rotatable class 1° counter-clockwise", [","]],
+  ["shape.rotateCw", "Turn the selected box of a rotatable class 1° clockwise", ["."]],
+  ["shape.rotateCcwMore", "Turn the selected box of a rotatable class 15° counter-clockwise", ["<"]],
+  ["shape.rotateCwMore", "Turn the selected box of a rotatable class 15° clockwise", [">"]],
 ];
 
 /** Keys no remap may take: drawing, editing and the dialogs rely on them. */
@@ -74,6 +79,11 @@ const GROUPS = [
     { action: "edit.paste" },
     { action: "edit.duplicate" },
     { action: "edit.copyPrevious" },
+    { keys: "Drag handle", does: "Turn the selected box of a rotatable class about its centre with the round handle above it (Shift: 15° steps); its corners resize it in its own frame" },
+    { action: "shape.rotateCcw" },
+    { action: "shape.rotateCw" },
+    { action: "shape.rotateCcwMore" },
+    { action: "shape.rotateCwMore" },
     { keys: "Ctrl+Z", does: "Undo" },
     { keys: "Ctrl+Shift+Z", does: "Redo (also Ctrl+Y)" },
   ]],

@@ -928,6 +928,11 @@ function runAction(id) {
     case "task.previous":
       goTo(urls.previous);
       return true;
+    case "shape.rotateCcw":
+    case "shape.rotateCw":
+    case "shape.rotateCcwMore":
+    case "shape.rotateCwMore":
+      return controller.rotateSelected(id.startsWith("shape.rotateCw") ? 1 : -1, id.endsWith("More"));
     default:
       return false;
   }

@@ -6,6 +6,7 @@
 // panning and zooming a thousand polygons costs a handful of fill and stroke calls.
 
 import { bounds, isClosed, rectangleCorners, rings, vertices } from "./geometry.js";
+import { canRotate, drawHandle } from "./rotation.js";
 
 const MIN_SCALE = 0.02;
 const MAX_SCALE = 40;
@@ -383,6 +384,9 @@ export class Renderer {
 
   _drawHandles(shape, parent) {
     const { ctx, view } = this;
+    if (canRotate(this.config, shape, parent)) {
+      drawHandle(ctx, shape, view, this.config.entryFor(shape, parent)?.drawColor || "#fff");
+    }
     const active = this.store.activeVertex;
     for (const vertex of vertices(shape)) {
       const [sx, sy] = view.toScreen(vertex.x, vertex.y);
@@ -470,7 +474,7 @@ export class Renderer {
 /** Append a shape's outline (in image pixels) to a path. */
 function addShapePath(path, shape) {
   const closed = isClosed(shape.type);
-  const shapeRings = shape.type === "rectangle" ? [rectangleCorners(shape.points)] : rings(shape);
+  const shapeRings = shape.type === "rectangle" ? [rectangleCorners(shape.points, shape.rotation)] : rings(shape);
   for (const ring of shapeRings) {
     for (let i = 0; i < ring.length; i++) {
       if (i === 0) path.moveTo(ring[i][0], ring[i][1]);

@@ -30,6 +30,7 @@ export function storedLabel(label) {
     key: label.key,
     type: label.type,
     points: label.points,
+    rotation: label.rotation || 0,
     answers: label.answers || {},
     source: label.source || "manual",
     score: label.score ?? null,

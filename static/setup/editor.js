@@ -46,6 +46,7 @@ function blankEntry(parent) {
     color: "",
     shortcut: "",
     required: false,
+    rotatable: false,
     max_length: null,
     options: [],
     children: [],
@@ -84,6 +85,7 @@ function renderEntry(entry, siblings, index, path, parent) {
   typeSelect.addEventListener("change", () => {
     entry.type = typeSelect.value;
     if (entry.type === "freetext" && entry.max_length == null) entry.max_length = 255;
+    if (entry.type !== "rectangle") entry.rotatable = false;
     changed(true);
   });
 
@@ -106,6 +108,10 @@ function renderEntry(entry, siblings, index, path, parent) {
   );
   if (!geometry) {
     details.append(field("Required", input(entry, "required", { type: "checkbox" }, path), path, "required"));
+  }
+  if (entry.type === "rectangle") {
+    // Lets annotators turn this class's boxes (handle, [ and ] keys); only rectangles turn.
+    details.append(field("Rotatable", input(entry, "rotatable", { type: "checkbox" }, path), path, "rotatable"));
   }
   if (entry.type === "freetext") {
     details.append(

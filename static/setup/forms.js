@@ -14,6 +14,7 @@ export function toLabelsite(entries) {
     if (e.color) out.color = e.color;
     if (e.shortcut) out.shortcut = e.shortcut;
     if (e.required) out.required = true;
+    if (e.type === "rectangle" && e.rotatable) out.rotatable = true;
     if (e.type === "freetext") out.max_length = e.max_length === "" || e.max_length == null ? null : Number(e.max_length);
     if (e.type === "select" || e.type === "checklist") {
       out.options = (e.options || []).map((o) => {
@@ -61,6 +62,7 @@ export function fromAnyForm(entries) {
       color: raw.color || "",
       shortcut: raw.shortcut == null ? "" : String(raw.shortcut),
       required: Boolean(raw.required),
+      rotatable: Boolean(raw.rotatable), // DataGym's form has no rotation
       max_length: (datagym ? raw.maxLength : raw.max_length) ?? (type === "freetext" && !datagym ? 255 : null),
       options: options.map((o) => ({ key: o.key ?? "", label: o.label ?? "", schema_id: o.schema_id || null })),
       children: fromAnyForm(raw.children || []),

@@ -78,7 +78,13 @@ def rich_project(export_project, export_dataset, make_task, media_storage):  # n
     Label.objects.filter(task=second, parent__isnull=True).update(updated_by=annotator)
     bus = LabelEntry.objects.get(configuration__project=export_project, key="bus")
     Label.objects.create(
-        task=second, entry=bus, points=[[3, 3], [9, 9]], source=LabelSource.PREDICTION, score=0.73, model_version="m-7"
+        task=second,
+        entry=bus,
+        points=[[3, 3], [9, 9]],
+        rotation=-12.5,
+        source=LabelSource.PREDICTION,
+        score=0.73,
+        model_version="m-7",
     )
     make_task(state=TaskState.BACKLOG, source=MediaSource.S3, url="s3://bucket/scenes/3.jpg", global_key="g-3")
     return export_project
@@ -116,9 +122,9 @@ def _labels(project: Project) -> list[tuple[Any, ...]]:
     )
     return sorted(
         (r.task.media.name, r.entry.key, r.entry.schema_id, r.parent.entry.key if r.parent else None,
-         json.dumps(r.points), json.dumps(r.answers, sort_keys=True), r.source, r.score, r.model_version, r.valid,
-         r.author.username if r.author else None, r.updated_by.username if r.updated_by else None,
-         r.created_at, r.updated_at)
+         json.dumps(r.points), r.rotation, json.dumps(r.answers, sort_keys=True), r.source, r.score,
+         r.model_version, r.valid, r.author.username if r.author else None,
+         r.updated_by.username if r.updated_by else None, r.created_at, r.updated_at)
         for r in rows
     )  # fmt: skip
 

@@ -45,6 +45,7 @@ def test_registry_lists_every_export_format():
         "masks",
         "pascal_voc",
         "yolo",
+        "yolo_obb",
         "yolo_seg",
     ]
 

@@ -210,13 +210,17 @@ def test_an_explicit_mapping_maps_a_foreign_label(ls_config):
     assert [s.key for s in converted.annotation.shapes] == ["car"]
 
 
-def test_a_rotated_box_needs_a_polygon_class(ls_config):
+def test_a_rotated_box_keeps_its_rotation_in_a_rectangle_class_and_becomes_corners_in_a_polygon_class(ls_config):
     rotated = box("Car", 10, 10, 10, 10, rotation=90)
-    refused = convert(ls_config, task(annotations=[{"result": [rotated]}]))
+    kept = convert(ls_config, task(annotations=[{"result": [rotated]}]))
     mapped = convert(ls_config, task(annotations=[{"result": [rotated]}]), label_mapping={"Car": "road"})
 
-    assert refused.errors[0].code == "rotated_rectangle"
+    assert kept.errors == []
+    assert kept.annotation.shapes[0].type == "rectangle"
+    assert kept.annotation.shapes[0].points == [[80.0, 60.0], [160.0, 120.0]]
+    assert kept.annotation.shapes[0].rotation == 90.0
     assert mapped.annotation.shapes[0].type == "polygon"
+    assert mapped.annotation.shapes[0].rotation == 0.0
     assert mapped.annotation.shapes[0].points[1] == [80.0, 140.0]
 
 

@@ -23,6 +23,7 @@ from exports.driver import export_write
 from exports.reader import ExportFilters, ExportReader
 from formats.codecs.mask_polygons import segmentation_mask
 from imports.models import ImportJob
+from labeling.annotation import rectangle_corners
 from labeling.models import Label, Task, TaskState
 from projects.label_config import label_config_replace
 from tests.factories import DatasetFactory, MediaFactory, TaskFactory
@@ -272,21 +273,21 @@ def test_a_turned_box_lands_as_its_four_corners_in_a_polygon_class_named_by_labe
     assert np.allclose(outline, [[12.67, 11.768], [21.33, 16.768], [19.33, 20.232], [10.67, 15.232]], atol=0.001)
 
 
-def test_a_turned_box_in_a_rectangle_class_is_a_located_error_that_names_label_mapping(
-    admin_client, project, run_import, tmp_path
-):
+def test_a_turned_box_in_a_rectangle_class_keeps_its_rotation(admin_client, project, run_import, tmp_path):
     folder = datumaro_export(tmp_path, TURNED)
     configure(admin_client, project, (folder / "default.xml").read_text())
     media(project, SIZES)
 
     job = run_import(project, "cvat.zip", _zip(folder))
 
-    assert job["status"] == "failed"
-    (error,) = job["errors"]
-    assert (error["code"], error["location"]) == ("rotated_box", "default.xml: /annotations/image[1]/box[1]/@rotation")
-    assert "turned by 30 degrees" in error["message"]
-    assert "label_mapping" in error["message"]
-    assert not Label.objects.exists()
+    assert job["status"] == "succeeded", job["errors"]
+    car = Label.objects.get(task__media__name="street_2.jpg", entry__key="car")
+    # The same 10 x 4 box about (16, 16) turned 30 degrees as in the polygon test above: we turn
+    # about the box's top-left corner, so that corner is stored where CVAT's turned one lies.
+    assert car.rotation == pytest.approx(30)
+    assert np.allclose(car.points, [[12.67, 11.768], [22.67, 15.768]], atol=0.001)
+    corners = rectangle_corners(car.points, car.rotation)
+    assert np.allclose(corners, [[12.67, 11.768], [21.33, 16.768], [19.33, 20.232], [10.67, 15.232]], atol=0.001)
 
 
 def test_occluded_is_kept_as_the_answer_of_the_class_question_and_z_order_orders_the_shapes(
