@@ -157,7 +157,9 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-dataset-media-urls": {"post": ADMIN},
     "api-dataset-media-s3": {"post": ADMIN},
     "api-dataset-media-keys": {"post": ADMIN},
-    "api-media": {"patch": ADMIN, "delete": ADMIN},
+    "api-media": {"get": MEMBER, "patch": ADMIN, "delete": ADMIN},
+    # Each caller's own key map: every signed-in person has one.
+    "api-labeling-keys": {"get": ANY, "put": ANY},
     "api-task-list": {"get": MEMBER},
     "api-task": {"get": MEMBER},
     "api-task-assign": {"post": MEMBER},
