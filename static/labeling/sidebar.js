@@ -79,7 +79,6 @@ export class ClassList {
 }
 
 const ROW_HEIGHT = 34; // px, the least a row takes; long titles wrap and make their row taller
-const LINE_HEIGHT = 17;
 const OVERSCAN = 6;
 
 /**
@@ -156,25 +155,31 @@ export class LabelList {
     this.layout();
   }
 
-  /** Row heights and offsets: a title that wraps to more lines makes its row taller, never cut. */
+  /**
+   * Row heights and offsets: a title that wraps to more lines makes its row taller, never cut
+   * or overlapping the next. Each kind of row (class, nesting, badge: a handful for 10,000
+   * labels) is drawn once, unseen, at the list's width and measured, since a guess from the
+   * text's width misses how words wrap.
+   */
   layout() {
     this.width = this.container.clientWidth;
-    const measure = textMeasurer(this.container);
-    const lines = new Map(); // by title and room: 10,000 rows have a handful of class titles
+    const probe = el("div", { className: "vlist__probe" });
+    this.spacer.append(probe);
+    const heights = new Map();
     this.offsets = new Array(this.items.length + 1);
     this.offsets[0] = 0;
     this.items.forEach((item, i) => {
       const title = item.entry ? item.entry.title : item.key || item.shape.key;
-      // Room for the title: the row less its swatch, short id, badge and toggles.
-      const badge = item.kind === "label" && item.shape.source !== "manual" ? 70 : 0;
-      const room = Math.max(40, (this.width - 100 - badge - (item.parent ? 16 : 0)) * 0.9);
-      const key = `${title}|${room}`;
-      if (!lines.has(key)) lines.set(key, Math.max(1, Math.ceil(measure(title) / room)));
-      // A label row has its id and type on a line under the title.
-      const height = item.kind === "group" ? Math.max(30, lines.get(key) * LINE_HEIGHT + 10) : lines.get(key) * LINE_HEIGHT + 24;
-      item.height = height;
-      this.offsets[i + 1] = this.offsets[i] + height;
+      const key = item.kind === "group" ? `g|${title}` : `l|${title}|${item.parent ? 1 : 0}|${item.shape.source}`;
+      if (!heights.has(key)) {
+        const node = item.kind === "group" ? this.groupRow(item) : this.labelRow(item);
+        probe.replaceChildren(node);
+        heights.set(key, Math.max(item.kind === "group" ? 30 : ROW_HEIGHT, Math.ceil(node.getBoundingClientRect().height)));
+      }
+      item.height = heights.get(key);
+      this.offsets[i + 1] = this.offsets[i] + item.height;
     });
+    probe.remove();
     this.spacer.style.height = `${Math.max(this.offsets[this.items.length], ROW_HEIGHT)}px`;
     this.paint();
   }
@@ -324,13 +329,6 @@ function icon(kind, on) {
 }
 
 /** The width of a text in the list's font, without laying it out in the page. */
-function textMeasurer(node) {
-  const ctx = document.createElement("canvas").getContext("2d");
-  const style = getComputedStyle(node);
-  ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
-  return (text) => ctx.measureText(text).width;
-}
-
 /** The words of a label's answers, with the options' labels, for the search box. */
 function answerTexts(answers, questions) {
   const texts = [];

@@ -419,6 +419,14 @@ FIT_PROBLEMS = """() => {
     return out;
 }"""
 
+#: Rows of the (virtualised) label list whose content runs out of the row into the next one.
+ROW_OVERFLOWS = """() => [...document.querySelectorAll("#label-list .vlist__row")]
+    .filter((row) => {
+        const box = row.getBoundingClientRect();
+        return [...row.querySelectorAll("*")].some((node) => node.getBoundingClientRect().bottom > box.bottom + 1);
+    })
+    .map((row) => row.textContent.trim())"""
+
 #: Record the save pill's state and width, and where the Skip button after it is, on every change.
 WATCH_PILL = """() => {
     const pill = document.getElementById("save-state");
@@ -457,6 +465,8 @@ def test_the_side_panels_fit_at_1440_and_the_save_pill_keeps_the_toolbar_still(
         open_task(page, live_server, task)
         page.locator("#label-list .label-row").nth(1).click()
         screenshot(page, f"labeling-{width}.png")
+        # A long class name wraps in the label list and its row grows: nothing runs into the next row.
+        assert page.evaluate(ROW_OVERFLOWS) == []
         if width != 1440:
             continue
         problems = page.evaluate(FIT_PROBLEMS)
