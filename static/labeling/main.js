@@ -668,7 +668,8 @@ if (data.canReview && data.document.state === "completed") {
     const result = await api.post(urls.review, { accept, comment: comment.value });
     if (result.ok) {
       saver.clearDraft();
-      leave(`${urls.taskList}?state=completed`);
+      // On to the next task to review (the queue says when none is left).
+      leave(urls.reviewQueue);
     } else {
       toast(errorOf(result).message);
     }
