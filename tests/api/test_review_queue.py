@@ -278,3 +278,22 @@ def test_the_project_page_counts_to_review_accepted_and_rejected(world: World):
     annotator_page = page_client(ann).get(f"/projects/{world.project.pk}/")
     assert b'id="start-review"' not in annotator_page.content
     assert annotator_page.context["queue"] == {"assigned": 1, "reserved": 0, "rejected": 1}
+
+
+def test_an_annotators_home_counts_their_assigned_reserved_and_sent_back_tasks(world: World):
+    tasks = more_tasks(world, 4)
+    ann, rev = annotator(world, "ann"), reviewer(world, "rev")
+    (done,) = completed_by(ann, [tasks[1]])
+    services.task_review(task=done, accept=False, comment="Redo", user=rev)
+    services.task_assign(task=tasks[2], assignee=ann)
+    assert services.task_reserve(task=tasks[3], user=ann)
+
+    home = page_client(ann).get("/")
+
+    (project,) = [p for p in home.context["projects"] if p.pk == world.project.pk]
+    # The sent-back task is assigned to them again, so it counts as assigned too.
+    assert project.queue == {"assigned": 2, "reserved": 1, "rejected": 1}
+    assert project.may_review is False
+    assert b"/review" not in home.content
+    reviewers_home = page_client(rev).get("/")
+    assert f"/projects/{world.project.pk}/review".encode() in reviewers_home.content
