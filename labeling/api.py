@@ -181,7 +181,7 @@ class TaskHeartbeatApi(APIView):
     def post(self, request: Request, task_id: str) -> Response:
         data = TaskHeartbeatInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        task = selectors.task_get_for_presence(user=request.user, task_id=task_id)
         task = services.task_heartbeat(
             task=task, user=request.user, active_seconds=data.validated_data["active_seconds"]
         )

@@ -13,7 +13,7 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from labeling.models import Label, LabelingPreference, Task
+from labeling.models import Label, LabelingPreference, Task, TaskState
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.models import LabelEntry, Membership, Project, Role
 from projects.selectors import AnyUser, project_get_for_user, project_list_for_user, user_role
@@ -246,6 +246,19 @@ def task_get_for_review(*, user: AnyUser, task_id: UUID | str) -> Task:
     task = task_get_for_user(user=user, task_id=task_id)
     if user_role(user=user, organization=task.project.organization_id) not in _REVIEWING_ROLES:
         raise PermissionDenied(code="permission_denied", message="Only reviewers and admins review tasks.")
+    return task
+
+
+def task_get_for_presence(*, user: AnyUser, task_id: UUID | str) -> Task:
+    """The task if the user may keep it open to work on: label it (`task_get_for_labeling`), or
+    review it (a reviewer or admin on a completed task, whose review reservation the page renews)."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    reviewing = task.state == TaskState.COMPLETED and user_may_review(user=user, project=task.project)
+    if not (reviewing or task_may_label(user=user, task=task)):
+        raise PermissionDenied(
+            code="permission_denied",
+            message="You may change only tasks that are open or assigned to you.",
+        )
     return task
 
 

@@ -117,7 +117,10 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
         services.task_review_reserve(task=task, user=request.user)
         task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
     holder = selectors.task_holder(task=task)
-    held_by_other = holder is not None and holder.user_id != request.user.pk
+    # A reviewer holding a completed task's review reservation is reviewing it: the page renews
+    # that reservation, and the annotator it is assigned to does not make it "held by another".
+    reviewing = can_review and task.state == TaskState.COMPLETED and task.reserved_by_id == request.user.pk
+    held_by_other = holder is not None and holder.user_id != request.user.pk and not reviewing
     try:
         tree = label_config_tree(configuration=project.label_configuration)
     except LabelConfiguration.DoesNotExist:
@@ -137,6 +140,7 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
         "heldByOther": held_by_other,
         "heartbeatSeconds": min(60, max(10, services.task_lease_seconds() // 3)),
         "canReview": can_review,
+        "reviewing": reviewing,
         "reviewComment": task.review_comment,
         "csrfToken": get_token(request),
         "urls": _page_urls(task, previous=previous, following=following),

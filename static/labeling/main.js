@@ -586,8 +586,10 @@ if (readOnly && data.heldByOther && data.holder) {
   }
 }
 
-// While the page is open the task stays reserved for me, and my active time is counted.
-const presence = readOnly ? null : new Presence({ api, url: urls.heartbeat, intervalSeconds: data.heartbeatSeconds });
+// While the page is open the task stays reserved for me, and my active time is counted; a
+// reviewer reviewing a completed task (read-only for them) keeps their review reservation too.
+const presence =
+  readOnly && !data.reviewing ? null : new Presence({ api, url: urls.heartbeat, intervalSeconds: data.heartbeatSeconds });
 presence?.addEventListener("lost", (event) => {
   showBanner("conflict", `${event.detail.message} Your unsaved changes are kept on this computer.`, [
     ["Reload (R)", () => leave(window.location.href)],

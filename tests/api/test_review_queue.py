@@ -246,6 +246,8 @@ def test_the_review_page_opens_the_next_task_to_review_and_the_labeling_page_off
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert page.context["page_data"]["canReview"] is True
+    assert page.context["page_data"]["reviewing"] is True
+    assert page.context["page_data"]["heldByOther"] is False
     assert page.context["page_data"]["urls"]["reviewQueue"] == f"/projects/{world.project.pk}/review"
     assert Task.objects.get(pk=tasks[0].pk).reserved_by_id == rev.pk
 
@@ -297,3 +299,22 @@ def test_an_annotators_home_counts_their_assigned_reserved_and_sent_back_tasks(w
     assert b"/review" not in home.content
     reviewers_home = page_client(rev).get("/")
     assert f"/projects/{world.project.pk}/review".encode() in reviewers_home.content
+
+
+def test_a_reviewers_page_heartbeat_renews_the_review_reservation_through_the_api(world: World):
+    tasks = more_tasks(world, 1)
+    ann, rev = annotator(world, "ann"), reviewer(world, "rev")
+    completed_by(ann, [tasks[0]])
+    held = services.task_review_next_reserve(user=rev, project=world.project)
+    assert held is not None
+    soon = timezone.now() + timedelta(seconds=5)
+    Task.objects.filter(pk=held.pk).update(reserved_until=soon)
+
+    response = api_client(rev).post(f"/api/tasks/{held.pk}/heartbeat", {"active_seconds": 3}, format="json")
+
+    assert response.status_code == 200, response.content
+    stored = Task.objects.get(pk=held.pk)
+    assert stored.reserved_by_id == rev.pk
+    assert stored.reserved_until is not None
+    assert stored.reserved_until > soon
+    assert stored.active_seconds == 3
