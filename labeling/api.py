@@ -181,7 +181,7 @@ class TaskHeartbeatApi(APIView):
     def post(self, request: Request, task_id: str) -> Response:
         data = TaskHeartbeatInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        task = selectors.task_get_for_presence(user=request.user, task_id=task_id)
         task = services.task_heartbeat(
             task=task, user=request.user, active_seconds=data.validated_data["active_seconds"]
         )
@@ -199,6 +199,25 @@ class TaskReleaseApi(APIView):
     def post(self, request: Request, task_id: str) -> Response:
         task = selectors.task_get_for_release(user=request.user, task_id=task_id)
         task = services.task_release(task=task)
+        return Response(_task_output(task))
+
+
+class TaskReviewNextApi(APIView):
+    @extend_schema(
+        operation_id="tasks_review_next",
+        summary="Reserve the next task to review",
+        description=(
+            "A completed task not completed by the caller and held by no other reviewer, reserved "
+            "for the caller with the labeling lease (renewed by the heartbeat); 204 when none is left."
+        ),
+        request=None,
+        responses={200: TaskOutputSerializer, 204: None, **ERRORS},
+    )
+    def post(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get_for_review(user=request.user, project_id=project_id)
+        task = services.task_review_next_reserve(user=request.user, project=project)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(_task_output(task))
 
 

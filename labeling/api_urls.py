@@ -6,6 +6,7 @@ from labeling import api
 
 urlpatterns = [
     path("projects/<uuid:project_id>/tasks", api.TaskListApi.as_view(), name="api-task-list"),
+    path("projects/<uuid:project_id>/review/next", api.TaskReviewNextApi.as_view(), name="api-task-review-next"),
     path("tasks/<uuid:task_id>", api.TaskGetApi.as_view(), name="api-task"),
     path("tasks/<uuid:task_id>/assign", api.TaskAssignApi.as_view(), name="api-task-assign"),
     path("tasks/<uuid:task_id>/complete", api.TaskCompleteApi.as_view(), name="api-task-complete"),

@@ -13,10 +13,10 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from labeling.models import Label, LabelingPreference, Task
+from labeling.models import Label, LabelingPreference, Task, TaskState
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.models import LabelEntry, Membership, Project, Role
-from projects.selectors import AnyUser, project_list_for_user, user_role
+from projects.selectors import AnyUser, project_get_for_user, project_list_for_user, user_role
 
 
 def label_as_json(label: Label, *, key: str, entry_type: str) -> dict[str, Any]:
@@ -247,6 +247,33 @@ def task_get_for_review(*, user: AnyUser, task_id: UUID | str) -> Task:
     if user_role(user=user, organization=task.project.organization_id) not in _REVIEWING_ROLES:
         raise PermissionDenied(code="permission_denied", message="Only reviewers and admins review tasks.")
     return task
+
+
+def task_get_for_presence(*, user: AnyUser, task_id: UUID | str) -> Task:
+    """The task if the user may keep it open to work on: label it (`task_get_for_labeling`), or
+    review it (a reviewer or admin on a completed task, whose review reservation the page renews)."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    reviewing = task.state == TaskState.COMPLETED and user_may_review(user=user, project=task.project)
+    if not (reviewing or task_may_label(user=user, task=task)):
+        raise PermissionDenied(
+            code="permission_denied",
+            message="You may change only tasks that are open or assigned to you.",
+        )
+    return task
+
+
+def project_get_for_review(*, user: AnyUser, project_id: UUID | str) -> Project:
+    """The project if the user reviews in its organisation (a reviewer or an admin)."""
+    project = project_get_for_user(user=user, project_id=project_id)
+    if user_role(user=user, organization=project.organization_id) not in _REVIEWING_ROLES:
+        raise PermissionDenied(code="permission_denied", message="Only reviewers and admins review tasks.")
+    return project
+
+
+def user_may_review(*, user: AnyUser, project: Project) -> bool:
+    """Whether the review queue and the review buttons are the user's: the rule of
+    `project_get_for_review` and `task_get_for_review`, for pages that show or hide them."""
+    return user_role(user=user, organization=project.organization_id) in _REVIEWING_ROLES
 
 
 def task_get_for_assign(*, user: AnyUser, task_id: UUID | str, assignee_id: int | None) -> tuple[Task, Any]:

@@ -125,16 +125,28 @@ def _free_for(user: Any, *, now: datetime) -> Q:
     )
 
 
-def _reserve_row(*, task_id: Any, user: Any, now: datetime, active_seconds: int = 0) -> bool:
+def _free_for_review(user: Any, *, now: datetime) -> Q:
+    """Tasks `user` may reserve to review: completed (so not reviewed yet: accepting makes a task
+    reviewed, rejecting reopens it), not completed by them, held by nobody else."""
+    return (
+        Q(state=TaskState.COMPLETED)
+        & ~Q(completed_by_id=user.pk)
+        & (Q(reserved_by__isnull=True) | Q(reserved_until__lte=now) | Q(reserved_by_id=user.pk))
+    )
+
+
+def _reserve_row(*, task_id: Any, user: Any, now: datetime, active_seconds: int = 0, review: bool = False) -> bool:
     """Take or renew the reservation of one task with one conditional UPDATE (race-free on every
     database: of two writers, the second finds the condition false); answers whether it held.
-    Only people reserve: an organisation's token (no `pk`) acts for nobody in particular."""
+    Only people reserve: an organisation's token (no `pk`) acts for nobody in particular.
+    `review`: the reservation of a reviewer (the same lease, on a completed task)."""
     if not getattr(user, "pk", None):
         return False
     changes: dict[str, Any] = {"reserved_by": user, "reserved_until": now + timedelta(seconds=task_lease_seconds())}
     if active_seconds:
         changes["active_seconds"] = F("active_seconds") + active_seconds
-    return bool(Task.objects.filter(_free_for(user, now=now), pk=task_id).update(**changes))
+    free = _free_for_review(user, now=now) if review else _free_for(user, now=now)
+    return bool(Task.objects.filter(free, pk=task_id).update(**changes))
 
 
 def _reservations_release_others(*, user: Any, project_id: Any, keep: Any, now: datetime) -> None:
@@ -203,6 +215,55 @@ def task_next_reserve(*, user: Any, project: Project) -> Task | None:
     return None
 
 
+def _may_review(*, user: Any, task: Task) -> bool:
+    return user_role(user=user, organization=task.project.organization_id) in (Role.ADMIN, Role.REVIEWER)
+
+
+def task_review_reserve(*, task: Task, user: Any) -> bool:
+    """Reserve a completed task for the reviewer who opens it (a link, the review queue), or renew
+    their reservation; False, changing nothing, when it is not to review, they completed it, or
+    another reviewer holds it. The caller checks the role (`task_get_for_review`)."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        if not _reserve_row(task_id=task.pk, user=user, now=now, review=True):
+            return False
+        _reservations_release_others(user=user, project_id=task.project_id, keep=task.pk, now=now)
+    task.refresh_from_db(fields=["reserved_by", "reserved_until", "active_seconds"])
+    return True
+
+
+def task_review_next_reserve(*, user: Any, project: Project) -> Task | None:
+    """The task `user` should review next, reserved for them with the labeling lease; None when
+    none is left. Their own live review reservation first, then completed tasks in the order they
+    were completed; never one they completed themselves, nor one another reviewer holds. Race-free
+    the way `task_next_reserve` is: two reviewers never get the same task."""
+    if not getattr(user, "pk", None):
+        return None  # an organisation's token reviews as nobody in particular: it reserves nothing
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _ in range(_NEXT_ATTEMPTS):
+        now = timezone.now()
+        with transaction.atomic():
+            order = Case(
+                When(reserved_by_id=user.pk, reserved_until__gt=now, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+            candidates = Task.objects.filter(_free_for_review(user, now=now), project=project).order_by(
+                order, F("completed_at").asc(nulls_first=True), "created_at", "id"
+            )
+            if skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            task_id = candidates.values_list("pk", flat=True).first()
+            if task_id is None:
+                return None
+            if _reserve_row(task_id=task_id, user=user, now=now, review=True):
+                _reservations_release_others(user=user, project_id=project.pk, keep=task_id, now=now)
+                return Task.objects.select_related("media", "project").get(pk=task_id)
+    return None
+
+
 #: The most active time one heartbeat or save may add: a page sends its increments every minute,
 #: so more than a lease's worth at once is not time spent on this task.
 def _active_seconds_clean(value: int | None) -> int:
@@ -220,7 +281,9 @@ def task_heartbeat(*, task: Task, user: Any, active_seconds: int = 0) -> Task:
     seconds = _active_seconds_clean(active_seconds)
     now = timezone.now()
     with transaction.atomic():
-        if not _reserve_row(task_id=task.pk, user=user, now=now, active_seconds=seconds) and seconds:
+        # A reviewer's page renews the review reservation of the completed task it shows.
+        review = task.state == TaskState.COMPLETED and _may_review(user=user, task=task)
+        if not _reserve_row(task_id=task.pk, user=user, now=now, active_seconds=seconds, review=review) and seconds:
             Task.objects.filter(pk=task.pk).update(active_seconds=F("active_seconds") + seconds)
     task.refresh_from_db(fields=["reserved_by", "reserved_until", "active_seconds", "assignee"])
     return task
@@ -981,8 +1044,13 @@ def task_assign(*, task: Task, assignee: Any) -> Task:
 
 
 def task_review(*, task: Task, accept: bool, comment: str = "", user: Any = None) -> Task:
-    """Accept a completed task (reviewed), or send it back to in progress with the comment;
-    records who reviewed it, the verdict and when."""
+    """Accept a completed task (reviewed), or send it back with the comment: in progress again,
+    assigned to whoever completed it, so that it comes back first in their queue (and nobody else
+    takes it) with the comment shown on the labeling page. Records who reviewed it, the verdict
+    and when, and ends the review reservation.
+
+    A task another reviewer holds (the review queue reserved it for them) is theirs to review
+    until their lease ends; admins may still review it."""
     if task.state != TaskState.COMPLETED:
         raise Conflict(
             code="task_state",
@@ -990,6 +1058,21 @@ def task_review(*, task: Task, accept: bool, comment: str = "", user: Any = None
             params=(task.state.upper(),),
         )
     now = timezone.now()
+    if getattr(user, "pk", None):
+        # Read afresh: a reservation taken after the page loaded counts.
+        holder = (
+            Task.objects.filter(pk=task.pk, reserved_until__gt=now)
+            .exclude(reserved_by_id=user.pk)
+            .exclude(reserved_by__isnull=True)
+            .values_list("reserved_by_id", "reserved_by__username")
+            .first()
+        )
+        if holder is not None and user_role(user=user, organization=task.project.organization_id) != Role.ADMIN:
+            raise Conflict(
+                code="task_held",
+                message=f"This task is reserved by {holder[1]}, who is reviewing it; review another task.",
+                params=(holder[1], holder[0], "reserved"),
+            )
     changes: dict[str, Any] = {
         "state": TaskState.REVIEWED if accept else TaskState.IN_PROGRESS,
         "review_comment": comment,
@@ -997,7 +1080,11 @@ def task_review(*, task: Task, accept: bool, comment: str = "", user: Any = None
         "reviewed_by": user if getattr(user, "pk", None) else None,
         "reviewed_at": now,
         "updated_at": now,
+        "reserved_by": None,
+        "reserved_until": None,
     }
+    if not accept and task.completed_by_id is not None:
+        changes["assignee_id"] = task.completed_by_id
     updated = Task.objects.filter(pk=task.pk, state=TaskState.COMPLETED).update(**changes)
     if not updated:
         raise Conflict(code="task_state", message="The task changed meanwhile; reload it.", params=(task.state,))

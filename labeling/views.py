@@ -50,6 +50,19 @@ def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
 
 @require_GET
 @login_required
+def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """ "Review": reserve the next task to review for this reviewer and open it, or the completed
+    tasks when none is left to review."""
+    project = or_http_error(lambda: selectors.project_get_for_review(user=request.user, project_id=project_id))
+    task = services.task_review_next_reserve(user=request.user, project=project)
+    if task is None:
+        messages.info(request, "No task is left for you to review in this project.")
+        return redirect("project-detail", project_id=project.pk)
+    return redirect("task-label", task_id=task.pk)
+
+
+@require_GET
+@login_required
 def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """Every task of the project, filtered by state and assignee (`me`, `none` or a user id)."""
     project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
@@ -95,11 +108,19 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
     task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
     project = task.project
     can_label = selectors.task_may_label(user=request.user, task=task)
-    if can_label:
+    can_review = selectors.user_may_review(user=request.user, project=project)
+    if can_label and task.state != TaskState.COMPLETED:
         services.task_reserve(task=task, user=request.user)
         task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
+    elif can_review and task.state == TaskState.COMPLETED:
+        # A reviewer opening a task to review holds it, so that no other reviewer gets it meanwhile.
+        services.task_review_reserve(task=task, user=request.user)
+        task = or_http_error(lambda: selectors.task_get_for_user(user=request.user, task_id=task_id))
     holder = selectors.task_holder(task=task)
-    held_by_other = holder is not None and holder.user_id != request.user.pk
+    # A reviewer holding a completed task's review reservation is reviewing it: the page renews
+    # that reservation, and the annotator it is assigned to does not make it "held by another".
+    reviewing = can_review and task.state == TaskState.COMPLETED and task.reserved_by_id == request.user.pk
+    held_by_other = holder is not None and holder.user_id != request.user.pk and not reviewing
     try:
         tree = label_config_tree(configuration=project.label_configuration)
     except LabelConfiguration.DoesNotExist:
@@ -118,7 +139,8 @@ def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
         "holder": holder.as_json() if holder else None,
         "heldByOther": held_by_other,
         "heartbeatSeconds": min(60, max(10, services.task_lease_seconds() // 3)),
-        "canReview": role in (Role.ADMIN, Role.REVIEWER),
+        "canReview": can_review,
+        "reviewing": reviewing,
         "reviewComment": task.review_comment,
         "csrfToken": get_token(request),
         "urls": _page_urls(task, previous=previous, following=following),
@@ -202,6 +224,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         # "Copy all labels from the previous task" reads the previous task's document.
         "previousAnnotation": reverse("api-task-annotation", kwargs={"task_id": previous.pk}) if previous else None,
         "queue": reverse("project-label-start", kwargs={"project_id": task.project_id}),
+        "reviewQueue": reverse("project-review-start", kwargs={"project_id": task.project_id}),
         "taskList": reverse("project-task-list", kwargs={"project_id": task.project_id}),
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
         "login": reverse("login"),

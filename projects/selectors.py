@@ -20,6 +20,7 @@ from uuid import UUID
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from projects.models import Dataset, Media, Membership, MembershipInvitation, Organization, Project, Role
@@ -230,6 +231,47 @@ def project_task_state_summary(*, project: Project) -> list[dict[str, Any]]:
     rows = project.tasks.values("state").annotate(n=Count("pk")).order_by()
     counts = {row["state"]: row["n"] for row in rows}
     return [{"state": value, "label": label, "count": counts.get(value, 0)} for value, label in task_state_choices()]
+
+
+#: Task states and verdict as labeling stores them (projects may not import labeling).
+_OPEN_TASK_STATES = ("backlog", "waiting", "in_progress", "waiting_changed")
+
+
+def project_review_counts(*, project: Project) -> dict[str, int]:
+    """The review's progress: tasks to review (completed, not reviewed yet), accepted, and
+    rejected (sent back and not completed again yet), in one query."""
+    return project.tasks.aggregate(
+        to_review=Count("pk", filter=Q(state="completed")),
+        accepted=Count("pk", filter=Q(state="reviewed")),
+        rejected=Count("pk", filter=Q(review_verdict="rejected", state__in=_OPEN_TASK_STATES)),
+    )
+
+
+def user_may_review_project(*, user: AnyUser, project: Project) -> bool:
+    """Reviewers and admins review (labeling's `project_get_for_review` enforces the same rule)."""
+    return user_role(user=user, organization=project.organization_id) in (Role.ADMIN, Role.REVIEWER)
+
+
+def project_queue_counts_for_user(*, user: AnyUser, project_ids: list[UUID]) -> dict[UUID, dict[str, int]]:
+    """Per project, what waits for the user: open tasks assigned to them, tasks they have reserved
+    (a live lease), and tasks a reviewer sent back to them (rejected, open again)."""
+    if not getattr(user, "pk", None):
+        return {}
+    now = timezone.now()
+    open_mine = Q(tasks__state__in=_OPEN_TASK_STATES)
+    rows = (
+        Project.objects.filter(pk__in=project_ids)
+        .annotate(
+            assigned=Count("tasks", filter=open_mine & Q(tasks__assignee_id=user.pk)),
+            reserved=Count("tasks", filter=Q(tasks__reserved_by_id=user.pk, tasks__reserved_until__gt=now)),
+            rejected=Count("tasks", filter=open_mine & Q(tasks__assignee_id=user.pk, tasks__review_verdict="rejected")),
+        )
+        .values("pk", "assigned", "reserved", "rejected")
+    )
+    return {
+        row["pk"]: {"assigned": row["assigned"], "reserved": row["reserved"], "rejected": row["rejected"]}
+        for row in rows
+    }
 
 
 def project_dataset_list(*, project: Project) -> QuerySet[Dataset]:

@@ -36,7 +36,7 @@ from projects.authentication import OrganizationTokenUser
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
 from projects.label_config import label_config_tree
 from projects.media_keys import media_keys_parse
-from projects.models import Dataset, LabelConfiguration, MediaSource, Project
+from projects.models import Dataset, LabelConfiguration, MediaSource, Project, Role
 from projects.throttling import TokenAttemptsThrottled, TokenFailureThrottle
 
 MEDIA_PER_PAGE = 100
@@ -51,11 +51,23 @@ UPLOAD_PARALLELISM = 4
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list_with_counts(user=request.user)
+    # Everyone's home: what waits for them in each project, and only the buttons they may use
+    # (the rules the views enforce: the setup pages' admin check, the review queue's role check).
+    queues = selectors.project_queue_counts_for_user(user=request.user, project_ids=[p.pk for p in projects])
+    roles: dict[Any, str | None] = {}
+    for project in projects:
+        if project.organization_id not in roles:
+            roles[project.organization_id] = selectors.user_role(
+                user=request.user, organization=project.organization_id
+            )
+        project.queue = queues.get(project.pk, {})  # type: ignore[attr-defined]
+        project.may_review = roles[project.organization_id] in (Role.ADMIN, Role.REVIEWER)  # type: ignore[attr-defined]
     return render(
         request,
         "projects/project_list.html",
         {
             "projects": projects,
+            "can_create_project": selectors.organization_list_for_admin(user=request.user).exists(),
             "task_states": selectors.task_state_choices(),
             # The page everyone lands on after signing in: it says when an invitation waits.
             "invitation_count": selectors.invitation_list_for_user(user=request.user).count(),
@@ -117,6 +129,11 @@ def _render_project_detail(
         "datasets": selectors.project_dataset_list(project=project),
         "task_states": task_states,
         "task_total": sum(state["count"] for state in task_states),
+        "can_review": selectors.user_may_review_project(user=request.user, project=project),
+        "review_counts": selectors.project_review_counts(project=project),
+        "queue": selectors.project_queue_counts_for_user(user=request.user, project_ids=[project.pk]).get(
+            project.pk, {}
+        ),
         "label_tree": [_entry_for_display(entry) for entry in tree],
     }
     if is_admin:

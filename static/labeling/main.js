@@ -586,8 +586,10 @@ if (readOnly && data.heldByOther && data.holder) {
   }
 }
 
-// While the page is open the task stays reserved for me, and my active time is counted.
-const presence = readOnly ? null : new Presence({ api, url: urls.heartbeat, intervalSeconds: data.heartbeatSeconds });
+// While the page is open the task stays reserved for me, and my active time is counted; a
+// reviewer reviewing a completed task (read-only for them) keeps their review reservation too.
+const presence =
+  readOnly && !data.reviewing ? null : new Presence({ api, url: urls.heartbeat, intervalSeconds: data.heartbeatSeconds });
 presence?.addEventListener("lost", (event) => {
   showBanner("conflict", `${event.detail.message} Your unsaved changes are kept on this computer.`, [
     ["Reload (R)", () => leave(window.location.href)],
@@ -668,7 +670,8 @@ if (data.canReview && data.document.state === "completed") {
     const result = await api.post(urls.review, { accept, comment: comment.value });
     if (result.ok) {
       saver.clearDraft();
-      leave(`${urls.taskList}?state=completed`);
+      // On to the next task to review (the queue says when none is left).
+      leave(urls.reviewQueue);
     } else {
       toast(errorOf(result).message);
     }

@@ -157,6 +157,16 @@ ENDPOINTS = [
         lambda w: {"accept": True},
         prepare=_complete,
     ),
+    # The world's task, completed by nobody in particular, is the one to review; a token reviews
+    # as the organisation, so it reserves nothing and gets "none left" (204).
+    Endpoint(
+        "task review next",
+        "post",
+        lambda w: f"/api/projects/{w.project.id}/review/next",
+        (404, 403, 200, 200),
+        prepare=_complete,
+        org_token=204,
+    ),
     Endpoint("annotation get", "get", lambda w: f"/api/tasks/{w.task.id}/annotation", (404, 200, 200, 200)),
     Endpoint(
         "annotation replace",

@@ -554,7 +554,8 @@ def test_reviewer_sends_a_completed_task_back_with_a_comment(
     expect(page.locator("#toast")).to_contain_text("comment")
     page.fill("#review-comment", "The sign is a <b>stop</b> sign")
     review.get_by_role("button", name="Send back").click()
-    page.wait_for_url(f"{live_server.url}/projects/{labeling_project.pk}/tasks?state=completed")
+    # On to the next task to review: none is left, so the project page.
+    page.wait_for_url(f"{live_server.url}/projects/{labeling_project.pk}/")
     task.refresh_from_db()
     assert task.state == TaskState.IN_PROGRESS
     assert task.review_comment == "The sign is a <b>stop</b> sign"

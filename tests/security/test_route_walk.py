@@ -166,6 +166,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-complete": {"post": MEMBER},
     "api-task-skip": {"post": MEMBER},
     "api-task-review": {"post": REVIEWER},
+    "api-task-review-next": {"post": REVIEWER},
     "api-task-heartbeat": {"post": MEMBER},
     # a member releases only their own reservation; the walk's task is reserved by nobody
     "api-task-release": {"post": ADMIN},
@@ -228,6 +229,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "setup-members": {"get": ORG_ADMIN_ANY, "post": ORG_ADMIN_ANY},
     "setup-tokens": {"get": ORG_ADMIN_ANY, "post": ORG_ADMIN_ANY},
     "project-label-start": {"get": MEMBER},
+    "project-review-start": {"get": REVIEWER},
     "project-task-list": {"get": MEMBER},
     "task-label": {"get": MEMBER},
     "task-release": {"post": ADMIN},
