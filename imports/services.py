@@ -69,6 +69,7 @@ from labeling.services import label_statistics_refresh, labels_remove_for_import
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
+from projects.media_probe import media_probe_queue
 from projects.models import LabelConfiguration, Organization, Project
 
 logger = logging.getLogger(__name__)
@@ -295,6 +296,8 @@ def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
         organization_id = job.first()
         if organization_id is not None:
             import_jobs_admit(organization_id=organization_id, patient=patient)
+            # The media the import created are probed (size, thumbnail) now that it is over.
+            media_probe_queue(organization_id=organization_id)
 
     transaction.on_commit(give)
 
