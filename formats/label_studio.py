@@ -1590,6 +1590,7 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_write,
+        needs_media_size=True,
     ),
     ExportFormat(
         name="label_studio_min",
@@ -1598,5 +1599,6 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_min_write,
+        needs_media_size=True,
     ),
 )
