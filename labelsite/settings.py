@@ -229,6 +229,10 @@ LABELSITE_PUBLIC_URL = os.environ.get("LABELSITE_PUBLIC_URL", "").strip().rstrip
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
+# The worker's probe of new media (projects/media_probe.py): the largest image it fetches (bytes)
+# and the deadline of one fetch (seconds), through the same guard and allow-list.
+LABELSITE_MEDIA_PROBE_MAX_BYTES = int(os.environ.get("LABELSITE_MEDIA_PROBE_MAX_BYTES", 50 * 1024 * 1024))
+LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS", 15))
 # Storages that imports may read masks from by `storage_id` (Ango CSV "Import Labels"): a JSON
 # object {"<storage_id>": {"BACKEND": "...", "OPTIONS": {...}, "organizations": ["<org id>" | "*"]}}.
 # Only the listed organisations may name a storage; mask paths stay inside it.

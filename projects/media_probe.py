@@ -54,11 +54,11 @@ class _Transient(Exception):
 
 
 def _max_bytes() -> int:
-    return int(getattr(settings, "LABELSITE_MEDIA_PROBE_MAX_BYTES", 50 * 1024 * 1024))
+    return int(settings.LABELSITE_MEDIA_PROBE_MAX_BYTES)
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS", 15.0))
+    return float(settings.LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS)
 
 
 # --- reading one image ------------------------------------------------------------------------
