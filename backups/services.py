@@ -51,6 +51,7 @@ from django.utils import timezone
 
 from labeling.models import Label, Task
 from labelsite.errors import AlreadyExists, ErrorDetail, ValidationFailed
+from projects.media_probe import media_probe_queue_on_commit
 from projects.models import (
     Dataset,
     LabelConfiguration,
@@ -391,6 +392,8 @@ def _restore(
             batch = []
     _insert(Media, batch)
     result.counts.media += len(batch)
+    # The restored media are read again by the worker (sizes, thumbnails) once this commits.
+    media_probe_queue_on_commit(organization_id=organization.pk)
 
     job_ids = _Ids(fresh=new_ids)
     tasks: list[Task] = []
