@@ -19,12 +19,13 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import KombuError
@@ -110,15 +111,17 @@ def _s3_bytes(media: Media) -> bytes:
     return content
 
 
-def _image_bytes(media: Media) -> bytes:
+@contextmanager
+def _image_file(media: Media) -> Iterator[IO[bytes]]:
+    """The media's image as a binary file: an upload streamed from storage, a URL or S3 object
+    read into memory within the byte cap."""
     if media.source == MediaSource.LOCAL:
         if not media.file:
             raise ValidationFailed(code="media_no_file", message="The media has no stored file.")
-        with media.file.open("rb") as source:
-            return bytes(source.read())
-    if media.source == MediaSource.S3:
-        return _s3_bytes(media)
-    return _url_bytes(media.url)
+        with media.file.open("rb") as stored:
+            yield stored
+        return
+    yield io.BytesIO(_s3_bytes(media) if media.source == MediaSource.S3 else _url_bytes(media.url))
 
 
 def media_probe(*, media: Media) -> None:
@@ -127,15 +130,15 @@ def media_probe(*, media: Media) -> None:
     Raises ValidationFailed for a failure that stays (refused URL, not an image, too large)
     and `_Transient` for one worth another try.
     """
-    content = _image_bytes(media)
-    try:
-        with Image.open(io.BytesIO(content)) as image:
-            width, height = image.size
-            thumbnail_store(image=image, path=media_thumbnail_path(media=media))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationFailed(
-            code="media_not_an_image", message=f"{media.name!r} is not an image Labelsite can read: {exc}"
-        ) from exc
+    with _image_file(media) as source:
+        try:
+            with Image.open(source) as image:
+                width, height = image.size
+                thumbnail_store(image=image, path=media_thumbnail_path(media=media))
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+            raise ValidationFailed(
+                code="media_not_an_image", message=f"{media.name!r} is not an image Labelsite can read: {exc}"
+            ) from exc
     if media.width is None or media.height is None:
         media.width, media.height = width, height
         Media.objects.filter(pk=media.pk, width__isnull=True).update(width=width, height=height)
@@ -160,6 +163,8 @@ def _probe_recorded(media: Media) -> bool:
     except ValidationFailed as exc:
         _failed(media, exc.message)
         return False
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the media: the task is tried again
     except Exception as exc:  # a bug or a storage failure must not stop the batch
         logger.exception("probing media %s failed", media.pk)
         _failed(media, f"The probe failed: {type(exc).__name__}: {exc}")
