@@ -292,12 +292,13 @@ def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
     """
 
     def give() -> None:
-        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", flat=True)
-        organization_id = job.first()
-        if organization_id is not None:
+        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", "summary").first()
+        if job is not None:
+            organization_id, summary = job
             import_jobs_admit(organization_id=organization_id, patient=patient)
-            # The media the import created are probed (size, thumbnail) now that it is over.
-            media_probe_queue(organization_id=organization_id)
+            if (summary or {}).get("media_created"):
+                # The media the import created are probed (size, thumbnail) now that it is over.
+                media_probe_queue(organization_id=organization_id)
 
     transaction.on_commit(give)
 

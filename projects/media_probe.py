@@ -66,6 +66,12 @@ def _timeout() -> float:
 
 
 def _url_bytes(url: str) -> bytes:
+    if not settings.LABELSITE_MEDIA_PROBE_URLS:
+        raise ValidationFailed(
+            code="media_probe_off",
+            message="The server does not fetch URL media here (LABELSITE_MEDIA_PROBE_URLS is off); "
+            "upload the image to give it a size and a thumbnail.",
+        )
     try:
         fetched = url_fetch(url, max_bytes=_max_bytes(), timeout=_timeout())
     except ValidationFailed as exc:

@@ -38,6 +38,7 @@ BUS = {"x": 64, "y": 32, "w": 320, "h": 160}
 def served(settings: Any) -> Iterator[str]:
     """A local image server (loopback, allow-listed) with a 640 x 320 `wide.png`; `gone.png` is missing."""
     settings.LABELSITE_URL_ALLOWLIST = ["127.0.0.1"]
+    settings.LABELSITE_MEDIA_PROBE_URLS = True  # the images are on loopback, not the internet
     with image_http_server({"wide.png": png_bytes((10, 20, 200), 640, 320)}) as base:
         yield base
 

@@ -28,6 +28,7 @@ def test_the_media_an_import_creates_are_probed_after_the_job_ends(
     ls_project: Any, media_storage: Any, settings: Any, django_capture_on_commit_callbacks: Any
 ):
     settings.LABELSITE_URL_ALLOWLIST = ["127.0.0.1"]
+    settings.LABELSITE_MEDIA_PROBE_URLS = True  # the images are on loopback, not the internet
     dataset: Any = DatasetFactory(organization=ls_project.organization, name="Street")
     dataset.projects.add(ls_project)
     images = {"sized.png": png_bytes((200, 0, 0), 800, 600), "unsized.png": png_bytes((0, 0, 200), 320, 240)}

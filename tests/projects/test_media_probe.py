@@ -60,6 +60,7 @@ def broker() -> Iterator[None]:
 @pytest.fixture
 def dataset(project: Any, media_storage: Any, settings: Any) -> Any:
     settings.LABELSITE_URL_ALLOWLIST = ["127.0.0.1"]
+    settings.LABELSITE_MEDIA_PROBE_URLS = True  # the images are on loopback, not the internet
     made: Any = DatasetFactory(organization=project.organization)
     dataset_connect(dataset=made, project=project)
     return made
@@ -348,3 +349,17 @@ def test_a_thumbnail_gone_from_storage_is_made_again(dataset: Any, broker: None,
     media.refresh_from_db()
     assert media.probed_at is None
     assert published() == [(MEDIA_PROBE_RUN, (str(dataset.organization_id),))]
+
+
+def test_with_url_fetches_turned_off_a_url_media_is_recorded_unread_and_nothing_is_fetched(
+    dataset: Any, broker: None, settings: Any
+):
+    with image_http_server({"a.png": png_bytes((1, 2, 3))}) as base:
+        [media] = url_media(dataset, base, "a.png")
+        settings.LABELSITE_MEDIA_PROBE_URLS = False
+        media_probe_run(organization_id=dataset.organization_id)
+
+    media.refresh_from_db()
+    assert media.probed_at is not None
+    assert "LABELSITE_MEDIA_PROBE_URLS is off" in media.probe_error
+    assert media.width is None
