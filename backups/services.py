@@ -52,6 +52,7 @@ from django.utils import timezone
 from labeling.models import Label, Task
 from labelsite.errors import AlreadyExists, ErrorDetail, ValidationFailed
 from labelsite.table_statistics import table_statistics_refresh_after_write
+from projects.media_probe import media_probe_queue_on_commit
 from projects.models import (
     Dataset,
     LabelConfiguration,
@@ -394,6 +395,8 @@ def _restore(
             batch = []
     _insert(Media, batch)
     result.counts.media += len(batch)
+    # The restored media are read again by the worker (sizes, thumbnails) once this commits.
+    media_probe_queue_on_commit(organization_id=organization.pk)
 
     job_ids = _Ids(fresh=new_ids)
     tasks: list[Task] = []

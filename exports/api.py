@@ -221,12 +221,18 @@ class ExportStreamApi(APIView):
             filters=filters,
             api_url=f"{site_url(request=request)}/api/v1",
             site_url=site_url(request=request),
+            # A web request fetches no image to learn a size (the worker's probe and export jobs do).
+            sizeless_labels_left_out=fmt.needs_media_size,
         )
         driver.export_stream_check(reader=source)
+        left_out = source.sizeless_tasks().count() if fmt.needs_media_size else 0
         response = StreamingHttpResponse(
             driver.export_stream(reader=source, format=fmt.name), content_type=fmt.content_type
         )
         response["Content-Disposition"] = _attachment(driver.export_file_name(project=project, fmt=fmt))
+        if left_out:
+            # Tasks whose image size is not known yet: exported without their regions.
+            response["X-Labelsite-Regions-Left-Out"] = str(left_out)
         return response
 
 

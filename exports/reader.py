@@ -19,7 +19,7 @@ from uuid import UUID
 import orjson
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -180,6 +180,9 @@ class ExportReader:
     chunk_size: int = CHUNK_SIZE
     #: Called after each chunk with the number of tasks read so far.
     on_chunk: Callable[[int], None] | None = None
+    #: Leave out the labels of tasks whose media size is unknown (formats that need the size:
+    #: `ExportFormat.needs_media_size`); their tasks and answers stay.
+    sizeless_labels_left_out: bool = False
     #: Only the tasks with an id after / up to these (a slice of the export written by one process).
     pk_after: Any = None
     pk_upto: Any = None
@@ -220,7 +223,22 @@ class ExportReader:
         labels = Label.objects.filter(task__in=self.tasks())
         if not self.filters.include_predictions:
             labels = labels.filter(~Q(source=LabelSource.PREDICTION))
+        if self.sizeless_labels_left_out:
+            labels = labels.filter(task__media__width__isnull=False, task__media__height__isnull=False)
         return labels
+
+    def sizeless_tasks(self) -> QuerySet[Task]:
+        """The tasks whose media size is unknown and that have labels to export (whose regions a
+        format that needs the size leaves out), in id order."""
+        labels = Label.objects.filter(task_id=OuterRef("pk"))
+        if not self.filters.include_predictions:
+            labels = labels.filter(~Q(source=LabelSource.PREDICTION))
+        return (
+            self.tasks()
+            .filter(Q(media__width__isnull=True) | Q(media__height__isnull=True))
+            .filter(Exists(labels))
+            .order_by("pk")
+        )
 
     def has_items(self) -> bool:
         return self.tasks().exists()
@@ -297,7 +315,9 @@ class ExportReader:
                     assignee_id=assignee_id,
                     updated_at=updated_at,
                     answers=loads(answers) if answers and answers != EMPTY_OBJECT else None,
-                    labels=by_task.get(task_text, []),
+                    labels=[]
+                    if self.sizeless_labels_left_out and (width is None or height is None)
+                    else by_task.get(task_text, []),
                     metadata=loads(metadata) if metadata and metadata != EMPTY_OBJECT else {},
                     attachments=loads(attachments) if attachments and attachments != EMPTY_LIST else [],
                     completed_by_id=completed_by_id,

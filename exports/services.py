@@ -24,6 +24,7 @@ from exports.reader import ExportReader, export_filters_clean
 from formats import export_format_get
 from labelsite.errors import NotFound, ValidationFailed
 from labelsite.queue import task_publish
+from projects.media_probe import media_sizes_learn
 from projects.media_urls import site_url as media_site_url
 from projects.models import Project
 
@@ -100,8 +101,13 @@ def export_job_run(*, job_id: UUID) -> ExportJob:
             ExportJob.objects.filter(pk=job_id).update(tasks_done=done, heartbeat_at=timezone.now())
 
         reader = ExportReader(
-            project=project, filters=filters, on_chunk=progress, site_url=media_site_url() or job.site_url
+            project=project,
+            filters=filters,
+            on_chunk=progress,
+            site_url=media_site_url() or job.site_url,
+            sizeless_labels_left_out=fmt.needs_media_size,
         )
+        report = _sizes_learned(reader=reader, format_label=fmt.label) if fmt.needs_media_size else ""
         total = reader.count()
         ExportJob.objects.filter(pk=job_id).update(tasks_total=total)
         name = export_file_name(project=project, fmt=fmt, moment=job.created_at)
@@ -114,6 +120,7 @@ def export_job_run(*, job_id: UUID) -> ExportJob:
             job.file.save(name, File(spool, name=name), save=False)
         ExportJob.objects.filter(pk=job_id).update(
             status=ExportStatus.SUCCEEDED,
+            message=report,
             file=job.file.name,
             file_name=name,
             file_size=size,
@@ -132,6 +139,35 @@ def export_job_run(*, job_id: UUID) -> ExportJob:
         )
     job.refresh_from_db()
     return job
+
+
+#: Media whose size an export learns before writing (fetching each image), and the time it may take:
+#: beyond these the rest are left to the worker's probe and their regions left out of this export.
+EXPORT_PROBE_MAX_MEDIA = 500
+EXPORT_PROBE_MAX_SECONDS = 120.0
+#: Media names the report quotes.
+REPORT_NAMES = 5
+
+
+def _sizes_learned(*, reader: ExportReader, format_label: str) -> str:
+    """Learn the unknown sizes of the export's labelled media (bounded); then the report of the
+    tasks still without a size, whose regions the export leaves out ("" when there are none)."""
+    sizeless = reader.sizeless_tasks()
+    media_ids = list(sizeless.values_list("media_id", flat=True)[:EXPORT_PROBE_MAX_MEDIA])
+    if media_ids:
+        media_sizes_learn(media_ids=media_ids, max_media=EXPORT_PROBE_MAX_MEDIA, max_seconds=EXPORT_PROBE_MAX_SECONDS)
+    left_out = reader.sizeless_tasks()
+    count = left_out.count()
+    if not count:
+        return ""
+    rows = list(left_out.values_list("media__name", "media__probe_error")[:REPORT_NAMES])
+    named = "; ".join(f"{name} ({reason or 'not fetched yet'})" for name, reason in rows)
+    more = f"; and {count - len(rows)} more" if count > len(rows) else ""
+    return (
+        f"{count} task(s) exported without their regions: {format_label} needs the image size, which "
+        f"could not be learned: {named}{more}. Make these images reachable by the server (an "
+        "operator can allow a host with LABELSITE_URL_ALLOWLIST) or upload them, then export again."
+    )
 
 
 def _stored_filters(stored: dict[str, Any]) -> dict[str, Any]:

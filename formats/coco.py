@@ -314,6 +314,7 @@ EXPORT_FORMAT = ExportFormat(
     content_type="application/json",
     write=coco_write,
     parts=ExportParts(write=coco_write_part, join=coco_join, needs_label_offsets=True),
+    needs_media_size=True,
 )
 
 

@@ -843,6 +843,7 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=cvat_write,
+    needs_media_size=True,
 )
 
 

@@ -1648,6 +1648,7 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_write,
+        needs_media_size=True,
     ),
     ExportFormat(
         name="label_studio_min",
@@ -1656,5 +1657,6 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_min_write,
+        needs_media_size=True,
     ),
 )

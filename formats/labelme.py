@@ -464,4 +464,5 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=labelme_write,
+    needs_media_size=True,
 )

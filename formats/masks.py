@@ -121,4 +121,5 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=masks_write,
+    needs_media_size=True,
 )

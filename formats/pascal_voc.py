@@ -159,6 +159,7 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=voc_write,
+    needs_media_size=True,
 )
 
 

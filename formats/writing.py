@@ -268,6 +268,10 @@ class ExportFormat:
     write: ExportWriter
     #: Set when the export can be written in slices by several processes.
     parts: ExportParts | None = None
+    #: Whether the format's regions need the image's size (percentages, normalised values, a
+    #: declared size): the export learns unknown sizes first and leaves out the regions of the
+    #: tasks whose size it still does not know, never writing them against a null size.
+    needs_media_size: bool = False
 
 
 # --- helpers shared by writers ---------------------------------------------------------------

@@ -170,6 +170,7 @@ EXPORT_FORMATS = (
         extension="zip",
         content_type="application/zip",
         write=_writer(segments=False),
+        needs_media_size=True,
     ),
     ExportFormat(
         name="yolo_seg",
@@ -179,6 +180,7 @@ EXPORT_FORMATS = (
         extension="zip",
         content_type="application/zip",
         write=_writer(segments=True),
+        needs_media_size=True,
     ),
     ExportFormat(
         name="yolo_obb",

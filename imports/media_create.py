@@ -138,7 +138,7 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
                 to_create.append(media)
                 outcome.created = True
             outcome.media_id = media.id
-        _media_bulk_insert(dataset=dataset, media=to_create)
+        _media_bulk_insert(dataset=dataset, media=to_create, probe=False)  # probed when the job ends
         media_ids = {o.media_id for o in outcomes if o.media_id is not None}
         Task.objects.bulk_create(
             [Task(project=project, media_id=media_id) for media_id in media_ids], ignore_conflicts=True

@@ -71,6 +71,7 @@ from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unava
 from labelsite.queue import task_publish, tasks_eager
 from labelsite.table_statistics import table_statistics_refresh_if_stale
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
+from projects.media_probe import media_probe_queue
 from projects.models import LabelConfiguration, Media, Organization, Project
 
 logger = logging.getLogger(__name__)
@@ -293,10 +294,13 @@ def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
     """
 
     def give() -> None:
-        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", flat=True)
-        organization_id = job.first()
-        if organization_id is not None:
+        job = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", "summary").first()
+        if job is not None:
+            organization_id, summary = job
             import_jobs_admit(organization_id=organization_id, patient=patient)
+            if (summary or {}).get("media_created"):
+                # The media the import created are probed (size, thumbnail) now that it is over.
+                media_probe_queue(organization_id=organization_id)
 
     transaction.on_commit(give)
 

@@ -230,6 +230,14 @@ LABELSITE_PUBLIC_URL = os.environ.get("LABELSITE_PUBLIC_URL", "").strip().rstrip
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
+# The worker's probe of new media (projects/media_probe.py): the largest image it fetches (bytes)
+# and the deadline of one fetch (seconds), through the same guard and allow-list.
+LABELSITE_MEDIA_PROBE_MAX_BYTES = int(os.environ.get("LABELSITE_MEDIA_PROBE_MAX_BYTES", 50 * 1024 * 1024))
+LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_MEDIA_PROBE_TIMEOUT_SECONDS", 15))
+# Off: the server never fetches URL media (an operator who wants no outbound fetches; the tests,
+# which must not reach the internet); they are recorded as not read, and exports that need their
+# size leave their regions out.
+LABELSITE_MEDIA_PROBE_URLS = _env_bool("LABELSITE_MEDIA_PROBE_URLS", True)
 # Storages that imports may read masks from by `storage_id` (Ango CSV "Import Labels"): a JSON
 # object {"<storage_id>": {"BACKEND": "...", "OPTIONS": {...}, "organizations": ["<org id>" | "*"]}}.
 # Only the listed organisations may name a storage; mask paths stay inside it.

@@ -14,6 +14,9 @@ class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=128, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the organisation's one chain of media-probe batches was last queued or took a batch
+    # (projects/media_probe.py); NULL when no chain runs. One chain per organisation is its fair share.
+    media_probe_queued_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -271,6 +274,12 @@ class Media(models.Model):
     attachments = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The worker's probe (projects/media_probe.py): size and thumbnail. NULL while pending;
+    # `probe_error` says why it failed for good; a transient failure waits until `probe_after`.
+    probed_at = models.DateTimeField(null=True, blank=True)
+    probe_error = models.CharField(max_length=500, blank=True)
+    probe_attempts = models.PositiveSmallIntegerField(default=0)
+    probe_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "media"
@@ -286,7 +295,13 @@ class Media(models.Model):
             ),
             models.CheckConstraint(condition=Q(source__in=MediaSource.values), name="media_source_valid"),
         ]
-        indexes = [models.Index(fields=["dataset", "created_at"], name="media_dataset_created")]
+        indexes = [
+            models.Index(fields=["dataset", "created_at"], name="media_dataset_created"),
+            # The worker's queue of media to probe, per organisation: small, as probes finish.
+            models.Index(
+                fields=["organization", "created_at"], condition=Q(probed_at__isnull=True), name="media_probe_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

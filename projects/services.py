@@ -36,6 +36,7 @@ from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
 from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
 from projects.media_keys import MEDIA_KEYS_MAX_ERRORS, MediaKeysRow, global_key_errors
+from projects.media_probe import media_probe_queue_on_commit
 from projects.models import (
     ApiToken,
     Dataset,
@@ -59,7 +60,6 @@ from projects.s3_sources import (
     s3_sources_described,
     s3_sources_for,
 )
-from projects.thumbnails import media_thumbnails_queue
 
 # --- organisations and members ------------------------------------------------------------
 
@@ -398,8 +398,7 @@ def media_create_from_file(
         if global_key is not None and _global_key_holder(media=media) is not None:
             raise _global_key_taken(media=media, path=global_key_path) from exc
         raise _media_name_taken(dataset=dataset, name=name) from exc
-    media_id = str(media.id)
-    transaction.on_commit(lambda: media_thumbnails_queue(media_ids=[media_id]))
+    media_probe_queue_on_commit(organization_id=media.organization_id)
     return media
 
 
@@ -638,8 +637,12 @@ def media_create_from_s3(*, dataset: Dataset, bucket: str, keys: Iterable[str]) 
     return results
 
 
-def _media_bulk_insert(*, dataset: Dataset, media: list[Media]) -> None:
-    """Insert media in bulk, giving a name that is taken a numbered suffix."""
+def _media_bulk_insert(*, dataset: Dataset, media: list[Media], probe: bool = True) -> None:
+    """Insert media in bulk, giving a name that is taken a numbered suffix.
+
+    `probe`: queue the worker's probe (size, thumbnail) after the commit; an import passes
+    False and queues it when the job ends, so that probing never slows the import.
+    """
     if not media:
         return
     taken = set(
@@ -660,6 +663,8 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media]) -> None:
     # The next import looks these media up at once: the planner must know they exist.
     table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media))
     signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[m.id for m in media])
+    if probe:
+        media_probe_queue_on_commit(organization_id=dataset.organization_id)
 
 
 def media_delete(*, media: Media) -> None:

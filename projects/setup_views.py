@@ -21,15 +21,17 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
 from projects import selectors, services
 from projects.label_config import label_config_tree
+from projects.media_probe import media_thumbnail_request
 from projects.media_urls import media_image_url
 from projects.models import EntryType, Organization, Project, Role
-from projects.thumbnails import media_thumbnail_path, media_thumbnails_queue
+from projects.thumbnails import media_thumbnail_path
 from projects.views import _status_for
 
 MEDIA_GRID_PER_PAGE = 48
@@ -319,6 +321,13 @@ THUMBNAIL_PENDING_SVG = (
     '<text x="80" y="64" font-family="sans-serif" font-size="12" fill="#6b7280" text-anchor="middle">'
     "Thumbnail being made…</text></svg>"
 )
+#: What a media the worker could not read is shown as (an upload; URL media show the image itself).
+THUMBNAIL_FAILED_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="120" viewBox="0 0 160 120">'
+    '<rect width="160" height="120" fill="#fdecea"/>'
+    '<text x="80" y="64" font-family="sans-serif" font-size="11" fill="#b42318" text-anchor="middle">'
+    "No thumbnail: {reason}</text></svg>"
+)
 #: Seconds after which a client may ask again for a thumbnail being made.
 THUMBNAIL_RETRY_SECONDS = 5
 
@@ -326,26 +335,29 @@ THUMBNAIL_RETRY_SECONDS = 5
 @require_GET
 @login_required
 def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
-    """The media's thumbnail once the worker has made it; until then (and the first time, when it
-    is queued) a placeholder image with 202 Accepted. The web process never decodes an image."""
+    """The media's thumbnail from storage once the worker has made it (any source); until then a
+    placeholder with 202 Accepted (the worker's probe is queued if none runs). A media the worker
+    could not read: a URL or S3 media shows the image itself at its one address, an upload a
+    placeholder naming the reason. The web process never decodes an image."""
     media = or_http_error(lambda: selectors.media_get_for_user(user=request.user, media_id=media_id))
-    if not media.file:
-        # URL and S3 media have no thumbnail: the image itself, at its one address (projects/media_urls.py).
-        return (
-            redirect(media_image_url(media_id=media.id, source=media.source, url=media.url))
-            if media.url
-            else HttpResponse(status=404)
-        )
     path = media_thumbnail_path(media=media)
-    if not default_storage.exists(path):
-        media_thumbnails_queue(media_ids=[str(media.id)])
-        pending = HttpResponse(THUMBNAIL_PENDING_SVG, status=202, content_type="image/svg+xml")
-        pending["Cache-Control"] = "no-store"
-        pending["Retry-After"] = str(THUMBNAIL_RETRY_SECONDS)
-        return pending
-    response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    if default_storage.exists(path):
+        response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+    if media.probed_at is not None and media.probe_error:
+        if media.url:
+            return redirect(media_image_url(media_id=media.id, source=media.source, url=media.url))
+        failed = HttpResponse(
+            THUMBNAIL_FAILED_SVG.format(reason=escape(media.probe_error[:60])), content_type="image/svg+xml"
+        )
+        failed["Cache-Control"] = "no-store"
+        return failed
+    media_thumbnail_request(media=media)
+    pending = HttpResponse(THUMBNAIL_PENDING_SVG, status=202, content_type="image/svg+xml")
+    pending["Cache-Control"] = "no-store"
+    pending["Retry-After"] = str(THUMBNAIL_RETRY_SECONDS)
+    return pending
 
 
 # --- the organisation: members and API tokens -----------------------------------------------

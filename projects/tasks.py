@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
+from projects.media_probe import MEDIA_PROBE_RUN, media_probe_run
 from projects.models import Media, MediaSource
 from projects.thumbnails import media_thumbnail_create
 
@@ -16,3 +18,9 @@ def media_thumbnails_create(media_ids: list[str]) -> None:
     )
     for media in media_list:
         media_thumbnail_create(media=media)
+
+
+@shared_task(name=MEDIA_PROBE_RUN, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)
+def media_probe_run_task(organization_id: str) -> None:
+    """One batch of the organisation's media probes (size and thumbnail); it queues the next."""
+    media_probe_run(organization_id=organization_id)

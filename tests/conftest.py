@@ -55,6 +55,13 @@ def cache_of_its_own(settings: Any) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def no_url_media_fetches(settings: Any) -> None:
+    """Tests never reach the internet: the worker's probe fetches no URL media (tests of the
+    probe turn it on, with images served on loopback)."""
+    settings.LABELSITE_MEDIA_PROBE_URLS = False
+
+
 @pytest.fixture
 def eager_worker(settings: Any) -> Iterator[None]:
     """Celery tasks run in-process, at once (after the commit that enqueues them)."""

@@ -81,6 +81,7 @@ def three_media(
     """One media of each source in `dataset`; the URL media is `<image_base>/url.png`, which the
     caller's `image_http_server` must serve with `URL_IMAGE`."""
     settings.LABELSITE_URL_ALLOWLIST = ["127.0.0.1"]
+    settings.LABELSITE_MEDIA_PROBE_URLS = True  # the images are on loopback, not the internet
     uploaded = media_create_from_file(dataset=dataset, name="uploaded.png", content=UPLOADED_IMAGE)
 
     bucket = f"photos-{uuid.uuid4().hex[:12]}"

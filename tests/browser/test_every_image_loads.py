@@ -21,8 +21,8 @@ from imports.models import ImportStatus
 from imports.preview import IMAGE_NOT_KNOWN
 from imports.services import import_job_create, import_job_validate
 from labeling.models import Task
+from projects.media_probe import media_probe_run
 from projects.models import Dataset
-from projects.thumbnails import media_thumbnail_create
 from tests.browser.conftest import log_in
 from tests.factories import MembershipFactory, UserFactory
 from tests.media_sources import URL_IMAGE, ThreeMedia, image_http_server, three_media
@@ -105,7 +105,7 @@ def test_every_image_on_the_labeling_page_the_import_preview_the_grid_and_the_ta
     )
     job = import_job_validate(job_id=job.id)
     assert job.status == ImportStatus.VALIDATED, job.message
-    media_thumbnail_create(media=media.uploaded)  # the worker's job; a placeholder is shown until then
+    media_probe_run(organization_id=dataset.organization_id)  # the worker's job; a placeholder is shown until then
     log_in(page, live_server, "ada")
 
     labeling_addresses: dict[str, bool] = {}
