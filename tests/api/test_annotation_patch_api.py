@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from labeling import services
@@ -78,7 +80,7 @@ def test_a_save_without_a_version_answers_428(world: World):
 
 
 def test_a_task_held_by_another_annotator_answers_409_naming_them(world: World):
-    ann = UserFactory(username="ann")
+    ann: Any = UserFactory(username="ann")
     MembershipFactory(user=ann, organization=world.organization, role="annotator")
     world.project.members.add(ann)
     services.task_reserve(task=world.task, user=ann)
