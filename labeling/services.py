@@ -1483,8 +1483,10 @@ def task_annotation_patch(
     if "answers" in patch:
         Task.objects.filter(pk=task.pk).update(answers=patch["answers"] or {})
     _reservation_renew(task=task, user=user, active_seconds=active_seconds)
-    if plan.deleted:
-        Label.objects.filter(task=task).filter(Q(pk__in=plan.deleted) | Q(parent_id__in=plan.deleted)).delete()
+    # Labels whose class left the configuration are not in the page's document (see
+    # task_annotation_get's note): the next save drops them, as a whole-document save does.
+    gone = Q(pk__in=plan.deleted) | Q(parent_id__in=plan.deleted) | ~Q(entry_id__in=list(index.entries))
+    Label.objects.filter(task=task).filter(gone).delete()
     if plan.changed:
         Label.objects.bulk_update(
             plan.changed, ["entry_id", *LABEL_EDITABLE_FIELDS, "valid", "updated_at", "updated_by_id"]
