@@ -1255,6 +1255,7 @@ def labeling_keys_replace(*, user: Any, keys: Any) -> dict[str, str]:
 
 #: What a save's `changed` item may set: the editable fields, and `key` (the page changes a label's class).
 LABEL_PATCH_FIELDS = ("key", "type", *LABEL_EDITABLE_FIELDS)
+_PATCH_BULK_UPDATE = 10
 _PATCH_PARTS = ("version", "active_seconds", "added", "changed", "deleted", "answers")
 #: The stored columns a save reads of the labels it changes.
 _PATCH_COLUMNS = ("id", "parent_id", "entry_id", *LABEL_EDITABLE_FIELDS, "author_id", "updated_by_id")
@@ -1485,12 +1486,19 @@ def task_annotation_patch(
     _reservation_renew(task=task, user=user, active_seconds=active_seconds)
     # Labels whose class left the configuration are not in the page's document (see
     # task_annotation_get's note): the next save drops them, as a whole-document save does.
-    gone = Q(pk__in=plan.deleted) | Q(parent_id__in=plan.deleted) | ~Q(entry_id__in=list(index.entries))
-    Label.objects.filter(task=task).filter(gone).delete()
-    if plan.changed:
-        Label.objects.bulk_update(
-            plan.changed, ["entry_id", *LABEL_EDITABLE_FIELDS, "valid", "updated_at", "updated_by_id"]
-        )
+    orphans = list(
+        Label.objects.filter(task=task).exclude(entry_id__in=list(index.entries)).values_list("pk", flat=True)
+    )
+    gone = plan.deleted | set(orphans)
+    if gone:
+        Label.objects.filter(task=task).filter(Q(pk__in=gone) | Q(parent_id__in=gone)).delete()
+    written = ("entry_id", *LABEL_EDITABLE_FIELDS, "valid", "updated_at", "updated_by_id")
+    if len(plan.changed) > _PATCH_BULK_UPDATE:
+        Label.objects.bulk_update(plan.changed, written)
+    else:
+        # A save after an edit changes a label or two: plain updates cost less than bulk_update's CASEs.
+        for row in plan.changed:
+            Label.objects.filter(pk=row.pk).update(**{name: getattr(row, name) for name in written})
     roots = [(uid, row) for uid, row, parent in plan.added if parent is None]
     Label.objects.bulk_create([row for _, row in roots])
     ids = {uid: row.pk for uid, row in roots}
