@@ -1507,5 +1507,9 @@ def task_annotation_patch(
         row.parent_id = parent if isinstance(parent, int) else ids[str(parent)]
     Label.objects.bulk_create([row for _, row, _ in nested])
     ids |= {uid: row.pk for uid, row, _ in nested}
-    version = Task.objects.filter(pk=task.pk).values_list("version", flat=True).get()
+    # Under the row lock the version check took, the version is the one it set.
+    if expected_version is not None:
+        version = expected_version + 1
+    else:
+        version = Task.objects.filter(pk=task.pk).values_list("version", flat=True).get()
     return {"task": str(task.pk), "version": version, "ids": ids}

@@ -3,6 +3,7 @@ like a whole-document save (the service; the API is in tests/api/test_annotation
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -183,3 +184,13 @@ def test_a_save_renews_the_savers_reservation_and_adds_active_time(task):
     saved = Task.objects.get(pk=task.pk)
     assert saved.reserved_by_id == ann.pk
     assert saved.active_seconds == 7
+
+
+def test_a_save_drops_labels_whose_class_left_the_configuration(task):
+    stored_with_car_and_bus(task)
+    orphan = Label.objects.create(task=task, entry_id=uuid.uuid4(), points=[[1, 1]])
+
+    task_annotation_patch(task=task, patch={"added": [{"uid": "s1", **BUS}]}, expected_version=1)
+
+    assert not Label.objects.filter(pk=orphan.pk).exists()
+    assert Label.objects.filter(task=task).count() == 3
