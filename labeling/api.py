@@ -31,6 +31,8 @@ from labeling import selectors, services
 from labeling.models import Label, Task
 from labeling.serializers import (
     AnnotationDocumentSerializer,
+    AnnotationPatchedSerializer,
+    AnnotationPatchSerializer,
     LabelCreateInputSerializer,
     LabelingKeysSerializer,
     LabelOutputSerializer,
@@ -43,7 +45,8 @@ from labeling.serializers import (
     TaskReviewInputSerializer,
     TaskVersionSerializer,
 )
-from labelsite.errors import ErrorDetail, PreconditionRequired
+from labelsite.api import error_body
+from labelsite.errors import Conflict, ErrorDetail, PreconditionRequired
 from projects.selectors import project_get_for_user
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, ErrorSerializer
 
@@ -282,8 +285,49 @@ class AnnotationReplaceApi(APIView):
         return Response(stored, headers={"ETag": f'"{stored["version"]}"'})
 
 
-# /api/tasks/{id}/annotation: GET, PUT.
-class AnnotationApi(AnnotationGetApi, AnnotationReplaceApi):
+class AnnotationPatchApi(APIView):
+    @extend_schema(
+        operation_id="tasks_annotation_patch",
+        summary="Save what changed: labels added, changed and deleted, and the task's answers",
+        description="One save of the labeling page, applied at once: `added` (new labels, each with a client "
+        "`uid`; a nested one names its parent by id or by the uid of a label added in the same save), `changed` "
+        "(by `id`, only the fields sent: key, points, rotation, answers, source, score, model_version), "
+        "`deleted` (ids; their nested labels go with them) and `answers` (the task's answers, when sent). "
+        "Checked like a whole document (400, every problem with its place in the save); no `version` (nor "
+        "If-Match) answers 428, a stale one 409 with the current version (`error.version`). Answers the new "
+        "`version` and `ids`, the id each added label got, by uid.",
+        parameters=[IF_MATCH],
+        request=AnnotationPatchSerializer,
+        responses={200: AnnotationPatchedSerializer, **ERRORS_OF_WRITES},
+    )
+    def patch(self, request: Request, task_id: str) -> Response:
+        patch = _body_object(request)
+        control = LabelWriteControlSerializer(
+            data={"version": patch.pop("version", None), "active_seconds": patch.pop("active_seconds", 0)}
+        )
+        control.is_valid(raise_exception=True)
+        task = selectors.task_get_for_labeling(user=request.user, task_id=task_id)
+        expected_version = _expected_version(request, control.validated_data.get("version"))
+        try:
+            saved = services.task_annotation_patch(
+                task=task,
+                patch=patch,
+                user=request.user,
+                expected_version=expected_version,
+                active_seconds=control.validated_data.get("active_seconds") or 0,
+            )
+        except Conflict as conflict:
+            if conflict.code != "version_conflict":
+                raise
+            # The page merges over the current version; say which one it is.
+            body = error_body(conflict.code, conflict.message, [d.as_dict() for d in conflict.details])
+            body["error"]["version"] = conflict.params[0] if conflict.params else None
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response(saved, headers={"ETag": f'"{saved["version"]}"'})
+
+
+# /api/tasks/{id}/annotation: GET, PUT, PATCH.
+class AnnotationApi(AnnotationGetApi, AnnotationReplaceApi, AnnotationPatchApi):
     pass
 
 

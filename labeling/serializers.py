@@ -215,3 +215,45 @@ class LabelingKeysSerializer(serializers.Serializer):
         help_text='The keys this person moved on the labeling page: action id -> key, e.g. {"task.next": "k", '
         '"class:<entry id>": "t"}; "" removes an action\'s key. Actions left out keep their default.',
     )
+
+
+# --- a save of what changed (PATCH /api/tasks/{id}/annotation) --------------------------------
+
+
+class AddedLabelSerializer(LabelSerializer):
+    uid = serializers.CharField(help_text="The client's id of the new label; the answer maps it to the label's id.")
+    parent = serializers.JSONField(  # type: ignore[assignment]  # a field named like a Field attribute
+        required=False,
+        allow_null=True,
+        help_text="To nest it: a top-level label's id, or the uid of a top-level label added in the same save.",
+    )
+
+
+class ChangedLabelSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    points = serializers.JSONField(required=False)
+    rotation = serializers.FloatField(required=False)
+    answers = serializers.DictField(child=AnswerSerializer(), required=False)
+    source = serializers.ChoiceField(choices=LabelSource.choices, required=False)  # type: ignore[assignment]  # a field named like a Field attribute
+    score = serializers.FloatField(required=False, allow_null=True)
+    model_version = serializers.CharField(required=False, allow_blank=True)
+    key = serializers.CharField(required=False, help_text="A new class for the label (the same type).")
+
+
+class AnnotationPatchSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, help_text="The task version you edited (or If-Match).")
+    active_seconds = serializers.IntegerField(
+        required=False, help_text="Seconds the page was in use since its last report."
+    )
+    added = AddedLabelSerializer(many=True, required=False)
+    changed = ChangedLabelSerializer(many=True, required=False)
+    deleted = serializers.ListField(child=serializers.IntegerField(), required=False)
+    answers = serializers.DictField(
+        child=AnswerSerializer(), required=False, help_text="The task's answers, all of them, when they changed."
+    )
+
+
+class AnnotationPatchedSerializer(serializers.Serializer):
+    task = serializers.UUIDField()
+    version = serializers.IntegerField(help_text="The task's version after this save.")
+    ids = serializers.DictField(child=serializers.IntegerField(), help_text="The id each added label got, by uid.")

@@ -18,7 +18,7 @@ from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
-from labeling.documents import document_problems, labels_problems, required_problems
+from labeling.documents import answers_problems, document_problems, labels_problems, required_problems
 from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
@@ -1336,3 +1336,267 @@ def labeling_keys_replace(*, user: Any, keys: Any) -> dict[str, str]:
         raise ValidationFailed(code="invalid", message="The keys are not valid.", details=problems)
     LabelingPreference.objects.update_or_create(user_id=user.pk, defaults={"keys": keys})
     return dict(keys)
+
+
+# --- a save of the labeling page: only what changed ----------------------------------------------
+
+#: What a save's `changed` item may set: the editable fields, and `key` (the page changes a label's class).
+LABEL_PATCH_FIELDS = ("key", "type", *LABEL_EDITABLE_FIELDS)
+_PATCH_BULK_UPDATE = 10
+_PATCH_PARTS = ("version", "active_seconds", "added", "changed", "deleted", "answers")
+#: The stored columns a save reads of the labels it changes.
+_PATCH_COLUMNS = ("id", "parent_id", "entry_id", *LABEL_EDITABLE_FIELDS, "author_id", "updated_by_id")
+
+
+def _located(problems: list[ErrorDetail], prefix: str) -> list[ErrorDetail]:
+    return [
+        ErrorDetail(path=f"{prefix}.{p.path}" if p.path else prefix, code=p.code, message=p.message, params=p.params)
+        for p in problems
+    ]
+
+
+def _stale_version(task: Task, expected_version: int | None) -> Conflict:
+    current = Task.objects.filter(pk=task.pk).values_list("version", flat=True).first()
+    return Conflict(
+        code="version_conflict",
+        message="Someone saved this task after you opened it; reload it or merge your changes.",
+        details=[
+            ErrorDetail(
+                path="version",
+                code="stale",
+                message=f"You edited version {expected_version}; the task is at version {current} now.",
+                params=(current,),
+            )
+        ],
+        params=(current,),
+    )
+
+
+@dataclass
+class _PatchPlan:
+    """A checked save: what to delete, the stored rows to change, the rows to add by client uid."""
+
+    deleted: set[int]
+    changed: list[Label]
+    added: list[tuple[str, Label, int | str | None]]
+
+
+def _patch_list(patch: dict[str, Any], name: str, problems: list[ErrorDetail]) -> list[Any]:
+    value = patch.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(ErrorDetail(path=name, code="invalid", message=f"{name} must be a list."))
+        return []
+    return value
+
+
+def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, user_id: int | None) -> _PatchPlan:
+    problems: list[ErrorDetail] = [
+        ErrorDetail(path=name, code="unknown_field", message=f"A save has {', '.join(_PATCH_PARTS)}; leave {name} out.")
+        for name in patch
+        if name not in _PATCH_PARTS
+    ]
+    added = _patch_list(patch, "added", problems)
+    changed = _patch_list(patch, "changed", problems)
+    deleted_ids = _patch_list(patch, "deleted", problems)
+    if "answers" in patch:
+        problems.extend(answers_problems(patch["answers"] or {}, index=index, parent=None, path="answers"))
+
+    wanted = {i for i in deleted_ids if isinstance(i, int)}
+    wanted |= {item["id"] for item in changed if isinstance(item, dict) and isinstance(item.get("id"), int)}
+    wanted |= {item["parent"] for item in added if isinstance(item, dict) and isinstance(item.get("parent"), int)}
+    stored = {label.pk: label for label in Label.objects.filter(task=task, pk__in=wanted).only(*_PATCH_COLUMNS)}
+    # The classes of the parents of changed labels (nested labels are checked under their parent's class).
+    parent_ids = {label.parent_id for label in stored.values() if label.parent_id is not None} - set(stored)
+    parent_classes = {label.pk: str(label.entry_id) for label in stored.values()}
+    parent_classes |= {
+        pk: str(entry_id)
+        for pk, entry_id in Label.objects.filter(task=task, pk__in=parent_ids).values_list("pk", "entry_id")
+    }
+
+    deleted: set[int] = set()
+    for position, label_id in enumerate(deleted_ids):
+        if not isinstance(label_id, int) or label_id not in stored:
+            message = "No label with this id on the task: it was deleted, or never saved; reload the task."
+            problems.append(ErrorDetail(path=f"deleted[{position}]", code="not_found", message=message))
+        else:
+            deleted.add(label_id)
+
+    changed_rows: list[Label] = []
+    for position, item in enumerate(changed):
+        here = f"changed[{position}]"
+        if not isinstance(item, dict):
+            problems.append(ErrorDetail(path=here, code="invalid", message='a change is {"id": ..., "points": ...}'))
+            continue
+        label_id = item.get("id")
+        label = stored.get(label_id) if isinstance(label_id, int) else None
+        if label is None or label.pk in deleted or (label.parent_id is not None and label.parent_id in deleted):
+            message = "No label with this id on the task (or it is deleted in this save); reload the task."
+            problems.append(ErrorDetail(path=f"{here}.id", code="not_found", message=message))
+            continue
+        fields = {name: value for name, value in item.items() if name != "id"}
+        problems.extend(
+            ErrorDetail(path=f"{here}.{name}", code="read_only", message=f"Only {', '.join(LABEL_PATCH_FIELDS)} change")
+            for name in fields
+            if name not in LABEL_PATCH_FIELDS
+        )
+        entry = index.entries.get(str(label.entry_id))
+        parent_entry = index.entries.get(parent_classes.get(label.parent_id, "")) if label.parent_id else None
+        if entry is None or (label.parent_id is not None and parent_entry is None):
+            message = "This label's class left the label configuration; reload the task."
+            problems.append(ErrorDetail(path=f"{here}.id", code="not_found", message=message))
+            continue
+        merged = {
+            "key": entry.key,
+            "type": entry.type,  # a new class must be of the same type as the stored geometry
+            "points": label.points,
+            "rotation": label.rotation,
+            "answers": label.answers,
+            "source": label.source,
+            "score": label.score,
+            "model_version": label.model_version,
+            **{name: value for name, value in fields.items() if name in LABEL_PATCH_FIELDS},
+        }
+        found = _label_problems(merged, index=index, parent=parent_entry)
+        problems.extend(_located(found, here))
+        if found:
+            continue
+        new_entry = index.child(parent_entry.id, merged["key"]) if parent_entry else index.root(merged["key"])
+        assert new_entry is not None  # checked by _label_problems
+        if new_entry.id != entry.id and label.parent_id is None:
+            # A label that changes its class keeps only nested labels its new class has.
+            for child_id, child_class in (
+                Label.objects.filter(parent_id=label.pk).exclude(pk__in=deleted).values_list("pk", "entry_id")
+            ):
+                child_entry = index.entries.get(str(child_class))
+                if child_entry is None or index.child(new_entry.id, child_entry.key) is None:
+                    message = f"Nested label {child_id} has no class in {new_entry.key!r}; delete it in the same save."
+                    problems.append(ErrorDetail(path=f"{here}.key", code="unknown_class", message=message))
+        before = (_label_content(label), label.rotation)
+        label.entry_id = new_entry.id
+        label.points = merged["points"]
+        label.rotation = rotation_normalise(merged.get("rotation") or 0.0)
+        label.answers = merged.get("answers") or {}
+        label.source = merged.get("source") or LabelSource.MANUAL
+        label.score = merged.get("score")
+        label.model_version = merged.get("model_version") or ""
+        # A label someone edited by hand has passed the rules again; its last editor is who changed it.
+        label.valid = True
+        label.updated_at = timezone.now()
+        if (_label_content(label), label.rotation) != before:
+            label.updated_by_id = user_id if user_id is not None else label.updated_by_id
+        changed_rows.append(label)
+
+    added_rows: list[tuple[str, Label, int | str | None]] = []
+    roots_added: dict[str, IndexedEntry] = {}
+    uids: set[str] = set()
+    # Roots first, so that a nested label may name a root added later in the list.
+    order = sorted(range(len(added)), key=lambda i: isinstance(added[i], dict) and added[i].get("parent") is not None)
+    for position in order:
+        item = added[position]
+        here = f"added[{position}]"
+        if not isinstance(item, dict):
+            problems.append(ErrorDetail(path=here, code="invalid", message='a new label is {"uid": ..., "key": ...}'))
+            continue
+        uid = item.get("uid")
+        if not isinstance(uid, str) or not uid or uid in uids:
+            message = "Give each new label a uid of its own (a string), to map it to the id it gets."
+            problems.append(ErrorDetail(path=f"{here}.uid", code="invalid", message=message))
+            continue
+        uids.add(uid)
+        parent_ref = item.get("parent")
+        parent_entry = None
+        if parent_ref is not None:
+            if isinstance(parent_ref, int) and parent_ref in stored and parent_ref not in deleted:
+                parent_label = stored[parent_ref]
+                parent_entry = index.entries.get(str(parent_label.entry_id)) if parent_label.parent_id is None else None
+            elif isinstance(parent_ref, str):
+                parent_entry = roots_added.get(parent_ref)
+            if parent_entry is None:
+                message = "The parent is not a top-level label of the task, nor one added in this save."
+                problems.append(ErrorDetail(path=f"{here}.parent", code="not_found", message=message))
+                continue
+        body = {name: value for name, value in item.items() if name not in ("uid", "parent")}
+        if body.get("children"):
+            message = "Send nested labels as added items of their own, with the parent's uid as `parent`."
+            problems.append(ErrorDetail(path=f"{here}.children", code="invalid", message=message))
+            continue
+        found = _label_problems(body, index=index, parent=parent_entry)
+        problems.extend(_located(found, here))
+        if found:
+            continue
+        ((row, _),) = _label_rows([body], task=task, index=index, parent=parent_entry, author=None)
+        row.author_id = row.updated_by_id = user_id
+        if parent_ref is None:
+            roots_added[uid] = index.entries[str(row.entry_id)]
+        added_rows.append((uid, row, parent_ref))
+    if problems:
+        raise ValidationFailed(
+            code="invalid_annotation",
+            message=f"The save has {len(problems)} problem(s); see details.",
+            details=problems,
+        )
+    return _PatchPlan(deleted=deleted, changed=changed_rows, added=added_rows)
+
+
+@transaction.atomic
+def task_annotation_patch(
+    *,
+    task: Task,
+    patch: dict[str, Any],
+    user: Any = None,
+    expected_version: int | None = None,
+    active_seconds: int = 0,
+) -> dict[str, Any]:
+    """Apply one save of the labeling page: labels `added`, `changed` (by id, only the fields
+    sent), `deleted` (ids, with their nested labels), and the task's `answers` when sent.
+
+    Checked like a whole-document save (every problem at once, each with its place in the
+    save), applied in one transaction with the version check. Answers the new version and
+    `ids`: the id each added label got, by the client's `uid` (a nested label added in the
+    same save names its parent by that uid). Changed labels keep their author; their last
+    editor becomes the saver when their content changed. The save renews the reservation.
+    """
+    _task_hold_check(task=task, user=user)
+    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
+    version_filter = {"version": expected_version} if expected_version is not None else {}
+    # The version first: it locks the task's row, so the labels read below stay as they are.
+    bump: dict[str, Any] = {"version": F("version") + 1, "updated_at": timezone.now()}
+    if not Task.objects.filter(pk=task.pk, **version_filter).update(**bump):
+        raise _stale_version(task, expected_version)
+    index = label_config_index(configuration=task.project.label_configuration)
+    user_id = user.pk if getattr(user, "pk", None) else None
+    plan = _patch_plan(task=task, patch=patch, index=index, user_id=user_id)
+    if "answers" in patch:
+        Task.objects.filter(pk=task.pk).update(answers=patch["answers"] or {})
+    _reservation_renew(task=task, user=user, active_seconds=active_seconds)
+    # Labels whose class left the configuration are not in the page's document (see
+    # task_annotation_get's note): the next save drops them, as a whole-document save does.
+    orphans = list(
+        Label.objects.filter(task=task).exclude(entry_id__in=list(index.entries)).values_list("pk", flat=True)
+    )
+    gone = plan.deleted | set(orphans)
+    if gone:
+        Label.objects.filter(task=task).filter(Q(pk__in=gone) | Q(parent_id__in=gone)).delete()
+    written = ("entry_id", *LABEL_EDITABLE_FIELDS, "valid", "updated_at", "updated_by_id")
+    if len(plan.changed) > _PATCH_BULK_UPDATE:
+        Label.objects.bulk_update(plan.changed, written)
+    else:
+        # A save after an edit changes a label or two: plain updates cost less than bulk_update's CASEs.
+        for row in plan.changed:
+            Label.objects.filter(pk=row.pk).update(**{name: getattr(row, name) for name in written})
+    roots = [(uid, row) for uid, row, parent in plan.added if parent is None]
+    Label.objects.bulk_create([row for _, row in roots])
+    ids = {uid: row.pk for uid, row in roots}
+    nested = [(uid, row, parent) for uid, row, parent in plan.added if parent is not None]
+    for _, row, parent in nested:
+        row.parent_id = parent if isinstance(parent, int) else ids[str(parent)]
+    Label.objects.bulk_create([row for _, row, _ in nested])
+    ids |= {uid: row.pk for uid, row, _ in nested}
+    # Under the row lock the version check took, the version is the one it set.
+    if expected_version is not None:
+        version = expected_version + 1
+    else:
+        version = Task.objects.filter(pk=task.pk).values_list("version", flat=True).get()
+    return {"task": str(task.pk), "version": version, "ids": ids}

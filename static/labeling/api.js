@@ -44,6 +44,10 @@ export class Api {
     return this.request("PUT", url, body);
   }
 
+  patch(url, body) {
+    return this.request("PATCH", url, body);
+  }
+
   post(url, body = {}) {
     return this.request("POST", url, body);
   }

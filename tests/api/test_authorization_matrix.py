@@ -176,6 +176,13 @@ ENDPOINTS = [
         lambda w: {"answers": {"weather": {"value": "sunny"}}, "labels": [], "version": _version(w)},
     ),
     Endpoint(
+        "annotation patch",
+        "patch",
+        lambda w: f"/api/tasks/{w.task.id}/annotation",
+        (404, 200, 200, 200),
+        lambda w: {"changed": [{"id": w.label.id, "points": [[2, 2], [6, 6]]}], "version": _version(w)},
+    ),
+    Endpoint(
         "label create",
         "post",
         lambda w: f"/api/tasks/{w.task.id}/labels",

@@ -380,7 +380,7 @@ def test_unsaved_work_survives_a_reload_as_a_local_draft(
     log_in(page, live_server, "annie")
     open_task(page, live_server, task)
     # The server cannot be reached for saves.
-    page.route("**/annotation", lambda route: route.abort() if route.request.method == "PUT" else route.continue_())
+    page.route("**/annotation", lambda route: route.abort() if route.request.method == "PATCH" else route.continue_())
     screen = Screen(page)
     press(page, "4")
     click(page, screen, 123, 234)
