@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from labeling.models import Label
+from labeling.models import Label, Task
 from projects.label_config import label_config_replace
 from projects.services import label_config_save
 from tests.api.conftest import CONFIGURATION, World
@@ -14,10 +14,15 @@ from tests.api.conftest import CONFIGURATION, World
 pytestmark = pytest.mark.django_db
 
 
+def version(world: World) -> int:
+    """The task's version now: native annotation writes must name it (else 428)."""
+    return Task.objects.get(pk=world.task.pk).version
+
+
 def test_a_saved_annotation_keeps_a_rectangles_rotation_normalised_to_minus_180_to_180(world: World):
     client = world.client("annotator")
     url = f"/api/tasks/{world.task.id}/annotation"
-    document = {"labels": [{"key": "car", "points": [[10, 20], [110, 70]], "rotation": 370}]}
+    document = {"labels": [{"key": "car", "points": [[10, 20], [110, 70]], "rotation": 370}], "version": version(world)}
 
     saved = client.put(url, document, format="json")
 
@@ -30,12 +35,16 @@ def test_a_saved_annotation_keeps_a_rectangles_rotation_normalised_to_minus_180_
 def test_a_label_created_without_rotation_is_unrotated_and_a_patch_turns_it(world: World):
     client = world.client("annotator")
     created = client.post(
-        f"/api/tasks/{world.task.id}/labels", {"key": "car", "points": [[1, 2], [3, 4]]}, format="json"
+        f"/api/tasks/{world.task.id}/labels",
+        {"key": "car", "points": [[1, 2], [3, 4]], "version": version(world)},
+        format="json",
     )
     assert created.status_code == 201, created.json()
     assert created.json()["rotation"] == 0
 
-    turned = client.patch(f"/api/labels/{created.json()['id']}", {"rotation": -190.5}, format="json")
+    turned = client.patch(
+        f"/api/labels/{created.json()['id']}", {"rotation": -190.5, "version": version(world)}, format="json"
+    )
 
     assert turned.status_code == 200, turned.json()
     assert turned.json()["rotation"] == pytest.approx(169.5)
@@ -48,7 +57,10 @@ def test_a_rotation_that_is_no_finite_number_is_refused_at_its_path(world: World
     client = world.client("annotator")
 
     response = client.generic(
-        "PATCH", f"/api/labels/{world.label.id}", f'{{"rotation": {rotation}}}', content_type="application/json"
+        "PATCH",
+        f"/api/labels/{world.label.id}",
+        f'{{"rotation": {rotation}, "version": {version(world)}}}',
+        content_type="application/json",
     )
 
     assert response.status_code == 400
@@ -67,8 +79,8 @@ def test_only_a_rectangle_turns_a_polygon_with_a_rotation_is_refused_and_nothing
     url = f"/api/tasks/{world.task.id}/annotation"
     road = {"key": "road", "points": [[0, 0], [10, 0], [10, 10]]}
 
-    refused = client.put(url, {"labels": [{**road, "rotation": 15}]}, format="json")
-    whole_turn = client.put(url, {"labels": [{**road, "rotation": 360}]}, format="json")
+    refused = client.put(url, {"labels": [{**road, "rotation": 15}], "version": version(world)}, format="json")
+    whole_turn = client.put(url, {"labels": [{**road, "rotation": 360}], "version": version(world)}, format="json")
 
     assert refused.status_code == 400
     assert [(d["path"], d["code"]) for d in refused.json()["error"]["details"]] == [
