@@ -472,7 +472,7 @@ def top_level_errors(fmt: ImportFormat, count: int) -> list[ErrorDetail]:
     found = [] if count > 1 else list(Draft7Validator(array_rules).iter_errors(sample))
     details = [schema_error_detail(error) for error in found]
     return [
-        ErrorDetail(path=d.path, code=d.code, message=f"{d.message}. The file needs at least one item.", params=())
+        ErrorDetail(path=d.path, code=d.code, message=f"{d.message} The file needs at least one item.", params=())
         for d in details
     ]
 
