@@ -16,7 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from imports import selectors, services
 from imports.api import FileTooLarge, import_job_create_from_upload, import_job_data
@@ -90,7 +90,7 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
     return redirect("import-job-detail", job_id=job.pk)
 
 
-@require_GET
+@require_safe
 @login_required
 def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The job page: progress per phase, the validation report, the preview, confirm / cancel."""
