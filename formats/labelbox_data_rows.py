@@ -105,17 +105,17 @@ class _RowSchema(_LineSchema):
 
 def _reworded(detail: ErrorDetail, data: Any) -> ErrorDetail:
     message = detail.message
-    if detail.code == "schema_required" and "'row_data'" in message:
+    if detail.code == "schema_required" and '"row_data"' in message:
         message = "`row_data` missing when creating DataRow: give the image's https URL."
     elif detail.code == "schema_additional_properties" and detail.path.count("/") == 1 and isinstance(data, dict):
         unknown = ", ".join(repr(k) for k in data if k not in ROW_KEYS)
         message = f"Unknown key(s) {unknown}; a data row has only {', '.join(ROW_KEYS)}."
     elif detail.code == "schema_enum" and "/attachments/" in detail.path:
-        message = f"{message}. An attachment's type is one of {', '.join(ATTACHMENT_TYPES)}."
+        message = f"{message} An attachment's type is one of {', '.join(ATTACHMENT_TYPES)}."
     elif detail.code == "schema_any_of" and "/metadata_fields/" in detail.path:
         message = "A metadata field must have either 'schema_id' or 'name' key, and a 'value'."
     elif detail.code == "schema_type" and detail.path.endswith("/row_data"):
-        message = f"{message}. row_data is the image's https URL (Labelsite imports images only)."
+        message = f"{message} row_data is the image's https URL (Labelsite imports images only)."
     else:
         return detail
     return ErrorDetail(path=detail.path, code=detail.code, message=message, params=detail.params)

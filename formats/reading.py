@@ -286,10 +286,8 @@ _CLASSIFICATION_HINT = (
 def schema_error_detail(error: SchemaError, *, prefix: tuple[object, ...] = ()) -> ErrorDetail:
     """A jsonschema error as a located detail: its message, and how to fix it where we know."""
     parts = (*prefix, *error.absolute_path)
-    message = error.message
-    if error.validator == "oneOf" and error.context:
-        alternatives = "; or ".join(dict.fromkeys(sub.message for sub in error.context))
-        message = f"{message} (either {alternatives})"
+    words = _expected(error)
+    message = words[0].upper() + words[1:]
     last = str(error.absolute_path[-1]) if error.absolute_path else ""
     hint = _HINTS.get((str(error.validator), last)) or _HINTS.get((str(error.validator), ""))
     schema_path = [str(p) for p in error.absolute_schema_path]
@@ -297,8 +295,7 @@ def schema_error_detail(error: SchemaError, *, prefix: tuple[object, ...] = ()) 
         hint = _COORDINATE_HINT
     elif hint is None and "classification" in schema_path:
         hint = _CLASSIFICATION_HINT
-    if hint:
-        message = f"{message}. {hint}"
+    message = f"{message}. {hint}" if hint else f"{message}."
     return ErrorDetail(path=pointer(*parts), code=f"schema_{_snake(str(error.validator))}", message=message)
 
 
@@ -367,8 +364,35 @@ def _value_words(value: Any) -> str:
 
 
 def _expected(error: SchemaError) -> str:
-    """What the value must be, said after the option's name; else jsonschema's own words."""
+    """What the value must be, in plain words after the place's name ("must be a number, not the
+    string "x""), for items and options alike: the one place that words jsonschema's errors."""
     validator, wanted = str(error.validator), error.validator_value
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+        extra = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
+        return f"must not have the key {', '.join(json.dumps(k) for k in extra)}"
+    if validator in {"minItems", "maxItems"} and isinstance(error.instance, list):
+        bound = "at least" if validator == "minItems" else "at most"
+        return f"must have {bound} {wanted} item{'' if wanted == 1 else 's'}, not {len(error.instance)}"
+    if validator in {"exclusiveMinimum", "exclusiveMaximum"}:
+        bound = "more than" if validator == "exclusiveMinimum" else "less than"
+        return f"must be {bound} {wanted}, not {_value_words(error.instance)}"
+    if validator in {"minProperties", "maxProperties"} and isinstance(error.instance, dict):
+        bound = "at least" if validator == "minProperties" else "at most"
+        return f"must have {bound} {wanted} key{'' if wanted == 1 else 's'}, not {len(error.instance)}"
+    if validator == "minLength":
+        return "must not be empty" if wanted == 1 else f"must be at least {wanted} characters long"
+    if validator == "pattern":
+        return f"must match the pattern {wanted}, not {_value_words(error.instance)}"
+    if validator in {"oneOf", "anyOf"} and error.context:
+        # The alternative of the value's own type says what is wrong (-1 is a number below 0),
+        # not the others ("or a string"); when no alternative took its type, all are said.
+        relevant = [sub for sub in error.context if sub.validator != "type"] or error.context
+        alternatives = list(dict.fromkeys(_expected(sub) for sub in relevant))
+        if all(words.startswith("must be ") for words in alternatives):
+            return "must be " + " or ".join(words.removeprefix("must be ") for words in alternatives)
+        return "; or ".join(alternatives)
     if validator == "type":
         types = [wanted] if isinstance(wanted, str) else list(wanted)
         return f"must be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, not {_value_words(error.instance)}"
@@ -379,8 +403,6 @@ def _expected(error: SchemaError) -> str:
     if validator == "required" and isinstance(error.instance, dict):
         missing = [key for key in wanted if key not in error.instance]
         return f"must have the key {', '.join(json.dumps(key) for key in missing)}"
-    if validator == "minLength" and wanted == 1:
-        return "must not be empty"
     if validator in {"minimum", "maximum"}:
         bound = "at least" if validator == "minimum" else "at most"
         return f"must be {bound} {wanted}, not {_value_words(error.instance)}"

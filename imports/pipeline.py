@@ -48,6 +48,7 @@ from formats.reading import (
     RawItem,
     SizeCheck,
     corners_to_rectangle,
+    pointer,
     schema_error_detail,
 )
 from imports.media_create import GlobalKeyChecker, media_rows_create, media_rows_dataset, media_rows_dataset_errors
@@ -339,6 +340,7 @@ def items_check(
     chunk_size = chunk_size or CHECK_CHUNK
     while chunk := list(islice(iterator, chunk_size)):
         checked: list[tuple[CheckedItem, Converted | None, MediaRow | None]] = []
+        rows = {raw.index: raw for raw in chunk if _is_row(raw)} if _TEXT_KINDS.issuperset(fmt.file_kinds) else {}
         for raw in chunk:
             if check_schema:
                 errors = fmt.item_schema.errors(raw.data, prefix=(raw.index,))
@@ -412,7 +414,33 @@ def items_check(
                     item.errors.extend(errors)
                     item.annotation = None
         for item, _, _ in checked:
+            if item.index in rows and item.errors:
+                item.errors = [_at_row(detail, rows[item.index]) for detail in item.errors]
             yield item
+
+
+#: File kinds whose items are lines or rows of cells (not JSON): their errors name lines.
+_TEXT_KINDS = frozenset({"txt", "csv", "tsv"})
+
+
+def _is_row(raw: RawItem) -> bool:
+    """An item that is a line or row of a text file (TXT, CSV): flat text cells, placed by line."""
+    return (
+        not raw.location.startswith(("/", "#"))
+        and isinstance(raw.data, dict)
+        and all(isinstance(value, str) for value in raw.data.values())
+    )
+
+
+def _at_row(detail: ErrorDetail, raw: RawItem) -> ErrorDetail:
+    """An error of a line or row placed by its line ("line 3", "line 3, column image"), not by a
+    JSON pointer into a JSON the person never wrote ("/2/image")."""
+    own = pointer(raw.index)
+    if detail.path != own and not detail.path.startswith(own + "/"):
+        return detail
+    rest = detail.path[len(own) + 1 :].split("/", 1)[0] if detail.path != own else ""
+    place = f"{raw.location}, column {rest}" if rest and len(raw.data) > 1 else raw.location
+    return ErrorDetail(path=place, code=detail.code, message=detail.message, params=detail.params)
 
 
 def _media_scale(scale: MediaScale | None, size: tuple[int, int] | None) -> ErrorDetail | None:
@@ -472,7 +500,7 @@ def top_level_errors(fmt: ImportFormat, count: int) -> list[ErrorDetail]:
     found = [] if count > 1 else list(Draft7Validator(array_rules).iter_errors(sample))
     details = [schema_error_detail(error) for error in found]
     return [
-        ErrorDetail(path=d.path, code=d.code, message=f"{d.message}. The file needs at least one item.", params=())
+        ErrorDetail(path=d.path, code=d.code, message=f"{d.message} The file needs at least one item.", params=())
         for d in details
     ]
 

@@ -61,11 +61,16 @@ def _seconds(start: datetime | None, end: datetime) -> float | None:
     return elapsed if elapsed > 0 else None
 
 
-def _phase(done: int, total: int | None, *, elapsed: float | None, active: bool) -> dict[str, Any]:
+def _phase(done: int, total: int | None, *, elapsed: float | None, active: bool, ended: bool) -> dict[str, Any]:
     rate = round(done / elapsed, 1) if active and elapsed and done else None
     remaining = max(total - done, 0) if total is not None else None
     eta = round(remaining / rate, 1) if rate and remaining is not None else None
-    fraction = min(done / total, 1.0) if total else (1.0 if total == 0 else None)
+    # A bar is full only when work was done to its end: "0 of 0" is an empty bar, not a full
+    # one; a total still to come is an indeterminate bar while the job runs, empty once it ended.
+    if total:
+        fraction: float | None = min(done / total, 1.0)
+    else:
+        fraction = 0.0 if total == 0 or ended else None
     return {"done": done, "total": total, "fraction": fraction, "rate": rate, "eta_seconds": eta}
 
 
@@ -79,6 +84,7 @@ def import_job_progress(*, job: ImportJob, now: datetime | None = None) -> dict[
     now = now or timezone.now()
     validating = job.status == ImportStatus.VALIDATING
     writing = job.status == ImportStatus.WRITING
+    ended = job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
     items_done = job.items_validated
     if job.status not in (ImportStatus.QUEUED, ImportStatus.VALIDATING) and job.items_total is not None:
         items_done = job.items_total
@@ -89,12 +95,14 @@ def import_job_progress(*, job: ImportJob, now: datetime | None = None) -> dict[
             job.items_total,
             elapsed=_seconds(job.started_at, now),
             active=validating,
+            ended=ended,
         ),
         "writing": _phase(
             job.labels_written,
             job.labels_total,
             elapsed=_seconds(write_started, now),
             active=writing,
+            ended=ended,
         ),
     }
 

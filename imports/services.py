@@ -70,6 +70,7 @@ from labeling.services import label_statistics_refresh, labels_remove_for_import
 from labelsite.errors import Conflict, DomainError, ErrorDetail, NotFound, Unavailable, ValidationFailed
 from labelsite.queue import task_publish, tasks_eager
 from labelsite.table_statistics import table_statistics_refresh_if_stale
+from labelsite.text import counted
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
 from projects.media_probe import media_probe_queue
 from projects.models import LabelConfiguration, Media, Organization, Project
@@ -373,7 +374,8 @@ def _fail_exhausted(job_id: UUID, *, writing: bool, chunk: ImportChunk | None = 
         first, last = chunk.item_start + 1, chunk.item_start + chunk.item_count
         doing = f"{'writing the labels of' if writing else 'reading'} items {first}-{last} of this file"
     written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
-    outcome = f"{written} label(s) were written" if writing else "nothing was written"
+    verb = "was" if written == 1 else "were"
+    outcome = f"{counted(written, 'label')} {verb} written" if writing else "nothing was written"
     _fail(
         job_id,
         f"The worker stopped {ATTEMPTS_MAX} times while {doing} (e.g. it ran out of memory), so the import "
@@ -531,7 +533,7 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
     if failed:
         status, message = (
             ImportStatus.FAILED,
-            f"{report.errors} error(s) in {report.items_invalid or 1} item(s); nothing was written. "
+            f"{counted(report.errors, 'error')} in {counted(report.items_invalid or 1, 'item')}; nothing was written. "
             "Fix the errors listed and upload the file again.",
         )
     elif nothing is not None:
@@ -542,7 +544,7 @@ def _validation_complete(job: ImportJob, report: ValidationReport, configuration
         status, message = ImportStatus.VALIDATED, _validated_message(report, writable_items)
         if report.labels == 0 and not report.media_new:
             summary["warnings"] = [
-                f"The file holds no labels: its {writable_items} item(s) carry no geometry, so only their "
+                f"The file holds no labels: its {counted(writable_items, 'item')} carry no geometry, so only their "
                 f"answers (if any) will be written. If you expected labels, check the file and the job's "
                 f"format ({job.format}) and options. {hint}".strip()
             ]
@@ -714,7 +716,7 @@ def _nothing_to_import(report: ValidationReport, hint: str) -> ErrorDetail | Non
     if report.items == 0:
         reason = "the file holds no items"
     elif report.items_skipped == report.items:
-        reason = f"none of the {report.items} item(s) names a media"
+        reason = f"none of the {counted(report.items, 'item')} names a media"
     else:
         return None
     return ErrorDetail(
@@ -726,11 +728,11 @@ def _nothing_to_import(report: ValidationReport, hint: str) -> ErrorDetail | Non
 
 
 def _validated_message(report: ValidationReport, writable: int) -> str:
-    message = f"{report.items} item(s) checked: {writable} to import with {report.labels} label(s)"
+    message = f"{counted(report.items, 'item')} checked: {writable} to import with {counted(report.labels, 'label')}"
     if report.media_new:
         message += f"; {report.media_new} of them add a media that does not exist yet"
     if report.items_invalid:
-        message += f"; {report.items_invalid} item(s) with errors will be skipped"
+        message += f"; {counted(report.items_invalid, 'item')} with errors will be skipped"
     return message + "."
 
 
@@ -738,8 +740,8 @@ def _stopped(job_id: UUID, *, patient: bool = True) -> ImportJob:
     job = ImportJob.objects.get(pk=job_id)
     if job.cancel_requested and job.status not in _FINAL:
         message = (
-            f"Cancelled: {job.labels_written} of {job.labels_total or 0} label(s) were written "
-            f"for {job.items_written} item(s)."
+            f"Cancelled: {job.labels_written} of {counted(job.labels_total or 0, 'label')} "
+            f"{'was' if job.labels_written == 1 else 'were'} written for {counted(job.items_written, 'item')}."
             if job.status == ImportStatus.WRITING
             else "Cancelled during validation; nothing was written."
         )
@@ -831,7 +833,8 @@ def _fail_writing(job_id: UUID) -> None:
     written = ImportJob.objects.values_list("labels_written", flat=True).get(pk=job_id)
     _fail(
         job_id,
-        f"The import stopped on an internal error after {written} label(s) were written. "
+        f"The import stopped on an internal error after {counted(written, 'label')} "
+        f"{'was' if written == 1 else 'were'} written. "
         "Run it again to resume where it stopped, or report it.",
     )
 
@@ -848,7 +851,7 @@ def _fail_configuration_changed(job_id: UUID) -> ImportJob:
         labels_remove_for_import(import_job_id=job_id)  # those of the deleted classes went with them
         classes = ", ".join(_classes_lost(job)) or "that it was validated with"
         if job.labels_written:
-            outcome = f"What it had written ({job.labels_written} label(s)) was removed."
+            outcome = f"What it had written ({counted(job.labels_written, 'label')}) was removed."
         else:
             outcome = "Nothing was written."
         ImportJob.objects.filter(pk=job_id).update(
@@ -877,12 +880,12 @@ def _write_succeeded(job_id: UUID) -> ImportJob:
     # need not wait for (the first batch's ANALYZE already gave the planner the table's scale).
     transaction.on_commit(label_statistics_refresh)
     job = ImportJob.objects.get(pk=job_id)
-    message = f"{job.labels_written} label(s) written for {job.items_written} item(s)"
+    message = f"{counted(job.labels_written, 'label')} written for {counted(job.items_written, 'item')}"
     if "media_created" in job.summary:
         message += f"; {job.summary['media_created']} media created, {job.summary.get('media_reused', 0)} found by URL"
         if job.summary.get("media_failed"):
             message += f", {job.summary['media_failed']} refused"
-    message += f"; {job.items_skipped} item(s) skipped." if job.items_skipped else "."
+    message += f"; {counted(job.items_skipped, 'item')} skipped." if job.items_skipped else "."
     for warning in job.summary.get("warnings") or []:
         message += f" Warning: {warning}"
     if ImportJob.objects.filter(pk=job_id, status=ImportStatus.WRITING).update(

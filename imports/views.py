@@ -16,7 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from imports import selectors, services
 from imports.api import FileTooLarge, import_job_create_from_upload, import_job_data
@@ -85,11 +85,12 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
     except (DomainError, FileTooLarge) as exc:
         messages.error(request, _message_of(exc))
         return redirect(back)
-    messages.success(request, f"“{job.file_name}” is uploaded; it is being validated. Nothing is written yet.")
+    # Said without a state: a small file may be validated (or written) before this page shows.
+    messages.success(request, f"“{job.file_name}” is uploaded. Its import is followed below.")
     return redirect("import-job-detail", job_id=job.pk)
 
 
-@require_GET
+@require_safe
 @login_required
 def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The job page: progress per phase, the validation report, the preview, confirm / cancel."""
@@ -106,6 +107,7 @@ def import_job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
         in (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.VALIDATED, ImportStatus.WRITING),
         "page_data": {"job": data, "pollMs": 1000, "apiUrl": data["links"]["self"]},
         "archive_jobs": selectors.import_job_archive_jobs(job=job),
+        "job_ended": job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED),
     }
     return render(request, "imports/job_detail.html", context)
 
@@ -119,7 +121,7 @@ def import_job_confirm(request: HttpRequest, job_id: UUID) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, _message_of(exc))
     else:
-        messages.success(request, "Confirmed: the labels are being written.")
+        messages.success(request, "Confirmed. The writing is followed below.")
     return redirect("import-job-detail", job_id=job.pk)
 
 

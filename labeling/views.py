@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from labeling import selectors, services
 from labeling.models import Task, TaskState
@@ -35,7 +35,7 @@ from projects.selectors import project_get_for_user, user_role
 TASKS_PER_PAGE = 100
 
 
-@require_GET
+@require_safe
 @login_required
 def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """ "Start labeling": reserve the next task for this user and open it, or the task list when
@@ -48,7 +48,7 @@ def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     return redirect("task-label", task_id=task.pk)
 
 
-@require_GET
+@require_safe
 @login_required
 def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """ "Review": reserve the next task to review for this reviewer and open it, or the completed
@@ -61,7 +61,7 @@ def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse
     return redirect("task-label", task_id=task.pk)
 
 
-@require_GET
+@require_safe
 @login_required
 def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """Every task of the project, filtered by state and assignee (`me`, `none` or a user id)."""
@@ -99,7 +99,7 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     return render(request, "labeling/task_list.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def task_label(request: HttpRequest, task_id: UUID) -> HttpResponse:
     """The labeling page of one task; opening it to label reserves it (see `services.task_reserve`).

@@ -3,8 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from labelsite.pages import favicon
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     # Before every other API route: it answers all of /api/v1/ in DataGym's shapes.
     path("", include("datagym_v1.api_urls")),
     # The native API; after DataGym's routes, which answer every path under /api/v1/.

@@ -22,7 +22,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
@@ -52,7 +52,7 @@ def _fail(request: HttpRequest, error: DomainError) -> None:
 # --- projects -------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def project_create(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
@@ -80,7 +80,7 @@ def _admin_project(request: HttpRequest, project_id: UUID) -> Project:
     return or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def project_settings(request: HttpRequest, project_id: UUID) -> HttpResponse:
     project = _admin_project(request, project_id)
@@ -165,7 +165,7 @@ def project_member_remove(request: HttpRequest, project_id: UUID, user_id: int) 
     return redirect(reverse("setup-project-settings", kwargs={"project_id": project.pk}) + "#members")
 
 
-@require_GET
+@require_safe
 @login_required
 def project_configuration(request: HttpRequest, project_id: UUID) -> HttpResponse:
     project = _admin_project(request, project_id)
@@ -184,7 +184,7 @@ def project_configuration(request: HttpRequest, project_id: UUID) -> HttpRespons
     return render(request, "setup/project_configuration.html", {"project": project, "editor_config": config})
 
 
-@require_GET
+@require_safe
 @login_required
 def project_overview(request: HttpRequest, project_id: UUID) -> HttpResponse:
     project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
@@ -212,7 +212,7 @@ def _bars(items: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
 # --- the organisation: datasets, media ------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
@@ -259,7 +259,7 @@ def _dataset_action(request: HttpRequest, organization: Organization, action: st
         messages.success(request, f"Disconnected “{dataset.name}” from “{project.name}”; its tasks there stay.")
 
 
-@require_GET
+@require_safe
 @login_required
 def dataset_media(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = or_http_error(lambda: selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id))
@@ -332,7 +332,7 @@ THUMBNAIL_FAILED_SVG = (
 THUMBNAIL_RETRY_SECONDS = 5
 
 
-@require_GET
+@require_safe
 @login_required
 def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     """The media's thumbnail from storage once the worker has made it (any source); until then a
@@ -363,7 +363,7 @@ def media_thumbnail(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
 # --- the organisation: members and API tokens -----------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def member_list(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
@@ -458,7 +458,7 @@ def _member_invite(request: HttpRequest, organization: Organization, role: str) 
     messages.success(request, f"An invitation for “{username}” was recorded; the user sees it at their next sign-in.")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)

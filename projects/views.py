@@ -18,7 +18,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from labelsite.errors import (
     AlreadyExists,
@@ -47,7 +47,7 @@ UPLOAD_PARALLELISM = 4
 # --- projects -------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list_with_counts(user=request.user)
@@ -75,7 +75,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def invitation_list(request: HttpRequest) -> HttpResponse:
     """The signed-in user's invitations to organisations, each to accept or decline."""
@@ -102,7 +102,7 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
     return render(request, "projects/invitation_list.html", {"invitations": invitations})
 
 
-@require_GET
+@require_safe
 @login_required
 def project_detail(request: HttpRequest, project_id: UUID) -> HttpResponse:
     project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
@@ -196,7 +196,7 @@ def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpRespon
 # --- datasets -------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def dataset_detail(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """The dataset's media; POST adds media by URL (the results are shown on the page)."""
@@ -309,7 +309,7 @@ def _status_for(error: DomainError) -> int:
     return 400
 
 
-@require_GET
+@require_safe
 def media_file(request: HttpRequest, media_id: UUID) -> HttpResponseBase:
     """The image of a media, for the pages and the exports, behind the same access rules as its dataset.
 

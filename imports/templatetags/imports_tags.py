@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 from formats import format_list
 from imports import selectors
@@ -18,6 +20,15 @@ from projects.models import Project
 from projects.selectors import user_is_org_admin
 
 register = template.Library()
+
+
+@register.filter
+def location_breaks(location: str) -> SafeString:
+    """An error's place with a line-break opportunity after each `/` and `, `, so that a long
+    JSON pointer wraps between its parts, never mid-word (static/imports/job.js does the same)."""
+    escaped = str(conditional_escape(location))
+    return mark_safe(escaped.replace("/", "/<wbr>").replace(", ", ", <wbr>"))  # noqa: S308 - escaped above
+
 
 #: Past imports listed on the project page.
 HISTORY_SIZE = 20

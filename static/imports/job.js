@@ -5,6 +5,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const RUNNING = new Set(["queued", "validating", "writing"]);
+const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 const CANCELLABLE = new Set(["queued", "validating", "validated", "writing"]);
 const SAFE_COLOR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,30}|rgba?\([0-9\s.,%]{1,40}\))$/;
 const ERRORS_SHOWN = 50;
@@ -65,7 +66,8 @@ function renderPhase(name, phase, unit, active) {
   const box = document.getElementById(`phase-${name}`);
   if (!box) return;
   box.querySelector('[data-field="done"]').textContent = String(phase.done);
-  box.querySelector('[data-field="total"]').textContent = phase.total === null ? "…" : String(phase.total);
+  const ended = ENDED.has(job.status);
+  box.querySelector('[data-field="total"]').textContent = phase.total === null ? (ended ? "–" : "…") : String(phase.total);
   const bar = box.querySelector("progress");
   if (phase.fraction === null) bar.removeAttribute("value");
   else bar.value = phase.fraction;
@@ -113,6 +115,15 @@ function renderStatus() {
   document.getElementById("cancel-form").hidden = !CANCELLABLE.has(job.status) || job.cancel_requested;
 }
 
+// An error's place with a break opportunity after each "/" and ", " (as the server's
+// location_breaks filter): a long JSON pointer wraps between its parts, never mid-word.
+function locationParts(location) {
+  const parts = [];
+  for (const piece of String(location).split(/(?<=\/|, )/)) parts.push(piece, el("wbr"));
+  parts.pop();
+  return parts;
+}
+
 async function renderErrors() {
   // Once validation has ended, show the first page of errors (the server rendered the page earlier).
   if (errorsShownFor === job.status || RUNNING.has(job.status) || !job.counts.error_count) return;
@@ -129,7 +140,7 @@ async function renderErrors() {
       page.results.map((error) =>
         el("tr", {}, [
           el("td", { className: "num", textContent: error.item === null ? "–" : String(error.item) }),
-          el("td", { className: "break" }, [el("code", { textContent: error.location })]),
+          el("td", { className: "location" }, [el("code", {}, locationParts(error.location))]),
           el("td", {}, [el("code", { textContent: error.code })]),
           el("td", { textContent: error.message }),
         ]),

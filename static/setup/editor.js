@@ -293,7 +293,7 @@ function showImpact(impact) {
   const list = $("impact-list");
   list.replaceChildren();
   for (const item of impact.removed_classes) {
-    list.append(el("li", { text: `Class “${item.title}” (${item.key}) is removed: ${item.label_count} label(s) are deleted.` }));
+    list.append(el("li", { text: `Class “${item.title}” (${item.key}) is removed: ${item.label_count} ${item.label_count === 1 ? "label is" : "labels are"} deleted.` }));
   }
   for (const item of impact.removed_questions) {
     list.append(el("li", { text: `Question “${item.title}” (${item.key}) is removed or renamed: ${item.answer_count} answer(s) are lost.` }));

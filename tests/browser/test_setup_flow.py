@@ -140,7 +140,7 @@ def test_editor_asks_before_a_change_deletes_labels(page: Page, live_server: Any
     expect(page.locator("#save-config")).to_be_enabled(timeout=10000)
     page.click("#save-config")
 
-    expect(page.locator("#impact-list")).to_contain_text("1 label(s) are deleted")
+    expect(page.locator("#impact-list")).to_contain_text("1 label is deleted")
     assert Label.objects.count() == 1
     page.click("#confirm-save")
     expect(page.locator("#editor-status")).to_have_text("Saved", timeout=10000)

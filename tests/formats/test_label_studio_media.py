@@ -138,7 +138,7 @@ def test_a_file_with_a_bad_row_names_its_line_then_imports_once_fixed(ls_project
                  format="label_studio_csv", name="tasks.csv")  # fmt: skip
 
     assert broken.status == ImportStatus.FAILED
-    assert [(e.item_index, e.location, e.code) for e in broken.errors.all()] == [(1, "/1/image", "invalid_url")]
+    assert [(e.item_index, e.location, e.code) for e in broken.errors.all()] == [(1, "line 3", "invalid_url")]
     assert not Media.objects.exists()
     fixed = run(ls_project, b"image\nhttps://cdn.example.com/a.jpg\nhttps://cdn.example.com/b.jpg\n",
                 format="label_studio_csv", name="tasks.csv")  # fmt: skip

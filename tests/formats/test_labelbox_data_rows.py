@@ -357,7 +357,7 @@ def test_a_duplicate_global_key_fails_only_its_own_row(rows_project, media_stora
         "img-001.jpg",
         "img-003.jpg",
     ]
-    assert "1 item(s) skipped" in job.message
+    assert "1 item skipped" in job.message
 
 
 @pytest.mark.django_db
@@ -446,7 +446,7 @@ def test_bad_rows_are_reported_and_the_good_ones_created_like_a_labelbox_bulk_ta
     written = import_job_write(job_id=validated.id)
 
     assert validated.status == ImportStatus.VALIDATED
-    assert "2 item(s) with errors will be skipped" in validated.message
+    assert "2 items with errors will be skipped" in validated.message
     assert [(e.item_index, e.location) for e in validated.errors.all()] == [(1, "/1"), (2, "/2/media_type")]
     assert written.status == ImportStatus.SUCCEEDED
     assert (written.items_written, written.items_skipped) == (1, 2)

@@ -243,7 +243,7 @@ def test_a_configuration_replaced_between_two_chunks_stops_the_job_with_what_lan
 
     assert job.status == ImportStatus.FAILED
     assert "label configuration changed during the import" in job.message
-    assert "What it had written (10 label(s)) was removed" in job.message
+    assert "What it had written (10 labels) was removed" in job.message
     assert Label.objects.count() == 0
     assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
 
@@ -271,7 +271,7 @@ def test_a_write_that_fails_on_an_internal_error_fails_the_job_and_removes_what_
     job.refresh_from_db()
 
     assert job.status == ImportStatus.FAILED
-    assert "after 0 label(s)" in job.message
+    assert "after 0 labels" in job.message
     assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
     assert Label.objects.count() == 0
 

@@ -127,7 +127,7 @@ def test_a_class_the_import_uses_deleted_between_two_batches_fails_it_and_remove
 
     assert job.status == ImportStatus.FAILED
     assert "poi" in job.message
-    assert "What it had written (5 label(s)) was removed" in job.message
+    assert "What it had written (5 labels) was removed" in job.message
     assert "upload the file again" in job.message
     assert Label.objects.filter(import_job_id=job.pk).count() == 0
     assert orphan_labels() == 0

@@ -375,34 +375,62 @@ def test_import_reports_every_semantic_error_with_the_first_as_the_code(configur
 @pytest.mark.parametrize(
     ("items", "path", "text"),
     [
-        ([], "#", "should be non-empty"),
+        ([], "#", "Must have at least 1 item, not 0. The file needs at least one item."),
         (
             [{"labels": {"car": [{"polygon": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}]}}],
             "#/0/labels/car/0/polygon",
-            "short",
+            "Must have at least 3 items, not 2.",
         ),
-        ([{"labels": {"bus": [{"rectangle": [{"x": 1, "y": 1, "w": 1}]}]}}], "#/0/labels/bus/0/rectangle/0", "'h'"),
-        ([{"keepData": "false"}], "#/0/keepData", "not of type 'boolean'"),
-        ([{"internal_media_ID": 123}], "#/0/internal_media_ID", "not of type 'string'"),
-        ([{"labels": {"poi": [{"point": [{"x": -1, "y": 1}]}]}}], "#/0/labels/poi/0/point/0/x", "minimum of 0"),
-        ([{"labels": {"poi": [{"point": [{"x": "12.5", "y": 1}]}]}}], "#/0/labels/poi/0/point/0/x", "does not match"),
-        ([{"labels": {"car": [{"foo": 1}]}}], "#/0/labels/car/0", "'foo' was unexpected"),
+        (
+            [{"labels": {"bus": [{"rectangle": [{"x": 1, "y": 1, "w": 1}]}]}}],
+            "#/0/labels/bus/0/rectangle/0",
+            'Must have the key "h".',
+        ),
+        ([{"keepData": "false"}], "#/0/keepData", 'Must be true or false (a JSON boolean), not the string "false".'),
+        ([{"internal_media_ID": 123}], "#/0/internal_media_ID", "Must be a string, not the number 123."),
+        (
+            [{"labels": {"poi": [{"point": [{"x": -1, "y": 1}]}]}}],
+            "#/0/labels/poi/0/point/0/x",
+            "Must be at least 0, not the number -1.",
+        ),
+        (
+            [{"labels": {"poi": [{"point": [{"x": "12.5", "y": 1}]}]}}],
+            "#/0/labels/poi/0/point/0/x",
+            'Must match the pattern ^[0-9]+$, not the string "12.5".',
+        ),
+        ([{"labels": {"car": [{"foo": 1}]}}], "#/0/labels/car/0", 'Must not have the key "foo".'),
         ([{"global_classifications": {"weather": [{"daytime": ["day"]}]}}], "#/0/global_classifications/weather/0", ""),
         (
             [{"global_classifications": {"weather": ["s", {"a": ["x"]}, {"b": ["y"]}]}}],
             "#/0/global_classifications/weather/2",
             "",
         ),
-        ([{"labels": {"poi": [{"point": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}]}}], "#/0/labels/poi/0/point", "long"),
-        ([{"labels": {"street": [{"line": [{"x": 1, "y": 1}]}]}}], "#/0/labels/street/0/line", "short"),
-        ([{"labels": {"poi": [{"point": [{"x": 1, "y": 1, "z": 1}]}]}}], "#/0/labels/poi/0/point/0", "too many"),
-        ([{"labels": {"car": {}}}], "#/0/labels/car", "not of type 'array'"),
+        (
+            [{"labels": {"poi": [{"point": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}]}}],
+            "#/0/labels/poi/0/point",
+            "Must have at most 1 item, not 2.",
+        ),
+        (
+            [{"labels": {"street": [{"line": [{"x": 1, "y": 1}]}]}}],
+            "#/0/labels/street/0/line",
+            "Must have at least 2 items, not 1.",
+        ),
+        (
+            [{"labels": {"poi": [{"point": [{"x": 1, "y": 1, "z": 1}]}]}}],
+            "#/0/labels/poi/0/point/0",
+            "Must have at most 2 keys, not 3.",
+        ),
+        ([{"labels": {"car": {}}}], "#/0/labels/car", "Must be a list, not an object."),
         ([{"global_classifications": {"weather": [1]}}], "#/0/global_classifications/weather/0", ""),
-        ([{"global_classifications": {"weather": "sunny"}}], "#/0/global_classifications/weather", "array"),
+        (
+            [{"global_classifications": {"weather": "sunny"}}],
+            "#/0/global_classifications/weather",
+            'Must be a list, not the string "sunny".',
+        ),
         (
             [{"labels": {"bus": [{"rectangle": [{"x": 1, "y": 1, "w": 1, "h": 1}] * 2}]}}],
             "#/0/labels/bus/0/rectangle",
-            "long",
+            "Must have at most 1 item, not 2.",
         ),
         ([{"labels": {"car": [{"geometry": [{"x": 1, "y": 2}, {"x": 1}]}]}}], "#/0/labels/car/0/geometry/1", ""),
     ],
@@ -412,6 +440,9 @@ def test_import_rejects_schema_violations_with_their_json_pointer(configured_pro
 
     assert [d.path for d in error.details] == [path]
     assert text in error.details[0].message
+    # Plain words, never jsonschema's own phrasing.
+    for raw in ("is not of type", "is a required property", "was unexpected", "is not valid under", "is too "):
+        assert raw not in error.details[0].message
     assert error.message == "Schema validation failed with 1 error(s)"
 
 

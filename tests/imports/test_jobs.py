@@ -313,4 +313,4 @@ def test_cancel_during_writing_stops_after_the_current_batch_and_says_what_lande
 
     assert job.status == ImportStatus.CANCELLED
     assert Label.objects.count() == 5
-    assert "5 of 20 label(s)" in job.message
+    assert "5 of 20 labels" in job.message

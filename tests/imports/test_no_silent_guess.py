@@ -141,7 +141,7 @@ def test_a_job_in_which_no_item_names_a_media_fails_with_an_error_that_says_what
 
     assert job.status == ImportStatus.FAILED
     assert "Nothing to import" in job.message
-    assert "none of the 2 item(s) names a media" in job.message
+    assert "none of the 2 items names a media" in job.message
     ((location, code, message),) = job.errors.values_list("location", "code", "message")
     assert (location, code) == ("file", "nothing_to_import")
     assert "internal_media_ID" in message

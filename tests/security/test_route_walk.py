@@ -198,6 +198,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api/^[\\s\\S]*$": {"get": MISSING, "post": MISSING},
     # pages
     "login": {"get": PUBLIC, "post": PUBLIC},
+    "favicon": {"get": PUBLIC},
     "logout": {"post": PUBLIC},
     "password_change": {"get": ANY, "post": ANY},
     "password_change_done": {"get": ANY},
