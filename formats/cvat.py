@@ -34,6 +34,7 @@ configuration and one `<image>` per task; see docs/formats.md for what maps to w
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import math
 import zipfile
@@ -55,6 +56,8 @@ from formats.reading import (
     ItemSchema,
     RawItem,
     SizeCheck,
+    not_utf8_check,
+    not_utf8_error,
 )
 from formats.writing import ExportFormat, ExportItem, ExportSource, rings_of
 from labeling.annotation import (
@@ -144,14 +147,25 @@ def cvat_items(chunks: Iterator[bytes], path: str, start: int) -> Iterator[RawIt
     number = 0
     checked = False
     head = b""
+    # UTF-8 only, as every reader here: checked as the bytes stream by, so that a Latin-1 `é`
+    # is named as such (with its byte) rather than as an XML syntax error.
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    fed = 0
     try:
         for chunk in chunks:
             if not checked:
+                if not head:
+                    not_utf8_check(chunk[:4])
                 head += chunk
                 if b"<annotations" not in head and len(head) < 1 << 20:
                     continue
                 _doctype_check(head, path)
                 checked, chunk = True, head
+            try:
+                utf8.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise not_utf8_error(f"at byte {fed + exc.start}", f"{path}, byte {fed + exc.start}") from exc
+            fed += len(chunk)
             parser.feed(chunk)
             for pair in parser.read_events():
                 event, element = cast(tuple[str, Element], pair)

@@ -48,6 +48,7 @@ from formats.reading import (
     RawItem,
     SizeCheck,
     not_utf8_check,
+    not_utf8_error,
     pointer,
 )
 from formats.writing import ExportFormat, ExportSource, UniqueNames, rings_of, stem
@@ -142,7 +143,7 @@ def _parse(body: bytes, path: str) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileError(ErrorDetail(path, "not_utf8", f"{path} is not UTF-8 text (byte {exc.start}).")) from exc
+        raise not_utf8_error(f"at byte {exc.start}", f"{path}, byte {exc.start}") from exc
     try:
         json_depth_check(text, path=path)
     except ValidationFailed as exc:
