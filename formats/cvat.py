@@ -607,7 +607,7 @@ FORMAT = ImportFormat(
     name="cvat",
     label="CVAT for images 1.1 (XML)",
     description="CVAT's “CVAT for images 1.1” export: annotations.xml, or the ZIP with images/ (datumaro's too), "
-    "as one import; boxes (rotated ones into polygon classes), polygons, polylines, points, masks and tags, with "
+    "as one import; boxes (turned ones keep their rotation), polygons, polylines, points, masks and tags, with "
     "their attributes, matched to media by image name.",
     file_kinds=("xml",),
     schema=None,

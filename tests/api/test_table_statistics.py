@@ -44,7 +44,8 @@ def test_media_added_by_url_in_bulk_are_known_to_the_planner_with_their_tasks(
         _add_urls(world, ADDED)
     assert Task.objects.filter(project=world.project).count() == ADDED + 1
     if connection.vendor != "postgresql":
-        assert callbacks == []  # nothing to refresh: SQLite keeps no such statistics
+        # Nothing to refresh: SQLite keeps no such statistics (the worker's media probe is queued alone).
+        assert not [callback for callback in callbacks if isinstance(callback, _Analyze)]
         return
     # ANALYZE counts every row of a table this small: the planner knows them all.
     assert _believed_rows(Media) == Media.objects.count()

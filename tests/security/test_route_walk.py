@@ -170,7 +170,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-heartbeat": {"post": MEMBER},
     # a member releases only their own reservation; the walk's task is reserved by nobody
     "api-task-release": {"post": ADMIN},
-    "api-task-annotation": {"get": MEMBER, "put": MEMBER},
+    "api-task-annotation": {"get": MEMBER, "put": MEMBER, "patch": MEMBER},
     "api-task-labels": {"post": MEMBER},
     "api-label": {"patch": MEMBER, "delete": MEMBER},
     "api-import-create": {"post": ADMIN},
