@@ -71,13 +71,12 @@ from labeling.annotation import (
     rotation_normalise,
 )
 from labeling.models import LabelSource
-from labelsite.archives import SafeZip
+from labelsite.archives import ZIP_MAGIC, SafeZip, archive_entry_ignored
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.config_converters import CVAT_TAGS_SCHEMA_ID, cvat_label_of_schema_id, cvat_schema_id, key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
 
-_ZIP_MAGIC = b"PK\x03\x04"
 #: The shape elements of an `<image>` and the type of class each lands in by default.
 SHAPE_KINDS = {
     "box": EntryType.RECTANGLE,
@@ -106,18 +105,13 @@ def sniff(head: bytes) -> bool:
     return text.startswith(b"<") and (b"<annotations>" in text[:4096] or b"<annotations " in text[:4096])
 
 
-def _entry_ignored(path: str) -> bool:
-    parts = path.split("/")
-    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
-
-
 def is_cvat_archive(paths: list[str]) -> bool:
     """CVAT's export (`annotations.xml`, `images/`) or datumaro's (`<subset>.xml`, `images/`): an XML
     file outside an `Annotations/` folder (where Pascal VOC keeps its files). An archive that both
     formats may read is told apart by its XML's root (`sniff`), never guessed."""
     for path in paths:
         parts = path.lower().split("/")
-        if not _entry_ignored(path) and parts[-1].endswith(".xml") and "annotations" not in parts[:-1]:
+        if not archive_entry_ignored(path) and parts[-1].endswith(".xml") and "annotations" not in parts[:-1]:
             return True
     return False
 
@@ -238,7 +232,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     """The images of a CVAT XML file, or of every CVAT XML document of a ZIP, in path order."""
     head = file.read(4)
     file.seek(0)
-    if head != _ZIP_MAGIC:
+    if head != ZIP_MAGIC:
         yield from cvat_items(_file_chunks(file), "file", 0)
         return
     try:
@@ -247,7 +241,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         raise FileError(*(exc.details or [ErrorDetail("file", exc.code, exc.message)])) from exc
     with archive:
         paths = sorted(
-            e.path for e in archive.entries if e.path.lower().endswith(".xml") and not _entry_ignored(e.path)
+            e.path for e in archive.entries if e.path.lower().endswith(".xml") and not archive_entry_ignored(e.path)
         )
         documents = [path for path in paths if sniff(_entry_head(archive, path))]
         if not documents:

@@ -47,20 +47,20 @@ from formats.reading import (
     ItemSchema,
     RawItem,
     SizeCheck,
+    file_or_archive_items,
     not_utf8_check,
     not_utf8_error,
     pointer,
 )
 from formats.writing import ExportFormat, ExportSource, UniqueNames, rings_of, stem
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Points, Shape, rectangle_hull
-from labelsite.archives import SafeZip
+from labelsite.archives import archive_entry_ignored
 from labelsite.errors import ErrorDetail, ValidationFailed
 from labelsite.jsondepth import json_depth_check
 from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
 
-_ZIP_MAGIC = b"PK\x03\x04"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 #: The class types each LabelMe `shape_type` may land in.
 TARGETS = {
@@ -119,11 +119,6 @@ def sniff(head: bytes) -> bool:
     )
 
 
-def _ignored(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
-
-
 def is_labelme_archive(paths: list[str]) -> bool:
     """LabelMe's own layout: a `.json` beside an image of the same name (`a.json`, `a.jpg`)."""
     images = {
@@ -132,7 +127,9 @@ def is_labelme_archive(paths: list[str]) -> bool:
         if PurePosixPath(p).suffix.lower() in _IMAGE_SUFFIXES
     }
     return any(
-        p.lower().endswith(".json") and not _ignored(p) and str(PurePosixPath(p).with_suffix("")).lower() in images
+        p.lower().endswith(".json")
+        and not archive_entry_ignored(p)
+        and str(PurePosixPath(p).with_suffix("")).lower() in images
         for p in paths
     )
 
@@ -160,27 +157,12 @@ def _parse(body: bytes, path: str) -> Any:
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
     """One LabelMe JSON file, or every `.json` of a ZIP in path order, one item each."""
-    head = file.read(4)
-    file.seek(0)
-    if head != _ZIP_MAGIC:
-        yield RawItem(index=0, location="file", data=_parse(file.read(), "file"))
-        return
-    try:
-        archive = SafeZip(file)
-    except ValidationFailed as exc:
-        raise FileError(*(exc.details or [ErrorDetail("file", exc.code, exc.message)])) from exc
-    with archive:
-        paths = sorted(e.path for e in archive.entries if e.path.lower().endswith(".json") and not _ignored(e.path))
-        if not paths:
-            raise FileError(
-                ErrorDetail("file", "no_json", "The archive holds no .json file; LabelMe saves one per image.")
-            )
-        for index, path in enumerate(paths):
-            try:
-                body = archive.read(path)
-            except ValidationFailed as exc:
-                raise FileError(*(exc.details or [ErrorDetail(path, exc.code, exc.message)])) from exc
-            yield RawItem(index=index, location=path, data=_parse(body, path))
+    return file_or_archive_items(
+        file,
+        suffix=".json",
+        parse=_parse,
+        none_found=ErrorDetail("file", "no_json", "The archive holds no .json file; LabelMe saves one per image."),
+    )
 
 
 def circle_polygon(cx: float, cy: float, px: float, py: float) -> list[list[float]]:

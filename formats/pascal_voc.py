@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import zipfile
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring, tostring
 
@@ -38,6 +37,7 @@ from formats.reading import (
     ItemSchema,
     RawItem,
     SizeCheck,
+    file_or_archive_items,
     not_utf8_check,
     not_utf8_error,
 )
@@ -53,8 +53,8 @@ from formats.writing import (
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
-from labelsite.archives import SafeZip
-from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.archives import archive_entry_ignored
+from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 from projects.models import EntryType
 
@@ -165,13 +165,6 @@ EXPORT_FORMAT = ExportFormat(
 
 # --- reading ------------------------------------------------------------------------------
 
-_ZIP_MAGIC = b"PK\x03\x04"
-
-
-def _entry_ignored(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
-
 
 def _child_text(element: Element, tag: str) -> str | None:
     child = element.find(tag)
@@ -229,34 +222,17 @@ def voc_parse(body: bytes, path: str) -> dict[str, Any]:
 
 def is_voc_archive(paths: list[str]) -> bool:
     """A dataset export of Pascal VOC: XML annotation files (`Annotations/*.xml`), read as one job."""
-    return any(path.lower().endswith(".xml") and not _entry_ignored(path) for path in paths)
+    return any(path.lower().endswith(".xml") and not archive_entry_ignored(path) for path in paths)
 
 
 def read(file: IO[bytes]) -> Iterator[RawItem]:
     """The XML files of a VOC archive (or one XML file), one item each, in path order."""
-    head = file.read(4)
-    file.seek(0)
-    if head != _ZIP_MAGIC:
-        yield RawItem(index=0, location="file", data=voc_parse(file.read(), "file"))
-        return
-    try:
-        archive = SafeZip(file)
-    except ValidationFailed as exc:
-        raise FileError(*(exc.details or [ErrorDetail("file", exc.code, exc.message)])) from exc
-    with archive:
-        paths = sorted(
-            e.path for e in archive.entries if e.path.lower().endswith(".xml") and not _entry_ignored(e.path)
-        )
-        if not paths:
-            raise FileError(
-                ErrorDetail("file", "no_xml", "The archive holds no .xml file; a VOC export has Annotations/*.xml.")
-            )
-        for index, path in enumerate(paths):
-            try:
-                body = archive.read(path)
-            except ValidationFailed as exc:
-                raise FileError(*(exc.details or [ErrorDetail(path, exc.code, exc.message)])) from exc
-            yield RawItem(index=index, location=path, data=voc_parse(body, path))
+    return file_or_archive_items(
+        file,
+        suffix=".xml",
+        parse=voc_parse,
+        none_found=ErrorDetail("file", "no_xml", "The archive holds no .xml file; a VOC export has Annotations/*.xml."),
+    )
 
 
 def _pixels(value: str | None) -> float | None:

@@ -29,7 +29,8 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from formats.jsonsplit import Span
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_from_corners
-from labelsite.errors import ErrorDetail
+from labelsite.archives import ZIP_MAGIC, SafeZip, archive_entry_ignored
+from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.label_config import LabelConfigIndex
 
 
@@ -134,6 +135,34 @@ class RawItem:
     index: int
     location: str
     data: Any
+
+
+def file_or_archive_items(
+    file: IO[bytes], *, suffix: str, parse: Callable[[bytes, str], Any], none_found: ErrorDetail
+) -> Iterator[RawItem]:
+    """One label file, or every `suffix` file of a ZIP in path order (hidden and macOS entries
+    passed over), one item each, its data `parse(body, path)`; `none_found` when a ZIP has none."""
+    head = file.read(4)
+    file.seek(0)
+    if head != ZIP_MAGIC:
+        yield RawItem(index=0, location="file", data=parse(file.read(), "file"))
+        return
+    try:
+        archive = SafeZip(file)
+    except ValidationFailed as exc:
+        raise FileError(*(exc.details or [ErrorDetail("file", exc.code, exc.message)])) from exc
+    with archive:
+        paths = sorted(
+            e.path for e in archive.entries if e.path.lower().endswith(suffix) and not archive_entry_ignored(e.path)
+        )
+        if not paths:
+            raise FileError(none_found)
+        for index, path in enumerate(paths):
+            try:
+                body = archive.read(path)
+            except ValidationFailed as exc:
+                raise FileError(*(exc.details or [ErrorDetail(path, exc.code, exc.message)])) from exc
+            yield RawItem(index=index, location=path, data=parse(body, path))
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@ from formats.writing import (
     stem,
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners
-from labelsite.archives import SafeZip
+from labelsite.archives import SafeZip, archive_entry_ignored
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
@@ -209,11 +209,6 @@ NOTHING_HINT = (
 )
 
 
-def _ignored(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
-
-
 def _is_label_file(path: str) -> bool:
     parts = PurePosixPath(path).parts
     return path.lower().endswith(".txt") and "labels" in parts[:-1]
@@ -231,7 +226,7 @@ def _class_files(paths: list[str]) -> list[str]:
 
 def is_yolo_archive(paths: list[str]) -> bool:
     """A YOLO dataset: label files under `labels/` (its class list may be missing: reading says to add it)."""
-    return any(_is_label_file(p) for p in paths if not _ignored(p))
+    return any(_is_label_file(p) for p in paths if not archive_entry_ignored(p))
 
 
 def _yaml_scalar(text: str) -> str:
@@ -376,7 +371,7 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     except ValidationFailed as exc:
         raise FileError(*exc.details) from exc
     with archive:
-        paths = [entry.path for entry in archive.entries if not _ignored(entry.path)]
+        paths = [entry.path for entry in archive.entries if not archive_entry_ignored(entry.path)]
         classes = _classes(archive, paths)
         keypoints = _keypoints(archive, paths)
         images = {

@@ -31,7 +31,7 @@ from django.utils import timezone
 from formats import ImportFormat, format_detect, format_list
 from formats.reading import ARCHIVE_OPTION
 from imports.models import ImportJob, ImportJobError, ImportStatus
-from labelsite.archives import SafeZip
+from labelsite.archives import SafeZip, archive_entry_ignored
 from labelsite.errors import ErrorDetail, ValidationFailed
 
 ARCHIVE_KINDS = ("zip",)
@@ -43,18 +43,12 @@ def is_archive_name(name: str) -> bool:
     return PurePosixPath(name.lower()).suffix.lstrip(".") in ARCHIVE_KINDS
 
 
-def _ignored(path: str) -> bool:
-    """Entries no user means as label files: macOS resource forks and hidden files."""
-    parts = PurePosixPath(path).parts
-    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
-
-
 def archive_label_files(archive: SafeZip, kinds: tuple[str, ...]) -> list[str]:
     """The entries of `archive` that are label files of `kinds`, by path."""
     return sorted(
         entry.path
         for entry in archive.entries
-        if not _ignored(entry.path) and PurePosixPath(entry.path.lower()).suffix.lstrip(".") in kinds
+        if not archive_entry_ignored(entry.path) and PurePosixPath(entry.path.lower()).suffix.lstrip(".") in kinds
     )
 
 
@@ -93,7 +87,7 @@ def archive_format_detect(file: IO[bytes]) -> ImportFormat | None:
 
 
 def _entry_paths(archive: SafeZip) -> list[str]:
-    return [entry.path for entry in archive.entries if not _ignored(entry.path)]
+    return [entry.path for entry in archive.entries if not archive_entry_ignored(entry.path)]
 
 
 def _whole_archive_format(archive: SafeZip) -> ImportFormat | None:

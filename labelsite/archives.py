@@ -20,6 +20,8 @@ from typing import IO
 
 from labelsite.errors import ErrorDetail, ValidationFailed
 
+#: The first bytes of a ZIP file (a local file header): how readers tell an archive from a file.
+ZIP_MAGIC = b"PK\x03\x04"
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_TOTAL_BYTES = 20 * 1024**3
 DEFAULT_MAX_ENTRY_BYTES = 2 * 1024**3
@@ -54,6 +56,12 @@ def _refuse(code: str, path: str, message: str) -> ValidationFailed:
     return ValidationFailed(
         code=code, message=message, details=[ErrorDetail(path=path or "archive", code=code, message=message)]
     )
+
+
+def archive_entry_ignored(path: str) -> bool:
+    """Entries no user means as label files: macOS resource forks and hidden files."""
+    parts = PurePosixPath(path).parts
+    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
 
 
 def archive_entry_path(raw: str) -> str:
