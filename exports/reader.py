@@ -24,7 +24,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from formats.writing import ExportConfig, ExportItem, LabelRow, TaskRows
+from formats.writing import ExportConfig, ExportItem, LabelRow, TaskAttribution, TaskRows
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, answers_from_json
 from labeling.models import Label, LabelSource, Task, TaskState
 from labelsite.errors import ErrorDetail, ValidationFailed
@@ -320,14 +320,16 @@ class ExportReader:
                     else by_task.get(task_text, []),
                     metadata=loads(metadata) if metadata and metadata != EMPTY_OBJECT else {},
                     attachments=loads(attachments) if attachments and attachments != EMPTY_LIST else [],
-                    completed_by_id=completed_by_id,
-                    completed_by=usernames.get(completed_by_id) if completed_by_id is not None else None,
-                    completed_at=completed_at,
-                    reviewed_by_id=reviewed_by_id,
-                    reviewed_by=usernames.get(reviewed_by_id) if reviewed_by_id is not None else None,
-                    reviewed_at=reviewed_at,
-                    review_verdict=review_verdict,
-                    active_seconds=active_seconds,
+                    who=TaskAttribution(
+                        completed_by_id=completed_by_id,
+                        completed_by=usernames.get(completed_by_id) if completed_by_id is not None else None,
+                        completed_at=completed_at,
+                        reviewed_by_id=reviewed_by_id,
+                        reviewed_by=usernames.get(reviewed_by_id) if reviewed_by_id is not None else None,
+                        reviewed_at=reviewed_at,
+                        review_verdict=review_verdict,
+                        active_seconds=active_seconds,
+                    ),
                     usernames=usernames,
                 )
                 for (
@@ -498,12 +500,5 @@ def _item(task: TaskRows, config: ExportConfig) -> ExportItem:
         ),
         metadata=task.metadata,
         attachments=task.attachments,
-        completed_by_id=task.completed_by_id,
-        completed_by=task.completed_by,
-        completed_at=task.completed_at,
-        reviewed_by_id=task.reviewed_by_id,
-        reviewed_by=task.reviewed_by,
-        reviewed_at=task.reviewed_at,
-        review_verdict=task.review_verdict,
-        active_seconds=task.active_seconds,
+        who=task.who,
     )

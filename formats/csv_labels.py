@@ -65,7 +65,12 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
     for chunk in source.chunks():
         for item in chunk:
             common = [str(item.task_id), str(item.media_id), item.media_name, item.state]
-            who = [item.completed_by or "", item.reviewed_by or "", item.review_verdict, item.active_seconds]
+            who = [
+                item.who.completed_by or "",
+                item.who.reviewed_by or "",
+                item.who.review_verdict,
+                item.who.active_seconds,
+            ]
             global_answers = answers_text(item.annotation.answers)
             stack: list[tuple[Shape, int | None]] = [(shape, None) for shape in reversed(item.annotation.shapes)]
             number = 0

@@ -1496,14 +1496,14 @@ def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, 
                 "id": str(item.task_id),
                 # As Label Studio writes it: a user id, here our user's id (its `pk`); who completed
                 # the task, else (completed by a script, or not completed) its assignee.
-                "completed_by": item.completed_by_id if item.completed_by_id is not None else item.assignee_id,
+                "completed_by": item.who.completed_by_id if item.who.completed_by_id is not None else item.assignee_id,
                 "result": annotation.results,
                 "was_cancelled": item.state == TaskState.SKIPPED,
                 "ground_truth": False,
                 "created_at": updated,
                 "updated_at": updated,
                 # Seconds the labeling page was visible and in use on the task, as Label Studio counts it.
-                "lead_time": float(item.active_seconds),
+                "lead_time": float(item.who.active_seconds),
             }
         ],
         "predictions": [

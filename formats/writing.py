@@ -76,6 +76,22 @@ class ExportConfig:
         return [entry for entry in self.tree_order() if entry.type in wanted]
 
 
+@dataclass(frozen=True, slots=True)
+class TaskAttribution:
+    """Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
+    usernames (None when nobody is recorded), times, the review verdict ("", accepted,
+    rejected) and the active seconds the labeling page counted."""
+
+    completed_by_id: int | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    reviewed_by_id: int | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_verdict: str = ""
+    active_seconds: int = 0
+
+
 @dataclass(slots=True)
 class ExportItem:
     """One task to export: its media, its state and its annotation in the canonical model.
@@ -99,17 +115,8 @@ class ExportItem:
     #: What an import stored with the media (Labelbox's metadata fields by name, its attachments).
     metadata: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)
-    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
-    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
-    #: rejected) and the active seconds the labeling page counted.
-    completed_by_id: int | None = None
-    completed_by: str | None = None
-    completed_at: datetime | None = None
-    reviewed_by_id: int | None = None
-    reviewed_by: str | None = None
-    reviewed_at: datetime | None = None
-    review_verdict: str = ""
-    active_seconds: int = 0
+    #: Who did what on the task (issue 18).
+    who: TaskAttribution = field(default_factory=TaskAttribution)
 
 
 class LabelRow(NamedTuple):
@@ -153,17 +160,8 @@ class TaskRows:
     labels: list[LabelRow]
     metadata: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)
-    #: Who did what (`Task.completed_by` and so on), as the reader found them: user ids and
-    #: usernames (None when nobody is recorded), times, the review verdict ("", accepted,
-    #: rejected) and the active seconds the labeling page counted.
-    completed_by_id: int | None = None
-    completed_by: str | None = None
-    completed_at: datetime | None = None
-    reviewed_by_id: int | None = None
-    reviewed_by: str | None = None
-    reviewed_at: datetime | None = None
-    review_verdict: str = ""
-    active_seconds: int = 0
+    #: Who did what on the task (issue 18).
+    who: TaskAttribution = field(default_factory=TaskAttribution)
     #: Usernames by user id, of every label author of the chunk (shared by its tasks).
     usernames: dict[int, str] = field(default_factory=dict)
 
