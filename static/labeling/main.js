@@ -7,7 +7,7 @@ import { Autosave } from "./autosave.js";
 import { CanvasController } from "./canvas.js";
 import { Clipboard } from "./clipboard.js";
 import { Config } from "./config.js";
-import { el } from "./dom.js";
+import { el, trapTab } from "./dom.js";
 import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
 import { renderQuestions } from "./questions.js";
 import { classChoices, relabel } from "./relabel.js";
@@ -442,7 +442,8 @@ controller.addEventListener("choose-parent", (event) => {
   dismiss.addEventListener("click", () => closeChooser(true));
   box.replaceChildren(el("p", { className: "chooser__text", textContent: reason }), el("div", { className: "chooser__choices" }, [...buttons, dismiss]));
   box.hidden = false;
-  buttons[0]?.focus();
+  // after the press that opened it has moved focus to the canvas
+  setTimeout(() => buttons[0]?.focus(), 0);
 });
 store.addEventListener("change", (event) => {
   if (event.detail.source === "history") {
@@ -731,6 +732,7 @@ help.addEventListener(
   },
   true,
 );
+help.addEventListener("keydown", (event) => trapTab(help, event));
 help.addEventListener("cancel", (event) => {
   if (remapping) event.preventDefault();
 });
@@ -1012,6 +1014,7 @@ const TYPING_ACTIONS = new Set(["task.complete", "task.skip", "task.save"]);
 document.addEventListener("keydown", (event) => {
   if (help.open) return; // the dialog closes itself with Esc
   if (chooser) {
+    if (trapTab($("parent-chooser"), event)) return; // it waits for an answer
     if (event.key === "Escape") {
       closeChooser(true);
       event.preventDefault();
