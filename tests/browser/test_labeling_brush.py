@@ -291,7 +291,7 @@ def test_a_painted_label_comes_back_unchanged_through_a_label_studio_brush_expor
     assert len(painted) == 2
 
     Task.objects.filter(pk=task.pk).update(state=TaskState.COMPLETED)
-    fresh = ProjectFactory(organization=brush_project.organization)
+    fresh: Any = ProjectFactory(organization=brush_project.organization)
     label_config_replace(configuration=fresh.label_configuration, entries=BRUSH_CONFIG)
     task.media.dataset.projects.add(fresh)
     Task.objects.get_or_create(project=fresh, media=task.media, defaults={"state": TaskState.BACKLOG})
