@@ -58,9 +58,11 @@ def stroke_mask(stroke: Stroke, *, image_width: int, image_height: int) -> np.nd
             code="stroke_too_large",
             message=f"A stroke's box holds at most {MAX_WINDOW_PIXELS:,} pixels; paint a smaller area at a time.",
         )
+    if len(stroke.counts) > pixels + 1 or any(not 0 <= count <= pixels for count in stroke.counts):
+        raise _invalid(
+            "stroke.counts", "The counts are runs of the box's pixels: whole numbers from 0 to its pixel count."
+        )
     counts = np.asarray(stroke.counts, dtype=np.int64)
-    if counts.size > pixels + 1 or (counts < 0).any():
-        raise _invalid("stroke.counts", "The counts are runs of pixels: whole numbers from 0, at most one per pixel.")
     if int(counts.sum()) != pixels:
         raise _invalid(
             "stroke.counts",
@@ -101,6 +103,12 @@ def segmentation_stroke_apply(
     nothing is left."""
     mask = stroke_mask(stroke, image_width=image_width, image_height=image_height)
     _rings_problems(rings)
+    # Only the image's pixels can be painted: points beyond it (an import may have some) are
+    # brought to its edge, which also keeps the tracer's fixed-point arithmetic in range.
+    rings = [
+        [[min(max(float(x), 0.0), image_width), min(max(float(y), 0.0), image_height)] for x, y in ring]
+        for ring in rings
+    ]
     crop, cx, cy = segmentation_crop(rings, image_width, image_height) if rings else (np.zeros((0, 0), bool), 0, 0)
     # The window: the stroke's box joined with the painted pixels of the segmentation.
     left, top = stroke.x, stroke.y

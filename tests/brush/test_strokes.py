@@ -139,3 +139,27 @@ def test_a_stroke_box_beyond_the_limit_is_too_large():
             image_width=side,
             image_height=side,
         )
+
+
+def test_runs_longer_than_the_box_are_refused_before_they_are_decoded():
+    with pytest.raises(ValidationFailed) as raised:
+        segmentation_stroke_apply(
+            rings=[],
+            stroke=Stroke(x=0, y=0, width=2, height=2, counts=[10**30, 4]),
+            erase=False,
+            image_width=WIDTH,
+            image_height=HEIGHT,
+        )
+    assert raised.value.details[0].path == "stroke.counts"
+
+
+def test_points_beyond_the_image_are_brought_to_its_edge():
+    """A label that an import left partly outside the image is painted where it meets the image."""
+    outside = [[[100.0, 60.0], [1e300, 60.0], [1e300, 1e300], [100.0, 1e300]]]
+    rings = segmentation_stroke_apply(
+        rings=outside, stroke=encode(disc(10, 10, 3)), erase=False, image_width=WIDTH, image_height=HEIGHT
+    )
+    inside = mask_segmentation(
+        disc(10, 10, 3) | (np.mgrid[0:HEIGHT, 0:WIDTH][1] >= 100) & (np.mgrid[0:HEIGHT, 0:WIDTH][0] >= 60)
+    )
+    assert rings == inside
