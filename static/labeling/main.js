@@ -1102,7 +1102,7 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("keyup", (event) => {
   if (event.key === " ") {
     controller.spaceHeld = false;
-    canvas.style.cursor = controller.mode === "draw" ? "crosshair" : "default";
+    canvas.style.cursor = controller.painting ? "none" : controller.mode === "draw" ? "crosshair" : "default";
   }
 });
 window.addEventListener("blur", () => (controller.spaceHeld = false));
