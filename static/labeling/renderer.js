@@ -425,7 +425,7 @@ export class Renderer {
     ctx.lineWidth = 2;
     ctx.setLineDash([]);
     if (overlay.brush) {
-      this._drawBrush(overlay.brush, overlay.color);
+      this._drawBrush(overlay.brush);
       return;
     }
     if (overlay.rectangle) {
@@ -477,7 +477,7 @@ export class Renderer {
   }
 
   /** Brush strokes in flight (their mask, each mask pixel centred on its image point) and the circle cursor. */
-  _drawBrush({ strokes, cursor, radius, erase }, color) {
+  _drawBrush({ strokes, cursor, radius, erase }) {
     const { ctx, view, dpr } = this;
     ctx.save();
     ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.x, dpr * view.y);
@@ -497,7 +497,7 @@ export class Renderer {
     ctx.beginPath();
     ctx.arc(sx, sy, r + 1, 0, Math.PI * 2);
     ctx.stroke();
-    ctx.strokeStyle = erase ? "#ffffff" : color;
+    ctx.strokeStyle = "#ffffff";
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     ctx.arc(sx, sy, r, 0, Math.PI * 2);

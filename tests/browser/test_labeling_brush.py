@@ -138,6 +138,7 @@ def test_painting_a_stroke_and_erasing_a_hole_saves_a_shell_and_a_hole_where_the
     expect(page.locator("#mode-hint")).to_contain_text(f"brush {size:g} px")
     start, end = pointer.stroke((260, 250), (360, 250))
     applied(page)
+    page.mouse.move(*pointer.client(470, 330))
     screenshot(page, "labeling-brush.png")
 
     press(page, "e")
