@@ -304,3 +304,27 @@ def test_a_painted_label_comes_back_unchanged_through_a_label_studio_brush_expor
     (imported,) = Label.objects.filter(task__project=fresh)
     assert imported.points == painted
     assert not any(math.isnan(x) for ring in painted for point in ring for x in point)
+
+
+def test_the_brush_size_is_in_image_pixels_at_any_zoom(
+    page: Page, live_server: Any, brush_project: Any, annotator: Any
+) -> None:
+    task = make_task(brush_project, "brush-zoom.png")
+    log_in(page, live_server, "annie")
+    open_task(page, live_server, task)
+    press(page, "4")
+    press(page, "b")
+    size = resize_to(page, 40)
+    for _ in range(3):
+        press(page, "+")
+    zoomed = Pointer(page)
+    assert zoomed.screen.scale > 1.5
+    centre, _ = zoomed.stroke((400, 300))
+    applied(page)
+
+    (label,) = saved_labels(page, task)
+    (ring,) = label["points"]
+    disc = Polygon(ring)
+    assert disc.centroid.distance(Point(centre)) <= 0.5
+    ideal = Point(centre).buffer(size / 2 - 0.5, quad_segs=64)
+    assert disc.intersection(ideal).area / disc.union(ideal).area >= 0.95
