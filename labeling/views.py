@@ -215,6 +215,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
     task_kwargs = {"task_id": task.pk}
     return {
         "annotation": reverse("api-task-annotation", kwargs=task_kwargs),
+        "brush": reverse("api-task-brush", kwargs=task_kwargs),
         "complete": reverse("api-task-complete", kwargs=task_kwargs),
         "skip": reverse("api-task-skip", kwargs=task_kwargs),
         "review": reverse("api-task-review", kwargs=task_kwargs),

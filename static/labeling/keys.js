@@ -11,6 +11,8 @@ import { el, kbd } from "./dom.js";
 /** [id, title, default keys]; ids are what KeyMap stores. */
 export const ACTIONS = [
   ["tool.select", "Select and edit tool", ["v"]],
+  ["tool.brush", "Brush: paint a region of a segmentation class", ["b"]],
+  ["tool.eraser", "Eraser: erase from the selected segmentation label", ["e"]],
   ["edit.copy", "Copy the selected labels", ["ctrl+c"]],
   ["edit.paste", "Paste labels (into this or the next task)", ["ctrl+v"]],
   ["edit.duplicate", "Duplicate the selected labels", ["ctrl+d"]],
@@ -19,7 +21,7 @@ export const ACTIONS = [
   ["view.fit", "Fit the image to the screen", ["f"]],
   ["view.hideAll", "Hide or show all labels", ["h"]],
   ["view.actualSize", "Image at its own size (1:1)", ["o"]],
-  ["view.adjust", "Brightness, contrast and gamma of the image", ["b"]],
+  ["view.adjust", "Brightness, contrast and gamma of the image", ["shift+b"]],
   ["view.leftPanel", "Show or hide the classes and labels panel", ["{"]],
   ["view.rightPanel", "Show or hide the questions panel", ["}"]],
   ["view.hideSelected", "Hide the selected labels (the label list shows them again)", ["shift+h"]],
@@ -60,6 +62,10 @@ const GROUPS = [
     { keys: "Enter", does: "Finish the polygon, line or segmentation polygon (or double-click, or click the first point)" },
     { keys: "Shift+Enter", does: "Segmentation: add the polygon to the selected label of that class (or hold Shift while clicking); without Shift it is a new label" },
     { keys: "Backspace", does: "While drawing: remove the last point" },
+    { action: "tool.brush" },
+    { action: "tool.eraser" },
+    { keys: "Drag", does: "Brush: paint a new label of the class (Shift+Drag: add to the selected label of that class). Eraser: erase from the selected segmentation label, or the one under the press; erasing all of it deletes it (Ctrl+Z brings it back)" },
+    { keys: "[ and ]", does: "Brush or eraser on: make it smaller, larger (its size is in image pixels; the circle shows it)" },
     { action: "edit.snapping" },
     { keys: "Esc", does: "Cancel the drawing; again: back to the select tool; again: clear the selection" },
     { keys: "Ctrl+Click", does: "While a drawing tool is on: select the label under the pointer" },

@@ -199,6 +199,14 @@ ENDPOINTS = [
     Endpoint(
         "label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200), headers={"If-Match": "0"}
     ),
+    # The brush traces a stroke for whoever may change the task's annotation; it saves nothing.
+    Endpoint(
+        "brush stroke",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/brush",
+        (404, 200, 200, 200),
+        lambda w: {"stroke": {"x": 10, "y": 10, "width": 3, "height": 3, "counts": [0, 9]}},
+    ),
     # Everyone's own keys; an organisation token is no person, so it has none to keep.
     Endpoint("labeling keys get", "get", lambda w: "/api/me/labeling-keys", (200, 200, 200, 200)),
     Endpoint(

@@ -172,6 +172,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-release": {"post": ADMIN},
     "api-task-annotation": {"get": MEMBER, "put": MEMBER, "patch": MEMBER},
     "api-task-labels": {"post": MEMBER},
+    "api-task-brush": {"post": MEMBER},
     "api-label": {"patch": MEMBER, "delete": MEMBER},
     "api-import-create": {"post": ADMIN},
     "api-import": {"get": ADMIN},
@@ -259,6 +260,7 @@ BODIES: dict[tuple[str, str], Any] = {
     # each caller takes the task for themselves, which every member may do
     ("api-task-assign", "post"): lambda w, actor: {"user_id": w.user_of(actor).pk},
     ("api-task-review", "post"): lambda w: {"accept": True},
+    ("api-task-brush", "post"): lambda w: {"stroke": {"x": 1, "y": 1, "width": 2, "height": 2, "counts": [1, 3]}},
     ("api-export-list", "post"): lambda w: {"format": "datagym"},
     ("api-label-configuration-validate", "post"): lambda w: {"entries": []},
     ("api-label-configuration-impact", "post"): lambda w: {"entries": []},
