@@ -231,6 +231,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "keys": reverse("api-labeling-keys"),
         # Assisted segmentation: GrabCut, magic wand and scissors on this task's image (assist/).
         "assist": {
-            tool: reverse(f"api-task-assist-{tool}", kwargs=task_kwargs) for tool in ("grabcut", "magic-wand", "scissors")
+            tool: reverse(f"api-task-assist-{tool}", kwargs=task_kwargs)
+            for tool in ("grabcut", "magic-wand", "scissors")
         },
     }

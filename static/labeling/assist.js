@@ -349,6 +349,12 @@ export class AssistTools extends EventTarget {
         return;
       }
     }
+    const last = this.anchors[this.anchors.length - 1];
+    if (last) {
+      const [lx, ly] = this.view.toScreen(last[0], last[1]);
+      const [sx, sy] = this.view.toScreen(point[0], point[1]);
+      if (Math.hypot(lx - sx, ly - sy) < 3) return; // the second click of a double click
+    }
     this.anchors.push(point);
     if (this.anchors.length > 1) this.segmentAsk(this.anchors.length - 2, this.anchors.length - 1);
     this.draw();

@@ -158,3 +158,28 @@ def test_scissors_follow_the_edge_between_clicks_and_enter_closes(
     # The kept outline is a label like any drawn one: undo takes it away.
     page.keyboard.press("Control+z")
     assert page.evaluate("window.labelsite.store.count()") == 0
+
+
+@pytest.mark.parametrize("width", [1024, 1440])
+def test_the_assist_panel_fits_its_column(page: Page, live_server: Any, scene_task: Task, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    screen = _open(page, live_server, scene_task)
+    page.keyboard.press("1")
+    page.keyboard.press("w")
+    page.fill("#assist-tolerance", "40")
+    page.mouse.click(*screen.at(450, 170))
+    _until(page, "window.labelsite.assist.preview !== null")
+    _settled(page)
+    page.mouse.move(*screen.at(600, 400))
+    page.screenshot(path=str(SHOTS / f"assist-{width}.png"))
+    overflow = page.evaluate(
+        """() => {
+            const panel = document.getElementById("assist").getBoundingClientRect();
+            const parts = [...document.querySelectorAll("#assist button, #assist input, #assist output")];
+            return parts.filter((node) => {
+                const box = node.getBoundingClientRect();
+                return box.left < panel.left || box.right > panel.right + 0.5 || box.width === 0;
+            }).map((node) => node.outerHTML);
+        }"""
+    )
+    assert overflow == []
