@@ -99,9 +99,11 @@ def main() -> None:
 
     for name in ("disk", "star"):
         box = tools.box_clamped(scene.box_of(name, margin=int(12 * scale)), width, height)
-        times, result = _timed(
-            runs, lambda box=box: _mask_result(tools.grabcut(image, box), "segmentation", tool="box")
-        )
+
+        def grabcut_outline(box: tools.Box = box) -> Any:
+            return _mask_result(tools.grabcut(image, box), "segmentation", tool="box")
+
+        times, result = _timed(runs, grabcut_outline)
         found = rings_mask(result.points, width, height)
         record(f"grabcut {name} ({box.width}x{box.height} box)", times, iou(found, scene.truths[name]))
 
