@@ -183,3 +183,15 @@ def test_the_assist_panel_fits_its_column(page: Page, live_server: Any, scene_ta
         }"""
     )
     assert overflow == []
+
+
+def test_a_task_open_read_only_shows_no_assist_tools(page: Page, live_server: Any, scene_task: Task) -> None:
+    from tests.factories import UserFactory
+
+    other: Any = UserFactory(username="otto")
+    Task.objects.filter(pk=scene_task.pk).update(assignee=other)  # someone else's task: read-only for annie
+    _open(page, live_server, scene_task)
+    assert page.evaluate("window.labelsite.controller.readOnly") is True
+    assert page.is_hidden("#assist")
+    page.keyboard.press("w")
+    assert page.evaluate("window.labelsite.assist.tool") is None
