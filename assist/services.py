@@ -12,11 +12,13 @@ result for the annotator to keep or discard, and keeps it as any drawn label.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from assist import images, slots, tools
@@ -25,6 +27,8 @@ from labeling.models import Task
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.media_probe import media_image_bytes
 from projects.models import Media, MediaSource
+
+logger = logging.getLogger(__name__)
 
 Geometry = Literal["polygon", "segmentation"]
 GEOMETRIES: tuple[str, ...] = ("polygon", "segmentation")
@@ -94,6 +98,13 @@ def _run(task: Task, work: Callable[[np.ndarray], AssistResult]) -> AssistResult
             result = work(image)
         except tools.ToolInputError as exc:
             raise ValidationFailed(code="assist_invalid_input", message=str(exc)) from exc
+        except cv2.error as exc:
+            # Not seen with any input we tried; an answer that says so beats a 500.
+            logger.warning("An assist tool failed on media %s: %s", media.pk, exc)
+            raise ValidationFailed(
+                code="assist_failed",
+                message="OpenCV could not work on this image with that input; try another box or point.",
+            ) from exc
     result.milliseconds = (time.perf_counter() - started) * 1000
     result.cached = cached
     return result

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -38,9 +39,19 @@ class AssistBusy(DomainError):
 
 
 def _slot_dir() -> Path:
+    """`LABELSITE_VAR_DIR/assist-slots`, or, where that cannot be written (a read-only install
+    that keeps its files in S3), one folder in the system's temporary directory: every process of
+    the machine falls back to the same one, so they still count the same slots."""
     directory = Path(settings.VAR_DIR) / "assist-slots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.access(directory, os.W_OK):
+            return directory
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"labelsite-assist-slots-{os.getuid()}"
+    fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return fallback
 
 
 def _try_lock(path: Path) -> int | None:

@@ -266,3 +266,14 @@ def test_a_bigger_scene_is_the_same_api(assist_world: World, settings: Any):
     )
     assert response.status_code == 200
     assert iou(rings_mask(response.json()["points"], big.width, big.height), big.truths["disk"]) >= 0.9
+
+
+def test_slots_fall_back_to_the_temporary_directory_when_the_var_directory_is_not_writable(
+    settings: Any, tmp_path: Any
+):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the var directory should be")
+    settings.VAR_DIR = blocked
+    assert slots._slot_dir().name.startswith("labelsite-assist-slots-")
+    with slots.assist_slot():
+        pass  # a slot is taken there, not an error
