@@ -230,4 +230,9 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
         "login": reverse("login"),
         "keys": reverse("api-labeling-keys"),
+        # Assisted segmentation: GrabCut, magic wand and scissors on this task's image (assist/).
+        "assist": {
+            tool: reverse(f"api-task-assist-{tool}", kwargs=task_kwargs)
+            for tool in ("grabcut", "magic-wand", "scissors")
+        },
     }

@@ -397,12 +397,14 @@ export class CanvasController extends EventTarget {
     this.emitMode();
   }
 
-  create(points, { addRegion = false } = {}) {
+  /** A new shape of the current class. `rings`: a segmentation's polygons (shells, then holes)
+   *  all at once, as the assist tools answer them; `points` is then the first ring. */
+  create(points, { addRegion = false, rings = null } = {}) {
     const { entry, parent: parentEntry } = this.currentClass;
     const target = this.regionTargetFor(entry, addRegion);
     if (target) {
       this.store.checkpoint();
-      target.points.push(points);
+      target.points.push(...(rings || [points]));
       this.store.select(target.uid);
       this.store.change({ only: target.uid });
       return;
@@ -412,13 +414,13 @@ export class CanvasController extends EventTarget {
       // it holds it: drawing wheel after wheel of one car. Elsewhere, containment decides.
       const parent = this.parentFor(parentEntry);
       if (parent && (!isArea(parent) || containsAll(parent, points))) {
-        this.addShape(entry, points, parent.uid);
+        this.addShape(entry, points, parent.uid, rings);
         return;
       }
-      this.placeNested(entry, parentEntry, points);
+      this.placeNested(entry, parentEntry, points, rings);
       return;
     }
-    this.addShape(entry, points, null);
+    this.addShape(entry, points, null, rings);
   }
 
   /** A new segmentation label from a brush stroke's rings, placed as a drawn polygon is (nested classes too). */
@@ -426,20 +428,20 @@ export class CanvasController extends EventTarget {
     const item = this.currentClass?.entry.key === entry.key ? this.currentClass : null;
     const parentEntry = item?.parent || null;
     const all = rings.flat();
-    if (!parentEntry) return this.addShape(entry, rings, null, { rings: true });
+    if (!parentEntry) return this.addShape(entry, rings[0], null, rings);
     const parent = this.parentFor(parentEntry);
-    if (parent && (!isArea(parent) || containsAll(parent, all))) return this.addShape(entry, rings, parent.uid, { rings: true });
+    if (parent && (!isArea(parent) || containsAll(parent, all))) return this.addShape(entry, rings[0], parent.uid, rings);
     this.placeNested(entry, parentEntry, all, rings);
     return null;
   }
 
-  addShape(entry, points, parentUid, { rings = false } = {}) {
+  addShape(entry, points, parentUid, rings = null) {
     this.store.checkpoint();
     const shape = this.store.add(
       {
         key: entry.key,
         type: entry.type,
-        points: entry.type === "segmentation" && !rings ? [points] : points,
+        points: entry.type === "segmentation" ? rings || [points] : points,
         answers: {},
         source: "manual",
         score: null,
@@ -458,7 +460,6 @@ export class CanvasController extends EventTarget {
    * asks (the "choose-parent" event); with no parent-class label at all it says why.
    */
   placeNested(entry, parentEntry, points, rings = null) {
-    const add = (parentUid) => (rings ? this.addShape(entry, rings, parentUid, { rings: true }) : this.addShape(entry, points, parentUid));
     const parents = this.store.labels.filter((label) => label.key === parentEntry.key);
     if (!parents.length) {
       this.notify(`“${entry.title}” is drawn inside a “${parentEntry.title}”, and this image has none yet: draw the ${parentEntry.title} first.`);
@@ -470,7 +471,7 @@ export class CanvasController extends EventTarget {
     const smallest = containing[0];
     // Nested parents (one inside the other): the innermost is meant. Overlapping ones: ask.
     if (smallest && containing.slice(1).every((other) => boxInside(bounds(smallest), bounds(other)))) {
-      add(smallest.uid);
+      this.addShape(entry, points, smallest.uid, rings);
       return;
     }
     const candidates = containing.length ? containing : parents;
@@ -482,7 +483,7 @@ export class CanvasController extends EventTarget {
         detail: {
           reason,
           candidates,
-          place: (parentUid) => add(parentUid),
+          place: (parentUid) => this.addShape(entry, points, parentUid, rings),
           cancel: () => this.notify(`The “${entry.title}” was not placed: it needs a “${parentEntry.title}” to go inside.`),
         },
       }),

@@ -44,6 +44,10 @@ export const ACTIONS = [
   ["shape.rotateCw", "Turn the selected box of a rotatable class 1° clockwise", ["."]],
   ["shape.rotateCcwMore", "Turn the selected box of a rotatable class 15° counter-clockwise", ["<"]],
   ["shape.rotateCwMore", "Turn the selected box of a rotatable class 15° clockwise", [">"]],
+  // Assisted segmentation (assist.js): tools that outline an object for a polygon or segmentation class.
+  ["assist.grabcut", "Box to mask: drag a box around an object (GrabCut outlines it)", ["g"]],
+  ["assist.wand", "Magic wand: click a region of one colour (the tolerance says how far it reaches)", ["w"]],
+  ["assist.scissors", "Scissors: click points along an object's edge; the outline follows the edge", ["i"]],
 ];
 
 /** Keys no remap may take: drawing, editing and the dialogs rely on them. */
@@ -92,6 +96,15 @@ const GROUPS = [
     { action: "shape.rotateCwMore" },
     { keys: "Ctrl+Z", does: "Undo" },
     { keys: "Ctrl+Shift+Z", does: "Redo (also Ctrl+Y)" },
+  ]],
+  ["Assisted segmentation", [
+    { action: "assist.grabcut" },
+    { action: "assist.wand" },
+    { action: "assist.scissors" },
+    { keys: "Enter", does: "Keep the outline (box, wand) as a label of the class; scissors: close the outline and keep it" },
+    { keys: "Esc", does: "Discard the outline or the scissors' points; again: leave the tool" },
+    { keys: "Backspace", does: "Scissors: remove the last point" },
+    { keys: "Shift+Enter", does: "Segmentation: add the outline to the selected label of that class" },
   ]],
   ["Predictions", [
     { action: "prediction.accept" },

@@ -3,6 +3,7 @@
 // the native REST API.
 
 import { Api, errorOf } from "./api.js";
+import { AssistTools } from "./assist.js";
 import { Autosave } from "./autosave.js";
 import { BrushTool } from "./brush.js";
 import { CanvasController } from "./canvas.js";
@@ -1113,5 +1114,7 @@ window.addEventListener("blur", () => (controller.spaceHeld = false));
 // For the browser tests and for debugging from the console.
 window.labelsite = { store, controller, renderer, view: renderer.view, saver, config, keymap, brush, firstPaint: null };
 updatePaintButtons();
+// Assisted segmentation: box to mask, magic wand, scissors (assist.js draws and handles its own keys).
+window.labelsite.assist = new AssistTools({ panel: $("assist"), canvas, controller, store, config, renderer, image, api, urls: urls.assist, keymap, notify: toast, readOnly });
 canvas.focus({ preventScroll: true });
 renderer.invalidate();

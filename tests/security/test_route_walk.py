@@ -174,6 +174,9 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-labels": {"post": MEMBER},
     "api-task-brush": {"post": MEMBER},
     "api-label": {"patch": MEMBER, "delete": MEMBER},
+    "api-task-assist-grabcut": {"post": MEMBER},
+    "api-task-assist-magic-wand": {"post": MEMBER},
+    "api-task-assist-scissors": {"post": MEMBER},
     "api-import-create": {"post": ADMIN},
     "api-import": {"get": ADMIN},
     "api-import-errors": {"get": ADMIN},
@@ -248,6 +251,10 @@ ROUTES: dict[str, dict[str, str]] = {
 #: from the bucket "photos"), so that an allowed caller's answer is a success, not a refusal.
 SETTINGS: dict[tuple[str, str], Any] = {
     ("api-dataset-media-s3", "post"): lambda w: {"LABELSITE_S3_SOURCES": s3_sources_of(w.organization, "photos")},
+    # The walk's media is a URL image: the assist tools are refused its pixels (400), never a fetch.
+    ("api-task-assist-grabcut", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
+    ("api-task-assist-magic-wand", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
+    ("api-task-assist-scissors", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("api-project-list", "post"): lambda w: {"name": "New"},
@@ -266,6 +273,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("api-label-configuration-impact", "post"): lambda w: {"entries": []},
     ("api-label-configuration-save", "post"): lambda w: {"entries": []},
     ("api-project-members", "post"): lambda w: {"user_id": w.annotator.pk},
+    ("api-task-assist-grabcut", "post"): lambda w: {"box": [[10, 10], [60, 60]]},
+    ("api-task-assist-magic-wand", "post"): lambda w: {"point": [10, 10]},
+    ("api-task-assist-scissors", "post"): lambda w: {"points": [[10, 10], [60, 60]]},
 }
 QUERIES: dict[tuple[str, str], str] = {("api-export-stream", "get"): "?format=datagym"}
 #: Answers that are right for an allowed caller on this route, beside the usual ones.
