@@ -135,11 +135,14 @@ def test_figures_per_member_and_day(team: dict[str, Any]):
     assert (bob.totals.reviews_accepted, bob.totals.acceptance_rate) == (1, 1.0)
 
     rita = row(figures, "rita")
-    assert rita.totals.reviews_done == 4 and rita.totals.tasks_completed == 0
+    assert rita.totals.reviews_done == 4
+    assert rita.totals.tasks_completed == 0
     assert [(day.day, day.reviews_done) for day in rita.days] == [(DAY_2, 4)]
     # a member with nothing in the range is listed with zeros
     idle = row(figures, "idle")
-    assert idle.days == [] and idle.totals.tasks_completed == 0 and idle.totals.median_active_seconds is None
+    assert idle.days == []
+    assert idle.totals.tasks_completed == 0
+    assert idle.totals.median_active_seconds is None
 
 
 def test_figures_of_one_day_and_of_one_member(team: dict[str, Any]):
