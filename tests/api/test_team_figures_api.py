@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from labeling.models import Task
+from labeling.models import Label, Task
 from tests.api.conftest import World
 from tests.api.test_task_reservations import annotator, more_tasks
 from tests.factories import MembershipFactory, UserFactory
@@ -227,3 +228,24 @@ def test_a_range_without_work_lists_the_members_with_zeros(world: World, worked:
         world.annotator.username,
     }
     assert all(member["totals"]["median_active_seconds"] is None for member in body["members"])
+
+
+def test_labels_sent_back_by_a_whole_document_save_keep_the_day_they_were_made(world: World):
+    ann = annotator(world, "ann")
+    made = timezone.now() - timedelta(days=3)
+    Label.objects.filter(pk=world.label.pk).update(author=ann, updated_by=ann, created_at=made)
+    client = world.client("annotator")
+    document = client.get(f"/api/tasks/{world.task.id}/annotation").json()
+    document["labels"][0]["points"] = [[2, 2], [9, 9]]
+    document["labels"].append({"key": "car", "points": [[20, 20], [30, 30]]})
+
+    assert client.put(f"/api/tasks/{world.task.id}/annotation", document, format="json").status_code == 200
+
+    kept, added = Label.objects.filter(task=world.task).order_by("id")
+    assert (kept.pk, kept.created_at) == (world.label.pk, made)
+    assert added.created_at > made
+    members = by_name(world.client("admin").get(url(world)).json())
+    assert [(day["date"], day["labels_made"]) for day in members["ann"]["days"]] == [(made.date().isoformat(), 1)]
+    assert [(day["date"], day["labels_made"]) for day in members[world.annotator.username]["days"]] == [
+        (timezone.now().date().isoformat(), 1)
+    ]
