@@ -405,6 +405,22 @@ class TeamFigures:
         return [self.date_from + timedelta(days=n) for n in range((self.date_to - self.date_from).days + 1)]
 
 
+class UtcDay(TruncDate):
+    """The UTC day of a timestamp column.
+
+    On SQLite, Django's TruncDate calls a Python function for every row (14 of the 16 s the
+    figures of 100,000 tasks and 500,000 labels took); SQLite keeps aware timestamps as UTC text
+    (`YYYY-MM-DD HH:MM:SS[.ffffff]`), whose day its own `date()` reads. PostgreSQL truncates
+    `AT TIME ZONE 'UTC'` as TruncDate does."""
+
+    def __init__(self, expression: str) -> None:
+        super().__init__(expression, tzinfo=UTC)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.lhs)
+        return f"date({sql})", params
+
+
 def team_figures_range(*, date_from: date | None, date_to: date | None) -> tuple[date, date]:
     """The range asked for, both ends included: `date_to` defaults to today (UTC), `date_from` to
     TEAM_FIGURES_DEFAULT_DAYS days up to `date_to`; a reversed or too long range is refused."""
@@ -460,18 +476,18 @@ def team_figures_get(
     def total_of(user_id: int) -> Figures:
         return totals.setdefault(user_id, Figures())
 
-    completed_day = TruncDate("completed_at", tzinfo=UTC)
+    completed_day = UtcDay("completed_at")
     for user_id, day, count in (
         completed.annotate(day=completed_day).values("completed_by_id", "day").annotate(n=Count("pk"))
     ).values_list("completed_by_id", "day", "n"):
         day_of(user_id, day).tasks_completed = count
         total_of(user_id).tasks_completed += count
     for user_id, day, count in (
-        labels.annotate(day=TruncDate("created_at", tzinfo=UTC)).values("author_id", "day").annotate(n=Count("pk"))
+        labels.annotate(day=UtcDay("created_at")).values("author_id", "day").annotate(n=Count("pk"))
     ).values_list("author_id", "day", "n"):
         day_of(user_id, day).labels_made = count
         total_of(user_id).labels_made += count
-    reviewed_day = TruncDate("reviewed_at", tzinfo=UTC)
+    reviewed_day = UtcDay("reviewed_at")
     of_work = reviewed.filter(completed_by__isnull=False)
     if member_ids is not None:
         of_work = of_work.filter(completed_by_id__in=member_ids)
@@ -532,11 +548,11 @@ def _active_seconds_medians(completed: QuerySet[Task], *, by_day: bool) -> dict[
     (PostgreSQL's `percentile_cont(0.5)`). At most two rows per group come back."""
     partition: list[Any] = [F("completed_by_id")]
     if by_day:
-        partition.append(TruncDate("completed_at", tzinfo=UTC))
+        partition.append(UtcDay("completed_at"))
     middle = completed.annotate(
         position=Window(RowNumber(), partition_by=partition, order_by=[F("active_seconds").asc(), F("pk").asc()]),
         group_size=Window(Count("pk"), partition_by=partition),
-        day=TruncDate("completed_at", tzinfo=UTC),
+        day=UtcDay("completed_at"),
     ).filter(position__gte=(F("group_size") + 1) / 2, position__lte=(F("group_size") + 2) / 2)
     values: dict[tuple[int, date | None], list[int]] = {}
     for user_id, day, seconds in middle.values_list("completed_by_id", "day", "active_seconds"):

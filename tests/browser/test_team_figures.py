@@ -1,7 +1,7 @@
 """Issue 18, point 7 in Chromium: two annotators' real work (labels saved and tasks completed
 through the API, with the active time the page reports; verdicts given through the API) shows on
-the project page as a table of totals and a bar chart per day, for the admin; an annotator sees
-only their own. Screenshots at 1440 and 1024 px go to /tmp/shots/figures (or
+the project page, which loads the figures after it has shown, as a table of totals and a bar chart
+per day, for the admin; an annotator sees only their own. Screenshots at 1440 and 1024 px go to /tmp/shots/figures (or
 $LABELSITE_SHOTS_DIR)."""
 
 from __future__ import annotations
@@ -104,6 +104,16 @@ def test_the_project_page_charts_two_annotators_work(
     csv_text = Path(download.value.path()).read_text()
     assert csv_text.startswith("date,user_id,username,tasks_completed")
     assert ",annie,3,6,65.0,1,1,0.5,0" in csv_text
+
+    # The range form reloads the project page for other days, whose figures the page loads in turn.
+    page.fill("#team-figures-range input[name=figures_from]", "2020-01-01")
+    page.fill("#team-figures-range input[name=figures_to]", "2020-01-31")
+    page.click("#team-figures-range button[type=submit]")
+    page.wait_for_url(
+        f"{live_server.url}/projects/{project.pk}/?figures_from=2020-01-01&figures_to=2020-01-31#team-figures"
+    )
+    expect(page.locator("#team-figures-chart-empty")).to_be_visible()
+    expect(page.locator("#team-figures tr[data-member=annie] td").nth(1)).to_have_text("0")
 
     # Annie sees her own figures only.
     context = browser.new_context(viewport={"width": 1024, "height": 900})

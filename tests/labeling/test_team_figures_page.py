@@ -1,6 +1,7 @@
-"""Issue 18, point 7: the team figures on the project page (templates/projects/_team_figures.html):
-a table of each member's totals and a bar chart of the tasks each completed per day, drawn by the
-server as SVG; the whole team for admins and reviewers, their own figures for annotators."""
+"""Issue 18, point 7: the team figures' card (templates/labeling/_team_figures_card.html), on its
+own page and loaded by the project page (templates/projects/_team_figures.html): a table of each
+member's totals and a bar chart of the tasks each completed per day, drawn by the server as SVG;
+the whole team for admins and reviewers, their own figures for annotators."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def page_of(user: Any, world: World, query: str = "") -> str:
     client = Client()
     client.force_login(user)
-    answer = client.get(f"/projects/{world.project.id}/{query}")
+    answer = client.get(f"/projects/{world.project.id}/team-figures{query}")
     assert answer.status_code == 200
     return answer.content.decode()
 
@@ -93,3 +94,21 @@ def test_durations_and_axis_steps_read_well():
         "2 h 10 min",
     ]
     assert [_axis_step(n) for n in (1, 3, 4, 5, 9, 17, 40, 41, 230)] == [1, 1, 1, 2, 5, 5, 10, 20, 100]
+
+
+def test_the_project_page_loads_the_card_from_its_page(world: World, worked: dict[str, Any]):
+    client = Client()
+    client.force_login(world.admin)
+    html = client.get(f"/projects/{world.project.id}/").content.decode()
+
+    assert f'data-src="/projects/{world.project.id}/team-figures"' in html
+    assert "/static/projects/team-figures.js" in html
+    # the project page itself counts nothing
+    assert 'id="team-figures-table"' not in html
+
+
+def test_the_figures_page_is_a_members_page(world: World, worked: dict[str, Any]):
+    client = Client()
+    client.force_login(world.other_organization.memberships.get().user)
+    assert client.get(f"/projects/{world.project.id}/team-figures").status_code == 404
+    assert Client().get(f"/projects/{world.project.id}/team-figures").status_code == 302

@@ -234,6 +234,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-label-start": {"get": MEMBER},
     "project-review-start": {"get": REVIEWER},
     "project-task-list": {"get": MEMBER},
+    "project-team-figures": {"get": MEMBER},
     "task-label": {"get": MEMBER},
     "task-release": {"post": ADMIN},
     "project-import-create": {"post": ADMIN},
