@@ -163,7 +163,7 @@ def main(arguments: argparse.Namespace) -> None:
     today = datetime.now(UTC).date()
     project = build(arguments, today)
     one_member = project.members.order_by("username").values_list("pk", flat=True).first()
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "30 days, whole team": {"date_from": today - timedelta(days=29), "date_to": today},
         "7 days, whole team": {"date_from": today - timedelta(days=6), "date_to": today},
         "30 days, one member": {"date_from": today - timedelta(days=29), "date_to": today, "member_ids": [one_member]},
