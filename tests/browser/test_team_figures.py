@@ -96,6 +96,11 @@ def test_the_project_page_charts_two_annotators_work(
         figures.scroll_into_view_if_needed()
         figures.screenshot(path=str(SHOTS / f"team-figures-admin-{width}.png"))
         page.screenshot(path=str(SHOTS / f"project-page-{width}.png"), full_page=True)
+        # the figures' own page, which the project page loads them from
+        page.goto(f"{live_server.url}/projects/{project.pk}/team-figures")
+        expect(page.locator("#team-figures tr[data-member=annie] td").nth(1)).to_have_text("3")
+        page.screenshot(path=str(SHOTS / f"team-figures-page-{width}.png"), full_page=True)
+        page.goto(f"{live_server.url}/projects/{project.pk}/")
     assert csp_errors == []
 
     # The CSV link downloads the same figures.
