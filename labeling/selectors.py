@@ -364,6 +364,9 @@ def labeling_keys_get(*, user: AnyUser) -> dict[str, str]:
 #: The range the figures cover when none is given, and the longest one accepted.
 TEAM_FIGURES_DEFAULT_DAYS = 30
 TEAM_FIGURES_MAX_DAYS = 366
+#: The days a range may name (the day after the last must still be a date).
+TEAM_FIGURES_EARLIEST = date(1900, 1, 1)
+TEAM_FIGURES_LATEST = date(9999, 12, 30)
 
 
 @dataclass
@@ -424,8 +427,16 @@ class UtcDay(TruncDate):
 def team_figures_range(*, date_from: date | None, date_to: date | None) -> tuple[date, date]:
     """The range asked for, both ends included: `date_to` defaults to today (UTC), `date_from` to
     TEAM_FIGURES_DEFAULT_DAYS days up to `date_to`; a reversed or too long range is refused."""
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        if value is not None and not TEAM_FIGURES_EARLIEST <= value <= TEAM_FIGURES_LATEST:
+            raise ValidationFailed(
+                code="invalid",
+                message=f"{name} {value} is out of range; give a day from {TEAM_FIGURES_EARLIEST} "
+                f"to {TEAM_FIGURES_LATEST}.",
+                details=[ErrorDetail(path=name, code="out_of_range", message="Give a day of a real range.")],
+            )
     date_to = date_to or timezone.now().astimezone(UTC).date()
-    date_from = date_from or date_to - timedelta(days=TEAM_FIGURES_DEFAULT_DAYS - 1)
+    date_from = date_from or max(date_to - timedelta(days=TEAM_FIGURES_DEFAULT_DAYS - 1), TEAM_FIGURES_EARLIEST)
     if date_from > date_to:
         raise ValidationFailed(
             code="invalid",

@@ -268,7 +268,10 @@ class TeamFiguresFilterSerializer(serializers.Serializer):
     )
     date_to = serializers.DateField(required=False, help_text="Last day (UTC, included), YYYY-MM-DD; default: today.")
     member = serializers.IntegerField(
-        required=False, min_value=1, help_text="Only this member's figures (a user id); annotators see only their own."
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Only this member's figures (a user id); annotators see only their own.",
     )
 
 

@@ -205,6 +205,10 @@ def test_a_username_that_would_start_a_formula_is_text_in_the_csv(world: World):
         ("?date_from=2026-12-06&date_to=2026-12-01", "date_from"),
         ("?date_from=2020-01-01&date_to=2026-12-01", "date_from"),
         ("?member=someone", "member"),
+        ("?member=0", "member"),
+        ("?date_to=0001-01-05", "date_to"),
+        ("?date_from=9999-12-31&date_to=9999-12-31", "date_from"),
+        ("?member=99999999999999999999", "member"),
     ],
 )
 def test_bad_ranges_and_members_answer_400_naming_the_parameter(world: World, query: str, path: str):

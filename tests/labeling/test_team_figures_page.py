@@ -83,6 +83,8 @@ def test_a_range_without_work_says_so_and_a_bad_date_is_explained(world: World, 
 
     html = page_of(world.admin, world, "?figures_from=2026-12-06&figures_to=2026-01-01")
     assert "after it ends" in html
+    html = page_of(world.admin, world, "?figures_to=0001-01-01")
+    assert "date_to 0001-01-01 is out of range" in html
 
 
 def test_durations_and_axis_steps_read_well():
