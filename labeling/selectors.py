@@ -462,8 +462,8 @@ def team_figures_range(*, date_from: date | None, date_to: date | None) -> tuple
 def team_figures_get(
     *, project: Project, date_from: date, date_to: date, member_ids: list[int] | None = None
 ) -> TeamFigures:
-    """Each member's figures per UTC day and over the range (both ends included), in seven grouped
-    queries whatever the number of tasks; `member_ids` keeps only those members.
+    """Each member's figures per UTC day and over the range (both ends included), in six grouped
+    queries (and two for the members) whatever the number of tasks; `member_ids` keeps only those.
 
     The members listed are the project's members and whoever has a figure in the range."""
     start = datetime.combine(date_from, time.min, tzinfo=UTC)
