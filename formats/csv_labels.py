@@ -19,12 +19,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
 from formats.writing import ExportFormat, ExportSource, answers_text
 from labeling.annotation import Shape
+from labelsite.text import cell_safe
 
 COLUMNS = (
     "task_id",
@@ -48,14 +49,6 @@ COLUMNS = (
     "review_verdict",
     "lead_time",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell_safe(value: Any) -> Any:
-    """A cell as a spreadsheet may open it: text that would start a formula gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:

@@ -95,6 +95,17 @@ class Task(models.Model):
             models.Index(fields=["project", "state"], name="task_project_state"),
             # The stable task order of lists and of the labeling page's previous/next links.
             models.Index(fields=["project", "created_at", "id"], name="task_project_order"),
+            # The team figures' days (labeling.selectors.team_figures_get): the tasks completed or
+            # reviewed in a range, not every task of the project. Completing and reviewing change
+            # the indexed `state` anyway; a heartbeat changes neither column and stays a HOT update.
+            models.Index(
+                fields=["project", "completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="task_project_completed",
+            ),
+            models.Index(
+                fields=["project", "reviewed_at"], condition=Q(reviewed_at__isnull=False), name="task_project_reviewed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -192,6 +203,9 @@ class Label(models.Model):
             models.Index(fields=["task"], name="label_task"),
             models.Index(fields=["import_job_id", "import_batch"], name="label_import_batch"),
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="label_parent"),
+            # The labels people made in a range of days (the team figures). Only labels with an
+            # author: an import's labels have none, so its COPY adds nothing to this index.
+            models.Index(fields=["created_at"], condition=Q(author__isnull=False), name="label_made"),
         ]
 
     def __str__(self) -> str:

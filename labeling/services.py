@@ -358,6 +358,7 @@ class _Kept:
     author_id: int | None
     updated_by_id: int | None
     content: tuple[Any, ...]
+    created_at: datetime
 
 
 def _label_rows(
@@ -399,12 +400,13 @@ def _label_rows(
 
 
 def _labels_kept(task: Task) -> dict[int, _Kept]:
-    fields = ("id", "author_id", "updated_by_id", *_LABEL_CONTENT)
+    fields = ("id", "author_id", "updated_by_id", "created_at", *_LABEL_CONTENT)
     return {
         row["id"]: _Kept(
             author_id=row["author_id"],
             updated_by_id=row["updated_by_id"],
             content=_label_content(Label(**{name: row[name] for name in _LABEL_CONTENT})),
+            created_at=row["created_at"],
         )
         for row in Label.objects.filter(task=task).values(*fields)
     }
@@ -459,6 +461,7 @@ def task_annotation_replace(
         )
     _reservation_renew(task=task, user=user, active_seconds=active_seconds)
     kept = _labels_kept(task)
+    made_at = {label_id: previous.created_at for label_id, previous in kept.items()}
     Label.objects.filter(task=task).delete()
     roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user, kept=kept)
     # Parents first, so that nested geometries get their parent's id (bulk_create returns ids).
@@ -470,8 +473,19 @@ def task_annotation_replace(
             child.parent = row
             nested.append(child)
     Label.objects.bulk_create(nested)
+    _labels_made_at_keep(made_at, [row.id for row, _ in roots] + [row.id for row in nested])
     task.refresh_from_db()
     return task_annotation_get(task=task)
+
+
+def _labels_made_at_keep(made_at: dict[int, datetime], label_ids: Sequence[int | None]) -> None:
+    """Labels a whole-document save sent back keep when they were made, as they keep their author
+    (the team figures count labels made per day): one UPDATE, since inserting sets `created_at`."""
+    kept = [(label_id, made_at[label_id]) for label_id in label_ids if label_id in made_at]
+    if kept:
+        Label.objects.filter(pk__in=[label_id for label_id, _ in kept]).update(
+            created_at=Case(*(When(pk=label_id, then=Value(when)) for label_id, when in kept))
+        )
 
 
 def task_complete_checked(*, task: Task, user: Any = None) -> Task:

@@ -180,6 +180,15 @@ ENDPOINTS = [
         prepare=_complete,
         org_token=204,
     ),
+    # Annotators get their own row (tests/api/test_team_figures_api.py), admins and reviewers everyone's.
+    Endpoint("team figures", "get", lambda w: f"/api/projects/{w.project.id}/team-figures", (404, 200, 200, 200)),
+    Endpoint(
+        "team figures as CSV",
+        "get",
+        lambda w: f"/api/projects/{w.project.id}/team-figures",
+        (404, 200, 200, 200),
+        headers={"Accept": "text/csv"},
+    ),
     Endpoint("annotation get", "get", lambda w: f"/api/tasks/{w.task.id}/annotation", (404, 200, 200, 200)),
     Endpoint(
         "annotation replace",

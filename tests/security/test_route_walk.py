@@ -167,6 +167,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-skip": {"post": MEMBER},
     "api-task-review": {"post": REVIEWER},
     "api-task-review-next": {"post": REVIEWER},
+    # an annotator sees their own row, admins and reviewers everyone's
+    "api-team-figures": {"get": MEMBER},
     "api-task-heartbeat": {"post": MEMBER},
     # a member releases only their own reservation; the walk's task is reserved by nobody
     "api-task-release": {"post": ADMIN},
@@ -236,6 +238,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-label-start": {"get": MEMBER},
     "project-review-start": {"get": REVIEWER},
     "project-task-list": {"get": MEMBER},
+    "project-team-figures": {"get": MEMBER},
     "task-label": {"get": MEMBER},
     "task-release": {"post": ADMIN},
     "project-import-create": {"post": ADMIN},
