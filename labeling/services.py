@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -561,6 +562,68 @@ def labels_write_batch(
     return LabelBatchWritten(labels=len(rows), tasks=len(plan))
 
 
+def predictions_write_batch(
+    *, items: Sequence[tuple[UUID, MediaAnnotation]], project_id: UUID, config_stamp: datetime | None
+) -> LabelBatchWritten:
+    """Store a model's predictions on a batch of tasks (`ml/`): shapes with source `prediction`.
+
+    A task's earlier predictions of the same model version are replaced (asking the same model
+    again refreshes its answer rather than doubling it); everything else the task holds stays,
+    and the global answers a prediction gives fill only questions left unanswered (as the Label
+    Studio reader merges them). The tasks' versions are bumped, so an open labeling page reloads
+    instead of overwriting them. In one transaction holding the configuration: when it changed
+    since `config_stamp` (the classes the shapes were resolved with), nothing is written and
+    Conflict `configuration_changed` is raised for the caller to resolve the batch again.
+    """
+    with transaction.atomic():
+        stamp = label_config_hold(project_id=project_id)
+        if stamp is None or stamp != config_stamp:
+            raise Conflict(
+                code="configuration_changed",
+                message="The label configuration changed while the predictions were read; read them again.",
+            )
+        task_ids = list(dict.fromkeys(task_id for task_id, _ in items))
+        versions = sorted({shape.model_version for _, annotation in items for shape in annotation.shapes})
+        for start in range(0, len(task_ids), _DELETE_CHUNK):
+            _labels_delete(
+                task_id__in=task_ids[start : start + _DELETE_CHUNK],
+                source=LabelSource.PREDICTION,
+                model_version__in=versions,
+            )
+        kept = [(task_id, dataclass_replace(annotation, keep_data=True)) for task_id, annotation in items]
+        shapes_by_task, plan = _batch_plan(kept)
+        rows = _import_label_rows(shapes_by_task, import_job_id=None, import_batch=None, author_id=None)
+        _labels_insert(rows)
+        stored = _tasks_answers_get(task_ids)
+        final: dict[UUID, dict[str, Any] | str] = {}
+        for task_id, (_, trees) in plan.items():
+            current = stored.get(task_id) or {}
+            for tree in trees:
+                decoded: dict[str, Any] = orjson.loads(tree) if isinstance(tree, str) else tree
+                # A prediction fills a question nobody answered; it never overrides an answer.
+                current = {**decoded, **current}
+            final[task_id] = current
+        _tasks_update_answers(final, imported=False)
+    return LabelBatchWritten(labels=len(rows), tasks=len(plan))
+
+
+def predictions_accept(*, project_id: UUID, label_ids: Sequence[int], user_id: int | None) -> int:
+    """Make predictions labels (source `manual`, as the labeling page's Accept does), keeping
+    their score and model version as the record of which model drew them; their tasks' versions
+    are bumped. Answers how many were accepted (a label no longer a prediction is passed over)."""
+    with transaction.atomic():
+        labels = Label.objects.filter(
+            pk__in=list(label_ids), source=LabelSource.PREDICTION, task__project_id=project_id
+        )
+        task_ids = list(labels.values_list("task_id", flat=True).distinct())
+        accepted = labels.update(source=LabelSource.MANUAL, updated_by_id=user_id, updated_at=timezone.now())
+        for start in range(0, len(task_ids), TASK_BATCH):
+            Task.objects.filter(pk__in=task_ids[start : start + TASK_BATCH]).update(
+                version=F("version") + 1, updated_at=timezone.now()
+            )
+    return int(accepted)
+
+
 @dataclass(frozen=True)
 class StagedLabelBatch:
     """A batch made ready before it may be written: the label rows as the data of a binary COPY
@@ -983,16 +1046,17 @@ def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     return {task_id: orjson.loads(answers) for task_id, answers in rows}
 
 
-def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str]) -> int:
-    """Store the tasks' answer trees, mark them imported, bump their version; answers the tasks found."""
+def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str], *, imported: bool = True) -> int:
+    """Store the tasks' answer trees, mark them imported (unless `imported` is False: a model's
+    predictions), bump their version; answers the tasks found."""
     if not answers_by_task:
         return 0
     now = timezone.now()
     if connection.vendor == "postgresql":
         with _bound_cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, has_import = true, "  # noqa: S608
-                "version = t.version + 1, updated_at = %s "
+                f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, "  # noqa: S608
+                f"has_import = {'true' if imported else 't.has_import'}, version = t.version + 1, updated_at = %s "
                 "FROM unnest(%s::uuid[], %s::text[]) AS v(id, answers) WHERE t.id = v.id",
                 [
                     now,
@@ -1010,10 +1074,10 @@ def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str]) -> 
     adapt = _row_adapter(Task, ("updated_at", "id"))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {Task._meta.db_table} SET answers = %s, has_import = %s, version = version + 1, "  # noqa: S608
-            "updated_at = %s WHERE id = %s",
+            f"UPDATE {Task._meta.db_table} SET answers = %s, has_import = (has_import OR %s), "  # noqa: S608
+            "version = version + 1, updated_at = %s WHERE id = %s",
             [
-                [tree if isinstance(tree, str) else orjson.dumps(tree).decode(), True, *adapt((now, task_id))]
+                [tree if isinstance(tree, str) else orjson.dumps(tree).decode(), imported, *adapt((now, task_id))]
                 for task_id, tree in answers_by_task.items()
             ],
         )

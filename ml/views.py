@@ -1,0 +1,50 @@
+"""The images a connected model server downloads, behind its read-only media token.
+
+A model server fetches `data.image` of the tasks it is sent (`/ml/media/<media id>/<name>`)
+with `Authorization: Token <token>` (Label Studio backends send exactly that, `Bearer` too),
+the token `ml.tokens` derives for its connection. The token opens the images of its
+project's tasks and nothing else: not the API, not another project's media. A wrong or
+missing token is 401, a media that is not a task of the project 404 (never an HTML page),
+so a backend's download fails loudly instead of caching a login page as an image.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect
+from django.views.decorators.http import require_safe
+
+from ml import selectors
+from projects.models import MediaSource
+from projects.services import media_s3_presigned_url
+
+
+def _plain(status: int, text: str) -> HttpResponse:
+    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Token realm="labelsite-ml-media"'
+    return response
+
+
+@require_safe
+def ml_media_file(request: HttpRequest, media_id: UUID, name: str) -> HttpResponseBase:
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not raw.strip():
+        return _plain(401, "Send the model server's media token: Authorization: Token <token>.")
+    backend = selectors.backend_for_media_token(raw=raw.strip())
+    if backend is None:
+        return _plain(401, "The token is not a model server's media token (it may have been renewed).")
+    media = selectors.media_for_backend(backend=backend, media_id=media_id)
+    if media is None:
+        return _plain(404, "No such image in the model server's project.")
+    if media.source == MediaSource.LOCAL:
+        if not media.file:
+            return _plain(404, "The media has no file.")
+        response = FileResponse(media.file.open("rb"), content_type=media.mime_type or "application/octet-stream")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+    if media.source == MediaSource.S3:
+        return redirect(media_s3_presigned_url(media=media))
+    return redirect(media.url)
