@@ -399,6 +399,7 @@ SPECTACULAR_SETTINGS = {
         "LabelSourceEnum": "labeling.models.LabelSource",
         "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
         "ImportStatusEnum": "imports.models.ImportStatus",
+        "MlJobStatusEnum": "ml.models.JobStatus",
     },
 }
 

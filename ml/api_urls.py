@@ -34,5 +34,5 @@ urlpatterns = [
         name="api-ml-accept-list",
     ),
     path("prediction-accept-jobs/<uuid:accept_job_id>", api.AcceptJobApi.as_view(), name="api-ml-accept-job"),
-    path("ml/media/<uuid:media_id>/<str:name>", views.ml_media_file, name="ml-media-file"),
+    path("ml/media/<uuid:media_id>/<str:name>", views.MlMediaFileApi.as_view(), name="ml-media-file"),
 ]

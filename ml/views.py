@@ -4,7 +4,7 @@ A model server fetches `data.image` of the tasks it is sent (`/ml/media/<media i
 with `Authorization: Token <token>` (Label Studio backends send exactly that, `Bearer` too),
 the token `ml.tokens` derives for its connection. The token opens the images of its
 project's tasks and nothing else: not the API, not another project's media. A wrong or
-missing token is 401, a media that is not a task of the project 404 (never an HTML page),
+missing token is 401, a media that is not a task of the project 404 (JSON, never an HTML page),
 so a backend's download fails loudly instead of caching a login page as an image.
 """
 
@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_safe
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from ml import selectors
 from projects.models import MediaSource
@@ -22,14 +26,32 @@ from projects.services import media_s3_presigned_url
 
 
 def _plain(status: int, text: str) -> HttpResponse:
-    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+    """The API's one error shape (this route lives under /api/)."""
+    code = "not_authenticated" if status == 401 else "not_found"
+    response = JsonResponse({"error": {"code": code, "message": text, "details": []}}, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Token realm="labelsite-ml-media"'
     return response
 
 
-@require_safe
-def ml_media_file(request: HttpRequest, media_id: UUID, name: str) -> HttpResponseBase:
+class MlMediaFileApi(APIView):
+    """No session and no API token: the connection's media token alone, checked here."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        operation_id="ml_media_file",
+        summary="An image of the project, for the model server that holds the connection's media token",
+        description="Send Authorization: Token <media token> (the access_token of /setup). 401 for any other "
+        "credential, 404 for a media that is not a task of the connection's project.",
+        responses={200: OpenApiResponse(response=OpenApiTypes.BINARY), 401: None, 404: None},
+    )
+    def get(self, request: Request, media_id: UUID, name: str) -> HttpResponseBase:
+        return ml_media_file(request, media_id)
+
+
+def ml_media_file(request: Request, media_id: UUID) -> HttpResponseBase:
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() not in {"token", "bearer"} or not raw.strip():
         return _plain(401, "Send the model server's media token: Authorization: Token <token>.")
