@@ -357,7 +357,7 @@ def _scaled(points: Any, sx: float, sy: float) -> Any:
 
 def _relocated(detail: ErrorDetail, task_id: UUID) -> ErrorDetail:
     # The reader locates in a task of its own ("/0/predictions/1/result/2/value"); we name ours.
-    path = detail.path[2:] if detail.path.startswith("/0/") else detail.path
+    path = detail.path[3:] if detail.path.startswith("/0/") else detail.path
     return ErrorDetail(path=f"task {task_id}: {path}", code=detail.code, message=detail.message)
 
 

@@ -33,6 +33,11 @@ from tests.thirdparty import HERE, free_port, tool_env, tool_venv
 ML_REQUIREMENTS = ["label-studio-ml==1.0.9", "rq==2.6.1", "Pillow==13.0.0"]
 
 
+@pytest.fixture(autouse=True)
+def quick_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Backend:
     url: str
