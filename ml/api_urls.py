@@ -3,7 +3,7 @@ image route model servers download from (`ml/media/...`, their media token, no s
 
 from django.urls import path
 
-from ml import api, views
+from ml import api
 
 urlpatterns = [
     path("projects/<uuid:project_id>/ml-backends", api.BackendCollectionApi.as_view(), name="api-ml-backend-list"),
@@ -34,5 +34,5 @@ urlpatterns = [
         name="api-ml-accept-list",
     ),
     path("prediction-accept-jobs/<uuid:accept_job_id>", api.AcceptJobApi.as_view(), name="api-ml-accept-job"),
-    path("ml/media/<uuid:media_id>/<str:name>", views.MlMediaFileApi.as_view(), name="ml-media-file"),
+    path("ml/media/<uuid:media_id>/<str:name>", api.MlMediaFileApi.as_view(), name="ml-media-file"),
 ]

@@ -8,7 +8,7 @@ lists what a client must do); `ml.client` makes the calls. What we send:
   `hostname` (our public base) and `access_token` (the connection's read-only media token,
   `ml.tokens`), which v1 backends' `get_local_path` uses to download images;
 - /predict: tasks in Label Studio's task shape whose `data.<image field>` is an absolute URL
-  under `hostname` (`/ml/media/<media id>/<name>`, answered by `ml.views.ml_media_file` to the
+  under `hostname` (`/api/ml/media/<media id>/<name>`, answered by `ml.api.MlMediaFileApi` to the
   token), `params` always an object.
 
 Answers are read by the Label Studio import reader (`formats.label_studio.convert`): the same

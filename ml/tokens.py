@@ -1,7 +1,7 @@
 """The read-only token a model server fetches the project's images with.
 
 Label Studio hands its backends a user's API token; we hand each connection a token of its own
-that opens nothing but the images of its project's tasks (`ml.views.ml_media_file`). It is
+that opens nothing but the images of its project's tasks (`ml.api.MlMediaFileApi`). It is
 derived, not stored: `lsml` + the connection's id + an HMAC of the id and the connection's
 `token_nonce` under the site's SECRET_KEY, so showing it again needs no secret in the database,
 and a new nonce (`backend_token_rotate`) revokes it. It has no dots: Label Studio's SDK takes a
