@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -38,7 +39,7 @@ os.environ.setdefault("DEBUG", "1")
 if "DATABASE_URL" not in os.environ:
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='ml-bench-')}/bench.sqlite3"
 
-CONFIG = [
+CONFIG: list[dict[str, Any]] = [
     {"key": "bus", "title": "Bus", "type": "rectangle"},
     {"key": "poi", "title": "Point of interest", "type": "point"},
     {
@@ -78,7 +79,7 @@ def main() -> None:
     settings.LABELSITE_PUBLIC_URL = "http://labels.example.com"
     organization = Organization.objects.create(name=f"ML bench {uuid.uuid4().hex[:8]}")
     project = Project.objects.create(organization=organization, name="ML bench")
-    configuration = LabelConfigurationFactory(project=project)
+    configuration: Any = LabelConfigurationFactory(project=project)
     label_config_replace(configuration=configuration, entries=CONFIG)
     dataset = Dataset.objects.create(organization=organization, name="ML bench")
     dataset.projects.add(project)

@@ -104,12 +104,12 @@ class StreetProject:
 
 
 def street_project(count: int = 3) -> StreetProject:
-    organization = OrganizationFactory()
-    admin = UserFactory()
-    annotator = UserFactory()
+    organization: Any = OrganizationFactory()
+    admin: Any = UserFactory()
+    annotator: Any = UserFactory()
     MembershipFactory(user=admin, organization=organization, role="admin")
     MembershipFactory(user=annotator, organization=organization, role="annotator")
-    project = ProjectFactory(organization=organization, name="Streets")
+    project: Any = ProjectFactory(organization=organization, name="Streets")
     project.members.add(annotator)
     label_config_replace(configuration=project.label_configuration, entries=DEMO_CONFIGURATION)
     dataset = Dataset.objects.create(organization=organization, name="Streets")
@@ -119,7 +119,7 @@ def street_project(count: int = 3) -> StreetProject:
     buses: dict[str, list[int]] = {}
     for index in range(count):
         jpeg, truth = _scene(rng, index)
-        media = MediaFactory(
+        media: Any = MediaFactory(
             dataset=dataset, name=f"street_{index}.jpg", source=MediaSource.LOCAL, url="", width=960, height=640
         )
         media.file.save(media.name, ContentFile(jpeg), save=True)

@@ -18,7 +18,7 @@ from tests.ml.conftest import Backend, street_project
 pytestmark = [pytest.mark.thirdparty, pytest.mark.django_db(transaction=True)]
 
 
-def _iou(a: list[float], b: list[float]) -> float:
+def _iou(a: list[float], b: list[Any]) -> float:
     """IoU of two boxes [x, y, w, h]."""
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
@@ -163,7 +163,9 @@ def test_predictions_above_a_score_are_accepted_as_labels_in_bulk(ml_site: str, 
         f"/api/projects/{street.project.pk}/prelabel-jobs", {"backend_id": backend["id"]}, format="json"
     )
     assert created.status_code == 201
-    scores = sorted(Label.objects.filter(source=LabelSource.PREDICTION).values_list("score", flat=True))
+    scores: list[float] = sorted(
+        s for s in Label.objects.filter(source=LabelSource.PREDICTION).values_list("score", flat=True) if s is not None
+    )
     threshold = (scores[0] + scores[1]) / 2  # the lowest-scored prediction stays a prediction
     versions = street.client().get(f"/api/projects/{street.project.pk}/prediction-versions").json()
     assert versions == [

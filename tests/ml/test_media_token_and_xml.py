@@ -43,7 +43,7 @@ def test_the_media_token_opens_the_projects_images_and_nothing_else(media_storag
         == 401
     )
 
-    other = TaskFactory()  # another organisation's image
+    other: Any = TaskFactory()  # another organisation's image
     other.media.source = MediaSource.LOCAL
     other.media.file.save("x.jpg", ContentFile(b"\xff\xd8x"), save=True)
     missing = _get(services.media_path(media_id=other.media.pk, name="x.jpg"), token)
@@ -57,7 +57,7 @@ def test_the_media_token_opens_the_projects_images_and_nothing_else(media_storag
 
 def test_a_url_media_redirects_to_its_url(media_storage: Any) -> None:
     street = street_project(count=0)
-    media = MediaFactory(dataset=street.project.datasets.get(), name="far.jpg")
+    media: Any = MediaFactory(dataset=street.project.datasets.get(), name="far.jpg")
     TaskFactory(project=street.project, media=media)
     backend = MLBackend.objects.create(project=street.project, title="M", url="http://models.example.com")
     answer = _get(services.media_path(media_id=media.pk, name="far.jpg"), services.backend_media_token(backend=backend))

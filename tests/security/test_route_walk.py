@@ -89,7 +89,7 @@ def _value(param: str, world: SecurityWorld) -> str:
         "accept_job_id": world.accept_job,
     }
     if param in ml_objects:
-        return str(ml_objects[param].pk)
+        return str(getattr(ml_objects[param], "pk", None))
     return str(values[param])
 
 

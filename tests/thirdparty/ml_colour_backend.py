@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from typing import Any
 
 from label_studio_ml.api import init_app
 from label_studio_ml.model import LabelStudioMLBase
@@ -41,7 +42,7 @@ def _box(image: Image.Image, keep, area: tuple[int, int, int, int] | None = None
     """(x0, y0, x1, y1, share) of the pixels `keep` takes, looked for every 2nd pixel; None if none."""
     width, height = image.size
     x_from, y_from, x_to, y_to = area or (0, 0, width, height)
-    pixels = image.load()
+    pixels: Any = image.load()
     xs, ys = [], []
     for y in range(max(0, y_from), min(height, y_to), 2):
         for x in range(max(0, x_from), min(width, x_to), 2):
