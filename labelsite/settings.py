@@ -400,6 +400,7 @@ SPECTACULAR_SETTINGS = {
         "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
         "ImportStatusEnum": "imports.models.ImportStatus",
         "MlJobStatusEnum": "ml.models.JobStatus",
+        "MlBackendStateEnum": "ml.models.BackendState",
     },
 }
 

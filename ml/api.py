@@ -300,17 +300,26 @@ class BackendCheckApi(APIView):
         return Response(BackendOutputSerializer(backend_data(backend)).data)
 
 
+class BackendTokenOutputSerializer(BackendOutputSerializer):
+    media_token = serializers.CharField(
+        help_text="The new media token, shown here only: a v2 backend's LABEL_STUDIO_API_KEY (v1 gets it at /setup)."
+    )
+
+
 class BackendTokenApi(APIView):
     @extend_schema(
         operation_id="ml_backends_token_renew",
-        summary="Renew the server's media token (the old one stops working; the server gets the new one at /setup)",
+        summary="Renew the server's media token and show it once (the old one stops working)",
+        description="v1 backends get the new token at their next /setup; a v2 backend reads it from its "
+        "environment (LABEL_STUDIO_API_KEY), so set it there.",
         request=None,
-        responses={200: BackendOutputSerializer, **ERRORS},
+        responses={200: BackendTokenOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, backend_id: str) -> Response:
         backend = selectors.backend_get_for_admin(user=request.user, backend_id=backend_id)
         backend = services.backend_check(backend=services.backend_token_rotate(backend=backend))
-        return Response(BackendOutputSerializer(backend_data(backend)).data)
+        data = {**backend_data(backend), "media_token": services.backend_media_token(backend=backend)}
+        return Response(BackendTokenOutputSerializer(data).data)
 
 
 # --- pre-label jobs --------------------------------------------------------------------------

@@ -104,3 +104,22 @@ def test_our_own_classes_get_one_control_per_geometry_type() -> None:
     assert '<Choices name="weather/daytime" toName="image" choice="single">' in xml
     assert '<TextArea name="comment" toName="image" />' in xml
     assert '<Choices name="car_type" toName="image" choice="single" perRegion="true">' in xml
+
+
+def test_renewing_the_token_shows_the_new_one_once(media_storage: Any, settings: Any) -> None:
+    from rest_framework.test import APIClient
+
+    settings.LABELSITE_ML_HOST_ALLOWLIST = []
+    street = street_project(count=1)
+    backend = MLBackend.objects.create(project=street.project, title="M", url="http://127.0.0.1:9")
+    old = services.backend_media_token(backend=backend)
+    client = APIClient()
+    client.force_authenticate(street.admin)
+    answer = client.post(f"/api/ml-backends/{backend.pk}/token").json()
+    assert answer["media_token"] != old
+    assert answer["state"] == "down"  # the server is asked again: here it is refused by the URL guard
+    media = street.tasks[0].media
+    path = services.media_path(media_id=media.pk, name=media.name)
+    assert _get(path, old).status_code == 401
+    assert _get(path, answer["media_token"]).status_code == 200
+    assert "media_token" not in client.get(f"/api/ml-backends/{backend.pk}").json()
