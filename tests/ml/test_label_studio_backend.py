@@ -142,6 +142,30 @@ def test_the_interactive_call_turns_a_click_into_a_box_that_is_not_stored(ml_sit
     assert not Label.objects.filter(task=task).exists()
 
 
+def test_the_interactive_call_turns_a_box_into_the_box_of_the_object_inside(ml_site: str, ml_backend: Backend) -> None:
+    street = street_project(count=1)
+    backend = _connect(street, ml_backend, interactive=True)
+    task = street.tasks[0]
+    x, y, w, h = street.buses[str(task.pk)]
+    loose = [[max(0, x - 30), max(0, y - 30)], [x + w + 30, y + h + 30]]  # a rough box around the bus
+    response = street.client("annotator").post(
+        f"/api/ml-backends/{backend['id']}/interactive",
+        {"task_id": str(task.pk), "shape": {"key": "bus", "type": "rectangle", "points": loose}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    (label,) = response.json()["labels"]
+    assert _iou(_box(label["points"]), [x, y, w, h]) > 0.9
+    (call,) = ml_backend.calls()
+    (result,) = call["context"]["result"]
+    assert (result["type"], result["from_name"], result["value"]["rectanglelabels"]) == (
+        "rectanglelabels",
+        "rectangle",
+        ["Bus"],
+    )
+    assert result["value"]["width"] == pytest.approx((w + 60) / 960 * 100)
+
+
 def test_the_interactive_call_is_refused_for_a_backend_not_marked_interactive(
     ml_site: str, ml_backend: Backend
 ) -> None:
