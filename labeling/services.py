@@ -6,7 +6,7 @@ import contextlib
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +20,16 @@ from django.utils import timezone
 
 from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
 from labeling.documents import answers_problems, document_problems, labels_problems, required_problems
-from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
+from labeling.models import (
+    Label,
+    LabelingPreference,
+    LabelSource,
+    PredictionOutcome,
+    PredictionOutcomeKind,
+    ReviewVerdict,
+    Task,
+    TaskState,
+)
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from labelsite.table_statistics import table_statistics_refresh_after_write
@@ -609,14 +618,29 @@ def predictions_write_batch(
 
 def predictions_accept(*, project_id: UUID, label_ids: Sequence[int], user_id: int | None) -> int:
     """Make predictions labels (source `manual`, as the labeling page's Accept does), keeping
-    their score and model version as the record of which model drew them; their tasks' versions
-    are bumped. Answers how many were accepted (a label no longer a prediction is passed over)."""
+    their score and model version, each noted as accepted (`PredictionOutcome`); their tasks'
+    versions are bumped. Answers how many were accepted (a label no longer a prediction is passed over)."""
     with transaction.atomic():
         labels = Label.objects.filter(
             pk__in=list(label_ids), source=LabelSource.PREDICTION, task__project_id=project_id
         )
-        task_ids = list(labels.values_list("task_id", flat=True).distinct())
+        rows = list(labels.values_list("pk", "task_id", "model_version", "score"))
+        task_ids = list({task_id for _, task_id, _, _ in rows})
         accepted = labels.update(source=LabelSource.MANUAL, updated_by_id=user_id, updated_at=timezone.now())
+        PredictionOutcome.objects.bulk_create(
+            [
+                PredictionOutcome(
+                    project_id=project_id,
+                    label_id=pk,
+                    model_version=version,
+                    score=score,
+                    outcome=PredictionOutcomeKind.ACCEPTED,
+                    user_id=user_id,
+                )
+                for pk, _, version, score in rows
+            ],
+            batch_size=1000,
+        )
         for start in range(0, len(task_ids), TASK_BATCH):
             Task.objects.filter(pk__in=task_ids[start : start + TASK_BATCH]).update(
                 version=F("version") + 1, updated_at=timezone.now()
@@ -1443,6 +1467,8 @@ class _PatchPlan:
     deleted: set[int]
     changed: list[Label]
     added: list[tuple[str, Label, int | str | None]]
+    #: What became of the predictions this save accepts or deletes (`PredictionOutcome`).
+    outcomes: list[PredictionOutcome] = field(default_factory=list)
 
 
 def _patch_list(patch: dict[str, Any], name: str, problems: list[ErrorDetail]) -> list[Any]:
@@ -1480,12 +1506,14 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
     }
 
     deleted: set[int] = set()
+    outcomes: list[PredictionOutcome] = []
     for position, label_id in enumerate(deleted_ids):
         if not isinstance(label_id, int) or label_id not in stored:
             message = "No label with this id on the task: it was deleted, or never saved; reload the task."
             problems.append(ErrorDetail(path=f"deleted[{position}]", code="not_found", message=message))
         else:
             deleted.add(label_id)
+            _outcome_note(outcomes, task, stored[label_id], PredictionOutcomeKind.DELETED, user_id)
 
     changed_rows: list[Label] = []
     for position, item in enumerate(changed):
@@ -1538,6 +1566,8 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
                     message = f"Nested label {child_id} has no class in {new_entry.key!r}; delete it in the same save."
                     problems.append(ErrorDetail(path=f"{here}.key", code="unknown_class", message=message))
         before = (_label_content(label), label.rotation)
+        was_prediction, drawn = label.source == LabelSource.PREDICTION, (label.points, label.rotation)
+        prediction_score, prediction_entry = label.score, label.entry_id
         label.entry_id = new_entry.id
         label.points = merged["points"]
         label.rotation = rotation_normalise(merged.get("rotation") or 0.0)
@@ -1550,6 +1580,10 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
         label.updated_at = timezone.now()
         if (_label_content(label), label.rotation) != before:
             label.updated_by_id = user_id if user_id is not None else label.updated_by_id
+        if was_prediction and label.source != LabelSource.PREDICTION:
+            kept = (label.points, label.rotation) == drawn and str(label.entry_id) == str(prediction_entry)
+            kind = PredictionOutcomeKind.ACCEPTED if kept else PredictionOutcomeKind.EDITED
+            _outcome_note(outcomes, task, label, kind, user_id, score=prediction_score)
         changed_rows.append(label)
 
     added_rows: list[tuple[str, Label, int | str | None]] = []
@@ -1601,7 +1635,31 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
             message=f"The save has {len(problems)} problem(s); see details.",
             details=problems,
         )
-    return _PatchPlan(deleted=deleted, changed=changed_rows, added=added_rows)
+    return _PatchPlan(deleted=deleted, changed=changed_rows, added=added_rows, outcomes=outcomes)
+
+
+def _outcome_note(
+    outcomes: list[PredictionOutcome],
+    task: Task,
+    label: Label,
+    kind: str,
+    user_id: int | None,
+    *,
+    score: float | None = None,
+) -> None:
+    """Note what became of a prediction (`label` as stored, or as it is being changed)."""
+    if kind == PredictionOutcomeKind.DELETED and label.source != LabelSource.PREDICTION:
+        return
+    outcomes.append(
+        PredictionOutcome(
+            project_id=task.project_id,
+            label_id=label.pk,
+            model_version=label.model_version,
+            score=label.score if score is None else score,
+            outcome=kind,
+            user_id=user_id,
+        )
+    )
 
 
 @transaction.atomic
@@ -1658,6 +1716,8 @@ def task_annotation_patch(
         row.parent_id = parent if isinstance(parent, int) else ids[str(parent)]
     Label.objects.bulk_create([row for _, row, _ in nested])
     ids |= {uid: row.pk for uid, row, _ in nested}
+    if plan.outcomes:
+        PredictionOutcome.objects.bulk_create(plan.outcomes)
     # Under the row lock the version check took, the version is the one it set.
     if expected_version is not None:
         version = expected_version + 1

@@ -141,7 +141,9 @@ class PredictionVersionSerializer(serializers.Serializer):
     model_version = serializers.CharField()
     predictions = serializers.IntegerField(help_text="Predictions of this version waiting to be accepted or dismissed.")
     mean_score = serializers.FloatField(allow_null=True)
-    accepted = serializers.IntegerField(help_text="Labels of this version that were accepted.")
+    accepted = serializers.IntegerField(help_text="Predictions of this version accepted as they were.")
+    edited = serializers.IntegerField(help_text="Predictions of this version accepted with changes.")
+    deleted = serializers.IntegerField(help_text="Predictions of this version deleted (dismissed).")
 
 
 class AcceptInputSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from django.db.models import Avg, Count, QuerySet
 
-from labeling.models import Label, LabelSource, Task
+from labeling.models import Label, LabelSource, PredictionOutcome, Task
 from labeling.selectors import task_get_for_labeling
 from labelsite.errors import NotFound, PermissionDenied
 from ml.models import MLBackend, PredictionAcceptJob, PrelabelJob
@@ -131,24 +131,27 @@ def accept_job_get_for_admin(*, user: AnyUser, job_id: UUID | str) -> Prediction
 
 
 def prediction_versions(*, project: Project) -> list[dict[str, Any]]:
-    """The project's predictions by model version: how many, their mean score, and how many of the
-    labels drawn by that version were accepted (labels no longer predictions that keep the version)."""
-    rows = (
-        Label.objects.filter(task__project=project)
-        .exclude(model_version="")
-        .values("model_version", "source")
-        .annotate(n=Count("id"), mean=Avg("score"))
-        .order_by("model_version")
-    )
+    """The project's predictions by model version: how many wait (and their mean score), and how
+    many of that version's predictions were accepted as they were, edited, or deleted
+    (`labeling.PredictionOutcome`). Two grouped queries."""
     versions: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        item = versions.setdefault(
-            row["model_version"],
-            {"model_version": row["model_version"], "predictions": 0, "mean_score": None, "accepted": 0},
+
+    def item(version: str) -> dict[str, Any]:
+        return versions.setdefault(
+            version,
+            {"model_version": version, "predictions": 0, "mean_score": None, "accepted": 0, "edited": 0, "deleted": 0},
         )
-        if row["source"] == LabelSource.PREDICTION:
-            item["predictions"] = row["n"]
-            item["mean_score"] = row["mean"]
-        elif row["source"] == LabelSource.MANUAL:
-            item["accepted"] += row["n"]
-    return list(versions.values())
+
+    waiting = (
+        Label.objects.filter(task__project=project, source=LabelSource.PREDICTION)
+        .values("model_version")
+        .annotate(n=Count("id"), mean=Avg("score"))
+    )
+    for row in waiting:
+        item(row["model_version"]).update(predictions=row["n"], mean_score=row["mean"])
+    outcomes = (
+        PredictionOutcome.objects.filter(project=project).values("model_version", "outcome").annotate(n=Count("id"))
+    )
+    for row in outcomes:
+        item(row["model_version"])[row["outcome"]] = row["n"]
+    return [versions[key] for key in sorted(versions)]

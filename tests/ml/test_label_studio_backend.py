@@ -193,7 +193,14 @@ def test_predictions_above_a_score_are_accepted_as_labels_in_bulk(ml_site: str, 
     threshold = (scores[0] + scores[1]) / 2  # the lowest-scored prediction stays a prediction
     versions = street.client().get(f"/api/projects/{street.project.pk}/prediction-versions").json()
     assert versions == [
-        {"model_version": "INITIAL", "predictions": 3, "mean_score": pytest.approx(sum(scores) / 3), "accepted": 0}
+        {
+            "model_version": "INITIAL",
+            "predictions": 3,
+            "mean_score": pytest.approx(sum(scores) / 3),
+            "accepted": 0,
+            "edited": 0,
+            "deleted": 0,
+        }
     ]
 
     response = street.client().post(

@@ -209,3 +209,31 @@ def test_a_number_as_model_version_is_kept_as_text() -> None:
     with ProtocolServer(Behaviour(model_version=1796551668)) as server:
         backend = services.backend_create(project=street.project, url=server.url)
     assert backend.model_version == "1796551668"
+
+
+def test_each_prediction_accepted_edited_or_deleted_on_the_page_is_recorded() -> None:
+    from labeling.services import task_annotation_patch
+    from ml.selectors import prediction_versions
+
+    street = _project_with_tasks(3)
+    with ProtocolServer() as server:
+        _run(_backend(street, server))
+    labels = list(Label.objects.filter(source=LabelSource.PREDICTION).select_related("task").order_by("pk"))
+    accept, edit, dismiss = labels
+    for label, change in (
+        (accept, {"changed": [{"id": accept.pk, "source": "manual", "score": None}]}),
+        (edit, {"changed": [{"id": edit.pk, "source": "manual", "score": None, "points": [[0, 0], [9, 9]]}]}),
+        (dismiss, {"deleted": [dismiss.pk]}),
+    ):
+        task_annotation_patch(task=label.task, patch=change, user=street.admin)
+    (version,) = prediction_versions(project=street.project)
+    assert (version["model_version"], version["predictions"]) == ("stub-1", 0)
+    assert (version["accepted"], version["edited"], version["deleted"]) == (1, 1, 1)
+    from labeling.models import PredictionOutcome
+
+    recorded = {o.label_id: (o.outcome, o.score, o.user_id) for o in PredictionOutcome.objects.all()}
+    assert recorded == {
+        accept.pk: ("accepted", 0.8, street.admin.pk),
+        edit.pk: ("edited", 0.8, street.admin.pk),
+        dismiss.pk: ("deleted", 0.8, street.admin.pk),
+    }
