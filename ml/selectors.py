@@ -152,6 +152,6 @@ def prediction_versions(*, project: Project) -> list[dict[str, Any]]:
     outcomes = (
         PredictionOutcome.objects.filter(project=project).values("model_version", "outcome").annotate(n=Count("id"))
     )
-    for row in outcomes:
-        item(row["model_version"])[row["outcome"]] = row["n"]
+    for outcome in outcomes:
+        item(outcome["model_version"])[outcome["outcome"]] = outcome["n"]
     return [versions[key] for key in sorted(versions)]
