@@ -386,6 +386,19 @@ class PrelabelJobCancelApi(APIView):
         return Response(PrelabelJobOutputSerializer(prelabel_job_data(job)).data)
 
 
+class PrelabelJobRetryApi(APIView):
+    @extend_schema(
+        operation_id="ml_prelabel_jobs_retry",
+        summary="Send the tasks a finished job got no predictions for again, as a new job",
+        request=None,
+        responses={201: PrelabelJobOutputSerializer, **ERRORS_WITH_CONFLICT},
+    )
+    def post(self, request: Request, prelabel_job_id: str) -> Response:
+        job = selectors.prelabel_job_get_for_admin(user=request.user, job_id=prelabel_job_id)
+        retry = services.prelabel_job_retry(job=job, created_by=request.user)
+        return Response(PrelabelJobOutputSerializer(prelabel_job_data(retry)).data, status=status.HTTP_201_CREATED)
+
+
 # --- interactive -----------------------------------------------------------------------------
 
 

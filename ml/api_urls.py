@@ -24,6 +24,11 @@ urlpatterns = [
         name="api-ml-prelabel-job-cancel",
     ),
     path(
+        "prelabel-jobs/<uuid:prelabel_job_id>/retry",
+        api.PrelabelJobRetryApi.as_view(),
+        name="api-ml-prelabel-job-retry",
+    ),
+    path(
         "projects/<uuid:project_id>/prediction-versions",
         api.PredictionVersionListApi.as_view(),
         name="api-ml-prediction-versions",

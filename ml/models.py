@@ -107,6 +107,8 @@ class PrelabelJob(models.Model):
     tasks_done = models.IntegerField(default=0)
     tasks_failed = models.IntegerField(default=0)
     predictions_written = models.IntegerField(default=0)
+    # The tasks that got no predictions (the server failed, or its answer did not fit): a retry sends them.
+    failed_task_ids = models.JSONField(default=list, blank=True)
     # Batches done from the start without a gap: a rerun (a worker that died) resumes after them.
     checkpoint = models.IntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)

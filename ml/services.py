@@ -503,6 +503,18 @@ def prelabel_job_cancel(*, job: PrelabelJob) -> PrelabelJob:
     return job
 
 
+def prelabel_job_retry(*, job: PrelabelJob, created_by: Any = None) -> PrelabelJob:
+    """A new job for the tasks a finished job got no predictions for (the server failed, or its
+    answer did not fit); Conflict `nothing_to_retry` when there are none."""
+    if job.status in ACTIVE_STATUSES:
+        raise Conflict(code="job_running", message="The job is still running; retry its failed tasks once it ends.")
+    live = set(Task.objects.filter(project_id=job.project_id, pk__in=job.failed_task_ids).values_list("pk", flat=True))
+    ids = [task_id for task_id in job.failed_task_ids if UUID(task_id) in live]
+    if not ids:
+        raise Conflict(code="nothing_to_retry", message="The job has no failed tasks left to send again.")
+    return prelabel_job_create(backend=job.backend, scope=PrelabelScope.TASKS, task_ids=ids, created_by=created_by)
+
+
 def _claim(job_id: UUID) -> bool:
     now = timezone.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
@@ -529,7 +541,8 @@ def _unlabeled_task_ids(project: Project) -> list[UUID]:
 class _BatchOutcome:
     answers: list[tuple[_TaskRow, Any]] = field(default_factory=list)
     errors: list[ErrorDetail] = field(default_factory=list)
-    failed: int = 0
+    #: The tasks of the batch that got no answer.
+    failed: list[UUID] = field(default_factory=list)
     transient: bool = False
 
 
@@ -540,7 +553,7 @@ def _predict_with_retry(context: _Context, rows: list[_TaskRow], *, stop: thread
     last: BackendError | None = None
     for attempt in range(CALL_ATTEMPTS):
         if stop.is_set():
-            return _BatchOutcome(failed=0)
+            return _BatchOutcome()
         if attempt:
             time.sleep(min(8.0, BACKOFF_SECONDS * 2 ** (attempt - 1)))
         try:
@@ -569,7 +582,7 @@ def _predict_with_retry(context: _Context, rows: list[_TaskRow], *, stop: thread
                     "belong to tasks[i].",
                 )
             ],
-            failed=len(rows),
+            failed=[row.id for row in rows],
         )
     assert last is not None
     return _BatchOutcome(
@@ -580,22 +593,22 @@ def _predict_with_retry(context: _Context, rows: list[_TaskRow], *, stop: thread
                 f"{last.message} (after {attempt + 1} attempt{'s' if attempt else ''})",
             )
         ],
-        failed=len(rows),
+        failed=[row.id for row in rows],
         transient=last.transient,
     )
 
 
-def _batch_write(context: _Context, outcome: _BatchOutcome) -> tuple[int, list[ErrorDetail], int]:
-    """Convert and store a batch's answers; (predictions written, errors, tasks that failed)."""
+def _batch_write(context: _Context, outcome: _BatchOutcome) -> tuple[int, list[ErrorDetail], list[UUID]]:
+    """Convert and store a batch's answers; (predictions written, errors, tasks whose answer failed)."""
     for attempt in range(2):
         items: list[tuple[UUID, MediaAnnotation]] = []
         errors: list[ErrorDetail] = []
-        failed = 0
+        failed: list[UUID] = []
         for row, answer in outcome.answers:
             annotation, problems = answer_convert(context, row, answer, fallback_version=context.version)
             errors += problems
             if annotation is None:
-                failed += 1
+                failed.append(row.id)
             elif annotation.shapes or annotation.answers:
                 items.append((row.id, annotation))
         if not items:
@@ -611,7 +624,7 @@ def _batch_write(context: _Context, outcome: _BatchOutcome) -> tuple[int, list[E
             context.index, context.stamp, context.schema = fresh.index, fresh.stamp, fresh.schema
             continue
         return written.labels, errors, failed
-    return 0, [], 0
+    return 0, [], []
 
 
 def _progress(job_id: UUID, **fields: Any) -> None:
@@ -662,6 +675,7 @@ def _run_batches(job: PrelabelJob, context: _Context, task_ids: list[UUID]) -> N
     batches = [task_ids[start : start + size] for start in range(0, len(task_ids), size)]
     checkpoint = job.checkpoint
     errors: list[dict[str, Any]] = list(job.errors)
+    failed_ids: list[str] = list(job.failed_task_ids)
     stop = threading.Event()
     failed_in_a_row = 0
     cancelled = False
@@ -682,7 +696,8 @@ def _run_batches(job: PrelabelJob, context: _Context, task_ids: list[UUID]) -> N
             outcome = future.result()
             written, problems, failed = _batch_write(context, outcome)
             problems = outcome.errors + problems
-            failed += outcome.failed
+            failed = outcome.failed + failed
+            failed_ids += [str(task_id) for task_id in failed]
             failed_in_a_row = failed_in_a_row + 1 if outcome.failed and outcome.transient else 0
             room = ERRORS_KEPT - len(errors)
             if room > 0:
@@ -694,7 +709,8 @@ def _run_batches(job: PrelabelJob, context: _Context, task_ids: list[UUID]) -> N
                 PrelabelJob.objects.filter(pk=job.pk).update(
                     checkpoint=checkpoint,
                     tasks_done=done,
-                    tasks_failed=F("tasks_failed") + failed,
+                    tasks_failed=F("tasks_failed") + len(failed),
+                    failed_task_ids=failed_ids,
                     predictions_written=F("predictions_written") + written,
                     errors=errors,
                     heartbeat_at=timezone.now(),

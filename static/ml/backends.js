@@ -49,6 +49,8 @@ if (card) {
     } else if (action === "prelabel") {
       const body = { backend_id: row.dataset.backend, scope: "unlabeled" };
       if (await act("POST", card.dataset.jobsUrl, body)) window.location.reload();
+    } else if (action === "retry") {
+      if (await act("POST", button.dataset.url)) window.location.reload();
     } else if (action === "cancel") {
       if (await act("POST", button.dataset.url)) say("Cancelling after the batches in flight…");
     }

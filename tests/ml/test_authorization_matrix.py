@@ -86,6 +86,10 @@ ENDPOINTS = [
     ),
     Endpoint("prelabel get", "get", lambda w, o: f"/api/prelabel-jobs/{o['prelabel'].id}", ADMIN_ONLY),
     Endpoint("prelabel cancel", "post", lambda w, o: f"/api/prelabel-jobs/{o['prelabel'].id}/cancel", ADMIN_ONLY),
+    # The world's job has no failed tasks: the admin reaches the service, which says so (409).
+    Endpoint(
+        "prelabel retry", "post", lambda w, o: f"/api/prelabel-jobs/{o['prelabel'].id}/retry", (404, 403, 403, 409)
+    ),
     Endpoint("versions", "get", lambda w, o: f"/api/projects/{w.project.id}/prediction-versions", ADMIN_ONLY),
     Endpoint(
         "accept create",

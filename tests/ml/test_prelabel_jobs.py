@@ -237,3 +237,22 @@ def test_each_prediction_accepted_edited_or_deleted_on_the_page_is_recorded() ->
         edit.pk: ("edited", 0.8, street.admin.pk),
         dismiss.pk: ("deleted", 0.8, street.admin.pk),
     }
+
+
+def test_a_retry_sends_only_the_tasks_that_got_no_predictions(monkeypatch: Any) -> None:
+    monkeypatch.setattr(services, "BACKOFF_SECONDS", 0.01)
+    street = _project_with_tasks(4)
+    with ProtocolServer(Behaviour(fail_first=1, fail_status=400)) as server:
+        backend = _backend(street, server, batch_size=2, max_concurrency=1)
+        first = _run(backend)
+        assert len(first.failed_task_ids) == 2
+        retry = services.prelabel_job_retry(job=first)
+        assert (retry.scope, retry.task_ids) == ("tasks", first.failed_task_ids)
+        retry = services.prelabel_job_run(job_id=retry.pk)
+        with pytest.raises(services.Conflict) as raised:
+            services.prelabel_job_retry(job=retry)
+    assert (retry.status, retry.tasks_failed, retry.predictions_written) == (JobStatus.SUCCEEDED, 0, 2)
+    assert raised.value.code == "nothing_to_retry"
+    sent = [task["id"] for task in server.predict_calls()[-1]["body"]["tasks"]]
+    assert sorted(sent) == sorted(first.failed_task_ids)
+    assert Label.objects.filter(source=LabelSource.PREDICTION).count() == 4

@@ -258,6 +258,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-ml-prelabel-list": {"get": ADMIN, "post": ADMIN},
     "api-ml-prelabel-job": {"get": ADMIN},
     "api-ml-prelabel-job-cancel": {"post": ADMIN},
+    "api-ml-prelabel-job-retry": {"post": ADMIN},
     "api-ml-prediction-versions": {"get": ADMIN},
     "api-ml-accept-list": {"post": ADMIN},
     "api-ml-accept-job": {"get": ADMIN},
