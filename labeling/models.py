@@ -212,6 +212,49 @@ class Label(models.Model):
         return f"Label {self.id} on {self.task_id}"
 
 
+class PredictionOutcomeKind(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted as it was"
+    EDITED = "edited", "Accepted with changes"
+    DELETED = "deleted", "Deleted"
+
+
+class PredictionOutcome(models.Model):
+    """What became of one prediction: accepted as it was, accepted with changes, or deleted.
+
+    Written when a save turns a prediction into a label (the labeling page's Accept, or the bulk
+    accept of `ml/`) or deletes it; one row per prediction and event, so the outcomes per model
+    version are one GROUP BY. `label_id` is the label it was (gone when deleted): no constraint.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    label_id = models.BigIntegerField()
+    model_version = models.CharField(max_length=128, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=PredictionOutcomeKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=PredictionOutcomeKind.values), name="predictionoutcome_outcome_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "model_version"], name="predictionoutcome_version")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} prediction {self.label_id} ({self.model_version})"
+
+
 class LabelingPreference(models.Model):
     """One person's settings of the labeling page: for now, the keys they moved.
 
