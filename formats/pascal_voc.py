@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring, tostring
 
@@ -44,12 +44,15 @@ from formats.reading import (
 from formats.writing import (
     ExportFormat,
     ExportItem,
+    ExportParts,
     ExportSource,
+    PartStart,
     UniqueNames,
     answers_flat,
     box_of,
     rings_of,
     stem,
+    zip_parts_join,
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import LabelSource
@@ -137,18 +140,44 @@ def voc_document(item: ExportItem, file_name: str) -> bytes:
     return tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+#: The listing of the documents: every part ends with it, the join makes it one.
+LISTING = "ImageSets/Main/default.txt"
+
+
 def voc_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
-    names = UniqueNames()
-    stems: list[str] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for chunk in source.chunks():
-            for item in chunk:
-                file_stem = names.take(stem(item.media_name), "xml")[: -len(".xml")]
-                stems.append(file_stem)
-                archive.writestr(f"Annotations/{file_stem}.xml", voc_document(item, item.media_name))
-            yield
-        archive.writestr("ImageSets/Main/default.txt", "".join(f"{s}\n" for s in stems))
+        yield from _documents(source, archive, UniqueNames())
     yield
+
+
+def _documents(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -> Iterator[None]:
+    """A document per task, then the listing of their names."""
+    stems: list[str] = []
+    for chunk in source.chunks():
+        for item in chunk:
+            file_stem = names.take(stem(item.media_name), "xml")[: -len(".xml")]
+            stems.append(file_stem)
+            archive.writestr(f"Annotations/{file_stem}.xml", voc_document(item, item.media_name))
+        yield
+    archive.writestr(LISTING, "".join(f"{s}\n" for s in stems))
+
+
+def voc_write_part(
+    source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart
+) -> Generator[None, None, int]:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        yield from _documents(source, archive, UniqueNames(start.names))
+    return 0
+
+
+def voc_join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        yield from zip_parts_join([part for part, _ in parts], archive, ((LISTING, True),))
+    yield
+
+
+def _name_key(name: str, width: int | None, height: int | None) -> str:
+    return stem(name)
 
 
 EXPORT_FORMAT = ExportFormat(
@@ -159,6 +188,7 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=voc_write,
+    parts=ExportParts(write=voc_write_part, join=voc_join, name_key=_name_key),
     needs_media_size=True,
 )
 

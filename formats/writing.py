@@ -17,8 +17,9 @@ so that an export job can split the tasks over processes (`exports.driver.export
 
 from __future__ import annotations
 
+import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
@@ -215,10 +216,13 @@ ExportWriter = Callable[[ExportSource, IO[bytes]], Iterator[None]]
 
 @dataclass(frozen=True)
 class PartStart:
-    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it."""
+    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it,
+    and (for a format whose archive names its entries after the media, `ExportParts.name_key`)
+    how many times each name was taken before it, for `UniqueNames` to count on."""
 
     tasks: int = 0
     labels: int = 0
+    names: Mapping[str, int] = field(default_factory=dict)
 
 
 #: `(source, out, side, start) -> None, ... -> labels written`: the body of one slice of the tasks
@@ -226,6 +230,11 @@ class PartStart:
 PartWriter = Callable[[ExportSource, IO[bytes], IO[bytes], PartStart], Generator[None, None, int]]
 #: `(source, parts, out) -> None, ...`: the whole export from the slices' `(out, side)` files, in order.
 PartJoiner = Callable[[ExportSource, list[tuple[IO[bytes], IO[bytes]]], IO[bytes]], Iterator[None]]
+
+
+#: `(media name, width, height) -> the name an archive entry takes for it (`UniqueNames.take`), or None
+#: when the media gets no entry`.
+NameKey = Callable[[str, int | None, int | None], str | None]
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,76 @@ class ExportParts:
     join: PartJoiner
     #: Whether a slice must know the number of geometry labels before it (COCO's annotation ids).
     needs_label_offsets: bool = False
+    #: For an archive with an entry per media named after it: the name each media takes, for a slice
+    #: to know the names taken before it (`PartStart.names`) and keep them unique as one process does.
+    name_key: NameKey | None = None
+
+
+def parts_concat(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
+    """The part files one after the other, as they are (rows of a CSV)."""
+    for part in parts:
+        if not part.tell():
+            continue
+        part.seek(0)
+        while data := part.read(block):
+            out.write(data)
+            yield
+
+
+def zip_parts_join(
+    parts: list[IO[bytes]], archive: zipfile.ZipFile, lists: Sequence[tuple[str, bool]] = ()
+) -> Iterator[None]:
+    """Join the ZIP archives that slices of an export wrote into `archive`, entries in order.
+
+    Each part's entries are copied as they are, compressed bytes and all (no entry is compressed
+    twice), except its `lists`: text entries every part ends with, in that order (a listing of its
+    media), which become one entry each, the parts' texts one after the other, after all other
+    entries; `(name, always)` writes the entry even when it is empty. Only entries are copied,
+    so the archive is the one a single process writes, but for the entries' times.
+    """
+    listed = [name for name, _ in lists]
+    assert archive.fp is not None
+    for part in parts:
+        part.seek(0)
+        with zipfile.ZipFile(part) as source:
+            infos = [info for info in source.infolist() if info.filename not in listed]
+            if not infos:
+                continue
+            # The entries to copy come first in a part: its lists follow them.
+            lists_at = [info.header_offset for info in source.infolist() if info.filename in listed]
+            end = min(lists_at) if lists_at else source.start_dir
+            base = archive.start_dir
+            archive.fp.seek(base)
+            part.seek(0)
+            left = end
+            while left > 0:
+                data = part.read(min(left, 1 << 20))
+                if not data:
+                    raise ValueError("A part of the export ended early.")
+                archive.fp.write(data)
+                left -= len(data)
+                yield
+            for info in infos:
+                info.header_offset += base
+                archive.filelist.append(info)
+                archive.NameToInfo[info.filename] = info
+            archive.start_dir = archive.fp.tell()
+            archive._didModify = True  # type: ignore[attr-defined]  # the central directory is written on close
+    for name, always in lists:
+        sources = [zipfile.ZipFile(part) for part in parts]
+        try:
+            found = [source for source in sources if source.NameToInfo.get(name) and source.NameToInfo[name].file_size]
+            if not found and not always:
+                continue
+            with archive.open(name, "w") as member:
+                for source in found:
+                    with source.open(name) as text:
+                        while data := text.read(1 << 20):
+                            member.write(data)
+                            yield
+        finally:
+            for source in sources:
+                source.close()
 
 
 def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
@@ -396,10 +475,13 @@ def stem(name: str) -> str:
 
 
 class UniqueNames:
-    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name."""
+    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name.
 
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+    `seen`: how many times each name (lower case) was taken before (by the slices of the export
+    before this one, `PartStart.names`)."""
+
+    def __init__(self, seen: Mapping[str, int] | None = None) -> None:
+        self.seen: dict[str, int] = dict(seen or {})
 
     def take(self, name: str, extension: str) -> str:
         key = name.lower()
