@@ -1,8 +1,10 @@
 """The streaming driver: hand an `ExportReader` to a format's writer, stream or write the result.
 
-- `export_write` writes a whole export; a large one in a format that can be split (DataGym
-  JSON, COCO) is written by forked processes, one per core, each a slice of the task ids,
-  then joined (see `export_write_parallel`).
+- `export_write` writes a whole export; a large one in a format that can be split (every
+  format users export in bulk: DataGym JSON, COCO, Label Studio JSON and JSON_MIN, CSV, YOLO,
+  Pascal VOC, masks) is written by forked processes, one per core, each a slice of the task
+  ids, then joined (see `export_write_parallel`): JSON lists and CSV rows by their bytes,
+  archives entry by entry (`formats.writing.zip_parts_join`).
 - `export_stream` runs a writer lazily and yields the bytes it wrote after each chunk, for
   a `StreamingHttpResponse` (small exports download at once).
 """

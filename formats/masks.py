@@ -29,6 +29,7 @@ from formats.writing import (
     rings_of,
     shapes_walk,
     stem,
+    zip_entry_write,
     zip_parts_join,
 )
 from projects.models import EntryType, LabelEntry
@@ -125,7 +126,7 @@ def _masks(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -
                 unsized.append(item.media_name)
                 continue
             file_name = names.take(stem(item.media_name), "png")
-            archive.writestr(f"SegmentationClass/{file_name}", mask_png(item, class_index, palette))
+            zip_entry_write(archive, f"SegmentationClass/{file_name}", mask_png(item, class_index, palette))
         yield
     if unsized:
         archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))

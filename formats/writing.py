@@ -10,14 +10,20 @@ can record progress; memory stays flat however large the project is.
 
 The canonical model is the general path. A writer whose time matters on large projects
 (DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
-stored answers and points decoded but no objects built per label. Such a format may also
+stored answers and points decoded but no objects built per label. A format may also
 declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
 so that an export job can split the tasks over processes (`exports.driver.export_write`).
+A JSON list's parts are joined by their bytes (`parts_copy`), CSV rows likewise
+(`parts_concat`), and a ZIP's parts entry by entry, their compressed bytes copied
+(`zip_parts_join`); an archive that names its entries after the media counts on from the
+names the slices before took (`ExportParts.name_key`, `PartStart.names`).
 """
 
 from __future__ import annotations
 
+import time
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -317,6 +323,44 @@ def zip_parts_join(
                 source.close()
 
 
+#: Entries up to this size are written by `zip_entry_write` in one piece (larger ones as `writestr` does).
+ZIP_ENTRY_FAST_MAX = 1 << 24
+
+
+def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """`archive.writestr(name, data)` for the many small entries of an export (a file per image), in
+    one write: the header is made once with the compressed size and CRC known, not written, sought
+    back to and written again. The entry is the one `writestr` makes (same header fields, same
+    deflate stream); the archive must be seekable and no other entry open for writing."""
+    fp = archive.fp
+    if len(data) > ZIP_ENTRY_FAST_MAX or fp is None or not archive._seekable:  # type: ignore[attr-defined]
+        archive.writestr(name, data)
+        return
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = archive.compression
+    info.external_attr = 0o600 << 16
+    info.file_size = len(data)
+    info.CRC = zlib.crc32(data)
+    if archive.compression == zipfile.ZIP_DEFLATED:
+        level = archive.compresslevel if archive.compresslevel is not None else zlib.Z_DEFAULT_COMPRESSION
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        body = compressor.compress(data) + compressor.flush()
+    elif archive.compression == zipfile.ZIP_STORED:
+        body = data
+    else:
+        archive.writestr(name, data)
+        return
+    info.compress_size = len(body)
+    fp.seek(archive.start_dir)
+    info.header_offset = archive.start_dir
+    fp.write(info.FileHeader(False))
+    fp.write(body)
+    archive.filelist.append(info)
+    archive.NameToInfo[name] = info
+    archive.start_dir = fp.tell()
+    archive._didModify = True  # type: ignore[attr-defined]
+
+
 def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
     """The non-empty part files one after the other, separated by commas (elements of one JSON array)."""
     first = True
@@ -403,11 +447,28 @@ def points_flat(points: Any) -> Iterator[tuple[float, float]]:
     """The `(x, y)` pairs of a point list or a list of rings, skipping anything malformed."""
     if not isinstance(points, list):
         return
+    pairs = _pairs_plain(points)
+    if pairs is not None:
+        yield from pairs
+        return
     for item in points:
         if isinstance(item, list | tuple) and len(item) >= 2 and all(_is_number(v) for v in item[:2]):
             yield float(item[0]), float(item[1])
         elif isinstance(item, list):
             yield from points_flat(item)
+
+
+_PLAIN_NUMBERS = (int, float)
+
+
+def _pairs_plain(points: list[Any]) -> list[tuple[float, float]] | None:
+    """The pairs of a well-formed point list (`[[x, y], ...]` of ints and floats, as stored) at once;
+    None for anything else (rings, longer items, other types), which `points_flat` walks."""
+    try:
+        pairs = [(float(x), float(y)) for x, y in points if type(x) in _PLAIN_NUMBERS and type(y) in _PLAIN_NUMBERS]
+    except (TypeError, ValueError):
+        return None
+    return pairs if len(pairs) == len(points) else None
 
 
 def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[tuple[float, float]]]:

@@ -74,6 +74,7 @@ from formats.writing import (
     rings_of,
     shapes_walk,
     stem,
+    zip_entry_write,
     zip_parts_join,
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners
@@ -158,7 +159,7 @@ def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportP
                         lines: list[str] = []
                     else:
                         lines = _lines(item, class_index, segments=segments, obb=obb)
-                    archive.writestr(f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines))
+                    zip_entry_write(archive, f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines).encode())
                 listing.write("".join(lines_out).encode())
                 yield
             listing.seek(0)
