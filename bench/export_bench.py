@@ -1,9 +1,18 @@
-"""Export benchmark: 100,000 tasks with 1,000,000 labels, exported as DataGym JSON and as COCO.
+"""Export benchmark: 100,000 tasks with 1,000,000 labels, exported in each bulk format.
 
-    .venv/bin/python bench/export_bench.py                 # set up once, then both formats
+    .venv/bin/python bench/export_bench.py                 # set up once, then DataGym JSON and COCO
     .venv/bin/python bench/export_bench.py --formats coco csv --tasks 10000
+    .venv/bin/python bench/export_bench.py --api --all     # every format on the API path (issue 19)
 
-What it does:
+`--api` measures an export as a user meets it: for each format an export job is created with
+`POST /api/projects/<id>/exports` (an API token, Django's whole request stack, in this
+process), runs in `--workers` real Celery worker processes (prefork, one pool process each,
+on the broker of CELERY_BROKER_URL, Redis db 6 by default), is polled every 50 ms and then
+downloaded (`GET /api/exports/<id>/download`) to its last byte: POST to last byte, the CPU of
+the worker processes (their forked writers included), of PostgreSQL's backends, and the peak
+RSS of any worker process or forked writer. Both modes set up the project (step 1); without
+`--api`, step 2 runs each export in a process of its own:
+
 1. in its own database (`labelsite_exportbench` unless DATABASE_URL says otherwise), creates
    once an organisation, a project (rectangle `car` with a select `car_type`, polygon `road`
    with a nested point `marker`, point `poi`, line `lane`, global select `weather`), a
@@ -448,8 +457,8 @@ def run_api(formats: list[str], workers: int) -> list[dict[str, Any]]:
             if job["status"] != "succeeded":
                 raise SystemExit(f"the {fmt} export failed: {job['message']}")
             finished = time.perf_counter()
-            download = client.get(f"/api/exports/{job_id}/download")
-            blocks: Any = getattr(download, "streaming_content", [download.content])
+            download: Any = client.get(f"/api/exports/{job_id}/download")
+            blocks = download.streaming_content if download.streaming else [download.content]
             size = sum(len(block) for block in blocks)
             wall = time.perf_counter() - started
             stop.set()
