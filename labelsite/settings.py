@@ -389,6 +389,8 @@ SPECTACULAR_SETTINGS = {
         "LabelSourceEnum": "labeling.models.LabelSource",
         "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
         "ImportStatusEnum": "imports.models.ImportStatus",
+        # Export and task bulk jobs share these four states.
+        "JobStatusEnum": "labeling.models.TaskBulkStatus",
     },
 }
 

@@ -11,6 +11,7 @@ from django.test import Client
 
 from exports.models import ExportJob, ExportStatus
 from imports.models import ImportJob, ImportStatus
+from labeling.models import TaskBulkJob, TaskView
 from projects.models import ApiToken
 from tests.api.conftest import World, fast_password_hashing, world
 from tests.imports.conftest import configured_project, dataset, make_task, task
@@ -33,6 +34,8 @@ class SecurityWorld:
     import_job: ImportJob
     export_job: ExportJob
     token: ApiToken
+    bulk_job: TaskBulkJob
+    task_view: TaskView
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
@@ -81,4 +84,14 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
         file_name="export.json",
     )
     token = ApiToken.objects.filter(organization=world.organization, user=world.annotator).get()
-    return SecurityWorld(base=world, import_job=import_job, export_job=export_job, token=token)
+    bulk_job = TaskBulkJob.objects.create(project=world.project, created_by=world.admin, action="unassign")
+    # A view shared by the admin: only admins change it.
+    task_view = TaskView.objects.create(project=world.project, owner=world.admin, name="Backlog", shared=True)
+    return SecurityWorld(
+        base=world,
+        import_job=import_job,
+        export_job=export_job,
+        token=token,
+        bulk_job=bulk_job,
+        task_view=task_view,
+    )
