@@ -458,7 +458,7 @@ def task_browser_list(*, project: Project, user: AnyUser, query: TaskQuery) -> Q
     tasks = task_query_filter(tasks=task_browser_visible(project=project, user=user), project=project, query=query)
     tasks = tasks.select_related(
         "media", "media__dataset", "assignee", "reserved_by", "completed_by", "reviewed_by"
-    ).defer("answers", "media__attachments")
+    ).defer("answers")
     return task_query_order(tasks, query=query)
 
 
