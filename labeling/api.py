@@ -133,9 +133,8 @@ class TaskListApi(generics.ListAPIView):
         return browser_selectors.task_browser_list(project=project, user=user, query=query)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        tasks = self.get_queryset()
-        page = self.paginate_queryset(tasks)
-        rows = list(page if page is not None else tasks)
+        ids = self.paginate_queryset(self.get_queryset().values_list("pk", flat=True)) or []
+        rows = browser_selectors.task_rows_get(task_ids=list(ids))
         extras = browser_selectors.task_rows_extras(project=self.project, task_ids=[task.pk for task in rows])
         data = TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data
         return self.get_paginated_response(data)

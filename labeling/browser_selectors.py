@@ -21,15 +21,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import Label, LabelSource, Task, TaskBulkJob, TaskState, TaskView
 from labeling.selectors import task_assignee_choices
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
-from projects.models import Dataset, LabelEntry, Media, Project, Role
+from projects.models import GEOMETRY_TYPES, Dataset, EntryType, LabelEntry, Media, Project, Role
 from projects.selectors import AnyUser, project_get_for_user, user_role
 
 #: The sorts the browser offers: name -> the columns ordered by (the task id breaks ties).
@@ -79,6 +79,8 @@ SEARCH_MAX = 200
 TEXT_FILTER_MAX = 200
 META_FIELDS_MAX = 10
 META_FIELD = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
+#: Free-text questions a search reads, at most.
+SEARCH_PATHS_MAX = 20
 #: Media whose metadata field names the page offers as columns and filters.
 META_SAMPLE = 500
 
@@ -338,10 +340,6 @@ def _holder_q(users: UserFilter, now: datetime) -> Q:
     return condition
 
 
-def _labels_of(project: Project) -> QuerySet[Label]:
-    return Label.objects.filter(task__project=project).order_by()
-
-
 def _label_count_q(labels: QuerySet[Label], low: int | None, high: int | None) -> Q:
     """Tasks with `low` to `high` of these labels: one grouped aggregate over the labels (never a
     count per task); 0 as the low end takes in tasks without any."""
@@ -369,9 +367,15 @@ def task_browser_visible(*, project: Project, user: AnyUser) -> QuerySet[Task]:
 
 
 def task_query_filter(*, tasks: QuerySet[Task], project: Project, query: TaskQuery) -> QuerySet[Task]:
-    """`tasks` narrowed to what the query's filters and search keep (no order)."""
+    """`tasks` narrowed to what the query's filters and search keep (no order).
+
+    The query stays on the task table: conditions on the media are a subquery of the media table
+    (trigram-indexed text on PostgreSQL), conditions on labels are semi-joins against indexed
+    label columns (class, import job) or the task's own labels (`label_task`); counting 100,000
+    tasks never joins each of them to its media or counts labels per task.
+    """
     now = timezone.now()
-    conditions = Q(media__deleted_at__isnull=True)
+    conditions = Q()
     if query.states:
         conditions &= Q(state__in=list(query.states))
     if query.assignee.active:
@@ -382,62 +386,109 @@ def task_query_filter(*, tasks: QuerySet[Task], project: Project, query: TaskQue
         conditions &= _user_q("reviewed_by_id", query.reviewed_by)
     if query.holder.active:
         conditions &= _holder_q(query.holder, now)
-    if query.dataset_ids:
-        conditions &= Q(media__dataset_id__in=list(query.dataset_ids))
     if query.updated_from is not None:
         conditions &= Q(updated_at__gte=query.updated_from)
     if query.updated_to is not None:
         conditions &= Q(updated_at__lt=query.updated_to)
+    media = _live_media(project)
+    media_conditions = Q()
+    if query.dataset_ids:
+        media_conditions &= Q(dataset_id__in=list(query.dataset_ids))
     if query.name:
-        conditions &= Q(media__name__icontains=query.name)
+        media_conditions &= Q(name__icontains=query.name)
     if query.global_key:
-        conditions &= Q(media__global_key__icontains=query.global_key)
+        media_conditions &= Q(global_key__icontains=query.global_key)
     if query.external_id:
-        conditions &= Q(media__external_id__icontains=query.external_id)
+        media_conditions &= Q(external_id__icontains=query.external_id)
     for name, value in query.meta:
-        conditions &= Q(**{f"media__metadata__{name}__icontains": value})
-    labels = _labels_of(project)
-    predictions = labels.filter(source=LabelSource.PREDICTION)
+        media_conditions &= Q(**{f"metadata__{name}__icontains": value})
+    if media_conditions:
+        conditions &= Q(media_id__in=media.filter(media_conditions).values("pk"))
+    task_labels = Label.objects.filter(task_id=OuterRef("pk"))
     if query.import_job_id is not None:
-        conditions &= Q(pk__in=labels.filter(import_job_id=query.import_job_id).values("task_id"))
+        conditions &= Q(pk__in=Label.objects.filter(import_job_id=query.import_job_id).values("task_id"))
     if query.has_predictions is not None:
-        having = Q(pk__in=predictions.values("task_id"))
-        conditions &= having if query.has_predictions else ~having
+        predicted = Exists(task_labels.filter(source=LabelSource.PREDICTION))
+        conditions &= Q(predicted) if query.has_predictions else ~Q(predicted)
     if query.score_min is not None or query.score_max is not None:
-        scored = predictions.filter(score__isnull=False)
+        scored = task_labels.filter(source=LabelSource.PREDICTION, score__isnull=False)
         if query.score_min is not None:
             scored = scored.filter(score__gte=query.score_min)
         if query.score_max is not None:
             scored = scored.filter(score__lte=query.score_max)
-        conditions &= Q(pk__in=scored.values("task_id"))
-    not_predicted = labels.exclude(source=LabelSource.PREDICTION)
+        conditions &= Q(Exists(scored))
     if query.label_class is not None:
         low = 1 if query.class_min is None and query.class_max is None else query.class_min
-        conditions &= _label_count_q(not_predicted.filter(entry=query.label_class), low, query.class_max)
+        of_class = Label.objects.filter(entry=query.label_class).exclude(source=LabelSource.PREDICTION)
+        conditions &= _label_count_q(of_class, low, query.class_max)
     if query.labels_min is not None or query.labels_max is not None:
+        not_predicted = Label.objects.filter(task__project=project).exclude(source=LabelSource.PREDICTION)
         conditions &= _label_count_q(not_predicted, query.labels_min, query.labels_max)
-    tasks = tasks.filter(conditions)
+    # Tasks of deleted media are left out as an anti-join on the few deleted media (a partial
+    # index), not as a join of every task to its media.
+    deleted = Media.objects.filter(organization_id=project.organization_id, deleted_at__isnull=False)
+    tasks = tasks.filter(conditions).exclude(media_id__in=deleted.values("pk"))
     if query.search:
         tasks = _searched(tasks, project=project, text=query.search)
     return tasks
 
 
+def _live_media(project: Project) -> QuerySet[Media]:
+    return Media.objects.filter(organization_id=project.organization_id, deleted_at__isnull=True)
+
+
+def _freetext_paths(project: Project) -> tuple[list[list[str]], dict[Any, list[list[str]]]]:
+    """Where free-text answers live in answer trees: key paths from the task's answers (global
+    questions) and, per class, from its labels' answers (questions under a class)."""
+    entries = {
+        entry.pk: entry
+        for entry in LabelEntry.objects.filter(configuration__project=project).only("id", "parent_id", "key", "type")
+    }
+    task_paths: list[list[str]] = []
+    label_paths: dict[Any, list[list[str]]] = defaultdict(list)
+    for entry in entries.values():
+        if entry.type != EntryType.FREETEXT:
+            continue
+        keys = [entry.key]
+        parent = entries.get(entry.parent_id)
+        while parent is not None and parent.type not in GEOMETRY_TYPES:
+            keys.insert(0, parent.key)
+            parent = entries.get(parent.parent_id)
+        (label_paths[parent.pk] if parent is not None else task_paths).append(keys)
+    return task_paths, label_paths
+
+
+def _answer_text(keys: list[str]) -> KeyTextTransform:
+    """The text of the answer at `keys` in an `answers` column: answers[k1].answers[k2]...value."""
+    node: Any = "answers"
+    for depth, key in enumerate(keys):
+        if depth:
+            node = KeyTransform("answers", node)
+        node = KeyTransform(key, node)
+    return KeyTextTransform("value", node)
+
+
 def _searched(tasks: QuerySet[Task], *, project: Project, text: str) -> QuerySet[Task]:
-    """Names, global keys, external ids and answers (the task's and its labels') containing `text`,
-    case-insensitively. The answers are searched as their JSON text, so an option key matches too."""
-    answered_labels = (
-        _labels_of(project)
-        .exclude(answers={})
-        .annotate(answers_text=Cast("answers", TextField()))
-        .filter(answers_text__icontains=text)
+    """Names, global keys and external ids containing `text` (any case; trigram indexes on
+    PostgreSQL), and free-text answers containing it: the task's (global questions) and its
+    labels' (questions under a class; only those classes' labels are read, by the class index)."""
+    media = _live_media(project).filter(
+        Q(name__icontains=text) | Q(global_key__icontains=text) | Q(external_id__icontains=text)
     )
-    return tasks.annotate(answers_text=Cast("answers", TextField())).filter(
-        Q(media__name__icontains=text)
-        | Q(media__global_key__icontains=text)
-        | Q(media__external_id__icontains=text)
-        | Q(answers_text__icontains=text)
-        | Q(pk__in=answered_labels.values("task_id"))
-    )
+    found = Q(media_id__in=media.values("pk"))
+    task_paths, label_paths = _freetext_paths(project)
+    for index, keys in enumerate(task_paths[:SEARCH_PATHS_MAX]):
+        tasks = tasks.annotate(**{f"answer_text_{index}": _answer_text(keys)})
+        found |= Q(**{f"answer_text_{index}__icontains": text})
+    answered = Q()
+    labels = Label.objects.all()
+    paths = [(entry_id, keys) for entry_id, each in label_paths.items() for keys in each][:SEARCH_PATHS_MAX]
+    for index, (entry_id, keys) in enumerate(paths):
+        labels = labels.annotate(**{f"answer_text_{index}": _answer_text(keys)})
+        answered |= Q(entry_id=entry_id) & Q(**{f"answer_text_{index}__icontains": text})
+    if paths:
+        found |= Q(pk__in=labels.filter(answered).values("task_id"))
+    return tasks.filter(found)
 
 
 def task_query_order(tasks: QuerySet[Task], *, query: TaskQuery) -> QuerySet[Task]:
@@ -454,12 +505,22 @@ def task_query_order(tasks: QuerySet[Task], *, query: TaskQuery) -> QuerySet[Tas
 
 
 def task_browser_list(*, project: Project, user: AnyUser, query: TaskQuery) -> QuerySet[Task]:
-    """The tasks of the browser's page: visible to the user, filtered, searched and sorted."""
+    """The browser's tasks: visible to the user, filtered, searched and sorted. Page through its
+    ids (`values_list("pk")`, a narrow query that a deep offset walks cheaply), then read the rows
+    of the page with `task_rows_get`."""
     tasks = task_query_filter(tasks=task_browser_visible(project=project, user=user), project=project, query=query)
-    tasks = tasks.select_related(
-        "media", "media__dataset", "assignee", "reserved_by", "completed_by", "reviewed_by"
-    ).defer("answers")
     return task_query_order(tasks, query=query)
+
+
+def task_rows_get(*, task_ids: list[Any]) -> list[Task]:
+    """The tasks of a page with what a row shows, in the order of `task_ids`."""
+    tasks = (
+        Task.objects.filter(pk__in=task_ids)
+        .select_related("media", "media__dataset", "assignee", "reserved_by", "completed_by", "reviewed_by")
+        .defer("answers")
+    )
+    by_id = {task.pk: task for task in tasks}
+    return [by_id[pk] for pk in task_ids if pk in by_id]
 
 
 # --- a page of rows: what the labels say, in one aggregate ---------------------------------------

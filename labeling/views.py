@@ -79,7 +79,7 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
         raw = {}
         query = browser_selectors.task_query_clean(project=project, raw=raw, user=request.user)
     tasks = browser_selectors.task_browser_list(project=project, user=request.user, query=query)
-    rows = list(tasks[:BROWSER_PAGE_SIZE])
+    rows = browser_selectors.task_rows_get(task_ids=list(tasks.values_list("pk", flat=True)[:BROWSER_PAGE_SIZE]))
     extras = browser_selectors.task_rows_extras(project=project, task_ids=[task.pk for task in rows])
     views = browser_selectors.task_view_list(project=project, user=request.user).select_related("owner")
     page_data = {

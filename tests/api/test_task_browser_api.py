@@ -30,7 +30,15 @@ def _names(response: Any) -> list[str]:
 @pytest.fixture
 def tasks(world: World) -> dict[str, Task]:
     """street.jpg (the world's, one car label) and five more, each with something to find it by."""
-    car = world.project.label_configuration.entries.get(key="car")
+    from projects.models import LabelEntry
+
+    configuration = world.project.label_configuration
+    car = configuration.entries.get(key="car")
+    # Free-text questions, global and under the class: what the search reads besides names and keys.
+    LabelEntry.objects.create(configuration=configuration, key="notes", title="Notes", type="freetext", schema_id="n1")
+    LabelEntry.objects.create(
+        configuration=configuration, parent=car, key="comment", title="Comment", type="freetext", schema_id="c1"
+    )
     made = {
         "alpha": _add(world, "alpha.png", global_key="KEY-alpha", external_id="ext-1", metadata={"split": "train"}),
         "beta": _add(world, "beta.png", global_key="key-beta", external_id="ext-2", metadata={"split": "valid"}),
@@ -54,7 +62,7 @@ def tasks(world: World) -> dict[str, Task]:
         task=made["omega"],
         entry=car,
         points=[[1, 1], [2, 2]],
-        answers={"color": {"value": "red"}},
+        answers={"color": {"value": "blue"}, "comment": {"value": "Red scratch"}},
         import_job_id="00000000-0000-0000-0000-00000000000a",
     )
     return made
@@ -114,7 +122,8 @@ def test_search_finds_names_keys_external_ids_and_answers(world: World, tasks: d
     assert _names(client.get(f"{url}KEY-BETA")) == ["beta.png"]
     assert _names(client.get(f"{url}ext-1")) == ["alpha.png"]
     assert _names(client.get(f"{url}blurry")) == ["beta.png"]  # the task's free-text answer
-    assert _names(client.get(f"{url}red")) == ["omega.png"]  # a label's answer
+    assert _names(client.get(f"{url}red scr")) == ["omega.png"]  # a label's free-text answer
+    assert _names(client.get(f"{url}blue")) == []  # an option is no free text
     assert _names(client.get(f"{url}nothing-like-this")) == []
 
 

@@ -115,9 +115,7 @@ def test_an_admin_spreads_the_backlog_round_robin_and_each_annotator_sees_their_
     expect(page.locator("#tb-progress-text")).to_contain_text("8 of 8 tasks")
     job = TaskBulkJob.objects.get(project=project)
     assert (job.status, job.done, job.changed) == ("succeeded", 8, 8)
-    by_user = {
-        name: Task.objects.filter(project=project, assignee__username=name).count() for name in ("annie", "bob")
-    }
+    by_user = {name: Task.objects.filter(project=project, assignee__username=name).count() for name in ("annie", "bob")}
     assert by_user == {"annie": 4, "bob": 4}
     expect(page.locator("#tb-body td[data-column=assignee]").first).not_to_have_text("—")
     page.screenshot(path=str(SHOTS / "task-browser-after-bulk-1280.png"), full_page=True)
