@@ -440,7 +440,7 @@ def _live_media(project: Project) -> QuerySet[Media]:
 def _freetext_paths(project: Project) -> tuple[list[list[str]], dict[Any, list[list[str]]]]:
     """Where free-text answers live in answer trees: key paths from the task's answers (global
     questions) and, per class, from its labels' answers (questions under a class)."""
-    entries = {
+    entries: dict[Any, LabelEntry] = {
         entry.pk: entry
         for entry in LabelEntry.objects.filter(configuration__project=project).only("id", "parent_id", "key", "type")
     }

@@ -122,7 +122,7 @@ def test_an_admin_spreads_the_backlog_round_robin_and_each_annotator_sees_their_
 
     # One checked row sent to review: completed, so that reviewers get it.
     first = page.locator("#tb-body tr").first
-    first_id = first.get_attribute("data-task")
+    first_id = str(first.get_attribute("data-task"))
     first.locator("td.tb-check input").check()
     expect(page.locator("#tb-selected")).to_have_text("1 checked")
     page.check("input[name=tb-scope][value=checked]")
