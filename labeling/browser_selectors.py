@@ -344,6 +344,10 @@ def _label_count_q(labels: QuerySet[Label], low: int | None, high: int | None) -
     """Tasks with `low` to `high` of these labels: one grouped aggregate over the labels (never a
     count per task); 0 as the low end takes in tasks without any."""
     condition = Q()
+    if high is None and low == 1:
+        return Q(pk__in=labels.values("task_id"))  # a semi-join, no grouping
+    if high == 0 and not low:
+        return ~Q(pk__in=labels.values("task_id"))
     grouped = labels.values("task_id").annotate(n=Count("id"))
     if low:
         condition &= Q(pk__in=grouped.filter(n__gte=low).values("task_id"))

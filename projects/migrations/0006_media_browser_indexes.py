@@ -25,7 +25,8 @@ def trigram_indexes_create(apps, schema_editor):
             return
         for name, column in TRIGRAM_INDEXES.items():
             cursor.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON projects_media USING gin ({column} gin_trgm_ops) "
+                # Django's icontains on PostgreSQL is UPPER(column::text) LIKE UPPER(pattern): the index's expression.
+                f"CREATE INDEX IF NOT EXISTS {name} ON projects_media USING gin ((UPPER({column}::text)) gin_trgm_ops) "
                 "WHERE deleted_at IS NULL"
             )
 
