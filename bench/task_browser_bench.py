@@ -38,6 +38,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="requests per scenario")
     parser.add_argument("--var-dir", default="/tmp/labelsite-browser-bench", help="emptied first (SQLite)")
     parser.add_argument("--skip-bulk", action="store_true", help="leave out the bulk job over every task")
+    parser.add_argument("--reuse", action="store_true", help="time the last project set up again (PostgreSQL)")
     return parser.parse_args()
 
 
@@ -162,6 +163,39 @@ def setup(count: int) -> dict[str, Any]:
     }
 
 
+def reused() -> dict[str, Any]:
+    """The project of the last run, with its users (no new set-up)."""
+    from labeling.models import Label
+    from projects.models import Membership, Project
+
+    project = Project.objects.filter(name__startswith="Browser ").order_by("-created_at").first()
+    if project is None:
+        sys.exit("No project of an earlier run to reuse.")
+    members = Membership.objects.filter(organization=project.organization).select_related("user")
+    return {
+        "project": project,
+        "admin": next(m.user for m in members if m.role == "admin"),
+        "annotators": sorted((m.user for m in members if m.role == "annotator"), key=lambda user: user.username),
+        "media_seconds": 0.0,
+        "labels_seconds": 0.0,
+        "labels": Label.objects.filter(task__project=project).count(),
+    }
+
+
+class DatabaseClock:
+    """Time spent waiting for the database, summed over a request's queries."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        begun = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - begun
+
+
 def scenarios(world: dict[str, Any], count: int) -> list[tuple[str, str, Any]]:
     """(name, query string, user) per scenario; the admin unless said."""
     admin = world["admin"]
@@ -211,7 +245,7 @@ def main(arguments: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    world = setup(arguments.tasks)
+    world = reused() if arguments.reuse else setup(arguments.tasks)
     setup_seconds = time.perf_counter() - started
     print(
         f"set up {arguments.tasks} tasks and {world['labels']} labels in {setup_seconds:.1f} s "
@@ -232,19 +266,27 @@ def main(arguments: argparse.Namespace) -> None:
         assert response.status_code == 200, response.content[:300]
         matched = response.json()["count"]
         times = []
+        database = []
         for _ in range(arguments.repeat):
+            clock = DatabaseClock()
             begun = time.perf_counter()
-            response = client.get(f"{url}&{query}")
+            with connection.execute_wrapper(clock):
+                response = client.get(f"{url}&{query}")
             times.append((time.perf_counter() - begun) * 1000)
+            database.append(clock.seconds * 1000)
             assert response.status_code == 200
         every.extend(times)
         results[name] = {
             "matched": matched,
             "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(percentile(times, 0.95), 1),
+            "database_p50_ms": round(statistics.median(database), 1),
         }
         figures = results[name]
-        print(f"{name:40s} {matched:>7d} tasks  p50 {figures['p50_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms")
+        print(
+            f"{name:40s} {matched:>7d} tasks  p50 {figures['p50_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
+            f"  (database p50 {figures['database_p50_ms']:6.1f} ms)"
+        )
     admin_client = clients[world["admin"].pk]
     page_times = []
     for _ in range(arguments.repeat):
@@ -288,6 +330,7 @@ def main(arguments: argparse.Namespace) -> None:
         "api_p95_ms": round(percentile(every, 0.95), 1),
         "bulk": bulk,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "load_average": round(os.getloadavg()[0], 1),
     }
     out = var / "bench"
     out.mkdir(parents=True, exist_ok=True)

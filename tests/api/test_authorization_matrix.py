@@ -59,6 +59,8 @@ def _keys_file(world: World) -> dict[str, Any]:
 def _shared_view(world: World) -> str:
     from labeling.models import TaskView
 
+    if world.admin is None:  # the route's template (`_template`)
+        return "{view_id}"
     view, _ = TaskView.objects.get_or_create(project=world.project, owner=world.admin, name="Shared", shared=True)
     return str(view.id)
 
@@ -66,6 +68,8 @@ def _shared_view(world: World) -> str:
 def _bulk_job(world: World) -> str:
     from labeling.models import TaskBulkJob
 
+    if world.admin is None:  # the route's template (`_template`)
+        return "{job_id}"
     job, _ = TaskBulkJob.objects.get_or_create(project=world.project, action="unassign")
     return str(job.id)
 
