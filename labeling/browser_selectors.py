@@ -46,6 +46,8 @@ SORTS: dict[str, tuple[str, ...]] = {
     "external_id": ("media__external_id",),
 }
 DEFAULT_SORT = "created"
+#: Sorts on columns that may be empty (no assignee, never completed, no global key): empty last.
+NULLABLE_SORTS = frozenset({"assignee", "completed_by", "completed_at", "global_key"})
 #: Parameters a query may hold (saved views, bulk jobs and the API share them); `meta.<field>` besides.
 QUERY_PARAMETERS = frozenset(
     {
@@ -501,8 +503,11 @@ def task_query_order(tasks: QuerySet[Task], *, query: TaskQuery) -> QuerySet[Tas
     tie = ["-created_at", "-id"] if descending else ["created_at", "id"]
     if query.sort == "created":
         return tasks.order_by(*tie)
+    # NULLS LAST only where a column has nulls: on a NOT NULL column it would keep PostgreSQL from
+    # walking an index backwards (the media name's, for a descending sort by name).
+    last = True if query.sort in NULLABLE_SORTS else None
     columns = [
-        F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+        F(column).desc(nulls_last=last) if descending else F(column).asc(nulls_last=last)
         for column in SORTS[query.sort]
     ]
     return tasks.order_by(*columns, *tie)
