@@ -375,3 +375,26 @@ def test_export_of_the_checked_tasks_writes_only_them(
     )
     assert bad.status_code == 400
     assert bad.json()["error"]["details"][0]["path"] == "tasks/state"
+
+
+def test_holder_and_absence_filters(world: World, tasks: dict[str, Task]) -> None:
+    client = world.client("admin")
+    url = f"/api/projects/{world.project.id}/tasks"
+    soon = timezone.now() + timedelta(minutes=5)
+    Task.objects.filter(pk=tasks["gamma"].pk).update(reserved_by=world.reviewer, reserved_until=soon)
+    Task.objects.filter(pk=tasks["delta"].pk).update(reserved_by=world.reviewer, reserved_until=timezone.now())
+    assert _names(client.get(f"{url}?holder={world.reviewer.pk}")) == ["gamma.png"]  # delta's lease ended
+    assert "gamma.png" not in _names(client.get(f"{url}?holder=none"))
+    assert "delta.png" in _names(client.get(f"{url}?holder=none"))
+    assert _names(client.get(f"{url}?has_predictions=false&label_class=car")) == ["street.jpg", "gamma.png"]
+    assert _names(client.get(f"{url}?assignee=none&state=completed")) == ["alpha.png"]
+    assert _names(client.get(f"{url}?reviewed_by=none&name=alpha")) == ["alpha.png"]
+
+
+def test_a_deleted_media_takes_its_task_out_of_the_browser(world: World, tasks: dict[str, Task]) -> None:
+    from projects.models import Media
+
+    Media.objects.filter(pk=tasks["alpha"].media_id).update(deleted_at=timezone.now())
+    names = _names(world.client("admin").get(f"/api/projects/{world.project.id}/tasks"))
+    assert "alpha.png" not in names
+    assert len(names) == 5
