@@ -80,7 +80,9 @@ const COLUMNS = [
       h("select", { "data-filter": "label_class", "aria-label": "Filter by class" }, h("option", { value: "", text: "Any class" }), choices.classes.map((c) => h("option", { value: c.key, text: c.title }))),
       h("input", { type: "number", min: 0, "data-filter": "class_min", placeholder: "min", "aria-label": "At least this many labels of the class", className: "tb-num" })),
     cell: (task) => {
-      const counts = Object.entries(task.label_counts);
+      // In the configuration's order of classes.
+      const order = (key) => { const index = choices.classes.findIndex((c) => c.key === key); return index < 0 ? 1e9 : index; };
+      const counts = Object.entries(task.label_counts).sort(([a], [b]) => order(a) - order(b));
       if (!counts.length) return dash();
       return counts.map(([key, n]) => {
         const entry = choices.classes.find((c) => c.key === key);
