@@ -9,7 +9,6 @@ members who are not admins. Errors become the one error shape of `labelsite.api`
 from __future__ import annotations
 
 import csv
-import json
 import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +22,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from formats import EXAMPLES_DIR, format_candidates, format_get, format_list
-from formats.csv_labels import cell_safe
 from formats.reading import ImportFormat
 from imports import selectors, services
 from imports.archive_import import archive_check, archive_format_detect, is_archive_name
@@ -43,8 +41,9 @@ from imports.serializers import (
     ImportFormatOutputSerializer,
     ImportJobOutputSerializer,
 )
-from labelsite.api import UploadLimitedApi
+from labelsite.api import CsvRenderer, UploadLimitedApi
 from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.text import cell_safe
 from labelsite.uploads import IMPORT_UPLOAD
 from projects.selectors import project_get_for_admin
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
@@ -242,18 +241,6 @@ class ImportCancelApi(APIView):
 
 
 # --- the error report ----------------------------------------------------------------------
-
-
-class CsvRenderer(BaseRenderer):
-    """Lets `?format=csv` through DRF's content negotiation; the view streams the CSV itself."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        # Only an error reaches a renderer here (the CSV itself is streamed): it stays JSON.
-        return b"" if data is None else json.dumps(data).encode()
 
 
 def csv_cell(value: object) -> str:

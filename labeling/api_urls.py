@@ -13,6 +13,7 @@ urlpatterns = [
     path("task-views/<uuid:view_id>", browser_api.TaskViewDetailApi.as_view(), name="api-task-view"),
     path("task-bulk-jobs/<uuid:job_id>", browser_api.TaskBulkJobGetApi.as_view(), name="api-task-bulk-job"),
     path("projects/<uuid:project_id>/review/next", api.TaskReviewNextApi.as_view(), name="api-task-review-next"),
+    path("projects/<uuid:project_id>/team-figures", api.TeamFiguresApi.as_view(), name="api-team-figures"),
     path("tasks/<uuid:task_id>", api.TaskGetApi.as_view(), name="api-task"),
     path("tasks/<uuid:task_id>/assign", api.TaskAssignApi.as_view(), name="api-task-assign"),
     path("tasks/<uuid:task_id>/complete", api.TaskCompleteApi.as_view(), name="api-task-complete"),

@@ -51,6 +51,17 @@ def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
 
 @require_safe
 @login_required
+def project_team_figures(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The team figures of a project (`?figures_from=` and `?figures_to=`, else the last 30 days):
+    a page of its own, whose card the project page loads after it has shown
+    (static/projects/team-figures.js). Who sees whose figures is `team_figures_get_for_user`'s rule,
+    applied by the card's template tag."""
+    project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    return render(request, "labeling/team_figures.html", {"project": project})
+
+
+@require_safe
+@login_required
 def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """ "Review": reserve the next task to review for this reviewer and open it, or the completed
     tasks when none is left to review."""
@@ -242,6 +253,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
     task_kwargs = {"task_id": task.pk}
     return {
         "annotation": reverse("api-task-annotation", kwargs=task_kwargs),
+        "brush": reverse("api-task-brush", kwargs=task_kwargs),
         "complete": reverse("api-task-complete", kwargs=task_kwargs),
         "skip": reverse("api-task-skip", kwargs=task_kwargs),
         "review": reverse("api-task-review", kwargs=task_kwargs),
@@ -256,4 +268,9 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
         "login": reverse("login"),
         "keys": reverse("api-labeling-keys"),
+        # Assisted segmentation: GrabCut, magic wand and scissors on this task's image (assist/).
+        "assist": {
+            tool: reverse(f"api-task-assist-{tool}", kwargs=task_kwargs)
+            for tool in ("grabcut", "magic-wand", "scissors")
+        },
     }

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "imports",
     "exports",
     "backups",
+    "assist",
+    "ml",
     "datagym_v1",
     "demo",
     "axes",
@@ -230,6 +232,15 @@ LABELSITE_PUBLIC_URL = os.environ.get("LABELSITE_PUBLIC_URL", "").strip().rstrip
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
+# Model servers (ml/, Label Studio's ML backend protocol): hosts or CIDRs of internal model hosts that
+# a project admin may connect although they are not public (e.g. `10.0.0.0/8`, `models.internal`,
+# `127.0.0.1` on one machine); every other URL passes labelsite/netguard.py's public-address check.
+# This list alone decides for model servers (LABELSITE_URL_ALLOWLIST is for media URLs).
+LABELSITE_ML_HOST_ALLOWLIST = _env_list("LABELSITE_ML_HOST_ALLOWLIST", [])
+# Seconds a model server may take to answer one /predict batch (Label Studio: 100), and the
+# other calls (/health, /setup; Label Studio: 1 and 3).
+LABELSITE_ML_PREDICT_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_ML_PREDICT_TIMEOUT_SECONDS", 100))
+LABELSITE_ML_CALL_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_ML_CALL_TIMEOUT_SECONDS", 10))
 # The worker's probe of new media (projects/media_probe.py): the largest image it fetches (bytes)
 # and the deadline of one fetch (seconds), through the same guard and allow-list.
 LABELSITE_MEDIA_PROBE_MAX_BYTES = int(os.environ.get("LABELSITE_MEDIA_PROBE_MAX_BYTES", 50 * 1024 * 1024))
@@ -351,6 +362,20 @@ LABELSITE_IMPORT_MAX_LINE_BYTES = int(os.environ.get("LABELSITE_IMPORT_MAX_LINE_
 # about every minute) and so does each save. An expired reservation frees the task.
 LABELSITE_TASK_LEASE_SECONDS = max(30, int(os.environ.get("LABELSITE_TASK_LEASE_SECONDS", 15 * 60)))
 
+# --- Assisted segmentation (assist/) ------------------------------------------------------
+# GrabCut, magic wand and scissors run in the web process, at most this many at once on one
+# machine (all processes together, counted with lock files under LABELSITE_VAR_DIR); each takes
+# about one core for a tenth of a second. Half the cores by default, so pages stay quick.
+LABELSITE_ASSIST_CONCURRENCY = max(1, int(os.environ.get("LABELSITE_ASSIST_CONCURRENCY", (os.cpu_count() or 2) // 2)))
+# Requests that may wait for one of those slots (besides the running ones), and how long (seconds);
+# beyond either the API answers 429 with Retry-After.
+LABELSITE_ASSIST_QUEUE = max(0, int(os.environ.get("LABELSITE_ASSIST_QUEUE", 4)))
+LABELSITE_ASSIST_WAIT_SECONDS = float(os.environ.get("LABELSITE_ASSIST_WAIT_SECONDS", 2))
+# Decoded images each web process keeps for the next click on the same image (bytes, LRU).
+LABELSITE_ASSIST_CACHE_BYTES = int(os.environ.get("LABELSITE_ASSIST_CACHE_BYTES", 256 * 1024 * 1024))
+# Images with more pixels are refused by the assist tools (a decoded pixel takes 3 bytes).
+LABELSITE_ASSIST_MAX_PIXELS = int(os.environ.get("LABELSITE_ASSIST_MAX_PIXELS", 40_000_000))
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -391,6 +416,11 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "imports.models.ImportStatus",
         # Export and task bulk jobs share these four states.
         "JobStatusEnum": "labeling.models.TaskBulkStatus",
+        "TaskStateEnum": "labeling.models.TaskState",
+        "AssistGeometryEnum": "assist.serializers.ASSIST_GEOMETRIES",
+        "AssistScissorsGeometryEnum": "assist.serializers.SCISSORS_GEOMETRIES",
+        "MlJobStatusEnum": "ml.models.JobStatus",
+        "MlBackendStateEnum": "ml.models.BackendState",
     },
 }
 

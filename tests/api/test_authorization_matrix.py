@@ -56,6 +56,19 @@ def _keys_file(world: World) -> dict[str, Any]:
     return {"file": SimpleUploadedFile("keys.csv", b"name,external_id\n" + world.media.name.encode() + b",asset-1\n")}
 
 
+def _stored_scene(world: World) -> None:
+    """The task's image as an uploaded file the assist tools read: a disk on a textured background."""
+    from django.core.files.base import ContentFile
+
+    from projects.models import MediaSource
+    from tests.assist.scenes import street_scene
+
+    scene = street_scene(320, 240)
+    world.media.source, world.media.url = MediaSource.LOCAL, ""
+    world.media.width, world.media.height = scene.width, scene.height
+    world.media.file.save("street.png", ContentFile(scene.png()), save=True)
+
+
 def _shared_view(world: World) -> str:
     from labeling.models import TaskView
 
@@ -216,6 +229,15 @@ ENDPOINTS = [
         prepare=_complete,
         org_token=204,
     ),
+    # Annotators get their own row (tests/api/test_team_figures_api.py), admins and reviewers everyone's.
+    Endpoint("team figures", "get", lambda w: f"/api/projects/{w.project.id}/team-figures", (404, 200, 200, 200)),
+    Endpoint(
+        "team figures as CSV",
+        "get",
+        lambda w: f"/api/projects/{w.project.id}/team-figures",
+        (404, 200, 200, 200),
+        headers={"Accept": "text/csv"},
+    ),
     Endpoint("annotation get", "get", lambda w: f"/api/tasks/{w.task.id}/annotation", (404, 200, 200, 200)),
     Endpoint(
         "annotation replace",
@@ -248,6 +270,14 @@ ENDPOINTS = [
     Endpoint(
         "label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200), headers={"If-Match": "0"}
     ),
+    # The brush traces a stroke for whoever may change the task's annotation; it saves nothing.
+    Endpoint(
+        "brush stroke",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/brush",
+        (404, 200, 200, 200),
+        lambda w: {"stroke": {"x": 10, "y": 10, "width": 3, "height": 3, "counts": [0, 9]}},
+    ),
     # Everyone's own keys; an organisation token is no person, so it has none to keep.
     Endpoint("labeling keys get", "get", lambda w: "/api/me/labeling-keys", (200, 200, 200, 200)),
     Endpoint(
@@ -267,6 +297,31 @@ ENDPOINTS = [
     ),
     # Only an admin releases a reservation that is not theirs (nobody's, here).
     Endpoint("task release", "post", lambda w: f"/api/tasks/{w.task.id}/release", (404, 403, 403, 200)),
+    # Assisted segmentation on the task's image: whoever may label the task (nothing is saved).
+    Endpoint(
+        "assist grabcut",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/grabcut",
+        (404, 200, 200, 200),
+        lambda w: {"box": [[40, 20], [130, 110]]},
+        prepare=_stored_scene,
+    ),
+    Endpoint(
+        "assist magic wand",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/magic-wand",
+        (404, 200, 200, 200),
+        lambda w: {"point": [85, 75], "tolerance": 40},
+        prepare=_stored_scene,
+    ),
+    Endpoint(
+        "assist scissors",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/scissors",
+        (404, 200, 200, 200),
+        lambda w: {"points": [[40, 75], [85, 30]]},
+        prepare=_stored_scene,
+    ),
 ]
 
 
@@ -303,8 +358,9 @@ def test_matrix_covers_every_native_route_of_projects_and_labeling():
     from tests.api.test_openapi_schema import native_api_operations
 
     covered = {(e.method.upper(), _template(e.url)) for e in ENDPOINTS}
-    # Import and export jobs have their own matrices (tests/imports, tests/exports), project setup too.
-    assert native_api_operations(exclude_modules=("imports.", "exports.", "projects.setup_api")) == covered
+    # Import and export jobs have their own matrices (tests/imports, tests/exports), project setup and
+    # model servers too (tests/ml/test_authorization_matrix.py).
+    assert native_api_operations(exclude_modules=("imports.", "exports.", "projects.setup_api", "ml.")) == covered
 
 
 def _template(url: Callable[[World], str]) -> str:

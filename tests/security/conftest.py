@@ -12,6 +12,7 @@ from django.test import Client
 from exports.models import ExportJob, ExportStatus
 from imports.models import ImportJob, ImportStatus
 from labeling.models import TaskBulkJob, TaskView
+from ml.models import JobStatus, MLBackend, PredictionAcceptJob, PrelabelJob
 from projects.models import ApiToken
 from tests.api.conftest import World, fast_password_hashing, world
 from tests.imports.conftest import configured_project, dataset, make_task, task
@@ -36,6 +37,9 @@ class SecurityWorld:
     token: ApiToken
     bulk_job: TaskBulkJob
     task_view: TaskView
+    ml_backend: MLBackend | None = None
+    prelabel_job: PrelabelJob | None = None
+    accept_job: PredictionAcceptJob | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
@@ -87,6 +91,13 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
     bulk_job = TaskBulkJob.objects.create(project=world.project, created_by=world.admin, action="unassign")
     # A view shared by the admin: only admins change it.
     task_view = TaskView.objects.create(project=world.project, owner=world.admin, name="Backlog", shared=True)
+    # A model server on an address no allow-list names: every call to it is refused without a
+    # connection, so the routes answer (down, 409) without a network.
+    ml_backend = MLBackend.objects.create(
+        project=world.project, title="Model", url="http://127.0.0.1:9", interactive=True
+    )
+    prelabel_job = PrelabelJob.objects.create(backend=ml_backend, project=world.project, status=JobStatus.SUCCEEDED)
+    accept_job = PredictionAcceptJob.objects.create(project=world.project, min_score=0.5, status=JobStatus.SUCCEEDED)
     return SecurityWorld(
         base=world,
         import_job=import_job,
@@ -94,4 +105,7 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
         token=token,
         bulk_job=bulk_job,
         task_view=task_view,
+        ml_backend=ml_backend,
+        prelabel_job=prelabel_job,
+        accept_job=accept_job,
     )

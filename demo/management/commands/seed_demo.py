@@ -12,6 +12,7 @@ from django.db import transaction
 from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.models import Label, LabelSource, Task, TaskState
+from projects.config_templates import DATAGYM_EXAMPLE
 from projects.models import Membership, Organization, Project, Role
 from projects.services import (
     dataset_connect,
@@ -26,44 +27,8 @@ DEMO_ORGANIZATION = "Demo"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "labelsite-demo"  # noqa: S105 - printed to the person who runs the demo
 
-#: The configuration of DataGym's documented example (datagym.md section 4.5), in our tree form.
-DEMO_CONFIGURATION: list[dict[str, Any]] = [
-    {"key": "bus", "title": "Bus", "type": "rectangle", "color": "#f5a623", "shortcut": "1"},
-    {
-        "key": "car",
-        "title": "Car",
-        "type": "polygon",
-        "color": "#4a90e2",
-        "shortcut": "2",
-        "children": [
-            {
-                "key": "car_type",
-                "title": "Type",
-                "type": "select",
-                "required": True,
-                "options": [{"key": "suv", "label": "SUV"}, {"key": "van", "label": "Van"}],
-            },
-            {"key": "wheel", "title": "Wheel", "type": "point", "color": "#d0021b", "shortcut": "3"},
-        ],
-    },
-    {"key": "street", "title": "Street", "type": "line", "color": "#7ed321", "shortcut": "4"},
-    {"key": "poi", "title": "Point of interest", "type": "point", "color": "#bd10e0", "shortcut": "5"},
-    {
-        "key": "weather",
-        "title": "Weather",
-        "type": "select",
-        "options": [{"key": "sunny", "label": "Sunny"}, {"key": "rainy", "label": "Rainy"}],
-        "children": [
-            {
-                "key": "daytime",
-                "title": "Daytime",
-                "type": "select",
-                "options": [{"key": "day", "label": "Day"}, {"key": "night", "label": "Night"}],
-            }
-        ],
-    },
-    {"key": "comment", "title": "Comment", "type": "freetext", "max_length": 255},
-]
+#: The configuration of DataGym's documented example, also offered by the editor's template gallery.
+DEMO_CONFIGURATION: list[dict[str, Any]] = DATAGYM_EXAMPLE
 
 IMAGE_COUNT = 12
 WIDTH, HEIGHT = 960, 640

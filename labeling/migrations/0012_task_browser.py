@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0009_label_rotation'),
+        ('labeling', '0011_prediction_outcome'),
         ('projects', '0005_media_probe'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
