@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Generator, Iterator
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
