@@ -35,7 +35,9 @@ class ExportCreateInputSerializer(serializers.Serializer):
     filters = serializers.DictField(
         required=False,
         help_text="states (default completed, skipped, reviewed), datasets (ids), updated_from, updated_to "
-        "(ISO dates or date-times of the task's last change), include_predictions (default false).",
+        "(ISO dates or date-times of the task's last change), include_predictions (default false); the task "
+        "browser's selection: task_ids (at most 10,000) and tasks (a browser query, the parameters of "
+        "GET /api/projects/{id}/tasks), every state by default.",
     )
 
 

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from formats.writing import ExportConfig, ExportItem, LabelRow, TaskAttribution, TaskRows
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, answers_from_json
+from labeling.browser_selectors import task_query_clean, task_query_filter
 from labeling.models import Label, LabelSource, Task, TaskState
 from labelsite.errors import ErrorDetail, ValidationFailed
 from projects.media_urls import media_image_url
@@ -53,9 +54,18 @@ class ExportFilters:
     updated_from: datetime | None = None
     updated_to: datetime | None = None
     include_predictions: bool = False
+    #: The task browser's selection: these tasks only, and/or the tasks its query matches.
+    task_ids: tuple[UUID, ...] = ()
+    task_query: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
+        selection: dict[str, Any] = {}
+        if self.task_ids:
+            selection["task_ids"] = [str(pk) for pk in self.task_ids]
+        if self.task_query:
+            selection["tasks"] = self.task_query
         return {
+            **selection,
             "states": list(self.states),
             "datasets": [str(pk) for pk in self.dataset_ids],
             "updated_from": self.updated_from.isoformat() if self.updated_from else None,
@@ -69,20 +79,25 @@ def export_filters_clean(*, project: Project, raw: dict[str, Any] | None) -> Exp
 
     `states` (default completed, skipped, reviewed), `datasets` (ids of datasets connected to
     the project; default all), `updated_from` / `updated_to` (ISO dates or date-times; a date
-    alone as `updated_to` includes that whole day), `include_predictions` (default false).
+    alone as `updated_to` includes that whole day), `include_predictions` (default false);
+    the task browser's selection: `task_ids` (at most `TASK_IDS_MAX` tasks of the project) and
+    `tasks` (a browser query, `labeling.browser_selectors`), with every state by default.
     """
     raw = raw or {}
     errors: list[ErrorDetail] = []
     if not isinstance(raw, dict):
         raise ValidationFailed(code="invalid", message="filters must be an object.")
-    unknown = sorted(set(raw) - {"states", "datasets", "updated_from", "updated_to", "include_predictions"})
+    unknown = sorted(
+        set(raw) - {"states", "datasets", "updated_from", "updated_to", "include_predictions", "task_ids", "tasks"}
+    )
     errors.extend(
         ErrorDetail(path=name, code="unknown_filter", message=f"Unknown filter {name!r}.") for name in unknown
     )
 
+    task_ids, task_query = _selection_clean(project=project, raw=raw, errors=errors)
     states = raw.get("states")
     if states is None:
-        cleaned_states = DEFAULT_STATES
+        cleaned_states = tuple(TaskState.values) if task_ids or task_query else DEFAULT_STATES
     elif not isinstance(states, list) or not all(isinstance(s, str) for s in states) or not states:
         errors.append(ErrorDetail(path="states", code="invalid", message="states is a non-empty list of task states."))
         cleaned_states = DEFAULT_STATES
@@ -143,7 +158,51 @@ def export_filters_clean(*, project: Project, raw: dict[str, Any] | None) -> Exp
         updated_from=updated_from,
         updated_to=updated_to,
         include_predictions=include_predictions,
+        task_ids=task_ids,
+        task_query=task_query,
     )
+
+
+#: Tasks an export of the browser's checked rows may name.
+TASK_IDS_MAX = 10000
+
+
+class _Nobody:
+    """`me` in an export's browser query matches nobody: the page sends user ids."""
+
+    pk = None
+    is_authenticated = False
+
+
+def _selection_clean(
+    *, project: Project, raw: dict[str, Any], errors: list[ErrorDetail]
+) -> tuple[tuple[UUID, ...], dict[str, Any]]:
+    task_ids: list[UUID] = []
+    raw_ids = raw.get("task_ids")
+    if raw_ids is not None:
+        if not isinstance(raw_ids, list) or not raw_ids or len(raw_ids) > TASK_IDS_MAX:
+            errors.append(
+                ErrorDetail(path="task_ids", code="invalid", message=f"task_ids is a list of 1 to {TASK_IDS_MAX} ids.")
+            )
+        else:
+            for index, value in enumerate(raw_ids):
+                try:
+                    task_ids.append(UUID(str(value)))
+                except ValueError:
+                    errors.append(ErrorDetail(path=f"task_ids/{index}", code="invalid", message="Not a task id."))
+    task_query = raw.get("tasks") or {}
+    if not isinstance(task_query, dict):
+        errors.append(ErrorDetail(path="tasks", code="invalid", message="tasks is a task browser query (an object)."))
+        task_query = {}
+    elif task_query:
+        try:
+            task_query_clean(project=project, raw=task_query, user=_Nobody())  # type: ignore[arg-type]
+        except ValidationFailed as failed:
+            errors.extend(
+                ErrorDetail(path=f"tasks/{detail.path}", code=detail.code, message=detail.message)
+                for detail in failed.details
+            )
+    return tuple(dict.fromkeys(task_ids)), dict(task_query)
 
 
 def _moment(value: Any, path: str, errors: list[ErrorDetail], *, end_of_day: bool) -> datetime | None:
@@ -212,6 +271,11 @@ class ExportReader:
             tasks = tasks.filter(updated_at__gte=filters.updated_from)
         if filters.updated_to is not None:
             tasks = tasks.filter(updated_at__lt=filters.updated_to)
+        if filters.task_ids:
+            tasks = tasks.filter(pk__in=list(filters.task_ids))
+        if filters.task_query:
+            query = task_query_clean(project=self.project, raw=filters.task_query, user=_Nobody())  # type: ignore[arg-type]
+            tasks = task_query_filter(tasks=tasks, project=self.project, query=query)
         if self.pk_after is not None:
             tasks = tasks.filter(pk__gt=self.pk_after)
         if self.pk_upto is not None:

@@ -26,12 +26,13 @@ from django.http import HttpResponse, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling import selectors, services
+from labeling import browser_selectors, selectors, services
 from labeling.models import Label, Task
 from labeling.selectors import TeamFigures
 from labeling.serializers import (
@@ -44,7 +45,8 @@ from labeling.serializers import (
     LabelUpdateInputSerializer,
     LabelWriteControlSerializer,
     TaskAssignInputSerializer,
-    TaskFilterSerializer,
+    TaskBrowserQuerySerializer,
+    TaskBrowserRowSerializer,
     TaskHeartbeatInputSerializer,
     TaskOutputSerializer,
     TaskReviewInputSerializer,
@@ -105,30 +107,45 @@ def _task_output(task: Task) -> dict[str, Any]:
 # --- tasks ---------------------------------------------------------------------------------
 
 
+class TaskListPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 500
+
+
 class TaskListApi(generics.ListAPIView):
-    serializer_class = TaskOutputSerializer
+    """The task browser's rows: filters, search and sort as query parameters (see
+    `labeling.browser_selectors`), paged with limit and offset."""
+
+    serializer_class = TaskBrowserRowSerializer
+    pagination_class = TaskListPagination
 
     @extend_schema(
         operation_id="projects_tasks_list",
-        summary="List a project's tasks, filtered by state and assignee",
-        parameters=[TaskFilterSerializer],
-        responses={200: TaskOutputSerializer(many=True), **ERRORS},
+        summary="List a project's tasks: filtered, searched, sorted and paged (the task browser)",
+        description="Admins and reviewers see every task of the project; annotators only their own (assigned "
+        "to them, reserved by them, or completed by them). User filters take user ids, `me` and `none`, "
+        "several separated by commas. Each row carries its labels per class (`label_counts`, predictions "
+        "apart), its predictions with their lowest and highest score, and the import jobs its labels came "
+        "from. An unknown parameter or a bad value answers 400 naming it.",
+        parameters=[TaskBrowserQuerySerializer],
+        responses={200: TaskBrowserRowSerializer(many=True), **ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Task]:
-        filters = TaskFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
         user: Any = self.request.user
         project = project_get_for_user(user=user, project_id=self.kwargs["project_id"])
-        assignee = filters.validated_data.get("assignee", "")
-        return selectors.task_list_for_project(
-            project=project,
-            state=filters.validated_data.get("state", ""),
-            assignee_id=user.pk if assignee == "me" else int(assignee) if assignee.isdigit() else None,
-            unassigned=assignee == "none",
-        )
+        query = browser_selectors.task_query_clean(project=project, raw=self.request.query_params, user=user)
+        self.project = project
+        return browser_selectors.task_browser_list(project=project, user=user, query=query)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ids = self.paginate_queryset(self.get_queryset().values_list("pk", flat=True)) or []
+        rows = browser_selectors.task_rows_get(task_ids=list(ids))
+        extras = browser_selectors.task_rows_extras(project=self.project, task_ids=[task.pk for task in rows])
+        data = TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data
+        return self.get_paginated_response(data)
 
 
 class TaskGetApi(APIView):

@@ -2,10 +2,16 @@
 
 from django.urls import path
 
-from labeling import api
+from labeling import api, browser_api
 
 urlpatterns = [
     path("projects/<uuid:project_id>/tasks", api.TaskListApi.as_view(), name="api-task-list"),
+    path("projects/<uuid:project_id>/tasks/bulk", browser_api.TaskBulkApi.as_view(), name="api-task-bulk"),
+    path(
+        "projects/<uuid:project_id>/task-views", browser_api.TaskViewCollectionApi.as_view(), name="api-task-view-list"
+    ),
+    path("task-views/<uuid:view_id>", browser_api.TaskViewDetailApi.as_view(), name="api-task-view"),
+    path("task-bulk-jobs/<uuid:job_id>", browser_api.TaskBulkJobGetApi.as_view(), name="api-task-bulk-job"),
     path("projects/<uuid:project_id>/review/next", api.TaskReviewNextApi.as_view(), name="api-task-review-next"),
     path("projects/<uuid:project_id>/team-figures", api.TeamFiguresApi.as_view(), name="api-team-figures"),
     path("tasks/<uuid:task_id>", api.TaskGetApi.as_view(), name="api-task"),

@@ -270,3 +270,88 @@ class LabelingPreference(models.Model):
 
     def __str__(self) -> str:
         return f"labeling preferences of user {self.user_id}"
+
+
+class TaskView(models.Model):
+    """A saved view of the task browser: its filters, search, sort and columns, by name.
+
+    Private to its owner, or shared with everyone of the project (`shared`, set by an admin).
+    `query` holds the browser's query parameters as the API takes them (checked by
+    `labeling.browser_selectors.task_query_clean` when saved); `columns` the visible columns.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="task_views")
+    # NULL for a view an organisation token saved: it is shared, or nobody's.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="task_views"
+    )
+    name = models.CharField(max_length=100)
+    shared = models.BooleanField(default=False)
+    query = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["project", "owner"], name="taskview_project_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'shared' if self.shared else 'private'})"
+
+
+class TaskBulkAction(models.TextChoices):
+    ASSIGN = "assign", "Assign"
+    UNASSIGN = "unassign", "Unassign"
+    SET_STATE = "set_state", "Set state"
+    SEND_TO_REVIEW = "send_to_review", "Send to review"
+    DELETE_LABELS = "delete_labels", "Delete labels"
+    DELETE_PREDICTIONS = "delete_predictions", "Delete predictions"
+
+
+class TaskBulkStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TaskBulkJob(models.Model):
+    """A bulk action of the task browser over every task a filter matches, run by a worker.
+
+    It walks the matching tasks in id order in batches, each batch one transaction that also
+    moves the checkpoint (`last_task_id`, `done`), so a job whose worker died resumes where it
+    stopped and a batch is never applied twice; round-robin assignment continues from `done`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="task_bulk_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=TaskBulkAction.choices)
+    # The action's cleaned parameters (user_ids, state) and the browser query it runs over.
+    params = models.JSONField(default=dict, blank=True)
+    query = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=TaskBulkStatus.choices, default=TaskBulkStatus.QUEUED)
+    total = models.IntegerField(null=True, blank=True)
+    done = models.IntegerField(default=0)
+    changed = models.IntegerField(default=0)
+    last_task_id = models.UUIDField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=TaskBulkStatus.values), name="taskbulkjob_status_valid"),
+            models.CheckConstraint(condition=Q(action__in=TaskBulkAction.values), name="taskbulkjob_action_valid"),
+        ]
+        indexes = [models.Index(fields=["project", "-created_at"], name="taskbulkjob_project_created")]
+
+    def __str__(self) -> str:
+        return f"Bulk {self.action} on {self.project_id} ({self.status})"

@@ -11,21 +11,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labeling.models import LabelSource, Task, TaskState
+from labeling.browser_selectors import SORTS, TaskRowExtras, task_thumbnail_url
+from labeling.models import LabelSource, Task
 from labeling.selectors import task_holder
 from projects.serializers import MediaOutputSerializer
-
-
-class TaskFilterSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=TaskState.choices, required=False)
-    assignee = serializers.CharField(
-        required=False, help_text='A user id, "me", or "none" for tasks nobody is assigned to.'
-    )
-
-    def validate_assignee(self, value: str) -> str:
-        if value not in {"me", "none"} and not value.isdigit():
-            raise serializers.ValidationError('Give a user id, "me" or "none".')
-        return value
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -305,3 +294,101 @@ class TeamFiguresSerializer(serializers.Serializer):
     date_to = serializers.DateField()
     timezone = serializers.CharField(help_text="Days are days of this time zone (UTC).")
     members = MemberFiguresSerializer(many=True)
+
+
+# --- the task browser --------------------------------------------------------------------------
+
+_USERS_HELP = 'User ids, "me" or "none", separated by commas.'
+
+
+class TaskBrowserQuerySerializer(serializers.Serializer):
+    """The query parameters of the task browser (documentation; `task_query_clean` checks them)."""
+
+    state = serializers.CharField(required=False, help_text="Task states, separated by commas.")
+    assignee = serializers.CharField(required=False, help_text=_USERS_HELP)
+    holder = serializers.CharField(required=False, help_text="Who holds a live reservation: " + _USERS_HELP)
+    completed_by = serializers.CharField(required=False, help_text=_USERS_HELP)
+    reviewed_by = serializers.CharField(required=False, help_text=_USERS_HELP)
+    dataset = serializers.CharField(required=False, help_text="Dataset ids, separated by commas.")
+    import_job = serializers.UUIDField(required=False, help_text="Tasks with labels written by this import job.")
+    has_predictions = serializers.BooleanField(required=False, allow_null=True, default=None)
+    score_min = serializers.FloatField(required=False, help_text="Tasks with a prediction scored at least this.")
+    score_max = serializers.FloatField(required=False, help_text="Tasks with a prediction scored at most this.")
+    label_class = serializers.CharField(
+        required=False, help_text="A class key: tasks with labels of it (class_min/class_max: how many)."
+    )
+    class_min = serializers.IntegerField(required=False, min_value=0)
+    class_max = serializers.IntegerField(required=False, min_value=0)
+    labels_min = serializers.IntegerField(
+        required=False, min_value=0, help_text="Labels of any class, predictions apart."
+    )
+    labels_max = serializers.IntegerField(required=False, min_value=0)
+    name = serializers.CharField(required=False, help_text="The media name contains this (any case).")
+    global_key = serializers.CharField(required=False, help_text="The global key contains this (any case).")
+    external_id = serializers.CharField(required=False, help_text="The external id contains this (any case).")
+    updated_from = serializers.CharField(required=False, help_text="ISO date or date-time.")
+    updated_to = serializers.CharField(required=False, help_text="ISO date (that whole day) or date-time.")
+    search = serializers.CharField(
+        required=False,
+        help_text="Names, global keys, external ids and answers (free text included) containing this. "
+        "Metadata: `meta.<field>=<text>` keeps media whose metadata field contains the text.",
+    )
+    sort = serializers.ChoiceField(
+        required=False,
+        choices=[*SORTS, *(f"-{name}" for name in SORTS)],
+        help_text="A column; a leading - sorts descending. Default: created.",
+    )
+
+
+class TaskPredictionsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    score_min = serializers.FloatField(allow_null=True)
+    score_max = serializers.FloatField(allow_null=True)
+
+
+class DatasetRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class TaskBrowserRowSerializer(TaskOutputSerializer):
+    dataset = serializers.SerializerMethodField()
+    assignee = UserRefSerializer(allow_null=True)
+    thumbnail_url = serializers.SerializerMethodField(help_text="A small JPEG of the image (placeholder until made).")
+    label_counts = serializers.SerializerMethodField(help_text="Labels per class key, predictions apart.")
+    predictions = serializers.SerializerMethodField()
+    import_job_ids = serializers.SerializerMethodField(help_text="The import jobs the task's labels came from.")
+
+    class Meta(TaskOutputSerializer.Meta):
+        fields = [
+            *TaskOutputSerializer.Meta.fields,
+            "assignee",
+            "dataset",
+            "thumbnail_url",
+            "label_counts",
+            "predictions",
+            "import_job_ids",
+        ]
+
+    def _extras(self, task: Task) -> TaskRowExtras:
+        return self.context.get("extras", {}).get(task.pk) or TaskRowExtras()
+
+    @extend_schema_field(DatasetRefSerializer)
+    def get_dataset(self, task: Task) -> dict[str, Any]:
+        return {"id": str(task.media.dataset_id), "name": task.media.dataset.name}
+
+    def get_thumbnail_url(self, task: Task) -> str:
+        return task_thumbnail_url(media_id=task.media_id)
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_label_counts(self, task: Task) -> dict[str, int]:
+        return self._extras(task).label_counts
+
+    @extend_schema_field(TaskPredictionsSerializer)
+    def get_predictions(self, task: Task) -> dict[str, Any]:
+        extras = self._extras(task)
+        return {"count": extras.predictions, "score_min": extras.score_min, "score_max": extras.score_max}
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_import_job_ids(self, task: Task) -> list[str]:
+        return self._extras(task).import_job_ids

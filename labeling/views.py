@@ -14,25 +14,26 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from labeling import selectors, services
+from labeling import browser_selectors, selectors, services
 from labeling.models import Task, TaskState
+from labeling.serializers import TaskBrowserRowSerializer
 from labelsite.csp import img_src_allows
+from labelsite.errors import ValidationFailed
 from labelsite.pages import or_http_error
 from projects.label_config import label_config_tree
 from projects.media_urls import media_image_url
 from projects.models import LabelConfiguration, Media, Role
 from projects.selectors import project_get_for_user, user_role
 
-TASKS_PER_PAGE = 100
+#: Rows of one page of the task browser.
+BROWSER_PAGE_SIZE = 50
 
 
 @require_safe
@@ -75,38 +76,64 @@ def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse
 @require_safe
 @login_required
 def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
-    """Every task of the project, filtered by state and assignee (`me`, `none` or a user id)."""
+    """The task browser: a shell whose script (static/labeling/task_browser.js) pages, filters,
+    sorts and searches through `GET /api/projects/{id}/tasks`. The query string is the API's,
+    and the first page comes with the page, so the table shows without a second request."""
     project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
-    state = request.GET.get("state", "")
-    if state not in TaskState.values:
-        state = ""
-    assignee = request.GET.get("assignee", "")
-    assignee_id: int | None = None
-    if assignee == "me":
-        assignee_id = request.user.pk
-    elif assignee.isdigit():
-        assignee_id = int(assignee)
-    else:
-        assignee = assignee if assignee == "none" else ""
-    tasks = selectors.task_list_for_project(
-        project=project, state=state, assignee_id=assignee_id, unassigned=assignee == "none"
-    )
-    page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
-    filters = "&".join(f"{name}={value}" for name, value in (("state", state), ("assignee", assignee)) if value)
     role = user_role(user=request.user, organization=project.organization_id)
-    now = timezone.now()
-    rows = [(task, selectors.task_holder(task=task, now=now)) for task in page.object_list]
-    context = {
-        "project": project,
-        "page": page,
-        "rows": rows,
-        "can_release": role == Role.ADMIN,
-        "states": TaskState.choices,
-        "state": state,
-        "assignee": assignee,
-        "assignees": selectors.task_assignee_choices(project=project),
-        "filters": filters,
+    raw = {name: request.GET.getlist(name) for name in request.GET if name not in ("page", "view")}
+    query_error = ""
+    try:
+        query = browser_selectors.task_query_clean(project=project, raw=raw, user=request.user)
+    except ValidationFailed as failed:
+        query_error = "; ".join(detail.message for detail in failed.details) or failed.message
+        raw = {}
+        query = browser_selectors.task_query_clean(project=project, raw=raw, user=request.user)
+    tasks = browser_selectors.task_browser_list(project=project, user=request.user, query=query)
+    rows = browser_selectors.task_rows_get(task_ids=list(tasks.values_list("pk", flat=True)[:BROWSER_PAGE_SIZE]))
+    extras = browser_selectors.task_rows_extras(project=project, task_ids=[task.pk for task in rows])
+    views = browser_selectors.task_view_list(project=project, user=request.user).select_related("owner")
+    page_data = {
+        "projectId": str(project.pk),
+        "userId": request.user.pk,
+        "canBulk": role == Role.ADMIN,
+        "canRelease": role == Role.ADMIN,
+        "canExport": role in (Role.ADMIN, Role.REVIEWER),
+        "canShare": role == Role.ADMIN,
+        "pageSize": BROWSER_PAGE_SIZE,
+        "query": {name: values if len(values) > 1 else values[0] for name, values in raw.items() if values},
+        "first": {
+            "count": tasks.count(),
+            "results": TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data,
+        },
+        "views": [
+            {
+                "id": str(view.pk),
+                "name": view.name,
+                "shared": view.shared,
+                "mine": view.owner_id is not None and view.owner_id == request.user.pk,
+                "query": view.query,
+                "columns": view.columns,
+            }
+            for view in views
+        ],
+        "choices": browser_selectors.task_browser_choices(project=project),
+        "csrfToken": get_token(request),
+        "urls": {
+            "tasks": reverse("api-task-list", kwargs={"project_id": project.pk}),
+            "bulk": reverse("api-task-bulk", kwargs={"project_id": project.pk}),
+            "views": reverse("api-task-view-list", kwargs={"project_id": project.pk}),
+            "view": reverse("api-task-view", kwargs={"view_id": UUID(int=0)}).replace(str(UUID(int=0)), "{id}"),
+            "bulkJob": reverse("api-task-bulk-job", kwargs={"job_id": UUID(int=0)}).replace(str(UUID(int=0)), "{id}"),
+            "taskLabel": reverse("task-label", kwargs={"task_id": UUID(int=0)}).replace(str(UUID(int=0)), "{id}"),
+            "release": reverse("api-task-release", kwargs={"task_id": UUID(int=0)}).replace(str(UUID(int=0)), "{id}"),
+            "exports": reverse("api-export-list", kwargs={"project_id": project.pk}),
+            "exportFormats": reverse("api-export-format-list"),
+            "exportJob": reverse("api-export", kwargs={"job_id": UUID(int=0)}).replace(str(UUID(int=0)), "{id}"),
+            "projectExports": reverse("project-detail", kwargs={"project_id": project.pk}) + "#exports",
+        },
     }
+    context = {"project": project, "page_data": page_data, "query_error": query_error}
     return render(request, "labeling/task_list.html", context)
 
 

@@ -414,6 +414,9 @@ SPECTACULAR_SETTINGS = {
         "LabelSourceEnum": "labeling.models.LabelSource",
         "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
         "ImportStatusEnum": "imports.models.ImportStatus",
+        # Export and task bulk jobs share these four states.
+        "JobStatusEnum": "labeling.models.TaskBulkStatus",
+        "TaskStateEnum": "labeling.models.TaskState",
         "AssistGeometryEnum": "assist.serializers.ASSIST_GEOMETRIES",
         "AssistScissorsGeometryEnum": "assist.serializers.SCISSORS_GEOMETRIES",
         "MlJobStatusEnum": "ml.models.JobStatus",

@@ -301,6 +301,10 @@ class Media(models.Model):
             models.Index(
                 fields=["organization", "created_at"], condition=Q(probed_at__isnull=True), name="media_probe_pending"
             ),
+            # The few deleted media, which lists of tasks leave out (labeling.browser_selectors).
+            models.Index(fields=["organization"], condition=Q(deleted_at__isnull=False), name="media_deleted"),
+            # The task browser's sort by name walks this instead of sorting every task's media.
+            models.Index(fields=["name"], name="media_name"),
         ]
 
     def __str__(self) -> str:

@@ -69,6 +69,24 @@ def _stored_scene(world: World) -> None:
     world.media.file.save("street.png", ContentFile(scene.png()), save=True)
 
 
+def _shared_view(world: World) -> str:
+    from labeling.models import TaskView
+
+    if world.admin is None:  # the route's template (`_template`)
+        return "{view_id}"
+    view, _ = TaskView.objects.get_or_create(project=world.project, owner=world.admin, name="Shared", shared=True)
+    return str(view.id)
+
+
+def _bulk_job(world: World) -> str:
+    from labeling.models import TaskBulkJob
+
+    if world.admin is None:  # the route's template (`_template`)
+        return "{job_id}"
+    job, _ = TaskBulkJob.objects.get_or_create(project=world.project, action="unassign")
+    return str(job.id)
+
+
 ENDPOINTS = [
     Endpoint("projects list", "get", lambda w: "/api/projects", (200, 200, 200, 200)),
     Endpoint("projects create", "post", lambda w: "/api/projects", (201, 403, 403, 201), lambda w: {"name": "New"}),
@@ -152,6 +170,37 @@ ENDPOINTS = [
     Endpoint("media get", "get", lambda w: f"/api/media/{w.media.id}", (404, 200, 200, 200)),
     Endpoint("media delete", "delete", lambda w: f"/api/media/{w.media.id}", (404, 403, 403, 204)),
     Endpoint("tasks list", "get", lambda w: f"/api/projects/{w.project.id}/tasks", (404, 200, 200, 200)),
+    Endpoint(
+        "tasks bulk action on checked tasks",
+        "post",
+        lambda w: f"/api/projects/{w.project.id}/tasks/bulk",
+        (404, 403, 403, 200),
+        lambda w: {"action": "unassign", "task_ids": [str(w.task.id)]},
+    ),
+    Endpoint(
+        "tasks bulk action over a filter",
+        "post",
+        lambda w: f"/api/projects/{w.project.id}/tasks/bulk",
+        (404, 403, 403, 202),
+        lambda w: {"action": "set_state", "params": {"state": "waiting"}, "filter": {"state": "backlog"}},
+    ),
+    Endpoint("task bulk job get", "get", lambda w: f"/api/task-bulk-jobs/{_bulk_job(w)}", (404, 404, 404, 200)),
+    Endpoint("task views list", "get", lambda w: f"/api/projects/{w.project.id}/task-views", (404, 200, 200, 200)),
+    Endpoint(
+        "task view create",
+        "post",
+        lambda w: f"/api/projects/{w.project.id}/task-views",
+        (404, 201, 201, 201),
+        lambda w: {"name": "Mine", "query": {"state": "backlog"}},
+    ),
+    Endpoint(
+        "shared task view update",
+        "patch",
+        lambda w: f"/api/task-views/{_shared_view(w)}",
+        (404, 403, 403, 200),
+        lambda w: {"name": "Renamed"},
+    ),
+    Endpoint("shared task view delete", "delete", lambda w: f"/api/task-views/{_shared_view(w)}", (404, 403, 403, 204)),
     Endpoint("task get", "get", lambda w: f"/api/tasks/{w.task.id}", (404, 200, 200, 200)),
     Endpoint(
         "task assign (to the annotator)",

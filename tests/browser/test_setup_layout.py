@@ -58,6 +58,7 @@ def setup_pages(project: Project, dataset: Dataset) -> dict[str, str]:
         "settings": f"/projects/{project.pk}/settings",
         "configuration": f"/projects/{project.pk}/configuration",
         "overview": f"/projects/{project.pk}/overview",
+        "tasks": f"/projects/{project.pk}/tasks",
         "datasets": "/organization/datasets",
         "dataset-media": f"/organization/datasets/{dataset.pk}/media",
         "members": "/organization/members",

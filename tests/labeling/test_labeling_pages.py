@@ -54,22 +54,42 @@ def test_start_labeling_without_open_tasks_goes_to_the_task_list(project: Any, c
     assert start(client_of, project) == reverse("project-task-list", kwargs={"project_id": project.pk})
 
 
-def test_task_list_filters_by_state_and_assignee(project: Any, annotator: Any, client_of: Client) -> None:
+def test_task_list_filters_by_state_and_assignee(project: Any, annotator: Any) -> None:
+    admin: Any = UserFactory()
+    MembershipFactory(user=admin, organization=project.organization, role="admin")
+    client = Client()
+    client.force_login(admin)
     TaskFactory(project=project, media__name="open.png")
     TaskFactory(project=project, media__name="done.png", state=TaskState.COMPLETED)
     TaskFactory(project=project, media__name="mine.png", assignee=annotator)
     url = reverse("project-task-list", kwargs={"project_id": project.pk})
-    everything = client_of.get(url).content.decode()
+    everything = client.get(url).content.decode()
     assert all(name in everything for name in ["open.png", "done.png", "mine.png"])
-    completed = client_of.get(url, {"state": "completed"}).content.decode()
+    completed = client.get(url, {"state": "completed"}).content.decode()
     assert "done.png" in completed
     assert "open.png" not in completed
-    mine = client_of.get(url, {"assignee": "me"}).content.decode()
-    assert "mine.png" in mine
-    assert "open.png" not in mine
-    nobody = client_of.get(url, {"assignee": "none", "state": "backlog"}).content.decode()
+    theirs = client.get(url, {"assignee": str(annotator.pk)}).content.decode()
+    assert "mine.png" in theirs
+    assert "open.png" not in theirs
+    nobody = client.get(url, {"assignee": "none", "state": "backlog"}).content.decode()
     assert "open.png" in nobody
     assert "mine.png" not in nobody
+
+
+def test_task_list_shows_an_annotator_only_their_own_tasks(project: Any, annotator: Any, client_of: Client) -> None:
+    TaskFactory(project=project, media__name="open.png")
+    TaskFactory(project=project, media__name="mine.png", assignee=annotator)
+    TaskFactory(project=project, media__name="done-by-me.png", completed_by=annotator, state=TaskState.COMPLETED)
+    html = client_of.get(reverse("project-task-list", kwargs={"project_id": project.pk})).content.decode()
+    assert "mine.png" in html
+    assert "done-by-me.png" in html
+    assert "open.png" not in html
+
+
+def test_task_list_with_a_bad_filter_in_its_link_says_so_and_shows_every_task(project: Any, client_of: Client) -> None:
+    response = client_of.get(reverse("project-task-list", kwargs={"project_id": project.pk}), {"state": "finished"})
+    assert response.status_code == 200
+    assert "is not a task state" in response.content.decode()
 
 
 def test_labeling_page_hands_its_data_to_the_script(project: Any, client_of: Client) -> None:

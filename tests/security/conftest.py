@@ -11,6 +11,7 @@ from django.test import Client
 
 from exports.models import ExportJob, ExportStatus
 from imports.models import ImportJob, ImportStatus
+from labeling.models import TaskBulkJob, TaskView
 from ml.models import JobStatus, MLBackend, PredictionAcceptJob, PrelabelJob
 from projects.models import ApiToken
 from tests.api.conftest import World, fast_password_hashing, world
@@ -34,6 +35,8 @@ class SecurityWorld:
     import_job: ImportJob
     export_job: ExportJob
     token: ApiToken
+    bulk_job: TaskBulkJob
+    task_view: TaskView
     ml_backend: MLBackend | None = None
     prelabel_job: PrelabelJob | None = None
     accept_job: PredictionAcceptJob | None = None
@@ -85,6 +88,9 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
         file_name="export.json",
     )
     token = ApiToken.objects.filter(organization=world.organization, user=world.annotator).get()
+    bulk_job = TaskBulkJob.objects.create(project=world.project, created_by=world.admin, action="unassign")
+    # A view shared by the admin: only admins change it.
+    task_view = TaskView.objects.create(project=world.project, owner=world.admin, name="Backlog", shared=True)
     # A model server on an address no allow-list names: every call to it is refused without a
     # connection, so the routes answer (down, 409) without a network.
     ml_backend = MLBackend.objects.create(
@@ -97,6 +103,8 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
         import_job=import_job,
         export_job=export_job,
         token=token,
+        bulk_job=bulk_job,
+        task_view=task_view,
         ml_backend=ml_backend,
         prelabel_job=prelabel_job,
         accept_job=accept_job,

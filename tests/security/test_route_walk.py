@@ -72,6 +72,7 @@ def _value(param: str, world: SecurityWorld) -> str:
         "dataset_id": world.dataset.id,
         "media_id": world.media.id,
         "task_id": world.task.id,
+        "view_id": world.task_view.id,
         "label_id": world.label.id,
         "user_id": world.annotator.pk,
         "token_id": world.token.id,
@@ -98,7 +99,8 @@ def route_path(route: Route, world: SecurityWorld) -> str:
     path = route.pattern
     for param in route.params:
         if param == "job_id":
-            job = world.export_job if "export" in (route.name or "") else world.import_job
+            name = route.name or ""
+            job = world.export_job if "export" in name else world.bulk_job if "bulk" in name else world.import_job
             value = str(job.id)
         else:
             value = _value(param, world)
@@ -170,6 +172,11 @@ ROUTES: dict[str, dict[str, str]] = {
     # Each caller's own key map: every signed-in person has one.
     "api-labeling-keys": {"get": ANY, "put": ANY},
     "api-task-list": {"get": MEMBER},
+    "api-task-bulk": {"post": ADMIN},
+    "api-task-bulk-job": {"get": ADMIN},
+    "api-task-view-list": {"get": MEMBER, "post": MEMBER},
+    # the walk's view is shared by the admin: only admins change or delete it
+    "api-task-view": {"patch": ADMIN, "delete": ADMIN},
     "api-task": {"get": MEMBER},
     "api-task-assign": {"post": MEMBER},
     "api-task-complete": {"post": MEMBER},
@@ -294,6 +301,9 @@ BODIES: dict[tuple[str, str], Any] = {
     # each caller takes the task for themselves, which every member may do
     ("api-task-assign", "post"): lambda w, actor: {"user_id": w.user_of(actor).pk},
     ("api-task-review", "post"): lambda w: {"accept": True},
+    ("api-task-bulk", "post"): lambda w: {"action": "unassign", "task_ids": [str(w.task.id)]},
+    ("api-task-view-list", "post"): lambda w: {"name": "Mine", "query": {"state": "backlog"}},
+    ("api-task-view", "patch"): lambda w: {"name": "Renamed"},
     ("api-task-brush", "post"): lambda w: {"stroke": {"x": 1, "y": 1, "width": 2, "height": 2, "counts": [1, 3]}},
     ("api-export-list", "post"): lambda w: {"format": "datagym"},
     ("api-label-configuration-validate", "post"): lambda w: {"entries": []},
