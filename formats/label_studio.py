@@ -70,6 +70,7 @@ import orjson
 
 from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
 from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
+from formats.jsonsplit import PART_ITEMS, Span, SpanShort, item_after, json_array_split, span_items
 from formats.media_rows import MediaRow, stored_context
 from formats.reading import (
     BOOLEAN_OPTION,
@@ -294,6 +295,31 @@ def json_too_deep_error(exc: JsonTooDeep) -> FileError:
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
     return flat_rows_group(read_json_tasks(file))
+
+
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
+    """Spans of `every` tasks of a JSON list (a one-task file stays whole)."""
+    return json_array_split(file, every=every, part_items=PART_ITEMS if every % PART_ITEMS == 0 else None)
+
+
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """The tasks of one span, numbered as in the whole file.
+
+    JSON_MIN rows of one task are one item; a span that ends inside such a run of rows cannot
+    be read alone: `FileError`, and the job reads the whole file in one piece instead."""
+    last: RawItem | None = None
+    try:
+        for item in flat_rows_group(RawItem(i, pointer(i), data) for i, data in span_items(file, span)):
+            last = item
+            yield item
+    except ijson.JSONError as exc:
+        raise json_syntax_error(exc) from exc
+    except SpanShort as exc:
+        raise FileError(ErrorDetail("", "json_syntax", str(exc))) from exc
+    if last is not None and FLAT_ROWS in last.data:
+        following = item_after(file, span)
+        if flat_row(following) and following.get("id") == last.data[FLAT_ROWS][-1]["row"].get("id"):
+            raise FileError(ErrorDetail("", "rows_across_chunks", "A task's rows run across two chunks."))
 
 
 def sniff(head: bytes) -> bool:
@@ -1637,6 +1663,8 @@ FORMAT = ImportFormat(
     "given as objects; cancelled annotations, drafts and predictions given as ids are not imported.",
     creates_media=True,
     takes_options=True,
+    split=split,
+    read_span=read_span,
 )
 
 EXPORT_FORMATS = (

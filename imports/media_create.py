@@ -19,7 +19,7 @@ from labeling.models import Task
 from labelsite.errors import ErrorDetail
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import Dataset, Media, MediaSource, Project
-from projects.services import _media_bulk_insert
+from projects.services import media_bulk_insert_new
 
 _MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "bmp": "image/bmp"}
 
@@ -89,6 +89,10 @@ def media_rows_dataset(*, project: Project, dataset_id: Any = None) -> Dataset:
     return dataset
 
 
+#: Rounds of renaming a media whose name another writer took between our look and our insert.
+NAME_RETRIES = 5
+
+
 def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[MediaRow]) -> list[MediaRowOutcome]:
     """Find or create the media of `rows` (URL media, not fetched now) and their project tasks.
 
@@ -96,56 +100,144 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
     earlier row) reuses it: Label Studio tasks name the same image many times. A row with a
     global key is a Labelbox data row, whose identity is the key: it is always created,
     unless its key is taken (or repeats an earlier row's), which fails that row only.
+
+    Safe while other writers (the other chunks of the same import) create media at once: the
+    rows go in with `INSERT ... ON CONFLICT DO NOTHING` and the database's unique indexes decide
+    (`media_unique_live_url`, `media_unique_live_global_key`); one lookup per batch then finds
+    the media of each row, ours or theirs. A URL another writer created first is reused; a global
+    key another took first fails its row, as a key taken before would.
     """
     outcomes = [MediaRowOutcome(row=row) for row in rows]
     with transaction.atomic():
-        urls = {o.row.url for o in outcomes}
-        by_url = {
-            m.url: m
-            for m in Media.objects.filter(dataset=dataset, deleted_at__isnull=True, url__in=urls).only(
-                "id", "url", "global_key"
-            )
-        }
+        urls = {o.row.url for o in outcomes if not o.row.global_key}
+        by_url = dict(
+            Media.objects.filter(dataset=dataset, deleted_at__isnull=True, url__in=urls).values_list("url", "id")
+        )
         checker = GlobalKeyChecker(organization_id=dataset.organization_id)
-        fresh = [o for o in outcomes if o.row.global_key or o.row.url not in by_url]
-        for position, error in checker.check([o.row for o in fresh]).items():
-            fresh[position].errors.append(error)
-        to_create: list[Media] = []
-        created_by_url: dict[str, Media] = {}
+        keyed = [o for o in outcomes if o.row.global_key]
+        for position, error in checker.check([o.row for o in keyed]).items():
+            keyed[position].errors.append(error)
+        planned: dict[str, Media] = {}  # by URL (keyless rows) or by lower-case key
         for outcome in outcomes:
             if outcome.errors:
                 continue
             row = outcome.row
-            media = None if row.global_key else by_url.get(row.url) or created_by_url.get(row.url)
-            if media is None:
-                extension = row.url.rsplit(".", 1)[-1].lower() if "." in row.url else ""
-                media = Media(
-                    organization_id=dataset.organization_id,
-                    dataset=dataset,
-                    name=row.media_name(),
-                    source=MediaSource.URL,
-                    url=row.url,
-                    mime_type=_MIME_TYPES.get(extension, ""),
-                    global_key=row.global_key or None,
-                    external_id=row.external_id[:255],
-                    metadata=row.metadata,
-                    attachments=row.attachments,
-                    width=row.width,
-                    height=row.height,
-                )
-                if not row.global_key:
-                    created_by_url[row.url] = media
-                to_create.append(media)
-                outcome.created = True
-            outcome.media_id = media.id
-        _media_bulk_insert(dataset=dataset, media=to_create, probe=False)  # probed when the job ends
+            if not row.global_key and row.url in by_url:
+                outcome.media_id = by_url[row.url]
+                continue
+            wanted = row.global_key.lower() if row.global_key else row.url
+            if wanted not in planned:
+                planned[wanted] = _media_new(dataset, row)
+        holding = _media_insert(dataset, planned)
+        counted: set[Any] = set()
+        for outcome in outcomes:
+            if outcome.errors or outcome.media_id is not None:
+                continue
+            row = outcome.row
+            wanted = row.global_key.lower() if row.global_key else row.url
+            media_id, mine = holding.get(wanted), planned[wanted].id
+            if row.global_key and media_id != mine:
+                # Another writer took the key after our check (another chunk of this import).
+                outcome.errors.append(duplicate_global_key(row.global_key_place(), row.global_key))
+                continue
+            if media_id is None:
+                outcome.errors.append(_name_unavailable(row))
+                continue
+            outcome.media_id = media_id
+            # The first row of a media made now counts it created; the rest (and rows whose URL
+            # another writer made first) found it.
+            outcome.created = media_id == mine and media_id not in counted
+            counted.add(media_id)
+        found = {o.media_id for o in outcomes if o.media_id is not None and not o.created}
+        if found:  # media that existed (or another writer made): their task in this project
+            Task.objects.bulk_create(
+                [Task(project=project, media_id=media_id) for media_id in found], ignore_conflicts=True
+            )
+            table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(found))
         media_ids = {o.media_id for o in outcomes if o.media_id is not None}
-        Task.objects.bulk_create(
-            [Task(project=project, media_id=media_id) for media_id in media_ids], ignore_conflicts=True
-        )
-        table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(media_ids))
         tasks = dict(Task.objects.filter(project=project, media_id__in=media_ids).values_list("media_id", "id"))
         for outcome in outcomes:
             if outcome.media_id is not None:
                 outcome.task_id = tasks.get(outcome.media_id)
     return outcomes
+
+
+def _name_unavailable(row: MediaRow) -> ErrorDetail:
+    return ErrorDetail(
+        row.location,
+        "media_name_unavailable",
+        f"No free name for the media of {row.url!r} in the dataset after {NAME_RETRIES} tries (other imports were "
+        "adding media of the same name); import the file again.",
+    )
+
+
+def _media_new(dataset: Dataset, row: MediaRow) -> Media:
+    extension = row.url.rsplit(".", 1)[-1].lower() if "." in row.url else ""
+    return Media(
+        organization_id=dataset.organization_id,
+        dataset=dataset,
+        name=row.media_name(),
+        source=MediaSource.URL,
+        url=row.url,
+        mime_type=_MIME_TYPES.get(extension, ""),
+        global_key=row.global_key or None,
+        external_id=row.external_id[:255],
+        metadata=row.metadata,
+        attachments=row.attachments,
+        width=row.width,
+        height=row.height,
+    )
+
+
+def _media_insert(dataset: Dataset, planned: dict[str, Media]) -> dict[str, Any]:
+    """Insert the planned media (by URL or lower-case global key) in URL order, so that writers
+    at once take the index entries in the same order; answers the media id now holding each
+    URL or key (ours or another writer's). A media refused for its name alone (taken meanwhile)
+    is renamed and tried again."""
+    media = sorted(planned.values(), key=lambda m: (m.url, m.global_key or ""))
+    holding: dict[str, Any] = {}
+    for _ in range(NAME_RETRIES):
+        if not media:
+            break
+        inserted = media_bulk_insert_new(dataset=dataset, media=media)
+        holding.update(_media_holding(dataset, [m for m in media if m.id not in inserted]))
+        holding.update({_planned_key(m): m.id for m in media if m.id in inserted})
+        media = [m for m in media if _planned_key(m) not in holding]
+        for item in media:  # its name went to a media made at the same time: look again
+            item.name = _name_renumbered(item.name)
+    return holding
+
+
+def _planned_key(media: Media) -> str:
+    return media.global_key.lower() if media.global_key else media.url
+
+
+def _media_holding(dataset: Dataset, media: list[Media]) -> dict[str, Any]:
+    """The live media that hold the URLs (in the dataset) or global keys (in the organisation) of `media`."""
+    urls = [m.url for m in media if not m.global_key]
+    keys = [m.global_key.lower() for m in media if m.global_key]
+    holding: dict[str, Any] = {}
+    if urls:
+        holding.update(
+            Media.objects.filter(
+                dataset=dataset, deleted_at__isnull=True, global_key__isnull=True, source=MediaSource.URL, url__in=urls
+            ).values_list("url", "id")
+        )
+    if keys:
+        holding.update(
+            Media.objects.filter(organization_id=dataset.organization_id, deleted_at__isnull=True)
+            .annotate(key_lower=Lower("global_key"))
+            .filter(key_lower__in=keys)
+            .values_list("key_lower", "id")
+        )
+    return holding
+
+
+def _name_renumbered(name: str) -> str:
+    """`a.jpg` -> `a (2).jpg`, `a (2).jpg` -> `a (3).jpg`."""
+    stem, dot, extension = name.rpartition(".")
+    base, suffix = (stem, f".{extension}") if dot else (name, "")
+    head, space, number = base.rpartition(" (")
+    if space and number.endswith(")") and number[:-1].isdigit():
+        return f"{head} ({int(number[:-1]) + 1}){suffix}"
+    return f"{base} (2){suffix}"

@@ -645,6 +645,41 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media], probe: bool = Tr
     """
     if not media:
         return
+    _media_names_free(dataset=dataset, media=media)
+    Media.objects.bulk_create(media, batch_size=1000)
+    _media_inserted(dataset=dataset, media_ids=[m.id for m in media], probe=probe)
+
+
+def media_bulk_insert_new(*, dataset: Dataset, media: list[Media]) -> set[Any]:
+    """Insert the media that no live media holds yet (its URL, global key or name) and answer
+    the ids of those inserted: `INSERT ... ON CONFLICT DO NOTHING`, then one query.
+
+    For writers that run at once (an import's chunks): two creating the same URL or global key
+    get one media, decided by the database's unique indexes; the caller finds the others'
+    media by URL or global key (a name taken meanwhile is the caller's to rename and retry).
+    Not probed: the import queues the probe when it ends.
+    """
+    if not media:
+        return set()
+    _media_names_free(dataset=dataset, media=media)
+    Media.objects.bulk_create(media, batch_size=1000, ignore_conflicts=True)
+    inserted = set(Media.objects.filter(id__in=[m.id for m in media]).values_list("id", flat=True))
+    _media_inserted(dataset=dataset, media_ids=[m.id for m in media if m.id in inserted], probe=False)
+    return inserted
+
+
+def _media_inserted(*, dataset: Dataset, media_ids: list[Any], probe: bool) -> None:
+    if not media_ids:
+        return
+    # The next import looks these media up at once: the planner must know they exist.
+    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media_ids))
+    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=media_ids)
+    if probe:
+        media_probe_queue_on_commit(organization_id=dataset.organization_id)
+
+
+def _media_names_free(*, dataset: Dataset, media: list[Media]) -> None:
+    """Give each media whose name is taken in the dataset (or by an earlier one) a numbered suffix."""
     taken = set(
         Media.objects.filter(dataset=dataset, deleted_at__isnull=True, name__in=[m.name for m in media]).values_list(
             "name", flat=True
@@ -659,12 +694,6 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media], probe: bool = Tr
                 counter += 1
             item.name = f"{base} ({counter}){suffix}"
         taken.add(item.name)
-    Media.objects.bulk_create(media, batch_size=1000)
-    # The next import looks these media up at once: the planner must know they exist.
-    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media))
-    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[m.id for m in media])
-    if probe:
-        media_probe_queue_on_commit(organization_id=dataset.organization_id)
 
 
 def media_delete(*, media: Media) -> None:
