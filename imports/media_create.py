@@ -8,14 +8,17 @@ in every project the dataset is connected to, and returns one `MediaRowOutcome` 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 
 from formats.media_rows import MediaRow, MediaRowOutcome, duplicate_global_key
 from labeling.models import Task
+from labelsite.bulk_insert import rows_insert
 from labelsite.errors import ErrorDetail
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import Dataset, Media, MediaSource, Project
@@ -128,7 +131,7 @@ def media_rows_create(*, project: Project, dataset: Dataset, rows: Iterable[Medi
             wanted = row.global_key.lower() if row.global_key else row.url
             if wanted not in planned:
                 planned[wanted] = _media_new(dataset, row)
-        holding = _media_insert(dataset, planned)
+        holding, _ = _media_insert(dataset, planned)
         counted: set[Any] = set()
         for outcome in outcomes:
             if outcome.errors or outcome.media_id is not None:
@@ -189,23 +192,102 @@ def _media_new(dataset: Dataset, row: MediaRow) -> Media:
     )
 
 
-def _media_insert(dataset: Dataset, planned: dict[str, Media]) -> dict[str, Any]:
+def _media_insert(dataset: Dataset, planned: dict[str, Media]) -> tuple[dict[str, Any], set[Any]]:
     """Insert the planned media (by URL or lower-case global key) in URL order, so that writers
     at once take the index entries in the same order; answers the media id now holding each
-    URL or key (ours or another writer's). A media refused for its name alone (taken meanwhile)
-    is renamed and tried again."""
+    URL or key (ours or another writer's), and the ids of those inserted now. A media refused for
+    its name alone (taken meanwhile) is renamed and tried again."""
     media = sorted(planned.values(), key=lambda m: (m.url, m.global_key or ""))
     holding: dict[str, Any] = {}
+    ours: set[Any] = set()
     for _ in range(NAME_RETRIES):
         if not media:
             break
         inserted = media_bulk_insert_new(dataset=dataset, media=media)
+        ours |= inserted
         holding.update(_media_holding(dataset, [m for m in media if m.id not in inserted]))
         holding.update({_planned_key(m): m.id for m in media if m.id in inserted})
         media = [m for m in media if _planned_key(m) not in holding]
         for item in media:  # its name went to a media made at the same time: look again
             item.name = _name_renumbered(item.name)
-    return holding
+    return holding, ours
+
+
+# --- media planned while validating (a staged chunk) ------------------------------------------------
+
+
+@dataclass(slots=True)
+class PlannedMedia:
+    """A media an item creates, with the ids its chunk's validation gave it and its staged labels use."""
+
+    row: MediaRow
+    media_id: uuid.UUID
+    task_id: uuid.UUID
+    #: The item's index in the file.
+    index: int = -1
+
+
+class PlannedMediaTaken(Exception):
+    """A planned media's URL or global key is held by a media made outside the job since it was
+    validated (or its task has another id): the staged labels would name a task that is not it."""
+
+
+def media_planned_ids(job_id: uuid.UUID, row: MediaRow) -> tuple[uuid.UUID, uuid.UUID]:
+    """The media and task ids a job gives the media of `row`: the same for every row of the job that
+    names the same URL (or global key), so that its chunks agree without asking each other."""
+    key = _row_key(row)
+    return uuid.uuid5(job_id, f"media\x1f{key}"), uuid.uuid5(job_id, f"task\x1f{key}")
+
+
+def _row_key(row: MediaRow) -> str:
+    return f"key\x1f{row.global_key.lower()}" if row.global_key else row.url
+
+
+def media_rows_create_planned(*, project: Project, dataset: Dataset, planned: Sequence[PlannedMedia]) -> Counter[str]:
+    """Create the media of a staged batch with their planned ids, and their tasks in `project`;
+    answers how many were created and found (a URL an earlier chunk of the job made). Raises
+    `PlannedMediaTaken` when one is not the planned media (the caller rolls back and reads the
+    chunk again, which finds it as it is now)."""
+    first: dict[str, PlannedMedia] = {}
+    for item in planned:
+        first.setdefault(item.row.global_key.lower() if item.row.global_key else item.row.url, item)
+    with transaction.atomic():
+        # The tasks first, with their planned ids: the receiver that gives the new media their
+        # tasks in every connected project then leaves these. Their foreign key to the media is
+        # checked once the media are in (a batch's transaction checks keys per statement).
+        pairs = [(item.task_id, item.media_id) for item in first.values()]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            rows_insert(
+                Task,
+                arrays={"id": ("uuid", [t for t, _ in pairs]), "media_id": ("uuid", [m for _, m in pairs])},
+                constants={"project_id": project.pk},
+            )
+        else:
+            Task.objects.bulk_create(
+                [Task(id=t, project_id=project.pk, media_id=m) for t, m in pairs], ignore_conflicts=True
+            )
+        holding, inserted = _media_insert(dataset, {key: _planned_media(dataset, item) for key, item in first.items()})
+        if any(holding.get(key) != item.media_id for key, item in first.items()):
+            raise PlannedMediaTaken
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the keys deferred above are checked now
+        tasks = dict(
+            Task.objects.filter(project=project, media_id__in=[item.media_id for item in first.values()]).values_list(
+                "media_id", "id"
+            )
+        )
+        if any(tasks.get(item.media_id) != item.task_id for item in first.values()):
+            raise PlannedMediaTaken
+    return Counter(media_created=len(inserted), media_reused=len(planned) - len(inserted))
+
+
+def _planned_media(dataset: Dataset, item: PlannedMedia) -> Media:
+    media = _media_new(dataset, item.row)
+    media.id = item.media_id
+    return media
 
 
 def _planned_key(media: Media) -> str:

@@ -31,6 +31,7 @@ from itertools import islice
 from typing import Any
 from uuid import UUID
 
+import orjson
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage
@@ -52,7 +53,16 @@ from formats.reading import (
     pointer,
     schema_error_detail,
 )
-from imports.media_create import GlobalKeyChecker, media_rows_create, media_rows_dataset, media_rows_dataset_errors
+from imports.media_create import (
+    GlobalKeyChecker,
+    PlannedMedia,
+    PlannedMediaTaken,
+    media_planned_ids,
+    media_rows_create,
+    media_rows_create_planned,
+    media_rows_dataset,
+    media_rows_dataset_errors,
+)
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task
@@ -308,6 +318,9 @@ class CheckedItem:
     new_media: MediaRow | None = None
     #: The value the item's media is matched by (remembered once its new media exists).
     reference_value: str | None = None
+    #: The id its new media will have, planned while a staged chunk is validated (its `task_id`
+    #: is then the planned task's: `imports.media_create.media_planned_ids`).
+    planned_media_id: UUID | None = None
 
     @property
     def skipped(self) -> bool:
@@ -773,8 +786,9 @@ def chunk_validate_file(
     """Check the items of one chunk; store its errors; add its progress to the job's.
 
     With a `storage` (PostgreSQL), the chunk's write batches are staged on the way
-    (`ChunkStager`): the write phase then copies them without reading the file again. Not
-    for a job that creates media: their tasks exist only once the write creates them.
+    (`ChunkStager`): the write phase then copies them without reading the file again. A media
+    an item creates gets its ids now (`media_planned_ids`, the same in every chunk for one URL
+    or key) and is staged with the batch; the write creates it with them before the labels.
     Raises `FileError` when the chunk cannot be parsed alone.
 
     The media a chunk asks for are checked as a job without chunks checks them: each row's
@@ -798,7 +812,7 @@ def chunk_validate_file(
         _chunk_progress(job.pk, chunk.pk, items_validated=done, added=done - reported)
         reported = done
 
-    stager = ChunkStager(job=job, chunk=chunk) if storage is not None and creation is None else None
+    stager = ChunkStager(job=job, chunk=chunk) if storage is not None else None
     with open_file() as file, gc_relaxed(), contextlib.ExitStack() as stack:
         if stager is not None:
             stack.callback(stager.close)
@@ -811,7 +825,7 @@ def chunk_validate_file(
             creation=creation,
         )
         if stager is not None:
-            checked = stager.staging(checked)
+            checked = stager.staging(stager.planning(checked) if creation is not None else checked)
         _validate_items(checked, report=report, sink=sink, on_progress=progress, task_ids=task_ids, keys=keys)
         sink.flush()
         progress(report.items)
@@ -892,7 +906,30 @@ def chunks_key_repeats(blobs: Iterable[bytes]) -> Iterator[tuple[int, ErrorDetai
 # --- staging: validated write batches kept in storage until the write phase ---------------------
 
 _ENDED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
-_RECORD_HEAD = struct.Struct("<iiiII")  # batch number, items, items skipped, header length, COPY data length
+#: Batch number, items, items skipped, header length, COPY data length, media length.
+_RECORD_HEAD = struct.Struct("<iiiIII")
+
+
+def _media_record(item: CheckedItem) -> list[Any]:
+    """A new media of a staged batch: its planned ids, the item's index and the row, as JSON."""
+    row = item.new_media
+    assert row is not None
+    assert item.planned_media_id is not None
+    assert item.task_id is not None
+    return [item.planned_media_id.hex, item.task_id.hex, item.index, row.location, row.url, row.name,
+            row.global_key, row.external_id, row.metadata, row.attachments, row.width, row.height,
+            row.key_location]  # fmt: skip
+
+
+def _media_planned(record: list[Any]) -> PlannedMedia:
+    media_id, task_id, _, location, url, name, global_key, external_id, metadata, attachments, width, height, key = (
+        record
+    )
+    row = MediaRow(
+        location=location, url=url, name=name, global_key=global_key, external_id=external_id,
+        metadata=metadata, attachments=attachments, width=width, height=height, key_location=key,
+    )  # fmt: skip
+    return PlannedMedia(row=row, media_id=UUID(media_id), task_id=UUID(task_id), index=record[2])
 
 
 def staged_dir(job_id: UUID) -> str:
@@ -919,9 +956,18 @@ class ChunkStager:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); gone if the worker dies
         self.useful = True
 
+    def planning(self, items: Iterable[CheckedItem]) -> Iterator[CheckedItem]:
+        """Give each valid item that creates a media the media and task ids the job plans for it,
+        so that its labels can be staged; the write creates the media with them."""
+        for item in items:
+            if item.new_media is not None and item.task_id is None and not item.errors:
+                item.planned_media_id, item.task_id = media_planned_ids(self.job_id, item.new_media)
+            yield item
+
     def staging(self, items: Iterable[CheckedItem]) -> Iterator[CheckedItem]:
         """Pass the items through, staging them in batches."""
         writable: list[tuple[Any, Any]] = []
+        media: list[list[Any]] = []
         number = count = labels = 0
         for item in items:
             yield item
@@ -934,22 +980,28 @@ class ChunkStager:
             if item.writable:
                 writable.append((item.task_id, item.annotation))
                 labels += shape_count(item.annotation.shapes)  # type: ignore[union-attr]
+                if item.planned_media_id is not None and item.new_media is not None:
+                    media.append(_media_record(item))
             if labels >= WRITE_BATCH_LABELS or count >= WRITE_BATCH_ITEMS:
-                self._stage(number, writable, count)
-                number, writable, count, labels = number + 1, [], 0, 0
+                self._stage(number, writable, count, media)
+                number, writable, count, labels, media = number + 1, [], 0, 0, []
         if count and self.useful:
-            self._stage(number, writable, count)
+            self._stage(number, writable, count, media)
 
-    def _stage(self, number: int, writable: list[tuple[Any, Any]], count: int) -> None:
+    def _stage(self, number: int, writable: list[tuple[Any, Any]], count: int, media: list[list[Any]]) -> None:
         batch = labels_batch_stage(
             items=writable, import_job_id=self.job_id, import_batch=_batch_key(self.chunk_number, number)
         )
         header = batch.header()
+        media_data = orjson.dumps(media) if media else b""
         self.file.write(
-            _RECORD_HEAD.pack(number, len(writable), count - len(writable), len(header), len(batch.copy_data))
+            _RECORD_HEAD.pack(
+                number, len(writable), count - len(writable), len(header), len(batch.copy_data), len(media_data)
+            )
         )
         self.file.write(header)
         self.file.write(batch.copy_data)
+        self.file.write(media_data)
         gc_batch_done()
 
     def save(self, storage: Storage) -> None:
@@ -978,19 +1030,22 @@ class StagedRecord:
     items: int
     skipped: int
     batch: StagedLabelBatch | None  # None when skipped over (written before)
+    #: The media the batch creates (their planned ids), before its labels.
+    media: list[PlannedMedia] = field(default_factory=list)
 
 
 def staged_records(file: Any, *, after: int = -1) -> Iterator[StagedRecord]:
     """The staged batches of a chunk in order; those numbered up to `after` are not decoded."""
     while head := file.read(_RECORD_HEAD.size):
-        number, items, skipped, header_length, data_length = _RECORD_HEAD.unpack(head)
+        number, items, skipped, header_length, data_length, media_length = _RECORD_HEAD.unpack(head)
         if number <= after:
-            file.seek(header_length + data_length, 1)
+            file.seek(header_length + data_length + media_length, 1)
             yield StagedRecord(number, items, skipped, None)
             continue
         header = file.read(header_length)
         data = file.read(data_length)
-        yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data))
+        media = [_media_planned(record) for record in orjson.loads(file.read(media_length))] if media_length else []
+        yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data), media)
 
 
 def staged_remove(storage: Storage, job_id: UUID) -> None:
@@ -1047,24 +1102,31 @@ def chunk_write_file(
     From the batches staged during validation when `storage` holds them; otherwise the
     chunk is read and converted again."""
     name = staged_name(job.pk, chunk.number)
-    if storage is not None and storage.exists(name):
-        return _chunk_write_staged(job=job, chunk=chunk, open_staged=lambda: storage.open(name, "rb"))
-    assert fmt.read_span is not None
-    skip_invalid = bool(job.options.get("skip_invalid"))
-    matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
     creation = MediaCreation.for_job(job, fmt)
-    sink = _ErrorSink(job)
+    skip_invalid = bool(job.options.get("skip_invalid"))
     # Items found invalid when the chunks were validated: a global key another chunk repeats is
     # known only then, not to the chunk's own check.
-    invalid = (
+    invalid: set[int] = (
         set(
             ImportJobError.objects.filter(
                 job=job, item_index__gte=chunk.item_start, item_index__lt=chunk.item_start + chunk.item_count
-            ).values_list("item_index", flat=True)
+            )
+            .exclude(item_index=None)
+            .values_list("item_index", flat=True)  # type: ignore[arg-type]
         )
         if skip_invalid and creation is not None
         else set()
     )
+    if storage is not None and storage.exists(name):
+        try:
+            return _chunk_write_staged(
+                job=job, chunk=chunk, open_staged=lambda: storage.open(name, "rb"), creation=creation, invalid=invalid
+            )
+        except PlannedMediaTaken:
+            pass  # a media made since validation holds a URL or key: read the rest of the chunk again
+    assert fmt.read_span is not None
+    matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    sink = _ErrorSink(job)
     outcome = WriteOutcome()
     with open_file() as file, gc_relaxed():
         raw_items = fmt.read_span(file, _span(chunk), options=job.options)
@@ -1103,7 +1165,17 @@ def chunk_write_file(
     return outcome
 
 
-def _chunk_write_staged(*, job: ImportJob, chunk: ImportChunk, open_staged: Callable[[], Any]) -> WriteOutcome:
+def _chunk_write_staged(
+    *,
+    job: ImportJob,
+    chunk: ImportChunk,
+    open_staged: Callable[[], Any],
+    creation: MediaCreation | None = None,
+    invalid: Collection[int] = (),
+) -> WriteOutcome:
+    """Write a chunk's staged batches, each after the media it creates. Raises `PlannedMediaTaken`
+    (its batch rolled back) when a planned media is not there to be made as planned, or one of
+    its items was found invalid after it was staged (`invalid`: a key another chunk repeats)."""
     outcome = WriteOutcome()
     with open_staged() as file:
         for record in staged_records(file, after=chunk.checkpoint):
@@ -1112,16 +1184,27 @@ def _chunk_write_staged(*, job: ImportJob, chunk: ImportChunk, open_staged: Call
             if staged is None:
                 continue
             key = _batch_key(chunk.number, record.number)
-            written, items = _write_batch(
-                job,
-                record.number,
-                lambda staged=staged, key=key, record=record: (  # type: ignore[misc]
+            media_counts: Counter[str] = Counter()
+
+            def write(
+                staged: StagedLabelBatch = staged, key: int = key, record: StagedRecord = record,
+                media_counts: Counter[str] = media_counts,
+            ) -> tuple[LabelBatchWritten, int, int]:  # fmt: skip
+                if any(planned.index in invalid for planned in record.media):
+                    raise PlannedMediaTaken
+                if record.media and creation is not None:
+                    media_counts.update(
+                        media_rows_create_planned(
+                            project=creation.project, dataset=creation.dataset(), planned=record.media
+                        )
+                    )
+                return (
                     labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key),
                     record.items,
                     record.skipped,
-                ),
-                chunk=chunk,
-            )
+                )
+
+            written, items = _write_batch(job, record.number, write, chunk=chunk, media_counts=media_counts)
             outcome.labels += written
             outcome.items += items
             outcome.skipped += record.skipped

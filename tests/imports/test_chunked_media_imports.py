@@ -19,7 +19,7 @@ from projects.label_config import label_config_replace
 from projects.models import Media
 from tests.factories import DatasetFactory
 from tests.formats.conftest import LS_CONFIG_XML
-from tests.imports.test_chunked_jobs import eager_workers
+from tests.imports.test_chunked_jobs import STAGES, eager_workers, staged_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,10 +123,11 @@ def test_a_url_another_writer_created_after_our_look_is_found_not_created_again(
     # (another name) goes in with ON CONFLICT DO NOTHING, and the lookup finds the first one's.
     late = _media_new(dataset, MediaRow(location="/0", url=url(1), name="late.jpg"))
     fresh = _media_new(dataset, MediaRow(location="/1", url=url(2)))
-    holding = _media_insert(dataset, {url(1): late, url(2): fresh})
+    holding, inserted = _media_insert(dataset, {url(1): late, url(2): fresh})
 
     assert first[0].created
     assert holding == {url(1): first[0].media_id, url(2): fresh.id}
+    assert inserted == {fresh.id}
     assert Media.objects.filter(url=url(1)).count() == 1
     assert Task.objects.filter(project=ls_project).count() == 2
 
@@ -144,7 +145,7 @@ def test_a_media_whose_name_another_writer_took_meanwhile_is_renamed_and_created
     original = services._media_names_free
     services._media_names_free = lambda **kwargs: None
     try:
-        holding = _media_insert(dataset, {planned.url: planned})
+        holding, _ = _media_insert(dataset, {planned.url: planned})
     finally:
         services._media_names_free = original
 
@@ -228,15 +229,18 @@ def test_a_chunked_media_import_that_fails_while_writing_keeps_what_a_whole_file
     """As without chunks: the batches written stay (the job says how many labels), the job can be
     uploaded again, and nothing is staged; the media the written batches created stay too."""
     calls = {"n": 0}
-    original = pipeline.labels_write_batch
 
-    def fails_on_the_second_batch(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("disk on fire")
-        return original(**kwargs)
+    def fails_on_the_second_batch(original):
+        def write(**kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("disk on fire")
+            return original(**kwargs)
 
-    monkeypatch.setattr(pipeline, "labels_write_batch", fails_on_the_second_batch)
+        return write
+
+    for name in ("labels_write_batch", "labels_write_staged"):  # read again, or staged (PostgreSQL)
+        monkeypatch.setattr(pipeline, name, fails_on_the_second_batch(getattr(pipeline, name)))
     body = json.dumps([ls_task(n) for n in range(6)]).encode()
 
     job = run(ls_project, body, settings, django_capture_on_commit_callbacks, name="t.json", format="label_studio")
@@ -255,6 +259,8 @@ def test_cancelling_a_validated_chunked_media_import_creates_no_media(
               write_when_valid=False)  # fmt: skip
     assert job.status == ImportStatus.VALIDATED
     assert job.summary["media_to_create"] == 7
+    # On PostgreSQL the chunks' labels and media (with their planned ids) are staged.
+    assert staged_files(media_storage, job) == (["000000.stage", "000001.stage", "000002.stage"] if STAGES else [])
 
     job = import_job_cancel(job=job)
     with eager_workers(settings, django_capture_on_commit_callbacks):
@@ -263,6 +269,7 @@ def test_cancelling_a_validated_chunked_media_import_creates_no_media(
 
     assert job.status == ImportStatus.CANCELLED
     assert (Media.objects.count(), Label.objects.count()) == (0, 0)
+    assert staged_files(media_storage, job) == []
 
 
 def test_json_min_rows_of_one_task_across_a_chunk_boundary_make_the_job_read_the_file_whole(
@@ -294,3 +301,42 @@ def test_the_unique_url_index_refuses_a_second_live_url_media_without_a_key(ls_p
     url_media(ls_project, name="c.jpg", url=url(1), global_key="keyed")  # a data row's media: its key is its identity
     other = DatasetFactory(organization=ls_project.organization)
     Media.objects.create(organization=ls_project.organization, dataset=other, name="a.jpg", source="URL", url=url(1))
+
+
+def test_a_url_media_made_outside_the_job_after_validation_is_found_when_the_chunk_is_written(
+    ls_project, media_storage, chunks_of_three, settings, django_capture_on_commit_callbacks
+):
+    """On PostgreSQL the chunk's media ids were planned when it was validated: the media made since
+    holds its URL, so the chunk is read again from the batch that names it, and finds that media."""
+    body = json.dumps([ls_task(n) for n in range(7)]).encode()
+    job = run(ls_project, body, settings, django_capture_on_commit_callbacks, name="t.json", format="label_studio",
+              write_when_valid=False)  # fmt: skip
+    assert job.status == ImportStatus.VALIDATED
+    made = url_media(ls_project, name="uploaded-meanwhile.jpg", url=url(4))
+    task = Task.objects.create(project=ls_project, media=made)
+
+    with eager_workers(settings, django_capture_on_commit_callbacks):
+        import_job_write(job_id=job.pk)
+    job.refresh_from_db()
+
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert Media.objects.filter(url=url(4)).get() == made
+    assert Label.objects.filter(task=task).count() == 1
+    assert (Media.objects.count(), Label.objects.count(), job.labels_written) == (7, 7, 7)
+    assert Task.objects.filter(project=ls_project).count() == 7
+
+
+def test_the_media_of_a_chunked_import_get_tasks_in_every_connected_project(
+    ls_project, project, media_storage, chunks_of_three, settings, django_capture_on_commit_callbacks
+):
+    from tests.factories import ProjectFactory
+
+    other = ProjectFactory(organization=ls_project.organization)
+    ls_project.target_dataset.projects.add(other)
+    body = json.dumps([ls_task(n) for n in range(7)]).encode()
+
+    job = run(ls_project, body, settings, django_capture_on_commit_callbacks, name="t.json", format="label_studio")
+
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert Task.objects.filter(project=other).count() == Task.objects.filter(project=ls_project).count() == 7
+    assert Label.objects.filter(task__project=ls_project).count() == 7
