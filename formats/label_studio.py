@@ -373,7 +373,10 @@ def _url_like(value: Any) -> bool:
 
 def media_name(url: str) -> str:
     """The media name a task's image URL matches: its last path part, without the upload prefix."""
-    name = unquote(PurePosixPath(urlsplit(url).path).name) or url
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1]
+    # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
+    name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
     if "/upload/" in url:
         name = _UPLOAD_PREFIX.sub("", name)
     return name
@@ -750,15 +753,17 @@ class _Converter:
         def px(x: float, y: float) -> list[float]:
             return [round(x * width / 100, 3), round(y * height / 100, 3)]
 
-        mismatch = ErrorDetail(
-            path,
-            "geometry_type_mismatch",
-            f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
-            params=(entry.type,),
-        )
+        def mismatch() -> ErrorDetail:  # made only when needed: this runs for every region
+            return ErrorDetail(
+                path,
+                "geometry_type_mismatch",
+                f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
+                params=(entry.type,),
+            )
+
         if kind == "brushlabels":
             if entry.type != EntryType.SEGMENTATION:
-                self.errors.append(mismatch)
+                self.errors.append(mismatch())
                 return None
             return self._brush(value, width, height, path)
         if kind == "rectanglelabels":
@@ -785,11 +790,11 @@ class _Converter:
                 cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
                 corners = [(0.0, 0.0), (wp, 0.0), (wp, hp), (0.0, hp)]
                 return [[round(x0 + cx * cos - cy * sin, 3), round(y0 + cx * sin + cy * cos, 3)] for cx, cy in corners]
-            self.errors.append(mismatch)
+            self.errors.append(mismatch())
             return None
         if kind == "polygonlabels":
             if entry.type not in (EntryType.POLYGON, EntryType.LINE, EntryType.SEGMENTATION):
-                self.errors.append(mismatch)
+                self.errors.append(mismatch())
                 return None
             raw = value.get("points")
             if not isinstance(raw, list) or not all(
@@ -811,7 +816,7 @@ class _Converter:
             # A polygon drawn for a segmentation class is a segmentation of one ring.
             return [ring] if entry.type == EntryType.SEGMENTATION else ring
         if entry.type != EntryType.POINT:
-            self.errors.append(mismatch)
+            self.errors.append(mismatch())
             return None
         numbers = self._numbers(value, ("x", "y"), path)
         return None if numbers is None else [px(numbers[0], numbers[1])]
