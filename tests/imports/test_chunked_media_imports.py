@@ -340,3 +340,13 @@ def test_the_media_of_a_chunked_import_get_tasks_in_every_connected_project(
     assert job.status == ImportStatus.SUCCEEDED, job.message
     assert Task.objects.filter(project=other).count() == Task.objects.filter(project=ls_project).count() == 7
     assert Label.objects.filter(task__project=ls_project).count() == 7
+
+
+def test_the_bulk_insert_refuses_a_column_the_model_does_not_have_before_it_writes():
+    from labelsite.bulk_insert import rows_insert
+
+    with pytest.raises(ValueError, match="no column"):
+        rows_insert(Media, arrays={"id": ("uuid", []), "colour": ("text", [])})
+    with pytest.raises(ValueError, match="same length"):
+        rows_insert(Media, arrays={"id": ("uuid", [1]), "url": ("varchar", [])})
+    assert Media.objects.count() == 0
