@@ -30,10 +30,9 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 import sys
 from collections import defaultdict
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Annotated, Any
 from urllib.parse import quote
@@ -44,7 +43,7 @@ from PIL import Image, ImageDraw
 from pydantic import ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from formats.jsonsplit import Span, SpanReader, json_array_split, span_part_arrays
+from formats.jsonsplit import PART_ITEMS, Span, SpanShort, json_array_split, span_items
 from formats.reading import (
     YAJL_NOT_UTF8,
     Converted,
@@ -345,53 +344,24 @@ def _too_deep(exc: JsonTooDeep) -> FileError:
     )
 
 
-#: Items per part of a chunk (`split` records where the parts start): about 0.5 MB of JSON,
-#: parsed whole by orjson, which reads the bench's items in 60 % of ijson's time.
-PART_ITEMS = 250
-#: A run of 19 digits or more: a number orjson and ijson read differently (ijson refuses an
-#: integer beyond 64 bits, orjson reads one as a float), so such a part goes to ijson.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-
-
-def _part_items(part: bytes) -> list[Any]:
-    """A part's items, as ijson gives them: by orjson where the two agree, else by ijson
-    (which also accepts what orjson refuses, such as a lone surrogate, and words the errors)."""
-    if not _LONG_NUMBER.search(part):
-        try:
-            items: list[Any] = orjson.loads(part)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            return items
-    return list(ijson.items(io.BytesIO(part), "item", use_float=True))
-
-
-def read_span(file: IO[bytes], span: Span) -> Iterator[RawItem]:
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
     """The items of one span of the file (see `formats.jsonsplit`), numbered as in the whole file.
 
-    A span split into parts (or small enough to be one) is read a part at a time; other
-    spans (chunks planned before parts were recorded) are streamed by ijson.
     Raises `FileError` when the span is not valid JSON; the job then reads the whole file
     with `read`, which places the error by line and column.
     """
-    index = span.item_start
     try:
-        if span.part_starts or span.item_count <= PART_ITEMS:
-            parsed: Iterator[Any] = (data for part in span_part_arrays(file, span) for data in _part_items(part))
-        else:
-            parsed = ijson.items(SpanReader(file, span), "item", use_float=True)
-        for data in parsed:
+        for index, data in span_items(file, span):
             yield RawItem(index=index, location=pointer(index), data=data)
-            index += 1
     except ijson.JSONError as exc:
         raise FileError(ErrorDetail(path="", code="json_syntax", message=str(exc).splitlines()[0])) from exc
     except JsonTooDeep as exc:
         raise _too_deep(exc) from exc
-    if index != span.item_start + span.item_count:
-        raise FileError(ErrorDetail(path="", code="json_syntax", message="the chunk does not hold its items"))
+    except SpanShort as exc:
+        raise FileError(ErrorDetail(path="", code="json_syntax", message=str(exc))) from exc
 
 
-def split(file: IO[bytes], *, every: int) -> list[Span] | None:
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
     return json_array_split(file, every=every, part_items=PART_ITEMS if every % PART_ITEMS == 0 else None)
 
 

@@ -70,6 +70,7 @@ import orjson
 
 from formats.codecs.brush_rle import BrushRleError, rle_decode_mask, rle_encode_mask
 from formats.codecs.mask_polygons import mask_segmentation, segmentation_crop
+from formats.jsonsplit import PART_ITEMS, Span, SpanShort, item_after, json_array_split, span_items
 from formats.media_rows import MediaRow, stored_context
 from formats.reading import (
     BOOLEAN_OPTION,
@@ -306,6 +307,31 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     return flat_rows_group(read_json_tasks(file))
 
 
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
+    """Spans of `every` tasks of a JSON list (a one-task file stays whole)."""
+    return json_array_split(file, every=every, part_items=PART_ITEMS if every % PART_ITEMS == 0 else None)
+
+
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """The tasks of one span, numbered as in the whole file.
+
+    JSON_MIN rows of one task are one item; a span that ends inside such a run of rows cannot
+    be read alone: `FileError`, and the job reads the whole file in one piece instead."""
+    last: RawItem | None = None
+    try:
+        for item in flat_rows_group(RawItem(i, pointer(i), data) for i, data in span_items(file, span)):
+            last = item
+            yield item
+    except ijson.JSONError as exc:
+        raise json_syntax_error(exc) from exc
+    except SpanShort as exc:
+        raise FileError(ErrorDetail("", "json_syntax", str(exc))) from exc
+    if last is not None and FLAT_ROWS in last.data:
+        following = item_after(file, span)
+        if flat_row(following) and following.get("id") == last.data[FLAT_ROWS][-1]["row"].get("id"):
+            raise FileError(ErrorDetail("", "rows_across_chunks", "A task's rows run across two chunks."))
+
+
 def sniff(head: bytes) -> bool:
     text = head[:4096]
     if b"internal_media_ID" in text or b"row_data" in text:
@@ -357,7 +383,10 @@ def _url_like(value: Any) -> bool:
 
 def media_name(url: str) -> str:
     """The media name a task's image URL matches: its last path part, without the upload prefix."""
-    name = unquote(PurePosixPath(urlsplit(url).path).name) or url
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1]
+    # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
+    name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
     if "/upload/" in url:
         name = _UPLOAD_PREFIX.sub("", name)
     return name
@@ -734,15 +763,17 @@ class _Converter:
         def px(x: float, y: float) -> list[float]:
             return [round(x * width / 100, 3), round(y * height / 100, 3)]
 
-        mismatch = ErrorDetail(
-            path,
-            "geometry_type_mismatch",
-            f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
-            params=(entry.type,),
-        )
+        def mismatch() -> ErrorDetail:  # made only when needed: this runs for every region
+            return ErrorDetail(
+                path,
+                "geometry_type_mismatch",
+                f"A {kind} region cannot be stored in {entry.key!r}, which is a {entry.type}.",
+                params=(entry.type,),
+            )
+
         if kind == "brushlabels":
             if entry.type != EntryType.SEGMENTATION:
-                self.errors.append(mismatch)
+                self.errors.append(mismatch())
                 return None
             return self._brush(value, width, height, path)
         if kind == "rectanglelabels":
@@ -769,11 +800,11 @@ class _Converter:
                 cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
                 corners = [(0.0, 0.0), (wp, 0.0), (wp, hp), (0.0, hp)]
                 return [[round(x0 + cx * cos - cy * sin, 3), round(y0 + cx * sin + cy * cos, 3)] for cx, cy in corners]
-            self.errors.append(mismatch)
+            self.errors.append(mismatch())
             return None
         if kind == "polygonlabels":
             if entry.type not in (EntryType.POLYGON, EntryType.LINE, EntryType.SEGMENTATION):
-                self.errors.append(mismatch)
+                self.errors.append(mismatch())
                 return None
             raw = value.get("points")
             if not isinstance(raw, list) or not all(
@@ -795,7 +826,7 @@ class _Converter:
             # A polygon drawn for a segmentation class is a segmentation of one ring.
             return [ring] if entry.type == EntryType.SEGMENTATION else ring
         if entry.type != EntryType.POINT:
-            self.errors.append(mismatch)
+            self.errors.append(mismatch())
             return None
         numbers = self._numbers(value, ("x", "y"), path)
         return None if numbers is None else [px(numbers[0], numbers[1])]
@@ -1674,6 +1705,8 @@ FORMAT = ImportFormat(
     "given as objects; cancelled annotations, drafts and predictions given as ids are not imported.",
     creates_media=True,
     takes_options=True,
+    split=split,
+    read_span=read_span,
 )
 
 EXPORT_FORMATS = (

@@ -13,13 +13,15 @@ are one item, converted by `label_studio.convert` as JSON_MIN rows are.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import IO, Any
 
 from formats import label_studio
+from formats.jsonsplit import Span
 from formats.label_studio import (
     ANNOTATION_OPTION,
     FLAT_ROWS,
+    flat_row,
     flat_rows_group,
     media_row,
     options_check,
@@ -38,6 +40,7 @@ from formats.reading import (
     not_utf8_check,
     not_utf8_error,
 )
+from formats.textsplit import lines_numbered, spans_from_starts, text_range
 from labeling.annotation import MediaAnnotation, MediaRef
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
@@ -47,14 +50,15 @@ ITEM = ItemSchema(
 )
 
 
-def _text_lines(file: IO[bytes]) -> Iterator[str]:
-    """The file's lines as text (each with its line break), a line at most `max_line_bytes()` long."""
+def _text_lines(file: IO[bytes], *, first_line: int = 1) -> Generator[str, None, None]:
+    """The file's lines as text (each with its line break), a line at most `max_line_bytes()` long;
+    `first_line`: the number of the first (a chunk's lines go on the file's numbering)."""
     head = file.read(65536)
     if isinstance(head, str):
         raise TypeError("open the import file in binary mode")
     not_utf8_check(head)
     lines = lines_bounded(file, head=head, fix="Put one row on each line.")
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first_line):
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
@@ -96,8 +100,8 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
     return flat_rows_group(_rows(file), csv=True)
 
 
-def _rows(file: IO[bytes]) -> Iterator[RawItem]:
-    lines = _text_lines(file)
+def _header(lines: Iterator[str]) -> tuple[str, list[str]]:
+    """The delimiter and the column names, from the first line that is not blank."""
     header_line = next((line for line in lines if line.strip()), None)
     if header_line is None:
         raise FileError(ErrorDetail("", "empty_file", "The file is empty; the first line names the columns."))
@@ -113,12 +117,28 @@ def _rows(file: IO[bytes]) -> Iterator[RawItem]:
                 + (f"; {', '.join(map(repr, duplicates))} repeat." if duplicates else "."),
             )
         )
+    return delimiter, header
+
+
+def _rows(file: IO[bytes]) -> Iterator[RawItem]:
+    return _rows_of(file, Span(byte_start=0, byte_end=-1, item_start=0, item_count=-1))
+
+
+def _rows_of(file: IO[bytes], span: Span) -> Iterator[RawItem]:
+    """The rows of the file, or of one span of it (`byte_end` -1: the whole file)."""
+    lines = _text_lines(file)
+    delimiter, header = _header(lines)
+    if span.byte_end >= 0:
+        lines.close()
+        lines = _text_lines(text_range(file, span), first_line=span.line_start)
+    # A row's line is the reader's count of lines after the header's (as Label Studio numbers them).
+    before = span.line_start - 1 if span.byte_end >= 0 else 1
     reader = csv.reader(lines, delimiter=delimiter)
-    index = 0
+    index = span.item_start
     for cells in csv_rows(reader):
         if not any(cell.strip() for cell in cells):
             continue
-        line = reader.line_num + 1
+        line = reader.line_num + before
         if len(cells) != len(header):
             raise FileError(
                 ErrorDetail(
@@ -129,6 +149,45 @@ def _rows(file: IO[bytes]) -> Iterator[RawItem]:
             )
         yield RawItem(index=index, location=f"line {line}", data=dict(zip(header, cells, strict=True)))
         index += 1
+    if span.item_count >= 0 and index != span.item_start + span.item_count:
+        raise FileError(ErrorDetail("", "chunk_short", "the chunk does not hold its rows"))
+
+
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
+    """Spans of about `every` rows, cut between rows (never inside a quoted cell, nor between two rows
+    of one task of Label Studio's CSV export); None keeps the file whole."""
+    counter = [0, 0]
+    try:
+        lines = (
+            raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            for number, raw in enumerate(lines_numbered(lines_bounded(file, fix=""), counter), start=1)
+        )
+        delimiter, header = _header(lines)
+        reader = csv.reader(lines, delimiter=delimiter)
+        starts: list[tuple[int, int, int]] = []
+        index, row_start, row_line, due = 0, counter[0], 2, True
+        previous: dict[str, str] = {}
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                if len(cells) != len(header):
+                    return None
+                data = dict(zip(header, cells, strict=True))
+                one_task = flat_row(previous) and flat_row(data) and previous.get("id") == data.get("id")
+                if due and not one_task:
+                    starts.append((row_start, row_line, index))
+                    due = False
+                index += 1
+                due = due or index - starts[-1][2] >= every
+                previous = data
+            row_start, row_line = counter[0], reader.line_num + 2
+    except (FileError, UnicodeDecodeError, csv.Error):
+        return None
+    return spans_from_starts(starts, end=counter[0], items=index)
+
+
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """The rows of one span (the header read from the file's start), placed by the file's lines."""
+    return flat_rows_group(_rows_of(file, span), csv=True)
 
 
 def convert(
@@ -179,5 +238,7 @@ FORMAT = ImportFormat(
     },
     options_check=options_check,
     creates_media=True,
+    split=split,
+    read_span=read_span,
     takes_options=True,
 )

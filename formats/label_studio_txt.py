@@ -7,9 +7,10 @@ Lines carry data only, so each names (or creates, `creates_media`) one URL media
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import IO, Any
 
+from formats.jsonsplit import Span
 from formats.label_studio_csv import _text_lines
 from formats.label_studio_csv import convert as convert_row
 from formats.reading import (
@@ -21,7 +22,9 @@ from formats.reading import (
     ImportFormat,
     ItemSchema,
     RawItem,
+    lines_bounded,
 )
+from formats.textsplit import spans_from_starts, text_range
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex
 
@@ -29,14 +32,44 @@ ITEM = ItemSchema({"type": "object", "additionalProperties": {"type": "string"}}
 
 
 def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    index = yield from _lines(_text_lines(file), options, first_line=1, index=0)
+    if index == 0:
+        raise FileError(ErrorDetail("", "empty_file", "The file is empty; put one image URL on each line."))
+
+
+def _lines(
+    lines: Iterator[str], options: Mapping[str, Any] | None, *, first_line: int, index: int
+) -> Generator[RawItem, None, int]:
     field = (options or {}).get("image_field") or "image"
-    index = 0
-    for number, line in enumerate(_text_lines(file), start=1):
+    for number, line in enumerate(lines, start=first_line):
         if line.strip():
             yield RawItem(index=index, location=f"line {number}", data={field: line.strip()})
             index += 1
-    if index == 0:
-        raise FileError(ErrorDetail("", "empty_file", "The file is empty; put one image URL on each line."))
+    return index
+
+
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
+    """Spans of `every` lines that are not blank; None keeps the file whole."""
+    starts: list[tuple[int, int, int]] = []
+    offset = index = 0
+    try:
+        for number, line in enumerate(lines_bounded(file, fix=""), start=1):
+            if line.strip():
+                if index % every == 0:
+                    starts.append((offset, number, index))
+                index += 1
+            offset += len(line)
+    except FileError:
+        return None
+    return spans_from_starts(starts, end=offset, items=index)
+
+
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """The lines of one span, numbered and placed as in the whole file."""
+    lines = _text_lines(text_range(file, span), first_line=span.line_start)
+    index = yield from _lines(lines, options, first_line=span.line_start, index=span.item_start)
+    if index != span.item_start + span.item_count:
+        raise FileError(ErrorDetail("", "chunk_short", "the chunk does not hold its lines"))
 
 
 def convert(
@@ -62,5 +95,7 @@ FORMAT = ImportFormat(
     options={"match_by": "name", "image_field": None, "dataset_id": None, "create_media": True},
     option_schemas={"image_field": IMAGE_FIELD_OPTION, "dataset_id": DATASET_ID_OPTION, "create_media": BOOLEAN_OPTION},
     creates_media=True,
+    split=split,
+    read_span=read_span,
     takes_options=True,
 )

@@ -31,9 +31,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import IO, Any
 
+import ijson
 import orjson
 
-from formats.label_studio import _first_byte, json_array_items
+from formats.jsonsplit import PART_ITEMS, Span, SpanShort, json_array_split, span_items
+from formats.label_studio import _first_byte, json_array_items, json_syntax_error
 from formats.labelbox import _LineSchema, json_line
 from formats.media_rows import ATTACHMENT_TYPES, MediaRow, global_key_errors, url_errors
 from formats.reading import DATASET_ID_OPTION, Converted, FileError, ImportFormat, RawItem, lines_bounded, pointer
@@ -425,6 +427,26 @@ def read(file: IO[bytes], *, options: Mapping[str, Any] | None = None) -> Iterat
         )
 
 
+def split(file: IO[bytes], *, every: int, options: Mapping[str, Any] | None = None) -> list[Span] | None:
+    """Spans of `every` rows of a JSON array (NDJSON, and a file over `MAX_ROWS`, stay whole)."""
+    spans = json_array_split(file, every=every, part_items=PART_ITEMS if every % PART_ITEMS == 0 else None)
+    if spans and spans[-1].item_start + spans[-1].item_count > MAX_ROWS:
+        return None  # the whole-file reader refuses it, saying so
+    return spans
+
+
+def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None = None) -> Iterator[RawItem]:
+    """The rows of one span of a JSON array, numbered as in the whole file."""
+    metadata_schema(options or {})
+    try:
+        for index, data in span_items(file, span):
+            yield RawItem(index=index, location=pointer(index), data=data)
+    except ijson.JSONError as exc:
+        raise json_syntax_error(exc) from exc
+    except SpanShort as exc:
+        raise FileError(ErrorDetail("", "json_syntax", str(exc))) from exc
+
+
 def sniff(head: bytes) -> bool:
     return b'"row_data"' in head[:4096]
 
@@ -528,6 +550,8 @@ FORMAT = ImportFormat(
     sniff=sniff,
     creates_media=True,
     takes_options=True,
+    split=split,
+    read_span=read_span,
 )
 
 

@@ -491,10 +491,12 @@ class ImportFormat:
     #: The JSON schema of each of its options that is not a job option (`JOB_OPTION_SCHEMAS`), or
     #: that it narrows; every option has one (checked as the format is declared).
     option_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: `(file, every=...) -> [Span, ...] | None`: byte ranges of `every` items, for chunked jobs.
+    #: `(file, every=..., options=...) -> [Span, ...] | None`: byte ranges of `every` items, for
+    #: chunked jobs; None keeps the file whole (then `read` reports what is wrong with it).
     split: Callable[..., list[Span] | None] | None = None
-    #: `(file, span) -> RawItem, ...`: the items of one span, numbered as in the whole file.
-    read_span: Callable[[IO[bytes], Span], Iterator[RawItem]] | None = None
+    #: `(file, span, options=...) -> RawItem, ...`: the items of one span, numbered and located as in
+    #: the whole file; `FileError` when the span cannot be read alone (the job reads the file whole).
+    read_span: Callable[..., Iterator[RawItem]] | None = None
     #: Whether the first bytes of a file look like this format (tells formats of one file kind apart).
     sniff: Callable[[bytes], bool] | None = None
     #: Items may create media (`Converted.new_media`, written by `imports.media_create`).

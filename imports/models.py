@@ -112,6 +112,8 @@ class ImportChunk(models.Model):
     # Where the chunk's later parts start (byte offsets in the file), for readers that parse
     # a chunk a part at a time (`formats.jsonsplit.Span.part_starts`).
     part_starts = models.JSONField(default=list, blank=True)
+    # The file's line number where the chunk starts (text files name their errors by line).
+    line_start = models.IntegerField(default=1)
     status = models.CharField(max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Claims of the chunk's running phase by a worker (see `ImportJob.attempts`).
@@ -121,6 +123,12 @@ class ImportChunk(models.Model):
     items_skipped = models.IntegerField(default=0)
     labels = models.IntegerField(default=0)
     error_count = models.IntegerField(default=0)
+    # Valid items that create (or, by URL, reuse) a media: the job's `media_to_create`.
+    media_new = models.IntegerField(default=0)
+    # The global keys the chunk's valid items create media with: sorted records of an 8-byte
+    # digest of the lower-case key and the item's index, so that the job finds a key two chunks
+    # repeat without one worker reading the whole file (`imports.pipeline.chunks_key_repeats`).
+    global_keys = models.BinaryField(default=b"", blank=True)
     classes = models.JSONField(default=dict, blank=True)
     # The classes its valid items use (entry id -> key): the job's write checks that they still exist.
     entries = models.JSONField(default=dict, blank=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import heapq
 import os
 import struct
@@ -30,6 +31,7 @@ from itertools import islice
 from typing import Any
 from uuid import UUID
 
+import orjson
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage
@@ -39,7 +41,7 @@ from django.utils import timezone
 from jsonschema import Draft7Validator
 
 from formats.jsonsplit import Span
-from formats.media_rows import MediaRow, media_row_errors
+from formats.media_rows import MediaRow, duplicate_global_key, media_row_errors
 from formats.reading import (
     Converted,
     FileError,
@@ -51,7 +53,16 @@ from formats.reading import (
     pointer,
     schema_error_detail,
 )
-from imports.media_create import GlobalKeyChecker, media_rows_create, media_rows_dataset, media_rows_dataset_errors
+from imports.media_create import (
+    GlobalKeyChecker,
+    PlannedMedia,
+    PlannedMediaTaken,
+    media_planned_ids,
+    media_rows_create,
+    media_rows_create_planned,
+    media_rows_dataset,
+    media_rows_dataset_errors,
+)
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task
@@ -307,6 +318,9 @@ class CheckedItem:
     new_media: MediaRow | None = None
     #: The value the item's media is matched by (remembered once its new media exists).
     reference_value: str | None = None
+    #: The id its new media will have, planned while a staged chunk is validated (its `task_id`
+    #: is then the planned task's: `imports.media_create.media_planned_ids`).
+    planned_media_id: UUID | None = None
 
     @property
     def skipped(self) -> bool:
@@ -639,6 +653,7 @@ def _validate_items(
     sink: _ErrorSink,
     on_progress: Callable[[int], None],
     task_ids: set[bytes] | None = None,
+    keys: list[tuple[bytes, int, str, str]] | None = None,
 ) -> None:
     for item in items:
         report.items += 1
@@ -649,8 +664,13 @@ def _validate_items(
         elif item.skipped:
             report.items_skipped += 1
         elif item.annotation is not None:
-            if item.new_media is not None:
+            new = item.new_media
+            if new is not None:
                 report.media_new += 1
+                if task_ids is not None and item.task_id is None and not new.global_key:
+                    task_ids.add(new_media_task(new.url))
+                if keys is not None and new.global_key:
+                    keys.append((_key_digest(new.global_key), item.index, new.global_key, new.global_key_place()))
             report.labels += shape_count(item.annotation.shapes)
             _count_classes(item.annotation.shapes, report.classes, report.entries)
             if task_ids is not None and item.task_id is not None:
@@ -721,16 +741,19 @@ def _span(chunk: ImportChunk) -> Span:
         item_start=chunk.item_start,
         item_count=chunk.item_count,
         part_starts=tuple(chunk.part_starts),
+        line_start=chunk.line_start,
     )
 
 
 def job_chunks_plan(*, job: ImportJob, fmt: ImportFormat, open_file: Callable[[], Any], every: int) -> int:
     """Split the job's file into chunks of `every` items (rows of ImportChunk); 0 when it stays whole."""
-    if fmt.split is None or fmt.read_span is None or fmt.creates_media:
-        # A format that creates media checks its global keys across the whole file: one worker.
+    if fmt.split is None or fmt.read_span is None or job.summary.get("whole_file"):
         return 0
+    creation = MediaCreation.for_job(job, fmt)
+    if creation is not None and creation.setup_errors():
+        return 0  # the whole file's validation reports them, before reading an item
     with open_file() as file:
-        spans = fmt.split(file, every=every)
+        spans = fmt.split(file, every=every, options=job.options)
     if not spans or len(spans) < 2:
         return 0
     ImportChunk.objects.bulk_create(
@@ -743,6 +766,7 @@ def job_chunks_plan(*, job: ImportJob, fmt: ImportFormat, open_file: Callable[[]
                 item_start=span.item_start,
                 item_count=span.item_count,
                 part_starts=list(span.part_starts),
+                line_start=span.line_start,
             )
             for number, span in enumerate(spans)
         ]
@@ -758,13 +782,19 @@ def chunk_validate_file(
     config: LabelConfigIndex,
     open_file: Callable[[], Any],
     storage: Storage | None = None,
-) -> tuple[ValidationReport, bytes]:
+) -> ChunkValidated:
     """Check the items of one chunk; store its errors; add its progress to the job's.
 
     With a `storage` (PostgreSQL), the chunk's write batches are staged on the way
-    (`ChunkStager`): the write phase then copies them without reading the file again.
-    Returns the report and the chunk's task ids (sorted, 16 bytes each). Raises `FileError`
-    when the chunk cannot be parsed alone.
+    (`ChunkStager`): the write phase then copies them without reading the file again. A media
+    an item creates gets its ids now (`media_planned_ids`, the same in every chunk for one URL
+    or key) and is staged with the batch; the write creates it with them before the labels.
+    Raises `FileError` when the chunk cannot be parsed alone.
+
+    The media a chunk asks for are checked as a job without chunks checks them: each row's
+    own rules, its global key against the organisation's media and the chunk's earlier rows.
+    Keys that two chunks repeat are found when the job's chunks are all validated
+    (`chunks_key_repeats`), from the keys each chunk records.
     """
     assert fmt.read_span is not None
     last = chunk.item_start + chunk.item_count
@@ -772,7 +802,9 @@ def chunk_validate_file(
     sink = _ErrorSink(job)
     report = ValidationReport()
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    creation = MediaCreation.for_job(job, fmt)
     task_ids: set[bytes] = set()
+    keys: list[tuple[bytes, int, str, str]] = []
     reported = 0
 
     def progress(done: int) -> None:
@@ -785,23 +817,119 @@ def chunk_validate_file(
         if stager is not None:
             stack.callback(stager.close)
         checked = items_check(
-            fmt.read_span(file, _span(chunk)), fmt=fmt, config=config, matcher=matcher, options=job.options
+            fmt.read_span(file, _span(chunk), options=job.options),
+            fmt=fmt,
+            config=config,
+            matcher=matcher,
+            options=job.options,
+            creation=creation,
         )
         if stager is not None:
-            checked = stager.staging(checked)
-        _validate_items(checked, report=report, sink=sink, on_progress=progress, task_ids=task_ids)
+            checked = stager.staging(stager.planning(checked) if creation is not None else checked)
+        _validate_items(checked, report=report, sink=sink, on_progress=progress, task_ids=task_ids, keys=keys)
         sink.flush()
         progress(report.items)
         if stager is not None and storage is not None:
             stager.save(storage)
     report.errors = sink.total
-    return report, b"".join(sorted(task_ids))
+    return ChunkValidated(report, b"".join(sorted(task_ids)), global_keys_record(keys))
+
+
+@dataclass(frozen=True)
+class ChunkValidated:
+    report: ValidationReport
+    #: The chunk's tasks, sorted, 16 bytes each; a media it creates by URL counts as the task
+    #: of that URL (`new_media_task`), so that chunks creating one URL write in file order.
+    task_ids: bytes
+    #: The global keys of the media it creates (`global_keys_record`).
+    global_keys: bytes
+
+
+def new_media_task(url: str) -> bytes:
+    """The 16 bytes that stand for the task of a media an import creates from `url`."""
+    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16, person=b"new-media-url").digest()
+
+
+_KEY_HEAD = struct.Struct("<8siHH")  # digest of the lower-case key, item index, key length, place length
+
+
+def global_keys_record(keys: list[tuple[bytes, int, str, str]]) -> bytes:
+    """(digest, item index, key, place) records, sorted by digest and index, as bytes."""
+    parts = []
+    for digest, index, key, place in sorted(keys):
+        key_bytes, place_bytes = key.encode("utf-8", "surrogatepass"), place.encode("utf-8", "surrogatepass")
+        parts.append(_KEY_HEAD.pack(digest, index, len(key_bytes), len(place_bytes)) + key_bytes + place_bytes)
+    return b"".join(parts)
+
+
+def _key_records(blob: bytes) -> Iterator[tuple[bytes, int, str, str]]:
+    offset = 0
+    while offset < len(blob):
+        digest, index, key_length, place_length = _KEY_HEAD.unpack_from(blob, offset)
+        offset += _KEY_HEAD.size
+        key = blob[offset : offset + key_length].decode("utf-8", "surrogatepass")
+        offset += key_length
+        place = blob[offset : offset + place_length].decode("utf-8", "surrogatepass")
+        offset += place_length
+        yield digest, index, key, place
+
+
+def _key_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.lower().encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def chunks_key_repeats_report(*, job: ImportJob, blobs: list[bytes], report: ValidationReport) -> None:
+    """Store an error for each media whose global key an earlier item of another chunk has, and
+    count its item invalid (`blobs`: the chunks' `global_keys`)."""
+    if len(blobs) < 2:
+        return
+    sink = _ErrorSink(job)
+    for index, detail in chunks_key_repeats(blobs):
+        sink.add(index, detail)
+        report.items_invalid += 1
+        report.media_new -= 1
+    sink.flush()
+    report.errors += sink.total
+
+
+def chunks_key_repeats(blobs: Iterable[bytes]) -> Iterator[tuple[int, ErrorDetail]]:
+    """(item index, error) of each media a chunk creates with a global key that an earlier item of
+    another chunk has too (the first in the file keeps it, as in a job without chunks)."""
+    previous: tuple[bytes, str] | None = None
+    for digest, index, key, place in heapq.merge(*(_key_records(blob) for blob in blobs)):
+        current = (digest, key.lower())
+        if current == previous:
+            yield index, duplicate_global_key(place, key)
+        previous = current
 
 
 # --- staging: validated write batches kept in storage until the write phase ---------------------
 
 _ENDED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
-_RECORD_HEAD = struct.Struct("<iiiII")  # batch number, items, items skipped, header length, COPY data length
+#: Batch number, items, items skipped, header length, COPY data length, media length.
+_RECORD_HEAD = struct.Struct("<iiiIII")
+
+
+def _media_record(item: CheckedItem) -> list[Any]:
+    """A new media of a staged batch: its planned ids, the item's index and the row, as JSON."""
+    row = item.new_media
+    assert row is not None
+    assert item.planned_media_id is not None
+    assert item.task_id is not None
+    return [item.planned_media_id.hex, item.task_id.hex, item.index, row.location, row.url, row.name,
+            row.global_key, row.external_id, row.metadata, row.attachments, row.width, row.height,
+            row.key_location]  # fmt: skip
+
+
+def _media_planned(record: list[Any]) -> PlannedMedia:
+    media_id, task_id, _, location, url, name, global_key, external_id, metadata, attachments, width, height, key = (
+        record
+    )
+    row = MediaRow(
+        location=location, url=url, name=name, global_key=global_key, external_id=external_id,
+        metadata=metadata, attachments=attachments, width=width, height=height, key_location=key,
+    )  # fmt: skip
+    return PlannedMedia(row=row, media_id=UUID(media_id), task_id=UUID(task_id), index=record[2])
 
 
 def staged_dir(job_id: UUID) -> str:
@@ -828,9 +956,18 @@ class ChunkStager:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); gone if the worker dies
         self.useful = True
 
+    def planning(self, items: Iterable[CheckedItem]) -> Iterator[CheckedItem]:
+        """Give each valid item that creates a media the media and task ids the job plans for it,
+        so that its labels can be staged; the write creates the media with them."""
+        for item in items:
+            if item.new_media is not None and item.task_id is None and not item.errors:
+                item.planned_media_id, item.task_id = media_planned_ids(self.job_id, item.new_media)
+            yield item
+
     def staging(self, items: Iterable[CheckedItem]) -> Iterator[CheckedItem]:
         """Pass the items through, staging them in batches."""
         writable: list[tuple[Any, Any]] = []
+        media: list[list[Any]] = []
         number = count = labels = 0
         for item in items:
             yield item
@@ -843,22 +980,28 @@ class ChunkStager:
             if item.writable:
                 writable.append((item.task_id, item.annotation))
                 labels += shape_count(item.annotation.shapes)  # type: ignore[union-attr]
+                if item.planned_media_id is not None and item.new_media is not None:
+                    media.append(_media_record(item))
             if labels >= WRITE_BATCH_LABELS or count >= WRITE_BATCH_ITEMS:
-                self._stage(number, writable, count)
-                number, writable, count, labels = number + 1, [], 0, 0
+                self._stage(number, writable, count, media)
+                number, writable, count, labels, media = number + 1, [], 0, 0, []
         if count and self.useful:
-            self._stage(number, writable, count)
+            self._stage(number, writable, count, media)
 
-    def _stage(self, number: int, writable: list[tuple[Any, Any]], count: int) -> None:
+    def _stage(self, number: int, writable: list[tuple[Any, Any]], count: int, media: list[list[Any]]) -> None:
         batch = labels_batch_stage(
             items=writable, import_job_id=self.job_id, import_batch=_batch_key(self.chunk_number, number)
         )
         header = batch.header()
+        media_data = orjson.dumps(media) if media else b""
         self.file.write(
-            _RECORD_HEAD.pack(number, len(writable), count - len(writable), len(header), len(batch.copy_data))
+            _RECORD_HEAD.pack(
+                number, len(writable), count - len(writable), len(header), len(batch.copy_data), len(media_data)
+            )
         )
         self.file.write(header)
         self.file.write(batch.copy_data)
+        self.file.write(media_data)
         gc_batch_done()
 
     def save(self, storage: Storage) -> None:
@@ -887,19 +1030,22 @@ class StagedRecord:
     items: int
     skipped: int
     batch: StagedLabelBatch | None  # None when skipped over (written before)
+    #: The media the batch creates (their planned ids), before its labels.
+    media: list[PlannedMedia] = field(default_factory=list)
 
 
 def staged_records(file: Any, *, after: int = -1) -> Iterator[StagedRecord]:
     """The staged batches of a chunk in order; those numbered up to `after` are not decoded."""
     while head := file.read(_RECORD_HEAD.size):
-        number, items, skipped, header_length, data_length = _RECORD_HEAD.unpack(head)
+        number, items, skipped, header_length, data_length, media_length = _RECORD_HEAD.unpack(head)
         if number <= after:
-            file.seek(header_length + data_length, 1)
+            file.seek(header_length + data_length + media_length, 1)
             yield StagedRecord(number, items, skipped, None)
             continue
         header = file.read(header_length)
         data = file.read(data_length)
-        yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data))
+        media = [_media_planned(record) for record in orjson.loads(file.read(media_length))] if media_length else []
+        yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data), media)
 
 
 def staged_remove(storage: Storage, job_id: UUID) -> None:
@@ -956,34 +1102,61 @@ def chunk_write_file(
     From the batches staged during validation when `storage` holds them; otherwise the
     chunk is read and converted again."""
     name = staged_name(job.pk, chunk.number)
-    if storage is not None and storage.exists(name):
-        return _chunk_write_staged(job=job, chunk=chunk, open_staged=lambda: storage.open(name, "rb"))
-    assert fmt.read_span is not None
+    creation = MediaCreation.for_job(job, fmt)
     skip_invalid = bool(job.options.get("skip_invalid"))
+    # Items found invalid when the chunks were validated: a global key another chunk repeats is
+    # known only then, not to the chunk's own check.
+    invalid: set[int] = (
+        set(
+            ImportJobError.objects.filter(
+                job=job, item_index__gte=chunk.item_start, item_index__lt=chunk.item_start + chunk.item_count
+            )
+            .exclude(item_index=None)
+            .values_list("item_index", flat=True)  # type: ignore[arg-type]
+        )
+        if skip_invalid and creation is not None
+        else set()
+    )
+    if storage is not None and storage.exists(name):
+        try:
+            return _chunk_write_staged(
+                job=job, chunk=chunk, open_staged=lambda: storage.open(name, "rb"), creation=creation, invalid=invalid
+            )
+        except PlannedMediaTaken:
+            pass  # a media made since validation holds a URL or key: read the rest of the chunk again
+    assert fmt.read_span is not None
     matcher = MediaMatcher(project_id=job.project_id, match_by=job.options.get("match_by", "id"))
+    sink = _ErrorSink(job)
     outcome = WriteOutcome()
     with open_file() as file, gc_relaxed():
-        raw_items = fmt.read_span(file, _span(chunk))
+        raw_items = fmt.read_span(file, _span(chunk), options=job.options)
         checked = items_check(
-            raw_items, fmt=fmt, config=config, matcher=matcher, check_schema=skip_invalid, options=job.options
+            raw_items,
+            fmt=fmt,
+            config=config,
+            matcher=matcher,
+            check_schema=skip_invalid,
+            options=job.options,
+            creation=creation,
         )
         for number, batch in _batches(checked):
             outcome.batches += 1
             if number <= chunk.checkpoint:
                 continue
-            writable = [(item.task_id, item.annotation) for item in batch if item.writable]
+            for item in batch:
+                if item.index in invalid:
+                    item.annotation, item.new_media = None, None
             key = _batch_key(chunk.number, number)
-            skipped = len(batch) - len(writable)
+            media_counts: Counter[str] = Counter()
             written, items = _write_batch(
                 job,
                 number,
-                lambda writable=writable, key=key, skipped=skipped: (  # type: ignore[misc]
-                    labels_write_batch(items=writable, import_job_id=job.pk, import_batch=key),
-                    len(writable),
-                    skipped,
+                lambda batch=batch, key=key, media_counts=media_counts: _write_items(  # type: ignore[misc]
+                    job, key, batch, creation=creation, matcher=matcher, sink=sink, media_counts=media_counts
                 ),
                 chunk=chunk,
                 entry_ids=_entry_ids(item for item in batch if item.writable),
+                media_counts=media_counts,
             )
             gc_batch_done()
             outcome.labels += written
@@ -992,7 +1165,17 @@ def chunk_write_file(
     return outcome
 
 
-def _chunk_write_staged(*, job: ImportJob, chunk: ImportChunk, open_staged: Callable[[], Any]) -> WriteOutcome:
+def _chunk_write_staged(
+    *,
+    job: ImportJob,
+    chunk: ImportChunk,
+    open_staged: Callable[[], Any],
+    creation: MediaCreation | None = None,
+    invalid: Collection[int] = (),
+) -> WriteOutcome:
+    """Write a chunk's staged batches, each after the media it creates. Raises `PlannedMediaTaken`
+    (its batch rolled back) when a planned media is not there to be made as planned, or one of
+    its items was found invalid after it was staged (`invalid`: a key another chunk repeats)."""
     outcome = WriteOutcome()
     with open_staged() as file:
         for record in staged_records(file, after=chunk.checkpoint):
@@ -1001,16 +1184,27 @@ def _chunk_write_staged(*, job: ImportJob, chunk: ImportChunk, open_staged: Call
             if staged is None:
                 continue
             key = _batch_key(chunk.number, record.number)
-            written, items = _write_batch(
-                job,
-                record.number,
-                lambda staged=staged, key=key, record=record: (  # type: ignore[misc]
+            media_counts: Counter[str] = Counter()
+
+            def write(
+                staged: StagedLabelBatch = staged, key: int = key, record: StagedRecord = record,
+                media_counts: Counter[str] = media_counts,
+            ) -> tuple[LabelBatchWritten, int, int]:  # fmt: skip
+                if any(planned.index in invalid for planned in record.media):
+                    raise PlannedMediaTaken
+                if record.media and creation is not None:
+                    media_counts.update(
+                        media_rows_create_planned(
+                            project=creation.project, dataset=creation.dataset(), planned=record.media
+                        )
+                    )
+                return (
                     labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key),
                     record.items,
                     record.skipped,
-                ),
-                chunk=chunk,
-            )
+                )
+
+            written, items = _write_batch(job, record.number, write, chunk=chunk, media_counts=media_counts)
             outcome.labels += written
             outcome.items += items
             outcome.skipped += record.skipped
@@ -1103,13 +1297,15 @@ def job_write_file(
                     for detail in item.errors:
                         sink.add(item.index, detail)
             sink.flush()
+            media_counts: Counter[str] = Counter()
             written, items = _write_batch(
                 job,
                 number,
-                lambda batch=batch, number=number: _write_items(  # type: ignore[misc]
-                    job, number, batch, creation=creation, matcher=matcher, sink=sink
+                lambda batch=batch, number=number, media_counts=media_counts: _write_items(  # type: ignore[misc]
+                    job, number, batch, creation=creation, matcher=matcher, sink=sink, media_counts=media_counts
                 ),
                 entry_ids=_entry_ids(item for item in batch if item.writable),
+                media_counts=media_counts,
             )
             gc_batch_done()
             outcome.labels += written
@@ -1127,22 +1323,24 @@ def _write_items(
     creation: MediaCreation | None,
     matcher: MediaMatcher,
     sink: _ErrorSink,
+    media_counts: Counter[str],
 ) -> tuple[LabelBatchWritten, int, int]:
-    """A batch of a job without chunks: its new media first (a refused row is skipped), then its labels."""
+    """A batch: its new media first (a refused row is skipped), then its labels."""
     if creation is not None:
-        _media_create(job, batch, creation=creation, matcher=matcher, sink=sink)
+        media_counts.update(_media_create(batch, creation=creation, matcher=matcher, sink=sink))
     writable = [(item.task_id, item.annotation) for item in batch if item.writable and item.task_id is not None]
     result = labels_write_batch(items=writable, import_job_id=job.pk, import_batch=number)  # type: ignore[arg-type]
     return result, len(writable), len(batch) - len(writable)
 
 
 def _media_create(
-    job: ImportJob, batch: list[CheckedItem], *, creation: MediaCreation, matcher: MediaMatcher, sink: _ErrorSink
-) -> None:
-    """Create the batch's new media (in the caller's transaction) and give their items a task."""
+    batch: list[CheckedItem], *, creation: MediaCreation, matcher: MediaMatcher, sink: _ErrorSink
+) -> Counter[str]:
+    """Create the batch's new media (in the caller's transaction) and give their items a task;
+    answers how many were created, found by URL and refused."""
     pending = [item for item in batch if item.writable and item.task_id is None and item.new_media is not None]
     if not pending:
-        return
+        return Counter()
     outcomes = media_rows_create(
         project=creation.project,
         dataset=creation.dataset(),
@@ -1162,10 +1360,7 @@ def _media_create(
         if item.reference_value:
             matcher.remember(item.reference_value, result.task_id)
     sink.flush()
-    summary = ImportJob.objects.values_list("summary", flat=True).get(pk=job.pk)
-    for key, count in (("media_created", created), ("media_reused", reused), ("media_failed", failed)):
-        summary[key] = summary.get(key, 0) + count
-    ImportJob.objects.filter(pk=job.pk).update(summary=summary)
+    return Counter(media_created=created, media_reused=reused, media_failed=failed)
 
 
 def _write_batch(
@@ -1175,6 +1370,7 @@ def _write_batch(
     *,
     chunk: ImportChunk | None = None,
     entry_ids: Collection[str] = (),
+    media_counts: Counter[str] | None = None,
 ) -> tuple[int, int]:
     """One batch in one transaction, with the checkpoint that says it is written; returns
     (labels written, items written). `write` writes the batch in that transaction and says
@@ -1236,6 +1432,14 @@ def _write_batch(
             # see `_fail_configuration_changed`): this batch goes too. PostgreSQL re-reads the
             # row this UPDATE waited for, so a batch that commits after that removal is none.
             raise JobStopped
+        if media_counts is not None and (media_counts["media_created"] or media_counts["media_reused"] or
+                                         media_counts["media_failed"]):  # fmt: skip
+            # The media counts in the job's summary, added while the UPDATE above holds the
+            # job row: the other chunks' batches add theirs one after the other.
+            summary = ImportJob.objects.values_list("summary", flat=True).get(pk=job.pk)
+            for name in ("media_created", "media_reused", "media_failed"):
+                summary[name] = summary.get(name, 0) + media_counts[name]
+            ImportJob.objects.filter(pk=job.pk).update(summary=summary)
     if number == 0 and (chunk is None or chunk.number == 0):
         # The job's first batch, committed: a table that was empty or small has grown a lot
         # and keeps growing. Fresh statistics keep the labeling page's reads on the right

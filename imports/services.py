@@ -52,6 +52,7 @@ from imports.pipeline import (
     ValidationReport,
     chunk_validate_file,
     chunk_write_file,
+    chunks_key_repeats_report,
     chunks_share_tasks,
     items_check,
     job_chunks_plan,
@@ -620,9 +621,10 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
     try:
         fmt = format_get(name=job.format)
         config = label_config_index(configuration=job.project.label_configuration)
-        report, task_ids = chunk_validate_file(
+        validated = chunk_validate_file(
             job=job, chunk=chunk, fmt=fmt, config=config, open_file=lambda: _open(job), storage=staging_storage(job)
         )
+        report = validated.report
     except FileError:
         ImportChunk.objects.filter(pk=chunk.pk).update(status=ChunkStatus.BROKEN, heartbeat_at=timezone.now())
         return _validation_finish_if_complete(job_id)
@@ -643,7 +645,9 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
         error_count=report.errors,
         classes=dict(report.classes),
         entries=report.entries,
-        task_ids=task_ids,
+        task_ids=validated.task_ids,
+        media_new=report.media_new,
+        global_keys=validated.global_keys,
     )
     _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
     return _validation_finish_if_complete(job_id)
@@ -667,6 +671,7 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
                 "error_count",
                 "classes",
                 "entries",
+                "media_new",
             )
         )
         if job.status != ImportStatus.VALIDATING or not chunks:
@@ -677,7 +682,8 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
         if broken:
             # A chunk is not valid JSON by itself: read the file in one piece, which places the error.
             ImportChunk.objects.filter(job=job).delete()
-            summary = {k: v for k, v in job.summary.items() if k != "chunks"}
+            # Once: planned again, the same chunks would break again.
+            summary = {**{k: v for k, v in job.summary.items() if k != "chunks"}, "whole_file": True}
             ImportJob.objects.filter(pk=job_id).update(summary=summary, heartbeat_at=None, attempts=0)
     if broken:
         return import_job_validate(job_id=job_id)
@@ -698,6 +704,9 @@ def _validation_finish_if_complete(job_id: UUID) -> ImportJob:
             report.errors += chunk["error_count"]
             report.classes.update(chunk["classes"])
             report.entries.update(chunk["entries"])
+            report.media_new += chunk["media_new"]
+        keys = ImportChunk.objects.filter(job=job).exclude(global_keys=b"").values_list("global_keys", flat=True)
+        chunks_key_repeats_report(job=job, blobs=[bytes(blob) for blob in keys], report=report)
         blobs = (bytes(blob) for blob in ImportChunk.objects.filter(job=job).values_list("task_ids", flat=True))
         if chunks_share_tasks(blobs):
             ImportJob.objects.filter(pk=job_id).update(summary={**job.summary, "write_in_order": True})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
@@ -31,6 +32,7 @@ from labeling.models import (
     TaskState,
 )
 from labeling.selectors import task_annotation_get
+from labelsite.bulk_insert import rows_insert
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
@@ -43,6 +45,23 @@ TASK_BATCH = 2000
 def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID]) -> int:
     """One task per new media in every project the dataset is connected to, in bulk."""
     project_ids = list(dataset.projects.values_list("id", flat=True))
+    if connection.vendor == "postgresql":
+        # One statement per project: only the ids vary (`labelsite.bulk_insert`).
+        with transaction.atomic():
+            created = 0
+            for project_id in project_ids:
+                created += len(
+                    rows_insert(
+                        Task,
+                        arrays={
+                            "id": ("uuid", [uuid.uuid4() for _ in media_ids]),
+                            "media_id": ("uuid", list(media_ids)),
+                        },
+                        constants={"project_id": project_id},
+                    )
+                )
+            table_statistics_refresh_after_write(table=Task._meta.db_table, rows=created)
+        return created
     tasks = [Task(project_id=project_id, media_id=media_id) for project_id in project_ids for media_id in media_ids]
     with transaction.atomic():
         Task.objects.bulk_create(tasks, batch_size=TASK_BATCH, ignore_conflicts=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -139,6 +140,11 @@ def _ip_literal(host: str) -> IPAddress | None:
     return None
 
 
+#: Whitespace (`\s` is `str.isspace` in a str pattern) or one of < > | ": one regex pass, not
+#: a Python test per character (a fifth of the URL check of an import's 100,000 rows).
+_UNSAFE_URL_CHARACTER = re.compile(r'[\s<>|"]')
+
+
 def url_shape_problem(url: str, *, allowlist: UrlAllowList | None = None) -> str | None:
     """Why a URL is not one we would ever fetch, judged from its text alone (no DNS lookup);
     None when it passes. For URLs that are stored now and fetched later (URL media of an
@@ -155,7 +161,7 @@ def url_shape_problem(url: str, *, allowlist: UrlAllowList | None = None) -> str
         return "it has no host"
     if parts.username or parts.password:
         return "URLs with credentials are not fetched"
-    if any(c.isspace() or c in '<>|"' for c in url):
+    if _UNSAFE_URL_CHARACTER.search(url):
         return 'it holds a space or one of < > | " (encode them, e.g. %20)'
     name = host.rstrip(".").lower()
     local = name == "localhost" or name.endswith(".localhost")

@@ -293,6 +293,13 @@ class Media(models.Model):
                 condition=Q(deleted_at__isnull=True, global_key__isnull=False),
                 name="media_unique_live_global_key",
             ),
+            # A URL media without a global key is its URL: an import's chunks creating the same
+            # URL at once get one media (INSERT ... ON CONFLICT DO NOTHING, then a lookup).
+            models.UniqueConstraint(
+                fields=["dataset", "url"],
+                condition=Q(deleted_at__isnull=True, global_key__isnull=True, source=MediaSource.URL),
+                name="media_unique_live_url",
+            ),
             models.CheckConstraint(condition=Q(source__in=MediaSource.values), name="media_source_valid"),
         ]
         indexes = [

@@ -12,15 +12,17 @@ from datetime import timedelta
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from labelsite.bulk_insert import rows_insert
 from labelsite.errors import (
     AlreadyExists,
     Conflict,
@@ -645,6 +647,67 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media], probe: bool = Tr
     """
     if not media:
         return
+    _media_names_free(dataset=dataset, media=media)
+    Media.objects.bulk_create(media, batch_size=1000)
+    _media_inserted(dataset=dataset, media_ids=[m.id for m in media], probe=probe)
+
+
+def media_bulk_insert_new(*, dataset: Dataset, media: list[Media]) -> set[Any]:
+    """Insert the media that no live media holds yet (its URL, global key or name) and answer
+    the ids of those inserted: `INSERT ... ON CONFLICT DO NOTHING`, then one query.
+
+    For writers that run at once (an import's chunks): two creating the same URL or global key
+    get one media, decided by the database's unique indexes; the caller finds the others'
+    media by URL or global key (a name taken meanwhile is the caller's to rename and retry).
+    Not probed: the import queues the probe when it ends.
+    """
+    if not media:
+        return set()
+    _media_names_free(dataset=dataset, media=media)
+    if connection.vendor == "postgresql":
+        inserted = {row[0] for row in _media_rows_insert(dataset, media)}
+    else:
+        Media.objects.bulk_create(media, batch_size=1000, ignore_conflicts=True)
+        inserted = set(Media.objects.filter(id__in=[m.id for m in media]).values_list("id", flat=True))
+    _media_inserted(dataset=dataset, media_ids=[m.id for m in media if m.id in inserted], probe=False)
+    return inserted
+
+
+def _media_rows_insert(dataset: Dataset, media: list[Media]) -> list[tuple[Any, ...]]:
+    """New media of one dataset in one statement (`labelsite.bulk_insert`): the columns a media
+    made from a URL or a data row sets vary; the others take their defaults."""
+    dumps = orjson.dumps
+    return rows_insert(
+        Media,
+        arrays={
+            "id": ("uuid", [m.id for m in media]),
+            "name": ("varchar", [m.name for m in media]),
+            "source": ("varchar", [m.source for m in media]),
+            "url": ("varchar", [m.url for m in media]),
+            "mime_type": ("varchar", [m.mime_type for m in media]),
+            "global_key": ("varchar", [m.global_key for m in media]),
+            "external_id": ("varchar", [m.external_id for m in media]),
+            "metadata": ("jsonb", [dumps(m.metadata).decode() for m in media]),
+            "attachments": ("jsonb", [dumps(m.attachments).decode() for m in media]),
+            "width": ("integer", [m.width for m in media]),
+            "height": ("integer", [m.height for m in media]),
+        },
+        constants={"organization_id": dataset.organization_id, "dataset_id": dataset.pk},
+    )
+
+
+def _media_inserted(*, dataset: Dataset, media_ids: list[Any], probe: bool) -> None:
+    if not media_ids:
+        return
+    # The next import looks these media up at once: the planner must know they exist.
+    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media_ids))
+    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=media_ids)
+    if probe:
+        media_probe_queue_on_commit(organization_id=dataset.organization_id)
+
+
+def _media_names_free(*, dataset: Dataset, media: list[Media]) -> None:
+    """Give each media whose name is taken in the dataset (or by an earlier one) a numbered suffix."""
     taken = set(
         Media.objects.filter(dataset=dataset, deleted_at__isnull=True, name__in=[m.name for m in media]).values_list(
             "name", flat=True
@@ -659,12 +722,6 @@ def _media_bulk_insert(*, dataset: Dataset, media: list[Media], probe: bool = Tr
                 counter += 1
             item.name = f"{base} ({counter}){suffix}"
         taken.add(item.name)
-    Media.objects.bulk_create(media, batch_size=1000)
-    # The next import looks these media up at once: the planner must know they exist.
-    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media))
-    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=[m.id for m in media])
-    if probe:
-        media_probe_queue_on_commit(organization_id=dataset.organization_id)
 
 
 def media_delete(*, media: Media) -> None:

@@ -1,0 +1,295 @@
+"""Label Studio 1.23.2 and Labelsite side by side: the same file of Label Studio tasks, imported by each.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/labelsite_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/5 \\
+        .venv/bin/python bench/label_studio_side_by_side.py --tasks 100000
+
+In one run:
+1. writes the seeded file of `--tasks` tasks of `label_studio_tasks.py` (each: a new image URL, one
+   annotation of 3 rectangles and 1 choice) under the var dir;
+2. Label Studio: installs `label-studio==1.23.2` from PyPI into its own virtual environment
+   (`--ls-venv`, under /tmp; kept for the next run), starts it on loopback (`label-studio start`,
+   SQLite in a fresh data directory, legacy API tokens on, a user and token of the bench's), creates
+   a project with the label configuration, and times `POST /api/projects/<id>/import` of the file
+   (synchronous in Label Studio's Community edition: the answer comes when every task is stored),
+   then stops it;
+3. Labelsite: empties its bench database (PostgreSQL unless DATABASE_URL says otherwise), creates a
+   project with the same configuration (from the XML), a connected dataset and an API token, starts
+   `--workers` Celery worker processes (one pool process each) on the broker, POSTs the file to
+   `/api/projects/<id>/imports` with `write_when_valid` (Django's whole request stack in this
+   process, the token's authentication), and polls the job until it succeeded: the media are created
+   by the import; the clock runs from before the POST to the poll that sees `succeeded`;
+4. checks both imported every task (Label Studio's `task_count`; Labelsite's media and 3 labels per
+   task), prints both times and the ratio, and appends one JSON line to `<var>/results.jsonl`.
+
+`--skip-label-studio` measures Labelsite alone (and prints the ratio to `--label-studio-seconds`
+when given). Both share the machine's cores with whatever else runs: see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(BENCH_DIR))
+
+LABEL_STUDIO_VERSION = "1.23.2"
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2, help="Labelsite worker processes")
+    parser.add_argument("--var-dir", default="/tmp/labelsite-ls-side-by-side")
+    parser.add_argument("--ls-venv", default=f"/tmp/label-studio-{LABEL_STUDIO_VERSION}")
+    parser.add_argument("--ls-port", type=int, default=18080)
+    parser.add_argument("--skip-label-studio", action="store_true")
+    parser.add_argument("--label-studio-seconds", type=float, default=None, help="with --skip-label-studio")
+    return parser.parse_args()
+
+
+ARGUMENTS = _arguments() if __name__ == "__main__" else None
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/labelsite_bench")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5")
+os.environ.setdefault("SECRET_KEY", "labelsite-bench-secret-key-0123456789abcdefghijklmnop")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+if ARGUMENTS is not None:
+    os.environ["LABELSITE_VAR_DIR"] = str(Path(ARGUMENTS.var_dir) / "labelsite")
+    os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"ls-side-by-side-{os.getpid()}")
+
+
+def tasks_file(count: int, var_dir: Path) -> Path:
+    import random
+
+    from label_studio_tasks import label_studio_task  # beside this script
+
+    path = var_dir / f"label-studio-tasks-{count}.json"
+    if path.exists():
+        return path
+    rng = random.Random(1)
+    with path.open("w") as out:  # streamed, one task at a time
+        out.write("[")
+        for number in range(count):
+            out.write(("," if number else "") + json.dumps(label_studio_task(rng, number), separators=(",", ":")))
+        out.write("]")
+    return path
+
+
+# --- Label Studio ------------------------------------------------------------------------------------
+
+
+def label_studio_install(venv: Path) -> Path:
+    """The `label-studio` command of a virtual environment holding label-studio==1.23.2 (made once)."""
+    command = venv / "bin" / "label-studio"
+    if command.exists():
+        return command
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, f"label-studio=={LABEL_STUDIO_VERSION}"], check=True)
+    return command
+
+
+def _request(url: str, token: str, *, body: bytes | None = None, timeout: float = 3600) -> Any:
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"not Label Studio on loopback: {url}")
+    request = urllib.request.Request(  # noqa: S310 - loopback http only (above)
+        url,
+        data=body,
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+        return json.loads(response.read() or b"null")
+
+
+def label_studio_run(path: Path, *, var_dir: Path, venv: Path, port: int) -> dict[str, Any]:
+    from label_studio_tasks import LABEL_CONFIG_XML
+
+    command = label_studio_install(venv)
+    data_dir = var_dir / "label-studio-data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    token = secrets.token_hex(20)
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "DJANGO_DB": "sqlite",
+    }
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "ALLOWED_HOSTS"):
+        env.pop(name, None)
+    log = (var_dir / "label-studio.log").open("wb")
+    server = subprocess.Popen(
+        [str(command), "start", "--no-browser", "--internal-host", "127.0.0.1",
+         "--port", str(port), "--data-dir", str(data_dir), "--username", "bench@example.com",
+         "--password", "bench-password-1", "--user-token", token, "--enable-legacy-api-token"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                _request(f"{base}/api/projects", token, timeout=5)
+                break
+            except OSError as exc:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log_tail = (var_dir / "label-studio.log").read_text()[-3000:]
+                    raise SystemExit(f"Label Studio did not start: {log_tail}") from exc
+                time.sleep(1)
+        project = _request(
+            f"{base}/api/projects",
+            token,
+            body=json.dumps({"title": "Bench", "label_config": LABEL_CONFIG_XML}).encode(),
+        )
+        body = path.read_bytes()
+        started = time.perf_counter()
+        answer = _request(f"{base}/api/projects/{project['id']}/import", token, body=body)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    return {"seconds": round(elapsed, 2), "task_count": answer.get("task_count"),
+            "annotation_count": answer.get("annotation_count"), "server_duration": answer.get("duration")}  # fmt: skip
+
+
+# --- Labelsite -------------------------------------------------------------------------------------
+
+
+def labelsite_run(path: Path, *, var_dir: Path, workers: int, tasks: int) -> dict[str, Any]:
+    from import_bench import cpu_seconds, database_prepare, workers_start, workers_stop  # beside this script
+
+    database_prepare()  # django.setup(), migrate, flush
+    from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from label_studio_tasks import LABEL_CONFIG_XML
+    from rest_framework.test import APIClient
+
+    from imports.models import ImportJob
+    from labeling.models import Label
+    from projects.config_converters import ls_config_to_entries
+    from projects.models import Media
+    from projects.services import (
+        api_token_create,
+        dataset_connect,
+        dataset_create,
+        organization_get_or_create,
+        project_create,
+    )
+
+    organization = organization_get_or_create(name="Side by side")
+    project = project_create(
+        organization=organization, name="Bench", label_configuration=ls_config_to_entries(LABEL_CONFIG_XML).entries
+    )
+    dataset = dataset_create(organization=organization, name="Images")
+    dataset_connect(dataset=dataset, project=project)
+    _, token = api_token_create(organization=organization)
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.get(f"/api/projects/{project.pk}")  # the web process's first-request costs are not the import's
+    log_dir = var_dir / "labelsite-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = workers_start(workers, log_dir)
+    try:
+        from import_bench import children_of
+
+        pool = [child for process in processes for child in children_of(process.pid)]
+        idle = {pid: cpu_seconds(pid) for pid in pool}
+        seen: dict[str, float] = {}
+        with path.open("rb") as upload:
+            started = time.perf_counter()
+            response = client.post(
+                f"/api/projects/{project.pk}/imports",
+                {
+                    "file": SimpleUploadedFile(path.name, upload.read(), content_type="application/json"),
+                    "options": json.dumps({"write_when_valid": True}),
+                },
+                format="multipart",
+            )
+        if response.status_code != 201:
+            raise SystemExit(f"upload refused: {response.status_code} {response.content[:500]!r}")
+        seen["uploaded"] = time.perf_counter() - started
+        job_id = response.json()["id"]
+        status = "queued"
+        while status not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.05)
+            status = ImportJob.objects.values_list("status", flat=True).get(pk=job_id)
+            seen.setdefault(status, time.perf_counter() - started)
+            if time.perf_counter() - started > 3600:
+                raise SystemExit("the import did not finish in an hour")
+        elapsed = time.perf_counter() - started
+        worker_cpu = sum(cpu_seconds(pid) - idle[pid] for pid in pool)
+    finally:
+        workers_stop(processes)
+    job = ImportJob.objects.get(pk=job_id)
+    labels = Label.objects.filter(import_job_id=job_id).count()
+    media = Media.objects.filter(dataset=dataset).count()
+    if job.status != "succeeded" or labels != 3 * tasks or media != tasks:
+        raise SystemExit(f"Labelsite: job {job.status} ({job.message}); {labels} labels, {media} media")
+    return {
+        "seconds": round(elapsed, 2),
+        "phases_s": {k: round(v, 2) for k, v in seen.items()},
+        "chunks": job.summary.get("chunks"),
+        "labels": labels,
+        "media": media,
+        "worker_cpu_s": round(worker_cpu, 1),
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
+    }
+
+
+def main() -> None:
+    assert ARGUMENTS is not None
+    var_dir = Path(ARGUMENTS.var_dir)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(var_dir / "labelsite", ignore_errors=True)
+    path = tasks_file(ARGUMENTS.tasks, var_dir)
+    print(f"{ARGUMENTS.tasks} tasks: {path} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
+    label_studio: dict[str, Any] | None = None
+    if not ARGUMENTS.skip_label_studio:
+        load_before = os.getloadavg()[0]
+        label_studio = label_studio_run(path, var_dir=var_dir, venv=Path(ARGUMENTS.ls_venv), port=ARGUMENTS.ls_port)
+        label_studio["load_1min_before"] = round(load_before, 2)
+        print(f"Label Studio {LABEL_STUDIO_VERSION}: {label_studio}", flush=True)
+        if label_studio["task_count"] != ARGUMENTS.tasks:
+            raise SystemExit(f"Label Studio imported {label_studio['task_count']} tasks of {ARGUMENTS.tasks}")
+    load_before = os.getloadavg()[0]
+    labelsite = labelsite_run(path, var_dir=var_dir, workers=ARGUMENTS.workers, tasks=ARGUMENTS.tasks)
+    labelsite["load_1min_before"] = round(load_before, 2)
+    print(f"Labelsite: {labelsite}", flush=True)
+    reference = label_studio["seconds"] if label_studio else ARGUMENTS.label_studio_seconds
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPU",
+        "tasks": ARGUMENTS.tasks,
+        "workers": ARGUMENTS.workers,
+        "label_studio": label_studio,
+        "labelsite": labelsite,
+        "ratio": round(reference / labelsite["seconds"], 1) if reference else None,
+    }
+    print(json.dumps(result, indent=2))
+    with (var_dir / "results.jsonl").open("a") as out:
+        out.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Many rows of one model in one statement on PostgreSQL: `INSERT ... SELECT ... FROM unnest(arrays)
+ON CONFLICT DO NOTHING RETURNING ...`, its parameters bound on the server.
+
+Django's `bulk_create` prepares every value of every row through its field (0.2 ms per media row of
+13 columns, measured: most of the time an import spent creating its media and their tasks) and quotes
+each array element in Python; with `ignore_conflicts` it cannot say which rows went in. Here only
+the columns that vary from row to row travel, each as one array bound in binary; every other column
+takes its field's default, prepared once by the field itself; the statement answers the rows it
+inserted. Callers use `bulk_create` on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
+
+
+def rows_insert(
+    model: type[models.Model],
+    *,
+    arrays: Mapping[str, tuple[str, Sequence[Any]]],
+    constants: Mapping[str, Any] | None = None,
+    returning: Sequence[str] = ("id",),
+) -> list[tuple[Any, ...]]:
+    """Insert one row per element of the `arrays` (attname -> (SQL type, values), all as long as
+    each other); `constants` (attname -> value) and field defaults fill the other columns. Rows a
+    unique index refuses are left out, without an error. Answers the `returning` columns of the
+    rows inserted."""
+    import psycopg
+
+    constants = dict(constants or {})
+    fields = model._meta.concrete_fields
+    names = {field.attname for field in fields}
+    unknown = (set(arrays) | set(constants) | set(returning)) - names
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column {sorted(unknown)}")
+    lengths = {len(values) for _, values in arrays.values()}
+    if len(lengths) != 1:
+        raise ValueError("every array needs the same length")
+    if not lengths.pop():
+        return []
+    columns: list[str] = []
+    selected: list[str] = []
+    params: list[Any] = []
+    for field in fields:
+        columns.append(connection.ops.quote_name(str(field.column)))
+        if field.attname in arrays:
+            kind = arrays[field.attname][0]
+            selected.append(f"u.{connection.ops.quote_name(field.attname)}::{kind}")
+            continue
+        if field.attname in constants:
+            value = constants[field.attname]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = timezone.now()
+        else:
+            value = field.get_default()  # "" or None where the field has none, as Django inserts
+        # Typed: a parameter in a SELECT list is text to PostgreSQL, which no other column takes.
+        selected.append(f"%s::{field.cast_db_type(connection)}")
+        params.append(field.get_db_prep_save(value, connection))
+    unnest = ", ".join(f"%s::{kind}[]" for kind, _ in _text_json(arrays).values())
+    aliases = ", ".join(connection.ops.quote_name(name) for name in arrays)
+    table = connection.ops.quote_name(model._meta.db_table)
+    by_attname = {field.attname: str(field.column) for field in fields}
+    back = ", ".join(connection.ops.quote_name(by_attname[name]) for name in returning)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)} "  # noqa: S608 - names are the model's
+        f"FROM unnest({unnest}) AS u({aliases}) ON CONFLICT DO NOTHING RETURNING {back}"
+    )
+    params.extend(list(values) for _, values in _text_json(arrays).values())
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _text_json(arrays: Mapping[str, tuple[str, Sequence[Any]]]) -> dict[str, tuple[str, Sequence[Any]]]:
+    """JSON columns travel as text (one JSON document per element) and are cast in the SELECT."""
+    return {name: ("text" if kind == "jsonb" else kind, values) for name, (kind, values) in arrays.items()}
