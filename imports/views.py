@@ -46,7 +46,16 @@ def _message_of(exc: Exception) -> str:
 
 def _upload_refused(request: HttpRequest, error: DomainError, project_id: UUID) -> HttpResponse:
     messages.error(request, _message_of(error))
-    return redirect(reverse("project-detail", kwargs={"project_id": project_id}) + "#imports")
+    return redirect("project-import", project_id=project_id)
+
+
+@require_safe
+@login_required
+def project_import(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The project's Import tab: the upload form (the format detected, the advanced options
+    folded) and the past imports. The form and the history come from `{% project_imports %}`."""
+    project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
+    return render(request, "imports/project_import.html", {"project": project})
 
 
 @require_POST
@@ -55,7 +64,7 @@ def _upload_refused(request: HttpRequest, error: DomainError, project_id: UUID) 
 def project_import_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """The project page's upload form: store the file, queue the job, show the job page."""
     project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
-    back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#imports"
+    back = reverse("project-import", kwargs={"project_id": project.pk})
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose a file to import.")

@@ -209,6 +209,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-list": {"get": ANY},
     "invitation-list": {"get": ANY, "post": ANY},
     "project-detail": {"get": MEMBER},
+    "project-data": {"get": MEMBER},
     "project-dataset-connect": {"post": ADMIN},
     "project-dataset-create": {"post": ADMIN},
     "dataset-detail": {"get": MEMBER, "post": ADMIN},
@@ -234,10 +235,12 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-task-list": {"get": MEMBER},
     "task-label": {"get": MEMBER},
     "task-release": {"post": ADMIN},
+    "project-import": {"get": ADMIN},
     "project-import-create": {"post": ADMIN},
     "import-job-detail": {"get": ADMIN},
     "import-job-confirm": {"post": ADMIN},
     "import-job-cancel": {"post": ADMIN},
+    "project-export": {"get": REVIEWER},
     "project-export-create": {"post": REVIEWER},
 }
 
