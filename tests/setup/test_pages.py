@@ -92,7 +92,7 @@ def test_annotator_cannot_open_setup_pages(project: Project) -> None:
     # The former overview page leads to the project's Overview tab.
     old_overview = client.get(reverse("setup-project-overview", kwargs={"project_id": project.pk}))
     assert old_overview.status_code == 302
-    assert old_overview.url == reverse("project-detail", kwargs={"project_id": project.pk})
+    assert old_overview["Location"] == reverse("project-detail", kwargs={"project_id": project.pk})
 
 
 def test_validate_endpoint_answers_the_service_problems_without_saving(admin_client: Client, project: Project) -> None:
