@@ -6,6 +6,7 @@ choices and the project's past imports, for admins; None for anyone else.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -41,6 +42,8 @@ def project_imports(context: template.Context, project: Project) -> dict[str, An
     if user is None or not user_is_org_admin(user=user, organization=project.organization_id):
         return None
     formats = [format_data(fmt) for fmt in format_list()]
+    for data in formats:
+        data["example_options_text"] = json.dumps(data["example_options"]) if data["example_options"] else ""
     return {
         "formats": formats,
         # What the form's script needs to say which format a chosen file is (static/imports/form.js).

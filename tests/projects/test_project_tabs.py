@@ -224,3 +224,25 @@ def test_the_configuration_editor_sits_under_the_settings_tab(admin_client: Clie
     settings_page = admin_client.get(_url("setup-project-settings", project)).content.decode()
     for part in ('id="configuration"', 'id="members"', 'id="archive"', 'id="danger-zone"'):
         assert part in settings_page
+
+
+def test_the_import_tab_imports_a_formats_example_with_the_options_it_is_offered_with(
+    admin_client: Client, project: Any, media_storage: Any
+) -> None:
+    from imports.models import ImportJob
+
+    page = admin_client.get(_url("project-import", project)).content.decode()
+    assert 'name="example" value="datagym"' in page
+    assert "with the options <code>{&quot;match_by&quot;: &quot;name&quot;}</code>" in page
+
+    response = admin_client.post(_url("project-import-create", project), {"example": "datagym"})
+
+    job = ImportJob.objects.get(project=project)
+    assert response["Location"] == reverse("import-job-detail", kwargs={"job_id": job.pk})
+    assert (job.file_name, job.format, job.options["match_by"]) == ("datagym.json", "datagym", "name")
+
+
+def test_an_unknown_example_is_refused_with_its_name(admin_client: Client, project: Any) -> None:
+    response = admin_client.post(_url("project-import-create", project), {"example": "../settings"}, follow=True)
+
+    assert "No format &#x27;../settings&#x27; has an example." in response.content.decode()

@@ -12,11 +12,13 @@ from django.db import transaction
 from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.models import Label, LabelSource, Task, TaskState
+from projects.media_keys import MediaKeysRow
 from projects.models import Membership, Organization, Project, Role
 from projects.services import (
     dataset_connect,
     dataset_create,
     media_create_from_file,
+    media_keys_import,
     membership_set,
     organization_get_or_create,
     project_create,
@@ -26,13 +28,16 @@ DEMO_ORGANIZATION = "Demo"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "labelsite-demo"  # noqa: S105 - printed to the person who runs the demo
 
-#: The configuration of DataGym's documented example (datagym.md section 4.5), in our tree form.
+#: The configuration of DataGym's documented example (datagym.md section 4.5), in our tree form,
+#: plus a segmentation class; fixed schema ids, so that the Ango examples (formats/examples) can
+#: name the categories by schemaId as Ango files do.
 DEMO_CONFIGURATION: list[dict[str, Any]] = [
-    {"key": "bus", "title": "Bus", "type": "rectangle", "color": "#f5a623", "shortcut": "1"},
+    {"key": "bus", "title": "Bus", "type": "rectangle", "color": "#f5a623", "shortcut": "1", "schema_id": "demo-bus"},
     {
         "key": "car",
         "title": "Car",
         "type": "polygon",
+        "schema_id": "demo-car",
         "color": "#4a90e2",
         "shortcut": "2",
         "children": [
@@ -40,29 +45,62 @@ DEMO_CONFIGURATION: list[dict[str, Any]] = [
                 "key": "car_type",
                 "title": "Type",
                 "type": "select",
+                "schema_id": "demo-car-type",
                 "required": True,
                 "options": [{"key": "suv", "label": "SUV"}, {"key": "van", "label": "Van"}],
             },
-            {"key": "wheel", "title": "Wheel", "type": "point", "color": "#d0021b", "shortcut": "3"},
+            {
+                "key": "wheel",
+                "title": "Wheel",
+                "type": "point",
+                "color": "#d0021b",
+                "shortcut": "3",
+                "schema_id": "demo-wheel",
+            },
         ],
     },
-    {"key": "street", "title": "Street", "type": "line", "color": "#7ed321", "shortcut": "4"},
-    {"key": "poi", "title": "Point of interest", "type": "point", "color": "#bd10e0", "shortcut": "5"},
+    {
+        "key": "street",
+        "title": "Street",
+        "type": "line",
+        "color": "#7ed321",
+        "shortcut": "4",
+        "schema_id": "demo-street",
+    },
+    {
+        "key": "poi",
+        "title": "Point of interest",
+        "type": "point",
+        "color": "#bd10e0",
+        "shortcut": "5",
+        "schema_id": "demo-poi",
+    },
+    # Not in DataGym's example: the sky as a segmentation, what the brush-mask and Ango examples draw.
+    {
+        "key": "sky",
+        "title": "Sky",
+        "type": "segmentation",
+        "color": "#46f0f0",
+        "shortcut": "6",
+        "schema_id": "demo-sky",
+    },
     {
         "key": "weather",
         "title": "Weather",
         "type": "select",
+        "schema_id": "demo-weather",
         "options": [{"key": "sunny", "label": "Sunny"}, {"key": "rainy", "label": "Rainy"}],
         "children": [
             {
                 "key": "daytime",
                 "title": "Daytime",
                 "type": "select",
+                "schema_id": "demo-daytime",
                 "options": [{"key": "day", "label": "Day"}, {"key": "night", "label": "Night"}],
             }
         ],
     },
-    {"key": "comment", "title": "Comment", "type": "freetext", "max_length": 255},
+    {"key": "comment", "title": "Comment", "type": "freetext", "max_length": 255, "schema_id": "demo-comment"},
 ]
 
 IMAGE_COUNT = 12
@@ -140,13 +178,25 @@ class Command(BaseCommand):
         dataset_connect(dataset=dataset, project=project)
         entries = {entry.key: entry for entry in project.label_configuration.entries.all()}
         rng = random.Random(7)  # noqa: S311 - a fixed seed makes the same demo every time
+        names: list[str] = []
         for index in range(IMAGE_COUNT):
             content, truth = _scene(rng, index)
-            media = media_create_from_file(dataset=dataset, name=f"street_{index + 1:02d}.jpg", content=content)
+            name = f"street_{index + 1:02d}.jpg"
+            media = media_create_from_file(dataset=dataset, name=name, content=content)
+            names.append(name)
             if index >= 6:
                 continue  # half of the images are left for the person to label
             task = Task.objects.get(project=project, media=media)
             self._label(task=task, entries=entries, truth=truth, user=user, index=index)
+        # The file name as external id (Ango's externalId) and global key (Labelbox's globalKey):
+        # the example files of those formats find the demo's images by them.
+        media_keys_import(
+            dataset=dataset,
+            rows=[
+                MediaKeysRow(place=name, field_place=name, name=name, external_id=name, global_key=name)
+                for name in names
+            ],
+        )
 
     def _label(self, *, task: Task, entries: dict[str, Any], truth: dict[str, Any], user: Any, index: int) -> None:
         # Even images carry imported labels; odd ones carry a model's predictions to accept.
