@@ -159,3 +159,31 @@ def test_the_import_tab_names_the_format_of_the_chosen_file(
 
     page.click("#import-advanced summary")
     expect(page.locator("#import-advanced select[name=match_by]")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_empty_projects_overview_walks_its_admin_through_the_setup(
+    page: Page, live_server: Any, transactional_db: None, width: int
+) -> None:
+    organization: Any = OrganizationFactory(name="Acme")
+    MembershipFactory(user=UserFactory(username="ada"), organization=organization, role="admin")
+    project: Any = ProjectFactory(organization=organization, name="Night shots")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, live_server, "ada")
+
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+
+    steps = page.locator("#setup-checklist .checklist__step")
+    expect(steps).to_have_count(4)
+    expect(steps.locator(".checklist__state")).to_have_text(["To do"] * 4)
+    page.screenshot(path=str(SHOTS / f"tab-overview-empty-admin-{width}.png"), full_page=True)
+    assert not page.evaluate(OVERFLOWS)
+    steps.first.locator("a").click()
+    page.wait_for_url(f"{live_server.url}/projects/{project.pk}/configuration")
+    expect(page.locator('#project-tabs a[data-tab="settings"]')).to_have_attribute("aria-current", "page")
+
+    page.goto(f"{live_server.url}/projects/{project.pk}/import")
+    page.click("#imports details.imports__formats-list summary")
+    page.screenshot(path=str(SHOTS / f"tab-import-examples-admin-{width}.png"), full_page=True)
+    assert not page.evaluate(OVERFLOWS)
