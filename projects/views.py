@@ -200,6 +200,13 @@ def _render_project_data(
             "slot": str(_UUID_SLOT),
             "retryMs": 3000,
             "grow": page.number == 1,
+            # Media that arrive meanwhile (another tab, a script, an import that creates media) are
+            # appended by the dataset's media list (oldest first): what lies past today's count is new.
+            "pollMs": 5000,
+            "datasets": [
+                {"mediaUrl": reverse("api-dataset-media", kwargs={"dataset_id": d.pk}), "offset": d.media_count}
+                for d in datasets
+            ],
         },
     }
     if is_admin:

@@ -3,7 +3,11 @@
 //   the grid asks again every few seconds and swaps the image in once it answers otherwise.
 // - An image uploaded on this page (upload.js announces `upload:stored`) joins the grid at once,
 //   first page only (the grid is newest first).
-// The page passes {thumbnailUrl, slot, retryMs, grow} through json_script("grid-config").
+// - Media that arrive any other way (another tab, a script, an import creating media) join it
+//   too: every few seconds the grid asks each connected dataset's media list (oldest first) for
+//   what lies past the count it knows.
+// The page passes {thumbnailUrl, slot, retryMs, grow, pollMs, datasets: [{mediaUrl, offset}]}
+// through json_script("grid-config").
 
 const config = JSON.parse(document.getElementById("grid-config").textContent);
 const grid = document.getElementById("media-grid");
@@ -79,5 +83,30 @@ function addTile({ id, name }) {
   schedule();
 }
 
+//: Media asked for per request; more arrive on the next round.
+const POLL_LIMIT = 50;
+
+async function pollArrivals() {
+  if (document.visibilityState === "visible") {
+    for (const dataset of config.datasets) {
+      try {
+        const url = new URL(dataset.mediaUrl, window.location.href);
+        url.searchParams.set("limit", String(POLL_LIMIT));
+        url.searchParams.set("offset", String(dataset.offset));
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (!response.ok) continue;
+        const body = await response.json();
+        for (const media of body.results || []) addTile({ id: media.id, name: media.name });
+        // Media deleted meanwhile shift the list back: start again from its end (tiles are not doubled).
+        dataset.offset = Math.min(dataset.offset + (body.results || []).length, body.count ?? Infinity);
+      } catch {
+        // the network failed: the next round asks again
+      }
+    }
+  }
+  window.setTimeout(pollArrivals, config.pollMs);
+}
+
 document.addEventListener("upload:stored", (event) => addTile(event.detail));
 schedule();
+if (config.grow && config.datasets.length) window.setTimeout(pollArrivals, config.pollMs);

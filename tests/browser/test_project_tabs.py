@@ -10,12 +10,14 @@ import time
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from playwright.sync_api import FilePayload, Page, expect
 
 from demo.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
 from projects.media_probe import media_probe_run
 from projects.models import Dataset, Project
+from projects.services import media_create_from_file
 from tests.browser.conftest import PASSWORD, log_in, png_bytes
 from tests.browser.test_setup_layout import BROKEN_CARDS, SHOTS, SQUEEZED, WIDTHS
 from tests.factories import MembershipFactory, OrganizationFactory, ProjectFactory, UserFactory
@@ -121,12 +123,20 @@ def test_uploads_join_the_data_tabs_grid_and_their_thumbnails_replace_the_placeh
     assert data_project.tasks.count() == 2
     expect(page.locator("#media-grid img[data-pending]")).to_have_count(2)
 
+    # An image that arrives another way (a script, another tab) joins the grid too, no reload.
+    dataset = Dataset.objects.get(projects=data_project)
+    media_create_from_file(dataset=dataset, name="from-a-script.png", content=ContentFile(png_bytes(64, 48)))
+    expect(page.locator('#media-grid [data-name="from-a-script.png"]')).to_have_count(1, timeout=20000)
+    expect(page.locator("#media-grid .thumb")).to_have_count(3)
+    expect(page.locator("#media-count")).to_have_text("3")
+
     # The worker's job, run here: the grid notices on its own and shows the 64 x 48 thumbnails.
     media_probe_run(organization_id=data_project.organization_id)
     expect(page.locator("#media-grid img[data-pending]")).to_have_count(0, timeout=20000)
     deadline = time.monotonic() + 20
     # Polled with evaluate: wait_for_function's predicate is an eval the page's CSP refuses.
     while page.evaluate("[...document.querySelectorAll('#media-grid img')].map((img) => img.naturalWidth)") != [
+        64,
         64,
         64,
     ]:
