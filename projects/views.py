@@ -204,7 +204,7 @@ def _render_project_data(
             # appended by the dataset's media list (oldest first): what lies past today's count is new.
             "pollMs": 5000,
             "datasets": [
-                {"mediaUrl": reverse("api-dataset-media", kwargs={"dataset_id": d.pk}), "offset": d.media_count}
+                {"mediaUrl": reverse("api-dataset-media", kwargs={"dataset_id": d.pk}), "offset": _media_count(d)}
                 for d in datasets
             ],
         },
@@ -224,6 +224,11 @@ def _render_project_data(
         ]
         context["upload_config"] = {"uploadUrl": "", "parallel": UPLOAD_PARALLELISM, "maxBytes": _max_upload_bytes()}
     return render(request, "projects/project_data.html", context, status=status)
+
+
+def _media_count(dataset: Dataset) -> int:
+    """The dataset's live media, as `selectors.project_dataset_list` annotates it."""
+    return int(getattr(dataset, "media_count", 0))
 
 
 #: A media id the grid's script replaces with a new upload's id to build its thumbnail URL.
