@@ -215,6 +215,7 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
     task_kwargs = {"task_id": task.pk}
     return {
         "annotation": reverse("api-task-annotation", kwargs=task_kwargs),
+        "brush": reverse("api-task-brush", kwargs=task_kwargs),
         "complete": reverse("api-task-complete", kwargs=task_kwargs),
         "skip": reverse("api-task-skip", kwargs=task_kwargs),
         "review": reverse("api-task-review", kwargs=task_kwargs),
@@ -229,4 +230,9 @@ def _page_urls(task: Task, *, previous: Task | None, following: Task | None) -> 
         "project": reverse("project-detail", kwargs={"project_id": task.project_id}),
         "login": reverse("login"),
         "keys": reverse("api-labeling-keys"),
+        # Assisted segmentation: GrabCut, magic wand and scissors on this task's image (assist/).
+        "assist": {
+            tool: reverse(f"api-task-assist-{tool}", kwargs=task_kwargs)
+            for tool in ("grabcut", "magic-wand", "scissors")
+        },
     }

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "imports",
     "exports",
     "backups",
+    "assist",
     "datagym_v1",
     "demo",
     "axes",
@@ -351,6 +352,20 @@ LABELSITE_IMPORT_MAX_LINE_BYTES = int(os.environ.get("LABELSITE_IMPORT_MAX_LINE_
 # about every minute) and so does each save. An expired reservation frees the task.
 LABELSITE_TASK_LEASE_SECONDS = max(30, int(os.environ.get("LABELSITE_TASK_LEASE_SECONDS", 15 * 60)))
 
+# --- Assisted segmentation (assist/) ------------------------------------------------------
+# GrabCut, magic wand and scissors run in the web process, at most this many at once on one
+# machine (all processes together, counted with lock files under LABELSITE_VAR_DIR); each takes
+# about one core for a tenth of a second. Half the cores by default, so pages stay quick.
+LABELSITE_ASSIST_CONCURRENCY = max(1, int(os.environ.get("LABELSITE_ASSIST_CONCURRENCY", (os.cpu_count() or 2) // 2)))
+# Requests that may wait for one of those slots (besides the running ones), and how long (seconds);
+# beyond either the API answers 429 with Retry-After.
+LABELSITE_ASSIST_QUEUE = max(0, int(os.environ.get("LABELSITE_ASSIST_QUEUE", 4)))
+LABELSITE_ASSIST_WAIT_SECONDS = float(os.environ.get("LABELSITE_ASSIST_WAIT_SECONDS", 2))
+# Decoded images each web process keeps for the next click on the same image (bytes, LRU).
+LABELSITE_ASSIST_CACHE_BYTES = int(os.environ.get("LABELSITE_ASSIST_CACHE_BYTES", 256 * 1024 * 1024))
+# Images with more pixels are refused by the assist tools (a decoded pixel takes 3 bytes).
+LABELSITE_ASSIST_MAX_PIXELS = int(os.environ.get("LABELSITE_ASSIST_MAX_PIXELS", 40_000_000))
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -389,6 +404,8 @@ SPECTACULAR_SETTINGS = {
         "LabelSourceEnum": "labeling.models.LabelSource",
         "MediaAddStatusEnum": "projects.serializers.MEDIA_ADD_STATUSES",
         "ImportStatusEnum": "imports.models.ImportStatus",
+        "AssistGeometryEnum": "assist.serializers.ASSIST_GEOMETRIES",
+        "AssistScissorsGeometryEnum": "assist.serializers.SCISSORS_GEOMETRIES",
     },
 }
 

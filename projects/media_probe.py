@@ -31,7 +31,7 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 from PIL import Image, UnidentifiedImageError
 
-from labelsite.errors import ValidationFailed
+from labelsite.errors import Unavailable, ValidationFailed
 from labelsite.netguard import url_fetch
 from labelsite.queue import task_publish, tasks_eager
 from projects.models import Media, MediaSource, Organization
@@ -128,6 +128,24 @@ def _image_file(media: Media) -> Iterator[IO[bytes]]:
             yield stored
         return
     yield io.BytesIO(_s3_bytes(media) if media.source == MediaSource.S3 else _url_bytes(media.url))
+
+
+def media_image_bytes(*, media: Media) -> bytes:
+    """The bytes of the media's image, read as the probe reads it (an upload from storage, a URL
+    through the SSRF guard, an S3 object inside the organisation's sources), within
+    `LABELSITE_MEDIA_PROBE_MAX_BYTES`: for the server-side tools that need the pixels
+    (assisted segmentation). A fetch that may work later raises `Unavailable`."""
+    try:
+        with _image_file(media) as source:
+            content: bytes = source.read(_max_bytes() + 1)
+    except _Transient as exc:
+        raise Unavailable(code="media_unreachable", message=f"{exc} Try again in a moment.") from exc
+    if len(content) > _max_bytes():
+        raise ValidationFailed(
+            code="media_too_large",
+            message=f"{media.name!r} is larger than {_max_bytes()} bytes (LABELSITE_MEDIA_PROBE_MAX_BYTES).",
+        )
+    return content
 
 
 def media_probe(*, media: Media) -> None:

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from labelsite.errors import DomainError
 from labelsite.pages import or_http_error
 from projects import selectors, services
+from projects.config_templates import TEMPLATES
 from projects.label_config import label_config_tree
 from projects.media_probe import media_thumbnail_request
 from projects.media_urls import media_image_url
@@ -194,6 +195,7 @@ def project_configuration(request: HttpRequest, project_id: UUID) -> HttpRespons
         "projectId": str(project.pk),
         "entries": label_config_tree(configuration=project.label_configuration),
         "types": [{"value": value, "label": label} for value, label in EntryType.choices],
+        "templates": TEMPLATES,
         "urls": {
             "validate": reverse("api-label-configuration-validate", kwargs={"project_id": project.pk}),
             "impact": reverse("api-label-configuration-impact", kwargs={"project_id": project.pk}),

@@ -13,7 +13,19 @@ from pathlib import Path
 from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("labelsite", "projects", "labeling", "formats", "imports", "exports", "backups", "datagym_v1", "demo")
+APPS = (
+    "labelsite",
+    "projects",
+    "labeling",
+    "formats",
+    "imports",
+    "exports",
+    "backups",
+    "brush",
+    "assist",
+    "datagym_v1",
+    "demo",
+)
 
 
 def _contracts() -> dict[str, dict[str, object]]:

@@ -39,6 +39,8 @@ export class CanvasController extends EventTarget {
     this.rectStart = null; // first corner of a rectangle drawn with two clicks
     this.addRegion = false; // Shift while drawing a segmentation polygon: add it to the selected label
     this.regionTarget = null; // uid of the segmentation label that "Add region" chose
+    this.paint = null; // "brush" or "eraser" while a segmentation class is chosen (brush.js)
+    this.brush = null; // the BrushTool, set by the page
     this.drag = null;
     this.spaceHeld = false;
     this.cursor = null;
@@ -46,7 +48,10 @@ export class CanvasController extends EventTarget {
     canvas.addEventListener("pointerdown", (e) => this.onPointerDown(e));
     canvas.addEventListener("pointermove", (e) => this.onPointerMove(e));
     canvas.addEventListener("pointerup", (e) => this.onPointerUp(e));
-    canvas.addEventListener("pointercancel", () => this.endDrag());
+    canvas.addEventListener("pointercancel", () => {
+      if (this.drag?.kind === "paint") this.brush.cancel();
+      this.endDrag();
+    });
     canvas.addEventListener("dblclick", (e) => this.onDoubleClick(e));
     canvas.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
     canvas.addEventListener("contextmenu", (e) => e.preventDefault());
@@ -63,6 +68,8 @@ export class CanvasController extends EventTarget {
     if (this.readOnly) return;
     this.cancelDrawing();
     this.currentClass = item;
+    // The brush and the eraser stay on from one segmentation class to the next.
+    if (item.entry.type !== "segmentation") this.paint = null;
     this.mode = "draw";
     this.emitMode();
   }
@@ -70,12 +77,26 @@ export class CanvasController extends EventTarget {
   setSelectMode() {
     this.cancelDrawing();
     this.regionTarget = null;
+    this.paint = null;
     this.mode = "select";
     this.emitMode();
   }
 
+  /** The brush or the eraser (`kind`) for the segmentation class `item`; null: the polygon tool. */
+  setPaint(kind, item) {
+    if (this.readOnly) return;
+    this.setClass(item);
+    this.paint = kind;
+    this.emitMode();
+  }
+
+  get painting() {
+    return Boolean(this.paint && this.mode === "draw" && this.brush);
+  }
+
   emitMode() {
-    this.canvas.style.cursor = this.mode === "draw" ? "crosshair" : "default";
+    this.canvas.style.cursor = this.painting ? "none" : this.mode === "draw" ? "crosshair" : "default";
+    this.renderer.handlesHidden = this.painting;
     this.dispatchEvent(new CustomEvent("mode"));
     this.updateOverlay();
   }
@@ -85,7 +106,8 @@ export class CanvasController extends EventTarget {
   }
 
   cancelDrawing() {
-    const was = this.isDrawing;
+    const was = this.isDrawing || Boolean(this.brush?.cancel());
+    if (this.drag?.kind === "paint") this.drag = null;
     this.drawing = null;
     this.rectStart = null;
     this.addRegion = false;
@@ -181,6 +203,13 @@ export class CanvasController extends EventTarget {
       return;
     }
     if (event.button !== 0) return;
+    if (!this.readOnly && this.painting && !(event.ctrlKey || event.metaKey || event.altKey)) {
+      if (this.brush.start(point, { shiftKey: event.shiftKey, erase: this.paint === "eraser" })) {
+        this.startDrag(event, { kind: "paint" });
+      }
+      this.updateOverlay();
+      return;
+    }
     if (this.drawing) {
       if (event.shiftKey) this.addRegion = true;
       this.addDrawingPoint(point, sx, sy);
@@ -368,12 +397,14 @@ export class CanvasController extends EventTarget {
     this.emitMode();
   }
 
-  create(points, { addRegion = false } = {}) {
+  /** A new shape of the current class. `rings`: a segmentation's polygons (shells, then holes)
+   *  all at once, as the assist tools answer them; `points` is then the first ring. */
+  create(points, { addRegion = false, rings = null } = {}) {
     const { entry, parent: parentEntry } = this.currentClass;
     const target = this.regionTargetFor(entry, addRegion);
     if (target) {
       this.store.checkpoint();
-      target.points.push(points);
+      target.points.push(...(rings || [points]));
       this.store.select(target.uid);
       this.store.change({ only: target.uid });
       return;
@@ -383,22 +414,34 @@ export class CanvasController extends EventTarget {
       // it holds it: drawing wheel after wheel of one car. Elsewhere, containment decides.
       const parent = this.parentFor(parentEntry);
       if (parent && (!isArea(parent) || containsAll(parent, points))) {
-        this.addShape(entry, points, parent.uid);
+        this.addShape(entry, points, parent.uid, rings);
         return;
       }
-      this.placeNested(entry, parentEntry, points);
+      this.placeNested(entry, parentEntry, points, rings);
       return;
     }
-    this.addShape(entry, points, null);
+    this.addShape(entry, points, null, rings);
   }
 
-  addShape(entry, points, parentUid) {
+  /** A new segmentation label from a brush stroke's rings, placed as a drawn polygon is (nested classes too). */
+  createRings(entry, rings) {
+    const item = this.currentClass?.entry.key === entry.key ? this.currentClass : null;
+    const parentEntry = item?.parent || null;
+    const all = rings.flat();
+    if (!parentEntry) return this.addShape(entry, rings[0], null, rings);
+    const parent = this.parentFor(parentEntry);
+    if (parent && (!isArea(parent) || containsAll(parent, all))) return this.addShape(entry, rings[0], parent.uid, rings);
+    this.placeNested(entry, parentEntry, all, rings);
+    return null;
+  }
+
+  addShape(entry, points, parentUid, rings = null) {
     this.store.checkpoint();
     const shape = this.store.add(
       {
         key: entry.key,
         type: entry.type,
-        points: entry.type === "segmentation" ? [points] : points,
+        points: entry.type === "segmentation" ? rings || [points] : points,
         answers: {},
         source: "manual",
         score: null,
@@ -416,7 +459,7 @@ export class CanvasController extends EventTarget {
    * contains all its points takes it; when none does, or two overlapping ones do, the page
    * asks (the "choose-parent" event); with no parent-class label at all it says why.
    */
-  placeNested(entry, parentEntry, points) {
+  placeNested(entry, parentEntry, points, rings = null) {
     const parents = this.store.labels.filter((label) => label.key === parentEntry.key);
     if (!parents.length) {
       this.notify(`“${entry.title}” is drawn inside a “${parentEntry.title}”, and this image has none yet: draw the ${parentEntry.title} first.`);
@@ -428,7 +471,7 @@ export class CanvasController extends EventTarget {
     const smallest = containing[0];
     // Nested parents (one inside the other): the innermost is meant. Overlapping ones: ask.
     if (smallest && containing.slice(1).every((other) => boxInside(bounds(smallest), bounds(other)))) {
-      this.addShape(entry, points, smallest.uid);
+      this.addShape(entry, points, smallest.uid, rings);
       return;
     }
     const candidates = containing.length ? containing : parents;
@@ -440,7 +483,7 @@ export class CanvasController extends EventTarget {
         detail: {
           reason,
           candidates,
-          place: (parentUid) => this.addShape(entry, points, parentUid),
+          place: (parentUid) => this.addShape(entry, points, parentUid, rings),
           cancel: () => this.notify(`The “${entry.title}” was not placed: it needs a “${parentEntry.title}” to go inside.`),
         },
       }),
@@ -474,7 +517,7 @@ export class CanvasController extends EventTarget {
       if (!this.spaceHeld) this.canvas.style.cursor = uid ? (uid === this.store.selectedUid ? "move" : "pointer") : "default";
     }
     this.dispatchEvent(new CustomEvent("cursor"));
-    if (this.drawing || this.rectStart || this.mode === "draw") this.updateOverlay();
+    if (this.drawing || this.rectStart || this.mode === "draw" || this.brush?.pending.length) this.updateOverlay();
   }
 
   continueDrag(drag, sx, sy, point) {
@@ -486,6 +529,11 @@ export class CanvasController extends EventTarget {
       return;
     }
     if (drag.kind === "rectangle" || drag.kind === "box") {
+      this.updateOverlay();
+      return;
+    }
+    if (drag.kind === "paint") {
+      this.brush.extend(point);
       this.updateOverlay();
       return;
     }
@@ -553,6 +601,12 @@ export class CanvasController extends EventTarget {
     const drag = this.drag;
     if (!drag) return;
     const [sx, sy] = this.screenPoint(event);
+    if (drag.kind === "paint") {
+      this.drag = null;
+      this.brush.finish();
+      this.updateOverlay();
+      return;
+    }
     if (drag.kind === "rectangle") {
       this.drag = null;
       if (Math.hypot(sx - drag.sx, sy - drag.sy) < CLICK_SLOP) {
@@ -698,6 +752,12 @@ export class CanvasController extends EventTarget {
   }
 
   updateOverlay() {
+    if (this.brush && (this.painting || this.brush.pending.length || this.brush.stroke)) {
+      const cursor = this.painting && this.cursor && !this.spaceHeld ? this.cursor : null;
+      this.renderer.overlay = { brush: this.brush.overlay(cursor), color: this.currentClass?.entry.drawColor || "#fff" };
+      this.renderer.invalidate();
+      return;
+    }
     const color = this.currentClass?.entry.drawColor || "#fff";
     const placing = this.mode === "draw" || this.drag?.kind === "vertex";
     const cursor = this.cursor ? (placing ? this.placePoint(this.cursor, this.drag?.uid) : this.clampPoint(this.cursor)) : null;

@@ -22,3 +22,21 @@ export function el(tag, props = {}, children = []) {
 export function kbd(text) {
   return el("kbd", { textContent: text });
 }
+
+const FOCUSABLE = "button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])";
+
+/**
+ * Keep Tab and Shift+Tab inside `container`, a dialog waiting for an answer: from its last
+ * control Tab goes to its first, and back. Answers whether it took the key.
+ */
+export function trapTab(container, event) {
+  if (event.key !== "Tab") return false;
+  const items = [...container.querySelectorAll(FOCUSABLE)].filter((node) => !node.disabled && node.getClientRects().length);
+  if (!items.length) return false;
+  const at = items.indexOf(document.activeElement);
+  const last = items.length - 1;
+  const next = at < 0 ? (event.shiftKey ? last : 0) : event.shiftKey ? (at === 0 ? last : at - 1) : at === last ? 0 : at + 1;
+  items[next].focus();
+  event.preventDefault();
+  return true;
+}

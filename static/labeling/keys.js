@@ -11,6 +11,8 @@ import { el, kbd } from "./dom.js";
 /** [id, title, default keys]; ids are what KeyMap stores. */
 export const ACTIONS = [
   ["tool.select", "Select and edit tool", ["v"]],
+  ["tool.brush", "Brush: paint a region of a segmentation class", ["b"]],
+  ["tool.eraser", "Eraser: erase from the selected segmentation label", ["e"]],
   ["edit.copy", "Copy the selected labels", ["ctrl+c"]],
   ["edit.paste", "Paste labels (into this or the next task)", ["ctrl+v"]],
   ["edit.duplicate", "Duplicate the selected labels", ["ctrl+d"]],
@@ -19,7 +21,7 @@ export const ACTIONS = [
   ["view.fit", "Fit the image to the screen", ["f"]],
   ["view.hideAll", "Hide or show all labels", ["h"]],
   ["view.actualSize", "Image at its own size (1:1)", ["o"]],
-  ["view.adjust", "Brightness, contrast and gamma of the image", ["b"]],
+  ["view.adjust", "Brightness, contrast and gamma of the image", ["shift+b"]],
   ["view.leftPanel", "Show or hide the classes and labels panel", ["{"]],
   ["view.rightPanel", "Show or hide the questions panel", ["}"]],
   ["view.hideSelected", "Hide the selected labels (the label list shows them again)", ["shift+h"]],
@@ -42,6 +44,10 @@ export const ACTIONS = [
   ["shape.rotateCw", "Turn the selected box of a rotatable class 1° clockwise", ["."]],
   ["shape.rotateCcwMore", "Turn the selected box of a rotatable class 15° counter-clockwise", ["<"]],
   ["shape.rotateCwMore", "Turn the selected box of a rotatable class 15° clockwise", [">"]],
+  // Assisted segmentation (assist.js): tools that outline an object for a polygon or segmentation class.
+  ["assist.grabcut", "Box to mask: drag a box around an object (GrabCut outlines it)", ["g"]],
+  ["assist.wand", "Magic wand: click a region of one colour (the tolerance says how far it reaches)", ["w"]],
+  ["assist.scissors", "Scissors: click points along an object's edge; the outline follows the edge", ["i"]],
 ];
 
 /** Keys no remap may take: drawing, editing and the dialogs rely on them. */
@@ -60,6 +66,10 @@ const GROUPS = [
     { keys: "Enter", does: "Finish the polygon, line or segmentation polygon (or double-click, or click the first point)" },
     { keys: "Shift+Enter", does: "Segmentation: add the polygon to the selected label of that class (or hold Shift while clicking); without Shift it is a new label" },
     { keys: "Backspace", does: "While drawing: remove the last point" },
+    { action: "tool.brush" },
+    { action: "tool.eraser" },
+    { keys: "Drag", does: "Brush: paint a new label of the class (Shift+Drag: add to the selected label of that class). Eraser: erase from the selected segmentation label, or the one under the press; erasing all of it deletes it (Ctrl+Z brings it back)" },
+    { keys: "[ and ]", does: "Brush or eraser on: make it smaller, larger (its size is in image pixels; the circle shows it)" },
     { action: "edit.snapping" },
     { keys: "Esc", does: "Cancel the drawing; again: back to the select tool; again: clear the selection" },
     { keys: "Ctrl+Click", does: "While a drawing tool is on: select the label under the pointer" },
@@ -86,6 +96,15 @@ const GROUPS = [
     { action: "shape.rotateCwMore" },
     { keys: "Ctrl+Z", does: "Undo" },
     { keys: "Ctrl+Shift+Z", does: "Redo (also Ctrl+Y)" },
+  ]],
+  ["Assisted segmentation", [
+    { action: "assist.grabcut" },
+    { action: "assist.wand" },
+    { action: "assist.scissors" },
+    { keys: "Enter", does: "Keep the outline (box, wand) as a label of the class; scissors: close the outline and keep it" },
+    { keys: "Esc", does: "Discard the outline or the scissors' points; again: leave the tool" },
+    { keys: "Backspace", does: "Scissors: remove the last point" },
+    { keys: "Shift+Enter", does: "Segmentation: add the outline to the selected label of that class" },
   ]],
   ["Predictions", [
     { action: "prediction.accept" },

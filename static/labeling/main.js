@@ -3,11 +3,13 @@
 // the native REST API.
 
 import { Api, errorOf } from "./api.js";
+import { AssistTools } from "./assist.js";
 import { Autosave } from "./autosave.js";
+import { BrushTool } from "./brush.js";
 import { CanvasController } from "./canvas.js";
 import { Clipboard } from "./clipboard.js";
 import { Config } from "./config.js";
-import { el } from "./dom.js";
+import { el, trapTab } from "./dom.js";
 import { KeyMap, comboOf, displayCombo, isTyping, renderHelp } from "./keys.js";
 import { renderQuestions } from "./questions.js";
 import { classChoices, relabel } from "./relabel.js";
@@ -134,6 +136,46 @@ function hideBanner(kind) {
 
 const controller = new CanvasController({ canvas, store, config, renderer, image, notify: toast });
 controller.readOnly = readOnly;
+const brush = new BrushTool({ controller, store, renderer, image, api, url: urls.brush, notify: toast });
+controller.brush = brush;
+
+/** B, E: the brush or the eraser, for the segmentation class in hand (else the selected label's, else the first). */
+function paintTool(kind) {
+  if (readOnly) return true;
+  const segmentation = config.drawableClasses().filter(({ entry }) => entry.type === "segmentation");
+  if (!segmentation.length) {
+    toast("The brush and the eraser paint segmentation classes; this project has none.");
+    return true;
+  }
+  const current = controller.currentClass?.entry.type === "segmentation" ? controller.currentClass : null;
+  const selected = store.find(store.selectedUid);
+  const selectedEntry = selected?.shape.type === "segmentation" ? config.entryFor(selected.shape, selected.parent) : null;
+  const ofSelected = selectedEntry ? segmentation.find(({ entry }) => entry.id === selectedEntry.id) : null;
+  const item = (controller.mode === "draw" && current) || ofSelected || current || segmentation[0];
+  controller.setPaint(kind, item);
+  return true;
+}
+function updatePaintButtons() {
+  for (const [id, kind, action, title] of [
+    ["brush-tool", "brush", "tool.brush", "Brush"],
+    ["eraser-tool", "eraser", "tool.eraser", "Eraser"],
+  ]) {
+    const on = controller.painting && controller.paint === kind;
+    const key = keymap.keysOf(action)[0];
+    $(id).setAttribute("aria-pressed", String(on));
+    $(id).textContent = on ? `${title} ${brush.size} px` : title;
+    $(id).title = `${title}: ${kind === "brush" ? "paint a region of a segmentation class" : "erase from the selected segmentation label"}${key ? ` (${displayCombo(key)})` : ""}; [ and ] change its size`;
+  }
+}
+for (const [id, kind] of [["brush-tool", "brush"], ["eraser-tool", "eraser"]]) {
+  $(id).hidden = readOnly || !config.drawableClasses().some(({ entry }) => entry.type === "segmentation");
+  $(id).addEventListener("click", () => {
+    paintTool(kind);
+    canvas.focus({ preventScroll: true });
+  });
+}
+controller.addEventListener("mode", updatePaintButtons);
+keymap.addEventListener("change", updatePaintButtons);
 const clipboard = new Clipboard({ store, config, image, taskId: data.task.id, notify: toast });
 
 /** The previous task's labels, added to this one (a sequence of frames: the next frame starts from the last). */
@@ -442,7 +484,8 @@ controller.addEventListener("choose-parent", (event) => {
   dismiss.addEventListener("click", () => closeChooser(true));
   box.replaceChildren(el("p", { className: "chooser__text", textContent: reason }), el("div", { className: "chooser__choices" }, [...buttons, dismiss]));
   box.hidden = false;
-  buttons[0]?.focus();
+  // after the press that opened it has moved focus to the canvas
+  setTimeout(() => buttons[0]?.focus(), 0);
 });
 store.addEventListener("change", (event) => {
   if (event.detail.source === "history") {
@@ -731,6 +774,7 @@ help.addEventListener(
   },
   true,
 );
+help.addEventListener("keydown", (event) => trapTab(help, event));
 help.addEventListener("cancel", (event) => {
   if (remapping) event.preventDefault();
 });
@@ -764,6 +808,12 @@ updateButtonTitles();
 function updateHint() {
   let text;
   if (readOnly) text = "Read only: pan with drag, zoom with the wheel.";
+  else if (controller.painting) {
+    const { entry } = controller.currentClass;
+    text = controller.paint === "brush"
+      ? `${entry.title}: brush ${brush.size} px. Drag to paint a new label; Shift+drag adds to the selected one. [ and ] change the size.`
+      : `Eraser ${brush.size} px: drag over the selected segmentation label (or press on one) to erase. [ and ] change the size.`;
+  }
   else if (controller.mode === "select") {
     text = "Select: click a label (Shift+click adds more; drag on empty space for a box); drag it or its vertices; click an edge to add a vertex; Shift+click a vertex to remove it; a class key changes the selected label's class.";
   } else {
@@ -831,6 +881,10 @@ function focusQuestions() {
 function runAction(id) {
   if (id.startsWith("class:")) return classKey(id.slice("class:".length));
   switch (id) {
+    case "tool.brush":
+      return paintTool("brush");
+    case "tool.eraser":
+      return paintTool("eraser");
     case "tool.select":
       controller.setSelectMode();
       return true;
@@ -984,10 +1038,12 @@ function fixedKey(event) {
       return true;
     }
     case "]":
-      controller.cycleSelection(1);
+      if (controller.painting) brush.resize(1);
+      else controller.cycleSelection(1);
       return true;
     case "[":
-      controller.cycleSelection(-1);
+      if (controller.painting) brush.resize(-1);
+      else controller.cycleSelection(-1);
       return true;
     case "?":
       showHelp();
@@ -1012,6 +1068,7 @@ const TYPING_ACTIONS = new Set(["task.complete", "task.skip", "task.save"]);
 document.addEventListener("keydown", (event) => {
   if (help.open) return; // the dialog closes itself with Esc
   if (chooser) {
+    if (trapTab($("parent-chooser"), event)) return; // it waits for an answer
     if (event.key === "Escape") {
       closeChooser(true);
       event.preventDefault();
@@ -1049,12 +1106,15 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("keyup", (event) => {
   if (event.key === " ") {
     controller.spaceHeld = false;
-    canvas.style.cursor = controller.mode === "draw" ? "crosshair" : "default";
+    canvas.style.cursor = controller.painting ? "none" : controller.mode === "draw" ? "crosshair" : "default";
   }
 });
 window.addEventListener("blur", () => (controller.spaceHeld = false));
 
 // For the browser tests and for debugging from the console.
-window.labelsite = { store, controller, renderer, view: renderer.view, saver, config, keymap, firstPaint: null };
+window.labelsite = { store, controller, renderer, view: renderer.view, saver, config, keymap, brush, firstPaint: null };
+updatePaintButtons();
+// Assisted segmentation: box to mask, magic wand, scissors (assist.js draws and handles its own keys).
+window.labelsite.assist = new AssistTools({ panel: $("assist"), canvas, controller, store, config, renderer, image, api, urls: urls.assist, keymap, notify: toast, readOnly });
 canvas.focus({ preventScroll: true });
 renderer.invalidate();

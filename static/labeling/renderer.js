@@ -387,6 +387,8 @@ export class Renderer {
     if (canRotate(this.config, shape, parent)) {
       drawHandle(ctx, shape, view, this.config.entryFor(shape, parent)?.drawColor || "#fff");
     }
+    // The brush and the eraser edit pixels, not vertices: a traced outline's many handles would hide it.
+    if (this.handlesHidden) return;
     const active = this.store.activeVertex;
     for (const vertex of vertices(shape)) {
       const [sx, sy] = view.toScreen(vertex.x, vertex.y);
@@ -422,6 +424,10 @@ export class Renderer {
     ctx.fillStyle = overlay.color;
     ctx.lineWidth = 2;
     ctx.setLineDash([]);
+    if (overlay.brush) {
+      this._drawBrush(overlay.brush);
+      return;
+    }
     if (overlay.rectangle) {
       const [[x1, y1], [x2, y2]] = overlay.rectangle;
       const [sx1, sy1] = view.toScreen(x1, y1);
@@ -468,6 +474,35 @@ export class Renderer {
       ctx.stroke();
       ctx.setLineDash([]);
     }
+  }
+
+  /** Brush strokes in flight (their mask, each mask pixel centred on its image point) and the circle cursor. */
+  _drawBrush({ strokes, cursor, radius, erase }) {
+    const { ctx, view, dpr } = this;
+    ctx.save();
+    ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.x, dpr * view.y);
+    ctx.imageSmoothingEnabled = false;
+    for (const stroke of strokes) {
+      ctx.globalAlpha = stroke.erase ? 0.6 : 0.45;
+      ctx.drawImage(stroke.canvas, stroke.x - 0.5, stroke.y - 0.5);
+    }
+    ctx.restore();
+    if (!cursor) return;
+    const [sx, sy] = view.toScreen(cursor[0], cursor[1]);
+    const r = Math.max(radius * view.scale, 1.5);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.lineWidth = 1;
+    ctx.setLineDash(erase ? [4, 3] : []);
+    ctx.strokeStyle = "rgba(0,0,0,0.8)";
+    ctx.beginPath();
+    ctx.arc(sx, sy, r + 1, 0, Math.PI * 2);
+    ctx.stroke();
+    ctx.strokeStyle = "#ffffff";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.arc(sx, sy, r, 0, Math.PI * 2);
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
 }
 

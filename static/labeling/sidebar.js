@@ -211,7 +211,7 @@ export class LabelList {
     }
     if (!this.items.length) {
       const text = this.total ? "No label matches the filter." : "No labels yet: choose a class and draw.";
-      nodes.push(el("p", { className: "muted small vlist__empty", textContent: text }));
+      nodes.push(el("p", { className: "muted small vlist__empty", role: "listitem", textContent: text }));
     }
     this.spacer.replaceChildren(...nodes);
   }
@@ -229,7 +229,7 @@ export class LabelList {
 
   groupRow(item) {
     const entry = item.entry;
-    const row = el("div", { className: "vlist__row label-group", dataset: { group: entry?.id || item.key } }, [
+    const row = el("div", { className: "vlist__row label-group", role: "listitem", dataset: { group: entry?.id || item.key } }, [
       swatch(entry?.drawColor),
       el("span", { className: "label-group__title", textContent: entry ? entry.title : item.key }),
       el("span", { className: "muted small", textContent: String(item.count) }),

@@ -6,6 +6,7 @@
 
 import { errorMessage, request } from "./api.js";
 import { fromAnyForm, isGeometry, toDatagym, toLabelsite } from "./forms.js";
+import { renderPreview } from "./preview.js";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -23,6 +24,10 @@ let imageField = null;
 let validateTimer = null;
 let checkedVersion = 0;
 let version = 0;
+// Entries folded in the tree (by object, so a fold survives re-rendering and moves).
+const folded = new WeakSet();
+// The entry being dragged: its sibling list and index.
+let dragging = null;
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -89,9 +94,26 @@ function renderEntry(entry, siblings, index, path, parent) {
     changed(true);
   });
 
+  const isFolded = folded.has(entry);
+  const fold = el("button", {
+    type: "button",
+    class: "button button--quiet node__fold",
+    "aria-expanded": isFolded ? "false" : "true",
+    "aria-label": `${isFolded ? "Unfold" : "Fold"} ${entry.title || entry.key || "entry"}`,
+    text: isFolded ? "▸" : "▾",
+    onclick: () => {
+      if (folded.has(entry)) folded.delete(entry);
+      else folded.add(entry);
+      render();
+      tree.querySelector(`[data-path="${CSS.escape(path)}"] > .node__head .node__fold`)?.focus();
+    },
+  });
+  const handle = el("span", { class: "node__handle", title: "Drag to move (or use Up and Down)", "aria-hidden": "true", text: "⠿" });
   const head = el(
     "div",
     { class: "node__head" },
+    handle,
+    fold,
     el("span", { class: `type type--${entry.type}`, text: geometry ? "class" : "question" }),
     field("Type", typeSelect, path, "type"),
     field("Key", input(entry, "key", { type: "text", maxlength: 80, autocomplete: "off" }, path), path, "key"),
@@ -100,7 +122,7 @@ function renderEntry(entry, siblings, index, path, parent) {
   const details = el("div", { class: "node__details" });
   if (geometry) {
     details.append(
-      field("Colour", input(entry, "color", { type: "text", placeholder: "#e6194b", size: 9 }, path), path, "color"),
+      field("Colour", colourInput(entry, path), path, "color"),
     );
   }
   details.append(
@@ -130,7 +152,17 @@ function renderEntry(entry, siblings, index, path, parent) {
     el("button", { type: "button", class: "button button--quiet remove", text: "Remove", onclick: () => { siblings.splice(index, 1); changed(true); } }),
   );
 
-  const node = el("li", { class: "node", "data-path": path }, head, details);
+  const node = el("li", { class: `node${isFolded ? " node--folded" : ""}`, "data-path": path }, head);
+  dragAndDrop(node, handle, siblings, index);
+  if (isFolded) {
+    // Folded: one line that says what is inside; its problems still show (on the entry).
+    const inside = entry.children.length ? ` · ${entry.children.length} nested` : "";
+    const options = entry.options.length ? ` · ${entry.options.length} option${entry.options.length === 1 ? "" : "s"}` : "";
+    node.append(el("span", { class: "muted small node__summary", text: `${typeLabel(entry.type)}${options}${inside}` }));
+    node.append(el("span", { class: "problem", "data-problem": path, role: "alert" }));
+    return node;
+  }
+  node.append(details);
   if (entry.type === "select" || entry.type === "checklist") node.append(renderOptions(entry, path));
   else node.append(el("span", { class: "problem", "data-problem": `${path}.options`, role: "alert" }));
   node.append(el("span", { class: "problem", "data-problem": path, role: "alert" }));
@@ -143,6 +175,68 @@ function renderEntry(entry, siblings, index, path, parent) {
   return node;
 }
 
+function typeLabel(type) {
+  return config.types.find((t) => t.value === type)?.label ?? type;
+}
+
+/** The class colour: the browser's colour picker, which can only give a valid #rrggbb. */
+function colourInput(entry, path) {
+  const node = el("input", { type: "color", name: "color", "data-field": `${path}.color`, "aria-label": "Colour" });
+  node.value = /^#[0-9a-f]{6}$/i.test(entry.color || "") ? entry.color.toLowerCase() : "#000000";
+  if (!entry.color) node.classList.add("colour--unset");
+  node.addEventListener("input", () => {
+    entry.color = node.value;
+    node.classList.remove("colour--unset");
+    changed(false);
+  });
+  return node;
+}
+
+/** Drag an entry by its handle onto another entry: it moves before it (after it, in the lower half). */
+function dragAndDrop(node, handle, siblings, index) {
+  handle.setAttribute("draggable", "true");
+  handle.addEventListener("dragstart", (event) => {
+    dragging = { siblings, index };
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", node.dataset.path);
+    event.dataTransfer.setDragImage(node, 12, 12);
+    node.classList.add("node--dragging");
+  });
+  handle.addEventListener("dragend", () => {
+    dragging = null;
+    node.classList.remove("node--dragging");
+    for (const over of tree.querySelectorAll(".node--drop-before, .node--drop-after")) over.classList.remove("node--drop-before", "node--drop-after");
+  });
+  node.addEventListener("dragover", (event) => {
+    if (!dragging || event.target.closest(".node") !== node) return;
+    const entry = dragging.siblings[dragging.index];
+    if (entry === siblings[index] || contains(entry, siblings)) return; // not into itself
+    event.preventDefault();
+    const box = node.getBoundingClientRect();
+    const after = event.clientY > box.top + box.height / 2;
+    node.classList.toggle("node--drop-after", after);
+    node.classList.toggle("node--drop-before", !after);
+  });
+  node.addEventListener("dragleave", () => node.classList.remove("node--drop-before", "node--drop-after"));
+  node.addEventListener("drop", (event) => {
+    if (!dragging || event.target.closest(".node") !== node) return;
+    event.preventDefault();
+    const after = node.classList.contains("node--drop-after");
+    const { siblings: from, index: at } = dragging;
+    dragging = null;
+    const before = siblings[index];
+    const [moved] = from.splice(at, 1);
+    const target = siblings.indexOf(before);
+    siblings.splice(after ? target + 1 : target, 0, moved);
+    changed(true);
+  });
+}
+
+/** Whether `list` is `entry`'s own children or lies anywhere below them. */
+function contains(entry, list) {
+  return entry.children === list || entry.children.some((child) => contains(child, list));
+}
+
 function renderOptions(entry, path) {
   const list = el("ol", { class: "options-editor" });
   entry.options.forEach((option, i) => {
@@ -153,7 +247,7 @@ function renderOptions(entry, path) {
         { "data-path": optionPath },
         field("Option key", input(option, "key", { type: "text" }, optionPath), optionPath, "key"),
         field("Label", input(option, "label", { type: "text" }, optionPath), optionPath, "label"),
-        el("span", { class: "muted small", text: option.schema_id ? `id ${option.schema_id}` : "" }),
+        el("span", { class: "muted small option-id", text: option.schema_id ? `id ${option.schema_id}` : "" }),
         el("span", { class: "problem", "data-problem": `${optionPath}.schema_id`, role: "alert" }),
         el("button", { type: "button", class: "button button--quiet", text: "Remove option", onclick: () => { entry.options.splice(i, 1); changed(true); } }),
       ),
@@ -172,8 +266,9 @@ function renderOptions(entry, path) {
 function render() {
   tree.replaceChildren(...entries.map((entry, i) => renderEntry(entry, entries, i, `entries[${i}]`, null)));
   tree.append(el("li", { class: "problem problem--root", "data-problem": "entries", role: "alert" }));
-  if (!entries.length) tree.append(el("li", { class: "muted", text: "No entries yet: add a root entry to start." }));
+  if (!entries.length) tree.append(el("li", { class: "muted", text: "No entries yet: add a root entry or start from a template." }));
   showProblems();
+  renderPreview(entries);
 }
 
 // --- changes, validation and problems --------------------------------------------------------
@@ -188,13 +283,17 @@ function changed(structure, focusLast = false) {
   dirty = true;
   version += 1;
   if (structure) {
+    const focused = document.activeElement?.dataset?.field;
     render();
+    // The same field of the same entry takes focus back (a type change re-renders the entry).
+    if (focused && !focusLast) tree.querySelector(`[data-field="${CSS.escape(focused)}"]`)?.focus();
     if (focusLast) {
       const inputs = tree.querySelectorAll("input[name=key]");
       const last = [...inputs].find((node) => node.value === "");
       if (last) last.focus();
     }
   }
+  if (!structure) renderPreview(entries);
   setStatus("Checking…");
   saveButton.disabled = true;
   clearTimeout(validateTimer);
@@ -354,6 +453,24 @@ $("import-apply").addEventListener("click", async () => {
   if (result.data.image_field) imageField = result.data.image_field;
   load(result.data.entries);
 });
+
+// --- templates and the ids switch --------------------------------------------------------------
+
+for (const template of config.templates) {
+  const use = el("button", { type: "button", class: "button button--small", text: "Use this", "data-template": template.id });
+  use.addEventListener("click", () => {
+    const current = toLabelsite(entries);
+    if (current.length && !window.confirm(`Replace the ${current.length} entries being edited with “${template.title}”? Nothing is saved until you press Save.`)) return;
+    load(template.entries);
+    $("templates").open = false;
+    setStatus(`“${template.title}” loaded; not saved yet`);
+    $("add-root").focus();
+  });
+  $("template-list").append(
+    el("li", { class: "template" }, el("strong", { text: template.title }), el("span", { class: "muted small", text: template.description }), use),
+  );
+}
+$("show-ids").addEventListener("change", () => tree.classList.toggle("editor__tree--ids", $("show-ids").checked));
 
 $("add-root").addEventListener("click", () => {
   entries.push(blankEntry(null));

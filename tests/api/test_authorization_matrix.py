@@ -56,6 +56,19 @@ def _keys_file(world: World) -> dict[str, Any]:
     return {"file": SimpleUploadedFile("keys.csv", b"name,external_id\n" + world.media.name.encode() + b",asset-1\n")}
 
 
+def _stored_scene(world: World) -> None:
+    """The task's image as an uploaded file the assist tools read: a disk on a textured background."""
+    from django.core.files.base import ContentFile
+
+    from projects.models import MediaSource
+    from tests.assist.scenes import street_scene
+
+    scene = street_scene(320, 240)
+    world.media.source, world.media.url = MediaSource.LOCAL, ""
+    world.media.width, world.media.height = scene.width, scene.height
+    world.media.file.save("street.png", ContentFile(scene.png()), save=True)
+
+
 ENDPOINTS = [
     Endpoint("projects list", "get", lambda w: "/api/projects", (200, 200, 200, 200)),
     Endpoint("projects create", "post", lambda w: "/api/projects", (201, 403, 403, 201), lambda w: {"name": "New"}),
@@ -199,6 +212,14 @@ ENDPOINTS = [
     Endpoint(
         "label delete", "delete", lambda w: f"/api/labels/{w.label.id}", (404, 200, 200, 200), headers={"If-Match": "0"}
     ),
+    # The brush traces a stroke for whoever may change the task's annotation; it saves nothing.
+    Endpoint(
+        "brush stroke",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/brush",
+        (404, 200, 200, 200),
+        lambda w: {"stroke": {"x": 10, "y": 10, "width": 3, "height": 3, "counts": [0, 9]}},
+    ),
     # Everyone's own keys; an organisation token is no person, so it has none to keep.
     Endpoint("labeling keys get", "get", lambda w: "/api/me/labeling-keys", (200, 200, 200, 200)),
     Endpoint(
@@ -218,6 +239,31 @@ ENDPOINTS = [
     ),
     # Only an admin releases a reservation that is not theirs (nobody's, here).
     Endpoint("task release", "post", lambda w: f"/api/tasks/{w.task.id}/release", (404, 403, 403, 200)),
+    # Assisted segmentation on the task's image: whoever may label the task (nothing is saved).
+    Endpoint(
+        "assist grabcut",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/grabcut",
+        (404, 200, 200, 200),
+        lambda w: {"box": [[40, 20], [130, 110]]},
+        prepare=_stored_scene,
+    ),
+    Endpoint(
+        "assist magic wand",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/magic-wand",
+        (404, 200, 200, 200),
+        lambda w: {"point": [85, 75], "tolerance": 40},
+        prepare=_stored_scene,
+    ),
+    Endpoint(
+        "assist scissors",
+        "post",
+        lambda w: f"/api/tasks/{w.task.id}/assist/scissors",
+        (404, 200, 200, 200),
+        lambda w: {"points": [[40, 75], [85, 30]]},
+        prepare=_stored_scene,
+    ),
 ]
 
 

@@ -28,7 +28,7 @@ def test_a_cvat_annotations_xml_pasted_in_the_editor_menu_becomes_the_configurat
     page.goto(f"{live_server.url}/projects/{project.pk}/configuration")
     page.wait_for_selector("body[data-ready=true]")
 
-    page.locator("#import-view summary").click()
+    page.locator("#templates summary").click()
     page.select_option("#import-format", "cvat_xml")
     page.fill("#import-text", SERVER_XML)
     page.click("#import-apply")

@@ -326,7 +326,7 @@ def test_brightness_contrast_gamma_change_only_the_view_and_one_to_one_and_fit_k
     open_task(page, live_server, task)
     before = mean_brightness(page)
 
-    press(page, "b")
+    press(page, "Shift+B")  # B is the brush
     expect(page.locator("#adjust")).to_be_visible()
     page.locator("#gamma").focus()
     for _ in range(8):

@@ -172,7 +172,11 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-release": {"post": ADMIN},
     "api-task-annotation": {"get": MEMBER, "put": MEMBER, "patch": MEMBER},
     "api-task-labels": {"post": MEMBER},
+    "api-task-brush": {"post": MEMBER},
     "api-label": {"patch": MEMBER, "delete": MEMBER},
+    "api-task-assist-grabcut": {"post": MEMBER},
+    "api-task-assist-magic-wand": {"post": MEMBER},
+    "api-task-assist-scissors": {"post": MEMBER},
     "api-import-create": {"post": ADMIN},
     "api-import": {"get": ADMIN},
     "api-import-errors": {"get": ADMIN},
@@ -250,6 +254,10 @@ ROUTES: dict[str, dict[str, str]] = {
 #: from the bucket "photos"), so that an allowed caller's answer is a success, not a refusal.
 SETTINGS: dict[tuple[str, str], Any] = {
     ("api-dataset-media-s3", "post"): lambda w: {"LABELSITE_S3_SOURCES": s3_sources_of(w.organization, "photos")},
+    # The walk's media is a URL image: the assist tools are refused its pixels (400), never a fetch.
+    ("api-task-assist-grabcut", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
+    ("api-task-assist-magic-wand", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
+    ("api-task-assist-scissors", "post"): lambda w: {"LABELSITE_MEDIA_PROBE_URLS": False},
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("api-project-list", "post"): lambda w: {"name": "New"},
@@ -262,11 +270,15 @@ BODIES: dict[tuple[str, str], Any] = {
     # each caller takes the task for themselves, which every member may do
     ("api-task-assign", "post"): lambda w, actor: {"user_id": w.user_of(actor).pk},
     ("api-task-review", "post"): lambda w: {"accept": True},
+    ("api-task-brush", "post"): lambda w: {"stroke": {"x": 1, "y": 1, "width": 2, "height": 2, "counts": [1, 3]}},
     ("api-export-list", "post"): lambda w: {"format": "datagym"},
     ("api-label-configuration-validate", "post"): lambda w: {"entries": []},
     ("api-label-configuration-impact", "post"): lambda w: {"entries": []},
     ("api-label-configuration-save", "post"): lambda w: {"entries": []},
     ("api-project-members", "post"): lambda w: {"user_id": w.annotator.pk},
+    ("api-task-assist-grabcut", "post"): lambda w: {"box": [[10, 10], [60, 60]]},
+    ("api-task-assist-magic-wand", "post"): lambda w: {"point": [10, 10]},
+    ("api-task-assist-scissors", "post"): lambda w: {"points": [[10, 10], [60, 60]]},
 }
 QUERIES: dict[tuple[str, str], str] = {("api-export-stream", "get"): "?format=datagym"}
 #: Answers that are right for an allowed caller on this route, beside the usual ones.

@@ -12,6 +12,7 @@ from django.db import transaction
 from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.models import Label, LabelSource, Task, TaskState
+from projects.config_templates import DATAGYM_EXAMPLE
 from projects.media_keys import MediaKeysRow
 from projects.models import Membership, Organization, Project, Role
 from projects.services import (
@@ -28,80 +29,29 @@ DEMO_ORGANIZATION = "Demo"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "labelsite-demo"  # noqa: S105 - printed to the person who runs the demo
 
-#: The configuration of DataGym's documented example (datagym.md section 4.5), in our tree form,
-#: plus a segmentation class; fixed schema ids, so that the Ango examples (formats/examples) can
-#: name the categories by schemaId as Ango files do.
-DEMO_CONFIGURATION: list[dict[str, Any]] = [
-    {"key": "bus", "title": "Bus", "type": "rectangle", "color": "#f5a623", "shortcut": "1", "schema_id": "demo-bus"},
-    {
-        "key": "car",
-        "title": "Car",
-        "type": "polygon",
-        "schema_id": "demo-car",
-        "color": "#4a90e2",
-        "shortcut": "2",
-        "children": [
-            {
-                "key": "car_type",
-                "title": "Type",
-                "type": "select",
-                "schema_id": "demo-car-type",
-                "required": True,
-                "options": [{"key": "suv", "label": "SUV"}, {"key": "van", "label": "Van"}],
-            },
-            {
-                "key": "wheel",
-                "title": "Wheel",
-                "type": "point",
-                "color": "#d0021b",
-                "shortcut": "3",
-                "schema_id": "demo-wheel",
-            },
-        ],
-    },
-    {
-        "key": "street",
-        "title": "Street",
-        "type": "line",
-        "color": "#7ed321",
-        "shortcut": "4",
-        "schema_id": "demo-street",
-    },
-    {
-        "key": "poi",
-        "title": "Point of interest",
-        "type": "point",
-        "color": "#bd10e0",
-        "shortcut": "5",
-        "schema_id": "demo-poi",
-    },
-    # Not in DataGym's example: the sky as a segmentation, what the brush-mask and Ango examples draw.
-    {
-        "key": "sky",
-        "title": "Sky",
-        "type": "segmentation",
-        "color": "#46f0f0",
-        "shortcut": "6",
-        "schema_id": "demo-sky",
-    },
-    {
-        "key": "weather",
-        "title": "Weather",
-        "type": "select",
-        "schema_id": "demo-weather",
-        "options": [{"key": "sunny", "label": "Sunny"}, {"key": "rainy", "label": "Rainy"}],
-        "children": [
-            {
-                "key": "daytime",
-                "title": "Daytime",
-                "type": "select",
-                "schema_id": "demo-daytime",
-                "options": [{"key": "day", "label": "Day"}, {"key": "night", "label": "Night"}],
-            }
-        ],
-    },
-    {"key": "comment", "title": "Comment", "type": "freetext", "max_length": 255, "schema_id": "demo-comment"},
-]
+
+def _demo_configuration(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DataGym's example with fixed schema ids (`demo-<key>`), so that the Ango examples
+    (formats/examples) can name the categories by schemaId as Ango files do."""
+    return [
+        {
+            **entry,
+            "schema_id": "demo-" + entry["key"].replace("_", "-"),
+            **({"children": _demo_configuration(entry["children"])} if entry.get("children") else {}),
+        }
+        for entry in entries
+    ]
+
+
+#: The configuration of DataGym's documented example, also offered by the editor's template
+#: gallery, with schema ids and a segmentation class (what the brush-mask and Ango examples draw).
+DEMO_CONFIGURATION: list[dict[str, Any]] = _demo_configuration(
+    [
+        *[entry for entry in DATAGYM_EXAMPLE if entry["key"] != "weather" and entry["key"] != "comment"],
+        {"key": "sky", "title": "Sky", "type": "segmentation", "color": "#46f0f0", "shortcut": "6"},
+        *[entry for entry in DATAGYM_EXAMPLE if entry["key"] in ("weather", "comment")],
+    ]
+)
 
 IMAGE_COUNT = 12
 WIDTH, HEIGHT = 960, 640
