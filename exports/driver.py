@@ -1,8 +1,10 @@
 """The streaming driver: hand an `ExportReader` to a format's writer, stream or write the result.
 
-- `export_write` writes a whole export; a large one in a format that can be split (DataGym
-  JSON, COCO) is written by forked processes, one per core, each a slice of the task ids,
-  then joined (see `export_write_parallel`).
+- `export_write` writes a whole export; a large one in a format that can be split (every
+  format users export in bulk: DataGym JSON, COCO, Label Studio JSON and JSON_MIN, CSV, YOLO,
+  Pascal VOC, masks) is written by forked processes, one per core, each a slice of the task
+  ids, then joined (see `export_write_parallel`): JSON lists and CSV rows by their bytes,
+  archives entry by entry (`formats.writing.zip_parts_join`).
 - `export_stream` runs a writer lazily and yields the bytes it wrote after each chunk, for
   a `StreamingHttpResponse` (small exports download at once).
 """
@@ -27,7 +29,7 @@ from django.utils.text import slugify
 
 from exports.reader import ExportReader
 from formats import export_format_get
-from formats.writing import ExportFormat, PartStart
+from formats.writing import ExportFormat, NameKey, PartStart
 from labeling.models import Task
 from labelsite.errors import Conflict
 from projects.models import Project
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 PARALLEL_MIN_TASKS = 20_000
 #: The collector's first threshold while an export runs (700 by default), see `gc_relaxed`.
 GC_THRESHOLD = 50_000
+#: Media names read at a time to count the names taken before each slice (`_names_before`).
+NAMES_BATCH = 10_000
 #: Above this many tasks a direct download is refused: start an export job instead.
 STREAM_MAX_TASKS = 20_000
 
@@ -179,16 +183,39 @@ def _slices(reader: ExportReader, fmt: ExportFormat, count: int) -> list[_Slice]
         offset += size
         bounds.append(tasks.values_list("pk", flat=True)[offset - 1])
     bounds.append(reader.pk_upto)
+    names = _names_before(reader, fmt.parts.name_key, bounds[1:-1]) if fmt.parts.name_key else None
     slices = []
     done_tasks = done_labels = 0
     geometry_ids = [entry.id for entry in reader.config.geometry_classes()]
     for index, size in enumerate(sizes):
         part = replace(reader, pk_after=bounds[index], pk_upto=bounds[index + 1], on_chunk=None)
-        slices.append(_Slice(bounds[index], bounds[index + 1], PartStart(tasks=done_tasks, labels=done_labels)))
+        start = PartStart(tasks=done_tasks, labels=done_labels, names=names[index] if names else {})
+        slices.append(_Slice(bounds[index], bounds[index + 1], start))
         done_tasks += size
         if fmt.parts.needs_label_offsets:
             done_labels += part.labels().filter(entry_id__in=geometry_ids).count()
     return slices
+
+
+def _names_before(reader: ExportReader, name_key: NameKey, bounds: list[Any]) -> list[dict[str, int]]:
+    """For each slice, how many times each entry name was taken by the tasks before it (`UniqueNames`):
+    the media names of the tasks in order, read once (a list of names, not the tasks)."""
+    counts: dict[str, int] = {}
+    found: list[dict[str, int]] = [{}]
+    rows = reader.tasks().order_by("pk").values_list("pk", "media__name", "media__width", "media__height")
+    pending = list(bounds)
+    for pk, name, width, height in rows.iterator(chunk_size=NAMES_BATCH):
+        key = name_key(name, width, height)
+        if key is not None:
+            key = key.lower()
+            counts[key] = counts.get(key, 0) + 1
+        while pending and pk == pending[0]:  # the slice ends with this task: the next starts after it
+            pending.pop(0)
+            found.append(dict(counts))
+    while pending:  # tasks gone since the slices were cut
+        pending.pop(0)
+        found.append(dict(counts))
+    return found
 
 
 def export_write_parallel(*, reader: ExportReader, fmt: ExportFormat, out: IO[bytes], processes: int) -> None:

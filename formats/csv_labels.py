@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Generator, Iterator
+from typing import IO
 
 import orjson
 
-from formats.writing import ExportFormat, ExportSource, answers_text
+from formats.writing import ExportFormat, ExportParts, ExportSource, PartStart, answers_text, parts_concat
 from labeling.annotation import Shape
+from labelsite.text import cell_safe
 
 COLUMNS = (
     "task_id",
@@ -48,20 +49,25 @@ COLUMNS = (
     "review_verdict",
     "lead_time",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def cell_safe(value: Any) -> Any:
-    """A cell as a spreadsheet may open it: text that would start a formula gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+def _header() -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(COLUMNS)
+    return buffer.getvalue().encode("utf-8")
 
 
 def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    out.write(_header())
+    yield from csv_write_part(source, out, out, PartStart())
+
+
+def csv_write_part(
+    source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart
+) -> Generator[None, None, int]:
+    """The rows of a slice of the tasks (no header: `csv_join` writes it once)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
     for chunk in source.chunks():
         for item in chunk:
             common = [str(item.task_id), str(item.media_id), item.media_name, item.state]
@@ -107,6 +113,12 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
         buffer.truncate()
         yield
     out.write(buffer.getvalue().encode("utf-8"))
+    return 0
+
+
+def csv_join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:
+    out.write(_header())
+    yield from parts_concat([part for part, _ in parts], out)
 
 
 EXPORT_FORMAT = ExportFormat(
@@ -117,4 +129,5 @@ EXPORT_FORMAT = ExportFormat(
     extension="csv",
     content_type="text/csv",
     write=csv_write,
+    parts=ExportParts(write=csv_write_part, join=csv_join),
 )

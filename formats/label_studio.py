@@ -59,7 +59,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import IO, Any
@@ -87,7 +87,17 @@ from formats.reading import (
     not_utf8_error,
     pointer,
 )
-from formats.writing import ExportConfig, ExportFormat, ExportItem, ExportSource, points_flat, rings_of
+from formats.writing import (
+    ExportConfig,
+    ExportFormat,
+    ExportItem,
+    ExportParts,
+    ExportSource,
+    PartStart,
+    parts_copy,
+    points_flat,
+    rings_of,
+)
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points, rotation_normalise
 from labeling.models import LabelSource, TaskState
 from labelsite.errors import ErrorDetail
@@ -1533,22 +1543,49 @@ def _tasks_write(
     source: ExportSource, out: IO[bytes], shape: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> Iterator[None]:
     """A JSON list with one `shape(task)` per exported task, written chunk by chunk."""
-    types = _question_types(source.config)
     out.write(b"[")
+    yield from _tasks_part(source, out, shape)
+    out.write(b"]")
+
+
+def _tasks_part(
+    source: ExportSource, out: IO[bytes], shape: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Generator[None, None, int]:
+    """The tasks of the source as elements of a JSON list, separated by commas (the list's body)."""
+    types = _question_types(source.config)
     first = True
+    dumps = orjson.dumps
     for chunk in source.chunks():
         parts = []
         for item in chunk:
-            parts.append((b"" if first else b",") + orjson.dumps(shape(_task(item, source, types))))
+            parts.append((b"" if first else b",") + dumps(shape(_task(item, source, types))))
             first = False
         out.write(b"".join(parts))
         yield
-    out.write(b"]")
+    return 0
+
+
+def _tasks_parts(shape: Callable[[dict[str, Any]], dict[str, Any]]) -> ExportParts:
+    """Label Studio's list split over processes: each slice writes its tasks, the join brackets them."""
+
+    def write(source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart) -> Generator[None, None, int]:
+        return (yield from _tasks_part(source, out, shape))
+
+    def join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:
+        out.write(b"[")
+        yield from parts_copy([part for part, _ in parts], out)
+        out.write(b"]")
+
+    return ExportParts(write=write, join=join)
+
+
+def _whole(task: dict[str, Any]) -> dict[str, Any]:
+    return task
 
 
 def label_studio_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
     """Label Studio's JSON: a list of tasks with `annotations` (and `predictions` when asked for)."""
-    yield from _tasks_write(source, out, lambda task: task)
+    yield from _tasks_write(source, out, _whole)
 
 
 def _minimal(task: dict[str, Any]) -> dict[str, Any]:
@@ -1648,6 +1685,7 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_write,
+        parts=_tasks_parts(_whole),
         needs_media_size=True,
     ),
     ExportFormat(
@@ -1657,6 +1695,7 @@ EXPORT_FORMATS = (
         extension="json",
         content_type="application/json",
         write=label_studio_min_write,
+        parts=_tasks_parts(_minimal),
         needs_media_size=True,
     ),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO
 
 import numpy as np
@@ -22,13 +22,17 @@ from formats.codecs.mask_polygons import segmentation_crop
 from formats.writing import (
     ExportFormat,
     ExportItem,
+    ExportParts,
     ExportSource,
+    PartStart,
     UniqueNames,
     rings_of,
     shapes_walk,
     stem,
+    zip_entry_write,
+    zip_parts_join,
 )
-from projects.models import EntryType
+from projects.models import EntryType, LabelEntry
 
 AREA_TYPES = frozenset({EntryType.RECTANGLE, EntryType.POLYGON, EntryType.SEGMENTATION})
 MAX_CLASSES = 255
@@ -80,37 +84,73 @@ def mask_png(item: ExportItem, class_index: dict[str, int], palette: list[int]) 
     return buffer.getvalue()
 
 
-def masks_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+def _classes(source: ExportSource) -> tuple[list[LabelEntry], list[tuple[int, int, int]]]:
+    """The area classes (index 1 on) and the colours of the indices (0 the background)."""
     classes = source.config.geometry_classes(set(AREA_TYPES))
     if len(classes) > MAX_CLASSES:
         raise ValueError(f"A PNG mask holds at most {MAX_CLASSES} classes; the configuration has {len(classes)}.")
-    class_index = {str(entry.id): index for index, entry in enumerate(classes, start=1)}
     colors = [(0, 0, 0)] + [_color(entry.color, index) for index, entry in enumerate(classes, start=1)]
-    palette = [channel for color in colors for channel in color]
-    names = UniqueNames()
-    unsized: list[str] = []
+    return classes, colors
+
+
+def _labelmap(archive: zipfile.ZipFile, classes: list[LabelEntry], colors: list[tuple[int, int, int]]) -> None:
+    archive.writestr(
+        "labelmap.txt",
+        "# index:name:r,g,b\n"
+        + "".join(
+            f"{index}:{name}:{r},{g},{b}\n"
+            for index, (name, (r, g, b)) in enumerate(
+                zip(["background", *(entry.key for entry in classes)], colors, strict=True)
+            )
+        ),
+    )
+
+
+def masks_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
+    classes, colors = _classes(source)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(
-            "labelmap.txt",
-            "# index:name:r,g,b\n"
-            + "".join(
-                f"{index}:{name}:{r},{g},{b}\n"
-                for index, (name, (r, g, b)) in enumerate(
-                    zip(["background", *(entry.key for entry in classes)], colors, strict=True)
-                )
-            ),
-        )
-        for chunk in source.chunks():
-            for item in chunk:
-                if not item.width or not item.height:
-                    unsized.append(item.media_name)
-                    continue
-                file_name = names.take(stem(item.media_name), "png")
-                archive.writestr(f"SegmentationClass/{file_name}", mask_png(item, class_index, palette))
-            yield
-        if unsized:
-            archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))
+        _labelmap(archive, classes, colors)
+        yield from _masks(source, archive, UniqueNames())
     yield
+
+
+def _masks(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -> Iterator[None]:
+    """A mask per task with a known size, then `unsized.txt` naming the others (if any)."""
+    classes, colors = _classes(source)
+    class_index = {str(entry.id): index for index, entry in enumerate(classes, start=1)}
+    palette = [channel for color in colors for channel in color]
+    unsized: list[str] = []
+    for chunk in source.chunks():
+        for item in chunk:
+            if not item.width or not item.height:
+                unsized.append(item.media_name)
+                continue
+            file_name = names.take(stem(item.media_name), "png")
+            zip_entry_write(archive, f"SegmentationClass/{file_name}", mask_png(item, class_index, palette))
+        yield
+    if unsized:
+        archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))
+
+
+def masks_write_part(
+    source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart
+) -> Generator[None, None, int]:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        yield from _masks(source, archive, UniqueNames(start.names))
+    return 0
+
+
+def masks_join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:
+    classes, colors = _classes(source)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        _labelmap(archive, classes, colors)
+        yield from zip_parts_join([part for part, _ in parts], archive, (("unsized.txt", False),))
+    yield
+
+
+def _name_key(name: str, width: int | None, height: int | None) -> str | None:
+    """A mask's name; none for media of unknown size (they get no mask)."""
+    return stem(name) if width and height else None
 
 
 EXPORT_FORMAT = ExportFormat(
@@ -121,5 +161,6 @@ EXPORT_FORMAT = ExportFormat(
     extension="zip",
     content_type="application/zip",
     write=masks_write,
+    parts=ExportParts(write=masks_write_part, join=masks_join, name_key=_name_key),
     needs_media_size=True,
 )

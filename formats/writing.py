@@ -10,15 +10,22 @@ can record progress; memory stays flat however large the project is.
 
 The canonical model is the general path. A writer whose time matters on large projects
 (DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
-stored answers and points decoded but no objects built per label. Such a format may also
+stored answers and points decoded but no objects built per label. A format may also
 declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
 so that an export job can split the tasks over processes (`exports.driver.export_write`).
+A JSON list's parts are joined by their bytes (`parts_copy`), CSV rows likewise
+(`parts_concat`), and a ZIP's parts entry by entry, their compressed bytes copied
+(`zip_parts_join`); an archive that names its entries after the media counts on from the
+names the slices before took (`ExportParts.name_key`, `PartStart.names`).
 """
 
 from __future__ import annotations
 
+import time
+import zipfile
+import zlib
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, NamedTuple, Protocol
@@ -215,10 +222,13 @@ ExportWriter = Callable[[ExportSource, IO[bytes]], Iterator[None]]
 
 @dataclass(frozen=True)
 class PartStart:
-    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it."""
+    """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it,
+    and (for a format whose archive names its entries after the media, `ExportParts.name_key`)
+    how many times each name was taken before it, for `UniqueNames` to count on."""
 
     tasks: int = 0
     labels: int = 0
+    names: Mapping[str, int] = field(default_factory=dict)
 
 
 #: `(source, out, side, start) -> None, ... -> labels written`: the body of one slice of the tasks
@@ -226,6 +236,11 @@ class PartStart:
 PartWriter = Callable[[ExportSource, IO[bytes], IO[bytes], PartStart], Generator[None, None, int]]
 #: `(source, parts, out) -> None, ...`: the whole export from the slices' `(out, side)` files, in order.
 PartJoiner = Callable[[ExportSource, list[tuple[IO[bytes], IO[bytes]]], IO[bytes]], Iterator[None]]
+
+
+#: `(media name, width, height) -> the name an archive entry takes for it (`UniqueNames.take`), or None
+#: when the media gets no entry`.
+NameKey = Callable[[str, int | None, int | None], str | None]
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,114 @@ class ExportParts:
     join: PartJoiner
     #: Whether a slice must know the number of geometry labels before it (COCO's annotation ids).
     needs_label_offsets: bool = False
+    #: For an archive with an entry per media named after it: the name each media takes, for a slice
+    #: to know the names taken before it (`PartStart.names`) and keep them unique as one process does.
+    name_key: NameKey | None = None
+
+
+def parts_concat(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
+    """The part files one after the other, as they are (rows of a CSV)."""
+    for part in parts:
+        if not part.tell():
+            continue
+        part.seek(0)
+        while data := part.read(block):
+            out.write(data)
+            yield
+
+
+def zip_parts_join(
+    parts: list[IO[bytes]], archive: zipfile.ZipFile, lists: Sequence[tuple[str, bool]] = ()
+) -> Iterator[None]:
+    """Join the ZIP archives that slices of an export wrote into `archive`, entries in order.
+
+    Each part's entries are copied as they are, compressed bytes and all (no entry is compressed
+    twice), except its `lists`: text entries every part ends with, in that order (a listing of its
+    media), which become one entry each, the parts' texts one after the other, after all other
+    entries; `(name, always)` writes the entry even when it is empty. Only entries are copied,
+    so the archive is the one a single process writes, but for the entries' times.
+    """
+    listed = [name for name, _ in lists]
+    assert archive.fp is not None
+    for part in parts:
+        part.seek(0)
+        with zipfile.ZipFile(part) as source:
+            infos = [info for info in source.infolist() if info.filename not in listed]
+            if not infos:
+                continue
+            # The entries to copy come first in a part: its lists follow them.
+            lists_at = [info.header_offset for info in source.infolist() if info.filename in listed]
+            end = min(lists_at) if lists_at else source.start_dir
+            base = archive.start_dir
+            archive.fp.seek(base)
+            part.seek(0)
+            left = end
+            while left > 0:
+                data = part.read(min(left, 1 << 20))
+                if not data:
+                    raise ValueError("A part of the export ended early.")
+                archive.fp.write(data)
+                left -= len(data)
+                yield
+            for info in infos:
+                info.header_offset += base
+                archive.filelist.append(info)
+                archive.NameToInfo[info.filename] = info
+            archive.start_dir = archive.fp.tell()
+            archive._didModify = True  # type: ignore[attr-defined]  # the central directory is written on close
+    for name, always in lists:
+        sources = [zipfile.ZipFile(part) for part in parts]
+        try:
+            found = [source for source in sources if source.NameToInfo.get(name) and source.NameToInfo[name].file_size]
+            if not found and not always:
+                continue
+            with archive.open(name, "w") as member:
+                for source in found:
+                    with source.open(name) as text:
+                        while data := text.read(1 << 20):
+                            member.write(data)
+                            yield
+        finally:
+            for source in sources:
+                source.close()
+
+
+#: Entries up to this size are written by `zip_entry_write` in one piece (larger ones as `writestr` does).
+ZIP_ENTRY_FAST_MAX = 1 << 24
+
+
+def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """`archive.writestr(name, data)` for the many small entries of an export (a file per image), in
+    one write: the header is made once with the compressed size and CRC known, not written, sought
+    back to and written again. The entry is the one `writestr` makes (same header fields, same
+    deflate stream); the archive must be seekable and no other entry open for writing."""
+    fp = archive.fp
+    if len(data) > ZIP_ENTRY_FAST_MAX or fp is None or not archive._seekable:  # type: ignore[attr-defined]
+        archive.writestr(name, data)
+        return
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = archive.compression
+    info.external_attr = 0o600 << 16
+    info.file_size = len(data)
+    info.CRC = zlib.crc32(data)
+    if archive.compression == zipfile.ZIP_DEFLATED:
+        level = archive.compresslevel if archive.compresslevel is not None else zlib.Z_DEFAULT_COMPRESSION
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        body = compressor.compress(data) + compressor.flush()
+    elif archive.compression == zipfile.ZIP_STORED:
+        body = data
+    else:
+        archive.writestr(name, data)
+        return
+    info.compress_size = len(body)
+    fp.seek(archive.start_dir)
+    info.header_offset = archive.start_dir
+    fp.write(info.FileHeader(False))
+    fp.write(body)
+    archive.filelist.append(info)
+    archive.NameToInfo[name] = info
+    archive.start_dir = fp.tell()
+    archive._didModify = True  # type: ignore[attr-defined]
 
 
 def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:
@@ -324,11 +447,28 @@ def points_flat(points: Any) -> Iterator[tuple[float, float]]:
     """The `(x, y)` pairs of a point list or a list of rings, skipping anything malformed."""
     if not isinstance(points, list):
         return
+    pairs = _pairs_plain(points)
+    if pairs is not None:
+        yield from pairs
+        return
     for item in points:
         if isinstance(item, list | tuple) and len(item) >= 2 and all(_is_number(v) for v in item[:2]):
             yield float(item[0]), float(item[1])
         elif isinstance(item, list):
             yield from points_flat(item)
+
+
+_PLAIN_NUMBERS = (int, float)
+
+
+def _pairs_plain(points: list[Any]) -> list[tuple[float, float]] | None:
+    """The pairs of a well-formed point list (`[[x, y], ...]` of ints and floats, as stored) at once;
+    None for anything else (rings, longer items, other types), which `points_flat` walks."""
+    try:
+        pairs = [(float(x), float(y)) for x, y in points if type(x) in _PLAIN_NUMBERS and type(y) in _PLAIN_NUMBERS]
+    except (TypeError, ValueError):
+        return None
+    return pairs if len(pairs) == len(points) else None
 
 
 def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[tuple[float, float]]]:
@@ -396,10 +536,13 @@ def stem(name: str) -> str:
 
 
 class UniqueNames:
-    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name."""
+    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name.
 
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+    `seen`: how many times each name (lower case) was taken before (by the slices of the export
+    before this one, `PartStart.names`)."""
+
+    def __init__(self, seen: Mapping[str, int] | None = None) -> None:
+        self.seen: dict[str, int] = dict(seen or {})
 
     def take(self, name: str, extension: str) -> str:
         key = name.lower()

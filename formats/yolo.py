@@ -42,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import IO, Any
 
@@ -64,14 +64,18 @@ from formats.reading import (
 from formats.writing import (
     ExportFormat,
     ExportItem,
+    ExportParts,
     ExportSource,
     ExportWriter,
+    PartStart,
     UniqueNames,
     box_of,
     ring_shells,
     rings_of,
     shapes_walk,
     stem,
+    zip_entry_write,
+    zip_parts_join,
 )
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners
 from labelsite.archives import SafeZip, archive_entry_ignored
@@ -122,43 +126,81 @@ def _yaml_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _writer(*, segments: bool, obb: bool = False) -> ExportWriter:
+def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportParts]:
+    """The writer of a YOLO variant, and how it splits over processes (a ZIP per slice of the tasks,
+    joined entry by entry: `zip_parts_join`)."""
     types = OBB_TYPES if obb else SEGMENT_TYPES if segments else DETECT_TYPES
 
-    def write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
-        classes = source.config.geometry_classes(set(types))
-        class_index = {str(entry.id): index for index, entry in enumerate(classes)}
-        names = UniqueNames()
+    def classes_of(source: ExportSource) -> list[Any]:
+        return source.config.geometry_classes(set(types))
+
+    def head(archive: zipfile.ZipFile, classes: list[Any]) -> None:
+        archive.writestr("classes.txt", "".join(f"{entry.key}\n" for entry in classes))
+        archive.writestr(
+            "data.yaml",
+            "# Put the images in images/ beside labels/ (see images.txt for where they are).\n"
+            "path: .\ntrain: images\nval: images\n"
+            f"nc: {len(classes)}\nnames:\n"
+            + "".join(f"  {index}: {_yaml_string(entry.key)}\n" for index, entry in enumerate(classes)),
+        )
+
+    def body(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -> Iterator[None]:
+        """The label files of the source's tasks, then `images.txt` and `unsized.txt` (if any) listing them."""
+        class_index = {str(entry.id): index for index, entry in enumerate(classes_of(source))}
         unsized: list[str] = []
+        with tempfile.TemporaryFile() as listing:
+            for chunk in source.chunks():
+                lines_out = []
+                for item in chunk:
+                    file_stem = names.take(stem(item.media_name), "txt")[: -len(".txt")]
+                    lines_out.append(f"{file_stem}\t{item.media_url or item.media_name}\n")
+                    if not item.width or not item.height:
+                        unsized.append(item.media_name)
+                        lines: list[str] = []
+                    else:
+                        lines = _lines(item, class_index, segments=segments, obb=obb)
+                    zip_entry_write(archive, f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines).encode())
+                listing.write("".join(lines_out).encode())
+                yield
+            listing.seek(0)
+            with archive.open("images.txt", "w") as member:
+                shutil.copyfileobj(listing, member)
+        if unsized:
+            archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))
+
+    def write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("classes.txt", "".join(f"{entry.key}\n" for entry in classes))
-            archive.writestr(
-                "data.yaml",
-                "# Put the images in images/ beside labels/ (see images.txt for where they are).\n"
-                "path: .\ntrain: images\nval: images\n"
-                f"nc: {len(classes)}\nnames:\n"
-                + "".join(f"  {index}: {_yaml_string(entry.key)}\n" for index, entry in enumerate(classes)),
-            )
-            with tempfile.TemporaryFile() as listing:
-                for chunk in source.chunks():
-                    for item in chunk:
-                        file_stem = names.take(stem(item.media_name), "txt")[: -len(".txt")]
-                        listing.write(f"{file_stem}\t{item.media_url or item.media_name}\n".encode())
-                        if not item.width or not item.height:
-                            unsized.append(item.media_name)
-                            lines: list[str] = []
-                        else:
-                            lines = _lines(item, class_index, segments=segments, obb=obb)
-                        archive.writestr(f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines))
-                    yield
-                listing.seek(0)
-                with archive.open("images.txt", "w") as member:
-                    shutil.copyfileobj(listing, member)
-            if unsized:
-                archive.writestr("unsized.txt", "".join(f"{name}\n" for name in unsized))
+            head(archive, classes_of(source))
+            yield from body(source, archive, UniqueNames())
         yield
 
-    return write
+    def write_part(
+        source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart
+    ) -> Generator[None, None, int]:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            yield from body(source, archive, UniqueNames(start.names))
+        return 0
+
+    def join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            head(archive, classes_of(source))
+            yield from zip_parts_join([part for part, _ in parts], archive, LISTS)
+        yield
+
+    return write, ExportParts(write=write_part, join=join, name_key=_name_key)
+
+
+#: The listings every part ends with, joined: `(entry, written even when empty)`.
+LISTS = (("images.txt", True), ("unsized.txt", False))
+
+
+def _name_key(name: str, width: int | None, height: int | None) -> str:
+    return stem(name)
+
+
+_DETECT, _DETECT_PARTS = _writer(segments=False)
+_SEGMENT, _SEGMENT_PARTS = _writer(segments=True)
+_OBB, _OBB_PARTS = _writer(segments=False, obb=True)
 
 
 EXPORT_FORMATS = (
@@ -169,7 +211,8 @@ EXPORT_FORMATS = (
         "(class cx cy w h) of rectangles, polygons and segmentations, classes.txt and data.yaml.",
         extension="zip",
         content_type="application/zip",
-        write=_writer(segments=False),
+        write=_DETECT,
+        parts=_DETECT_PARTS,
         needs_media_size=True,
     ),
     ExportFormat(
@@ -179,7 +222,8 @@ EXPORT_FORMATS = (
         "(class x1 y1 x2 y2 ...) of polygons, segmentations and rectangles, classes.txt and data.yaml.",
         extension="zip",
         content_type="application/zip",
-        write=_writer(segments=True),
+        write=_SEGMENT,
+        parts=_SEGMENT_PARTS,
         needs_media_size=True,
     ),
     ExportFormat(
@@ -190,7 +234,8 @@ EXPORT_FORMATS = (
         "classes.txt and data.yaml.",
         extension="zip",
         content_type="application/zip",
-        write=_writer(segments=False, obb=True),
+        write=_OBB,
+        parts=_OBB_PARTS,
     ),
 )
 

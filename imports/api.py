@@ -8,8 +8,8 @@ members who are not admins. Errors become the one error shape of `labelsite.api`
 
 from __future__ import annotations
 
+import copy
 import csv
-import json
 import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +23,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from formats import EXAMPLES_DIR, format_candidates, format_get, format_list
-from formats.csv_labels import cell_safe
 from formats.reading import ImportFormat
 from imports import selectors, services
 from imports.archive_import import archive_check, archive_format_detect, is_archive_name
@@ -43,8 +42,9 @@ from imports.serializers import (
     ImportFormatOutputSerializer,
     ImportJobOutputSerializer,
 )
-from labelsite.api import UploadLimitedApi
+from labelsite.api import CsvRenderer, UploadLimitedApi
 from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.text import cell_safe
 from labelsite.uploads import IMPORT_UPLOAD
 from projects.selectors import project_get_for_admin
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, file_response
@@ -244,18 +244,6 @@ class ImportCancelApi(APIView):
 # --- the error report ----------------------------------------------------------------------
 
 
-class CsvRenderer(BaseRenderer):
-    """Lets `?format=csv` through DRF's content negotiation; the view streams the CSV itself."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        # Only an error reaches a renderer here (the CSV itself is streamed): it stays JSON.
-        return b"" if data is None else json.dumps(data).encode()
-
-
 def csv_cell(value: object) -> str:
     """A cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote in front."""
     return str(cell_safe("" if value is None else str(value)))
@@ -357,7 +345,7 @@ EXAMPLE_OPTIONS: dict[str, dict[str, Any]] = {
 
 def example_options(name: str) -> dict[str, Any]:
     """The options the example file of a format is offered with (`EXAMPLE_OPTIONS`), a copy."""
-    return json.loads(json.dumps(EXAMPLE_OPTIONS.get(name, {})))
+    return copy.deepcopy(EXAMPLE_OPTIONS.get(name, {}))
 
 
 def format_data(fmt: ImportFormat) -> dict[str, Any]:

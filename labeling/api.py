@@ -17,18 +17,23 @@ reservation while the page is open and adds the active time it counted; `release
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors, services
 from labeling.models import Label, Task
+from labeling.selectors import TeamFigures
 from labeling.serializers import (
     AnnotationDocumentSerializer,
     AnnotationPatchedSerializer,
@@ -44,9 +49,12 @@ from labeling.serializers import (
     TaskOutputSerializer,
     TaskReviewInputSerializer,
     TaskVersionSerializer,
+    TeamFiguresFilterSerializer,
+    TeamFiguresSerializer,
 )
-from labelsite.api import error_body
+from labelsite.api import CsvRenderer, error_body
 from labelsite.errors import Conflict, ErrorDetail, PreconditionRequired
+from labelsite.text import cell_safe
 from projects.selectors import project_get_for_user
 from projects.serializers import ERRORS, ERRORS_WITH_CONFLICT, ErrorSerializer
 
@@ -423,3 +431,78 @@ class LabelingKeysApi(APIView):
         body = _body_object(request)
         keys = services.labeling_keys_replace(user=request.user, keys=body.get("keys"))
         return Response({"keys": keys})
+
+
+# --- team figures ----------------------------------------------------------------------------------
+
+#: The columns of the team figures' CSV: one row per member and UTC day with any figure.
+TEAM_FIGURES_CSV_COLUMNS = (
+    "date",
+    "user_id",
+    "username",
+    "tasks_completed",
+    "labels_made",
+    "median_active_seconds",
+    "reviews_accepted",
+    "reviews_rejected",
+    "acceptance_rate",
+    "reviews_done",
+)
+
+
+def team_figures_csv(figures: TeamFigures) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TEAM_FIGURES_CSV_COLUMNS)
+    rows = [(day.day, member, day) for member in figures.members for day in member.days]
+    for day, member, figures_of_day in sorted(rows, key=lambda row: (row[0], row[1].username.lower())):
+        writer.writerow(
+            [
+                day.isoformat() if day else "",
+                member.user_id,
+                cell_safe(member.username),
+                figures_of_day.tasks_completed,
+                figures_of_day.labels_made,
+                "" if figures_of_day.median_active_seconds is None else figures_of_day.median_active_seconds,
+                figures_of_day.reviews_accepted,
+                figures_of_day.reviews_rejected,
+                "" if figures_of_day.acceptance_rate is None else figures_of_day.acceptance_rate,
+                figures_of_day.reviews_done,
+            ]
+        )
+    return out.getvalue()
+
+
+class TeamFiguresApi(APIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        operation_id="projects_team_figures",
+        summary="Per member and UTC day: tasks completed, labels made, median active time, review verdicts",
+        description="Admins and reviewers see every member (the project's members and anyone with a figure "
+        "in the range); annotators see their own figures only. The range is `date_from` to `date_to`, both "
+        "included (default: the last 30 days, at most 366). Each task counts once, at its latest completion "
+        "and its latest verdict. `?format=csv` (or Accept: text/csv) answers one CSV row per member and day.",
+        parameters=[TeamFiguresFilterSerializer, OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"])],
+        responses={
+            200: TeamFiguresSerializer,
+            (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request, project_id: str) -> HttpResponseBase:
+        filters = TeamFiguresFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        figures = selectors.team_figures_get_for_user(
+            user=request.user,
+            project_id=project_id,
+            date_from=filters.validated_data.get("date_from"),
+            date_to=filters.validated_data.get("date_to"),
+            member_id=filters.validated_data.get("member"),
+        )
+        if request.accepted_renderer.format == "csv":
+            response = HttpResponse(team_figures_csv(figures), content_type="text/csv; charset=utf-8")
+            name = f"team-figures-{figures.date_from}-{figures.date_to}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        return Response(TeamFiguresSerializer(figures).data)

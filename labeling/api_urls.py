@@ -7,6 +7,7 @@ from labeling import api
 urlpatterns = [
     path("projects/<uuid:project_id>/tasks", api.TaskListApi.as_view(), name="api-task-list"),
     path("projects/<uuid:project_id>/review/next", api.TaskReviewNextApi.as_view(), name="api-task-review-next"),
+    path("projects/<uuid:project_id>/team-figures", api.TeamFiguresApi.as_view(), name="api-team-figures"),
     path("tasks/<uuid:task_id>", api.TaskGetApi.as_view(), name="api-task"),
     path("tasks/<uuid:task_id>/assign", api.TaskAssignApi.as_view(), name="api-task-assign"),
     path("tasks/<uuid:task_id>/complete", api.TaskCompleteApi.as_view(), name="api-task-complete"),

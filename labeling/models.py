@@ -95,6 +95,17 @@ class Task(models.Model):
             models.Index(fields=["project", "state"], name="task_project_state"),
             # The stable task order of lists and of the labeling page's previous/next links.
             models.Index(fields=["project", "created_at", "id"], name="task_project_order"),
+            # The team figures' days (labeling.selectors.team_figures_get): the tasks completed or
+            # reviewed in a range, not every task of the project. Completing and reviewing change
+            # the indexed `state` anyway; a heartbeat changes neither column and stays a HOT update.
+            models.Index(
+                fields=["project", "completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="task_project_completed",
+            ),
+            models.Index(
+                fields=["project", "reviewed_at"], condition=Q(reviewed_at__isnull=False), name="task_project_reviewed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -192,10 +203,56 @@ class Label(models.Model):
             models.Index(fields=["task"], name="label_task"),
             models.Index(fields=["import_job_id", "import_batch"], name="label_import_batch"),
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="label_parent"),
+            # The labels people made in a range of days (the team figures). Only labels with an
+            # author: an import's labels have none, so its COPY adds nothing to this index.
+            models.Index(fields=["created_at"], condition=Q(author__isnull=False), name="label_made"),
         ]
 
     def __str__(self) -> str:
         return f"Label {self.id} on {self.task_id}"
+
+
+class PredictionOutcomeKind(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted as it was"
+    EDITED = "edited", "Accepted with changes"
+    DELETED = "deleted", "Deleted"
+
+
+class PredictionOutcome(models.Model):
+    """What became of one prediction: accepted as it was, accepted with changes, or deleted.
+
+    Written when a save turns a prediction into a label (the labeling page's Accept, or the bulk
+    accept of `ml/`) or deletes it; one row per prediction and event, so the outcomes per model
+    version are one GROUP BY. `label_id` is the label it was (gone when deleted): no constraint.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    label_id = models.BigIntegerField()
+    model_version = models.CharField(max_length=128, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=PredictionOutcomeKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=PredictionOutcomeKind.values), name="predictionoutcome_outcome_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "model_version"], name="predictionoutcome_version")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} prediction {self.label_id} ({self.model_version})"
 
 
 class LabelingPreference(models.Model):

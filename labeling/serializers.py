@@ -257,3 +257,51 @@ class AnnotationPatchedSerializer(serializers.Serializer):
     task = serializers.UUIDField()
     version = serializers.IntegerField(help_text="The task's version after this save.")
     ids = serializers.DictField(child=serializers.IntegerField(), help_text="The id each added label got, by uid.")
+
+
+# --- team figures ------------------------------------------------------------------------------
+
+
+class TeamFiguresFilterSerializer(serializers.Serializer):
+    date_from = serializers.DateField(
+        required=False, help_text="First day (UTC), YYYY-MM-DD; default: 29 days before date_to."
+    )
+    date_to = serializers.DateField(required=False, help_text="Last day (UTC, included), YYYY-MM-DD; default: today.")
+    member = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Only this member's figures (a user id); annotators see only their own.",
+    )
+
+
+class FiguresSerializer(serializers.Serializer):
+    tasks_completed = serializers.IntegerField(help_text="Tasks whose latest completion was the member's.")
+    labels_made = serializers.IntegerField(help_text="Labels the member drew (imported labels have no author).")
+    median_active_seconds = serializers.FloatField(
+        allow_null=True, help_text="Median active time on the page of those tasks, in seconds; null without any."
+    )
+    reviews_accepted = serializers.IntegerField(help_text="The member's completed tasks accepted (latest verdict).")
+    reviews_rejected = serializers.IntegerField(help_text="The member's completed tasks sent back (latest verdict).")
+    acceptance_rate = serializers.FloatField(
+        allow_null=True, help_text="accepted / (accepted + rejected), 0 to 1; null without any verdict."
+    )
+    reviews_done = serializers.IntegerField(help_text="Verdicts the member gave as a reviewer.")
+
+
+class FiguresOfDaySerializer(FiguresSerializer):
+    date = serializers.DateField(source="day")
+
+
+class MemberFiguresSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    totals = FiguresSerializer(help_text="Over the whole range (the median over all its tasks).")
+    days = FiguresOfDaySerializer(many=True, help_text="The days with any figure, in order; the others are zeros.")
+
+
+class TeamFiguresSerializer(serializers.Serializer):
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    timezone = serializers.CharField(help_text="Days are days of this time zone (UTC).")
+    members = MemberFiguresSerializer(many=True)

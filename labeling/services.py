@@ -6,7 +6,8 @@ import contextlib
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,7 +20,16 @@ from django.utils import timezone
 
 from labeling.annotation import MediaAnnotation, Shape, answers_to_json, rotation_normalise
 from labeling.documents import answers_problems, document_problems, labels_problems, required_problems
-from labeling.models import Label, LabelingPreference, LabelSource, ReviewVerdict, Task, TaskState
+from labeling.models import (
+    Label,
+    LabelingPreference,
+    LabelSource,
+    PredictionOutcome,
+    PredictionOutcomeKind,
+    ReviewVerdict,
+    Task,
+    TaskState,
+)
 from labeling.selectors import task_annotation_get
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
 from labelsite.table_statistics import table_statistics_refresh_after_write
@@ -358,6 +368,7 @@ class _Kept:
     author_id: int | None
     updated_by_id: int | None
     content: tuple[Any, ...]
+    created_at: datetime
 
 
 def _label_rows(
@@ -399,12 +410,13 @@ def _label_rows(
 
 
 def _labels_kept(task: Task) -> dict[int, _Kept]:
-    fields = ("id", "author_id", "updated_by_id", *_LABEL_CONTENT)
+    fields = ("id", "author_id", "updated_by_id", "created_at", *_LABEL_CONTENT)
     return {
         row["id"]: _Kept(
             author_id=row["author_id"],
             updated_by_id=row["updated_by_id"],
             content=_label_content(Label(**{name: row[name] for name in _LABEL_CONTENT})),
+            created_at=row["created_at"],
         )
         for row in Label.objects.filter(task=task).values(*fields)
     }
@@ -459,6 +471,7 @@ def task_annotation_replace(
         )
     _reservation_renew(task=task, user=user, active_seconds=active_seconds)
     kept = _labels_kept(task)
+    made_at = {label_id: previous.created_at for label_id, previous in kept.items()}
     Label.objects.filter(task=task).delete()
     roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user, kept=kept)
     # Parents first, so that nested geometries get their parent's id (bulk_create returns ids).
@@ -470,8 +483,19 @@ def task_annotation_replace(
             child.parent = row
             nested.append(child)
     Label.objects.bulk_create(nested)
+    _labels_made_at_keep(made_at, [row.id for row, _ in roots] + [row.id for row in nested])
     task.refresh_from_db()
     return task_annotation_get(task=task)
+
+
+def _labels_made_at_keep(made_at: dict[int, datetime], label_ids: Sequence[int | None]) -> None:
+    """Labels a whole-document save sent back keep when they were made, as they keep their author
+    (the team figures count labels made per day): one UPDATE, since inserting sets `created_at`."""
+    kept = [(label_id, made_at[label_id]) for label_id in label_ids if label_id in made_at]
+    if kept:
+        Label.objects.filter(pk__in=[label_id for label_id, _ in kept]).update(
+            created_at=Case(*(When(pk=label_id, then=Value(when)) for label_id, when in kept))
+        )
 
 
 def task_complete_checked(*, task: Task, user: Any = None) -> Task:
@@ -559,6 +583,83 @@ def labels_write_batch(
         _labels_insert(rows)
         _tasks_update_answers(_answers_final(plan))
     return LabelBatchWritten(labels=len(rows), tasks=len(plan))
+
+
+def predictions_write_batch(
+    *, items: Sequence[tuple[UUID, MediaAnnotation]], project_id: UUID, config_stamp: datetime | None
+) -> LabelBatchWritten:
+    """Store a model's predictions on a batch of tasks (`ml/`): shapes with source `prediction`.
+
+    A task's earlier predictions of the same model version are replaced (asking the same model
+    again refreshes its answer rather than doubling it); everything else the task holds stays,
+    and the global answers a prediction gives fill only questions left unanswered (as the Label
+    Studio reader merges them). The tasks' versions are bumped, so an open labeling page reloads
+    instead of overwriting them. In one transaction holding the configuration: when it changed
+    since `config_stamp` (the classes the shapes were resolved with), nothing is written and
+    Conflict `configuration_changed` is raised for the caller to resolve the batch again.
+    """
+    with transaction.atomic():
+        stamp = label_config_hold(project_id=project_id)
+        if stamp is None or stamp != config_stamp:
+            raise Conflict(
+                code="configuration_changed",
+                message="The label configuration changed while the predictions were read; read them again.",
+            )
+        task_ids = list(dict.fromkeys(task_id for task_id, _ in items))
+        versions = sorted({shape.model_version for _, annotation in items for shape in annotation.shapes})
+        for start in range(0, len(task_ids), _DELETE_CHUNK):
+            _labels_delete(
+                task_id__in=task_ids[start : start + _DELETE_CHUNK],
+                source=LabelSource.PREDICTION,
+                model_version__in=versions,
+            )
+        kept = [(task_id, dataclass_replace(annotation, keep_data=True)) for task_id, annotation in items]
+        shapes_by_task, plan = _batch_plan(kept)
+        rows = _import_label_rows(shapes_by_task, import_job_id=None, import_batch=None, author_id=None)
+        _labels_insert(rows)
+        stored = _tasks_answers_get(task_ids)
+        final: dict[UUID, dict[str, Any] | str] = {}
+        for task_id, (_, trees) in plan.items():
+            current = stored.get(task_id) or {}
+            for tree in trees:
+                decoded: dict[str, Any] = orjson.loads(tree) if isinstance(tree, str) else tree
+                # A prediction fills a question nobody answered; it never overrides an answer.
+                current = {**decoded, **current}
+            final[task_id] = current
+        _tasks_update_answers(final, imported=False)
+    return LabelBatchWritten(labels=len(rows), tasks=len(plan))
+
+
+def predictions_accept(*, project_id: UUID, label_ids: Sequence[int], user_id: int | None) -> int:
+    """Make predictions labels (source `manual`, as the labeling page's Accept does), keeping
+    their score and model version, each noted as accepted (`PredictionOutcome`); their tasks'
+    versions are bumped. Answers how many were accepted (a label no longer a prediction is passed over)."""
+    with transaction.atomic():
+        labels = Label.objects.filter(
+            pk__in=list(label_ids), source=LabelSource.PREDICTION, task__project_id=project_id
+        )
+        rows = list(labels.values_list("pk", "task_id", "model_version", "score"))
+        task_ids = list({task_id for _, task_id, _, _ in rows})
+        accepted = labels.update(source=LabelSource.MANUAL, updated_by_id=user_id, updated_at=timezone.now())
+        PredictionOutcome.objects.bulk_create(
+            [
+                PredictionOutcome(
+                    project_id=project_id,
+                    label_id=pk,
+                    model_version=version,
+                    score=score,
+                    outcome=PredictionOutcomeKind.ACCEPTED,
+                    user_id=user_id,
+                )
+                for pk, _, version, score in rows
+            ],
+            batch_size=1000,
+        )
+        for start in range(0, len(task_ids), TASK_BATCH):
+            Task.objects.filter(pk__in=task_ids[start : start + TASK_BATCH]).update(
+                version=F("version") + 1, updated_at=timezone.now()
+            )
+    return int(accepted)
 
 
 @dataclass(frozen=True)
@@ -983,16 +1084,17 @@ def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     return {task_id: orjson.loads(answers) for task_id, answers in rows}
 
 
-def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str]) -> int:
-    """Store the tasks' answer trees, mark them imported, bump their version; answers the tasks found."""
+def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str], *, imported: bool = True) -> int:
+    """Store the tasks' answer trees, mark them imported (unless `imported` is False: a model's
+    predictions), bump their version; answers the tasks found."""
     if not answers_by_task:
         return 0
     now = timezone.now()
     if connection.vendor == "postgresql":
         with _bound_cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, has_import = true, "  # noqa: S608
-                "version = t.version + 1, updated_at = %s "
+                f"UPDATE {Task._meta.db_table} AS t SET answers = v.answers::jsonb, "  # noqa: S608
+                f"has_import = {'true' if imported else 't.has_import'}, version = t.version + 1, updated_at = %s "
                 "FROM unnest(%s::uuid[], %s::text[]) AS v(id, answers) WHERE t.id = v.id",
                 [
                     now,
@@ -1010,10 +1112,10 @@ def _tasks_update_answers(answers_by_task: dict[UUID, dict[str, Any] | str]) -> 
     adapt = _row_adapter(Task, ("updated_at", "id"))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {Task._meta.db_table} SET answers = %s, has_import = %s, version = version + 1, "  # noqa: S608
-            "updated_at = %s WHERE id = %s",
+            f"UPDATE {Task._meta.db_table} SET answers = %s, has_import = (has_import OR %s), "  # noqa: S608
+            "version = version + 1, updated_at = %s WHERE id = %s",
             [
-                [tree if isinstance(tree, str) else orjson.dumps(tree).decode(), True, *adapt((now, task_id))]
+                [tree if isinstance(tree, str) else orjson.dumps(tree).decode(), imported, *adapt((now, task_id))]
                 for task_id, tree in answers_by_task.items()
             ],
         )
@@ -1379,6 +1481,8 @@ class _PatchPlan:
     deleted: set[int]
     changed: list[Label]
     added: list[tuple[str, Label, int | str | None]]
+    #: What became of the predictions this save accepts or deletes (`PredictionOutcome`).
+    outcomes: list[PredictionOutcome] = field(default_factory=list)
 
 
 def _patch_list(patch: dict[str, Any], name: str, problems: list[ErrorDetail]) -> list[Any]:
@@ -1416,12 +1520,14 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
     }
 
     deleted: set[int] = set()
+    outcomes: list[PredictionOutcome] = []
     for position, label_id in enumerate(deleted_ids):
         if not isinstance(label_id, int) or label_id not in stored:
             message = "No label with this id on the task: it was deleted, or never saved; reload the task."
             problems.append(ErrorDetail(path=f"deleted[{position}]", code="not_found", message=message))
         else:
             deleted.add(label_id)
+            _outcome_note(outcomes, task, stored[label_id], PredictionOutcomeKind.DELETED, user_id)
 
     changed_rows: list[Label] = []
     for position, item in enumerate(changed):
@@ -1474,6 +1580,8 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
                     message = f"Nested label {child_id} has no class in {new_entry.key!r}; delete it in the same save."
                     problems.append(ErrorDetail(path=f"{here}.key", code="unknown_class", message=message))
         before = (_label_content(label), label.rotation)
+        was_prediction, drawn = label.source == LabelSource.PREDICTION, (label.points, label.rotation)
+        prediction_score, prediction_entry = label.score, label.entry_id
         label.entry_id = new_entry.id
         label.points = merged["points"]
         label.rotation = rotation_normalise(merged.get("rotation") or 0.0)
@@ -1486,6 +1594,10 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
         label.updated_at = timezone.now()
         if (_label_content(label), label.rotation) != before:
             label.updated_by_id = user_id if user_id is not None else label.updated_by_id
+        if was_prediction and label.source != LabelSource.PREDICTION:
+            kept = (label.points, label.rotation) == drawn and str(label.entry_id) == str(prediction_entry)
+            kind = PredictionOutcomeKind.ACCEPTED if kept else PredictionOutcomeKind.EDITED
+            _outcome_note(outcomes, task, label, kind, user_id, score=prediction_score)
         changed_rows.append(label)
 
     added_rows: list[tuple[str, Label, int | str | None]] = []
@@ -1537,7 +1649,31 @@ def _patch_plan(*, task: Task, patch: dict[str, Any], index: LabelConfigIndex, u
             message=f"The save has {len(problems)} problem(s); see details.",
             details=problems,
         )
-    return _PatchPlan(deleted=deleted, changed=changed_rows, added=added_rows)
+    return _PatchPlan(deleted=deleted, changed=changed_rows, added=added_rows, outcomes=outcomes)
+
+
+def _outcome_note(
+    outcomes: list[PredictionOutcome],
+    task: Task,
+    label: Label,
+    kind: str,
+    user_id: int | None,
+    *,
+    score: float | None = None,
+) -> None:
+    """Note what became of a prediction (`label` as stored, or as it is being changed)."""
+    if kind == PredictionOutcomeKind.DELETED and label.source != LabelSource.PREDICTION:
+        return
+    outcomes.append(
+        PredictionOutcome(
+            project_id=task.project_id,
+            label_id=label.pk,
+            model_version=label.model_version,
+            score=label.score if score is None else score,
+            outcome=kind,
+            user_id=user_id,
+        )
+    )
 
 
 @transaction.atomic
@@ -1594,6 +1730,8 @@ def task_annotation_patch(
         row.parent_id = parent if isinstance(parent, int) else ids[str(parent)]
     Label.objects.bulk_create([row for _, row, _ in nested])
     ids |= {uid: row.pk for uid, row, _ in nested}
+    if plan.outcomes:
+        PredictionOutcome.objects.bulk_create(plan.outcomes)
     # Under the row lock the version check took, the version is the one it set.
     if expected_version is not None:
         version = expected_version + 1

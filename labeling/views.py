@@ -50,6 +50,17 @@ def project_label_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
 
 @require_safe
 @login_required
+def project_team_figures(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The team figures of a project (`?figures_from=` and `?figures_to=`, else the last 30 days):
+    a page of its own, whose card the project page loads after it has shown
+    (static/projects/team-figures.js). Who sees whose figures is `team_figures_get_for_user`'s rule,
+    applied by the card's template tag."""
+    project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
+    return render(request, "labeling/team_figures.html", {"project": project})
+
+
+@require_safe
+@login_required
 def project_review_start(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """ "Review": reserve the next task to review for this reviewer and open it, or the completed
     tasks when none is left to review."""

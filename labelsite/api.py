@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -150,3 +152,21 @@ class UploadLimitedApi(APIView):
 def schema_exclude_datagym_v1(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
     """drf-spectacular preprocessing hook: the schema documents the native API only."""
     return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/api/v1")]
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets `?format=csv` through DRF's content negotiation; the view writes the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        # Only an error reaches a renderer here (the CSV itself is the view's response): it stays
+        # JSON, and says so.
+        if data is None:
+            return b""
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return json.dumps(data).encode()

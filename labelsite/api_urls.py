@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("brush.api_urls")),  # brush: strokes traced into segmentations
     path("", include("assist.api_urls")),  # assisted segmentation: GrabCut, magic wand, scissors on a task's image
     path("", include("projects.setup_api_urls")),  # project setup: config checks, members, tokens
+    path("", include("ml.api_urls")),  # model servers: connections, pre-label jobs, interactive calls
     # Unknown paths under /api/ answer the JSON 404; keep this last.
     re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": a path with a newline in it is an API path too
 ]

@@ -383,6 +383,13 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 def _get(checked: CheckedUrl, *, budget: _FetchBudget) -> http.client.HTTPConnection:
     """Send a GET for a checked URL; the connection, with its response still to be read."""
+    return _send(checked, budget=budget, method="GET", body=None, headers={})
+
+
+def _send(
+    checked: CheckedUrl, *, budget: _FetchBudget, method: str, body: bytes | None, headers: dict[str, str]
+) -> http.client.HTTPConnection:
+    """Send a request for a checked URL; the connection, with its response still to be read."""
     parts = urlsplit(checked.url)
     tls = parts.scheme.lower() == "https"
     port = parts.port or (443 if tls else 80)
@@ -397,7 +404,8 @@ def _get(checked: CheckedUrl, *, budget: _FetchBudget) -> http.client.HTTPConnec
     connection.default_port = 443 if tls else 80  # so that the Host header leaves out the usual port
     budget.new_connection()
     connection.sock = _connect(checked, port=port, tls=tls, budget=budget)
-    connection.request("GET", target, headers={"User-Agent": "Labelsite", "Accept": "*/*", "Connection": "close"})
+    sent = {"User-Agent": "Labelsite", "Accept": "*/*", "Connection": "close", **headers}
+    connection.request(method, target, body=body, headers=sent)
     return connection
 
 
@@ -471,3 +479,56 @@ def url_fetch(
             if connection is not None:
                 connection.close()
     raise ValidationFailed(code="url_fetch_failed", message=f"{url!r} redirects more than {max_redirects} times.")
+
+
+def url_request(
+    url: str,
+    *,
+    method: str = "POST",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    allowlist: UrlAllowList | None = None,
+) -> FetchedUrl:
+    """One request (a POST with a body, or a GET) to a user-given URL, checked as `url_fetch`
+    checks: the address approved, the body capped, one deadline for all of it. A redirect is
+    not followed (a POST would have to change into a GET); it comes back as the answer.
+
+    For the servers our users connect (the ML backends of `ml/`): `headers` may carry their
+    credentials. Raises ValidationFailed (`url_refused`, `url_too_large`, `url_fetch_failed`).
+    """
+    allowed = allowlist if allowlist is not None else url_allowlist()
+    budget = _FetchBudget(deadline=time.monotonic() + timeout, min_bytes_per_second=0, grace_seconds=0)
+    checked = url_check(url, allowlist=allowed)
+    connection: http.client.HTTPConnection | None = None
+    try:
+        connection = _send(checked, budget=budget, method=method, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        declared = response.getheader("Content-Length") or ""
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ValidationFailed(
+                code="url_too_large", message=f"The answer of {url!r} is larger than {max_bytes} bytes."
+            )
+        answer = bytearray()
+        while chunk := response.read(min(_CHUNK_BYTES, max_bytes + 1 - len(answer))):
+            answer.extend(chunk)
+            if len(answer) > max_bytes:
+                raise ValidationFailed(
+                    code="url_too_large", message=f"The answer of {url!r} is larger than {max_bytes} bytes."
+                )
+        return FetchedUrl(
+            url=url,
+            status_code=response.status,
+            content_type=response.getheader("Content-Type") or "",
+            content=bytes(answer),
+        )
+    except (_DeadlinePassed, _TooSlow) as exc:
+        raise ValidationFailed(
+            code="url_fetch_failed", message=f"{url!r} did not answer within {timeout:g} s, the limit for one request."
+        ) from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise ValidationFailed(code="url_fetch_failed", message=f"Requesting {url!r} failed: {exc}") from exc
+    finally:
+        if connection is not None:
+            connection.close()

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "exports",
     "backups",
     "assist",
+    "ml",
     "datagym_v1",
     "demo",
     "axes",
@@ -231,6 +232,15 @@ LABELSITE_PUBLIC_URL = os.environ.get("LABELSITE_PUBLIC_URL", "").strip().rstrip
 # Hosts or CIDRs that server-side fetches of user URLs may reach although they are not public
 # (loopback, private, link-local); labelsite/netguard.py refuses every other such address.
 LABELSITE_URL_ALLOWLIST = _env_list("LABELSITE_URL_ALLOWLIST", [])
+# Model servers (ml/, Label Studio's ML backend protocol): hosts or CIDRs of internal model hosts that
+# a project admin may connect although they are not public (e.g. `10.0.0.0/8`, `models.internal`,
+# `127.0.0.1` on one machine); every other URL passes labelsite/netguard.py's public-address check.
+# This list alone decides for model servers (LABELSITE_URL_ALLOWLIST is for media URLs).
+LABELSITE_ML_HOST_ALLOWLIST = _env_list("LABELSITE_ML_HOST_ALLOWLIST", [])
+# Seconds a model server may take to answer one /predict batch (Label Studio: 100), and the
+# other calls (/health, /setup; Label Studio: 1 and 3).
+LABELSITE_ML_PREDICT_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_ML_PREDICT_TIMEOUT_SECONDS", 100))
+LABELSITE_ML_CALL_TIMEOUT_SECONDS = float(os.environ.get("LABELSITE_ML_CALL_TIMEOUT_SECONDS", 10))
 # The worker's probe of new media (projects/media_probe.py): the largest image it fetches (bytes)
 # and the deadline of one fetch (seconds), through the same guard and allow-list.
 LABELSITE_MEDIA_PROBE_MAX_BYTES = int(os.environ.get("LABELSITE_MEDIA_PROBE_MAX_BYTES", 50 * 1024 * 1024))
@@ -406,6 +416,8 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "imports.models.ImportStatus",
         "AssistGeometryEnum": "assist.serializers.ASSIST_GEOMETRIES",
         "AssistScissorsGeometryEnum": "assist.serializers.SCISSORS_GEOMETRIES",
+        "MlJobStatusEnum": "ml.models.JobStatus",
+        "MlBackendStateEnum": "ml.models.BackendState",
     },
 }
 

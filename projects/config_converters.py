@@ -32,7 +32,13 @@ from typing import Any
 
 from labelsite.errors import ErrorDetail, ValidationFailed
 from labelsite.jsondepth import json_depth_check
-from projects.label_config import FREETEXT_MAX_LENGTH, KEY_MAX_LENGTH, SCHEMA_ID_MAX_LENGTH
+from projects.label_config import (
+    FREETEXT_MAX_LENGTH,
+    KEY_MAX_LENGTH,
+    SCHEMA_ID_MAX_LENGTH,
+    IndexedEntry,
+    LabelConfigIndex,
+)
 
 _NOT_KEY = re.compile(r"[^a-zA-Z0-9_ -]+")
 
@@ -196,6 +202,119 @@ def _ls_question(element: ET.Element, tag: str, name: str, root_keys: set[str] |
             options.append({"key": key_from_text(value, option_keys), "label": value})
     question.update(type="checklist" if multiple else "select", options=options)
     return question
+
+
+# --- our configuration as Label Studio XML --------------------------------------------------
+
+#: Our geometry type -> the Label Studio control that draws it, and the control's name when the
+#: class did not come from Label Studio (the same names as the Label Studio export writes).
+LS_CONTROL_OF_TYPE: dict[str, tuple[str, str]] = {
+    "rectangle": ("RectangleLabels", "rectangle"),
+    "polygon": ("PolygonLabels", "polygon"),
+    "line": ("PolygonLabels", "line"),
+    "point": ("KeyPointLabels", "keypoint"),
+    "segmentation": ("BrushLabels", "segmentation"),
+}
+
+
+def _ls_names(schema_id: str) -> tuple[str, str | None] | None:
+    """(control, label value) of a schema id made from Label Studio XML (`ls:<control>[:<value>]`)."""
+    if not schema_id.startswith("ls:"):
+        return None
+    control, _, value = schema_id[3:].partition(":")
+    control = control.split("@", 1)[0]
+    return (control, value or None) if control else None
+
+
+def ls_class_controls(index: LabelConfigIndex) -> dict[str, tuple[str, str, str]]:
+    """Root geometry class id -> (control tag, control name, label value) in the Label Studio XML
+    of `label_config_to_ls_xml`: a class made from Label Studio XML keeps its control and value
+    (schema id `ls:<control>:<value>`), the others go to a control per geometry type named
+    `rectangle`, `polygon`, `line`, `keypoint`, `segmentation`, with their titles as values."""
+    tags: dict[str, str] = {}
+    values: dict[str, set[str]] = {}
+    placed: dict[str, tuple[str, str, str]] = {}
+    for entry in index.roots.values():
+        if not entry.is_geometry:
+            continue
+        tag, default_name = LS_CONTROL_OF_TYPE[entry.type]
+        names = _ls_names(entry.schema_id)
+        choices = [(names[0], names[1])] if names is not None and names[1] is not None else []
+        choices.append((default_name, entry.title))
+        for name, value in choices:
+            if tags.setdefault(name, tag) != tag or value in values.setdefault(name, set()):
+                continue
+            values[name].add(value)
+            placed[entry.id] = (tag, name, value)
+            break
+    return placed
+
+
+def label_config_to_ls_xml(index: LabelConfigIndex, *, image_field: str = "image") -> str:
+    """The project's configuration as a Label Studio labeling config (XML), for Label Studio's ML
+    backends (`ml/`): what they parse to know the classes, and what our Label Studio reader maps
+    their answers back through.
+
+    Classes go to controls as `ls_class_controls` places them, so a backend written for the Label
+    Studio config a project came from sees that config's names. Global questions become `Choices`
+    / `TextArea` named by their Label Studio name or key (child questions by the key path
+    `parent/child`); a class's questions become `perRegion` controls. Nested geometry classes
+    have no Label Studio counterpart and are left out (the reader nests a region by `parentID`).
+    """
+    image = image_field or "image"
+    root = ET.Element("View")
+    ET.SubElement(root, "Image", name="image", value=f"${image}")
+    controls: dict[str, ET.Element] = {}
+    control_labels: dict[str, set[str]] = {}
+
+    def control(name: str, tag: str, **attrs: str) -> ET.Element | None:
+        found = controls.get(name)
+        if found is None:
+            found = controls[name] = ET.SubElement(root, tag, {"name": name, "toName": "image", **attrs})
+            control_labels[name] = set()
+        return found if found.tag == tag else None
+
+    for entry_id, (tag, name, value) in ls_class_controls(index).items():
+        element = control(name, tag)
+        if element is None:
+            continue
+        entry = index.entries[entry_id]
+        attrs = {"value": value}
+        if entry.color:
+            attrs["background"] = entry.color
+        ET.SubElement(element, "Label", attrs)
+
+    def question(entry: IndexedEntry, name: str, per_region: bool) -> None:
+        extra = {"perRegion": "true"} if per_region else {}
+        if entry.type == "freetext":
+            control(name, "TextArea", **extra)
+            return
+        element = control(name, "Choices", choice="multiple" if entry.type == "checklist" else "single", **extra)
+        if element is None:
+            return
+        for option in entry.options:
+            if option.label not in control_labels[name]:
+                control_labels[name].add(option.label)
+                ET.SubElement(element, "Choice", value=option.label)
+
+    def questions(entry: IndexedEntry, prefix: str, per_region: bool) -> None:
+        names = _ls_names(entry.schema_id)
+        name = names[0] if names is not None and not prefix else f"{prefix}{entry.key}"
+        question(entry, name, per_region)
+        for child in index.children_of(entry.id):
+            if child.is_classification:
+                questions(child, f"{name}/", per_region)
+
+    for entry in index.roots.values():
+        if entry.is_classification:
+            questions(entry, "", per_region=False)
+    for entry in index.roots.values():
+        if entry.is_geometry:
+            for child in index.children_of(entry.id):
+                if child.is_classification:
+                    questions(child, "", per_region=True)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
 
 
 # --- Ango Hub category schema -------------------------------------------------------------

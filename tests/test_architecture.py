@@ -23,6 +23,7 @@ APPS = (
     "backups",
     "brush",
     "assist",
+    "ml",
     "datagym_v1",
     "demo",
 )

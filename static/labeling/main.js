@@ -2,6 +2,7 @@
 // The page's data comes from the server with json_script; everything else goes through
 // the native REST API.
 
+import { ModelAssist } from "../ml/interactive.js";
 import { Api, errorOf } from "./api.js";
 import { AssistTools } from "./assist.js";
 import { Autosave } from "./autosave.js";
@@ -300,6 +301,8 @@ function acceptShape(shape) {
 }
 
 new PredictionPanel($("predictions"), { store, config, actions: predictions });
+// Model servers (ml/): a click or a box sent to an interactive model, its answer as predictions.
+new ModelAssist({ store, config, api, taskId: data.task.id, readOnly, toast, anchor: $("predictions") });
 
 // --- questions ---------------------------------------------------------------------------------
 

@@ -264,13 +264,13 @@ def test_brush_keys_are_in_the_help_and_can_be_remapped(
     expect(help_dialog.locator('tr[data-action="view.adjust"]')).to_contain_text("Shift+B")
     expect(help_dialog).to_contain_text("make it smaller, larger")
     help_dialog.locator('button[data-remap="tool.brush"]').click()
-    page.keyboard.press("g")
-    expect(help_dialog.locator('tr[data-action="tool.brush"]')).to_contain_text("G")
+    page.keyboard.press("y")
+    expect(help_dialog.locator('tr[data-action="tool.brush"]')).to_contain_text("Y")
     page.click("#help-close")
     press(page, "4")
-    press(page, "g")
+    press(page, "y")
     expect(page.locator("#brush-tool")).to_have_attribute("aria-pressed", "true")
-    assert page.evaluate("fetch('/api/me/labeling-keys').then((r) => r.json())") == {"keys": {"tool.brush": "g"}}
+    assert page.evaluate("fetch('/api/me/labeling-keys').then((r) => r.json())") == {"keys": {"tool.brush": "y"}}
 
 
 def test_a_painted_label_comes_back_unchanged_through_a_label_studio_brush_export_and_import(

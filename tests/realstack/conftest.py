@@ -165,6 +165,8 @@ def celery_worker_process(django_db_setup: None, tmp_path_factory: pytest.TempPa
         CELERY_BROKER_URL=broker,
         LABELSITE_VAR_DIR=str(django_settings.VAR_DIR),
         MEDIA_ROOT=str(media_root),
+        # Model servers of the tests listen on loopback (tests/realstack/test_ml_prelabel_worker.py).
+        LABELSITE_ML_HOST_ALLOWLIST="127.0.0.1",
     )
     command = [
         sys.executable,

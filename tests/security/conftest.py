@@ -11,6 +11,7 @@ from django.test import Client
 
 from exports.models import ExportJob, ExportStatus
 from imports.models import ImportJob, ImportStatus
+from ml.models import JobStatus, MLBackend, PredictionAcceptJob, PrelabelJob
 from projects.models import ApiToken
 from tests.api.conftest import World, fast_password_hashing, world
 from tests.imports.conftest import configured_project, dataset, make_task, task
@@ -33,6 +34,9 @@ class SecurityWorld:
     import_job: ImportJob
     export_job: ExportJob
     token: ApiToken
+    ml_backend: MLBackend | None = None
+    prelabel_job: PrelabelJob | None = None
+    accept_job: PredictionAcceptJob | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
@@ -81,4 +85,19 @@ def security_world(world: World, media_storage: Any) -> SecurityWorld:
         file_name="export.json",
     )
     token = ApiToken.objects.filter(organization=world.organization, user=world.annotator).get()
-    return SecurityWorld(base=world, import_job=import_job, export_job=export_job, token=token)
+    # A model server on an address no allow-list names: every call to it is refused without a
+    # connection, so the routes answer (down, 409) without a network.
+    ml_backend = MLBackend.objects.create(
+        project=world.project, title="Model", url="http://127.0.0.1:9", interactive=True
+    )
+    prelabel_job = PrelabelJob.objects.create(backend=ml_backend, project=world.project, status=JobStatus.SUCCEEDED)
+    accept_job = PredictionAcceptJob.objects.create(project=world.project, min_score=0.5, status=JobStatus.SUCCEEDED)
+    return SecurityWorld(
+        base=world,
+        import_job=import_job,
+        export_job=export_job,
+        token=token,
+        ml_backend=ml_backend,
+        prelabel_job=prelabel_job,
+        accept_job=accept_job,
+    )

@@ -83,6 +83,13 @@ def _value(param: str, world: SecurityWorld) -> str:
     }
     if param == "job_id":
         raise KeyError(param)  # the job kind depends on the route, see route_path
+    ml_objects = {
+        "backend_id": world.ml_backend,
+        "prelabel_job_id": world.prelabel_job,
+        "accept_job_id": world.accept_job,
+    }
+    if param in ml_objects:
+        return str(getattr(ml_objects[param], "pk", None))
     return str(values[param])
 
 
@@ -112,7 +119,8 @@ def route_path(route: Route, world: SecurityWorld) -> str:
 #   v1       - the DataGym v1 API: organisation tokens or tokens of an admin of organisation A
 #   v1_any   - a v1 collection: a token of any organisation's admin, each sees its own
 #   missing  - the catch-all routes: 404 for everyone
-PUBLIC, ANY, MEMBER, REVIEWER, ADMIN, ORG_ADMIN_ANY, V1, V1_ANY, MISSING = (
+#   ml_token - a model server's media token only (ml/tokens.py): 401 for every user, session or API token
+PUBLIC, ANY, MEMBER, REVIEWER, ADMIN, ORG_ADMIN_ANY, V1, V1_ANY, MISSING, ML_TOKEN = (
     "public",
     "any",
     "member",
@@ -122,6 +130,7 @@ PUBLIC, ANY, MEMBER, REVIEWER, ADMIN, ORG_ADMIN_ANY, V1, V1_ANY, MISSING = (
     "v1",
     "v1_any",
     "missing",
+    "ml_token",
 )
 
 ROUTES: dict[str, dict[str, str]] = {
@@ -167,6 +176,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "api-task-skip": {"post": MEMBER},
     "api-task-review": {"post": REVIEWER},
     "api-task-review-next": {"post": REVIEWER},
+    # an annotator sees their own row, admins and reviewers everyone's
+    "api-team-figures": {"get": MEMBER},
     "api-task-heartbeat": {"post": MEMBER},
     # a member releases only their own reservation; the walk's task is reserved by nobody
     "api-task-release": {"post": ADMIN},
@@ -237,6 +248,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "project-label-start": {"get": MEMBER},
     "project-review-start": {"get": REVIEWER},
     "project-task-list": {"get": MEMBER},
+    "project-team-figures": {"get": MEMBER},
     "task-label": {"get": MEMBER},
     "task-release": {"post": ADMIN},
     "project-import": {"get": ADMIN},
@@ -246,6 +258,21 @@ ROUTES: dict[str, dict[str, str]] = {
     "import-job-cancel": {"post": ADMIN},
     "project-export": {"get": REVIEWER},
     "project-export-create": {"post": REVIEWER},
+    # model servers (ml/)
+    "api-ml-backend-list": {"get": ADMIN, "post": ADMIN},
+    "api-ml-backend-interactive-list": {"get": MEMBER},
+    "api-ml-backend": {"get": ADMIN, "patch": ADMIN, "delete": ADMIN},
+    "api-ml-backend-check": {"post": ADMIN},
+    "api-ml-backend-token": {"post": ADMIN},
+    "api-ml-backend-interactive": {"post": MEMBER},
+    "api-ml-prelabel-list": {"get": ADMIN, "post": ADMIN},
+    "api-ml-prelabel-job": {"get": ADMIN},
+    "api-ml-prelabel-job-cancel": {"post": ADMIN},
+    "api-ml-prelabel-job-retry": {"post": ADMIN},
+    "api-ml-prediction-versions": {"get": ADMIN},
+    "api-ml-accept-list": {"post": ADMIN},
+    "api-ml-accept-job": {"get": ADMIN},
+    "ml-media-file": {"get": ML_TOKEN},
 }
 
 #: Valid requests for the routes that validate their input before they look at the caller, so
@@ -279,6 +306,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("api-task-assist-grabcut", "post"): lambda w: {"box": [[10, 10], [60, 60]]},
     ("api-task-assist-magic-wand", "post"): lambda w: {"point": [10, 10]},
     ("api-task-assist-scissors", "post"): lambda w: {"points": [[10, 10], [60, 60]]},
+    # the task is read from the body: without it, a 400 would come before the caller is checked
+    ("api-ml-backend-interactive", "post"): lambda w: {
+        "task_id": str(w.task.id),
+        "shape": {"key": "car", "type": "point", "points": [[5, 5]]},
+    },
 }
 QUERIES: dict[tuple[str, str], str] = {("api-export-stream", "get"): "?format=datagym"}
 #: Answers that are right for an allowed caller on this route, beside the usual ones.
@@ -296,6 +328,8 @@ def expected_class(*, rule: str, actor: str, api: bool) -> str:
     """`allowed`, `unauthenticated`, `not_found` or `forbidden` (403 or 404)."""
     if rule == MISSING:
         return "not_found"
+    if rule == ML_TOKEN:
+        return "unauthenticated"
     if rule == PUBLIC:
         return "unauthenticated" if (actor == "revoked" and api) else "allowed"
     if actor in {"anonymous", "revoked"}:
