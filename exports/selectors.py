@@ -13,11 +13,8 @@ from django.db.models import QuerySet
 
 from exports.models import ExportJob, ExportStatus
 from labelsite.errors import Conflict, NotFound, PermissionDenied
-from projects.models import Project, Role
-from projects.selectors import AnyUser, project_get_for_user, user_role
-
-EXPORT_ROLES = (Role.ADMIN, Role.REVIEWER)
-
+from projects.models import Project
+from projects.selectors import EXPORT_ROLES, AnyUser, project_get_for_user, user_role
 
 # --- who may export ------------------------------------------------------------------------------
 

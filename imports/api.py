@@ -8,6 +8,7 @@ members who are not admins. Errors become the one error shape of `labelsite.api`
 
 from __future__ import annotations
 
+import copy
 import csv
 import mimetypes
 from collections.abc import Iterator
@@ -328,6 +329,25 @@ def example_path(name: str) -> Path | None:
     return next(iter(sorted(EXAMPLES_DIR.glob(f"{name}.*"))), None) if name.isidentifier() else None
 
 
+#: The options an example file is offered with (the Import tab's "Import the example" uses them,
+#: and says them next to the file): what the example needs beside the form's defaults. The
+#: DataGym example names its images (street_07.jpg), not their ids, which differ on every
+#: installation; the Ango Hub CSV needs the plugin's config JSON.
+EXAMPLE_OPTIONS: dict[str, dict[str, Any]] = {
+    "datagym": {"match_by": "name"},
+    "ango_csv": {
+        "external_id_column": "External ID",
+        "classification_columns": ["Weather", "Comment"],
+        "classification_schema_ids": ["demo-weather", "demo-comment"],
+    },
+}
+
+
+def example_options(name: str) -> dict[str, Any]:
+    """The options the example file of a format is offered with (`EXAMPLE_OPTIONS`), a copy."""
+    return copy.deepcopy(EXAMPLE_OPTIONS.get(name, {}))
+
+
 def format_data(fmt: ImportFormat) -> dict[str, Any]:
     has_example = example_path(fmt.name) is not None
     return {
@@ -336,6 +356,7 @@ def format_data(fmt: ImportFormat) -> dict[str, Any]:
         "description": fmt.description,
         "file_kinds": list(fmt.file_kinds),
         "example_url": reverse("api-import-format-example", kwargs={"name": fmt.name}) if has_example else None,
+        "example_options": example_options(fmt.name) if has_example else None,
     }
 
 

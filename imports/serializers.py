@@ -163,3 +163,6 @@ class ImportFormatOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     file_kinds = serializers.ListField(child=serializers.CharField())
     example_url = serializers.CharField(allow_null=True)
+    example_options = serializers.DictField(
+        allow_null=True, help_text="The job options the example file needs beside the defaults (`options`)."
+    )

@@ -12,14 +12,16 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from formats import format_list
 from imports import selectors, services
-from imports.api import FileTooLarge, import_job_create_from_upload, import_job_data
+from imports.api import FileTooLarge, example_options, example_path, import_job_create_from_upload, import_job_data
 from imports.models import ImportStatus
 from imports.serializers import options_parse
 from labelsite.errors import DomainError
@@ -46,7 +48,16 @@ def _message_of(exc: Exception) -> str:
 
 def _upload_refused(request: HttpRequest, error: DomainError, project_id: UUID) -> HttpResponse:
     messages.error(request, _message_of(error))
-    return redirect(reverse("project-detail", kwargs={"project_id": project_id}) + "#imports")
+    return redirect("project-import", project_id=project_id)
+
+
+@require_safe
+@login_required
+def project_import(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The project's Import tab: the upload form (the format detected, the advanced options
+    folded) and the past imports. The form and the history come from `{% project_imports %}`."""
+    project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
+    return render(request, "imports/project_import.html", {"project": project})
 
 
 @require_POST
@@ -55,15 +66,16 @@ def _upload_refused(request: HttpRequest, error: DomainError, project_id: UUID) 
 def project_import_create(request: HttpRequest, project_id: UUID) -> HttpResponse:
     """The project page's upload form: store the file, queue the job, show the job page."""
     project = or_http_error(lambda: project_get_for_admin(user=request.user, project_id=project_id))
-    back = reverse("project-detail", kwargs={"project_id": project.pk}) + "#imports"
-    upload = request.FILES.get("file")
+    back = reverse("project-import", kwargs={"project_id": project.pk})
+    example = request.POST.get("example", "")
+    upload = _example_upload(example) if example else request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Choose a file to import.")
+        messages.error(request, f"No format {example!r} has an example." if example else "Choose a file to import.")
         return redirect(back)
     # The format's own settings (e.g. Ango CSV's config JSON) come as a JSON object; the form's
-    # match-by choice and mode are added to it when given.
+    # match-by choice and mode are added to it when given. An example comes with its own.
     try:
-        options = options_parse(request.POST.get("options", ""))
+        options = example_options(example) if example else options_parse(request.POST.get("options", ""))
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect(back)
@@ -79,7 +91,7 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
             project=project,
             user=request.user,
             upload=upload,
-            format_name=request.POST.get("format", ""),
+            format_name=example or request.POST.get("format", ""),
             options=options,
         )
     except (DomainError, FileTooLarge) as exc:
@@ -88,6 +100,14 @@ def project_import_create(request: HttpRequest, project_id: UUID) -> HttpRespons
     # Said without a state: a small file may be validated (or written) before this page shows.
     messages.success(request, f"“{job.file_name}” is uploaded. Its import is followed below.")
     return redirect("import-job-detail", job_id=job.pk)
+
+
+def _example_upload(name: str) -> SimpleUploadedFile | None:
+    """The example file of a format as an upload (a few kB, `formats/examples`), None if it has none."""
+    path = example_path(name) if name in {fmt.name for fmt in format_list()} else None
+    if path is None:
+        return None
+    return SimpleUploadedFile(path.name, path.read_bytes())
 
 
 @require_safe

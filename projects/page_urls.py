@@ -23,7 +23,9 @@ urlpatterns = [
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("", views.project_list, name="project-list"),
     path("invitations/", views.invitation_list, name="invitation-list"),
+    # The project's tabs: Overview and Data here; Tasks (labeling), Import, Export and Settings in their apps.
     path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<uuid:project_id>/data", views.project_data, name="project-data"),
     path(
         "projects/<uuid:project_id>/datasets/connect",
         views.project_dataset_connect,

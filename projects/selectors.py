@@ -23,7 +23,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labelsite.errors import ErrorDetail, NotFound, PermissionDenied, ValidationFailed
-from projects.models import Dataset, Media, Membership, MembershipInvitation, Organization, Project, Role
+from projects.models import (
+    Dataset,
+    LabelEntry,
+    Media,
+    Membership,
+    MembershipInvitation,
+    Organization,
+    Project,
+    Role,
+)
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -250,6 +259,58 @@ def project_review_counts(*, project: Project) -> dict[str, int]:
 def user_may_review_project(*, user: AnyUser, project: Project) -> bool:
     """Reviewers and admins review (labeling's `project_get_for_review` enforces the same rule)."""
     return user_role(user=user, organization=project.organization_id) in (Role.ADMIN, Role.REVIEWER)
+
+
+#: Who may export a project's labels: `exports.selectors.export_project_get` enforces this rule,
+#: the project's tabs show the Export tab by it.
+EXPORT_ROLES = (Role.ADMIN, Role.REVIEWER)
+
+#: The project's tabs in their order: (key, label, URL name, least role). Each view enforces its
+#: role: Overview, Tasks and Data `project_get_for_user`; Import and Settings `project_get_for_admin`
+#: (`user_is_org_admin`); Export `EXPORT_ROLES`.
+PROJECT_TABS = (
+    ("overview", "Overview", "project-detail", None),
+    ("tasks", "Tasks", "project-task-list", None),
+    ("data", "Data", "project-data", None),
+    ("import", "Import", "project-import", Role.ADMIN),
+    ("export", "Export", "project-export", Role.REVIEWER),
+    ("settings", "Settings", "setup-project-settings", Role.ADMIN),
+)
+_ROLES_FROM = {
+    None: (Role.ADMIN, Role.REVIEWER, Role.ANNOTATOR),
+    Role.REVIEWER: EXPORT_ROLES,
+    Role.ADMIN: (Role.ADMIN,),
+}
+
+
+def project_tab_list(*, user: AnyUser, project: Project) -> list[tuple[str, str, str]]:
+    """The project's tabs the user may open, as (key, label, URL name): one role query."""
+    role = user_role(user=user, organization=project.organization_id)
+    return [(key, label, url_name) for key, label, url_name, least in PROJECT_TABS if role in _ROLES_FROM[least]]
+
+
+def project_setup_steps(*, project: Project) -> list[dict[str, Any]]:
+    """The setup checklist of the Overview, in order: configuration, data, members, labeling;
+    each with `done`. Four short queries."""
+    return [
+        {"key": "configuration", "done": LabelEntry.objects.filter(configuration__project=project).exists()},
+        {"key": "data", "done": project.tasks.exists()},
+        {"key": "members", "done": project.members.exists()},
+        {"key": "labeling", "done": project.tasks.exclude(state__in=("backlog", "waiting")).exists()},
+    ]
+
+
+def project_media_list(*, project: Project) -> QuerySet[Media]:
+    """The live media of the project's connected live datasets, newest first (the Data tab's grid)."""
+    return (
+        Media.objects.filter(
+            deleted_at__isnull=True,
+            dataset__deleted_at__isnull=True,
+            dataset__in=project.datasets.values("pk"),
+        )
+        .select_related("dataset")
+        .order_by("-created_at", "-id")
+    )
 
 
 def project_queue_counts_for_user(*, user: AnyUser, project_ids: list[UUID]) -> dict[UUID, dict[str, int]]:
@@ -519,7 +580,7 @@ def project_deletion_summary(*, project: Project) -> dict[str, int]:
 
 def project_label_counts_by_class(*, project: Project) -> list[dict[str, Any]]:
     """Labels of each geometry class of the project (zero included), in configuration order."""
-    from projects.models import GEOMETRY_TYPES, LabelEntry
+    from projects.models import GEOMETRY_TYPES
 
     rows = (
         LabelEntry.objects.filter(configuration__project=project, type__in=list(GEOMETRY_TYPES))

@@ -9,6 +9,7 @@ talks to the REST API (projects/setup_api.py), like any script would.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -31,11 +32,23 @@ from projects.config_templates import TEMPLATES
 from projects.label_config import label_config_tree
 from projects.media_probe import media_thumbnail_request
 from projects.media_urls import media_image_url
-from projects.models import EntryType, Organization, Project, Role
+from projects.models import EntryType, LabelConfiguration, Organization, Project, Role
 from projects.thumbnails import media_thumbnail_path
 from projects.views import _status_for
 
 MEDIA_GRID_PER_PAGE = 48
+
+# A colour goes into a style attribute: only plain colour syntax is drawn, anything else is shown as text.
+_SAFE_COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,30}|rgba?\([0-9\s.,%]{1,40}\))$")
+
+
+def _entry_for_display(entry: dict[str, Any]) -> dict[str, Any]:
+    color = entry.get("color") or ""
+    return {
+        **entry,
+        "swatch": color if _SAFE_COLOR.match(color) else "",
+        "children": [_entry_for_display(child) for child in entry.get("children") or []],
+    }
 
 
 def _organization(request: HttpRequest) -> Organization:
@@ -108,8 +121,16 @@ def project_settings(request: HttpRequest, project_id: UUID) -> HttpResponse:
             m for m in selectors.membership_list(organization=project.organization) if m.user_id not in assigned
         ],
         "loss": selectors.project_deletion_summary(project=project),
+        "label_tree": [_entry_for_display(entry) for entry in _label_tree(project)],
     }
     return render(request, "setup/project_settings.html", context)
+
+
+def _label_tree(project: Project) -> list[dict[str, Any]]:
+    try:
+        return label_config_tree(configuration=project.label_configuration)
+    except LabelConfiguration.DoesNotExist:
+        return []
 
 
 @require_POST
@@ -189,26 +210,9 @@ def project_configuration(request: HttpRequest, project_id: UUID) -> HttpRespons
 @require_safe
 @login_required
 def project_overview(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The former overview page: its charts are on the project's Overview tab now."""
     project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
-    states = selectors.project_task_state_summary(project=project)
-    classes = selectors.project_label_counts_by_class(project=project)
-    annotators = selectors.project_counts_by_annotator(project=project)
-    context = {
-        "project": project,
-        "is_admin": selectors.user_is_org_admin(user=request.user, organization=project.organization_id),
-        "states": _bars(states, "label"),
-        "task_total": sum(item["count"] for item in states),
-        "classes": _bars(classes, "title"),
-        "annotators": _bars([{**a, "count": a["labels"]} for a in annotators], "username"),
-        "annotator_rows": annotators,
-    }
-    return render(request, "setup/project_overview.html", context)
-
-
-def _bars(items: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
-    """Rows of a horizontal bar chart drawn server-side as SVG: width in percent of the largest."""
-    largest = max((item["count"] for item in items), default=0) or 1
-    return [{**item, "name": item[label], "percent": round(100 * item["count"] / largest, 1)} for item in items]
+    return redirect("project-detail", project_id=project.pk)
 
 
 # --- the organisation: datasets, media ------------------------------------------------------

@@ -6,7 +6,6 @@ typed domain errors become 404, 403 or a message on the page.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from uuid import UUID
 
@@ -34,9 +33,8 @@ from labelsite.uploads import IMAGE_UPLOAD, IMPORT_UPLOAD, upload_limited
 from projects import selectors, services
 from projects.authentication import OrganizationTokenUser
 from projects.forms import DatasetConnectForm, DatasetCreateForm, MediaUrlsForm
-from projects.label_config import label_config_tree
 from projects.media_keys import media_keys_parse
-from projects.models import Dataset, LabelConfiguration, MediaSource, Project, Role
+from projects.models import Dataset, MediaSource, Project, Role
 from projects.throttling import TokenAttemptsThrottled, TokenFailureThrottle
 
 MEDIA_PER_PAGE = 100
@@ -105,11 +103,81 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def project_detail(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The Overview tab: counts and charts, the review and the user's queue; to admins of a
+    project not set up yet, the setup checklist (configuration, data, members, labeling)."""
     project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
-    return _render_project_detail(request, project)
+    is_admin = selectors.user_is_org_admin(user=request.user, organization=project.organization_id)
+    task_states = selectors.project_task_state_summary(project=project)
+    annotators = selectors.project_counts_by_annotator(project=project)
+    steps = selectors.project_setup_steps(project=project) if is_admin else []
+    context: dict[str, Any] = {
+        "project": project,
+        "is_admin": is_admin,
+        "task_states": task_states,
+        "task_total": sum(state["count"] for state in task_states),
+        "can_review": selectors.user_may_review_project(user=request.user, project=project),
+        "review_counts": selectors.project_review_counts(project=project),
+        "queue": selectors.project_queue_counts_for_user(user=request.user, project_ids=[project.pk]).get(
+            project.pk, {}
+        ),
+        "classes": _bars(selectors.project_label_counts_by_class(project=project), "title"),
+        "annotators": _bars([{**a, "count": a["labels"]} for a in annotators], "username"),
+        "annotator_rows": annotators,
+        "setup_steps": [{**step, **_SETUP_STEPS[step["key"]]} for step in steps],
+        "setup_open": any(not step["done"] for step in steps),
+    }
+    return render(request, "projects/project_detail.html", context)
 
 
-def _render_project_detail(
+#: What each step of the Overview's setup checklist says and where it leads (URL name, anchor).
+_SETUP_STEPS: dict[str, dict[str, str]] = {
+    "configuration": {
+        "title": "Build the label configuration",
+        "text": "The classes to draw and the questions to answer.",
+        "url_name": "setup-project-configuration",
+        "anchor": "",
+    },
+    "data": {
+        "title": "Add data",
+        "text": "Connect or create a dataset and upload images: each image becomes a task.",
+        "url_name": "project-data",
+        "anchor": "",
+    },
+    "members": {
+        "title": "Assign members",
+        "text": "Annotators and reviewers see only the projects they are assigned to.",
+        "url_name": "setup-project-settings",
+        "anchor": "#members",
+    },
+    "labeling": {
+        "title": "Start labeling",
+        "text": "Open the next task; or import labels made elsewhere.",
+        "url_name": "project-label-start",
+        "anchor": "",
+    },
+}
+
+
+def _bars(items: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """Rows of a horizontal bar chart drawn server-side as SVG: width in percent of the largest."""
+    largest = max((item["count"] for item in items), default=0) or 1
+    return [{**item, "name": item[label], "percent": round(100 * item["count"] / largest, 1)} for item in items]
+
+
+#: Thumbnails per page of the Data tab's grid.
+DATA_GRID_PER_PAGE = 48
+
+
+@require_safe
+@login_required
+def project_data(request: HttpRequest, project_id: UUID) -> HttpResponse:
+    """The Data tab: the connected datasets, (for admins) connecting, creating and uploading into
+    them, and a thumbnail grid of the project's media that grows as uploads arrive."""
+    project = or_http_error(lambda: selectors.project_get_for_user(user=request.user, project_id=project_id))
+    return _render_project_data(request, project)
+
+
+def _render_project_data(
     request: HttpRequest,
     project: Project,
     *,
@@ -118,41 +186,53 @@ def _render_project_detail(
     status: int = 200,
 ) -> HttpResponse:
     is_admin = selectors.user_is_org_admin(user=request.user, organization=project.organization_id)
-    task_states = selectors.project_task_state_summary(project=project)
-    try:
-        tree = label_config_tree(configuration=project.label_configuration)
-    except LabelConfiguration.DoesNotExist:
-        tree = []
+    datasets = list(selectors.project_dataset_list(project=project).order_by("name"))
+    page = Paginator(selectors.project_media_list(project=project), DATA_GRID_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     context: dict[str, Any] = {
         "project": project,
         "is_admin": is_admin,
-        "datasets": selectors.project_dataset_list(project=project),
-        "task_states": task_states,
-        "task_total": sum(state["count"] for state in task_states),
-        "can_review": selectors.user_may_review_project(user=request.user, project=project),
-        "review_counts": selectors.project_review_counts(project=project),
-        "queue": selectors.project_queue_counts_for_user(user=request.user, project_ids=[project.pk]).get(
-            project.pk, {}
-        ),
-        "label_tree": [_entry_for_display(entry) for entry in tree],
+        "datasets": datasets,
+        "page": page,
+        "grid_config": {
+            "thumbnailUrl": reverse("setup-media-thumbnail", kwargs={"media_id": _UUID_SLOT}),
+            "slot": str(_UUID_SLOT),
+            "retryMs": 3000,
+            "grow": page.number == 1,
+            # Media that arrive meanwhile (another tab, a script, an import that creates media) are
+            # appended by the dataset's media list (oldest first): what lies past today's count is new.
+            "pollMs": 5000,
+            "datasets": [
+                {"mediaUrl": reverse("api-dataset-media", kwargs={"dataset_id": d.pk}), "offset": _media_count(d)}
+                for d in datasets
+            ],
+        },
     }
     if is_admin:
         context["connect_form"] = connect_form or DatasetConnectForm(project=project)
         context["create_form"] = create_form or DatasetCreateForm()
-    return render(request, "projects/project_detail.html", context, status=status)
+        chosen = request.GET.get("dataset", "")
+        context["upload_datasets"] = [
+            {
+                "pk": dataset.pk,
+                "name": dataset.name,
+                "url": reverse("dataset-upload", kwargs={"dataset_id": dataset.pk}),
+                "chosen": str(dataset.pk) == chosen,
+            }
+            for dataset in datasets
+        ]
+        context["upload_config"] = {"uploadUrl": "", "parallel": UPLOAD_PARALLELISM, "maxBytes": _max_upload_bytes()}
+    return render(request, "projects/project_data.html", context, status=status)
 
 
-# A colour goes into a style attribute: only plain colour syntax is drawn, anything else is shown as text.
-_SAFE_COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,30}|rgba?\([0-9\s.,%]{1,40}\))$")
+def _media_count(dataset: Dataset) -> int:
+    """The dataset's live media, as `selectors.project_dataset_list` annotates it."""
+    return int(getattr(dataset, "media_count", 0))
 
 
-def _entry_for_display(entry: dict[str, Any]) -> dict[str, Any]:
-    color = entry.get("color") or ""
-    return {
-        **entry,
-        "swatch": color if _SAFE_COLOR.match(color) else "",
-        "children": [_entry_for_display(child) for child in entry.get("children") or []],
-    }
+#: A media id the grid's script replaces with a new upload's id to build its thumbnail URL.
+_UUID_SLOT = UUID(int=0)
 
 
 @require_POST
@@ -161,15 +241,15 @@ def project_dataset_connect(request: HttpRequest, project_id: UUID) -> HttpRespo
     project = or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
     form = DatasetConnectForm(request.POST, project=project)
     if not form.is_valid():
-        return _render_project_detail(request, project, connect_form=form, status=400)
+        return _render_project_data(request, project, connect_form=form, status=400)
     dataset: Dataset = form.cleaned_data["dataset"]
     try:
         services.dataset_connect(dataset=dataset, project=project)
     except DomainError as exc:
         form.add_error("dataset", exc.message)
-        return _render_project_detail(request, project, connect_form=form, status=_status_for(exc))
+        return _render_project_data(request, project, connect_form=form, status=_status_for(exc))
     messages.success(request, f"Connected dataset “{dataset.name}”; its media are tasks of this project now.")
-    return redirect("project-detail", project_id=project.pk)
+    return redirect("project-data", project_id=project.pk)
 
 
 @require_POST
@@ -178,7 +258,7 @@ def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpRespon
     project = or_http_error(lambda: selectors.project_get_for_admin(user=request.user, project_id=project_id))
     form = DatasetCreateForm(request.POST)
     if not form.is_valid():
-        return _render_project_detail(request, project, create_form=form, status=400)
+        return _render_project_data(request, project, create_form=form, status=400)
     try:
         dataset = services.dataset_create(
             organization=project.organization,
@@ -188,9 +268,9 @@ def project_dataset_create(request: HttpRequest, project_id: UUID) -> HttpRespon
         services.dataset_connect(dataset=dataset, project=project)
     except DomainError as exc:
         form.add_error("name", exc.message)
-        return _render_project_detail(request, project, create_form=form, status=_status_for(exc))
-    messages.success(request, f"Created dataset “{dataset.name}” and connected it; add images to it here.")
-    return redirect("dataset-detail", dataset_id=dataset.pk)
+        return _render_project_data(request, project, create_form=form, status=_status_for(exc))
+    messages.success(request, f"Created dataset “{dataset.name}” and connected it; upload images into it below.")
+    return redirect(reverse("project-data", kwargs={"project_id": project.pk}) + f"?dataset={dataset.pk}#upload")
 
 
 # --- datasets -------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Template tags of imports, for pages of other apps (projects may not import imports).
 
-`{% project_imports project as imports %}` on the project page gives the upload form's
+`{% project_imports project as imports %}` on the project's Import tab gives the upload form's
 choices and the project's past imports, for admins; None for anyone else.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -40,8 +41,13 @@ def project_imports(context: template.Context, project: Project) -> dict[str, An
     user = getattr(request, "user", None)
     if user is None or not user_is_org_admin(user=user, organization=project.organization_id):
         return None
+    formats = [format_data(fmt) for fmt in format_list()]
+    for data in formats:
+        data["example_options_text"] = json.dumps(data["example_options"]) if data["example_options"] else ""
     return {
-        "formats": [format_data(fmt) for fmt in format_list()],
+        "formats": formats,
+        # What the form's script needs to say which format a chosen file is (static/imports/form.js).
+        "detect": [{"name": f["name"], "label": f["label"], "kinds": f["file_kinds"]} for f in formats],
         "match_by": MATCH_BY_LABELS,
         "jobs": list(selectors.import_job_list_for_project(project=project)[:HISTORY_SIZE]),
         "running": selectors.RUNNING_STATUSES,

@@ -1,5 +1,8 @@
 // Upload many images to a dataset: one POST per file, a few in parallel, with overall progress.
-// The page passes {uploadUrl, parallel, maxBytes} through json_script("upload-config").
+// The page passes {uploadUrl, parallel, maxBytes} through json_script("upload-config"); a page
+// that uploads into a chosen dataset (the project's Data tab) has a select #upload-dataset whose
+// options carry their upload URL in data-url. Each stored file is announced as an
+// `upload:stored` event on the document ({id, name}), for a page that shows it at once.
 
 const config = JSON.parse(document.getElementById("upload-config").textContent);
 const form = document.getElementById("upload-form");
@@ -14,6 +17,21 @@ const stateEl = document.getElementById("upload-state");
 const finishedEl = document.getElementById("upload-finished");
 const errorsEl = document.getElementById("upload-errors");
 const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+const datasetSelect = document.getElementById("upload-dataset");
+
+function uploadUrl() {
+  if (!datasetSelect) return config.uploadUrl;
+  return datasetSelect.selectedOptions[0]?.dataset.url || config.uploadUrl;
+}
+
+function announce(xhr) {
+  try {
+    const body = JSON.parse(xhr.responseText);
+    document.dispatchEvent(new CustomEvent("upload:stored", { detail: { id: body.id, name: body.name } }));
+  } catch {
+    // stored, but the answer is not the JSON expected: nothing to show at once
+  }
+}
 
 const queue = [];
 const loadedBytes = new Map(); // file -> bytes sent so far
@@ -68,10 +86,10 @@ function errorMessage(xhr) {
   return `The server answered ${xhr.status || "nothing"}; try again.`;
 }
 
-function uploadOne(file) {
+function uploadOne(file, url) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", config.uploadUrl);
+    xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRFToken", csrfToken);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.addEventListener("progress", (event) => {
@@ -79,7 +97,9 @@ function uploadOne(file) {
       render();
     });
     xhr.addEventListener("load", () => {
-      finish(file, xhr.status >= 200 && xhr.status < 300 ? null : errorMessage(xhr));
+      const stored = xhr.status >= 200 && xhr.status < 300;
+      finish(file, stored ? null : errorMessage(xhr));
+      if (stored) announce(xhr);
       resolve();
     });
     xhr.addEventListener("error", () => {
@@ -96,8 +116,8 @@ async function worker() {
   running += 1;
   try {
     while (queue.length > 0) {
-      const file = queue.shift();
-      await uploadOne(file);
+      const { file, url } = queue.shift();
+      await uploadOne(file, url);
       render();
     }
   } finally {
@@ -115,7 +135,8 @@ function enqueue(files) {
       finish(file, `The file is larger than ${Math.round(config.maxBytes / 1048576)} MB.`);
       continue;
     }
-    queue.push(file);
+    // The dataset chosen when the file was dropped, even if the choice changes meanwhile.
+    queue.push({ file, url: uploadUrl() });
   }
   // Each worker takes a file at once, so count the workers to start before starting any.
   const toStart = Math.min(Math.max(0, config.parallel - running), queue.length);

@@ -128,12 +128,27 @@ def test_every_page_of_the_demo_flow_runs_its_scripts_with_no_policy_violation(d
     page.wait_for_url(f"{watched.base_url}/")
     watched.assert_clean("project list")
 
-    # The project page; its export panel's script builds the direct download.
+    # The project's Overview, and its Export tab, whose script builds the direct download.
     watched.open(f"/projects/{demo.pk}/")
+    watched.assert_clean("project overview")
+    watched.open(f"/projects/{demo.pk}/export")
     with page.expect_download(timeout=30000) as download:
         page.click("#export-direct")
     assert download.value.suggested_filename
-    watched.assert_clean("project page and export")
+    watched.assert_clean("project export tab")
+
+    # The Data tab: an upload joins the thumbnail grid through the grid's script.
+    watched.open(f"/projects/{demo.pk}/data")
+    upload = FilePayload(name="tab.png", mimeType="image/png", buffer=png_bytes(64, 48))
+    page.set_input_files("#upload-input", [upload])
+    expect(page.locator('#media-grid [data-name="tab.png"]')).to_have_count(1, timeout=15000)
+    watched.assert_clean("project data tab")
+
+    # The Import tab's script names the chosen file's format.
+    watched.open(f"/projects/{demo.pk}/import")
+    page.set_input_files("#import-file", [FilePayload(name="t.txt", mimeType="text/plain", buffer=b"a.jpg")])
+    expect(page.locator("#import-detected")).to_have_text("Detected format: Label Studio TXT.")
+    watched.assert_clean("project import tab")
 
     # The configuration editor draws the tree and says it is ready.
     watched.open(f"/projects/{demo.pk}/configuration")

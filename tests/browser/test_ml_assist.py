@@ -91,7 +91,7 @@ def test_the_project_page_connects_a_server_and_pre_labels(
 ) -> None:
     street = street_project(count=2)
     log_in(page, live_server, street.admin.username)
-    page.goto(f"{live_server.url}/projects/{street.project.pk}/")
+    page.goto(f"{live_server.url}/projects/{street.project.pk}/settings")  # the Settings tab
     card = page.locator("#ml-backends")
     expect(card).to_contain_text("No model server connected.")
     page.fill("#ml-connect input[name=url]", ml_backend.url)

@@ -74,7 +74,9 @@ PAGES: dict[str, TourPage] = {
     "project-task-list": TourPage(lambda w: f"/projects/{w.project.pk}/tasks"),
     "task-label": TourPage(lambda w: f"/tasks/{w.task.pk}/"),
     "dataset-detail": TourPage(lambda w: f"/datasets/{w.dataset.pk}/"),
-    "setup-project-overview": TourPage(lambda w: f"/projects/{w.project.pk}/overview"),
+    "project-data": TourPage(lambda w: f"/projects/{w.project.pk}/data"),
+    "project-import": TourPage(lambda w: f"/projects/{w.project.pk}/import", "admin"),
+    "project-export": TourPage(lambda w: f"/projects/{w.project.pk}/export", "reviewer"),
     "setup-project-settings": TourPage(lambda w: f"/projects/{w.project.pk}/settings", "admin"),
     "setup-project-configuration": TourPage(lambda w: f"/projects/{w.project.pk}/configuration", "admin"),
     "setup-project-create": TourPage(lambda w: "/projects/new", "admin"),
@@ -99,6 +101,7 @@ NOT_TOURED: dict[str, str] = {
     "setup-dataset-media": "the JSON the dataset page's grid reads",
     "project-label-start": "a redirect to the labeling page of the next task (toured as task-label)",
     "project-review-start": "a redirect to the labeling page of the next task to review (toured as task-label)",
+    "setup-project-overview": "a redirect to the project's Overview (toured as project-detail)",
 }
 
 

@@ -116,9 +116,9 @@ def test_admin_sets_up_a_project_end_to_end_in_the_browser(page: Page, live_serv
     page.goto(f"{live_server.url}/organization/tokens")
     expect(page.locator('tr[data-token="nightly script"] .last-used')).not_to_have_text("never")
 
-    # 6. The overview shows the tasks waiting.
-    page.goto(f"{live_server.url}/projects/{project.pk}/overview")
-    expect(page.locator("#chart-states .barchart__row").first).to_be_visible()
+    # 6. The Overview tab shows the tasks waiting.
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    expect(page.locator('#task-counts [data-state="backlog"] .num')).not_to_have_text("0")
 
 
 def test_editor_asks_before_a_change_deletes_labels(page: Page, live_server: Any, new_admin: Any) -> None:

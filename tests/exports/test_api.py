@@ -140,19 +140,21 @@ def test_only_admins_and_reviewers_may_export(export_project, make_task, member,
     assert create.status_code == (201 if expected == 200 else expected)
 
 
-def test_project_page_shows_the_export_form_and_history_to_reviewers(client, export_project, member, media_storage):
+def test_export_tab_shows_the_export_form_and_history_to_reviewers(client, export_project, member, media_storage):
     reviewer = member("reviewer", project=export_project)
     ExportJob.objects.create(project=export_project, format="coco", status=ExportStatus.SUCCEEDED)
     client.force_login(reviewer)
-    page = client.get(f"/projects/{export_project.pk}/").content.decode()
+    page = client.get(f"/projects/{export_project.pk}/export").content.decode()
     assert 'id="export-form"' in page
     assert 'id="export-history"' in page
 
 
-def test_project_page_hides_exports_from_annotators(client, export_project, member):
+def test_exports_are_hidden_from_annotators(client, export_project, member):
     client.force_login(member("annotator", project=export_project))
     page = client.get(f"/projects/{export_project.pk}/").content.decode()
     assert 'id="export-form"' not in page
+    assert 'data-tab="export"' not in page
+    assert client.get(f"/projects/{export_project.pk}/export").status_code == 403
 
 
 def test_export_form_starts_a_job_and_returns_to_the_project(
@@ -166,5 +168,6 @@ def test_export_form_starts_a_job_and_returns_to_the_project(
             {"format": "csv", "states": ["completed"], "include_predictions": "on"},
         )
     assert response.status_code == 302
+    assert response["Location"] == f"/projects/{export_project.pk}/export"
     job = ExportJob.objects.get()
     assert (job.status, job.filters["states"], job.filters["include_predictions"]) == ("succeeded", ["completed"], True)

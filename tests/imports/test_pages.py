@@ -41,12 +41,12 @@ def page_data(response: Any) -> dict[str, Any]:
     return json.loads(html[start : html.index("</script>", start)])
 
 
-def test_the_project_page_shows_admins_the_upload_form_and_past_imports(
+def test_the_import_tab_shows_admins_the_upload_form_and_past_imports(
     admin_user, configured_project, media_storage, task
 ):
     job_for(configured_project, [item(task, labels=FULL_EXAMPLE_LABELS)], user=admin_user)
 
-    html = logged_in(admin_user).get(f"/projects/{configured_project.pk}/").content.decode()
+    html = logged_in(admin_user).get(f"/projects/{configured_project.pk}/import").content.decode()
 
     assert 'id="import-form"' in html
     assert 'enctype="multipart/form-data"' in html
@@ -60,15 +60,17 @@ def test_the_project_page_shows_admins_the_upload_form_and_past_imports(
     assert "Validated" in history
 
 
-def test_the_project_page_has_no_import_section_for_an_annotator(configured_project, organization):
+def test_an_annotator_has_no_import_tab(configured_project, organization):
     annotator = UserFactory()
     MembershipFactory(user=annotator, organization=organization, role="annotator")
     configured_project.members.add(annotator)
 
-    html = logged_in(annotator).get(f"/projects/{configured_project.pk}/").content.decode()
+    client = logged_in(annotator)
+    html = client.get(f"/projects/{configured_project.pk}/").content.decode()
 
     assert 'id="import-form"' not in html
-    assert "Import labels" not in html
+    assert 'data-tab="import"' not in html
+    assert client.get(f"/projects/{configured_project.pk}/import").status_code == 403
 
 
 def test_uploading_on_the_page_queues_a_job_and_opens_its_page(admin_user, configured_project, media_storage, task):
@@ -87,7 +89,7 @@ def test_uploading_on_the_page_queues_a_job_and_opens_its_page(admin_user, confi
     assert job.options["skip_invalid"] is True
 
 
-def test_a_refused_upload_goes_back_to_the_project_page_with_the_reason(
+def test_a_refused_upload_goes_back_to_the_import_tab_with_the_reason(
     admin_user, configured_project, media_storage, settings
 ):
     settings.LABELSITE_MAX_IMPORT_BYTES = 5
@@ -100,6 +102,7 @@ def test_a_refused_upload_goes_back_to_the_project_page_with_the_reason(
     )
 
     assert "LABELSITE_MAX_IMPORT_BYTES" in response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/projects/{configured_project.pk}/import"
     assert not ImportJob.objects.exists()
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from labeling.models import Label, Task, TaskState
-from projects.models import ApiToken, Membership, Project
+from projects.models import ApiToken, Media, Membership, Project
 from projects.services import api_token_authenticate, token_hash
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,20 @@ def test_seed_demo_creates_a_labeled_project_once(media_storage):
     project = Project.objects.get(name="Street scenes")
     assert Project.objects.count() == 1
     assert Task.objects.filter(project=project).count() == 12
-    assert project.label_configuration.entries.filter(parent__isnull=True).count() == 6
+    # DataGym's documented configuration and a segmentation class, with the schema ids the Ango examples use.
+    roots = project.label_configuration.entries.filter(parent__isnull=True)
+    assert list(roots.values_list("schema_id", flat=True)) == [
+        "demo-bus",
+        "demo-car",
+        "demo-street",
+        "demo-poi",
+        "demo-sky",
+        "demo-weather",
+        "demo-comment",
+    ]
+    # The file names as external ids and global keys: the Ango and Labelbox examples find the images by them.
+    media = Media.objects.get(name="street_09.jpg")
+    assert (media.external_id, media.global_key) == ("street_09.jpg", "street_09.jpg")
     wheels = Label.objects.filter(task__project=project, entry__key="wheel")
     assert wheels.exists()
     assert all(wheel.parent is not None and wheel.parent.entry.key == "car" for wheel in wheels)

@@ -159,7 +159,7 @@ def test_annotator_not_in_project_gets_404(organization, project):
     assert client.get(reverse("project-detail", kwargs={"project_id": project.pk})).status_code == 404
 
 
-def test_project_page_shows_configuration_tree_and_task_counts(admin_client, project, dataset):
+def test_project_tabs_show_configuration_tree_task_counts_and_datasets(admin_client, project, dataset):
     label_config_replace(
         configuration=project.label_configuration,
         entries=[
@@ -187,7 +187,7 @@ def test_project_page_shows_configuration_tree_and_task_counts(admin_client, pro
     TaskFactory(project=project, media=media[1], state=TaskState.COMPLETED)
     TaskFactory(project=project, media=media[2], state=TaskState.SKIPPED)
 
-    response = admin_client.get(reverse("project-detail", kwargs={"project_id": project.pk}))
+    response = admin_client.get(reverse("setup-project-settings", kwargs={"project_id": project.pk}))
 
     assert response.status_code == 200
     body = response.content.decode()
@@ -199,12 +199,14 @@ def test_project_page_shows_configuration_tree_and_task_counts(admin_client, pro
     assert "required" in body
     tree = response.context["label_tree"]
     assert tree[0]["children"][0]["key"] == "colour"
+    # The counts on the Overview tab, the datasets on the Data tab.
+    response = admin_client.get(reverse("project-detail", kwargs={"project_id": project.pk}))
     counts = {item["state"]: item["count"] for item in response.context["task_states"]}
     assert counts[TaskState.COMPLETED] == 2
     assert counts[TaskState.SKIPPED] == 1
     assert counts[TaskState.BACKLOG] == 0
     assert response.context["task_total"] == 3
-    assert dataset.name in body
+    assert dataset.name in admin_client.get(reverse("project-data", kwargs={"project_id": project.pk})).content.decode()
 
 
 def test_project_page_escapes_entry_key_and_title(admin_client, project):
@@ -221,7 +223,7 @@ def test_project_page_escapes_entry_key_and_title(admin_client, project):
         color="red;background:url(//e.x/a)",
         position=5,
     )
-    body = admin_client.get(reverse("project-detail", kwargs={"project_id": project.pk})).content.decode()
+    body = admin_client.get(reverse("setup-project-settings", kwargs={"project_id": project.pk})).content.decode()
     assert "<script>alert" not in body
     assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;" in body
     assert "&lt;script&gt;alert(&#x27;key&#x27;)&lt;/script&gt;" in body
@@ -257,7 +259,10 @@ def test_admin_creates_a_dataset_connected_to_the_project(admin_client, organiza
     )
     dataset = Dataset.objects.get(organization=organization, name="Night shots")
     assert response.status_code == 302
-    assert response.url == reverse("dataset-detail", kwargs={"dataset_id": dataset.pk})
+    # To the Data tab, its upload form set to the new dataset.
+    assert response.url == reverse("project-data", kwargs={"project_id": project.pk}) + f"?dataset={dataset.pk}#upload"
+    page = admin_client.get(response.url).content.decode()
+    assert f'<option value="{dataset.pk}" data-url="/datasets/{dataset.pk}/upload" selected>' in page
     assert dataset.projects.filter(pk=project.pk).exists()
 
 

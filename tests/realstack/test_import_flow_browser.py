@@ -41,7 +41,7 @@ def import_project(transactional_db: None, celery_worker: Any) -> Any:
 
 def upload(page: Page, live_server: Any, project: Any, payload: FilePayload, *, format: str = "") -> ImportJob:
     before = set(ImportJob.objects.values_list("pk", flat=True))
-    page.goto(f"{live_server.url}/projects/{project.pk}/#imports")
+    page.goto(f"{live_server.url}/projects/{project.pk}/import")
     page.set_input_files("#import-form input[name=file]", files=[payload])
     page.select_option("#import-format", format)
     page.click("#import-form button[type=submit]")

@@ -127,3 +127,28 @@ def test_new_project_is_offered_only_to_those_who_may_create_one(reviewed_world:
     for actor, offered in (("admin", True), ("reviewer", False), ("annotator", False)):
         page = reviewed_world.page_client(actor).get("/")
         assert (b'id="new-project"' in page.content) is offered, actor
+
+
+#: The project's tabs each role is shown (and may open): the rules of the tabs' views.
+TABS_SHOWN = {
+    "admin": {"", "tasks", "data", "import", "export", "settings"},
+    "reviewer": {"", "tasks", "data", "export"},
+    "annotator": {"", "tasks", "data"},
+}
+ALL_TABS = TABS_SHOWN["admin"]
+
+
+@pytest.mark.parametrize("actor", ["admin", "reviewer", "annotator"])
+def test_each_role_is_shown_the_project_tabs_it_may_open_and_no_other(
+    reviewed_world: SecurityWorld, actor: str
+) -> None:
+    seen, _ = _walk(reviewed_world, actor)
+    base = f"/projects/{reviewed_world.project.pk}/"
+
+    shown = {tab for tab in ALL_TABS if base + tab in seen}
+    assert shown == TABS_SHOWN[actor]
+    assert all(seen[base + tab] == 200 for tab in shown)
+    # A tab not shown is refused when typed in, so hiding it hides nothing the role could use.
+    client = reviewed_world.page_client(actor)
+    for tab in ALL_TABS - shown:
+        assert client.get(base + tab).status_code in (403, 404), tab

@@ -88,7 +88,11 @@ def test_annotator_cannot_open_setup_pages(project: Project) -> None:
 
     assert client.get(reverse("setup-project-settings", kwargs={"project_id": project.pk})).status_code == 403
     assert client.get(reverse("setup-members")).status_code == 403
-    assert client.get(reverse("setup-project-overview", kwargs={"project_id": project.pk})).status_code == 200
+    assert client.get(reverse("project-detail", kwargs={"project_id": project.pk})).status_code == 200
+    # The former overview page leads to the project's Overview tab.
+    old_overview = client.get(reverse("setup-project-overview", kwargs={"project_id": project.pk}))
+    assert old_overview.status_code == 302
+    assert old_overview["Location"] == reverse("project-detail", kwargs={"project_id": project.pk})
 
 
 def test_validate_endpoint_answers_the_service_problems_without_saving(admin_client: Client, project: Project) -> None:
@@ -313,7 +317,7 @@ def test_media_delete_needs_an_admin_and_soft_deletes(admin_client: Client, orga
     assert media.deleted_at is not None
 
 
-def test_overview_draws_bars_by_state_class_and_annotator(admin_client: Client, project: Project) -> None:
+def test_overview_counts_states_and_draws_bars_by_class_and_annotator(admin_client: Client, project: Project) -> None:
     label_config_replace(
         configuration=project.label_configuration, entries=[{"key": "car", "title": "Car", "type": "point"}]
     )
@@ -321,9 +325,9 @@ def test_overview_draws_bars_by_state_class_and_annotator(admin_client: Client, 
     task = TaskFactory(project=project, state="completed", assignee=author)
     LabelFactory(task=task, entry=LabelEntry.objects.get(key="car"), points=[[1, 1]], author=author)
 
-    page = admin_client.get(reverse("setup-project-overview", kwargs={"project_id": project.pk})).content.decode()
+    page = admin_client.get(reverse("project-detail", kwargs={"project_id": project.pk})).content.decode()
 
-    assert 'data-name="Completed" data-count="1"' in page
+    assert '<li class="counts__item" data-state="completed">' in page
     assert 'data-name="Car" data-count="1"' in page
     assert 'data-name="ann" data-count="1"' in page
 

@@ -13,11 +13,13 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from labeling.models import Label, LabelSource, Task, TaskState
 from projects.config_templates import DATAGYM_EXAMPLE
+from projects.media_keys import MediaKeysRow
 from projects.models import Membership, Organization, Project, Role
 from projects.services import (
     dataset_connect,
     dataset_create,
     media_create_from_file,
+    media_keys_import,
     membership_set,
     organization_get_or_create,
     project_create,
@@ -27,8 +29,29 @@ DEMO_ORGANIZATION = "Demo"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "labelsite-demo"  # noqa: S105 - printed to the person who runs the demo
 
-#: The configuration of DataGym's documented example, also offered by the editor's template gallery.
-DEMO_CONFIGURATION: list[dict[str, Any]] = DATAGYM_EXAMPLE
+
+def _demo_configuration(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DataGym's example with fixed schema ids (`demo-<key>`), so that the Ango examples
+    (formats/examples) can name the categories by schemaId as Ango files do."""
+    return [
+        {
+            **entry,
+            "schema_id": "demo-" + entry["key"].replace("_", "-"),
+            **({"children": _demo_configuration(entry["children"])} if entry.get("children") else {}),
+        }
+        for entry in entries
+    ]
+
+
+#: The configuration of DataGym's documented example, also offered by the editor's template
+#: gallery, with schema ids and a segmentation class (what the brush-mask and Ango examples draw).
+DEMO_CONFIGURATION: list[dict[str, Any]] = _demo_configuration(
+    [
+        *[entry for entry in DATAGYM_EXAMPLE if entry["key"] != "weather" and entry["key"] != "comment"],
+        {"key": "sky", "title": "Sky", "type": "segmentation", "color": "#46f0f0", "shortcut": "6"},
+        *[entry for entry in DATAGYM_EXAMPLE if entry["key"] in ("weather", "comment")],
+    ]
+)
 
 IMAGE_COUNT = 12
 WIDTH, HEIGHT = 960, 640
@@ -105,13 +128,25 @@ class Command(BaseCommand):
         dataset_connect(dataset=dataset, project=project)
         entries = {entry.key: entry for entry in project.label_configuration.entries.all()}
         rng = random.Random(7)  # noqa: S311 - a fixed seed makes the same demo every time
+        names: list[str] = []
         for index in range(IMAGE_COUNT):
             content, truth = _scene(rng, index)
-            media = media_create_from_file(dataset=dataset, name=f"street_{index + 1:02d}.jpg", content=content)
+            name = f"street_{index + 1:02d}.jpg"
+            media = media_create_from_file(dataset=dataset, name=name, content=content)
+            names.append(name)
             if index >= 6:
                 continue  # half of the images are left for the person to label
             task = Task.objects.get(project=project, media=media)
             self._label(task=task, entries=entries, truth=truth, user=user, index=index)
+        # The file name as external id (Ango's externalId) and global key (Labelbox's globalKey):
+        # the example files of those formats find the demo's images by them.
+        media_keys_import(
+            dataset=dataset,
+            rows=[
+                MediaKeysRow(place=name, field_place=name, name=name, external_id=name, global_key=name)
+                for name in names
+            ],
+        )
 
     def _label(self, *, task: Task, entries: dict[str, Any], truth: dict[str, Any], user: Any, index: int) -> None:
         # Even images carry imported labels; odd ones carry a model's predictions to accept.
