@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.urls import reverse
 from django.utils import timezone
@@ -44,10 +44,13 @@ SORTS: dict[str, tuple[str, ...]] = {
     "dataset": ("media__dataset__name",),
     "global_key": ("media__global_key",),
     "external_id": ("media__external_id",),
+    # the task's best prediction score (of the filtered model version, when one is asked for)
+    "score": ("prediction_score",),
 }
 DEFAULT_SORT = "created"
+MODEL_VERSION_MAX = 128  # Label.model_version
 #: Sorts on columns that may be empty (no assignee, never completed, no global key): empty last.
-NULLABLE_SORTS = frozenset({"assignee", "completed_by", "completed_at", "global_key"})
+NULLABLE_SORTS = frozenset({"assignee", "completed_by", "completed_at", "global_key", "score"})
 #: Parameters a query may hold (saved views, bulk jobs and the API share them); `meta.<field>` besides.
 QUERY_PARAMETERS = frozenset(
     {
@@ -61,6 +64,7 @@ QUERY_PARAMETERS = frozenset(
         "has_predictions",
         "score_min",
         "score_max",
+        "model_version",
         "label_class",
         "class_min",
         "class_max",
@@ -113,6 +117,7 @@ class TaskQuery:
     has_predictions: bool | None = None
     score_min: float | None = None
     score_max: float | None = None
+    model_version: str = ""
     label_class: LabelEntry | None = None
     class_min: int | None = None
     class_max: int | None = None
@@ -296,6 +301,7 @@ def task_query_clean(*, project: Project, raw: Mapping[str, Any], user: AnyUser)
         has_predictions=None if not has_predictions else has_predictions in ("true", "1"),
         score_min=_score(raw, "score_min", errors),
         score_max=_score(raw, "score_max", errors),
+        model_version=_model_version(raw, errors),
         label_class=label_class,
         class_min=_count(raw, "class_min", errors),
         class_max=_count(raw, "class_max", errors),
@@ -416,8 +422,12 @@ def task_query_filter(*, tasks: QuerySet[Task], project: Project, query: TaskQue
     if query.has_predictions is not None:
         predicted = Exists(task_labels.filter(source=LabelSource.PREDICTION))
         conditions &= Q(predicted) if query.has_predictions else ~Q(predicted)
+    if query.model_version and query.score_min is None and query.score_max is None:
+        conditions &= Q(Exists(task_labels.filter(source=LabelSource.PREDICTION, model_version=query.model_version)))
     if query.score_min is not None or query.score_max is not None:
         scored = task_labels.filter(source=LabelSource.PREDICTION, score__isnull=False)
+        if query.model_version:
+            scored = scored.filter(model_version=query.model_version)
         if query.score_min is not None:
             scored = scored.filter(score__gte=query.score_min)
         if query.score_max is not None:
@@ -497,6 +507,20 @@ def _searched(tasks: QuerySet[Task], *, project: Project, text: str) -> QuerySet
     return tasks.filter(found)
 
 
+def _model_version(raw: Mapping[str, Any], errors: list[ErrorDetail]) -> str:
+    value = _one(raw, "model_version")
+    if len(value) > MODEL_VERSION_MAX:
+        errors.append(
+            ErrorDetail(
+                path="model_version",
+                code="too_long",
+                message=f"model_version is at most {MODEL_VERSION_MAX} characters.",
+            )
+        )
+        return ""
+    return value
+
+
 def task_query_order(tasks: QuerySet[Task], *, query: TaskQuery) -> QuerySet[Task]:
     """The query's sort, ties broken by the stable task order (created_at, id); empty values last."""
     descending = query.descending
@@ -505,6 +529,11 @@ def task_query_order(tasks: QuerySet[Task], *, query: TaskQuery) -> QuerySet[Tas
         return tasks.order_by(*tie)
     # NULLS LAST only where a column has nulls: on a NOT NULL column it would keep PostgreSQL from
     # walking an index backwards (the media name's, for a descending sort by name).
+    if query.sort == "score":
+        predictions = Label.objects.filter(task_id=OuterRef("pk"), source=LabelSource.PREDICTION, score__isnull=False)
+        if query.model_version:
+            predictions = predictions.filter(model_version=query.model_version)
+        tasks = tasks.annotate(prediction_score=Subquery(predictions.order_by("-score").values("score")[:1]))
     last = True if query.sort in NULLABLE_SORTS else None
     columns = [
         F(column).desc(nulls_last=last) if descending else F(column).asc(nulls_last=last)

@@ -314,6 +314,12 @@ class TaskBrowserQuerySerializer(serializers.Serializer):
     has_predictions = serializers.BooleanField(required=False, allow_null=True, default=None)
     score_min = serializers.FloatField(required=False, help_text="Tasks with a prediction scored at least this.")
     score_max = serializers.FloatField(required=False, help_text="Tasks with a prediction scored at most this.")
+    model_version = serializers.CharField(
+        required=False,
+        max_length=128,
+        help_text="Tasks with predictions of this model version (the score range and the score sort then "
+        "read only its predictions).",
+    )
     label_class = serializers.CharField(
         required=False, help_text="A class key: tasks with labels of it (class_min/class_max: how many)."
     )

@@ -38,3 +38,15 @@ def project_ml_backends(context: template.Context, project: Project) -> dict[str
         "versions": prediction_versions(project=project),
         "running": [status.value for status in ACTIVE_STATUSES],
     }
+
+
+@register.simple_tag
+def project_prediction_versions(project: Project) -> list[dict[str, Any]]:
+    """For the project's Overview (every member): per model version, its predictions waiting and
+    how often annotators accepted, edited or deleted them, with the share kept unchanged."""
+    versions = prediction_versions(project=project)
+    for version in versions:
+        decided = version["accepted"] + version["edited"] + version["deleted"]
+        version["decided"] = decided
+        version["accepted_share"] = round(100 * version["accepted"] / decided) if decided else None
+    return versions

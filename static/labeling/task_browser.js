@@ -92,10 +92,11 @@ const COLUMNS = [
     },
   },
   {
-    id: "predictions", head: "Predictions", shown: true,
+    id: "predictions", head: "Predictions", shown: true, sort: "score",
     filter: () => h("span", { className: "tb-pair" },
       h("select", { "data-filter": "has_predictions", "aria-label": "Filter by predictions" }, h("option", { value: "", text: "Any" }), h("option", { value: "true", text: "Some" }), h("option", { value: "false", text: "None" })),
-      h("input", { type: "number", step: "0.05", "data-filter": "score_min", placeholder: "score ≥", "aria-label": "A prediction scored at least", className: "tb-num" })),
+      h("input", { type: "number", step: "0.05", "data-filter": "score_min", placeholder: "score ≥", "aria-label": "A prediction scored at least", className: "tb-num" }),
+      h("input", { type: "text", "data-filter": "model_version", placeholder: "model version", "aria-label": "Predictions of the model version", maxlength: "128", className: "tb-version" })),
     cell: (task) => {
       const p = task.predictions;
       if (!p.count) return dash();

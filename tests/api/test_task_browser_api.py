@@ -398,3 +398,40 @@ def test_a_deleted_media_takes_its_task_out_of_the_browser(world: World, tasks: 
     names = _names(world.client("admin").get(f"/api/projects/{world.project.id}/tasks"))
     assert "alpha.png" not in names
     assert len(names) == 5
+
+
+def test_predictions_filter_by_model_version_and_sort_by_their_best_score(world: World, tasks: dict[str, Task]) -> None:
+    """Issue 21 point 6: the browser filters and sorts by prediction score and model version."""
+    car = Label.objects.filter(task=tasks["delta"]).first().entry  # type: ignore[union-attr]
+    Label.objects.filter(source=LabelSource.PREDICTION).update(model_version="detector-1")
+    Label.objects.create(
+        task=tasks["alpha"],
+        entry=car,
+        points=[[1, 1], [2, 2]],
+        source=LabelSource.PREDICTION,
+        score=0.99,
+        model_version="detector-2",
+    )
+    Label.objects.create(
+        task=tasks["delta"],
+        entry=car,
+        points=[[1, 1], [2, 2]],
+        source=LabelSource.PREDICTION,
+        score=0.05,
+        model_version="detector-2",
+    )
+    client = world.client("admin")
+    url = f"/api/projects/{world.project.id}/tasks"
+    assert _names(client.get(f"{url}?model_version=detector-2")) == ["alpha.png", "delta.png"]
+    assert _names(client.get(f"{url}?model_version=detector-1&score_min=0.4&sort=name")) == ["delta.png", "omega.png"]
+    assert _names(client.get(f"{url}?model_version=detector-2&score_min=0.4")) == ["alpha.png"]
+    # best score first; tasks without a prediction last, whichever the direction
+    best_first = _names(client.get(f"{url}?sort=-score"))
+    assert best_first[:3] == ["alpha.png", "omega.png", "delta.png"]
+    assert _names(client.get(f"{url}?sort=score"))[:3] == ["delta.png", "omega.png", "alpha.png"]
+    assert set(best_first[3:]) == set(_names(client.get(f"{url}?has_predictions=false")))
+    # the score of one model version only
+    assert _names(client.get(f"{url}?sort=-score&model_version=detector-2"))[:2] == ["alpha.png", "delta.png"]
+    answer = client.get(f"{url}?model_version={'x' * 129}")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"][0]["path"] == "model_version"

@@ -77,6 +77,7 @@ PAGES: dict[str, TourPage] = {
     "project-data": TourPage(lambda w: f"/projects/{w.project.pk}/data"),
     "project-import": TourPage(lambda w: f"/projects/{w.project.pk}/import", "admin"),
     "project-export": TourPage(lambda w: f"/projects/{w.project.pk}/export", "reviewer"),
+    "project-team-figures": TourPage(lambda w: f"/projects/{w.project.pk}/team-figures"),
     "setup-project-settings": TourPage(lambda w: f"/projects/{w.project.pk}/settings", "admin"),
     "setup-project-configuration": TourPage(lambda w: f"/projects/{w.project.pk}/configuration", "admin"),
     "setup-project-create": TourPage(lambda w: "/projects/new", "admin"),
@@ -96,6 +97,7 @@ PAGES: dict[str, TourPage] = {
 #: Page routes the tour does not open, and why.
 NOT_TOURED: dict[str, str] = {
     "favicon": "an icon, not a page",
+    "ml-media-file": "the model servers' image route, answered to a connection's token only",
     "media-file": "an image: the tour checks it loads wherever a page shows it",
     "setup-media-thumbnail": "an image: the tour checks it loads wherever a page shows it",
     "setup-dataset-media": "the JSON the dataset page's grid reads",

@@ -256,3 +256,27 @@ def test_a_retry_sends_only_the_tasks_that_got_no_predictions(monkeypatch: Any) 
     sent = [task["id"] for task in server.predict_calls()[-1]["body"]["tasks"]]
     assert sorted(sent) == sorted(first.failed_task_ids)
     assert Label.objects.filter(source=LabelSource.PREDICTION).count() == 4
+
+
+def test_the_overview_shows_every_member_what_became_of_each_model_versions_predictions() -> None:
+    """Issue 21 point 6: per model version, how often annotators accepted, edited or deleted."""
+    from django.test import Client
+
+    from labeling.services import task_annotation_patch
+
+    street = _project_with_tasks(3)
+    with ProtocolServer() as server:
+        _run(_backend(street, server))
+    accept, edit, dismiss = Label.objects.filter(source=LabelSource.PREDICTION).select_related("task").order_by("pk")
+    for label, change in (
+        (accept, {"changed": [{"id": accept.pk, "source": "manual", "score": None}]}),
+        (edit, {"changed": [{"id": edit.pk, "source": "manual", "score": None, "points": [[0, 0], [9, 9]]}]}),
+        (dismiss, {"deleted": [dismiss.pk]}),
+    ):
+        task_annotation_patch(task=label.task, patch=change, user=street.admin)
+    browser = Client()
+    browser.force_login(street.annotator)
+    page = browser.get(f"/projects/{street.project.pk}/").content.decode()
+    row = page.split('data-version="stub-1"', 1)[1].split("</tr>", 1)[0]
+    cells = [cell.split(">", 1)[1].split("<", 1)[0] for cell in row.split("<td")[1:]]
+    assert cells == ["stub-1", "0", "1", "1", "1", "33 %"]
