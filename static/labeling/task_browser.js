@@ -3,6 +3,8 @@
 // for admins, bulk actions on the checked rows or on every task the filters match (those run as
 // a background job whose progress is polled). The page's query string is the API's query.
 
+import { trapTab } from "./dom.js";
+
 const data = JSON.parse(document.getElementById("task-browser-data").textContent);
 const $ = (id) => document.getElementById(id);
 const PAGE = data.pageSize;
@@ -563,3 +565,6 @@ render();
 setUpBulk().then(() => {
   document.body.dataset.ready = "true";
 });
+
+// The two dialogs wait for an answer: Tab and Shift+Tab stay inside them.
+for (const id of ["tb-confirm", "tb-save-dialog"]) $(id).addEventListener("keydown", (event) => trapTab($(id), event));

@@ -64,3 +64,21 @@ def test_the_parent_chooser_keeps_focus_on_its_choices_until_one_is_taken_or_it_
     assert tab_around(page, "#parent-chooser", 5) == []
     press(page, "Escape")
     expect(chooser).to_be_hidden()
+
+
+def test_the_task_browsers_save_view_dialog_keeps_focus_inside(
+    page: Page, live_server: Any, labeling_project: Any
+) -> None:
+    from tests.factories import MembershipFactory, UserFactory
+
+    admin: Any = UserFactory(username="ada")
+    MembershipFactory(user=admin, organization=labeling_project.organization, role="admin")
+    make_task(labeling_project, "street.png")
+    log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/projects/{labeling_project.pk}/tasks")
+    page.click("#tb-view-save")
+    dialog = page.locator("#tb-save-dialog")
+    expect(dialog).to_be_visible()
+    assert tab_around(page, "#tb-save-dialog", 4) == []
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
