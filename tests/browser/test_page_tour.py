@@ -29,6 +29,7 @@ from playwright.sync_api import Page
 from demo.management.commands.seed_demo import DEMO_USERNAME
 from imports.services import import_job_create, import_job_validate
 from labeling.models import Task
+from projects.media_probe import media_probe_run
 from projects.models import Dataset, Project
 from tests.browser.conftest import PASSWORD, log_in
 from tests.browser.test_every_image_loads import images_on
@@ -40,12 +41,31 @@ pytestmark = pytest.mark.django_db(transaction=True)
 AXE_VERSION = "4.14.1"
 AXE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
 SHOTS = Path(os.environ.get("LABELSITE_SHOTS_DIR", "/tmp/shots-tour")) / "tour"
+DOCS_PAGES = Path(__file__).resolve().parents[2] / "docs" / "pages"
 WIDTHS = (1440, 1024)
 ROLES = ("admin", "reviewer", "annotator")
 RANK = {"annotator": 1, "reviewer": 2, "admin": 3}
 #: axe's impacts that fail the tour; "minor" and "moderate" findings are printed, not failed.
 FAILING_IMPACTS = {"serious", "critical"}
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+#: The tour's pages shown in docs/pages.md (first screen of each), written to docs/pages/ when
+#: LABELSITE_SCREENSHOT=1.
+DOC_SHOTS = {
+    ("admin", "project-detail", 1440),
+    ("admin", "project-task-list", 1440),
+    ("admin", "project-data", 1440),
+    ("admin", "project-import", 1440),
+    ("admin", "project-export", 1440),
+    ("admin", "setup-project-settings", 1440),
+    ("admin", "setup-project-configuration", 1440),
+    ("admin", "import-job-detail", 1440),
+    ("admin", "project-detail", 1024),
+    ("reviewer", "project-detail", 1440),
+    ("annotator", "project-list", 1440),
+    ("annotator", "project-task-list", 1024),
+    ("annotator", "task-label", 1440),
+    ("annotator", "task-label", 1024),
+}
 
 #: axe.run on the whole document, answering each violation with its impact and where it is.
 AXE_RUN = """
@@ -121,6 +141,7 @@ def world(live_server: Any, media_storage: Any) -> World:
     """The demo project with a reviewer and an annotator beside its admin, and a validated import."""
     call_command("seed_demo", stdout=io.StringIO())
     project = Project.objects.get(name="Street scenes")
+    media_probe_run(organization_id=project.organization_id)  # the worker's thumbnails, as after a while
     dataset = Dataset.objects.get(name="Street scenes demo")
     admin: Any = project.members.get(username=DEMO_USERNAME)
     admin.set_password(PASSWORD)
@@ -187,6 +208,9 @@ def test_every_page_loads_its_images_and_axe_finds_nothing_serious(
                 if name == "task-label":
                     page.wait_for_selector("body[data-ready=true]")
                 page.screenshot(path=str(SHOTS / f"{role}-{name}-{width}.png"), full_page=True)
+                if os.environ.get("LABELSITE_SCREENSHOT") and (role, name, width) in DOC_SHOTS:
+                    DOCS_PAGES.mkdir(exist_ok=True)
+                    page.screenshot(path=str(DOCS_PAGES / f"{role}-{name}-{width}.png"))
                 found += [f"image did not load: {src}" for src, loaded in images_on(page).items() if not loaded]
                 for violation in axe_violations(page):
                     line = f"axe {violation['impact']} {violation['id']}: {violation['help']} at {violation['nodes']}"
