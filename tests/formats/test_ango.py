@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import formats
 from formats import format_detect, format_get, format_list
 from formats.reading import FileError
 from imports.models import ImportStatus
@@ -20,7 +19,7 @@ from tests.formats.conftest import read_all
 pytestmark = pytest.mark.django_db
 
 FMT = format_get(name="ango")
-EXAMPLE = Path(formats.__file__).parent / "examples" / "ango.json"
+EXAMPLE = Path(__file__).parent / "data" / "ango.json"  # see data/README.md
 #: The "Type" radio of the seed's category schema (tests/formats/conftest.py).
 TYPE = "12a20f8061c044bcff26688"
 

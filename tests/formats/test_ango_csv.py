@@ -23,7 +23,6 @@ from django.test import Client
 from PIL import Image, ImageDraw
 from shapely.geometry import Polygon
 
-import formats
 from formats import format_detect, format_get, format_list
 from formats.reading import FileError
 from imports.models import ImportStatus
@@ -36,7 +35,7 @@ from tests.formats.conftest import read_all
 pytestmark = pytest.mark.django_db
 
 FMT = format_get(name="ango_csv")
-EXAMPLE = Path(formats.__file__).parent / "examples" / "ango_csv.csv"
+EXAMPLE = Path(__file__).parent / "data" / "ango_csv.csv"  # see data/README.md
 RED, BLUE, PURPLE = (244, 67, 54), (3, 169, 244), (156, 39, 176)  # Car, Person, Other (the seed's colours)
 YELLOW = (255, 255, 0)  # Lane, a polygon tool
 IDS = {"Color": "8c481a58f4c68e5db0a5016", "Type": "12a20f8061c044bcff26688", "Question": "1976d3fc0fa1429e23f7171"}

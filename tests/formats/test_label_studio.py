@@ -349,9 +349,7 @@ def test_regions_without_original_size_take_the_matched_media_size(ls_project, m
 def test_the_example_file_imports_cleanly(ls_config):
     from pathlib import Path
 
-    import formats
-
-    example = Path(formats.__file__).parent / "examples" / "label_studio.json"
+    example = Path(__file__).parent / "data" / "label_studio.json"  # see data/README.md
     items = list(FMT.items(as_file(example.read_bytes())))
     converted = [FMT.convert_item(i.data, ls_config, index=i.index, match_by="name") for i in items]
 

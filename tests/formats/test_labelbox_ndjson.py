@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-import formats
 from formats import format_detect, format_get, format_list
 from formats.reading import FileError
 from imports.models import ImportStatus
@@ -116,7 +115,7 @@ def test_bad_lines_fail_alone_with_their_line_number():
 
 def test_a_job_imports_the_example_file_onto_the_data_row_with_the_global_key(ls_project, make_task, media_storage):
     target = make_task(ls_project, name="img_001.jpg", global_key="img_001.jpg")
-    example = (Path(formats.__file__).parent / "examples" / "labelbox_ndjson.ndjson").read_bytes()
+    example = (Path(__file__).parent / "data" / "labelbox_ndjson.ndjson").read_bytes()  # see data/README.md
 
     job = import_job_create(project=ls_project, user=None, file=example, file_name="labels.ndjson",
                             format="labelbox_ndjson")  # fmt: skip
