@@ -74,6 +74,7 @@ if (card) {
       pollAccept(`/api/prediction-accept-jobs/${result.data.id}`);
     }
   });
+  card.dataset.ready = "true"; // its buttons answer from now on
 }
 
 async function pollAccept(url) {
