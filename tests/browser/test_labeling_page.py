@@ -8,7 +8,6 @@ label to hold that image pixel.
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
@@ -18,7 +17,6 @@ from playwright.sync_api import Browser, Page, expect
 from labeling.models import Label, Task, TaskState
 from labeling.services import task_annotation_replace
 from tests.browser.conftest import (
-    DOCS,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
     XSS_TITLE,
@@ -559,49 +557,3 @@ def test_reviewer_sends_a_completed_task_back_with_a_comment(
     task.refresh_from_db()
     assert task.state == TaskState.IN_PROGRESS
     assert task.review_comment == "The sign is a <b>stop</b> sign"
-
-
-def test_screenshot_of_the_labeling_page(
-    page: Page, live_server: Any, labeling_project: Any, annotator: Any, tmp_path: Any
-) -> None:
-    """Keeps docs/labeling-page.png current when LABELSITE_SCREENSHOT=1."""
-    task = make_task(labeling_project, "street-scene.png")
-    task_annotation_replace(
-        task=task,
-        document={
-            "answers": {"weather": {"value": "cloudy", "answers": {"visibility": {"value": "good"}}}},
-            "labels": [
-                {
-                    "key": "car",
-                    "type": "polygon",
-                    "points": [[120, 300], [330, 280], [380, 400], [110, 420]],
-                    "answers": {"car_type": {"value": "sedan"}},
-                    "children": [
-                        {"key": "wheel", "type": "point", "points": [[160, 415]]},
-                        {"key": "wheel", "type": "point", "points": [[340, 405]]},
-                    ],
-                },
-                {"key": "sign", "type": "rectangle", "points": [[560, 90], [640, 170]]},
-                {"key": "lane", "type": "line", "points": [[20, 580], [300, 470], [420, 440]]},
-                {"key": "pole", "type": "point", "points": [[700, 250]]},
-                {
-                    "key": "road",
-                    "type": "segmentation",
-                    "points": [[[0, 600], [380, 440], [800, 440], [800, 600]]],
-                },
-                {
-                    "key": "sign",
-                    "type": "rectangle",
-                    "points": [[450, 120], [520, 190]],
-                    "source": "prediction",
-                    "score": 0.83,
-                },
-            ],
-        },
-    )
-    log_in(page, live_server, "annie")
-    open_task(page, live_server, task)
-    page.locator("#label-list button", has_text="Car").first.click()
-    target = DOCS / "labeling-page.png" if os.environ.get("LABELSITE_SCREENSHOT") else tmp_path / "labeling-page.png"
-    page.screenshot(path=str(target))
-    assert target.stat().st_size > 10_000

@@ -223,3 +223,22 @@ def test_every_page_loads_its_images_and_axe_finds_nothing_serious(
                     problems[f"{name}@{width}"] = found
     assert len(toured) >= 2 * len([p for p in PAGES.values() if RANK[role] >= RANK[p.least_role]])
     assert problems == {}, json.dumps(problems, indent=1)
+
+
+def test_readme_screenshot_is_the_demo_labeled(page: Page, live_server: Any, world: World) -> None:
+    """README's picture (docs/labeling-page.png, written when LABELSITE_SCREENSHOT=1): what a new
+    user meets after `dev.py up`, the demo's first image with its imported labels, a car selected
+    so that its questions show; the page draws every label the task has."""
+    task = Task.objects.get(project=world.project, media__name="street_01.jpg")
+    labels = task.labels.count()
+    assert labels >= 4
+    log_in(page, live_server, DEMO_USERNAME)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#label-count").inner_text() == str(labels)
+    page.locator("#label-list button", has_text="Car").first.click()
+    assert page.locator("#shape-title").inner_text().casefold() == "car"
+    target = Path("docs/labeling-page.png") if os.environ.get("LABELSITE_SCREENSHOT") else SHOTS / "readme.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
