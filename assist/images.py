@@ -20,6 +20,7 @@ from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 from labelsite.errors import TooLarge, ValidationFailed
+from labelsite.images import image_orientation, image_turned
 
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
@@ -31,12 +32,14 @@ def _max_pixels() -> int:
 
 
 def image_decode(content: bytes, *, name: str) -> np.ndarray:
-    """The pixels of an image file as (height, width, 3) uint8 BGR, as stored (no EXIF turn, the
-    size the media records and the page draws). Its header is read first: an image of more than
-    `LABELSITE_ASSIST_MAX_PIXELS` pixels is refused before it is decoded."""
+    """The pixels of an image file as (height, width, 3) uint8 BGR, as shown: its EXIF orientation
+    applied (the size the media records and the frame the page draws; labelsite/images.py). Its
+    header is read first: an image of more than `LABELSITE_ASSIST_MAX_PIXELS` pixels is refused
+    before it is decoded."""
     try:
         with Image.open(io.BytesIO(content)) as header:
             width, height = header.size
+            orientation = image_orientation(header)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationFailed(
             code="media_not_an_image", message=f"{name!r} is not an image Labelsite can read."
@@ -47,12 +50,14 @@ def image_decode(content: bytes, *, name: str) -> np.ndarray:
             message=f"{name!r} has {width} x {height} pixels; the assist tools work on images of at most "
             f"{_max_pixels()} pixels (LABELSITE_ASSIST_MAX_PIXELS).",
         )
-    decoded = cv2.imdecode(np.frombuffer(content, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    decoded = None
+    if orientation == 1:  # OpenCV is the faster decoder; a turned image goes through Pillow's transpose
+        decoded = cv2.imdecode(np.frombuffer(content, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if decoded is None:
-        # A format OpenCV does not read (GIF, some TIFFs): Pillow reads it.
+        # A turned image, or a format OpenCV does not read (GIF, some TIFFs): Pillow reads it.
         try:
             with Image.open(io.BytesIO(content)) as image:
-                decoded = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+                decoded = cv2.cvtColor(np.asarray(image_turned(image).convert("RGB")), cv2.COLOR_RGB2BGR)
         except (OSError, SyntaxError, ValueError) as exc:
             raise ValidationFailed(
                 code="media_not_an_image", message=f"{name!r} is not an image Labelsite can read."

@@ -80,6 +80,7 @@ from formats.writing import (
 from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_corners
 from labelsite.archives import SafeZip, archive_entry_ignored
 from labelsite.errors import ErrorDetail, ValidationFailed
+from labelsite.images import image_seen_size
 from projects.config_converters import key_from_text
 from projects.label_config import IndexedEntry, LabelConfigIndex
 from projects.models import EntryType
@@ -402,7 +403,7 @@ def _image_size(archive: SafeZip, path: str) -> tuple[int, int] | None:
         head = next(chunks, b"")
     try:
         with Image.open(io.BytesIO(head)) as image:
-            width, height = image.size
+            width, height = image_seen_size(image)  # as Ultralytics reads it (exif_size)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return (int(width), int(height)) if width and height else None

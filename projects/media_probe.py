@@ -32,6 +32,7 @@ from kombu.exceptions import KombuError
 from PIL import Image, UnidentifiedImageError
 
 from labelsite.errors import Unavailable, ValidationFailed
+from labelsite.images import image_seen_size
 from labelsite.netguard import url_fetch
 from labelsite.queue import task_publish, tasks_eager
 from projects.models import Media, MediaSource, Organization
@@ -157,7 +158,7 @@ def media_probe(*, media: Media) -> None:
     with _image_file(media) as source:
         try:
             with Image.open(source) as image:
-                width, height = image.size
+                width, height = image_seen_size(image)
                 thumbnail_store(image=image, path=media_thumbnail_path(media=media))
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
             raise ValidationFailed(

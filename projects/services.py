@@ -32,6 +32,7 @@ from labelsite.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from labelsite.images import image_seen_size
 from labelsite.netguard import url_shape_problem
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from labelsite.uploads import IMAGE_UPLOAD
@@ -273,7 +274,7 @@ def image_inspect(*, content: bytes | IO[bytes], allowed_formats: Iterable[str] 
     try:
         with Image.open(stream) as image:
             image_format = image.format or ""
-            width, height = image.size
+            width, height = image_seen_size(image)
     except Image.DecompressionBombError as exc:
         # Pillow refuses more than twice its own limit while opening; it is still "too large",
         # not "not an image" (which is what a 50,000 x 50,000 PNG was reported as).

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from labelsite.errors import ValidationFailed
+from labelsite.images import image_turned
 from projects.models import Media, MediaSource
 
 THUMBNAIL_MAX_SIDE = 256
@@ -38,8 +39,8 @@ def _rgb(image: Image.Image) -> Image.Image:
 def thumbnail_store(*, image: Image.Image, path: str) -> str:
     """Store a JPEG of an opened image at `path`, longest side at most 256 (kept when it exists).
 
-    The image is not rotated by its EXIF orientation, so that the thumbnail matches the pixel
-    coordinates that labels use (the media's width and height are read the same way).
+    The thumbnail is turned by the image's EXIF orientation, as the labeling page draws the
+    image and as its width and height are recorded (labelsite/images.py).
     """
     if default_storage.exists(path):
         return path
@@ -49,7 +50,7 @@ def thumbnail_store(*, image: Image.Image, path: str) -> str:
     image.draft("RGB", (THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE))
     image.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE))
     buffer = io.BytesIO()
-    _rgb(image).save(buffer, format="JPEG", quality=THUMBNAIL_JPEG_QUALITY)
+    _rgb(image_turned(image)).save(buffer, format="JPEG", quality=THUMBNAIL_JPEG_QUALITY)
     saved = default_storage.save(path, ContentFile(buffer.getvalue()))
     if saved != path:
         # Another worker stored it between our check and our save: keep theirs.
