@@ -12,6 +12,8 @@ The archive is a ZIP file (the standard library reads and writes it as a stream)
                     seconds), and its labels (parents before children, with their answers,
                     points, rotation, source, score, model version, author and last editor:
                     predictions too)
+    prediction_outcomes.jsonl   what became of each prediction (accepted, edited, deleted:
+                    the figures per model version), with who and when
 
 URL and S3 media are references: the dump holds the URL or `s3://bucket/key`, not the
 bytes (the bucket or web server is backed up on its own). Uploaded files are stored in
@@ -49,7 +51,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from labeling.models import Label, Task
+from labeling.models import Label, PredictionOutcome, Task
 from labelsite.errors import AlreadyExists, ErrorDetail, ValidationFailed
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.media_probe import media_probe_queue_on_commit
@@ -67,6 +69,7 @@ from projects.models import (
 
 DUMP_FORMAT = "labelsite-project-dump"
 DUMP_VERSION = 1
+OUTCOMES_MEMBER = "prediction_outcomes.jsonl"
 CHUNK = 1000
 FILE_COPY_BYTES = 1 << 20
 
@@ -79,6 +82,7 @@ _MEDIA_FIELDS: tuple[str, ...] = ("id", "dataset_id", "name", "source", "file", 
 _MEDIA_FIELDS += ("height", "global_key", "external_id", "metadata", "attachments", "created_at", "deleted_at")
 _TASK_FIELDS: tuple[str, ...] = ("id", "media_id", "state", "answers", "has_import", "version", "review_comment")
 _TASK_FIELDS += ("created_at", "updated_at")
+_OUTCOME_FIELDS: tuple[str, ...] = ("label_id", "model_version", "score", "outcome", "created_at")
 # Who did what (issue 18); a dump made before these columns lacks them and restores them empty.
 # Reservations are not dumped: they are minutes long, and the restored project starts free.
 _TASK_ATTRIBUTION = ("completed_at", "reviewed_at", "review_verdict", "active_seconds")
@@ -114,6 +118,7 @@ class DumpCounts:
     files: int = 0
     tasks: int = 0
     labels: int = 0
+    prediction_outcomes: int = 0
 
 
 def project_dump(*, project: Project, out: IO[bytes]) -> DumpCounts:
@@ -156,6 +161,11 @@ def project_dump(*, project: Project, out: IO[bytes]) -> DumpCounts:
                     member.write(_line(row | {"labels": labels[task.pk]}))
                     counts.tasks += 1
                     counts.labels += len(labels[task.pk])
+        with archive.open(OUTCOMES_MEMBER, "w", force_zip64=True) as member:
+            outcomes = PredictionOutcome.objects.filter(project=project).order_by("id")
+            for outcome in _chunked(outcomes, CHUNK):
+                member.write(_line(_row(outcome, _OUTCOME_FIELDS) | {"user": usernames.get(outcome.user_id)}))
+                counts.prediction_outcomes += 1
         manifest = {
             "format": DUMP_FORMAT,
             "version": DUMP_VERSION,
@@ -399,6 +409,11 @@ def _restore(
     media_probe_queue_on_commit(organization_id=organization.pk)
 
     job_ids = _Ids(fresh=new_ids)
+    # A dump written before outcomes were dumped has none (same DUMP_VERSION: the member is
+    # additive). With new ids, the labels the outcomes name are renumbered as they are written;
+    # only those are remembered, so memory follows the outcomes, not the labels.
+    outcome_rows = list(_lines(archive, OUTCOMES_MEMBER)) if OUTCOMES_MEMBER in names else []
+    renumbered: dict[int, int] = dict.fromkeys((int(row["label_id"]) for row in outcome_rows), 0)
     tasks: list[Task] = []
     labels: list[Label] = []
     for row in _lines(archive, "tasks.jsonl"):
@@ -426,28 +441,62 @@ def _restore(
             label_row["import_job_id"] = job_ids(label_row["import_job_id"])
             labels.append(Label(task_id=row["id"], author_id=author, updated_by_id=updated_by, **label_row))
         if len(tasks) >= CHUNK:
-            _flush_tasks(tasks, labels, result.counts, new_ids=new_ids)
+            _flush_tasks(tasks, labels, result.counts, new_ids=new_ids, renumbered=renumbered)
             tasks, labels = [], []
-    _flush_tasks(tasks, labels, result.counts, new_ids=new_ids)
+    _flush_tasks(tasks, labels, result.counts, new_ids=new_ids, renumbered=renumbered)
+    _outcomes_restore(outcome_rows, project=project, user_id=user_id, renumbered=renumbered, new_ids=new_ids)
+    result.counts.prediction_outcomes = len(outcome_rows)
     if not new_ids:
         _sequences_reset()
     result.project = Project.objects.get(pk=project.pk)
     return result
 
 
-def _flush_tasks(tasks: list[Task], labels: list[Label], counts: DumpCounts, *, new_ids: bool) -> None:
+def _flush_tasks(
+    tasks: list[Task], labels: list[Label], counts: DumpCounts, *, new_ids: bool, renumbered: dict[int, int]
+) -> None:
+    """Insert a chunk of tasks and their labels; with `new_ids`, note in `renumbered` the new id of
+    each label it has as a key (the ones prediction outcomes name)."""
     if new_ids and labels:
         # Fresh label ids for the whole chunk in one query; a parent comes before its
         # children (in the dump's order), so its new id is known when a child names it.
         fresh = iter(_label_ids(len(labels)))
-        renumbered: dict[int, int] = {}
+        chunk: dict[int, int] = {}
         for label in labels:
-            renumbered[label.pk] = label.id = next(fresh)
-            label.parent_id = renumbered[label.parent_id] if label.parent_id is not None else None
+            old = label.pk
+            chunk[old] = label.id = next(fresh)
+            label.parent_id = chunk[label.parent_id] if label.parent_id is not None else None
+            if old in renumbered:
+                renumbered[old] = label.id
     _insert(Task, tasks)
     _insert(Label, labels)
     counts.tasks += len(tasks)
     counts.labels += len(labels)
+
+
+def _outcomes_restore(
+    rows: list[dict[str, Any]],
+    *,
+    project: Project,
+    user_id: Any,
+    renumbered: dict[int, int],
+    new_ids: bool,
+) -> None:
+    """The project's prediction outcomes. With new ids, an outcome names its label's new id; an
+    outcome of a deleted prediction (its label is gone) gets an id of its own from the labels'
+    sequence, so it can never be taken for a label of the copy."""
+    if new_ids:
+        gone = [old for old, new in renumbered.items() if not new]
+        renumbered.update(zip(gone, _label_ids(len(gone)) if gone else [], strict=True))
+    outcomes = []
+    for row in rows:
+        data = dict(row)
+        user = user_id(data.pop("user", None))
+        if new_ids:
+            data["label_id"] = renumbered[int(data["label_id"])]
+        outcomes.append(PredictionOutcome(project=project, user_id=user, **data))
+    for start in range(0, len(outcomes), CHUNK):
+        _insert(PredictionOutcome, outcomes[start : start + CHUNK])
 
 
 def _label_ids(count: int) -> list[int]:
@@ -460,7 +509,8 @@ def _insert(model: type[models.Model], objects: list[Any]) -> None:
     """INSERT the rows as they are: `bulk_create` would overwrite the timestamps (auto_now)."""
     if not objects:
         return
-    fields = list(model._meta.concrete_fields)
+    # Every column as dumped; a key the dump does not carry (a prediction outcome's own id) is the database's.
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(objects[0], f.attname) is None)]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(str(model._meta.db_table))

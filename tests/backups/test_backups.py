@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from backups.services import project_dump, project_restore
-from labeling.models import Label, LabelSource, Task, TaskState
+from labeling.models import Label, LabelSource, PredictionOutcome, Task, TaskState
 from labeling.services import task_annotation_replace
 from labelsite.errors import AlreadyExists, ValidationFailed
 from projects.models import Dataset, LabelEntry, Media, MediaSource, Organization, Project
@@ -86,6 +86,20 @@ def rich_project(export_project, export_dataset, make_task, media_storage):  # n
         score=0.73,
         model_version="m-7",
     )
+    # What became of two earlier predictions: one accepted (its label lives on), one deleted.
+    accepted = Label.objects.filter(task=second, parent__isnull=True).order_by("id").first()
+    assert accepted is not None
+    PredictionOutcome.objects.create(
+        project=export_project,
+        label_id=accepted.pk,
+        model_version="m-6",
+        score=0.91,
+        outcome="accepted",
+        user=annotator,
+    )
+    PredictionOutcome.objects.create(
+        project=export_project, label_id=accepted.pk + 1000, model_version="m-6", score=0.2, outcome="deleted"
+    )
     make_task(state=TaskState.BACKLOG, source=MediaSource.S3, url="s3://bucket/scenes/3.jpg", global_key="g-3")
     return export_project
 
@@ -136,15 +150,34 @@ def _media(project: Project) -> list[tuple[Any, ...]]:
     )
 
 
+def _outcomes(project: Project) -> list[tuple[Any, ...]]:
+    """Prediction outcomes with the label they name as the label's media and class (None when gone)."""
+    labels = {
+        pk: (name, key)
+        for pk, name, key in Label.objects.filter(task__project=project).values_list(
+            "pk", "task__media__name", "entry__key"
+        )
+    }
+    return sorted(
+        (
+            (labels.get(o.label_id), o.model_version, o.score, o.outcome, o.user and o.user.username, o.created_at)
+            for o in PredictionOutcome.objects.filter(project=project).select_related("user")
+        ),
+        key=lambda row: row[3],
+    )
+
+
 def test_restore_into_an_emptied_database_gives_back_the_same_project(rich_project, tmp_path):
     path = tmp_path / "dump.zip"
     _dump(rich_project, path)
-    export, tasks, labels, media = (
+    export, tasks, labels, media, outcomes = (
         _export(rich_project),
         _tasks(rich_project),
         _labels(rich_project),
         _media(rich_project),
+        _outcomes(rich_project),
     )
+    outcome_labels = sorted(PredictionOutcome.objects.filter(project=rich_project).values_list("label_id", flat=True))
     label_rows = sorted(Label.objects.filter(task__project=rich_project).values_list("id", "parent_id", "entry_id"))
     project_id, organization = rich_project.pk, rich_project.organization
     stored_file = Media.objects.get(source=MediaSource.LOCAL).file
@@ -161,6 +194,11 @@ def test_restore_into_an_emptied_database_gives_back_the_same_project(rich_proje
     assert _tasks(restored) == tasks
     assert _labels(restored) == labels
     assert _media(restored) == media  # the uploaded image's bytes came from the archive
+    assert _outcomes(restored) == outcomes
+    assert outcomes[0][0] is not None  # the accepted prediction names its label (sorted by outcome)
+    assert sorted(PredictionOutcome.objects.filter(project=restored).values_list("label_id", flat=True)) == (
+        outcome_labels
+    )
     assert sorted(Label.objects.filter(task__project=restored).values_list("id", "parent_id", "entry_id")) == label_rows
     assert list(restored.members.values_list("username", flat=True)) == ["ann"]
     assert result.users_missing == set()
@@ -184,6 +222,11 @@ def test_restore_with_new_ids_copies_the_project_into_another_organisation(rich_
     assert _tasks(copy) == _tasks(rich_project)
     assert _labels(copy) == _labels(rich_project)
     assert _media(copy) == _media(rich_project)
+    # The accepted prediction's outcome names the copy's label; the deleted one's an id no label has.
+    assert _outcomes(copy) == _outcomes(rich_project)
+    gone = PredictionOutcome.objects.get(project=copy, outcome="deleted").label_id
+    assert not Label.objects.filter(pk=gone).exists()
+    assert gone not in PredictionOutcome.objects.filter(project=rich_project).values_list("label_id", flat=True)
     # The same DataGym export, once the media and task ids of the copy (in bitmap links) are
     # read as the original's.
     export = _export(copy).decode()
@@ -295,13 +338,20 @@ def test_the_commands_dump_and_restore_and_name_users_that_are_missing(rich_proj
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
     labels = Label.objects.filter(task__project=rich_project).count()
-    assert manifest["counts"] == {"datasets": 1, "media": 3, "files": 1, "tasks": 3, "labels": labels}
+    assert manifest["counts"] == {
+        "datasets": 1,
+        "media": 3,
+        "files": 1,
+        "tasks": 3,
+        "labels": labels,
+        "prediction_outcomes": 2,
+    }
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.filter(username="ann").delete()
     out = io.StringIO()
     call_command("project_restore", str(path), "--organization", "Restored", "--new-ids", stdout=out)
-    assert f"3 tasks, {labels} labels" in out.getvalue()
+    assert f"3 tasks, {labels} labels, 2 prediction outcomes" in out.getvalue()
     assert "1 user(s) of the dump do not exist here (ann)" in out.getvalue()
     copy = Project.objects.get(organization__name="Restored")
     assert not Task.objects.filter(project=copy, assignee__isnull=False).exists()
@@ -332,3 +382,18 @@ def test_the_dump_reads_in_chunks_not_per_task(rich_project, make_task, tmp_path
     for _ in range(30):
         label(rich_project, make_task(), labels=FULL_LABELS)
     assert queries_for_dump() == before
+
+
+def test_a_dump_written_before_outcomes_were_dumped_still_restores(rich_project, tmp_path):
+    path, older = tmp_path / "dump.zip", tmp_path / "older.zip"
+    _dump(rich_project, path)
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(older, "w") as copy:
+        for member in archive.namelist():
+            if member != "prediction_outcomes.jsonl":
+                copy.writestr(member, archive.read(member))
+
+    result = _restore(older, organization_name="Older", new_ids=True)
+
+    assert result.counts.prediction_outcomes == 0
+    assert _labels(result.project) == _labels(rich_project)
+    assert not PredictionOutcome.objects.filter(project=result.project).exists()

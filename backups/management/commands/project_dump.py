@@ -43,7 +43,8 @@ class Command(BaseCommand):
             raise
         self.stdout.write(
             f"Dumped project {project.name!r} ({project.pk}) to {path}: {counts.datasets} datasets, "
-            f"{counts.media} media ({counts.files} files), {counts.tasks} tasks, {counts.labels} labels."
+            f"{counts.media} media ({counts.files} files), {counts.tasks} tasks, {counts.labels} labels, "
+            f"{counts.prediction_outcomes} prediction outcomes."
         )
 
 

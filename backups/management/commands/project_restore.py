@@ -44,7 +44,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Restored project {project.name!r} ({project.pk}) into {project.organization.name!r}: "
             f"{counts.datasets} datasets, {counts.media} media ({counts.files} files), "
-            f"{counts.tasks} tasks, {counts.labels} labels."
+            f"{counts.tasks} tasks, {counts.labels} labels, "
+            f"{counts.prediction_outcomes} prediction outcomes."
         )
         if result.users_missing:
             names = ", ".join(sorted(result.users_missing))
