@@ -417,11 +417,33 @@ def answers_flat(answers: list[Answer], prefix: str = "") -> dict[str, str | lis
     return flat
 
 
+def answers_tree_flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`answers_flat` of a stored answer tree (`labeling.annotation.answers_to_json`), as it is."""
+    flat: dict[str, Any] = {}
+    for key, node in tree.items():
+        name = f"{prefix}{key}"
+        flat[name] = node.get("value")
+        children = node.get("answers")
+        if children:
+            flat.update(answers_tree_flat(children, f"{name}."))
+    return flat
+
+
 def answers_text(answers: list[Answer]) -> str:
     """An answer tree as one line: `car_type=suv; tags=a|b; weather.daytime=day` (unset answers left out),
     by question key (the order a database keeps JSON keys in varies)."""
+    return flat_text(answers_flat(answers))
+
+
+def answers_tree_text(tree: dict[str, Any] | None) -> str:
+    """`answers_text` of a stored answer tree."""
+    return flat_text(answers_tree_flat(tree)) if tree else ""
+
+
+def flat_text(flat: Mapping[str, Any]) -> str:
+    """Flattened answers as one line (`answers_text`)."""
     parts = []
-    for name, value in sorted(answers_flat(answers).items()):
+    for name, value in sorted(flat.items()):
         if value is None or value == []:
             continue
         parts.append(f"{name}={'|'.join(value) if isinstance(value, list) else value}")
@@ -456,6 +478,15 @@ def points_flat(points: Any) -> Iterator[tuple[float, float]]:
             yield float(item[0]), float(item[1])
         elif isinstance(item, list):
             yield from points_flat(item)
+
+
+def points_pairs(points: Any) -> list[tuple[float, float]]:
+    """`list(points_flat(points))`, at once for a well-formed point list (as stored)."""
+    if type(points) is list:
+        pairs = _pairs_plain(points)
+        if pairs is not None:
+            return pairs
+    return list(points_flat(points))
 
 
 _PLAIN_NUMBERS = (int, float)
