@@ -195,6 +195,14 @@ def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:
     return roots
 
 
+def label_tree_walk(nodes: list[tuple[LabelRow, list[Any]]]) -> Iterator[LabelRow]:
+    """Every label of a `label_tree`, parents first (as `shapes_walk` walks the canonical model)."""
+    for row, children in nodes:
+        yield row
+        if children:
+            yield from label_tree_walk(children)
+
+
 class ExportSource(Protocol):
     """What a writer reads (`exports.reader.ExportReader` is the one that reads the database)."""
 
