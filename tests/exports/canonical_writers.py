@@ -17,10 +17,9 @@ import orjson
 
 from formats.codecs.brush_rle import rle_encode_mask
 from formats.codecs.mask_polygons import segmentation_crop
-from formats.label_studio import CONTROLS, TO_NAME, _minimal
+from formats.label_studio import CONTROLS, TO_NAME, _minimal, _question_types
 from formats.pascal_voc import BOX_TYPES, DECLARATION, _text
 from formats.writing import (
-    ExportConfig,
     ExportItem,
     ExportSource,
     UniqueNames,
@@ -36,29 +35,9 @@ from formats.writing import (
 from labeling.annotation import Answer, Shape, rectangle_corners
 from labeling.models import LabelSource, TaskState
 from labelsite.text import cell_safe
-from projects.models import GEOMETRY_TYPES, EntryType, LabelEntry
+from projects.models import EntryType
 
 # --- Label Studio JSON and JSON_MIN ----------------------------------------------------------------
-
-
-def _question_types(config: ExportConfig) -> dict[tuple[str | None, str], str]:
-    """(scope, control name) -> question type: the scope is None for the global questions and
-    a class's entry id for its own; the control name is the key path within the scope."""
-    types: dict[tuple[str | None, str], str] = {}
-
-    def walk(entry: LabelEntry, scope: str | None, prefix: str) -> None:
-        name = f"{prefix}{entry.key}"
-        types[(scope, name)] = entry.type
-        for child in config.questions_of(entry.id):
-            walk(child, scope, f"{name}/")
-
-    for entry in config.tree_order():
-        if entry.type in GEOMETRY_TYPES:
-            for question in config.questions_of(entry.id):
-                walk(question, str(entry.id), "")
-    for question in config.questions_of(None):
-        walk(question, None, "")
-    return types
 
 
 def _answers_named(answers: list[Answer], prefix: str = "") -> Iterator[tuple[str, Answer]]:
