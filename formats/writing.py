@@ -461,16 +461,15 @@ def flat_text(flat: Mapping[str, Any]) -> str:
 def box_of(points: Any, rotation: float = 0.0) -> tuple[float, float, float, float] | None:
     """`(x, y, w, h)` around all the points of a shape (rings of a segmentation included); None if none.
     A rotated rectangle's box is the axis-aligned hull of its turned corners (`rectangle_hull`)."""
-    if rotation and isinstance(points, list) and len(list(points_flat(points))) == 2:
+    pairs = points_pairs(points)
+    if rotation and isinstance(points, list) and len(pairs) == 2:
         return rectangle_hull(points, rotation)
-    xs: list[float] = []
-    ys: list[float] = []
-    for x, y in points_flat(points):
-        xs.append(x)
-        ys.append(y)
-    if not xs:
+    if not pairs:
         return None
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    xs = [x for x, _ in pairs]
+    ys = [y for _, y in pairs]
+    left, top = min(xs), min(ys)
+    return left, top, max(xs) - left, max(ys) - top
 
 
 def points_flat(points: Any) -> Iterator[tuple[float, float]]:
@@ -516,13 +515,13 @@ def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[t
     if not isinstance(points, list) or not points:
         return []
     if shape_type == "segmentation":
-        rings = [list(points_flat(ring)) for ring in points if isinstance(ring, list)]
+        rings = [points_pairs(ring) for ring in points if isinstance(ring, list)]
         return [ring for ring in rings if len(ring) >= 3]
     if shape_type == "polygon":
-        ring = list(points_flat(points))
+        ring = points_pairs(points)
         return [ring] if len(ring) >= 3 else []
     if shape_type == "rectangle":
-        corners = list(points_flat(points))
+        corners = points_pairs(points)
         if len(corners) < 2:
             return []
         (x1, y1), (x2, y2) = corners[0], corners[1]
