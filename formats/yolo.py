@@ -42,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import IO, Any
 
@@ -103,29 +103,34 @@ def _lines(task: TaskRows, classes: dict[str, tuple[int, str]], *, segments: boo
         if obb:
             if kind != EntryType.RECTANGLE or len(points) < 2:
                 continue
-            corners = rectangle_corners(points, rotation)
-            coordinates = " ".join(
-                f"{min(1.0, max(0.0, x / width)):.6f} {min(1.0, max(0.0, y / height)):.6f}" for x, y in corners
-            )
-            lines.append(f"{index} {coordinates}")
+            lines.append(f"{index} {_normalised(rectangle_corners(points, rotation), width, height)}")
             continue
         if segments:
             # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
             for ring in ring_shells(rings_of(kind, points, rotation)):
-                coordinates = " ".join(
-                    f"{min(1.0, max(0.0, x / width)):.6f} {min(1.0, max(0.0, y / height)):.6f}" for x, y in ring
-                )
-                lines.append(f"{index} {coordinates}")
+                lines.append(f"{index} {_normalised(ring, width, height)}")
             continue
         box = box_of(points, rotation)  # a rotated rectangle: its axis-aligned hull
         if box is None:
             continue
         x, y, w, h = box
-        cx, cy = min(1.0, max(0.0, (x + w / 2) / width)), min(1.0, max(0.0, (y + h / 2) / height))
-        lines.append(
-            f"{index} {cx:.6f} {cy:.6f} {min(1.0, max(0.0, w / width)):.6f} {min(1.0, max(0.0, h / height)):.6f}"
-        )
+        lines.append(f"{index} {_normalised(((x + w / 2, y + h / 2), (w, h)), width, height)}")
     return lines
+
+
+def _normalised(pairs: Iterable[Sequence[float]], width: float, height: float) -> str:
+    """`x y x y ...` of the pairs divided by the image's size, clipped to 0..1, 6 decimals.
+
+    The clip is `min(1.0, max(0.0, value))` written out (no calls per coordinate): NaN and -0.0
+    become 0.0 as they did."""
+    parts = []
+    for x, y in pairs:
+        u = x / width
+        u = u if 0.0 < u <= 1.0 else (1.0 if u > 1.0 else 0.0)
+        v = y / height
+        v = v if 0.0 < v <= 1.0 else (1.0 if v > 1.0 else 0.0)
+        parts.append(f"{u:.6f} {v:.6f}")
+    return " ".join(parts)
 
 
 def _yaml_string(value: str) -> str:

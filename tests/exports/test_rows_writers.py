@@ -173,3 +173,12 @@ def test_pascal_voc_on_rows_writes_the_documents_of_the_canonical_writer(varied_
     expected = canonical_writers.archive_entries(source, "Annotations", "xml", canonical_writers.voc_file)
     assert entries(written(varied_project, "pascal_voc", include_predictions), "Annotations") == expected
     assert any(b"<part>" in data and b"<attributes>" in data for _, data in expected)
+
+
+def test_yolo_normalises_and_clips_as_min_max_did():
+    from formats.yolo import _normalised
+
+    values = [-0.0, 0.0, float("nan"), -3.0, 0.25, 800.0, 900.0, float("inf"), float("-inf")]
+    pairs = [(x, y) for x in values for y in values]
+    expected = " ".join(f"{min(1.0, max(0.0, x / 800)):.6f} {min(1.0, max(0.0, y / 600)):.6f}" for x, y in pairs)
+    assert _normalised(pairs, 800.0, 600.0) == expected
