@@ -21,6 +21,7 @@ names the slices before took (`ExportParts.name_key`, `PartStart.names`).
 
 from __future__ import annotations
 
+import re
 import time
 import zipfile
 import zlib
@@ -565,7 +566,12 @@ def _is_number(value: Any) -> bool:
 def safe_name(name: str) -> str:
     """A media name as a file name inside an archive: no folders, no leading dots."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".") or "media"
+    if base.isprintable() and not _UNSAFE_IN_NAMES.search(base):
+        return base  # most names: no character to replace
     return "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)
+
+
+_UNSAFE_IN_NAMES = re.compile(r'[:*?"<>|]')
 
 
 def stem(name: str) -> str:

@@ -182,3 +182,13 @@ def test_yolo_normalises_and_clips_as_min_max_did():
     pairs = [(x, y) for x in values for y in values]
     expected = " ".join(f"{min(1.0, max(0.0, x / 800)):.6f} {min(1.0, max(0.0, y / 600)):.6f}" for x, y in pairs)
     assert _normalised(pairs, 800.0, 600.0) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["a/b/c.png", "..x", "a:b?.jpg", "tab\there", "ok name.jpg", "", "é.png", "x|y", "\u200b.png"]
+)
+def test_safe_name_keeps_a_clean_name_whole_and_replaces_as_before(name):
+    from formats.writing import safe_name
+
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".") or "media"
+    assert safe_name(name) == "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)
