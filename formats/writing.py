@@ -9,8 +9,10 @@ each chunk, so that a streaming response can pass on what was written so far and
 can record progress; memory stays flat however large the project is.
 
 The canonical model is the general path. A writer whose time matters on large projects
-(DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
-stored answers and points decoded but no objects built per label. A format may also
+(DataGym JSON, COCO, Label Studio JSON and JSON_MIN, CSV, YOLO, Pascal VOC) reads
+`source.rows()` instead: the same tasks as `TaskRows`, the stored answers and points decoded
+but no objects built per label (`label_tree` nests them as the canonical model nests shapes,
+`answers_tree_flat` reads a stored answer tree). A format may also
 declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
 so that an export job can split the tasks over processes (`exports.driver.export_write`).
 A JSON list's parts are joined by their bytes (`parts_copy`), CSV rows likewise
