@@ -76,13 +76,14 @@ def main() -> None:
     try:
         import cv2
 
+        def opencv(level: int) -> Callable[[], bytes]:
+            def encode() -> bytes:
+                return bytes(cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes())
+
+            return encode
+
         for level in (1, 3):
-            options.append(
-                (
-                    f"opencv imencode level {level}",
-                    lambda level=level: cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes(),
-                )
-            )
+            options.append((f"opencv imencode level {level}", opencv(level)))
     except ImportError:
         pass
     raw = pixels.tobytes()
