@@ -19,13 +19,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Generator, Iterator
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
-from formats.writing import ExportFormat, ExportParts, ExportSource, PartStart, answers_text, parts_concat
-from labeling.annotation import Shape
-from labelsite.text import cell_safe
+from formats.writing import (
+    ExportFormat,
+    ExportParts,
+    ExportSource,
+    PartStart,
+    answers_tree_text,
+    label_tree,
+    parts_concat,
+)
+from labelsite.text import FORMULA_STARTS, cell_safe
 
 COLUMNS = (
     "task_id",
@@ -65,55 +72,78 @@ def csv_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
 def csv_write_part(
     source: ExportSource, out: IO[bytes], side: IO[bytes], start: PartStart
 ) -> Generator[None, None, int]:
-    """The rows of a slice of the tasks (no header: `csv_join` writes it once)."""
+    """The rows of a slice of the tasks (no header: `csv_join` writes it once).
+
+    Written from the rows as read (`ExportSource.rows()`): the answer trees flattened as stored,
+    and a cell made safe (`cell_safe`) where it is text that can start a formula: the per-task and
+    per-class cells once each, the repeated texts (sources, model versions, usernames) once per value.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for chunk in source.chunks():
-        for item in chunk:
-            common = [str(item.task_id), str(item.media_id), item.media_name, item.state]
-            who = [
-                item.who.completed_by or "",
-                item.who.reviewed_by or "",
-                item.who.review_verdict,
-                item.who.active_seconds,
+    classes = {str(entry.id): (cell_safe(entry.key), cell_safe(entry.type)) for entry in source.config.entries}
+    safe = _SafeTexts()
+    dumps = orjson.dumps
+
+    for chunk in source.rows():
+        rows: list[list[Any]] = []
+        for task in chunk:
+            common = [
+                cell_safe(value) for value in (str(task.task_id), str(task.media_id), task.media_name, task.state)
             ]
-            global_answers = answers_text(item.annotation.answers)
-            stack: list[tuple[Shape, int | None]] = [(shape, None) for shape in reversed(item.annotation.shapes)]
+            who = task.who
+            tail = [
+                safe[who.completed_by or ""],
+                safe[who.reviewed_by or ""],
+                safe[who.review_verdict],
+                who.active_seconds,
+            ]
+            global_answers = cell_safe(answers_tree_text(task.answers))
+            usernames = task.usernames
+            stack: list[tuple[Any, int | None]] = [(node, None) for node in reversed(label_tree(task.labels))]
             number = 0
             while stack:
-                shape, parent = stack.pop()
+                (label, children), parent = stack.pop()
                 number += 1
-                row = [
-                    *common,
-                    number,
-                    parent if parent is not None else "",
-                    shape.key,
-                    shape.type,
-                    orjson.dumps(shape.points).decode(),
-                    shape.rotation if shape.rotation else 0,
-                    answers_text(shape.answers),
-                    global_answers,
-                    shape.source,
-                    "" if shape.score is None else shape.score,
-                    shape.model_version,
-                    shape.created_by or "",
-                    *who,
-                ]
-                writer.writerow([cell_safe(value) for value in row])
-                stack.extend((child, number) for child in reversed(shape.children))
-            if not number:
-                writer.writerow(
+                key, kind = classes[label.entry_id]
+                points = dumps(label.points).decode()
+                answers = answers_tree_text(label.answers)
+                author = label.author_id
+                rows.append(
                     [
-                        cell_safe(value)
-                        for value in [*common, "", "", "", "", "", "", "", global_answers, "", "", "", "", *who]
+                        *common,
+                        number,
+                        parent if parent is not None else "",
+                        key,
+                        kind,
+                        "'" + points if points.startswith(FORMULA_STARTS) else points,
+                        label.rotation if label.rotation else 0,
+                        "'" + answers if answers.startswith(FORMULA_STARTS) else answers,
+                        global_answers,
+                        safe[label.source],
+                        "" if label.score is None else label.score,
+                        safe[label.model_version],
+                        safe[(usernames.get(author) if author is not None else None) or ""],
+                        *tail,
                     ]
                 )
+                if children:
+                    stack.extend((child, number) for child in reversed(children))
+            if not number:
+                rows.append([*common, "", "", "", "", "", "", "", global_answers, "", "", "", "", *tail])
+        writer.writerows(rows)
         out.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
         yield
-    out.write(buffer.getvalue().encode("utf-8"))
     return 0
+
+
+class _SafeTexts(dict[str, str]):
+    """`cell_safe` of the texts that repeat, each worked out once."""
+
+    def __missing__(self, text: str) -> str:
+        safe = self[text] = cell_safe(text)
+        return safe
 
 
 def csv_join(source: ExportSource, parts: list[tuple[IO[bytes], IO[bytes]]], out: IO[bytes]) -> Iterator[None]:

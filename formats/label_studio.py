@@ -91,12 +91,14 @@ from formats.reading import (
 from formats.writing import (
     ExportConfig,
     ExportFormat,
-    ExportItem,
     ExportParts,
     ExportSource,
+    LabelRow,
     PartStart,
+    TaskRows,
+    label_tree,
     parts_copy,
-    points_flat,
+    points_pairs,
     rings_of,
 )
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points, rotation_normalise
@@ -1399,174 +1401,228 @@ def _question_types(config: ExportConfig) -> dict[tuple[str | None, str], str]:
     return types
 
 
-def _answers_named(answers: list[Answer], prefix: str = "") -> Iterator[tuple[str, Answer]]:
-    """Every answer of a tree with its control name, the key path `parent/child` (Label Studio's
-    controls are flat; the path tells the import where a child answer hangs)."""
-    for answer in answers:
-        name = f"{prefix}{answer.key}"
-        yield name, answer
-        yield from _answers_named(answer.answers, f"{name}/")
+class _Tasks:
+    """Turns the tasks of an export, as read (`TaskRows`), into Label Studio tasks.
 
+    Built once per export: each class's control, result type and label list, and the question
+    types by scope, so that per label only its region is built (no canonical objects: the
+    answer trees are read as stored). Regions are numbered within the task (`r1`, `r2`, ...),
+    parents before their children, the annotation's and the predictions' in one sequence.
+    """
 
-class _Results:
-    """Builds the results of one annotation or prediction, numbering regions within the task."""
+    def __init__(self, source: ExportSource) -> None:
+        self.include_predictions = source.include_predictions
+        #: Entry id (text) -> (kind, control, result type, `[key]`).
+        self.classes: dict[str, tuple[str, str, str, list[str]]] = {}
+        for entry in source.config.entries:
+            control, result_type = CONTROLS.get(entry.type, ("polygon", "polygonlabels"))
+            self.classes[str(entry.id)] = (entry.type, control, result_type, [entry.key])
+        #: Scope (None for the global questions, else a class's entry id) -> control name -> question type.
+        self.question_types: dict[str | None, dict[str, str]] = defaultdict(dict)
+        for (scope, name), question_type in _question_types(source.config).items():
+            self.question_types[scope][name] = question_type
+        self.counter = 0
+        self.width = 0.0
+        self.height = 0.0
+        self.original: tuple[int | None, int | None] = (None, None)
 
-    def __init__(self, item: ExportItem, counter: list[int], types: dict[tuple[str | None, str], str]) -> None:
-        self.types = types
-        self.width = float(item.width or 0)
-        self.height = float(item.height or 0)
-        self.counter = counter
-        self.results: list[dict[str, Any]] = []
-
-    def _next_id(self) -> str:
-        self.counter[0] += 1
-        return f"r{self.counter[0]}"
+    def task(self, task: TaskRows) -> dict[str, Any]:
+        self.counter = 0
+        width = self.width = float(task.width or 0)
+        height = self.height = float(task.height or 0)
+        self.original = (int(width) if width else None, int(height) if height else None)
+        annotation: list[dict[str, Any]] = []
+        by_version: dict[str, list[dict[str, Any]]] = {}
+        scores: dict[str, list[float]] = defaultdict(list)
+        for row, children in label_tree(task.labels):
+            if row.source == _PREDICTED:
+                if not self.include_predictions:
+                    continue
+                self.shape(row, children, None, by_version.setdefault(row.model_version, []))
+                if row.score is not None:
+                    scores[row.model_version].append(row.score)
+            else:
+                self.shape(row, children, None, annotation)
+        if task.answers:
+            self.answers(task.answers, "", None, self.question_types[None], annotation)
+        updated = task.updated_at.isoformat() if task.updated_at else None
+        who = task.who
+        return {
+            "id": str(task.task_id),
+            "data": {
+                "image": task.media_url or task.media_name,
+                "media_id": str(task.media_id),
+                "name": task.media_name,
+            },
+            "annotations": [
+                {
+                    "id": str(task.task_id),
+                    # As Label Studio writes it: a user id, here our user's id (its `pk`); who completed
+                    # the task, else (completed by a script, or not completed) its assignee.
+                    "completed_by": who.completed_by_id if who.completed_by_id is not None else task.assignee_id,
+                    "result": annotation,
+                    "was_cancelled": task.state == TaskState.SKIPPED,
+                    "ground_truth": False,
+                    "created_at": updated,
+                    "updated_at": updated,
+                    # Seconds the labeling page was visible and in use on the task, as Label Studio counts it.
+                    "lead_time": float(who.active_seconds),
+                }
+            ],
+            "predictions": [
+                {
+                    "model_version": version,
+                    "score": sum(scores[version]) / len(scores[version]) if scores[version] else None,
+                    "result": results,
+                }
+                for version, results in by_version.items()
+            ],
+            "meta": _meta(task),
+        }
 
     def _pct(self, x: float, y: float) -> list[float]:
-        return [x * 100.0 / self.width if self.width else x, y * 100.0 / self.height if self.height else y]
+        width, height = self.width, self.height
+        return [x * 100.0 / width if width else x, y * 100.0 / height if height else y]
 
-    def _region(
-        self, shape: Shape, result_type: str, control: str, value: dict[str, Any], parent_id: str | None
+    def shape(self, row: LabelRow, children: list[Any], parent_id: str | None, results: list[dict[str, Any]]) -> None:
+        """The region(s) of a label, then its answers and its children tied to its (first) region."""
+        kind, control, result_type, labels = self.classes[row.entry_id]
+        points = row.points
+        region_ids: list[str] = []
+        if kind == EntryType.SEGMENTATION:
+            rings = rings_of(EntryType.SEGMENTATION, points)
+            if rings and self.width and self.height:
+                canvas = (int(self.width), int(self.height))
+                crop, x0, y0 = segmentation_crop(rings, *canvas)
+                value: dict[str, Any] = {"format": "rle", "rle": rle_encode_mask(crop, at=(x0, y0), canvas=canvas)}
+                region_ids.append(self.region(row, "brushlabels", control, value, labels, parent_id, results))
+            else:  # no size to paint a mask on: one polygon per ring
+                for ring in rings:
+                    value = {"points": [self._pct(x, y) for x, y in ring], "closed": True}
+                    region_ids.append(self.region(row, "polygonlabels", control, value, labels, parent_id, results))
+        else:
+            pairs = points_pairs(points)
+            if not pairs:
+                return
+            width, height = self.width, self.height
+            if kind == EntryType.RECTANGLE:
+                if len(pairs) < 2:
+                    return
+                (x1, y1), (x2, y2) = pairs[0], pairs[1]
+                left, right = min(x1, x2), max(x1, x2)
+                top, bottom = min(y1, y2), max(y1, y2)
+                if width:
+                    left, right = left * 100.0 / width, right * 100.0 / width
+                if height:
+                    top, bottom = top * 100.0 / height, bottom * 100.0 / height
+                value = {
+                    "x": left,
+                    "y": top,
+                    "width": right - left,
+                    "height": bottom - top,
+                    # Label Studio keeps rotation in [0, 360); ours is (-180, 180].
+                    "rotation": row.rotation % 360.0 if row.rotation else 0,
+                }
+            elif kind == EntryType.POINT:
+                x, y = self._pct(*pairs[0])
+                value = {"x": x, "y": y}
+            elif kind in _OUTLINES:
+                if width and height:
+                    scaled = [[x * 100.0 / width, y * 100.0 / height] for x, y in pairs]
+                else:
+                    scaled = [self._pct(x, y) for x, y in pairs]
+                value = {"points": scaled, "closed": kind == EntryType.POLYGON}
+            else:
+                return
+            region_ids.append(self.region(row, result_type, control, value, labels, parent_id, results))
+        if not region_ids:
+            return
+        region_id = region_ids[0]
+        if row.answers:
+            self.answers(row.answers, "", region_id, self.question_types.get(row.entry_id, {}), results)
+        for child, grandchildren in children:
+            self.shape(child, grandchildren, region_id, results)
+
+    def region(
+        self,
+        row: LabelRow,
+        result_type: str,
+        control: str,
+        value: dict[str, Any],
+        labels: list[str],
+        parent_id: str | None,
+        results: list[dict[str, Any]],
     ) -> str:
-        region_id = self._next_id()
-        value[result_type] = [shape.key]
+        self.counter += 1
+        region_id = f"r{self.counter}"
+        value[result_type] = labels
         result: dict[str, Any] = {
             "id": region_id,
             "type": result_type,
             "from_name": control,
             "to_name": TO_NAME,
-            "original_width": int(self.width) if self.width else None,
-            "original_height": int(self.height) if self.height else None,
+            "original_width": self.original[0],
+            "original_height": self.original[1],
             "image_rotation": 0,
             "value": value,
         }
         if parent_id is not None:
             result["parentID"] = parent_id
-        if shape.source == LabelSource.PREDICTION and shape.score is not None:
-            result["score"] = shape.score
-        self.results.append(result)
+        if row.source == _PREDICTED and row.score is not None:
+            result["score"] = row.score
+        results.append(result)
         return region_id
 
-    def shape(self, shape: Shape, parent_id: str | None = None) -> None:
-        control, result_type = CONTROLS.get(shape.type, ("polygon", "polygonlabels"))
-        pairs = list(points_flat(shape.points)) if shape.type != EntryType.SEGMENTATION else []
-        region_ids: list[str] = []
-        if shape.type == EntryType.RECTANGLE and len(pairs) >= 2:
-            (x1, y1), (x2, y2) = pairs[0], pairs[1]
-            left, top = self._pct(min(x1, x2), min(y1, y2))
-            right, bottom = self._pct(max(x1, x2), max(y1, y2))
-            # Label Studio keeps rotation in [0, 360); ours is (-180, 180].
-            rotation = shape.rotation % 360.0 if shape.rotation else 0
-            value: dict[str, Any] = {
-                "x": left,
-                "y": top,
-                "width": right - left,
-                "height": bottom - top,
-                "rotation": rotation,
-            }
-            region_ids.append(self._region(shape, result_type, control, value, parent_id))
-        elif shape.type == EntryType.POINT and pairs:
-            x, y = self._pct(*pairs[0])
-            region_ids.append(self._region(shape, result_type, control, {"x": x, "y": y}, parent_id))
-        elif shape.type in (EntryType.POLYGON, EntryType.LINE) and pairs:
-            value = {"points": [self._pct(x, y) for x, y in pairs], "closed": shape.type == EntryType.POLYGON}
-            region_ids.append(self._region(shape, result_type, control, value, parent_id))
-        elif shape.type == EntryType.SEGMENTATION:
-            rings = rings_of(EntryType.SEGMENTATION, shape.points)
-            if rings and self.width and self.height:
-                canvas = (int(self.width), int(self.height))
-                crop, x0, y0 = segmentation_crop(rings, *canvas)
-                value = {"format": "rle", "rle": rle_encode_mask(crop, at=(x0, y0), canvas=canvas)}
-                region_ids.append(self._region(shape, "brushlabels", control, value, parent_id))
-            else:  # no size to paint a mask on: one polygon per ring
-                for ring in rings:
-                    value = {"points": [self._pct(x, y) for x, y in ring], "closed": True}
-                    region_ids.append(self._region(shape, "polygonlabels", control, value, parent_id))
-        for region_id in region_ids[:1]:
-            for name, answer in _answers_named(shape.answers):
-                self.answer(name, answer, region_id, shape.entry_id)
-            for child in shape.children:
-                self.shape(child, region_id)
-
-    def answer(self, name: str, answer: Answer, region_id: str | None = None, scope: str | None = None) -> None:
-        value = answer.value
-        if value is None or value == []:
-            return
-        if isinstance(value, list):
-            result_type, content = "choices", {"choices": [v for v in value if isinstance(v, str)]}
-        elif self.types.get((scope, name)) == EntryType.FREETEXT:
-            result_type, content = "textarea", {"text": [value]}
-        else:
-            result_type, content = "choices", {"choices": [value]}
-        result: dict[str, Any] = {
-            "id": region_id or self._next_id(),
-            "type": result_type,
-            "from_name": name,
-            "to_name": TO_NAME,
-            "value": content,
-        }
-        if region_id is not None:
-            result["original_width"] = int(self.width) if self.width else None
-            result["original_height"] = int(self.height) if self.height else None
-        self.results.append(result)
+    def answers(
+        self,
+        tree: dict[str, Any],
+        prefix: str,
+        region_id: str | None,
+        types: dict[str, str],
+        results: list[dict[str, Any]],
+    ) -> None:
+        """A stored answer tree's results, each with its control name, the key path `parent/child`
+        (Label Studio's controls are flat; the path tells the import where a child answer hangs)."""
+        for key, node in tree.items():
+            name = f"{prefix}{key}"
+            value = node.get("value")
+            if value is not None and value != []:
+                if isinstance(value, list):
+                    result_type, content = "choices", {"choices": [v for v in value if isinstance(v, str)]}
+                elif types.get(name) == EntryType.FREETEXT:
+                    result_type, content = "textarea", {"text": [value]}
+                else:
+                    result_type, content = "choices", {"choices": [value]}
+                if region_id is None:
+                    self.counter += 1
+                result: dict[str, Any] = {
+                    "id": region_id or f"r{self.counter}",
+                    "type": result_type,
+                    "from_name": name,
+                    "to_name": TO_NAME,
+                    "value": content,
+                }
+                if region_id is not None:
+                    result["original_width"] = self.original[0]
+                    result["original_height"] = self.original[1]
+                results.append(result)
+            child_answers = node.get("answers")
+            if child_answers:
+                self.answers(child_answers, f"{name}/", region_id, types, results)
 
 
-def _task(item: ExportItem, source: ExportSource, types: dict[tuple[str | None, str], str]) -> dict[str, Any]:
-    counter = [0]
-    annotation = _Results(item, counter, types)
-    by_version: dict[str, _Results] = {}
-    scores: dict[str, list[float]] = defaultdict(list)
-    for shape in item.annotation.shapes:
-        if shape.source == LabelSource.PREDICTION:
-            if not source.include_predictions:
-                continue
-            results = by_version.setdefault(shape.model_version, _Results(item, counter, types))
-            results.shape(shape)
-            if shape.score is not None:
-                scores[shape.model_version].append(shape.score)
-        else:
-            annotation.shape(shape)
-    for name, answer in _answers_named(item.annotation.answers):
-        annotation.answer(name, answer)
-    updated = item.updated_at.isoformat() if item.updated_at else None
-    return {
-        "id": str(item.task_id),
-        "data": {"image": item.media_url or item.media_name, "media_id": str(item.media_id), "name": item.media_name},
-        "annotations": [
-            {
-                "id": str(item.task_id),
-                # As Label Studio writes it: a user id, here our user's id (its `pk`); who completed
-                # the task, else (completed by a script, or not completed) its assignee.
-                "completed_by": item.who.completed_by_id if item.who.completed_by_id is not None else item.assignee_id,
-                "result": annotation.results,
-                "was_cancelled": item.state == TaskState.SKIPPED,
-                "ground_truth": False,
-                "created_at": updated,
-                "updated_at": updated,
-                # Seconds the labeling page was visible and in use on the task, as Label Studio counts it.
-                "lead_time": float(item.who.active_seconds),
-            }
-        ],
-        "predictions": [
-            {
-                "model_version": version,
-                "score": sum(scores[version]) / len(scores[version]) if scores[version] else None,
-                "result": results.results,
-            }
-            for version, results in by_version.items()
-        ],
-        "meta": _meta(item),
-    }
+_PREDICTED = str(LabelSource.PREDICTION)
+_OUTLINES = frozenset({EntryType.POLYGON, EntryType.LINE})
 
 
-def _meta(item: ExportItem) -> dict[str, Any]:
+def _meta(task: TaskRows) -> dict[str, Any]:
     """The task's `meta`: our state, and what an import stored with the media. Label Studio keeps
     `meta` with the task untouched, where data fields could clash with the config's variables."""
-    meta: dict[str, Any] = {"state": item.state}
-    if item.metadata:
-        meta["metadata"] = item.metadata
-    if item.attachments:
-        meta["attachments"] = item.attachments
+    meta: dict[str, Any] = {"state": task.state}
+    if task.metadata:
+        meta["metadata"] = task.metadata
+    if task.attachments:
+        meta["attachments"] = task.attachments
     return meta
 
 
@@ -1583,13 +1639,13 @@ def _tasks_part(
     source: ExportSource, out: IO[bytes], shape: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> Generator[None, None, int]:
     """The tasks of the source as elements of a JSON list, separated by commas (the list's body)."""
-    types = _question_types(source.config)
+    tasks = _Tasks(source)
     first = True
     dumps = orjson.dumps
-    for chunk in source.chunks():
+    for chunk in source.rows():
         parts = []
-        for item in chunk:
-            parts.append((b"" if first else b",") + dumps(shape(_task(item, source, types))))
+        for task in chunk:
+            parts.append((b"" if first else b",") + dumps(shape(tasks.task(task))))
             first = False
         out.write(b"".join(parts))
         yield

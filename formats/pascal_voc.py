@@ -43,13 +43,14 @@ from formats.reading import (
 )
 from formats.writing import (
     ExportFormat,
-    ExportItem,
     ExportParts,
     ExportSource,
     PartStart,
+    TaskRows,
     UniqueNames,
-    answers_flat,
+    answers_tree_flat,
     box_of,
+    label_tree,
     rings_of,
     stem,
     zip_entry_write,
@@ -80,10 +81,10 @@ def _text(tag: str, text: object) -> str:
     return f"<{tag}>{value}</{tag}>"
 
 
-def _box(shape: Shape) -> str | None:
-    """The `<bndbox>` (and `<polygon>`s) of a shape, None when it has no box."""
+def _box(kind: str, points: Any, rotation: float) -> str | None:
+    """The `<bndbox>` (and `<polygon>`s) of a label, None when it has no box."""
     # A rotated rectangle: VOC has no rotation, so its box is the turned box's axis-aligned hull.
-    box = box_of(shape.points, shape.rotation)
+    box = box_of(points, rotation)
     if box is None:
         return None
     x, y, w, h = box
@@ -91,15 +92,18 @@ def _box(shape: Shape) -> str | None:
         f"<bndbox><xmin>{math.floor(x)}</xmin><ymin>{math.floor(y)}</ymin>"
         f"<xmax>{math.ceil(x + w)}</xmax><ymax>{math.ceil(y + h)}</ymax></bndbox>"
     ]
-    if shape.type != EntryType.RECTANGLE:
-        for ring in rings_of(shape.type, shape.points):
-            points = "".join(f"<point><x>{px:g}</x><y>{py:g}</y></point>" for px, py in ring)
-            parts.append(f"<polygon>{points}</polygon>" if points else "<polygon />")
+    if kind != EntryType.RECTANGLE:
+        for ring in rings_of(kind, points):
+            ring_points = "".join(f"<point><x>{px:g}</x><y>{py:g}</y></point>" for px, py in ring)
+            parts.append(f"<polygon>{ring_points}</polygon>" if ring_points else "<polygon />")
     return "".join(parts)
 
 
-def _attributes(shape: Shape) -> str:
-    flat = answers_flat(shape.answers)
+def _attributes(answers: dict[str, Any] | None) -> str:
+    """A label's stored answer tree as `<attributes>`."""
+    if not answers:
+        return ""
+    flat = answers_tree_flat(answers)
     if not flat:
         return ""
     attributes = "".join(
@@ -112,36 +116,42 @@ def _attributes(shape: Shape) -> str:
     return f"<attributes>{attributes}</attributes>"
 
 
-def voc_document(item: ExportItem, file_name: str) -> bytes:
+def voc_document(task: TaskRows, file_name: str, classes: dict[str, tuple[str, str]]) -> bytes:
+    """A task's document, from its labels as read (`classes`: entry id -> (type, its `<name>` element))."""
     parts = [DECLARATION, "<annotation><folder>JPEGImages</folder>", _text("filename", file_name)]
-    if item.media_url:
-        parts.append(_text("path", item.media_url))
+    if task.media_url:
+        parts.append(_text("path", task.media_url))
     parts.append(
         "<source><database>Labelsite</database></source>"
-        f"<size><width>{item.width or 0}</width><height>{item.height or 0}</height><depth>3</depth></size>"
+        f"<size><width>{task.width or 0}</width><height>{task.height or 0}</height><depth>3</depth></size>"
         "<segmented>0</segmented>"
     )
-    for shape in item.annotation.shapes:
-        if shape.type not in BOX_TYPES:
+    for label, children in label_tree(task.labels):
+        kind, name = classes[label.entry_id]
+        if kind not in BOX_TYPES:
             continue
-        box = _box(shape)
+        box = _box(kind, label.points, label.rotation)
         if box is None:
             continue
-        parts.append("<object>" + _text("name", shape.key))
+        parts.append("<object>" + name)
         parts.append("<pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>")
-        if shape.source == LabelSource.PREDICTION and shape.score is not None:
-            parts.append(_text("score", shape.score))
+        if label.source == _PREDICTED and label.score is not None:
+            parts.append(_text("score", label.score))
         parts.append(box)
-        parts.append(_attributes(shape))
-        for child in shape.children:
-            if child.type not in BOX_TYPES:
+        parts.append(_attributes(label.answers))
+        for child, _ in children:
+            child_kind, child_name = classes[child.entry_id]
+            if child_kind not in BOX_TYPES:
                 continue
-            child_box = _box(child)
+            child_box = _box(child_kind, child.points, child.rotation)
             if child_box is not None:
-                parts.append("<part>" + _text("name", child.key) + child_box + _attributes(child) + "</part>")
+                parts.append("<part>" + child_name + child_box + _attributes(child.answers) + "</part>")
         parts.append("</object>")
     parts.append("</annotation>")
     return "".join(parts).encode("utf-8")
+
+
+_PREDICTED = str(LabelSource.PREDICTION)
 
 
 #: The listing of the documents: every part ends with it, the join makes it one.
@@ -157,11 +167,12 @@ def voc_write(source: ExportSource, out: IO[bytes]) -> Iterator[None]:
 def _documents(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -> Iterator[None]:
     """A document per task, then the listing of their names."""
     stems: list[str] = []
-    for chunk in source.chunks():
-        for item in chunk:
-            file_stem = names.take(stem(item.media_name), "xml")[: -len(".xml")]
+    classes = {str(entry.id): (entry.type, _text("name", entry.key)) for entry in source.config.entries}
+    for chunk in source.rows():
+        for task in chunk:
+            file_stem = names.take(stem(task.media_name), "xml")[: -len(".xml")]
             stems.append(file_stem)
-            zip_entry_write(archive, f"Annotations/{file_stem}.xml", voc_document(item, item.media_name))
+            zip_entry_write(archive, f"Annotations/{file_stem}.xml", voc_document(task, task.media_name, classes))
         yield
     archive.writestr(LISTING, "".join(f"{s}\n" for s in stems))
 

@@ -9,8 +9,10 @@ each chunk, so that a streaming response can pass on what was written so far and
 can record progress; memory stays flat however large the project is.
 
 The canonical model is the general path. A writer whose time matters on large projects
-(DataGym JSON, COCO) may read `source.rows()` instead: the same tasks as `TaskRows`, the
-stored answers and points decoded but no objects built per label. A format may also
+(DataGym JSON, COCO, Label Studio JSON and JSON_MIN, CSV, YOLO, Pascal VOC) reads
+`source.rows()` instead: the same tasks as `TaskRows`, the stored answers and points decoded
+but no objects built per label (`label_tree` nests them as the canonical model nests shapes,
+`answers_tree_flat` reads a stored answer tree). A format may also
 declare `ExportParts`: how to write the body of a slice of the tasks and join the slices,
 so that an export job can split the tasks over processes (`exports.driver.export_write`).
 A JSON list's parts are joined by their bytes (`parts_copy`), CSV rows likewise
@@ -21,6 +23,7 @@ names the slices before took (`ExportParts.name_key`, `PartStart.names`).
 
 from __future__ import annotations
 
+import re
 import time
 import zipfile
 import zlib
@@ -193,6 +196,14 @@ def label_tree(labels: list[LabelRow]) -> list[tuple[LabelRow, list[Any]]]:
         parent = nodes.get(node[0].parent_id)  # type: ignore[arg-type]
         (parent[1] if parent is not None else roots).append(node)
     return roots
+
+
+def label_tree_walk(nodes: list[tuple[LabelRow, list[Any]]]) -> Iterator[LabelRow]:
+    """Every label of a `label_tree`, parents first (as `shapes_walk` walks the canonical model)."""
+    for row, children in nodes:
+        yield row
+        if children:
+            yield from label_tree_walk(children)
 
 
 class ExportSource(Protocol):
@@ -417,11 +428,33 @@ def answers_flat(answers: list[Answer], prefix: str = "") -> dict[str, str | lis
     return flat
 
 
+def answers_tree_flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`answers_flat` of a stored answer tree (`labeling.annotation.answers_to_json`), as it is."""
+    flat: dict[str, Any] = {}
+    for key, node in tree.items():
+        name = f"{prefix}{key}"
+        flat[name] = node.get("value")
+        children = node.get("answers")
+        if children:
+            flat.update(answers_tree_flat(children, f"{name}."))
+    return flat
+
+
 def answers_text(answers: list[Answer]) -> str:
     """An answer tree as one line: `car_type=suv; tags=a|b; weather.daytime=day` (unset answers left out),
     by question key (the order a database keeps JSON keys in varies)."""
+    return flat_text(answers_flat(answers))
+
+
+def answers_tree_text(tree: dict[str, Any] | None) -> str:
+    """`answers_text` of a stored answer tree."""
+    return flat_text(answers_tree_flat(tree)) if tree else ""
+
+
+def flat_text(flat: Mapping[str, Any]) -> str:
+    """Flattened answers as one line (`answers_text`)."""
     parts = []
-    for name, value in sorted(answers_flat(answers).items()):
+    for name, value in sorted(flat.items()):
         if value is None or value == []:
             continue
         parts.append(f"{name}={'|'.join(value) if isinstance(value, list) else value}")
@@ -431,16 +464,15 @@ def answers_text(answers: list[Answer]) -> str:
 def box_of(points: Any, rotation: float = 0.0) -> tuple[float, float, float, float] | None:
     """`(x, y, w, h)` around all the points of a shape (rings of a segmentation included); None if none.
     A rotated rectangle's box is the axis-aligned hull of its turned corners (`rectangle_hull`)."""
-    if rotation and isinstance(points, list) and len(list(points_flat(points))) == 2:
+    pairs = points_pairs(points)
+    if rotation and isinstance(points, list) and len(pairs) == 2:
         return rectangle_hull(points, rotation)
-    xs: list[float] = []
-    ys: list[float] = []
-    for x, y in points_flat(points):
-        xs.append(x)
-        ys.append(y)
-    if not xs:
+    if not pairs:
         return None
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    xs = [x for x, _ in pairs]
+    ys = [y for _, y in pairs]
+    left, top = min(xs), min(ys)
+    return left, top, max(xs) - left, max(ys) - top
 
 
 def points_flat(points: Any) -> Iterator[tuple[float, float]]:
@@ -456,6 +488,15 @@ def points_flat(points: Any) -> Iterator[tuple[float, float]]:
             yield float(item[0]), float(item[1])
         elif isinstance(item, list):
             yield from points_flat(item)
+
+
+def points_pairs(points: Any) -> list[tuple[float, float]]:
+    """`list(points_flat(points))`, at once for a well-formed point list (as stored)."""
+    if type(points) is list:
+        pairs = _pairs_plain(points)
+        if pairs is not None:
+            return pairs
+    return list(points_flat(points))
 
 
 _PLAIN_NUMBERS = (int, float)
@@ -477,13 +518,13 @@ def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[t
     if not isinstance(points, list) or not points:
         return []
     if shape_type == "segmentation":
-        rings = [list(points_flat(ring)) for ring in points if isinstance(ring, list)]
+        rings = [points_pairs(ring) for ring in points if isinstance(ring, list)]
         return [ring for ring in rings if len(ring) >= 3]
     if shape_type == "polygon":
-        ring = list(points_flat(points))
+        ring = points_pairs(points)
         return [ring] if len(ring) >= 3 else []
     if shape_type == "rectangle":
-        corners = list(points_flat(points))
+        corners = points_pairs(points)
         if len(corners) < 2:
             return []
         (x1, y1), (x2, y2) = corners[0], corners[1]
@@ -527,7 +568,12 @@ def _is_number(value: Any) -> bool:
 def safe_name(name: str) -> str:
     """A media name as a file name inside an archive: no folders, no leading dots."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".") or "media"
+    if base.isprintable() and not _UNSAFE_IN_NAMES.search(base):
+        return base  # most names: no character to replace
     return "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)
+
+
+_UNSAFE_IN_NAMES = re.compile(r'[:*?"<>|]')
 
 
 def stem(name: str) -> str:

@@ -42,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import IO, Any
 
@@ -63,16 +63,17 @@ from formats.reading import (
 )
 from formats.writing import (
     ExportFormat,
-    ExportItem,
     ExportParts,
     ExportSource,
     ExportWriter,
     PartStart,
+    TaskRows,
     UniqueNames,
     box_of,
+    label_tree,
+    label_tree_walk,
     ring_shells,
     rings_of,
-    shapes_walk,
     stem,
     zip_entry_write,
     zip_parts_join,
@@ -90,37 +91,47 @@ SEGMENT_TYPES = DETECT_TYPES
 OBB_TYPES = frozenset({EntryType.RECTANGLE})
 
 
-def _clip(value: float) -> float:
-    return min(1.0, max(0.0, value))
-
-
-def _lines(item: ExportItem, class_index: dict[str, int], *, segments: bool, obb: bool = False) -> list[str]:
-    width, height = float(item.width or 0), float(item.height or 0)
+def _lines(task: TaskRows, classes: dict[str, tuple[int, str]], *, segments: bool, obb: bool = False) -> list[str]:
+    """A task's label file's lines, from its labels as read (`classes`: entry id -> (index, type))."""
+    width, height = float(task.width or 0), float(task.height or 0)
     lines: list[str] = []
-    for shape, _ in shapes_walk(item.annotation.shapes):
-        index = class_index.get(shape.entry_id or "")
-        if index is None:
+    for label in label_tree_walk(label_tree(task.labels)):
+        found = classes.get(label.entry_id)
+        if found is None:
             continue
+        index, kind = found
+        points, rotation = label.points, label.rotation
         if obb:
-            if shape.type != EntryType.RECTANGLE or len(shape.points) < 2:
+            if kind != EntryType.RECTANGLE or len(points) < 2:
                 continue
-            corners = rectangle_corners(shape.points, shape.rotation)
-            coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in corners)
-            lines.append(f"{index} {coordinates}")
+            lines.append(f"{index} {_normalised(rectangle_corners(points, rotation), width, height)}")
             continue
         if segments:
             # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
-            for ring in ring_shells(rings_of(shape.type, shape.points, shape.rotation)):
-                coordinates = " ".join(f"{_clip(x / width):.6f} {_clip(y / height):.6f}" for x, y in ring)
-                lines.append(f"{index} {coordinates}")
+            for ring in ring_shells(rings_of(kind, points, rotation)):
+                lines.append(f"{index} {_normalised(ring, width, height)}")
             continue
-        box = box_of(shape.points, shape.rotation)  # a rotated rectangle: its axis-aligned hull
+        box = box_of(points, rotation)  # a rotated rectangle: its axis-aligned hull
         if box is None:
             continue
         x, y, w, h = box
-        cx, cy = _clip((x + w / 2) / width), _clip((y + h / 2) / height)
-        lines.append(f"{index} {cx:.6f} {cy:.6f} {_clip(w / width):.6f} {_clip(h / height):.6f}")
+        lines.append(f"{index} {_normalised(((x + w / 2, y + h / 2), (w, h)), width, height)}")
     return lines
+
+
+def _normalised(pairs: Iterable[Sequence[float]], width: float, height: float) -> str:
+    """`x y x y ...` of the pairs divided by the image's size, clipped to 0..1, 6 decimals.
+
+    The clip is `min(1.0, max(0.0, value))` written out (no calls per coordinate): NaN and -0.0
+    become 0.0 as they did."""
+    parts = []
+    for x, y in pairs:
+        u = x / width
+        u = u if 0.0 < u <= 1.0 else (1.0 if u > 1.0 else 0.0)
+        v = y / height
+        v = v if 0.0 < v <= 1.0 else (1.0 if v > 1.0 else 0.0)
+        parts.append(f"{u:.6f} {v:.6f}")
+    return " ".join(parts)
 
 
 def _yaml_string(value: str) -> str:
@@ -147,10 +158,10 @@ def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportP
 
     def body(source: ExportSource, archive: zipfile.ZipFile, names: UniqueNames) -> Iterator[None]:
         """The label files of the source's tasks, then `images.txt` and `unsized.txt` (if any) listing them."""
-        class_index = {str(entry.id): index for index, entry in enumerate(classes_of(source))}
+        classes = {str(entry.id): (index, entry.type) for index, entry in enumerate(classes_of(source))}
         unsized: list[str] = []
         with tempfile.TemporaryFile() as listing:
-            for chunk in source.chunks():
+            for chunk in source.rows():
                 lines_out = []
                 for item in chunk:
                     file_stem = names.take(stem(item.media_name), "txt")[: -len(".txt")]
@@ -159,7 +170,7 @@ def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportP
                         unsized.append(item.media_name)
                         lines: list[str] = []
                     else:
-                        lines = _lines(item, class_index, segments=segments, obb=obb)
+                        lines = _lines(item, classes, segments=segments, obb=obb)
                     zip_entry_write(archive, f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines).encode())
                 listing.write("".join(lines_out).encode())
                 yield
