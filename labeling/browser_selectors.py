@@ -352,34 +352,27 @@ def _holder_q(users: UserFilter, now: datetime) -> Q:
     return condition
 
 
-def _label_count_q(labels: QuerySet[Label], low: int | None, high: int | None, *, per_task: bool) -> Q:
+def _label_count_q(labels: QuerySet[Label], low: int | None, high: int | None) -> Q:
     """Tasks with `low` to `high` of these labels (0 as the low end takes in tasks without any).
 
-    `per_task`: probes of each task's own labels (`label_task`): is there a `low`-th label, is there
-    no `high + 1`-th (`EXISTS ... OFFSET n`), so a page that stops after 50 rows probes about as many
-    tasks; never a count of every task's labels. Otherwise (a count, a bulk job, an export: every
-    matching task) one grouped aggregate over these labels, hashed once."""
-    if per_task:
-        own = labels.filter(task_id=OuterRef("pk")).order_by()
-        condition = Q()
-        if low:
-            condition &= Q(Exists(own[low - 1 : low]))
-        if high is not None:
-            condition &= ~Q(Exists(own[high : high + 1]))
-        return condition
-    if high is None:
-        if not low:
-            return Q()
-        if low == 1:
-            return Q(pk__in=labels.values("task_id"))  # a semi-join, no grouping
-    if high == 0 and not low:
-        return ~Q(pk__in=labels.values("task_id"))
-    grouped = labels.order_by().values("task_id").annotate(n=Count("id"))
-    if high is None:
-        return Q(pk__in=grouped.filter(n__gte=low or 0).values("task_id"))
-    if low:
-        return Q(pk__in=grouped.filter(n__gte=low, n__lte=high).values("task_id"))
-    return ~Q(pk__in=grouped.filter(n__gt=high).values("task_id"))
+    Each bound is its own condition: "at least one" a semi-join, "none" an anti-join, other bounds
+    a grouped count of these labels (`HAVING n >= low`, `NOT IN (... HAVING n > high)`), read in
+    task order from the class's covering index (`label_entry_task`) without touching the table.
+    One bound a condition keeps PostgreSQL's estimates sane (a range in one HAVING it guesses at
+    1 in 200 and answers with 50,000 index probes). Probing each task's labels instead
+    (`EXISTS ... OFFSET n`) was fast for a page of a common class and 1 s for a rare one (a page
+    that matches nothing probes every task), and for the count always."""
+    condition = Q()
+    grouped = labels.order_by().values("task_id").annotate(n=Count("*"))  # not Count("id"): the index has no id
+    if low == 1:
+        condition &= Q(pk__in=labels.values("task_id"))
+    elif low:
+        condition &= Q(pk__in=grouped.filter(n__gte=low).values("task_id"))
+    if high == 0:
+        condition &= ~Q(pk__in=labels.values("task_id"))
+    elif high is not None:
+        condition &= ~Q(pk__in=grouped.filter(n__gt=high).values("task_id"))
+    return condition
 
 
 def task_browser_visible(*, project: Project, user: AnyUser) -> QuerySet[Task]:
@@ -396,13 +389,8 @@ def task_browser_visible(*, project: Project, user: AnyUser) -> QuerySet[Task]:
     return tasks.filter(own) if user.pk is not None else tasks.none()
 
 
-def task_query_filter(
-    *, tasks: QuerySet[Task], project: Project, query: TaskQuery, per_task: bool = False
-) -> QuerySet[Task]:
+def task_query_filter(*, tasks: QuerySet[Task], project: Project, query: TaskQuery) -> QuerySet[Task]:
     """`tasks` narrowed to what the query's filters and search keep (no order).
-
-    `per_task` shapes label counts for a page (probes of each task's labels, cheap when the page
-    stops after a few rows); without it for every matching task (a count, a job: one aggregate).
 
     The query stays on the task table: conditions on the media are a subquery of the media table
     (trigram-indexed text on PostgreSQL), conditions on labels are semi-joins against indexed
@@ -465,12 +453,10 @@ def task_query_filter(
     if query.label_class is not None:
         low = 1 if query.class_min is None and query.class_max is None else query.class_min
         of_class = Label.objects.filter(entry=query.label_class).exclude(source=LabelSource.PREDICTION)
-        conditions &= _label_count_q(of_class, low, query.class_max, per_task=per_task)
+        conditions &= _label_count_q(of_class, low, query.class_max)
     if query.labels_min is not None or query.labels_max is not None:
-        not_predicted = Label.objects.exclude(source=LabelSource.PREDICTION)
-        if not per_task:
-            not_predicted = not_predicted.filter(task__project=project)
-        conditions &= _label_count_q(not_predicted, query.labels_min, query.labels_max, per_task=per_task)
+        not_predicted = Label.objects.filter(task__project=project).exclude(source=LabelSource.PREDICTION)
+        conditions &= _label_count_q(not_predicted, query.labels_min, query.labels_max)
     # Tasks of deleted media are left out as an anti-join on the few deleted media (a partial
     # index), not as a join of every task to its media.
     deleted = Media.objects.filter(organization_id=project.organization_id, deleted_at__isnull=False)
@@ -716,13 +702,11 @@ def task_page_get(
     With a cursor (from the page before or after), a keyset seek: the rows after (or before) that
     row in the sort, read from the index where the sort has one. With an offset past the middle,
     the page is read from the end in the reverse order, so the last page costs what the first
-    does; only offsets near the middle walk far. The count is of every matching task, by the
-    set-shaped query (one aggregate for label counts); the page by the per-task one."""
-    visible = task_browser_visible(project=project, user=user)
-    count = task_query_filter(tasks=visible, project=project, query=query).count()
-    tasks = _with_sort_columns(
-        task_query_filter(tasks=visible, project=project, query=query, per_task=True), query=query
-    )
+    does; only offsets near the middle walk far. The count is of every matching task (exact: it
+    costs about what the page does, `docs/benchmarks.md`)."""
+    tasks = task_query_filter(tasks=task_browser_visible(project=project, user=user), project=project, query=query)
+    count = tasks.count()
+    tasks = _with_sort_columns(tasks, query=query)
     keys = _sort_keys(query)
     columns = [key.column for key in keys]
     forward = True
