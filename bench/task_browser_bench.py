@@ -39,7 +39,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="requests per scenario")
     parser.add_argument("--var-dir", default="/tmp/labelsite-browser-bench", help="emptied first (SQLite)")
     parser.add_argument("--skip-bulk", action="store_true", help="leave out the bulk job over every task")
-    parser.add_argument("--reuse", action="store_true", help="time the last project set up again (PostgreSQL)")
+    parser.add_argument("--reuse", action="store_true", help="time the last project set up again (the database kept)")
     return parser.parse_args()
 
 
@@ -254,7 +254,7 @@ def scenarios(world: dict[str, Any], count: int, cursors: dict[str, str]) -> lis
 
 def main(arguments: argparse.Namespace) -> None:
     var = Path(arguments.var_dir)
-    if not os.environ.get("DATABASE_URL"):
+    if not os.environ.get("DATABASE_URL") and not arguments.reuse:
         shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True, exist_ok=True)
     import django
@@ -363,7 +363,7 @@ def main(arguments: argparse.Namespace) -> None:
     }
     print(
         f"requests: wall {totals['wall_seconds']} s, bench process CPU {totals['bench_cpu_seconds']} s "
-        f"(Django, the test client), PostgreSQL backend CPU {totals['postgresql_cpu_seconds']} s, "
+        f"(Django, the test client; SQLite too), PostgreSQL backend CPU {totals['postgresql_cpu_seconds']} s, "
         f"peak RSS {totals['peak_rss_mb']} MB, load average {' '.join(f'{n:.2f}' for n in load)}"
     )
 

@@ -84,8 +84,8 @@ QUERY_PARAMETERS = frozenset(
 #: Parameters of paging and of the page, not of the query.
 PAGING_PARAMETERS = frozenset({"limit", "offset", "cursor", "format", "columns", "view"})
 SEARCH_MAX = 200
-#: A cursor's length, at most (its sort values: a name or a key is at most 255 characters).
-CURSOR_MAX = 2000
+#: A cursor's length, at most (its sort values: a name of 255 characters, 4 bytes each, in base64).
+CURSOR_MAX = 4000
 TEXT_FILTER_MAX = 200
 META_FIELDS_MAX = 10
 META_FIELD = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
@@ -647,7 +647,7 @@ def _cursor_encode(*, query: TaskQuery, offset: int, forward: bool, keys: list[_
         else:
             values.append(str(value))
     sort = f"{'-' if query.descending else ''}{query.sort}"
-    body = json.dumps({"s": sort, "o": offset, "f": forward, "v": values}, separators=(",", ":"))
+    body = json.dumps({"s": sort, "o": offset, "f": forward, "v": values}, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
@@ -709,7 +709,6 @@ def task_page_get(
     tasks = _with_sort_columns(tasks, query=query)
     keys = _sort_keys(query)
     columns = [key.column for key in keys]
-    forward = True
     if cursor:
         offset, forward, values = _cursor_decode(cursor, query=query, keys=keys)
         seek = tasks.filter(_after(keys, values, reverse=not forward))

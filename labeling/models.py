@@ -207,8 +207,9 @@ class Label(models.Model):
             # A class's labels by task, with their source: the task browser's class filters count
             # them per task from the index alone (an index-only scan, in task order), where the
             # entry's plain index made them read every label row of the class. It replaces that
-            # index, so a bulk import still maintains the same number of indexes.
-            models.Index(fields=["entry", "task"], include=["source"], name="label_entry_task"),
+            # index, so a bulk import still maintains the same number of indexes. `source` is a
+            # key column, not INCLUDE, so that SQLite's index covers the query too.
+            models.Index(fields=["entry", "task", "source"], name="label_entry_task"),
             models.Index(fields=["import_job_id", "import_batch"], name="label_import_batch"),
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="label_parent"),
             # The labels people made in a range of days (the team figures). Only labels with an
