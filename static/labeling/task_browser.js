@@ -327,7 +327,9 @@ function renderPager() {
   const page = Math.floor(state.offset / PAGE) + 1;
   $("tb-page").textContent = `Page ${page} of ${pages} · ${state.count} task${state.count === 1 ? "" : "s"}`;
   $("tb-prev").disabled = state.offset === 0;
+  $("tb-first").disabled = state.offset === 0;
   $("tb-next").disabled = state.offset + PAGE >= state.count;
+  $("tb-last").disabled = state.offset + PAGE >= state.count;
   $("tb-count").textContent = `${state.count} matching`;
 }
 
@@ -436,6 +438,12 @@ $("tb-prev").addEventListener("click", () => {
 $("tb-next").addEventListener("click", () => {
   state.offset += PAGE;
   load({ keepChecked: true, cursor: state.cursors.next || "" });
+});
+// The first and the last page by offset: the server reads the last one from the end of the list.
+$("tb-first").addEventListener("click", () => { state.offset = 0; load({ keepChecked: true }); });
+$("tb-last").addEventListener("click", () => {
+  state.offset = Math.max(0, (Math.ceil(state.count / PAGE) - 1) * PAGE);
+  load({ keepChecked: true });
 });
 $("tb-reset").addEventListener("click", () => {
   state.query = state.query.sort ? { sort: state.query.sort } : {};

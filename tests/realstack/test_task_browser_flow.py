@@ -176,7 +176,7 @@ def test_next_and_previous_page_through_every_task_once_by_cursor(
     page: Page, live_server: Any, long_project: Any
 ) -> None:
     """Next and Previous follow the API's cursors (sorted by name, descending: a keyset over the
-    media name), and the page number stays right."""
+    media name), First and Last go by offset, and the page number stays right."""
     log_in(page, live_server, "ada")
     page.goto(f"{live_server.url}/projects/{long_project.pk}/tasks?sort=-name")
     page.wait_for_selector("body[data-ready=true]")
@@ -197,3 +197,13 @@ def test_next_and_previous_page_through_every_task_once_by_cursor(
     assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(69, 19, -1)]
     assert len(requests) == 3
     assert all("cursor=" in url for url in requests), requests
+    # Last and First: by offset (the last page read from the end of the list).
+    page.click("#tb-last")
+    expect(page.locator("#tb-page")).to_contain_text("Page 3 of 3")
+    wait_loaded(page)
+    assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(19, -1, -1)]
+    expect(page.locator("#tb-last")).to_be_disabled()
+    page.click("#tb-first")
+    expect(page.locator("#tb-page")).to_contain_text("Page 1 of 3")
+    wait_loaded(page)
+    assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(119, 69, -1)]
