@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -38,7 +39,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="requests per scenario")
     parser.add_argument("--var-dir", default="/tmp/labelsite-browser-bench", help="emptied first (SQLite)")
     parser.add_argument("--skip-bulk", action="store_true", help="leave out the bulk job over every task")
-    parser.add_argument("--reuse", action="store_true", help="time the last project set up again (PostgreSQL)")
+    parser.add_argument("--reuse", action="store_true", help="time the last project set up again (the database kept)")
     return parser.parse_args()
 
 
@@ -196,7 +197,28 @@ class DatabaseClock:
             self.seconds += time.perf_counter() - begun
 
 
-def scenarios(world: dict[str, Any], count: int) -> list[tuple[str, str, Any]]:
+class BackendClock:
+    """CPU seconds of this connection's PostgreSQL backend (its parallel workers apart), from /proc."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        self.pid = 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.pid = cursor.fetchone()[0]
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None  # not PostgreSQL, or not on this machine
+        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+
+
+def scenarios(world: dict[str, Any], count: int, cursors: dict[str, str]) -> list[tuple[str, str, Any]]:
     """(name, query string, user) per scenario; the admin unless said."""
     admin = world["admin"]
     annotator = world["annotators"][2]
@@ -204,6 +226,9 @@ def scenarios(world: dict[str, Any], count: int) -> list[tuple[str, str, Any]]:
     return [
         ("first page", "", admin),
         ("last page (offset)", f"offset={last_page}", admin),
+        ("middle page (offset)", f"offset={count // 2}", admin),
+        ("next page by cursor, mid-list", f"offset={count // 2 + 50}&cursor={cursors['middle']}", admin),
+        ("next page by cursor, sort by name", f"sort=-name&offset={count // 2 + 50}&cursor={cursors['name']}", admin),
         ("state=completed", "state=completed", admin),
         ("assignee", f"assignee={annotator.pk}", admin),
         ("nobody assigned, backlog", "assignee=none&state=backlog", admin),
@@ -215,6 +240,9 @@ def scenarios(world: dict[str, Any], count: int) -> list[tuple[str, str, Any]]:
         ("search, nothing found", "search=zebra-crossing", admin),
         ("class car, 1 or more", "label_class=car", admin),
         ("class person, at least 1, at most 1", "label_class=person&class_min=1&class_max=1", admin),
+        ("class sign, at most 0 (none)", "label_class=sign&class_max=0", admin),
+        ("class car, at most 1", "label_class=car&class_max=1", admin),
+        ("class car, at least 2", "label_class=car&class_min=2", admin),
         ("predictions scored >= 0.9", "has_predictions=true&score_min=0.9", admin),
         ("import job", f"import_job={uuid.UUID(int=2)}", admin),
         ("metadata split=valid", "meta.split=valid", admin),
@@ -226,7 +254,7 @@ def scenarios(world: dict[str, Any], count: int) -> list[tuple[str, str, Any]]:
 
 def main(arguments: argparse.Namespace) -> None:
     var = Path(arguments.var_dir)
-    if not os.environ.get("DATABASE_URL"):
+    if not os.environ.get("DATABASE_URL") and not arguments.reuse:
         shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True, exist_ok=True)
     import django
@@ -255,9 +283,19 @@ def main(arguments: argparse.Namespace) -> None:
     project = world["project"]
     clients: dict[int, Client] = {}
     url = f"/api/projects/{project.pk}/tasks?limit=50"
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, float | None]] = {}
     every: list[float] = []
-    for name, query, user in scenarios(world, arguments.tasks):
+    admin_client = clients[world["admin"].pk] = Client()
+    admin_client.force_login(world["admin"])
+    cursors = {
+        "middle": admin_client.get(f"{url}&offset={arguments.tasks // 2}").json()["next_cursor"],
+        "name": admin_client.get(f"{url}&sort=-name&offset={arguments.tasks // 2}").json()["next_cursor"],
+    }
+    backend = BackendClock()
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    backend_started = backend.seconds()
+    print(f"{'scenario':40s} {'matched':>7s}        p50          p95     database p50   bench CPU  PostgreSQL CPU")
+    for name, query, user in scenarios(world, arguments.tasks, cursors):
         client = clients.get(user.pk)
         if client is None:
             client = clients[user.pk] = Client()
@@ -267,6 +305,7 @@ def main(arguments: argparse.Namespace) -> None:
         matched = response.json()["count"]
         times = []
         database = []
+        cpu_before, backend_before = time.process_time(), backend.seconds()
         for _ in range(arguments.repeat):
             clock = DatabaseClock()
             begun = time.perf_counter()
@@ -275,19 +314,28 @@ def main(arguments: argparse.Namespace) -> None:
             times.append((time.perf_counter() - begun) * 1000)
             database.append(clock.seconds * 1000)
             assert response.status_code == 200
+        cpu = (time.process_time() - cpu_before) / arguments.repeat * 1000
+        backend_after = backend.seconds()
+        backend_cpu = (
+            (backend_after - backend_before) / arguments.repeat * 1000
+            if backend_after is not None and backend_before is not None
+            else None
+        )
         every.extend(times)
         results[name] = {
             "matched": matched,
             "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(percentile(times, 0.95), 1),
             "database_p50_ms": round(statistics.median(database), 1),
+            "bench_cpu_ms": round(cpu, 1),
+            "postgresql_cpu_ms": None if backend_cpu is None else round(backend_cpu, 1),
         }
         figures = results[name]
         print(
             f"{name:40s} {matched:>7d} tasks  p50 {figures['p50_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
-            f"  (database p50 {figures['database_p50_ms']:6.1f} ms)"
+            f"  (database p50 {figures['database_p50_ms']:6.1f} ms)  {cpu:6.1f} ms/request"
+            + ("" if backend_cpu is None else f"  {backend_cpu:6.1f} ms/request")
         )
-    admin_client = clients[world["admin"].pk]
     page_times = []
     for _ in range(arguments.repeat):
         begun = time.perf_counter()
@@ -301,6 +349,22 @@ def main(arguments: argparse.Namespace) -> None:
     print(
         f"every API request: p50 {statistics.median(every):.1f} ms, p95 {percentile(every, 0.95):.1f} ms, "
         f"max {max(every):.1f} ms over {len(every)}"
+    )
+    backend_total = backend.seconds()
+    load = os.getloadavg()
+    totals: dict[str, Any] = {
+        "wall_seconds": round(time.perf_counter() - wall_started, 1),
+        "bench_cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "postgresql_cpu_seconds": None
+        if backend_total is None or backend_started is None
+        else round(backend_total - backend_started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_average": [round(n, 2) for n in load],
+    }
+    print(
+        f"requests: wall {totals['wall_seconds']} s, bench process CPU {totals['bench_cpu_seconds']} s "
+        f"(Django, the test client; SQLite too), PostgreSQL backend CPU {totals['postgresql_cpu_seconds']} s, "
+        f"peak RSS {totals['peak_rss_mb']} MB, load average {' '.join(f'{n:.2f}' for n in load)}"
     )
 
     bulk: dict[str, Any] = {}
@@ -329,6 +393,7 @@ def main(arguments: argparse.Namespace) -> None:
         "page_p95_ms": round(percentile(page_times, 0.95), 1),
         "api_p95_ms": round(percentile(every, 0.95), 1),
         "bulk": bulk,
+        "totals": totals,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
         "load_average": round(os.getloadavg()[0], 1),
     }

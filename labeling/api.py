@@ -30,6 +30,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from labeling import browser_selectors, selectors, services
@@ -108,13 +109,35 @@ def _task_output(task: Task) -> dict[str, Any]:
 
 
 class TaskListPagination(LimitOffsetPagination):
+    """limit and offset, as ever, plus a cursor: `next` and `previous` carry the cursor of the page
+    after or before (a keyset seek, as cheap deep in the list as at its start) and its offset."""
+
     default_limit = 100
     max_limit = 500
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": "cursor",
+                "required": False,
+                "in": "query",
+                "description": "next_cursor or previous_cursor of a page of the same query and sort: the page "
+                "after or before it, found by its last or first row (offset is then only the page's number).",
+                "schema": {"type": "string"},
+            },
+        ]
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        response = super().get_paginated_response_schema(schema)
+        for name in ("next_cursor", "previous_cursor"):
+            response["properties"][name] = {"type": "string", "nullable": True}
+        return response
 
 
 class TaskListApi(generics.ListAPIView):
     """The task browser's rows: filters, search and sort as query parameters (see
-    `labeling.browser_selectors`), paged with limit and offset."""
+    `labeling.browser_selectors`), paged with limit and offset or a cursor."""
 
     serializer_class = TaskBrowserRowSerializer
     pagination_class = TaskListPagination
@@ -141,11 +164,38 @@ class TaskListApi(generics.ListAPIView):
         return browser_selectors.task_browser_list(project=project, user=user, query=query)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ids = self.paginate_queryset(self.get_queryset().values_list("pk", flat=True)) or []
-        rows = browser_selectors.task_rows_get(task_ids=list(ids))
-        extras = browser_selectors.task_rows_extras(project=self.project, task_ids=[task.pk for task in rows])
-        data = TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data
-        return self.get_paginated_response(data)
+        user: Any = request.user
+        project = project_get_for_user(user=user, project_id=self.kwargs["project_id"])
+        query = browser_selectors.task_query_clean(project=project, raw=request.query_params, user=user)
+        paginator = TaskListPagination()
+        limit = paginator.get_limit(request) or paginator.default_limit
+        page = browser_selectors.task_page_get(
+            project=project,
+            user=user,
+            query=query,
+            limit=limit,
+            offset=paginator.get_offset(request),
+            cursor=request.query_params.get("cursor", ""),
+        )
+        rows = browser_selectors.task_rows_get(task_ids=page.task_ids)
+        extras = browser_selectors.task_rows_extras(project=project, task_ids=[task.pk for task in rows])
+        url = request.build_absolute_uri()
+
+        def link(cursor: str | None, offset: int) -> str | None:
+            if cursor is None:
+                return None
+            return replace_query_param(replace_query_param(url, "offset", offset), "cursor", cursor)
+
+        return Response(
+            {
+                "count": page.count,
+                "next": link(page.next_cursor, page.offset + len(page.task_ids)),
+                "previous": link(page.previous_cursor, max(0, page.offset - limit)),
+                "next_cursor": page.next_cursor,
+                "previous_cursor": page.previous_cursor,
+                "results": TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data,
+            }
+        )
 
 
 class TaskGetApi(APIView):

@@ -81,7 +81,7 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
     and the first page comes with the page, so the table shows without a second request."""
     project = or_http_error(lambda: project_get_for_user(user=request.user, project_id=project_id))
     role = user_role(user=request.user, organization=project.organization_id)
-    raw = {name: request.GET.getlist(name) for name in request.GET if name not in ("page", "view")}
+    raw = {name: request.GET.getlist(name) for name in request.GET if name not in ("page", "view", "cursor")}
     query_error = ""
     try:
         query = browser_selectors.task_query_clean(project=project, raw=raw, user=request.user)
@@ -89,8 +89,8 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
         query_error = "; ".join(detail.message for detail in failed.details) or failed.message
         raw = {}
         query = browser_selectors.task_query_clean(project=project, raw=raw, user=request.user)
-    tasks = browser_selectors.task_browser_list(project=project, user=request.user, query=query)
-    rows = browser_selectors.task_rows_get(task_ids=list(tasks.values_list("pk", flat=True)[:BROWSER_PAGE_SIZE]))
+    page = browser_selectors.task_page_get(project=project, user=request.user, query=query, limit=BROWSER_PAGE_SIZE)
+    rows = browser_selectors.task_rows_get(task_ids=page.task_ids)
     extras = browser_selectors.task_rows_extras(project=project, task_ids=[task.pk for task in rows])
     views = browser_selectors.task_view_list(project=project, user=request.user).select_related("owner")
     page_data = {
@@ -103,7 +103,9 @@ def project_task_list(request: HttpRequest, project_id: UUID) -> HttpResponse:
         "pageSize": BROWSER_PAGE_SIZE,
         "query": {name: values if len(values) > 1 else values[0] for name, values in raw.items() if values},
         "first": {
-            "count": tasks.count(),
+            "count": page.count,
+            "next_cursor": page.next_cursor,
+            "previous_cursor": None,
             "results": TaskBrowserRowSerializer(rows, many=True, context={"extras": extras}).data,
         },
         "views": [

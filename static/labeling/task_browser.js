@@ -137,6 +137,8 @@ const state = {
   query: { ...data.query },
   offset: 0,
   count: data.first.count,
+  // Cursors of the pages after and before this one: a keyset seek, as fast deep in the list as at its start.
+  cursors: { next: data.first.next_cursor, previous: data.first.previous_cursor },
   rows: data.first.results,
   checked: new Set(),
   views: data.views,
@@ -196,15 +198,16 @@ function say(message, kind = "info") {
 // --- loading -------------------------------------------------------------------------------------
 
 let loading = 0;
-async function load({ keepChecked = false } = {}) {
+async function load({ keepChecked = false, cursor = "" } = {}) {
   const ticket = ++loading;
-  const url = `${data.urls.tasks}?${queryString({ limit: PAGE, offset: state.offset })}`;
+  const url = `${data.urls.tasks}?${queryString({ limit: PAGE, offset: state.offset, cursor })}`;
   document.body.dataset.loading = "true";
   try {
     const page = await api(url);
     if (ticket !== loading) return;
     state.rows = page.results;
     state.count = page.count;
+    state.cursors = { next: page.next_cursor, previous: page.previous_cursor };
     if (!keepChecked) state.checked.clear();
     const address = queryString();
     window.history.replaceState(null, "", `${window.location.pathname}${address ? `?${address}` : ""}`);
@@ -324,7 +327,9 @@ function renderPager() {
   const page = Math.floor(state.offset / PAGE) + 1;
   $("tb-page").textContent = `Page ${page} of ${pages} · ${state.count} task${state.count === 1 ? "" : "s"}`;
   $("tb-prev").disabled = state.offset === 0;
+  $("tb-first").disabled = state.offset === 0;
   $("tb-next").disabled = state.offset + PAGE >= state.count;
+  $("tb-last").disabled = state.offset + PAGE >= state.count;
   $("tb-count").textContent = `${state.count} matching`;
 }
 
@@ -426,8 +431,20 @@ $("tb-search").addEventListener("input", (event) => {
   window.clearTimeout(searchTimer);
   searchTimer = window.setTimeout(() => setQuery("search", event.target.value.trim()), 300);
 });
-$("tb-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); load({ keepChecked: true }); });
-$("tb-next").addEventListener("click", () => { state.offset += PAGE; load({ keepChecked: true }); });
+$("tb-prev").addEventListener("click", () => {
+  state.offset = Math.max(0, state.offset - PAGE);
+  load({ keepChecked: true, cursor: state.cursors.previous || "" });
+});
+$("tb-next").addEventListener("click", () => {
+  state.offset += PAGE;
+  load({ keepChecked: true, cursor: state.cursors.next || "" });
+});
+// The first and the last page by offset: the server reads the last one from the end of the list.
+$("tb-first").addEventListener("click", () => { state.offset = 0; load({ keepChecked: true }); });
+$("tb-last").addEventListener("click", () => {
+  state.offset = Math.max(0, (Math.ceil(state.count / PAGE) - 1) * PAGE);
+  load({ keepChecked: true });
+});
 $("tb-reset").addEventListener("click", () => {
   state.query = state.query.sort ? { sort: state.query.sort } : {};
   state.viewId = "";

@@ -155,3 +155,55 @@ def test_an_admin_spreads_the_backlog_round_robin_and_each_annotator_sees_their_
         wait_loaded(second_page)
         assert "state=backlog" in second_page.url
         expect(second_page.locator("#tb-body tr")).to_have_count(theirs.filter(state=TaskState.BACKLOG).count())
+
+
+@pytest.fixture
+def long_project(transactional_db: None) -> Any:
+    """120 tasks: three pages of 50, 50 and 20."""
+    from projects.label_config import label_config_replace
+
+    organization = OrganizationFactory()
+    project: Any = ProjectFactory(organization=organization, name="Long street")
+    label_config_replace(configuration=project.label_configuration, entries=LABEL_CONFIG)
+    user: Any = UserFactory(username="ada")
+    MembershipFactory(user=user, organization=organization, role="admin")
+    for index in range(120):
+        make_task(project, f"lane-{index:03d}.png")
+    return project
+
+
+def test_next_and_previous_page_through_every_task_once_by_cursor(
+    page: Page, live_server: Any, long_project: Any
+) -> None:
+    """Next and Previous follow the API's cursors (sorted by name, descending: a keyset over the
+    media name), First and Last go by offset, and the page number stays right."""
+    log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/projects/{long_project.pk}/tasks?sort=-name")
+    page.wait_for_selector("body[data-ready=true]")
+    expect(page.locator("#tb-page")).to_contain_text("Page 1 of 3")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url) if "/api/projects/" in request.url else None)
+    seen = names_shown(page)
+    for number in (2, 3):
+        page.click("#tb-next")
+        expect(page.locator("#tb-page")).to_contain_text(f"Page {number} of 3")
+        wait_loaded(page)
+        seen += names_shown(page)
+    assert seen == [f"lane-{index:03d}.png" for index in range(119, -1, -1)]
+    expect(page.locator("#tb-next")).to_be_disabled()
+    page.click("#tb-prev")
+    expect(page.locator("#tb-page")).to_contain_text("Page 2 of 3")
+    wait_loaded(page)
+    assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(69, 19, -1)]
+    assert len(requests) == 3
+    assert all("cursor=" in url for url in requests), requests
+    # Last and First: by offset (the last page read from the end of the list).
+    page.click("#tb-last")
+    expect(page.locator("#tb-page")).to_contain_text("Page 3 of 3")
+    wait_loaded(page)
+    assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(19, -1, -1)]
+    expect(page.locator("#tb-last")).to_be_disabled()
+    page.click("#tb-first")
+    expect(page.locator("#tb-page")).to_contain_text("Page 1 of 3")
+    wait_loaded(page)
+    assert names_shown(page) == [f"lane-{index:03d}.png" for index in range(119, 69, -1)]
