@@ -746,12 +746,32 @@ def labels_write_staged(*, batch: StagedLabelBatch, import_job_id: UUID, import_
         _labels_wipe(batch.tasks)
         updated = _tasks_update_answers(_answers_final(batch.tasks))
         if updated == len(batch.tasks):
-            if batch.copy_data:
-                with _bound_cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
-                    copy.write(batch.copy_data)
+            _labels_copy(batch.copy_data)
             return LabelBatchWritten(labels=batch.labels, tasks=updated)
         labels = _labels_copy_for_live_tasks(batch)
     return LabelBatchWritten(labels=labels, tasks=updated)
+
+
+def labels_copy_staged(*, batch: StagedLabelBatch) -> None:
+    """The label half of `labels_write_staged`, in the caller's transaction: the stored labels of
+    the tasks the batch replaces are deleted, then its rows are copied. The tasks' answers are
+    left to `tasks_answers_write_staged`, which the caller runs later in the same transaction
+    (an import written while it is validated: `imports.prewrite`). A task deleted meanwhile fails
+    the COPY on the task's foreign key, and with it the transaction."""
+    _labels_wipe(batch.tasks)
+    _labels_copy(batch.copy_data)
+
+
+def tasks_answers_write_staged(*, tasks: TaskAnswersPlan) -> int:
+    """The task half of `labels_write_staged` (answers, `has_import`, version), in the caller's
+    transaction; answers how many of the tasks it found."""
+    return _tasks_update_answers(_answers_final(tasks))
+
+
+def _labels_copy(copy_data: bytes) -> None:
+    if copy_data:
+        with _bound_cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+            copy.write(copy_data)
 
 
 def _labels_copy_for_live_tasks(batch: StagedLabelBatch) -> int:
