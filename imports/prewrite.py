@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the job while the thread waits for its verdict.
 POLL_SECONDS = 0.05
+#: Chunks one process holds at most (their answer plans stay in memory until the publish, about
+#: 1 MB per 5,000 items); the job's further chunks are written by the write phase.
+HELD_CHUNKS_MAX = 16
 #: Seconds a validated job may wait for its write (another import of the project is writing)
 #: before the thread lets go of what it holds.
 VALIDATED_WAIT_SECONDS = 10.0
@@ -165,7 +168,8 @@ def _hold(first: _Offer, offers: queue.SimpleQueue[_Offer]) -> None:
             bulk_write_settings()
             while True:
                 for offer in pending:
-                    if offer.job_id == job_id:  # another job's chunk: its write phase writes it
+                    # Another job's chunk, or one too many: the write phase writes it.
+                    if offer.job_id == job_id and len(held) < HELD_CHUNKS_MAX:
                         chunk = _copy(offer)
                         if chunk is not None:
                             held.append(chunk)
