@@ -1211,6 +1211,22 @@ def _chunk_write_staged(
     return outcome
 
 
+def chunk_write_lock(job_id: UUID, number: int, *, wait: bool) -> bool:
+    """Take, for the rest of the transaction, the lock of the writer of a chunk's batches
+    (PostgreSQL; elsewhere writers are serialised anyway): with `wait`, wait for it; without,
+    answer whether it was free. A key of the job's id and the chunk's number (two jobs that share
+    a key only wait for each other)."""
+    if connection.vendor != "postgresql":
+        return True
+    key = int.from_bytes(job_id.bytes[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [key, number])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [key, number])
+        return bool(cursor.fetchone()[0])
+
+
 def _batch_key(chunk_number: int, number: int) -> int:
     return chunk_number * CHUNK_BATCH_STRIDE + number
 
@@ -1383,6 +1399,10 @@ def _write_batch(
     """
     with transaction.atomic():
         bulk_write_settings()
+        if chunk is not None:
+            # A worker that wrote the chunk while it was validated (`imports.prewrite`) holds this
+            # lock until it commits or rolls back: then the checkpoint below says what it wrote.
+            chunk_write_lock(job.pk, chunk.number, wait=True)
         if chunk is None:
             status, checkpoint, cancel_requested = (
                 ImportJob.objects.select_for_update()

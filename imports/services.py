@@ -48,6 +48,7 @@ from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, 
 from imports.pipeline import (
     ConfigurationChanged,
     JobStopped,
+    MediaCreation,
     MediaMatcher,
     ValidationReport,
     chunk_validate_file,
@@ -65,6 +66,7 @@ from imports.pipeline import (
     top_level_errors,
     write_batches,
 )
+from imports.prewrite import chunk_prewrite_offer
 from imports.queue import import_task_publish
 from labeling.models import Task
 from labeling.services import label_statistics_refresh, labels_remove_for_import, labels_write_batch
@@ -636,7 +638,7 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
     except Exception:
         _fail(job_id, "The import stopped on an internal error; nothing was written. Try again or report it.")
         raise
-    ImportChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.VALIDATING).update(
+    marked = ImportChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.VALIDATING).update(
         status=ChunkStatus.VALIDATED,
         heartbeat_at=timezone.now(),
         items_invalid=report.items_invalid,
@@ -649,6 +651,13 @@ def import_chunk_validate(*, job_id: UUID, number: int) -> ImportJob:
         media_new=report.media_new,
         global_keys=validated.global_keys,
     )
+    storage = staging_storage(job)
+    if marked and storage is not None:
+        # Its rows go into the label table now, in a transaction this process commits only
+        # once the whole job is valid (imports/prewrite.py).
+        chunk_prewrite_offer(
+            job=job, chunk=chunk, storage=storage, creates_media=MediaCreation.for_job(job, fmt) is not None
+        )
     _chunks_requeue_stale(job_id)  # a chunk whose worker died is taken over by those still alive
     return _validation_finish_if_complete(job_id)
 

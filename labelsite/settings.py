@@ -348,6 +348,10 @@ AXES_VERBOSE = False
 LABELSITE_IMPORT_CHUNK_ITEMS = int(os.environ.get("LABELSITE_IMPORT_CHUNK_ITEMS", 5000))
 # Labels per write batch (one COPY and one short transaction each).
 LABELSITE_IMPORT_WRITE_BATCH_LABELS = int(os.environ.get("LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
+# PostgreSQL: a job that writes when valid has its chunks copied into the label table while the
+# rest of the file is validated, in a transaction committed only once the whole job is valid
+# (imports/prewrite.py); 0 writes them after validation instead.
+LABELSITE_IMPORT_PREWRITE = os.environ.get("LABELSITE_IMPORT_PREWRITE", "1") not in ("0", "false", "False", "")
 # A phase or chunk without a heartbeat for this long is taken over by another worker.
 LABELSITE_IMPORT_STALE_SECONDS = int(os.environ.get("LABELSITE_IMPORT_STALE_SECONDS", 120))
 # Imports of one organisation at the broker or running at once; the others wait in the database

@@ -64,8 +64,13 @@ def test_two_workers_validate_and_write_a_chunked_import_when_valid(import_stack
 @pytest.mark.parametrize("chunk_items", ["100000", "60"], ids=["whole-file", "chunked"])
 def test_a_worker_killed_while_writing_leaves_a_job_another_worker_finishes_exactly(import_stack, chunk_items):
     stack = import_stack(300)
-    # Two labels per batch: the write phase takes 750 short transactions, time to kill it in the middle.
-    slow = {"LABELSITE_IMPORT_CHUNK_ITEMS": chunk_items, "LABELSITE_IMPORT_WRITE_BATCH_LABELS": "2"}
+    # Two labels per batch: the write phase takes 750 short transactions, time to kill it in the
+    # middle. Chunks written while validated would all land at once (tests/realstack/test_import_prewrite.py).
+    slow = {
+        "LABELSITE_IMPORT_CHUNK_ITEMS": chunk_items,
+        "LABELSITE_IMPORT_WRITE_BATCH_LABELS": "2",
+        "LABELSITE_IMPORT_PREWRITE": "0",
+    }
     first = stack.worker_start(**slow)
     job = create_job(stack, write_when_valid=True)
     job = stack.wait_for(job, lambda j: j.status == ImportStatus.FAILED or j.labels_written >= 100, "no write")
