@@ -19,7 +19,9 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import IO, Any
@@ -46,6 +48,10 @@ MEDIA_PROBE_RUN = "projects.media_probe_run"
 BATCH_SIZE = 50
 #: A chain whose last batch is older than this is taken as lost (its worker died): queued again.
 CHAIN_STALE = timedelta(minutes=10)
+#: URL media of a batch fetched at once: the fetches wait on the network, not the CPU (50 URLs
+#: one after another held a worker 5-6 s for 0.07 s of CPU). Images are still decoded one at a
+#: time, and at most this many fetched images wait in memory.
+FETCH_CONCURRENCY = 8
 #: Tries of a media whose fetch fails transiently; waits of 30 s, 2 min, 8 min between them.
 MAX_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 30
@@ -119,9 +125,13 @@ def _s3_bytes(media: Media) -> bytes:
 
 
 @contextmanager
-def _image_file(media: Media) -> Iterator[IO[bytes]]:
+def _image_file(media: Media, fetched: Future[bytes] | None = None) -> Iterator[IO[bytes]]:
     """The media's image as a binary file: an upload streamed from storage, a URL or S3 object
-    read into memory within the byte cap."""
+    read into memory within the byte cap (`fetched`: a URL's fetch already under way, whose
+    failure is raised here as the fetch's own)."""
+    if fetched is not None:
+        yield io.BytesIO(fetched.result())
+        return
     if media.source == MediaSource.LOCAL:
         if not media.file:
             raise ValidationFailed(code="media_no_file", message="The media has no stored file.")
@@ -149,13 +159,13 @@ def media_image_bytes(*, media: Media) -> bytes:
     return content
 
 
-def media_probe(*, media: Media) -> None:
+def media_probe(*, media: Media, fetched: Future[bytes] | None = None) -> None:
     """Learn the media's size (kept when known) and store its thumbnail; raise what went wrong.
 
     Raises ValidationFailed for a failure that stays (refused URL, not an image, too large)
     and `_Transient` for one worth another try.
     """
-    with _image_file(media) as source:
+    with _image_file(media, fetched) as source:
         try:
             with Image.open(source) as image:
                 width, height = image_seen_size(image)
@@ -169,11 +179,11 @@ def media_probe(*, media: Media) -> None:
         Media.objects.filter(pk=media.pk, width__isnull=True).update(width=width, height=height)
 
 
-def _probe_recorded(media: Media) -> bool:
+def _probe_recorded(media: Media, fetched: Future[bytes] | None = None) -> bool:
     """Probe one media and record the outcome on it; never raises. True when it succeeded."""
     now = timezone.now()
     try:
-        media_probe(media=media)
+        media_probe(media=media, fetched=fetched)
     except _Transient as exc:
         attempts = media.probe_attempts + 1
         if attempts >= MAX_ATTEMPTS:
@@ -256,8 +266,7 @@ def media_probe_run(*, organization_id: Any, batch_size: int = BATCH_SIZE) -> in
     now = timezone.now()
     Organization.objects.filter(pk=organization_id).update(media_probe_queued_at=now)
     batch = list(_pending(organization_id).filter(_due(now)).order_by("created_at", "id")[:batch_size])
-    for media in batch:
-        _probe_recorded(media)
+    _probe_batch(batch)
     now = timezone.now()
     pending = _pending(organization_id)
     if pending.filter(_due(now)).exists():
@@ -272,6 +281,20 @@ def media_probe_run(*, organization_id: Any, batch_size: int = BATCH_SIZE) -> in
     if pending.filter(_due(timezone.now())).exists():
         media_probe_queue(organization_id=organization_id)
     return len(batch)
+
+
+def _probe_batch(batch: list[Media]) -> None:
+    """Probe each media of the batch in order, the URL ones fetched FETCH_CONCURRENCY at a time
+    ahead of their turn (threads wait on sockets; the database and the decoding stay here)."""
+    with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="media-fetch") as pool:
+        ahead: deque[tuple[Media, Future[bytes] | None]] = deque()
+        for media in batch:
+            remote = media.source == MediaSource.URL and settings.LABELSITE_MEDIA_PROBE_URLS
+            ahead.append((media, pool.submit(_url_bytes, media.url) if remote else None))
+            if len(ahead) > FETCH_CONCURRENCY:
+                _probe_recorded(*ahead.popleft())
+        while ahead:
+            _probe_recorded(*ahead.popleft())
 
 
 # --- what an export needs ---------------------------------------------------------------------

@@ -8,6 +8,8 @@ function is called directly, as a worker would.
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -363,3 +365,53 @@ def test_with_url_fetches_turned_off_a_url_media_is_recorded_unread_and_nothing_
     assert media.probed_at is not None
     assert "LABELSITE_MEDIA_PROBE_URLS is off" in media.probe_error
     assert media.width is None
+
+
+def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_bound(dataset: Any, broker: None):
+    """The fetches of a batch overlap (they wait on the network), at most FETCH_CONCURRENCY at a
+    time; every media still gets its own size, and a failing URL is recorded on its own media."""
+    from projects.media_probe import FETCH_CONCURRENCY
+
+    lock = threading.Lock()
+    in_flight = {"now": 0, "most": 0}
+    images = {f"{i}.png": png_bytes((0, 0, 200), 10 + i, 5) for i in range(20)}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with lock:
+                in_flight["now"] += 1
+                in_flight["most"] = max(in_flight["most"], in_flight["now"])
+            try:
+                time.sleep(0.15)  # a server's answer time: the fetches wait together
+                body = images.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            finally:
+                with lock:
+                    in_flight["now"] -= 1
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        media = url_media(dataset, base, *images, "missing.png")
+        media_probe_run(organization_id=dataset.organization_id)
+    finally:
+        server.shutdown()
+
+    assert 2 <= in_flight["most"] <= FETCH_CONCURRENCY
+    for item in media:
+        item.refresh_from_db()
+    sizes = {m.name: (m.width, m.height) for m in media if not m.probe_error}
+    assert sizes == {name: (10 + i, 5) for i, name in enumerate(images)}
+    [missing] = [m for m in media if m.probe_error]
+    assert missing.name == "missing.png"
+    assert "404" in missing.probe_error
