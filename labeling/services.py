@@ -6,7 +6,7 @@ import contextlib
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
@@ -42,9 +42,12 @@ from projects.selectors import user_role
 TASK_BATCH = 2000
 
 
-def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID]) -> int:
-    """One task per new media in every project the dataset is connected to, in bulk."""
-    project_ids = list(dataset.projects.values_list("id", flat=True))
+def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID], except_projects: Collection[Any] = ()) -> int:
+    """One task per new media in every project the dataset is connected to (but `except_projects`,
+    whose tasks the caller made), in bulk."""
+    project_ids = list(dataset.projects.exclude(pk__in=list(except_projects)).values_list("id", flat=True))
+    if not project_ids:
+        return 0
     if connection.vendor == "postgresql":
         # One statement per project: only the ids vary (`labelsite.bulk_insert`).
         with transaction.atomic():
