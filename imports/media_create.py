@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -257,10 +257,14 @@ def _record_key(record: list[Any]) -> str:
     return record[_KEY].lower() if record[_KEY] else record[_URL]
 
 
-def media_rows_create_planned(*, project: Project, dataset: Dataset, records: Sequence[list[Any]]) -> Counter[str]:
+def media_rows_create_planned(
+    *, project: Project, dataset: Dataset, records: Sequence[list[Any]], answers: Mapping[uuid.UUID, str]
+) -> tuple[Counter[str], set[uuid.UUID]]:
     """Create the media of a staged batch (`records`, see `PLANNED_FIELDS`) with their planned ids,
-    and their tasks in `project` with theirs; answers how many were created and found (a URL an
-    earlier chunk of the job made). Raises `PlannedMediaTaken` when one is not the planned media
+    and their tasks in `project` with theirs and the batch's answers (`answers`: the JSON text of
+    each task's tree, `labeling.services.tasks_answers_new`); answers how many media were created
+    and found (a URL an earlier chunk of the job made), and the tasks made now, which need no
+    update of their answers. Raises `PlannedMediaTaken` when one is not the planned media
     or its task not the planned task (the caller rolls back and reads the chunk again, which finds
     it as it is now). PostgreSQL only: chunks are staged there.
 
@@ -280,7 +284,7 @@ def media_rows_create_planned(*, project: Project, dataset: Dataset, records: Se
             holding = _planned_holding(dataset, others)
             if any(holding.get(_record_key(r)) != r[_ID] for r in others):
                 raise PlannedMediaTaken
-        made = _planned_tasks_insert(project, wanted)
+        made = _planned_tasks_insert(project, wanted, answers)
         if len(made) < len(wanted):
             others = [r for r in wanted if r[_TASK] not in made]
             with connection.cursor() as cursor:
@@ -299,7 +303,8 @@ def media_rows_create_planned(*, project: Project, dataset: Dataset, records: Se
             )  # fmt: skip
         if made:
             table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(made))
-    return Counter(media_created=len(inserted), media_reused=len(records) - len(inserted))
+    counts = Counter(media_created=len(inserted), media_reused=len(records) - len(inserted))
+    return counts, {uuid.UUID(task_id) for task_id in made}
 
 
 def _planned_media_insert(dataset: Dataset, records: list[list[Any]]) -> set[str]:
@@ -383,12 +388,18 @@ def _planned_holding(dataset: Dataset, records: list[list[Any]]) -> dict[str, st
     return {key: media_id.hex for key, media_id in holding.items()}
 
 
-def _planned_tasks_insert(project: Project, records: list[list[Any]]) -> set[str]:
-    """The planned tasks of `project` (one per planned media); answers the ids (hex) inserted now."""
+def _planned_tasks_insert(project: Project, records: list[list[Any]], answers: Mapping[uuid.UUID, str]) -> set[str]:
+    """The planned tasks of `project` (one per planned media) as the batch's write leaves a task:
+    its answers, imported, version 1; answers the ids (hex) inserted now."""
+    ids = [uuid.UUID(r[_TASK]) for r in records]
     rows = rows_insert(
         Task,
-        arrays={"id": ("uuid", [r[_TASK] for r in records]), "media_id": ("uuid", [r[_ID] for r in records])},
-        constants={"project_id": project.pk},
+        arrays={
+            "id": ("uuid", ids),
+            "media_id": ("uuid", [r[_ID] for r in records]),
+            "answers": ("jsonb", [answers.get(task_id, "{}") for task_id in ids]),
+        },
+        constants={"project_id": project.pk, "has_import": True, "version": 1},
     )
     return {row[0].hex for row in rows}
 

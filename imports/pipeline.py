@@ -75,6 +75,7 @@ from labeling.services import (
     labels_batch_stage,
     labels_write_batch,
     labels_write_staged,
+    tasks_answers_new,
 )
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex, label_config_entries_missing, label_config_hold
@@ -1180,14 +1181,17 @@ def _chunk_write_staged(
             ) -> tuple[LabelBatchWritten, int, int]:  # fmt: skip
                 if any(planned_index(planned) in invalid for planned in record.media):
                     raise PlannedMediaTaken
+                fresh: set[UUID] = set()
                 if record.media and creation is not None:
-                    media_counts.update(
-                        media_rows_create_planned(
-                            project=creation.project, dataset=creation.dataset(), records=record.media
-                        )
+                    counts, fresh = media_rows_create_planned(
+                        project=creation.project,
+                        dataset=creation.dataset(),
+                        records=record.media,
+                        answers=tasks_answers_new(staged.tasks),
                     )
+                    media_counts.update(counts)
                 return (
-                    labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key),
+                    labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key, fresh=fresh),
                     record.items,
                     record.skipped,
                 )
