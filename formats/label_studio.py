@@ -382,12 +382,27 @@ def _url_like(value: Any) -> bool:
     return "://" in value or value.startswith("/") or lowered.endswith(_IMAGE_EXTENSIONS)
 
 
+#: A URL whose path's last part is its text after the last "/" as it stands (printable ASCII, no
+#: query, fragment, escape or backslash): `urlsplit` and `unquote` would give the same, slower.
+_PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[\x21-\x7e]*", re.ASCII)
+_NOT_PLAIN = re.compile(r"[?#%\\\[\]]")
+
+
 def media_name(url: str) -> str:
     """The media name a task's image URL matches: its last path part, without the upload prefix."""
-    path = urlsplit(url).path
-    last = path.rsplit("/", 1)[-1]
-    # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
-    name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
+    last = url.rsplit("/", 1)[-1]
+    if (
+        last not in ("", ".")
+        and url.count("/") >= 3
+        and _PLAIN_URL.fullmatch(url) is not None
+        and _NOT_PLAIN.search(url) is None
+    ):
+        name = last
+    else:
+        path = urlsplit(url).path
+        last = path.rsplit("/", 1)[-1]
+        # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
+        name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
     if "/upload/" in url:
         name = _UPLOAD_PREFIX.sub("", name)
     return name

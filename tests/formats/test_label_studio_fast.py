@@ -177,3 +177,34 @@ def test_a_task_with_an_error_is_converted_by_the_general_path_with_its_place(pr
     assert [(e.path, e.code) for e in converted.errors] == [
         ("/4/annotations/0/result/0/value/rectanglelabels/0", "label_not_in_config")
     ]
+
+
+def _media_name_by_urlsplit(url: str) -> str:
+    """`media_name` as it was, by `urlsplit` and `unquote` for every URL."""
+    from pathlib import PurePosixPath
+    from urllib.parse import unquote, urlsplit
+
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1]
+    name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
+    return label_studio._UPLOAD_PREFIX.sub("", name) if "/upload/" in url else name
+
+
+def test_the_media_name_of_a_plain_url_is_what_urlsplit_makes_of_it():
+    rng = random.Random(7)
+    alphabet = [*"abcXYZ019/:.?#%@[]\\ -_+~!$&'()*,;=", "\t", "\n", "é", "\x01"]
+    urls = ["https://a.b/c.jpg", "http://host/", "http://host/.", "https://h/a/b/../c.png", "https://h",
+            "/data/upload/3/ab12cd34-street.jpg", "https://h/data/upload/3/ab12cd34-x.jpg", "https://h/a%20b.jpg",
+            "https://u:p@h:80/x.jpg", "x.jpg", "https://h/x?y=/z", "https://h/x#/f", "HTTP://H/X.JPG"]  # fmt: skip
+    for _ in range(5000):
+        scheme = rng.choice(["https://", "http://", "", "s3://", "a+b://"])
+        urls.append(scheme + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))))
+
+    def name_or_error(function: Any, url: str) -> str:
+        try:
+            return str(function(url))
+        except ValueError:
+            return "ValueError"
+
+    for url in urls:
+        assert name_or_error(label_studio.media_name, url) == name_or_error(_media_name_by_urlsplit, url), url
