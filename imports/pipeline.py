@@ -1188,6 +1188,8 @@ def _chunk_write_staged(
                         dataset=creation.dataset(),
                         records=record.media,
                         answers=tasks_answers_new(staged.tasks),
+                        # The job's first batch asks for fresh statistics; its end asks again.
+                        statistics=chunk.number == 0 and record.number == 0,
                     )
                     media_counts.update(counts)
                 return (
