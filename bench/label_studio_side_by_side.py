@@ -19,7 +19,10 @@ In one run:
    process, the token's authentication), and polls the job until it succeeded: the media are created
    by the import; the clock runs from before the POST to the poll that sees `succeeded`;
 4. checks both imported every task (Label Studio's `task_count`; Labelsite's media and 3 labels per
-   task), prints both times and the ratio, and appends one JSON line to `<var>/results.jsonl`.
+   task), prints both times and the ratio, and for Labelsite the CPU of its worker pool processes
+   and of PostgreSQL's backends of the bench database (each also before the write phase began),
+   the workers' peak RSS and the 1-minute load before and after, and appends one JSON line to
+   `<var>/results.jsonl`.
 
 `--skip-label-studio` measures Labelsite alone (and prints the ratio to `--label-studio-seconds`
 when given). Both share the machine's cores with whatever else runs: see docs/benchmarks.md.
