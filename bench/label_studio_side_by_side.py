@@ -19,7 +19,10 @@ In one run:
    process, the token's authentication), and polls the job until it succeeded: the media are created
    by the import; the clock runs from before the POST to the poll that sees `succeeded`;
 4. checks both imported every task (Label Studio's `task_count`; Labelsite's media and 3 labels per
-   task), prints both times and the ratio, and appends one JSON line to `<var>/results.jsonl`.
+   task), prints both times and the ratio, and for Labelsite the CPU of its worker pool processes
+   and of PostgreSQL's backends of the bench database (each also before the write phase began),
+   the workers' peak RSS and the 1-minute load before and after, and appends one JSON line to
+   `<var>/results.jsonl`.
 
 `--skip-label-studio` measures Labelsite alone (and prints the ratio to `--label-studio-seconds`
 when given). Both share the machine's cores with whatever else runs: see docs/benchmarks.md.
@@ -176,11 +179,20 @@ def label_studio_run(path: Path, *, var_dir: Path, venv: Path, port: int) -> dic
 
 
 def labelsite_run(path: Path, *, var_dir: Path, workers: int, tasks: int) -> dict[str, Any]:
-    from import_bench import cpu_seconds, database_prepare, workers_start, workers_stop  # beside this script
+    from import_bench import (  # beside this script
+        children_of,
+        cpu_seconds,
+        database_backends_cpu,
+        database_prepare,
+        memory_kib,
+        workers_start,
+        workers_stop,
+    )
 
     database_prepare()  # django.setup(), migrate, flush
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
     from label_studio_tasks import LABEL_CONFIG_XML
     from rest_framework.test import APIClient
 
@@ -208,15 +220,34 @@ def labelsite_run(path: Path, *, var_dir: Path, workers: int, tasks: int) -> dic
     client.get(f"/api/projects/{project.pk}")  # the web process's first-request costs are not the import's
     log_dir = var_dir / "labelsite-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    postgres = connection.vendor == "postgresql"
+    own_backend = 0
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            own_backend = cursor.fetchone()[0]
+    database = str(settings.DATABASES["default"]["NAME"])
     processes = workers_start(workers, log_dir)
     try:
-        from import_bench import children_of
-
         pool = [child for process in processes for child in children_of(process.pid)]
         idle = {pid: cpu_seconds(pid) for pid in pool}
+        # PostgreSQL's side: the CPU of every backend of the bench database but this process's own
+        # (the workers' connections), sampled while the job runs (a backend that exits between two
+        # samples loses at most its last half second).
+        backend_start = database_backends_cpu(database, own_backend) if postgres else {}
+        backend_cpu: dict[int, float] = {}
+
+        def backend_sample() -> float:
+            for pid, spent in database_backends_cpu(database, own_backend).items():
+                backend_cpu[pid] = max(backend_cpu.get(pid, 0.0), spent - backend_start.get(pid, 0.0))
+            return sum(backend_cpu.values())
+
         seen: dict[str, float] = {}
+        at_write: dict[str, float] = {}
+        load_before = os.getloadavg()[0]
         with path.open("rb") as upload:
             started = time.perf_counter()
+            web_cpu = time.process_time()
             response = client.post(
                 f"/api/projects/{project.pk}/imports",
                 {
@@ -225,19 +256,30 @@ def labelsite_run(path: Path, *, var_dir: Path, workers: int, tasks: int) -> dic
                 },
                 format="multipart",
             )
+            web_cpu = time.process_time() - web_cpu
         if response.status_code != 201:
             raise SystemExit(f"upload refused: {response.status_code} {response.content[:500]!r}")
         seen["uploaded"] = time.perf_counter() - started
         job_id = response.json()["id"]
         status = "queued"
+        last_sample = 0.0
         while status not in ("succeeded", "failed", "cancelled"):
             time.sleep(0.05)
             status = ImportJob.objects.values_list("status", flat=True).get(pk=job_id)
+            if status == "writing" and "writing" not in seen:
+                at_write["postgres"] = backend_sample() if postgres else 0.0
+                at_write["workers"] = sum(cpu_seconds(pid) - idle[pid] for pid in pool)
             seen.setdefault(status, time.perf_counter() - started)
+            if postgres and time.perf_counter() - last_sample > 0.5:
+                backend_sample()
+                last_sample = time.perf_counter()
             if time.perf_counter() - started > 3600:
                 raise SystemExit("the import did not finish in an hour")
         elapsed = time.perf_counter() - started
+        postgres_cpu = backend_sample() if postgres else 0.0
         worker_cpu = sum(cpu_seconds(pid) - idle[pid] for pid in pool)
+        peaks = [memory_kib(pid, "VmHWM") for pid in pool]
+        load_after = os.getloadavg()[0]
     finally:
         workers_stop(processes)
     job = ImportJob.objects.get(pk=job_id)
@@ -252,6 +294,13 @@ def labelsite_run(path: Path, *, var_dir: Path, workers: int, tasks: int) -> dic
         "labels": labels,
         "media": media,
         "worker_cpu_s": round(worker_cpu, 1),
+        "worker_cpu_validate_s": round(at_write.get("workers", worker_cpu), 1),
+        "postgres_cpu_s": round(postgres_cpu, 1) if postgres else None,
+        "postgres_cpu_validate_s": round(at_write.get("postgres", postgres_cpu), 1) if postgres else None,
+        "total_cpu_s": round(worker_cpu + postgres_cpu, 1),
+        "upload_cpu_s": round(web_cpu, 1),
+        "worker_peak_rss_mib": round(max(peaks, default=0) / 1024, 1),
+        "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
         "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
     }
@@ -272,9 +321,7 @@ def main() -> None:
         print(f"Label Studio {LABEL_STUDIO_VERSION}: {label_studio}", flush=True)
         if label_studio["task_count"] != ARGUMENTS.tasks:
             raise SystemExit(f"Label Studio imported {label_studio['task_count']} tasks of {ARGUMENTS.tasks}")
-    load_before = os.getloadavg()[0]
     labelsite = labelsite_run(path, var_dir=var_dir, workers=ARGUMENTS.workers, tasks=ARGUMENTS.tasks)
-    labelsite["load_1min_before"] = round(load_before, 2)
     print(f"Labelsite: {labelsite}", flush=True)
     reference = label_studio["seconds"] if label_studio else ARGUMENTS.label_studio_seconds
     result = {

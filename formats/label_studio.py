@@ -58,6 +58,7 @@ import io
 import json
 import math
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
@@ -383,12 +384,27 @@ def _url_like(value: Any) -> bool:
     return "://" in value or value.startswith("/") or lowered.endswith(_IMAGE_EXTENSIONS)
 
 
+#: A URL whose path's last part is its text after the last "/" as it stands (printable ASCII, no
+#: query, fragment, escape or backslash): `urlsplit` and `unquote` would give the same, slower.
+_PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[\x21-\x7e]*", re.ASCII)
+_NOT_PLAIN = re.compile(r"[?#%\\\[\]]")
+
+
 def media_name(url: str) -> str:
     """The media name a task's image URL matches: its last path part, without the upload prefix."""
-    path = urlsplit(url).path
-    last = path.rsplit("/", 1)[-1]
-    # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
-    name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
+    last = url.rsplit("/", 1)[-1]
+    if (
+        last not in ("", ".")
+        and url.count("/") >= 3
+        and _PLAIN_URL.fullmatch(url) is not None
+        and _NOT_PLAIN.search(url) is None
+    ):
+        name = last
+    else:
+        path = urlsplit(url).path
+        last = path.rsplit("/", 1)[-1]
+        # PurePosixPath's name where the last part is one (a path ending in "/" or "/." is rare).
+        name = unquote(last if last not in ("", ".") else PurePosixPath(path).name) or url
     if "/upload/" in url:
         name = _UPLOAD_PREFIX.sub("", name)
     return name
@@ -444,6 +460,23 @@ class _AnswerTree:
             return
         self.nodes[entry.id] = answer
         siblings.append(answer)
+
+
+def _region_shape(
+    entry: IndexedEntry, points: Any, result: Mapping[str, Any], *, source: str, score: Any, version: str
+) -> Shape:
+    """A region's shape in its class; the region's own `score` wins over its annotation's."""
+    region_score = result.get("score")
+    return Shape(
+        key=entry.key,
+        type=entry.type,
+        points=points,
+        source=source,
+        score=float(region_score) if isinstance(region_score, int | float) else score,
+        model_version=version,
+        schema_id=entry.schema_id,
+        entry_id=entry.id,
+    )
 
 
 class _Converter:
@@ -691,17 +724,7 @@ class _Converter:
             points = self.points(kind, value, entry, width, height, path)
             if points is None:
                 continue
-            region_score = result.get("score")
-            shape = Shape(
-                key=entry.key,
-                type=entry.type,
-                points=points,
-                source=source,
-                score=float(region_score) if isinstance(region_score, int | float) else score,
-                model_version=version,
-                schema_id=entry.schema_id,
-                entry_id=entry.id,
-            )
+            shape = _region_shape(entry, points, result, source=source, score=score, version=version)
             if kind == "rectanglelabels" and entry.type == EntryType.RECTANGLE:
                 shape.rotation = rotation_normalise(value.get("rotation") or 0)
             if relative:
@@ -1104,7 +1127,9 @@ def convert(
     task (JSON_MIN, CSV, TSV) as that task, their errors located in the flat file."""
     options = options or {}
     if not (isinstance(data, Mapping) and FLAT_ROWS in data):
-        return _task_convert(data, config, index=index, options=options)
+        return _task_fast(data, config, index=index, options=options) or _task_convert(
+            data, config, index=index, options=options
+        )
     flat = _FlatTask(data[FLAT_ROWS], index, _Converter(config, options), options.get("image_field"))
     converted = _task_convert(flat.task, config, index=index, options=options)
     converted.errors = [replace(e, path=flat.place(e.path)) for e in [*flat.errors, *converted.errors]]
@@ -1115,6 +1140,241 @@ def convert(
     if converted.media_scale is not None:
         converted.media_scale.path = flat.place(converted.media_scale.path)
     return converted
+
+
+# --- the fast path: the common tasks without the general converter's bookkeeping ---------------
+#
+# Most tasks a tool or a script writes are plain: boxes, polygons and keypoints with their image's
+# size, one label each, and global choices or texts. For them `_task_fast` builds the same shapes
+# and answers as `_task_convert` with what is resolved once per job kept (classes by control and
+# label, questions by control, choices by their values) and no error paths made ready; anything
+# else (no size, brushes, nesting by parentID, a region's own answers, several labels, child
+# questions, a value that is wrong in any way) returns None and the task goes through
+# `_task_convert`, which places every error. `tests/formats/test_label_studio_fast.py` holds the
+# two to the same answers on varied files.
+
+_FAST_GEOMETRY = {
+    "rectanglelabels": EntryType.RECTANGLE.value,
+    "polygonlabels": EntryType.POLYGON.value,
+    "keypointlabels": EntryType.POINT.value,
+}
+_POLYGON_TYPES = frozenset({EntryType.POLYGON.value, EntryType.LINE.value, EntryType.SEGMENTATION.value})
+#: Not found, or an error: the general converter says which.
+_NONE: Any = object()
+
+
+class _FastResolver:
+    """What one configuration and label mapping resolve to, remembered across tasks."""
+
+    def __init__(self, config: LabelConfigIndex, options: Mapping[str, Any]) -> None:
+        self.converter = _Converter(config, options)
+        self.classes: dict[tuple[str, str, str], Any] = {}
+        self.questions: dict[str, Any] = {}
+        self.choices: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def entry(self, from_name: str, label: str, kind: str) -> IndexedEntry | None:
+        key = (from_name, label, kind)
+        found = self.classes.get(key)
+        if found is None:
+            errors = len(self.converter.errors)
+            found = self.converter.geometry_entry(from_name, label, GEOMETRY_RESULTS[kind], "")
+            del self.converter.errors[errors:]
+            self.classes[key] = found = _NONE if found is None else found
+        return None if found is _NONE else found
+
+    def question(self, from_name: str) -> IndexedEntry | None:
+        """A global question with no question above it (a child's answer nests: the general path)."""
+        found = self.questions.get(from_name)
+        if found is None:
+            errors = len(self.converter.errors)
+            placed = self.converter.question(from_name, "", None)
+            del self.converter.errors[errors:]
+            found = _NONE if placed is None or placed[1] else placed[0]
+            self.questions[from_name] = found
+        return None if found is _NONE else found
+
+    def choice_value(self, entry: IndexedEntry, given: tuple[str, ...]) -> Any:
+        """The answer's value for these choices, or `_NONE` when they have an error."""
+        key = (entry.id, given)
+        found = self.choices.get(key)
+        if found is None:
+            errors = len(self.converter.errors)
+            answer = self.converter.answer(entry, {"value": {"choices": list(given)}}, "")
+            failed = len(self.converter.errors) > errors or answer is None
+            del self.converter.errors[errors:]
+            self.choices[key] = found = _NONE if failed else (answer.value,)  # type: ignore[union-attr]
+        return found if found is _NONE else found[0]
+
+
+_FAST_RESOLVERS: dict[int, tuple[Any, bytes, _FastResolver]] = {}
+
+
+def _fast_resolver(config: LabelConfigIndex, options: Mapping[str, Any]) -> _FastResolver:
+    """The resolver of this configuration (one per job phase) and label mapping."""
+    mapping = options.get("label_mapping") or {}
+    mapping_key = orjson.dumps(mapping, option=orjson.OPT_SORT_KEYS) if mapping else b""
+    cached = _FAST_RESOLVERS.get(id(config))
+    if cached is not None and cached[0]() is config and cached[1] == mapping_key:
+        return cached[2]
+    if len(_FAST_RESOLVERS) > 16:
+        _FAST_RESOLVERS.clear()
+    resolver = _FastResolver(config, options)
+    _FAST_RESOLVERS[id(config)] = (weakref.ref(config), mapping_key, resolver)
+    return resolver
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float or (type(value) is int)
+
+
+def _fast_points(kind: str, value: Mapping[str, Any], entry: IndexedEntry, width: float, height: float) -> Any:
+    """The points `_Converter.points` makes for a region that has no error, else None (the same
+    arithmetic, so the same floats)."""
+    if kind == "rectanglelabels":
+        if entry.type != EntryType.RECTANGLE:
+            return None
+        x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
+        if not (_is_number(x) and _is_number(y) and _is_number(w) and _is_number(h)):
+            return None
+        x, y, w, h = float(x), float(y), float(w), float(h)  # type: ignore[arg-type]
+        x1, y1 = round(x * width / 100, 3), round(y * height / 100, 3)
+        x2, y2 = round((x + w) * width / 100, 3), round((y + h) * height / 100, 3)
+        return rectangle_points(x1, y1, x2 - x1, y2 - y1)
+    if kind == "polygonlabels":
+        if entry.type not in _POLYGON_TYPES:
+            return None
+        raw = value.get("points")
+        if type(raw) is not list or len(raw) < (2 if entry.type == EntryType.LINE else 3):
+            return None
+        ring = []
+        for point in raw:
+            if type(point) is not list or len(point) != 2 or not (_is_number(point[0]) and _is_number(point[1])):
+                return None
+            ring.append([round(float(point[0]) * width / 100, 3), round(float(point[1]) * height / 100, 3)])
+        return [ring] if entry.type == EntryType.SEGMENTATION else ring
+    if entry.type != EntryType.POINT:
+        return None
+    x, y = value.get("x"), value.get("y")
+    if not (_is_number(x) and _is_number(y)):
+        return None
+    return [[round(float(x) * width / 100, 3), round(float(y) * height / 100, 3)]]  # type: ignore[arg-type]
+
+
+def _results_fast(
+    resolver: _FastResolver, results: list[Any], *, source: str, score: Any, version: str
+) -> tuple[list[Shape], list[Answer]] | None:
+    """`_Converter.results` for results the fast path takes (see above), else None."""
+    shapes: list[Shape] = []
+    answers: list[Answer] = []
+    regions: set[str] = set()
+    questions: list[Mapping[str, Any]] = []
+    for result in results:
+        kind = result["type"]
+        if result.get("parentID") is not None:
+            return None
+        geometry = _FAST_GEOMETRY.get(kind)
+        if geometry is None:
+            if kind == "choices" or kind == "textarea":
+                questions.append(result)
+                continue
+            return None
+        width, height = result.get("original_width"), result.get("original_height")
+        value = result["value"]
+        labels = value.get(kind)
+        if not width or not height or type(labels) is not list or len(labels) != 1:
+            return None
+        entry = resolver.entry(str(result.get("from_name") or ""), str(labels[0]), kind)
+        if entry is None:
+            return None
+        points = _fast_points(kind, value, entry, float(width), float(height))
+        if points is None:
+            return None
+        shape = _region_shape(entry, points, result, source=source, score=score, version=version)
+        if kind == "rectanglelabels":
+            rotation = value.get("rotation") or 0
+            if not _is_number(rotation) or not math.isfinite(rotation):
+                return None
+            shape.rotation = rotation_normalise(rotation)
+        if result.get("id") is not None:
+            regions.add(str(result["id"]))
+        shapes.append(shape)
+    answered: set[str] = set()
+    for result in questions:
+        if result.get("id") is not None and str(result["id"]) in regions:
+            return None  # a region's own answer
+        entry = resolver.question(str(result.get("from_name") or ""))
+        if entry is None or entry.id in answered:
+            return None
+        answered.add(entry.id)
+        value = result["value"]
+        if entry.type == EntryType.FREETEXT:
+            text = value.get("text")
+            if type(text) is str:
+                answer_text = text
+            elif type(text) is list and all(type(t) is str for t in text):
+                answer_text = "\n".join(text)
+            else:
+                return None
+            if entry.max_length is not None and len(answer_text) > entry.max_length:
+                return None
+            answers.append(Answer(key=entry.key, value=answer_text or None, schema_id=entry.schema_id))
+            continue
+        given = value.get("choices")
+        if type(given) is not list or not all(type(c) is str for c in given):
+            return None
+        chosen = resolver.choice_value(entry, tuple(given))
+        if chosen is _NONE:
+            return None
+        answers.append(
+            Answer(key=entry.key, value=list(chosen) if type(chosen) is list else chosen, schema_id=entry.schema_id)
+        )
+    return shapes, answers
+
+
+def _task_fast(data: Any, config: LabelConfigIndex, *, index: int, options: Mapping[str, Any]) -> Converted | None:
+    """`_task_convert` of a task the fast path takes, else None."""
+    if type(data) is not dict or type(data.get("data")) is not dict:
+        return None
+    key = "annotations" if "annotations" in data else "completions"
+    annotations = data.get(key) or []
+    chosen, problems = _chosen_annotation(
+        annotations, options.get("annotation", "ground_truth_first"), lambda *parts: pointer(index, key, *parts)
+    )
+    if problems:
+        return None
+    resolver = _fast_resolver(config, options)
+    shapes: list[Shape] = []
+    answers: list[Answer] = []
+    if chosen is not None:
+        made = _results_fast(resolver, annotations[chosen]["result"], source="import", score=None, version="")
+        if made is None:
+            return None
+        shapes, answers = made
+    for prediction in data.get("predictions") or []:
+        if type(prediction) is not dict:  # an id: the export did not expand predictions
+            continue
+        score = prediction.get("score")
+        made = _results_fast(
+            resolver,
+            prediction["result"],
+            source="prediction",
+            score=float(score) if isinstance(score, int | float) else None,
+            version=str(prediction.get("model_version") or ""),
+        )
+        if made is None:
+            return None
+        shapes.extend(made[0])
+        given = {answer.key for answer in answers}
+        answers.extend(answer for answer in made[1] if answer.key not in given)
+    row, _ = media_row(data, index, options)
+    if row is None:
+        return None
+    reference = MediaRef(name=row.name, url=row.url)
+    row.width, row.height = _original_size(data)
+    annotation = MediaAnnotation(
+        media=reference, answers=answers, shapes=shapes, keep_data=not options.get("replace", False)
+    )
+    return Converted(annotation=annotation, reference=reference, new_media=row)
 
 
 def _task_convert(data: Any, config: LabelConfigIndex, *, index: int, options: Mapping[str, Any]) -> Converted:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 
@@ -22,7 +22,7 @@ from labelsite.bulk_insert import rows_insert
 from labelsite.errors import ErrorDetail
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import Dataset, Media, MediaSource, Project
-from projects.services import media_bulk_insert_new
+from projects.services import media_bulk_insert_new, media_inserted_announce
 
 _MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "bmp": "image/bmp"}
 
@@ -216,17 +216,6 @@ def _media_insert(dataset: Dataset, planned: dict[str, Media]) -> tuple[dict[str
 # --- media planned while validating (a staged chunk) ------------------------------------------------
 
 
-@dataclass(slots=True)
-class PlannedMedia:
-    """A media an item creates, with the ids its chunk's validation gave it and its staged labels use."""
-
-    row: MediaRow
-    media_id: uuid.UUID
-    task_id: uuid.UUID
-    #: The item's index in the file.
-    index: int = -1
-
-
 class PlannedMediaTaken(Exception):
     """A planned media's URL or global key is held by a media made outside the job since it was
     validated (or its task has another id): the staged labels would name a task that is not it."""
@@ -243,51 +232,187 @@ def _row_key(row: MediaRow) -> str:
     return f"key\x1f{row.global_key.lower()}" if row.global_key else row.url
 
 
-def media_rows_create_planned(*, project: Project, dataset: Dataset, planned: Sequence[PlannedMedia]) -> Counter[str]:
-    """Create the media of a staged batch with their planned ids, and their tasks in `project`;
-    answers how many were created and found (a URL an earlier chunk of the job made). Raises
-    `PlannedMediaTaken` when one is not the planned media (the caller rolls back and reads the
-    chunk again, which finds it as it is now)."""
-    first: dict[str, PlannedMedia] = {}
-    for item in planned:
-        first.setdefault(item.row.global_key.lower() if item.row.global_key else item.row.url, item)
+#: A staged media (`imports.pipeline` writes one per item that creates a media, as JSON): the
+#: planned media and task ids (hex), the item's index, then the `MediaRow`'s fields.
+PLANNED_FIELDS = ("media_id", "task_id", "index", "location", "url", "name", "global_key", "external_id",
+                  "metadata", "attachments", "width", "height", "key_location")  # fmt: skip
+_ID, _TASK, _INDEX, _LOCATION, _URL, _NAME, _KEY, _EXTERNAL, _METADATA, _ATTACHMENTS, _WIDTH, _HEIGHT, _ = range(
+    len(PLANNED_FIELDS)
+)
+
+
+def planned_record(media_id: uuid.UUID, task_id: uuid.UUID, index: int, row: MediaRow) -> list[Any]:
+    """The staged form of a media planned for item `index` (`PLANNED_FIELDS`)."""
+    return [media_id.hex, task_id.hex, index, row.location, row.url, row.name, row.global_key, row.external_id,
+            row.metadata, row.attachments, row.width, row.height, row.key_location]  # fmt: skip
+
+
+def planned_index(record: list[Any]) -> int:
+    """The index in the file of the item a staged media record was planned for."""
+    return int(record[_INDEX])
+
+
+def _record_key(record: list[Any]) -> str:
+    """What makes a planned media one, as `_media_holding` answers: its lower-case global key, else its URL."""
+    return record[_KEY].lower() if record[_KEY] else record[_URL]
+
+
+def media_rows_create_planned(
+    *,
+    project: Project,
+    dataset: Dataset,
+    records: Sequence[list[Any]],
+    answers: Mapping[uuid.UUID, str],
+    statistics: bool = True,
+) -> tuple[Counter[str], set[uuid.UUID]]:
+    """Create the media of a staged batch (`records`, see `PLANNED_FIELDS`) with their planned ids,
+    and their tasks in `project` with theirs and the batch's answers (`answers`: the JSON text of
+    each task's tree, `labeling.services.tasks_answers_new`); answers how many media were created
+    and found (a URL an earlier chunk of the job made), and the tasks made now, which need no
+    update of their answers. Raises `PlannedMediaTaken` when one is not the planned media
+    or its task not the planned task (the caller rolls back and reads the chunk again, which finds
+    it as it is now). PostgreSQL only: chunks are staged there.
+
+    Straight from the staged records to one INSERT per table, with no model object per row: the
+    media (names made free first; a name another writer took meanwhile is renumbered and tried
+    again), then the tasks of this project, which the media's other connected projects get from the
+    usual signal (`media_created`, this project left out: its tasks are the planned ones).
+
+    `statistics`: ask for fresh planner statistics of the media and task tables (after the
+    commit, by `table_statistics_refresh_after_write`'s rule). A job asks after its first batch
+    only and once more when it ends: asked after every batch, the rule analyzed both tables after
+    each of the first ten batches of 5,000 (2 of the 10 s of PostgreSQL's CPU of 100,000 tasks),
+    and the statements here plan alike whatever the statistics say (index lookups, inserts)."""
+    first: dict[str, list[Any]] = {}
+    for record in records:
+        first.setdefault(_record_key(record), record)
+    wanted = list(first.values())
     with transaction.atomic():
-        # The tasks first, with their planned ids: the receiver that gives the new media their
-        # tasks in every connected project then leaves these. Their foreign key to the media is
-        # checked once the media are in (a batch's transaction checks keys per statement).
-        pairs = [(item.task_id, item.media_id) for item in first.values()]
-        if connection.vendor == "postgresql":
+        inserted = _planned_media_insert(dataset, wanted)
+        if len(inserted) < len(wanted):
+            # Made by an earlier chunk of the job (the same planned id), else by someone else.
+            others = [r for r in wanted if r[_ID] not in inserted]
+            holding = _planned_holding(dataset, others)
+            if any(holding.get(_record_key(r)) != r[_ID] for r in others):
+                raise PlannedMediaTaken
+        made = _planned_tasks_insert(project, wanted, answers)
+        if len(made) < len(wanted):
+            others = [r for r in wanted if r[_TASK] not in made]
             with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            rows_insert(
-                Task,
-                arrays={"id": ("uuid", [t for t, _ in pairs]), "media_id": ("uuid", [m for _, m in pairs])},
-                constants={"project_id": project.pk},
-            )
-        else:
-            Task.objects.bulk_create(
-                [Task(id=t, project_id=project.pk, media_id=m) for t, m in pairs], ignore_conflicts=True
-            )
-        holding, inserted = _media_insert(dataset, {key: _planned_media(dataset, item) for key, item in first.items()})
-        if any(holding.get(key) != item.media_id for key, item in first.items()):
-            raise PlannedMediaTaken
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the keys deferred above are checked now
-        tasks = dict(
-            Task.objects.filter(project=project, media_id__in=[item.media_id for item in first.values()]).values_list(
-                "media_id", "id"
-            )
+                cursor.execute(
+                    f"SELECT media_id, id FROM {Task._meta.db_table} WHERE project_id = %s "  # noqa: S608 - our names
+                    "AND media_id IN (SELECT e::uuid FROM json_array_elements_text(%s::json) AS a(e))",
+                    [project.pk, orjson.dumps([r[_ID] for r in others]).decode()],
+                )
+                tasks = {media_id.hex: task_id.hex for media_id, task_id in cursor.fetchall()}
+            if any(tasks.get(r[_ID]) != r[_TASK] for r in others):
+                raise PlannedMediaTaken
+        if inserted:
+            media_inserted_announce(
+                dataset=dataset, media_ids=[uuid.UUID(r[_ID]) for r in wanted if r[_ID] in inserted],
+                tasks_made_in=(project.pk,), statistics=statistics,
+            )  # fmt: skip
+        if made and statistics:
+            table_statistics_refresh_after_write(table=Task._meta.db_table, rows=len(made))
+    counts = Counter(media_created=len(inserted), media_reused=len(records) - len(inserted))
+    return counts, {uuid.UUID(task_id) for task_id in made}
+
+
+def _planned_media_insert(dataset: Dataset, records: list[list[Any]]) -> set[str]:
+    """Insert the planned media that no live media holds yet (URL, global key, name) in URL order,
+    so that writers at once take the index entries in the same order; answers the ids (hex) of
+    those inserted. A media refused for its name alone (taken meanwhile) is renamed and tried again."""
+    pending = sorted(records, key=lambda r: (r[_URL], r[_KEY] or ""))
+    names = {r[_ID]: _planned_name(r) for r in pending}
+    inserted: set[str] = set()
+    for _ in range(NAME_RETRIES):
+        if not pending:
+            break
+        _planned_names_free(dataset, pending, names)
+        rows = rows_insert(
+            Media,
+            arrays={
+                "id": ("uuid", [r[_ID] for r in pending]),
+                "name": ("varchar", [names[r[_ID]] for r in pending]),
+                "url": ("varchar", [r[_URL] for r in pending]),
+                "mime_type": ("varchar", [_mime_type(r[_URL]) for r in pending]),
+                "global_key": ("varchar", [r[_KEY] or None for r in pending]),
+                "external_id": ("varchar", [(r[_EXTERNAL] or "")[:255] for r in pending]),
+                "metadata": ("jsonb", [orjson.dumps(r[_METADATA] or {}).decode() for r in pending]),
+                "attachments": ("jsonb", [orjson.dumps(r[_ATTACHMENTS] or []).decode() for r in pending]),
+                "width": ("integer", [r[_WIDTH] for r in pending]),
+                "height": ("integer", [r[_HEIGHT] for r in pending]),
+            },
+            constants={
+                "organization_id": dataset.organization_id,
+                "dataset_id": dataset.pk,
+                "source": MediaSource.URL,
+            },
         )
-        if any(tasks.get(item.media_id) != item.task_id for item in first.values()):
-            raise PlannedMediaTaken
-    return Counter(media_created=len(inserted), media_reused=len(planned) - len(inserted))
+        inserted |= {row[0].hex for row in rows}
+        refused = [r for r in pending if r[_ID] not in inserted]
+        if not refused:
+            break
+        holding = _planned_holding(dataset, refused)
+        pending = [r for r in refused if _record_key(r) not in holding]
+        for record in pending:  # its name went to a media made at the same time: look again
+            names[record[_ID]] = _name_renumbered(names[record[_ID]])
+    return inserted
 
 
-def _planned_media(dataset: Dataset, item: PlannedMedia) -> Media:
-    media = _media_new(dataset, item.row)
-    media.id = item.media_id
-    return media
+def _planned_name(record: list[Any]) -> str:
+    return MediaRow(location="", url=record[_URL], name=record[_NAME] or "").media_name()
+
+
+def _mime_type(url: str) -> str:
+    return _MIME_TYPES.get(url.rsplit(".", 1)[-1].lower(), "") if "." in url else ""
+
+
+def _planned_names_free(dataset: Dataset, records: list[list[Any]], names: dict[str, str]) -> None:
+    """Give each planned media whose name is taken in the dataset (or by an earlier one) a numbered
+    suffix, as `projects.services` does for the media it inserts."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT name FROM {Media._meta.db_table} WHERE dataset_id = %s AND deleted_at IS NULL "  # noqa: S608
+            "AND name IN (SELECT e FROM json_array_elements_text(%s::json) AS a(e))",
+            [dataset.pk, orjson.dumps([names[r[_ID]] for r in records]).decode()],
+        )
+        taken = {name for (name,) in cursor.fetchall()}
+    for record in records:
+        name = names[record[_ID]]
+        if name in taken:
+            stem, dot, extension = name.rpartition(".")
+            base, suffix = (stem, f".{extension}") if dot else (name, "")
+            counter = 2
+            while f"{base} ({counter}){suffix}" in taken:
+                counter += 1
+            name = names[record[_ID]] = f"{base} ({counter}){suffix}"
+        taken.add(name)
+
+
+def _planned_holding(dataset: Dataset, records: list[list[Any]]) -> dict[str, str]:
+    """The live media (ids in hex) holding the URLs or global keys of planned media, by `_record_key`."""
+    holding = _media_holding(
+        dataset,
+        [Media(url=r[_URL], global_key=r[_KEY] or None, source=MediaSource.URL) for r in records],
+    )
+    return {key: media_id.hex for key, media_id in holding.items()}
+
+
+def _planned_tasks_insert(project: Project, records: list[list[Any]], answers: Mapping[uuid.UUID, str]) -> set[str]:
+    """The planned tasks of `project` (one per planned media) as the batch's write leaves a task:
+    its answers, imported, version 1; answers the ids (hex) inserted now."""
+    ids = [uuid.UUID(r[_TASK]) for r in records]
+    rows = rows_insert(
+        Task,
+        arrays={
+            "id": ("uuid", ids),
+            "media_id": ("uuid", [r[_ID] for r in records]),
+            "answers": ("jsonb", [answers.get(task_id, "{}") for task_id in ids]),
+        },
+        constants={"project_id": project.pk, "has_import": True, "version": 1},
+    )
+    return {row[0].hex for row in rows}
 
 
 def _planned_key(media: Media) -> str:

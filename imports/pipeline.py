@@ -55,13 +55,14 @@ from formats.reading import (
 )
 from imports.media_create import (
     GlobalKeyChecker,
-    PlannedMedia,
     PlannedMediaTaken,
     media_planned_ids,
     media_rows_create,
     media_rows_create_planned,
     media_rows_dataset,
     media_rows_dataset_errors,
+    planned_index,
+    planned_record,
 )
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
@@ -74,6 +75,7 @@ from labeling.services import (
     labels_batch_stage,
     labels_write_batch,
     labels_write_staged,
+    tasks_answers_new,
 )
 from labelsite.errors import ErrorDetail
 from projects.label_config import LabelConfigIndex, label_config_entries_missing, label_config_hold
@@ -911,25 +913,12 @@ _RECORD_HEAD = struct.Struct("<iiiIII")
 
 
 def _media_record(item: CheckedItem) -> list[Any]:
-    """A new media of a staged batch: its planned ids, the item's index and the row, as JSON."""
-    row = item.new_media
-    assert row is not None
+    """A new media of a staged batch: its planned ids, the item's index and the row, as JSON
+    (`imports.media_create.PLANNED_FIELDS`)."""
+    assert item.new_media is not None
     assert item.planned_media_id is not None
     assert item.task_id is not None
-    return [item.planned_media_id.hex, item.task_id.hex, item.index, row.location, row.url, row.name,
-            row.global_key, row.external_id, row.metadata, row.attachments, row.width, row.height,
-            row.key_location]  # fmt: skip
-
-
-def _media_planned(record: list[Any]) -> PlannedMedia:
-    media_id, task_id, _, location, url, name, global_key, external_id, metadata, attachments, width, height, key = (
-        record
-    )
-    row = MediaRow(
-        location=location, url=url, name=name, global_key=global_key, external_id=external_id,
-        metadata=metadata, attachments=attachments, width=width, height=height, key_location=key,
-    )  # fmt: skip
-    return PlannedMedia(row=row, media_id=UUID(media_id), task_id=UUID(task_id), index=record[2])
+    return planned_record(item.planned_media_id, item.task_id, item.index, item.new_media)
 
 
 def staged_dir(job_id: UUID) -> str:
@@ -1030,8 +1019,8 @@ class StagedRecord:
     items: int
     skipped: int
     batch: StagedLabelBatch | None  # None when skipped over (written before)
-    #: The media the batch creates (their planned ids), before its labels.
-    media: list[PlannedMedia] = field(default_factory=list)
+    #: The media the batch creates (their planned ids, `imports.media_create.PLANNED_FIELDS`), before its labels.
+    media: list[list[Any]] = field(default_factory=list)
 
 
 def staged_records(file: Any, *, after: int = -1) -> Iterator[StagedRecord]:
@@ -1044,7 +1033,7 @@ def staged_records(file: Any, *, after: int = -1) -> Iterator[StagedRecord]:
             continue
         header = file.read(header_length)
         data = file.read(data_length)
-        media = [_media_planned(record) for record in orjson.loads(file.read(media_length))] if media_length else []
+        media = orjson.loads(file.read(media_length)) if media_length else []
         yield StagedRecord(number, items, skipped, StagedLabelBatch.from_parts(header, data), media)
 
 
@@ -1190,16 +1179,21 @@ def _chunk_write_staged(
                 staged: StagedLabelBatch = staged, key: int = key, record: StagedRecord = record,
                 media_counts: Counter[str] = media_counts,
             ) -> tuple[LabelBatchWritten, int, int]:  # fmt: skip
-                if any(planned.index in invalid for planned in record.media):
+                if any(planned_index(planned) in invalid for planned in record.media):
                     raise PlannedMediaTaken
+                fresh: set[UUID] = set()
                 if record.media and creation is not None:
-                    media_counts.update(
-                        media_rows_create_planned(
-                            project=creation.project, dataset=creation.dataset(), planned=record.media
-                        )
+                    counts, fresh = media_rows_create_planned(
+                        project=creation.project,
+                        dataset=creation.dataset(),
+                        records=record.media,
+                        answers=tasks_answers_new(staged.tasks),
+                        # The job's first batch asks for fresh statistics; its end asks again.
+                        statistics=chunk.number == 0 and record.number == 0,
                     )
+                    media_counts.update(counts)
                 return (
-                    labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key),
+                    labels_write_staged(batch=staged, import_job_id=job.pk, import_batch=key, fresh=fresh),
                     record.items,
                     record.skipped,
                 )

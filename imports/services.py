@@ -898,6 +898,9 @@ def _write_succeeded(job_id: UUID) -> ImportJob:
     # need not wait for (the first batch's ANALYZE already gave the planner the table's scale).
     transaction.on_commit(label_statistics_refresh)
     job = ImportJob.objects.get(pk=job_id)
+    if job.summary.get("media_created"):
+        # The media a chunked import created were analyzed after its first batch only (imports.media_create).
+        transaction.on_commit(lambda: table_statistics_refresh_if_stale(tables=[Media._meta.db_table]))
     message = f"{counted(job.labels_written, 'label')} written for {counted(job.items_written, 'item')}"
     if "media_created" in job.summary:
         message += f"; {job.summary['media_created']} media created, {job.summary.get('media_reused', 0)} found by URL"

@@ -13,8 +13,11 @@ from projects.signals import dataset_connected, media_created
 
 
 @receiver(media_created, dispatch_uid="labeling.tasks_for_new_media")
-def _tasks_for_new_media(sender: Any, *, dataset: Dataset, media_ids: list[UUID], **kwargs: Any) -> None:
-    task_create_for_media(dataset=dataset, media_ids=media_ids)
+def _tasks_for_new_media(
+    sender: Any, *, dataset: Dataset, media_ids: list[UUID], tasks_made_in: tuple[Any, ...] = (), **kwargs: Any
+) -> None:
+    # `tasks_made_in`: projects whose tasks the sender made already (an import's planned tasks).
+    task_create_for_media(dataset=dataset, media_ids=media_ids, except_projects=tasks_made_in)
 
 
 @receiver(dataset_connected, dispatch_uid="labeling.tasks_for_connected_dataset")

@@ -6,7 +6,7 @@ import contextlib
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
@@ -42,9 +42,12 @@ from projects.selectors import user_role
 TASK_BATCH = 2000
 
 
-def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID]) -> int:
-    """One task per new media in every project the dataset is connected to, in bulk."""
-    project_ids = list(dataset.projects.values_list("id", flat=True))
+def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID], except_projects: Collection[Any] = ()) -> int:
+    """One task per new media in every project the dataset is connected to (but `except_projects`,
+    whose tasks the caller made), in bulk."""
+    project_ids = list(dataset.projects.exclude(pk__in=list(except_projects)).values_list("id", flat=True))
+    if not project_ids:
+        return 0
     if connection.vendor == "postgresql":
         # One statement per project: only the ids vary (`labelsite.bulk_insert`).
         with transaction.atomic():
@@ -735,16 +738,21 @@ def labels_batch_stage(
     return StagedLabelBatch(copy_data=_copy_encode(rows), labels=len(rows), tasks=plan)
 
 
-def labels_write_staged(*, batch: StagedLabelBatch, import_job_id: UUID, import_batch: int) -> LabelBatchWritten:
+def labels_write_staged(
+    *, batch: StagedLabelBatch, import_job_id: UUID, import_batch: int, fresh: Collection[UUID] = ()
+) -> LabelBatchWritten:
     """Write a staged batch, once: the same transaction as `labels_write_batch`, without Python work per row.
 
     The tasks are updated first: a task deleted since the batch was staged is then known
     before the COPY, and its rows are left out (through a temporary table, the rare path),
-    as a fresh read of the file would leave out an item whose media is gone."""
+    as a fresh read of the file would leave out an item whose media is gone. `fresh`: tasks the
+    caller made in this transaction with the answers of `tasks_answers_new` (an import's new
+    media): they have no labels to wipe and no answers to update."""
     with transaction.atomic():
         _labels_delete(import_job_id=import_job_id, import_batch=import_batch)
-        _labels_wipe(batch.tasks)
-        updated = _tasks_update_answers(_answers_final(batch.tasks))
+        plan = {task_id: planned for task_id, planned in batch.tasks.items() if task_id not in fresh}
+        _labels_wipe(plan)
+        updated = _tasks_update_answers(_answers_final(plan)) + (len(batch.tasks) - len(plan))
         if updated == len(batch.tasks):
             _labels_copy(batch.copy_data)
             return LabelBatchWritten(labels=batch.labels, tasks=updated)
@@ -816,6 +824,24 @@ def _labels_wipe(plan: TaskAnswersPlan) -> None:
     wiped = [task_id for task_id, (replace, _) in plan.items() if replace]
     for start in range(0, len(wiped), _DELETE_CHUNK):
         _labels_delete(task_id__in=wiped[start : start + _DELETE_CHUNK])
+
+
+def tasks_answers_new(plan: TaskAnswersPlan) -> dict[UUID, str]:
+    """The answer tree (JSON text) each task of a staged plan ends with when it has none stored:
+    what a task made with the batch starts with (`labels_write_staged`'s `fresh`), as the write
+    would have stored it, its has_import set and its version 1."""
+    final: dict[UUID, str] = {}
+    for task_id, (_, trees) in plan.items():
+        if len(trees) == 1:
+            tree = trees[0]
+            final[task_id] = tree if isinstance(tree, str) else orjson.dumps(tree).decode()
+            continue
+        current: dict[str, Any] = {}
+        for tree in trees:
+            decoded: dict[str, Any] = orjson.loads(tree) if isinstance(tree, str) else tree
+            current = answers_merge(current, decoded) if current else decoded
+        final[task_id] = orjson.dumps(current).decode()
+    return final
 
 
 def _answers_final(plan: TaskAnswersPlan) -> dict[UUID, dict[str, Any] | str]:

@@ -4,9 +4,11 @@ ON CONFLICT DO NOTHING RETURNING ...`, its parameters bound on the server.
 Django's `bulk_create` prepares every value of every row through its field (0.2 ms per media row of
 13 columns, measured: most of the time an import spent creating its media and their tasks) and quotes
 each array element in Python; with `ignore_conflicts` it cannot say which rows went in. Here only
-the columns that vary from row to row travel, each as one array bound in binary; every other column
-takes its field's default, prepared once by the field itself; the statement answers the rows it
-inserted. Callers use `bulk_create` on SQLite.
+the columns that vary from row to row travel, each as one JSON array (orjson writes it in C; psycopg's
+array dumper, a Python call per element, cost 12 ms per 5,000 rows of 3 columns, a quarter of the
+write phase's Python work when an import creates its media) that PostgreSQL unpacks; every other
+column takes its field's default, prepared once by the field itself; the statement answers the rows
+it inserted. Callers use `bulk_create` on SQLite.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection, models
 from django.utils import timezone
 
@@ -60,7 +63,11 @@ def rows_insert(
         # Typed: a parameter in a SELECT list is text to PostgreSQL, which no other column takes.
         selected.append(f"%s::{field.cast_db_type(connection)}")
         params.append(field.get_db_prep_save(value, connection))
-    unnest = ", ".join(f"%s::{kind}[]" for kind, _ in _text_json(arrays).values())
+    # Each array as JSON text, unpacked in its order (`WITH ORDINALITY`) and cast to its column's type.
+    unnest = ", ".join(
+        f"ARRAY(SELECT e FROM json_array_elements_text(%s::json) WITH ORDINALITY AS a(e, n) ORDER BY n)::{kind}[]"  # noqa: S608
+        for kind, _ in _text_json(arrays).values()
+    )
     aliases = ", ".join(connection.ops.quote_name(name) for name in arrays)
     table = connection.ops.quote_name(model._meta.db_table)
     by_attname = {field.attname: str(field.column) for field in fields}
@@ -69,11 +76,16 @@ def rows_insert(
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)} "  # noqa: S608 - names are the model's
         f"FROM unnest({unnest}) AS u({aliases}) ON CONFLICT DO NOTHING RETURNING {back}"
     )
-    params.extend(list(values) for _, values in _text_json(arrays).values())
+    params.extend(_json_array(values) for _, values in _text_json(arrays).values())
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
+
+
+def _json_array(values: Sequence[Any]) -> str:
+    """A column's values as one JSON array (UUIDs and datetimes as their text, which their casts read)."""
+    return orjson.dumps(list(values), default=str).decode()
 
 
 def _text_json(arrays: Mapping[str, tuple[str, Sequence[Any]]]) -> dict[str, tuple[str, Sequence[Any]]]:

@@ -6,7 +6,7 @@ import hashlib
 import io
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any, Literal
@@ -697,14 +697,30 @@ def _media_rows_insert(dataset: Dataset, media: list[Media]) -> list[tuple[Any, 
     )
 
 
-def _media_inserted(*, dataset: Dataset, media_ids: list[Any], probe: bool) -> None:
+def _media_inserted(
+    *, dataset: Dataset, media_ids: list[Any], probe: bool, tasks_made_in: Collection[Any] = (), statistics: bool = True
+) -> None:
     if not media_ids:
         return
     # The next import looks these media up at once: the planner must know they exist.
-    table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media_ids))
-    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=media_ids)
+    if statistics:
+        table_statistics_refresh_after_write(table=Media._meta.db_table, rows=len(media_ids))
+    signals.media_created.send(sender=Dataset, dataset=dataset, media_ids=media_ids, tasks_made_in=tuple(tasks_made_in))
     if probe:
         media_probe_queue_on_commit(organization_id=dataset.organization_id)
+
+
+def media_inserted_announce(
+    *, dataset: Dataset, media_ids: list[Any], tasks_made_in: Collection[Any] = (), statistics: bool = True
+) -> None:
+    """What follows the insert of new media by a writer of its own (an import's planned media, in
+    the writer's transaction): fresh planner statistics (unless `statistics` is False: the writer
+    asks for them itself), and their tasks in every project the dataset is connected to but those
+    of `tasks_made_in` (whose tasks the writer made, with ids it planned). Not probed: the import
+    queues the probe when it ends."""
+    _media_inserted(
+        dataset=dataset, media_ids=media_ids, probe=False, tasks_made_in=tasks_made_in, statistics=statistics
+    )
 
 
 def _media_names_free(*, dataset: Dataset, media: list[Media]) -> None:

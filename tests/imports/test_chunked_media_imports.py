@@ -89,6 +89,39 @@ def test_label_studio_json_is_validated_and_written_in_chunks_that_create_their_
     assert not (media_storage / pipeline.staged_dir(job.pk)).exists()
 
 
+def test_tasks_made_with_their_media_end_as_written_tasks_do(
+    ls_project, media_storage, chunks_of_three, settings, django_capture_on_commit_callbacks
+):
+    # Items 0-4 create their media (on PostgreSQL their tasks are made with their answers); item 5's
+    # media exists, so its task is updated by the batch: both end alike. Item 2 names item 1's image.
+    existing = url_media(ls_project, name="005.jpg", url=url(5))
+    tasks = [ls_task(n) for n in range(6)]
+    tasks[2] = ls_task(2, image=url(1))
+    for n, task in enumerate(tasks):
+        task["annotations"][0]["result"].append(
+            {"id": f"c{n}", "from_name": "weather", "to_name": "image", "type": "choices",
+             "value": {"choices": ["Sunny" if n % 2 else "Rainy day"]}}
+        )  # fmt: skip
+
+    job = run(ls_project, json.dumps(tasks).encode(), settings, django_capture_on_commit_callbacks,
+              name="t.json", format="label_studio")  # fmt: skip
+
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    rows = {
+        media_url: (answers, has_import, version)
+        for media_url, answers, has_import, version in Task.objects.filter(project=ls_project).values_list(
+            "media__url", "answers", "has_import", "version"
+        )
+    }
+    sunny, rainy = {"weather": {"value": "sunny"}}, {"weather": {"value": "rainy day"}}
+    # The task of url(1) has the answers of items 1 and 2 merged in file order (the later wins).
+    assert rows == {
+        url(0): (rainy, True, 1), url(1): (rainy, True, 1), url(3): (sunny, True, 1), url(4): (rainy, True, 1),
+        url(5): (sunny, True, 1),
+    }  # fmt: skip
+    assert Task.objects.get(media=existing).version == 1
+
+
 def test_chunks_naming_the_same_new_url_share_one_media_and_write_in_file_order(
     ls_project, media_storage, chunks_of_three, settings, django_capture_on_commit_callbacks
 ):
