@@ -1,6 +1,7 @@
 """Small imports, upload to done: 300 Label Studio tasks that create their media, median of 10.
 
     .venv/bin/python bench/small_import_bench.py                 # the embedded default
+    .venv/bin/python bench/small_import_bench.py --stack postgres   # PostgreSQL + Redis
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... .venv/bin/python bench/small_import_bench.py
 
 The configuration a fresh machine runs unless DATABASE_URL / CELERY_BROKER_URL say otherwise:
@@ -33,6 +34,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from bench_stack import stack_argument, stack_choose, stack_environ  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:
@@ -40,12 +44,19 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=300, help="Label Studio tasks per import")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--var-dir", default="/tmp/labelsite-small-bench", help="emptied first (SQLite, broker)")
+    stack_argument(parser, default=stack_choose(sys.argv[1:], default="sqlite"))
     return parser.parse_args()
 
 
 ARGUMENTS = _arguments() if __name__ == "__main__" else None
 if ARGUMENTS is not None:
     os.environ["LABELSITE_VAR_DIR"] = ARGUMENTS.var_dir
+    stack_environ(
+        ARGUMENTS.stack,
+        database_url="postgres://postgres@127.0.0.1:5432/labelsite_bench",
+        broker_url="redis://127.0.0.1:6379/5",
+        var_dir=Path(ARGUMENTS.var_dir),
+    )
 os.environ.setdefault("SECRET_KEY", "labelsite-bench-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost")
