@@ -73,9 +73,10 @@ SPLIT_FORMATS = [
 def test_export_in_several_processes_equals_the_export_in_one(export_project, labelled_tasks, fmt, processes):
     reader = ExportReader(project=export_project, filters=ExportFilters())
     assert export_format_get(name=fmt).parts is not None
-    assert export_processes(
-        reader=reader, fmt=export_format_get(name=fmt), processes=processes, min_tasks_per_process=1
-    ) == processes
+    assert (
+        export_processes(reader=reader, fmt=export_format_get(name=fmt), processes=processes, min_tasks_per_process=1)
+        == processes
+    )
 
     one = written(export_project, fmt, processes=1)
     several = written(export_project, fmt, processes=processes)
