@@ -13,12 +13,15 @@ the worker processes (their forked writers included), of PostgreSQL's backends, 
 RSS of any worker process or forked writer. Both modes set up the project (step 1); without
 `--api`, step 2 runs each export in a process of its own:
 
+`--stack sqlite` runs it all on the embedded default (SQLite + the filesystem broker, under
+`<var>/sqlite`, see bench_stack.py); `--stack postgres` (the default) on PostgreSQL + Redis.
+
 1. in its own database (`labelsite_exportbench` unless DATABASE_URL says otherwise), creates
    once an organisation, a project (rectangle `car` with a select `car_type`, polygon `road`
    with a nested point `marker`, point `poi`, line `lane`, global select `weather`), a
    dataset and N media with completed tasks, and 10 labels per task (4 cars, 2 roads with
-   one marker nested in the first, 2 pois, 1 lane): rows by COPY, since setting up is not
-   what is measured. A project of the size asked for is reused;
+   one marker nested in the first, 2 pois, 1 lane): rows by COPY (SQLite: prepared INSERTs),
+   since setting up is not what is measured. A project of the size asked for is reused;
 2. for each format, in a fresh process, runs the export as a job does (`export_write`: the
    reader and the format's writer into a temporary file; a format that can be split is
    written by `--processes` forked processes, default the machine's cores, and joined), and
@@ -50,6 +53,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from bench_stack import stack_argument, stack_choose, stack_environ  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labelsite_exportbench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/6"
@@ -58,9 +64,14 @@ LABELS_PER_TASK = 10
 SEED = 20261123
 PROJECT_NAME = "Export benchmark"
 
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
 os.environ.setdefault("LABELSITE_VAR_DIR", "/tmp/labelsite-exportbench")
+STACK = stack_choose(sys.argv[1:], default="postgres")
+stack_environ(
+    STACK,
+    database_url=DEFAULT_DATABASE_URL,
+    broker_url=DEFAULT_BROKER_URL,
+    var_dir=Path(os.environ["LABELSITE_VAR_DIR"]) / "sqlite",
+)
 os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost")  # the API mode's requests
@@ -113,6 +124,11 @@ def _setup() -> None:
     import django
 
     django.setup()
+    if STACK == "sqlite":  # kombu's filesystem transport cannot create its folders (dev.py makes them)
+        from django.conf import settings
+
+        for name in ("queue", "control", "processed"):
+            (Path(settings.VAR_DIR) / "broker" / name).mkdir(parents=True, exist_ok=True)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -126,9 +142,35 @@ def _rss_kib(field: str) -> int:
 
 
 def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: Any) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    """COPY on PostgreSQL; on SQLite prepared INSERTs of 10,000 rows a statement run, UUIDs as
+    the hex text and datetimes as the text that Django's fields store there."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    adapted: dict[Any, Any] = {}
+
+    def adapt(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return value.hex
+        if isinstance(value, datetime):
+            if value not in adapted:
+                adapted[value] = connection.ops.adapt_datetimefield_value(value)
+            return adapted[value]
+        return value
+
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"  # noqa: S608
+    batch: list[list[Any]] = []
+    for row in rows:
+        batch.append([adapt(value) for value in row])
+        if len(batch) == 10_000:
+            cursor.executemany(sql, batch)
+            batch = []
+    if batch:
+        cursor.executemany(sql, batch)
 
 
 def project_ensure(tasks: int) -> Any:
@@ -238,7 +280,10 @@ def project_ensure(tasks: int) -> Any:
                 for t, m in zip(task_ids, media_ids, strict=True)
             ),
         )
-        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'))")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'))")
+        else:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Label._meta.db_table}")  # noqa: S608
         next_id = cursor.fetchone()[0] + 1
 
         def labels() -> Any:
@@ -287,9 +332,12 @@ def project_ensure(tasks: int) -> Any:
             rows,
         )
         last = next_id + tasks * LABELS_PER_TASK
-        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'), %s)", [last])
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{Label._meta.db_table}', 'id'), %s)", [last])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+        if connection.vendor == "sqlite":  # the set-up's one transaction left a log as large as the tables
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     print(
         f"set up {tasks} tasks, {tasks * LABELS_PER_TASK} labels in {time.perf_counter() - started:.1f} s", flush=True
     )
@@ -349,15 +397,17 @@ def run_one(fmt: str, processes: int | None) -> dict[str, Any]:
     used = export_processes(reader=reader, fmt=export_format_get(name=fmt), processes=processes)
     from django.db import connection, connections
 
-    database = connection.settings_dict["NAME"]
+    database = str(connection.settings_dict["NAME"])
     connections.close_all()  # the watcher counts every backend of the benchmark database from here on
-    watcher = subprocess.Popen(
-        [sys.executable, __file__, "--watch-database", database],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)
+    watcher = None
+    if STACK == "postgres":  # SQLite has no server: its work is in this process's CPU
+        watcher = subprocess.Popen(
+            [sys.executable, __file__, "--stack", STACK, "--watch-database", database],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)
     rss_before = _rss_kib("VmRSS")
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -370,8 +420,10 @@ def run_one(fmt: str, processes: int | None) -> dict[str, Any]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     connections.close_all()
     time.sleep(0.2)
-    watched, _ = watcher.communicate("")
-    database_cpu = json.loads(watched.strip().splitlines()[-1])["database_cpu_s"]
+    database_cpu = None
+    if watcher is not None:
+        watched, _ = watcher.communicate("")
+        database_cpu = json.loads(watched.strip().splitlines()[-1])["database_cpu_s"]
     return {
         "format": fmt,
         "tasks": total,
@@ -477,7 +529,9 @@ def run_api(formats: list[str], workers: int) -> list[dict[str, Any]]:
                     "worker_cpu_s": round(sum(_cpu_s(pid, children=True) for pid in pools) - cpu_before, 2),
                     "database_cpu_s": round(
                         sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items()), 2
-                    ),
+                    )
+                    if STACK == "postgres"
+                    else None,
                     "bytes": size,
                     "peak_rss_kib": peak["rss_kib"],
                     "load_average": load,
@@ -503,6 +557,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes of the API path")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--watch-database", help=argparse.SUPPRESS)
+    stack_argument(parser, default=STACK)
     args = parser.parse_args()
     if args.watch_database:
         watch_database(args.watch_database)
@@ -511,7 +566,8 @@ def main() -> None:
         print(json.dumps(run_one(args.run, args.processes)), flush=True)
         return
     formats = list(ALL_FORMATS) if args.all else args.formats
-    _database_ensure(os.environ["DATABASE_URL"])
+    if STACK == "postgres":
+        _database_ensure(os.environ["DATABASE_URL"])
     _setup()
     project_ensure(args.tasks)
     from django.conf import settings
@@ -524,23 +580,26 @@ def main() -> None:
                 {
                     "when": datetime.now(tz=UTC).isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                    "database": "postgresql",
+                    "database": STACK,
                 }
             )
             with (results_dir / "export_results.jsonl").open("a") as log:
                 log.write(json.dumps(result) + "\n")
         return
     for fmt in formats:
-        command = [sys.executable, __file__, "--run", fmt]
+        command = [sys.executable, __file__, "--stack", STACK, "--run", fmt]
         if args.processes is not None:
             command += ["--processes", str(args.processes)]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        finished = subprocess.run(command, check=False, capture_output=True, text=True)
+        if finished.returncode != 0:
+            raise SystemExit(f"the {fmt} export failed:\n{finished.stderr[-3000:]}")
+        output = finished.stdout
         result = json.loads(output.strip().splitlines()[-1])
         result.update(
             {
                 "when": datetime.now(tz=UTC).isoformat(timespec="seconds"),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "database": "postgresql",
+                "database": STACK,
             }
         )
         print(json.dumps(result), flush=True)

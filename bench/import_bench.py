@@ -8,10 +8,13 @@ What it does, in order:
    2-8 points, 2 point), nested geometries under ~30 % of cars (they count towards the 10),
    classifications on most geometries (some nested), global classifications on every image
    and a free-text note on 20 % of them; compact JSON, streamed out item by item;
-2. empties the bench database (its own: `labelsite_bench` unless DATABASE_URL says otherwise),
-   creates an organisation, a project with that configuration and a dataset;
+2. empties the bench database (`--stack postgres`, the default: its own, `labelsite_bench`
+   unless DATABASE_URL says otherwise; `--stack sqlite`: the embedded default, a fresh SQLite
+   file under `<var>/sqlite`, see bench_stack.py), creates an organisation, a project with that
+   configuration and a dataset;
 3. starts `--workers` Celery worker processes (prefork, one pool process each) on the
-   broker (Redis db 5 unless CELERY_BROKER_URL says otherwise);
+   broker (Redis db 5 unless CELERY_BROKER_URL says otherwise; on SQLite the filesystem broker
+   under `<var>/sqlite/broker`);
    then the N media and their tasks, as `--setup` says:
    - `api` (the default, as a user meets it): through the public API, `POST
      /api/datasets/<id>/media/urls` with 10,000 URLs a request (in this process, through
@@ -23,7 +26,8 @@ What it does, in order:
 4. creates the import job with `write_when_valid` (the upload: the file is copied into
    storage) and polls the job until it is `succeeded`, noting when each phase began;
 5. prints wall time per phase, items/s, labels/s, the CPU time of the worker pool processes
-   and of the PostgreSQL backends (each also for the write phase alone), the peak RSS
+   and of the PostgreSQL backends (each also for the write phase alone; on SQLite the database's
+   work is inside the workers' CPU), the peak RSS
    (VmHWM) of every worker pool process, checks that exactly the expected labels landed,
    and appends the figures as one JSON line to `<var>/bench/results.jsonl`.
 """
@@ -47,6 +51,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from bench_stack import sqlite_var_dir_reset, stack_argument, stack_choose, stack_environ  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labelsite_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/5"
@@ -54,9 +61,19 @@ BENCH_SECRET_KEY = "labelsite-bench-secret-key-0123456789abcdefghijklmnop"
 GEOMETRIES_PER_IMAGE = 10
 SEED = 20261123
 
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
 os.environ.setdefault("LABELSITE_VAR_DIR", "/tmp/labelsite-bench")
+#: The generated import files, shared by both stacks (generating 100,000 items takes a minute).
+FILES_DIR = Path(os.environ["LABELSITE_VAR_DIR"]) / "bench"
+if __name__ == "__main__":
+    STACK = stack_choose(sys.argv[1:], default="postgres")
+    stack_environ(
+        STACK,
+        database_url=DEFAULT_DATABASE_URL,
+        broker_url=DEFAULT_BROKER_URL,
+        var_dir=Path(os.environ["LABELSITE_VAR_DIR"]) / "sqlite",
+    )
+else:  # imported by another bench, which has set the environment
+    STACK = "postgres" if os.environ.get("DATABASE_URL") else "sqlite"
 os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost")  # the API setup's requests
@@ -233,13 +250,20 @@ def file_generate(n: int, path: Path) -> None:
 
 
 def database_prepare() -> None:
-    """Create the bench database if it is missing, migrate it, empty it."""
+    """Create the bench database if it is missing, migrate it, empty it (on SQLite: a new file
+    and empty broker folders, as a fresh machine has them)."""
     import django
     import psycopg
     from django.conf import settings
 
     django.setup()
     db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        sqlite_var_dir_reset(Path(settings.VAR_DIR))
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        return
     if db["ENGINE"].startswith("django.db.backends.postgresql"):
         admin = psycopg.connect(
             host=db.get("HOST") or "127.0.0.1",
@@ -427,8 +451,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def database_backends_cpu(database: str, exclude: int) -> dict[int, float]:
-    """CPU seconds so far of every PostgreSQL backend serving `database` (the workers' connections)."""
-    found = {}
+    """CPU seconds so far of every PostgreSQL backend serving `database` (the workers' connections);
+    none on SQLite, whose work is done in the processes that query it."""
+    found: dict[int, float] = {}
+    if STACK == "sqlite":
+        return found
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == exclude:
             continue
@@ -459,7 +486,7 @@ def workers_stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def import_file(n: int) -> Path:
     """The seeded import file of N images, generated once and cached under the var dir."""
-    path = VAR_DIR / "bench" / f"datagym-{n}.json"
+    path = FILES_DIR / f"datagym-{n}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         started = time.perf_counter()
@@ -551,9 +578,11 @@ def run(n: int, workers: int, setup: str = "api") -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        own_backend = cursor.fetchone()[0]
+    own_backend = -1
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            own_backend = cursor.fetchone()[0]
     database = str(settings.DATABASES["default"]["NAME"])
     backend_start = database_backends_cpu(database, own_backend)
     backend_cpu: dict[int, float] = {}
@@ -601,6 +630,9 @@ def run(n: int, workers: int, setup: str = "api") -> dict[str, Any]:
         "python": platform.python_version(),
         "n": n,
         "workers": workers,
+        "stack": STACK,
+        "database": connection.vendor,
+        "broker": str(settings.CELERY_BROKER_URL).split(":", 1)[0],
         "setup": setup,
         "setup_s": round(setup_s, 1),
         "file_mb": round(path.stat().st_size / 1e6, 1),
@@ -622,8 +654,9 @@ def run(n: int, workers: int, setup: str = "api") -> dict[str, Any]:
         "worker_cpu_write_s": round(sum(cpu.values()) - worker_at_write, 1),
         "worker_cpu_ms_per_item": round(1000 * sum(cpu.values()) / n, 3),
         # Sampled every 0.5 s from /proc: a backend that exits loses its last half second.
-        "postgres_cpu_s": round(sum(backend_cpu.values()), 1),
-        "postgres_cpu_write_s": round(sum(backend_cpu.values()) - backend_at_write, 1),
+        # None on SQLite: its work is in the workers' CPU.
+        "postgres_cpu_s": round(sum(backend_cpu.values()), 1) if STACK == "postgres" else None,
+        "postgres_cpu_write_s": round(sum(backend_cpu.values()) - backend_at_write, 1) if STACK == "postgres" else None,
         "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "chunks": job.summary.get("chunks"),
     }
@@ -646,9 +679,10 @@ def main() -> None:
         help="media created through the public API just before the import (default), or by COPY + ANALYZE",
     )
     parser.add_argument("--generate-only", action="store_true", help="write the import file and stop")
+    stack_argument(parser, default=STACK)
     arguments = parser.parse_args()
     if arguments.generate_only:
-        path = VAR_DIR / "bench" / f"datagym-{arguments.n}.json"
+        path = FILES_DIR / f"datagym-{arguments.n}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         file_generate(arguments.n, path)
         return

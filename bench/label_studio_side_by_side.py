@@ -12,7 +12,9 @@ In one run:
    a project with the label configuration, and times `POST /api/projects/<id>/import` of the file
    (synchronous in Label Studio's Community edition: the answer comes when every task is stored),
    then stops it;
-3. Labelsite: empties its bench database (PostgreSQL unless DATABASE_URL says otherwise), creates a
+3. Labelsite: empties its bench database (`--stack postgres`, the default: PostgreSQL, its own
+   database unless DATABASE_URL says otherwise; `--stack sqlite`: the embedded default, SQLite and
+   the filesystem broker in a fresh var dir under `--var-dir`, see bench_stack.py), creates a
    project with the same configuration (from the XML), a connected dataset and an API token, starts
    `--workers` Celery worker processes (one pool process each) on the broker, POSTs the file to
    `/api/projects/<id>/imports` with `write_when_valid` (Django's whole request stack in this
@@ -50,6 +52,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(BENCH_DIR))
 
+from bench_stack import stack_argument, stack_choose, stack_environ  # noqa: E402
+
 LABEL_STUDIO_VERSION = "1.23.2"
 
 
@@ -62,12 +66,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--ls-port", type=int, default=18080)
     parser.add_argument("--skip-label-studio", action="store_true")
     parser.add_argument("--label-studio-seconds", type=float, default=None, help="with --skip-label-studio")
+    stack_argument(parser, default=stack_choose(sys.argv[1:], default="postgres"))
     return parser.parse_args()
 
 
 ARGUMENTS = _arguments() if __name__ == "__main__" else None
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/labelsite_bench")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5")
+if ARGUMENTS is not None:
+    stack_environ(
+        ARGUMENTS.stack,
+        database_url="postgres://postgres@127.0.0.1:5432/labelsite_bench",
+        broker_url="redis://127.0.0.1:6379/5",
+        var_dir=Path(ARGUMENTS.var_dir) / "labelsite",
+    )
 os.environ.setdefault("SECRET_KEY", "labelsite-bench-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost")

@@ -1,6 +1,7 @@
 """Small imports, upload to done: 300 Label Studio tasks that create their media, median of 10.
 
     .venv/bin/python bench/small_import_bench.py                 # the embedded default
+    .venv/bin/python bench/small_import_bench.py --stack postgres   # PostgreSQL + Redis
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... .venv/bin/python bench/small_import_bench.py
 
 The configuration a fresh machine runs unless DATABASE_URL / CELERY_BROKER_URL say otherwise:
@@ -12,7 +13,8 @@ each run, so each import creates its media) to `/api/projects/<id>/imports` with
 `write_when_valid`, as a script or the upload page does, and polls `GET /api/imports/<id>`
 reads the job's status every 20 ms until it has succeeded. Upload to done is from before the
 POST to the look that sees `succeeded`. It checks that each job wrote 3 boxes per task and created its media,
-prints every run and the median, and appends one JSON line to `<var>/bench/small-results.jsonl`.
+prints every run, the median, the worker's CPU over all runs and its peak RSS, and appends one
+JSON line to `<var>/bench/small-results.jsonl`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from bench_stack import stack_argument, stack_choose, stack_environ  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:
@@ -40,12 +45,19 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=300, help="Label Studio tasks per import")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--var-dir", default="/tmp/labelsite-small-bench", help="emptied first (SQLite, broker)")
+    stack_argument(parser, default=stack_choose(sys.argv[1:], default="sqlite"))
     return parser.parse_args()
 
 
 ARGUMENTS = _arguments() if __name__ == "__main__" else None
 if ARGUMENTS is not None:
     os.environ["LABELSITE_VAR_DIR"] = ARGUMENTS.var_dir
+    stack_environ(
+        ARGUMENTS.stack,
+        database_url="postgres://postgres@127.0.0.1:5432/labelsite_bench",
+        broker_url="redis://127.0.0.1:6379/5",
+        var_dir=Path(ARGUMENTS.var_dir),
+    )
 os.environ.setdefault("SECRET_KEY", "labelsite-bench-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelsite.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost")
@@ -116,7 +128,11 @@ def main() -> None:
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     broker = str(settings.CELERY_BROKER_URL).split(":", 1)[0]
 
+    from import_bench import children_of, cpu_seconds, memory_kib  # beside this script
+
     worker = worker_start(var_dir / "bench" / "worker.log")
+    family = [worker.pid, *children_of(worker.pid)]
+    cpu_before = sum(cpu_seconds(pid) for pid in family)
     times: list[float] = []
     uploads: list[float] = []
     # The web process has served pages before a user uploads (the upload page, the project):
@@ -155,6 +171,8 @@ def main() -> None:
             times.append(elapsed)
             uploads.append(uploaded)
             print(f"run {run}: {elapsed:.3f} s, of it the upload request {uploaded:.3f} s ({labels} labels)")
+        worker_cpu = sum(cpu_seconds(pid) for pid in family) - cpu_before
+        worker_peak_kib = max(memory_kib(pid, "VmHWM") for pid in family)
     finally:
         worker_stop(worker)
     result = {
@@ -168,6 +186,9 @@ def main() -> None:
         "median_s": round(statistics.median(times), 3),
         "min_s": round(min(times), 3),
         "max_s": round(max(times), 3),
+        # The worker's main process and its pool, over all the runs (on SQLite the database's work too).
+        "worker_cpu_s": round(worker_cpu, 2),
+        "worker_peak_rss_mib": round(worker_peak_kib / 1024, 1),
         "load_1min_after": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result, indent=2))

@@ -147,21 +147,31 @@ def export_processes(
     processes: int | None = None,
     min_tasks_per_process: int = PARALLEL_MIN_TASKS,
 ) -> int:
-    """How many processes write this export: 1 unless the format can be split, the database is
-    PostgreSQL (each process reads with its own connection, so none may be in an open
-    transaction) and there are at least `min_tasks_per_process` tasks per process."""
+    """How many processes write this export: 1 unless the format can be split, another process
+    can open the database (PostgreSQL, or SQLite in a file: each process reads with its own
+    connection, so none may be in an open transaction) and there are at least
+    `min_tasks_per_process` tasks per process."""
     wanted = processes if processes is not None else (os.cpu_count() or 1)
     connection = connections[Task.objects.db]
     if (
         wanted < 2
         or fmt.parts is None
         or not hasattr(os, "fork")
-        or connection.vendor != "postgresql"
+        or not _opened_by_other_processes(connection)
         or any(conn.in_atomic_block for conn in connections.all(initialized_only=True))
     ):
         return 1
     tasks = reader.count()
     return max(1, min(wanted, tasks // max(1, min_tasks_per_process)))
+
+
+def _opened_by_other_processes(connection: Any) -> bool:
+    """Whether a forked process can read the same database with a connection of its own:
+    PostgreSQL, or an SQLite file (WAL: readers do not wait for a writer); not an SQLite
+    database in memory, which only its own connection sees."""
+    if connection.vendor == "postgresql":
+        return True
+    return bool(connection.vendor == "sqlite" and not connection.is_in_memory_db())
 
 
 @dataclass(frozen=True)

@@ -111,17 +111,27 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+#: KiB of page cache per SQLite connection (docs/benchmarks.md, "The embedded default").
+SQLITE_CACHE_KIB = int(os.environ.get("DATABASE_SQLITE_CACHE_KIB", 32_768))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets a reader and a writer work at once; the busy timeout makes a second writer
     # wait for the lock instead of failing with "database is locked"; IMMEDIATE takes the
     # write lock at BEGIN so that a transaction never has to upgrade its lock half way.
     # DATABASE_BUSY_TIMEOUT_MS (default 30 s) is how long a writer waits before it fails.
+    # synchronous=NORMAL: a commit survives a crash of the process (the last ones may not
+    # survive a power loss); never OFF. SQLite's default cache (2 MiB) is smaller than the
+    # label table's indexes after a few thousand images: a write batch of 20,000 labels then
+    # spilled dirty index pages into the log before its commit and wrote them again at it.
+    # The cache is filled only as pages are read, and freed with the connection.
     _busy_ms = int(os.environ.get("DATABASE_BUSY_TIMEOUT_MS", "30000"))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": _busy_ms / 1000,
         "transaction_mode": "IMMEDIATE",
-        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={_busy_ms};",
+        "init_command": (
+            f"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={_busy_ms}; "
+            f"PRAGMA cache_size=-{SQLITE_CACHE_KIB};"
+        ),
     }
     # A file, not memory, so that a worker process started by a test shares the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
