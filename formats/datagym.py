@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Generator, Iterator, Mapping
@@ -714,11 +715,18 @@ _FAST_POINT_TYPES = frozenset({EntryType.POINT.value, EntryType.LINE.value, Entr
 _FAST_INT_MAX = 2**53
 
 
+#: The schema's coordinate string, matched as jsonschema matches it (`re.search`, `$` before a final newline).
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
 def _fast_number(value: Any) -> Any:
-    """`_number` of a coordinate, None where that is an error (or no coordinate)."""
-    if value.__class__ is float or (value.__class__ is int and value <= _FAST_INT_MAX):
-        return value
-    if value.__class__ is not str and value.__class__ is not int:
+    """`_number` of a coordinate the schema accepts (a number >= 0 or digits), else None."""
+    if value.__class__ is float or value.__class__ is int:
+        if value < 0:
+            return None
+        if value.__class__ is float or value <= _FAST_INT_MAX:
+            return value
+    elif value.__class__ is not str or _DIGITS.search(value) is None:
         return None
     try:
         return _number(value)
@@ -729,8 +737,21 @@ def _fast_number(value: Any) -> Any:
 def _frozen(element: Any) -> Any:
     """An answer's element as a hashable key: child answers one level deep (else TypeError)."""
     if element.__class__ is dict:
-        return ("{}", tuple((key, tuple(value)) for key, value in element.items()))
+        return ("{}", tuple((key, _frozen_list(value)) for key, value in element.items()))
     return element
+
+
+def _frozen_list(value: Any) -> tuple[Any, ...]:
+    if value.__class__ is not list:  # tuple() of a dict or a string would pass for some list
+        raise TypeError("not a list")
+    return tuple(value)
+
+
+#: The keys of a root geometry object (the schema forbids others).
+_ROOT_OBJECT_KEYS = frozenset({*GEOMETRY_PROPERTIES, "image_segmentation", "classifications", "nested_geometries"})
+#: How many points the schema allows under each geometry property.
+_POINTS_OF_PROPERTY = {"geometry": (0, sys.maxsize), "polygon": (3, sys.maxsize), "line": (2, sys.maxsize),
+                       "point": (1, 1), "rectangle": (1, 0)}  # fmt: skip
 
 
 class _FastLookups:
@@ -788,13 +809,14 @@ class _FastConverter:
                 found, key = None, None
         if found is not None:
             return found
-        if found is None:
-            for element in values:
-                if element.__class__ is dict and element:
-                    child_key = next(iter(element))
-                    child = self.fast.child_questions[entry.id].get(child_key)
-                    if child is None or self.answer(child, element[child_key]) is None:
-                        return None
+        if not _is_classification(values):  # the schema's check, made once per distinct answer
+            return None
+        for element in values:
+            if element.__class__ is dict and element:
+                child_key = next(iter(element))
+                child = self.fast.child_questions[entry.id].get(child_key)
+                if child is None or self.answer(child, element[child_key]) is None:
+                    return None
         answer = self.general.answer(entry, values, ())
         if self.general.errors:
             return None
@@ -841,6 +863,15 @@ class _FastConverter:
     def shape(self, entry: IndexedEntry, obj: Any, *, root: bool) -> Shape | None:
         if obj.__class__ is not dict:
             return None
+        if root:
+            if not _ROOT_OBJECT_KEYS.issuperset(obj):  # the schema's additionalProperties: false
+                return None
+            if "image_segmentation" in obj and obj["image_segmentation"].__class__ is not list:
+                return None
+        elif "additionalProperties" in obj:  # the misplaced false schema (see the module)
+            return None
+        if "classifications" in obj and obj["classifications"].__class__ is not dict:
+            return None
         entry_type = entry.type
         points: list[Any] = []
         if entry_type == EntryType.RECTANGLE:
@@ -848,6 +879,11 @@ class _FastConverter:
             for prop, elements in obj.items():
                 if prop not in GEOMETRY_PROPERTIES:
                     continue
+                # Boxes belong under `rectangle` (exactly one) or `geometry`; elsewhere the schema wants points.
+                if elements.__class__ is not list or not (
+                    prop == "geometry" or (prop == "rectangle" and len(elements) == 1)
+                ):
+                    return None
                 for box in elements:
                     boxes += 1
                     if box.__class__ is not dict or len(box) != 4 or box.keys() != BOX_KEYS:
@@ -867,13 +903,18 @@ class _FastConverter:
             for prop, elements in obj.items():
                 if prop not in GEOMETRY_PROPERTIES:
                     continue
+                if elements.__class__ is not list:
+                    return None
+                fewest, most = _POINTS_OF_PROPERTY[prop]
+                if not fewest <= len(elements) <= most:  # `rectangle` takes no points at all
+                    return None
                 for e in elements:
                     if e.__class__ is not dict or len(e) != 2:
                         return None
                     x, y = e.get("x"), e.get("y")
-                    if x.__class__ is not float and (x.__class__ is not int or x > _FAST_INT_MAX):
+                    if (x.__class__ is not float and x.__class__ is not int) or x < 0 or x > _FAST_INT_MAX:
                         x = _fast_number(x)
-                    if y.__class__ is not float and (y.__class__ is not int or y > _FAST_INT_MAX):
+                    if (y.__class__ is not float and y.__class__ is not int) or y < 0 or y > _FAST_INT_MAX:
                         y = _fast_number(y)
                     if x is None or y is None:
                         return None
@@ -908,8 +949,8 @@ class _FastConverter:
                 child = classes.get(key)
                 if child is None:
                     return None
-                if child.type == EntryType.SEGMENTATION:
-                    continue
+                if child.type == EntryType.SEGMENTATION or objects.__class__ is not list:
+                    return None  # a segmentation's objects are skipped, yet the schema checks them
                 for child_obj in objects:
                     made_child = self.shape(child, child_obj, root=False)
                     if made_child is None:
@@ -919,29 +960,37 @@ class _FastConverter:
 
 
 def _item_fast(data: Any, config: LabelConfigIndex, *, index: int, match_by: str) -> Converted | None:
-    """`convert` of an item the fast path takes, else None."""
+    """`convert` of an item the fast path takes, else None. It takes only items that the
+    reference schema accepts (it checks what it reads as the schema does), so an item it
+    converts needs no schema check of its own (`ImportFormat.convert_checked`)."""
     if data.__class__ is not dict:
+        return None
+    if ("internal_media_ID" in data and data["internal_media_ID"].__class__ is not str) or (
+        "keepData" in data and data["keepData"].__class__ is not bool
+    ):
         return None
     reference = media_reference(data, match_by)
     if reference is None:
         return None
+    given = data.get("global_classifications")
+    labels = data.get("labels")
+    if ("global_classifications" in data and given.__class__ is not dict) or (
+        "labels" in data and labels.__class__ is not dict
+    ):
+        return None
     fast = _fast_lookups(config)
     converter = _FastConverter(fast, index)
-    made = converter.answers(fast.root_questions, fast.lookups.root_questions, data.get("global_classifications"))
+    made = converter.answers(fast.root_questions, fast.lookups.root_questions, given)
     if made is None:
         return None
     shapes: list[Shape] = []
-    labels = data.get("labels")
     if labels:
-        if labels.__class__ is not dict:
-            return None
         roots = fast.root_geometries
         for key, objects in labels.items():
             entry = roots.get(key)
-            if entry is None:
+            # A segmentation's objects are skipped, yet the schema checks them: the general path.
+            if entry is None or entry.type == EntryType.SEGMENTATION or objects.__class__ is not list:
                 return None
-            if entry.type == EntryType.SEGMENTATION:
-                continue
             for obj in objects:
                 shape = converter.shape(entry, obj, root=True)
                 if shape is None:
@@ -1006,6 +1055,7 @@ FORMAT = ImportFormat(
     item_schema=ITEM,
     read=read,
     convert=convert,
+    convert_checked=_item_fast,
     options={"match_by": "id"},
     split=split,
     read_span=read_span,

@@ -358,12 +358,19 @@ def items_check(
         checked: list[tuple[CheckedItem, Converted | None, MediaRow | None]] = []
         rows = {raw.index: raw for raw in chunk if _is_row(raw)} if _TEXT_KINDS.issuperset(fmt.file_kinds) else {}
         for raw in chunk:
-            if check_schema:
-                errors = fmt.item_schema.errors(raw.data, prefix=(raw.index,))
-                if errors:
-                    checked.append((CheckedItem(raw.index, None, None, errors), None, None))
-                    continue
-            converted = fmt.convert_item(raw.data, config, index=raw.index, match_by=matcher.match_by, options=options)
+            # The format's fast path checks the schema as it converts; the items it leaves get both steps.
+            converted = fmt.convert_item_checked(
+                raw.data, config, index=raw.index, match_by=matcher.match_by, options=options
+            )
+            if converted is None:
+                if check_schema:
+                    errors = fmt.item_schema.errors(raw.data, prefix=(raw.index,))
+                    if errors:
+                        checked.append((CheckedItem(raw.index, None, None, errors), None, None))
+                        continue
+                converted = fmt.convert_item(
+                    raw.data, config, index=raw.index, match_by=matcher.match_by, options=options
+                )
             row = converted.new_media if creation is not None else None
             checked.append((CheckedItem(raw.index, converted.annotation, None, list(converted.errors)), converted, row))
         del chunk

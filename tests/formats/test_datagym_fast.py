@@ -199,3 +199,78 @@ def test_errors_come_from_the_general_converter(config):
     assert [(e.path, e.code) for e in converted.errors] == [
         ("/4/labels/car/0/classifications/car_type/1/stranger", "unknown_entry")
     ]
+
+
+# --- the fast path checks the schema as it converts -------------------------------------------
+
+WRONG_VALUES: list[Any] = [-1, -0.5, True, None, " 12", "1_2", "+3", "١٢", "12\n", 2**70, 10**400, [], {}, "x"]
+
+
+def _dicts(value: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every object inside `value`, outermost first."""
+    if isinstance(value, dict):
+        found.append(value)
+        for child in value.values():
+            _dicts(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _dicts(child, found)
+    return found
+
+
+def mutated(rng: random.Random, item: dict[str, Any]) -> dict[str, Any]:
+    """The item with one thing changed at random, often into something the schema refuses."""
+    item = copy.deepcopy(item)
+    objects = _dicts(item, [])
+    target = rng.choice(objects)
+    if not target:
+        target["additionalProperties"] = 1
+        return item
+    key = rng.choice(list(target))
+    roll = rng.random()
+    if roll < 0.55:
+        target[key] = rng.choice(WRONG_VALUES)
+    elif roll < 0.7 and isinstance(target[key], list):
+        value = target[key]
+        value.extend(copy.deepcopy(value[:1]) or [rng.choice(WRONG_VALUES)])  # one more element
+    elif roll < 0.8 and isinstance(target[key], list):
+        target[key] = []
+    elif roll < 0.9:
+        target[rng.choice(["foo", "additionalProperties", "image_segmentation", "rectangle", "w", "x"])] = rng.choice(
+            [*WRONG_VALUES, [{"x": 1, "y": 2}]]
+        )
+    else:
+        del target[key]
+    return item
+
+
+def test_the_fast_path_takes_only_items_the_schema_accepts(config):
+    rng = random.Random(23)
+    items = [mutated(rng, varied_item(rng, n)) for n in range(3000)]
+    taken = refused = 0
+    for index, data in enumerate(items):
+        fast = datagym._item_fast(data, config, index=index, match_by="id")
+        valid = datagym.ITEM.reference.is_valid(data)
+        if fast is None:
+            refused += not valid
+            continue
+        taken += 1
+        assert valid, (index, data)
+        assert fast == datagym._item_convert(data, config, index=index, match_by="id"), (index, data)
+    assert taken > 150, taken  # both kinds of item are exercised
+    assert refused > 300, refused
+
+
+def test_the_pipeline_takes_the_fast_path_without_a_second_schema_check(config):
+    item = {"internal_media_ID": "m1", "keepData": True,
+            "labels": {"lane": [{"line": [{"x": 1, "y": 2}, {"x": "3", "y": 4.5}]}]}}  # fmt: skip
+    fmt = datagym.FORMAT
+
+    converted = fmt.convert_item_checked(item, config, index=0, match_by="id", options={"keep_data": False})
+
+    assert converted == fmt.convert_item(item, config, index=0, match_by="id", options={"keep_data": False})
+    assert converted is not None
+    assert converted.annotation is not None
+    assert converted.annotation.keep_data is False  # the job's option still decides
+    assert converted.annotation.shapes[0].points == [[1, 2], [3, 4.5]]
+    assert fmt.convert_item_checked({**item, "keepData": "yes"}, config, index=0, match_by="id") is None
