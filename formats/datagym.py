@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Generator, Iterator, Mapping
@@ -696,11 +697,326 @@ def media_reference(data: Any, match_by: str = "id") -> MediaRef | None:
     return MediaRef(media_id=value)
 
 
+# --- the fast path: the common items without the general converter's bookkeeping --------------
+#
+# Most items a tool or a script writes are plain: points {x, y} of numbers, one box {x, y, w, h}
+# per rectangle, known classes and questions, string answers (with child answers). For them
+# `_item_fast` builds the same shapes and answers as `_Converter` with the configuration's keys
+# resolved once per configuration and the answers to the same strings made once (answers are
+# never mutated once made, as the shared empty answers already are); anything else (digit
+# strings, an unknown key, a box on a point class, a rectangle that is not exactly one box, too
+# few points, a segmentation class) returns None and the item goes through `_Converter`, which
+# places every error. `tests/formats/test_datagym_fast.py` holds the two to the same answers.
+
+#: How many made answers a configuration keeps (free texts are mostly unique).
+_FAST_ANSWERS_MAX = 20_000
+_FAST_POINT_TYPES = frozenset({EntryType.POINT.value, EntryType.LINE.value, EntryType.POLYGON.value})
+#: Below this an int is a float exactly and no coordinate is out of range (see `_number`).
+_FAST_INT_MAX = 2**53
+
+
+#: The schema's coordinate string, matched as jsonschema matches it (`re.search`, `$` before a final newline).
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
+def _fast_number(value: Any) -> Any:
+    """`_number` of a coordinate the schema accepts (a number >= 0 or digits), else None."""
+    if value.__class__ is float or value.__class__ is int:
+        if value < 0:
+            return None
+        if value.__class__ is float or value <= _FAST_INT_MAX:
+            return value
+    elif value.__class__ is not str or _DIGITS.search(value) is None:
+        return None
+    try:
+        return _number(value)
+    except (_CoordinateOutOfRange, ValueError):
+        return None
+
+
+def _frozen(element: Any) -> Any:
+    """An answer's element as a hashable key: child answers one level deep (else TypeError)."""
+    if element.__class__ is dict:
+        return ("{}", tuple((key, _frozen_list(value)) for key, value in element.items()))
+    return element
+
+
+def _frozen_list(value: Any) -> tuple[Any, ...]:
+    if value.__class__ is not list:  # tuple() of a dict or a string would pass for some list
+        raise TypeError("not a list")
+    return tuple(value)
+
+
+#: The keys of a root geometry object (the schema forbids others).
+_ROOT_OBJECT_KEYS = frozenset({*GEOMETRY_PROPERTIES, "image_segmentation", "classifications", "nested_geometries"})
+#: How many points the schema allows under each geometry property.
+_POINTS_OF_PROPERTY = {"geometry": (0, sys.maxsize), "polygon": (3, sys.maxsize), "line": (2, sys.maxsize),
+                       "point": (1, 1), "rectangle": (1, 0)}  # fmt: skip
+
+
+class _FastLookups:
+    """The keys of one configuration as plain dicts, and the answers made so far."""
+
+    def __init__(self, lookups: _ConfigLookups) -> None:
+        config = lookups.config
+        self.lookups = lookups
+        self.root_geometries = {key: entry for key, entry in config.roots.items() if entry.is_geometry}
+        self.root_questions = {key: entry for key, entry in config.roots.items() if entry.is_classification}
+        self.child_questions: dict[str, dict[str, IndexedEntry]] = defaultdict(dict)
+        self.child_geometries: dict[str, dict[str, IndexedEntry]] = defaultdict(dict)
+        for (parent_id, key), entry in config.children.items():
+            if entry.is_classification:
+                self.child_questions[parent_id][key] = entry
+            elif entry.is_geometry:
+                self.child_geometries[parent_id][key] = entry
+        #: (entry id, the given values) -> (the answer, whether it and its child answers are valid).
+        self.answers: dict[tuple[str, tuple[Any, ...]], tuple[Answer, bool]] = {}
+
+
+_FAST_LOOKUPS: dict[int, _FastLookups] = {}
+
+
+def _fast_lookups(config: LabelConfigIndex) -> _FastLookups:
+    lookups = _lookups(config)
+    found = _FAST_LOOKUPS.get(id(config))
+    if found is None or found.lookups is not lookups:
+        if len(_FAST_LOOKUPS) > 16:
+            _FAST_LOOKUPS.clear()
+        found = _FAST_LOOKUPS[id(config)] = _FastLookups(lookups)
+    return found
+
+
+class _FastConverter:
+    """`_Converter` for the items the fast path takes: each method answers None to give up."""
+
+    def __init__(self, fast: _FastLookups, index: int) -> None:
+        self.fast = fast
+        # Answers with child answers go through the general `answer`; it appends no error for
+        # the children it finds (the fast path looked them up first).
+        self.general = _Converter(fast.lookups.config, index)
+
+    def answer(self, entry: IndexedEntry, values: Any) -> tuple[Answer, bool] | None:
+        if values.__class__ is not list:
+            return None
+        try:
+            key: tuple[str, tuple[Any, ...]] | None = (entry.id, tuple(values))
+            found = self.fast.answers.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a dict of child answers: not hashable as it is
+            try:
+                key = (entry.id, tuple(_frozen(element) for element in values))
+                found = self.fast.answers.get(key)
+            except TypeError:  # deeper child answers: made each time
+                found, key = None, None
+        if found is not None:
+            return found
+        if not _is_classification(values):  # the schema's check, made once per distinct answer
+            return None
+        for element in values:
+            if element.__class__ is dict and element:
+                child_key = next(iter(element))
+                child = self.fast.child_questions[entry.id].get(child_key)
+                if child is None or self.answer(child, element[child_key]) is None:
+                    return None
+        answer = self.general.answer(entry, values, ())
+        if self.general.errors:
+            return None
+        made = (answer, _answers_valid([answer]))
+        if key is not None:
+            if len(self.fast.answers) > _FAST_ANSWERS_MAX:
+                self.fast.answers.clear()
+            self.fast.answers[key] = made
+        return made
+
+    def answers(
+        self, questions: dict[str, IndexedEntry], ordered: list[IndexedEntry], given: Any
+    ) -> tuple[list[Answer], bool] | None:
+        """The answers to `ordered` (in their order) from `given`, and whether all are valid."""
+        empty = self.general.empty_answer
+        if not given:
+            answers = [empty(question) for question in ordered]
+            return answers, _answers_valid(answers)
+        if given.__class__ is not dict:
+            return None
+        made: dict[str, tuple[Answer, bool]] = {}
+        for key, values in given.items():
+            entry = questions.get(key)
+            if entry is None:
+                return None
+            found = self.answer(entry, values)
+            if found is None:
+                return None
+            made[key] = found
+        answers = []
+        valid = True
+        for question in ordered:
+            found = made.get(question.key)
+            if found is None:
+                answer = empty(question)
+                answers.append(answer)
+                if valid and not _answers_valid([answer]):
+                    valid = False
+            else:
+                answers.append(found[0])
+                valid = valid and found[1]
+        return answers, valid
+
+    def shape(self, entry: IndexedEntry, obj: Any, *, root: bool) -> Shape | None:
+        if obj.__class__ is not dict:
+            return None
+        if root:
+            if not _ROOT_OBJECT_KEYS.issuperset(obj):  # the schema's additionalProperties: false
+                return None
+            if "image_segmentation" in obj and obj["image_segmentation"].__class__ is not list:
+                return None
+        elif "additionalProperties" in obj:  # the misplaced false schema (see the module)
+            return None
+        if "classifications" in obj and obj["classifications"].__class__ is not dict:
+            return None
+        entry_type = entry.type
+        points: list[Any] = []
+        if entry_type == EntryType.RECTANGLE:
+            boxes = 0
+            for prop, elements in obj.items():
+                if prop not in GEOMETRY_PROPERTIES:
+                    continue
+                # Boxes belong under `rectangle` (exactly one) or `geometry`; elsewhere the schema wants points.
+                if elements.__class__ is not list or not (
+                    prop == "geometry" or (prop == "rectangle" and len(elements) == 1)
+                ):
+                    return None
+                for box in elements:
+                    boxes += 1
+                    if box.__class__ is not dict or len(box) != 4 or box.keys() != BOX_KEYS:
+                        return None
+                    x, y, w, h = (
+                        _fast_number(box["x"]),
+                        _fast_number(box["y"]),
+                        _fast_number(box["w"]),
+                        _fast_number(box["h"]),
+                    )
+                    if x is None or y is None or w is None or h is None:
+                        return None
+                    points = rectangle_points(x, y, w, h)
+            if boxes != 1:
+                return None
+        elif entry_type in _FAST_POINT_TYPES:
+            for prop, elements in obj.items():
+                if prop not in GEOMETRY_PROPERTIES:
+                    continue
+                if elements.__class__ is not list:
+                    return None
+                fewest, most = _POINTS_OF_PROPERTY[prop]
+                if not fewest <= len(elements) <= most:  # `rectangle` takes no points at all
+                    return None
+                for e in elements:
+                    if e.__class__ is not dict or len(e) != 2:
+                        return None
+                    x, y = e.get("x"), e.get("y")
+                    if (x.__class__ is not float and x.__class__ is not int) or x < 0 or x > _FAST_INT_MAX:
+                        x = _fast_number(x)
+                    if (y.__class__ is not float and y.__class__ is not int) or y < 0 or y > _FAST_INT_MAX:
+                        y = _fast_number(y)
+                    if x is None or y is None:
+                        return None
+                    points.append([x, y])
+            count = len(points)
+            if count < MIN_POINTS[entry_type] or (entry_type == EntryType.POINT and count != 1):
+                return None
+        else:
+            return None
+        fast = self.fast
+        given = obj.get("classifications")
+        made = self.answers(fast.child_questions[entry.id], fast.lookups.questions[entry.id], given)
+        if made is None:
+            return None
+        answers, valid = made
+        shape = Shape(
+            key=entry.key,
+            type=entry_type,
+            points=points,
+            answers=answers,
+            valid=valid,
+            schema_id=entry.schema_id,
+            entry_id=entry.id,
+        )
+        nested = obj.get("nested_geometries")
+        if root and nested is not None:
+            if nested.__class__ is not dict:
+                return None
+            classes = self.fast.child_geometries[entry.id]
+            children = shape.children
+            for key, objects in nested.items():
+                child = classes.get(key)
+                if child is None:
+                    return None
+                if child.type == EntryType.SEGMENTATION or objects.__class__ is not list:
+                    return None  # a segmentation's objects are skipped, yet the schema checks them
+                for child_obj in objects:
+                    made_child = self.shape(child, child_obj, root=False)
+                    if made_child is None:
+                        return None
+                    children.append(made_child)
+        return shape
+
+
+def _item_fast(data: Any, config: LabelConfigIndex, *, index: int, match_by: str) -> Converted | None:
+    """`convert` of an item the fast path takes, else None. It takes only items that the
+    reference schema accepts (it checks what it reads as the schema does), so an item it
+    converts needs no schema check of its own (`ImportFormat.convert_checked`)."""
+    if data.__class__ is not dict:
+        return None
+    if ("internal_media_ID" in data and data["internal_media_ID"].__class__ is not str) or (
+        "keepData" in data and data["keepData"].__class__ is not bool
+    ):
+        return None
+    reference = media_reference(data, match_by)
+    if reference is None:
+        return None
+    given = data.get("global_classifications")
+    labels = data.get("labels")
+    if ("global_classifications" in data and given.__class__ is not dict) or (
+        "labels" in data and labels.__class__ is not dict
+    ):
+        return None
+    fast = _fast_lookups(config)
+    converter = _FastConverter(fast, index)
+    made = converter.answers(fast.root_questions, fast.lookups.root_questions, given)
+    if made is None:
+        return None
+    shapes: list[Shape] = []
+    if labels:
+        roots = fast.root_geometries
+        for key, objects in labels.items():
+            entry = roots.get(key)
+            # A segmentation's objects are skipped, yet the schema checks them: the general path.
+            if entry is None or entry.type == EntryType.SEGMENTATION or objects.__class__ is not list:
+                return None
+            for obj in objects:
+                shape = converter.shape(entry, obj, root=True)
+                if shape is None:
+                    return None
+                shapes.append(shape)
+    return Converted(
+        annotation=MediaAnnotation(
+            media=reference, answers=made[0], shapes=shapes, keep_data=data.get("keepData") is not False
+        ),
+        reference=reference,
+    )
+
+
 def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "id") -> Converted:
     """One schema-valid item as a `MediaAnnotation`, or its located errors.
 
     Returns no annotation and no errors for an item that names no media (skipped).
     """
+    fast = _item_fast(data, config, index=index, match_by=match_by)
+    if fast is not None:
+        return fast
+    return _item_convert(data, config, index=index, match_by=match_by)
+
+
+def _item_convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "id") -> Converted:
+    """`convert` by the general converter, which places every error."""
     reference = media_reference(data, match_by)
     if reference is None:
         return Converted(annotation=None)
@@ -739,6 +1055,7 @@ FORMAT = ImportFormat(
     item_schema=ITEM,
     read=read,
     convert=convert,
+    convert_checked=_item_fast,
     options={"match_by": "id"},
     split=split,
     read_span=read_span,

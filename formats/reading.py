@@ -518,6 +518,10 @@ class ImportFormat:
     #: label files, class lists and images): whether an archive with these entries is one. Such
     #: an archive is one job whose file is the archive itself, which `read` opens.
     archive_reader: Callable[[list[str]], bool] | None = None
+    #: `convert`'s fast path for the items it finds valid under `item_schema` itself (it checks
+    #: what it reads as the schema does): their `Converted`, or None for every other item, which
+    #: then gets the schema check and `convert` as usual. Saves walking common items twice.
+    convert_checked: Callable[..., Converted | None] | None = None
 
     def __post_init__(self) -> None:
         unchecked = sorted(set(self.options) - set(self.option_schemas) - set(JOB_OPTION_SCHEMAS))
@@ -547,12 +551,42 @@ class ImportFormat:
 
         The job's `keep_data` option, when set, decides for every item whether it adds to what
         its media has (true) or replaces it (false), over what the file or the format says."""
+        converted = self._convert(self.convert, data, config, index=index, match_by=match_by, options=options)
+        if converted is None:
+            raise TypeError(f"The import format {self.name!r}: convert answered None for item {index}.")
+        return converted
+
+    def convert_item_checked(
+        self,
+        data: Any,
+        config: LabelConfigIndex,
+        *,
+        index: int,
+        match_by: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Converted | None:
+        """`convert_item` of an item `convert_checked` takes (valid under the item schema, so
+        not to be checked again), else None."""
+        if self.convert_checked is None:
+            return None
+        return self._convert(self.convert_checked, data, config, index=index, match_by=match_by, options=options)
+
+    def _convert(
+        self,
+        convert: Callable[..., Converted | None],
+        data: Any,
+        config: LabelConfigIndex,
+        *,
+        index: int,
+        match_by: str,
+        options: Mapping[str, Any] | None,
+    ) -> Converted | None:
         if self.takes_options:
-            converted = self.convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
+            converted = convert(data, config, index=index, match_by=match_by, options=dict(options or {}))
         else:
-            converted = self.convert(data, config, index=index, match_by=match_by)
+            converted = convert(data, config, index=index, match_by=match_by)
         keep_data = options.get("keep_data") if options else None
-        if keep_data is not None and converted.annotation is not None:
+        if keep_data is not None and converted is not None and converted.annotation is not None:
             converted.annotation.keep_data = keep_data
         return converted
 
