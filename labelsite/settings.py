@@ -360,8 +360,10 @@ LABELSITE_IMPORT_CHUNK_ITEMS = int(os.environ.get("LABELSITE_IMPORT_CHUNK_ITEMS"
 LABELSITE_IMPORT_WRITE_BATCH_LABELS = int(os.environ.get("LABELSITE_IMPORT_WRITE_BATCH_LABELS", 20_000))
 # PostgreSQL: a job that writes when valid has its chunks copied into the label table while the
 # rest of the file is validated, in a transaction committed only once the whole job is valid
-# (imports/prewrite.py); 0 writes them after validation instead.
-LABELSITE_IMPORT_PREWRITE = os.environ.get("LABELSITE_IMPORT_PREWRITE", "1") not in ("0", "false", "False", "")
+# (imports/prewrite.py); 0 writes them after validation instead; "auto" (the default) does it
+# unless the worker runs niced (below the web server's priority: the copy runs in PostgreSQL,
+# which the nice does not reach, and would take the core the nice leaves to the web).
+LABELSITE_IMPORT_PREWRITE = os.environ.get("LABELSITE_IMPORT_PREWRITE", "auto").strip().lower()
 # A phase or chunk without a heartbeat for this long is taken over by another worker.
 LABELSITE_IMPORT_STALE_SECONDS = int(os.environ.get("LABELSITE_IMPORT_STALE_SECONDS", 120))
 # Imports of one organisation at the broker or running at once; the others wait in the database
