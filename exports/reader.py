@@ -19,7 +19,8 @@ from uuid import UUID
 import orjson
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -438,9 +439,16 @@ class ExportReader:
         """The labels of each task (of entries in the configuration) in id order, from one query."""
         # The statement of the ORM on the bare cursor, JSON as text decoded by orjson: Django's
         # row handling and json.loads per value were most of the time otherwise.
+        connection = connections[labels.db]
+        if connection.vendor == "postgresql":
+            # One array parameter, not an IN list of a chunk's ids: Django prepared and psycopg
+            # quoted each of the 2,000 ids, a tenth of the reading's CPU.
+            column = f"{connection.ops.quote_name(Label._meta.db_table)}.{connection.ops.quote_name('task_id')}"
+            labels = labels.filter(RawSQL(f"{column} = ANY(%s)", (task_ids,), output_field=BooleanField()))
+        else:
+            labels = labels.filter(task_id__in=task_ids)
         query = (
-            labels.filter(task_id__in=task_ids)
-            .annotate(
+            labels.annotate(
                 task_text=Cast("task_id", TextField()),
                 entry_text=Cast("entry_id", TextField()),
                 points_json=Cast("points", TextField()),
@@ -467,7 +475,7 @@ class ExportReader:
         loads = orjson.loads
         new_row = tuple.__new__
         found: dict[str, list[LabelRow]] = defaultdict(list)
-        with connections[query.db].cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH_ROWS):
                 for (
