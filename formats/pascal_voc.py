@@ -49,14 +49,14 @@ from formats.writing import (
     TaskRows,
     UniqueNames,
     answers_tree_flat,
-    box_of,
     label_tree,
+    points_pairs,
     rings_of,
     stem,
     zip_entry_write,
     zip_parts_join,
 )
-from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labeling.annotation import MediaAnnotation, MediaRef, Shape, rectangle_hull
 from labeling.models import LabelSource
 from labelsite.archives import archive_entry_ignored
 from labelsite.errors import ErrorDetail
@@ -84,16 +84,24 @@ def _text(tag: str, text: object) -> str:
 def _box(kind: str, points: Any, rotation: float) -> str | None:
     """The `<bndbox>` (and `<polygon>`s) of a label, None when it has no box."""
     # A rotated rectangle: VOC has no rotation, so its box is the turned box's axis-aligned hull.
-    box = box_of(points, rotation)
-    if box is None:
+    # The pairs are read once for the box and a polygon's ring (`box_of` and `rings_of` each read them).
+    pairs = points_pairs(points)
+    if rotation and isinstance(points, list) and len(pairs) == 2:
+        x, y, w, h = rectangle_hull(points, rotation)
+    elif not pairs:
         return None
-    x, y, w, h = box
+    else:
+        xs, ys = zip(*pairs, strict=True)
+        x, y = min(xs), min(ys)
+        w, h = max(xs) - x, max(ys) - y
     parts = [
         f"<bndbox><xmin>{math.floor(x)}</xmin><ymin>{math.floor(y)}</ymin>"
         f"<xmax>{math.ceil(x + w)}</xmax><ymax>{math.ceil(y + h)}</ymax></bndbox>"
     ]
     if kind != EntryType.RECTANGLE:
-        for ring in rings_of(kind, points):
+        # A polygon's ring is its pairs (`rings_of`: a list of at least three).
+        rings = ([pairs] if len(pairs) >= 3 else []) if kind == EntryType.POLYGON else rings_of(kind, points)
+        for ring in rings:
             ring_points = "".join(f"<point><x>{px:g}</x><y>{py:g}</y></point>" for px, py in ring)
             parts.append(f"<polygon>{ring_points}</polygon>" if ring_points else "<polygon />")
     return "".join(parts)

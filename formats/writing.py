@@ -539,6 +539,8 @@ def rings_of(shape_type: str, points: Any, rotation: float = 0.0) -> list[list[t
 def ring_shells(rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
     """The rings that are outlines, not holes (even-odd: a ring inside an odd number of others is a
     hole), for formats that write a polygon per line and would fill a hole."""
+    if len(rings) < 2:  # a polygon's one ring: nothing to be inside of
+        return rings
     return [ring for ring in rings if sum(ring_holds(other, ring[0]) for other in rings if other is not ring) % 2 == 0]
 
 

@@ -124,14 +124,14 @@ def _normalised(pairs: Iterable[Sequence[float]], width: float, height: float) -
 
     The clip is `min(1.0, max(0.0, value))` written out (no calls per coordinate): NaN and -0.0
     become 0.0 as they did."""
-    parts = []
-    for x, y in pairs:
-        u = x / width
-        u = u if 0.0 < u <= 1.0 else (1.0 if u > 1.0 else 0.0)
-        v = y / height
-        v = v if 0.0 < v <= 1.0 else (1.0 if v > 1.0 else 0.0)
-        parts.append(f"{u:.6f} {v:.6f}")
-    return " ".join(parts)
+    # One comprehension, not a loop of appends: this runs for every point of every label.
+    return " ".join(
+        [
+            f"{u if 0.0 < (u := x / width) <= 1.0 else (1.0 if u > 1.0 else 0.0):.6f} "
+            f"{v if 0.0 < (v := y / height) <= 1.0 else (1.0 if v > 1.0 else 0.0):.6f}"
+            for x, y in pairs
+        ]
+    )
 
 
 def _yaml_string(value: str) -> str:
