@@ -20,7 +20,11 @@ _QUARTER_TURNS = frozenset({5, 6, 7, 8})
 def image_orientation(image: Image.Image) -> int:
     """The EXIF orientation of an opened image (1 when it has none or it is not readable).
 
-    Reads the header's EXIF only: the pixels are not decoded."""
+    Reads the header's EXIF only: the pixels are not decoded. A PNG may carry its EXIF after its
+    pixels, where Pillow's `getexif` would decode the whole image to reach it (a 30 MB upload held
+    in the web process): such an EXIF is not read, as a browser may not either."""
+    if "exif" not in image.info and image.format != "TIFF":  # TIFF keeps its tags in its header
+        return 1
     try:
         value = image.getexif().get(ORIENTATION_TAG, 1)
     except (OSError, SyntaxError, ValueError, TypeError):  # a damaged EXIF block is no orientation

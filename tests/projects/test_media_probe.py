@@ -381,19 +381,18 @@ def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_boun
             with lock:
                 in_flight["now"] += 1
                 in_flight["most"] = max(in_flight["most"], in_flight["now"])
-            try:
-                time.sleep(0.15)  # a server's answer time: the fetches wait together
-                body = images.get(self.path.lstrip("/"))
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            finally:
-                with lock:
-                    in_flight["now"] -= 1
+            time.sleep(0.15)  # a server's answer time: the fetches wait together
+            # Counted out before answering: the fetcher's next request can only start after it.
+            with lock:
+                in_flight["now"] -= 1
+            body = images.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
