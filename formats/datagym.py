@@ -398,6 +398,8 @@ class _ConfigLookups:
             entry_id: frozenset(entry.option_keys) for entry_id, entry in config.entries.items()
         }
         self.root_questions = [entry for entry in config.roots.values() if entry.is_classification]
+        #: The fast path's lookups, made the first time it meets this configuration (`_fast_lookups`).
+        self.fast: _FastLookups | None = None
         #: The answer of an unanswered question, per entry id: built once and shared (never mutated).
         self.empty: dict[str, Answer] = {}
 
@@ -773,17 +775,12 @@ class _FastLookups:
         self.answers: dict[tuple[str, tuple[Any, ...]], tuple[Answer, bool]] = {}
 
 
-_FAST_LOOKUPS: dict[int, _FastLookups] = {}
-
-
 def _fast_lookups(config: LabelConfigIndex) -> _FastLookups:
+    """The fast path's lookups, kept with the configuration's own (`_lookups`, its bounded cache)."""
     lookups = _lookups(config)
-    found = _FAST_LOOKUPS.get(id(config))
-    if found is None or found.lookups is not lookups:
-        if len(_FAST_LOOKUPS) > 16:
-            _FAST_LOOKUPS.clear()
-        found = _FAST_LOOKUPS[id(config)] = _FastLookups(lookups)
-    return found
+    if lookups.fast is None:
+        lookups.fast = _FastLookups(lookups)
+    return lookups.fast
 
 
 class _FastConverter:
