@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,20 @@ def log_in(page: Page, live_server: Any, username: str) -> None:
 def open_task(page: Page, live_server: Any, task: Task) -> None:
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
     page.wait_for_selector("body[data-ready=true]")
+
+
+def wait_until(page: Page, expression: str, timeout: float = 40.0) -> None:
+    """Poll a JavaScript expression from the test until it is truthy.
+
+    Playwright's ``wait_for_function`` re-evaluates a string predicate with ``eval`` when the first
+    try is false, which the pages' Content-Security-Policy (no 'unsafe-eval') refuses: the test then
+    passes or fails on timing alone. ``evaluate`` goes through the debugger protocol and is allowed.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def wait_saved(page: Page) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +211,16 @@ def test_the_api_documentation_renders_under_its_policy(demo: Project, watched: 
     watched.open("/api/redoc")
     expect(watched.page.locator("h1").first).to_contain_text("Labelsite API", timeout=30000)
     watched.assert_clean("/api/redoc")
+
+
+def test_no_browser_test_waits_with_a_string_predicate_the_policy_refuses() -> None:
+    """Playwright's ``wait_for_function`` polls its string with ``eval`` once the first try is false;
+    under our policy (no 'unsafe-eval') that throws, so such a test passes or fails on timing alone
+    (it failed CI once). Tests poll with ``conftest.wait_until`` instead. Needs no browser."""
+    root = Path(__file__).resolve().parent.parent
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path != Path(__file__).resolve() and ".wait_for_function(" in path.read_text(encoding="utf-8")
+    )
+    assert callers == [], f"use tests.browser.conftest.wait_until instead of page.wait_for_function in {callers}"

@@ -23,7 +23,7 @@ from imports.services import import_job_create, import_job_validate
 from labeling.models import Task
 from projects.media_probe import media_probe_run
 from projects.models import Dataset
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_until
 from tests.factories import MembershipFactory, UserFactory
 from tests.media_sources import URL_IMAGE, ThreeMedia, image_http_server, three_media
 from tests.realstack.conftest import s3_server
@@ -113,14 +113,14 @@ def test_every_image_on_the_labeling_page_the_import_preview_the_grid_and_the_ta
         page.goto(f"{live_server.url}/tasks/{task.pk}/")
         page.wait_for_selector("body[data-ready=true]")
         # The labeling page draws its image on a canvas from an Image element of its own.
-        page.wait_for_function("window.labelsite.renderer.image.settled")
+        wait_until(page, "window.labelsite.renderer.image.settled")
         src, loaded = page.evaluate(LABELING_IMAGE)
         labeling_addresses[src] = loaded
         assert images_on(page) == {}, "the labeling page shows no other image"
     assert labeling_addresses == dict.fromkeys(expected_addresses(media), True)
 
     page.goto(f"{live_server.url}/imports/{job.pk}/")
-    page.wait_for_function("document.querySelectorAll('#preview svg image').length === 3")
+    wait_until(page, "document.querySelectorAll('#preview svg image').length === 3")
     preview = images_on(page)
     assert preview == dict.fromkeys(expected_addresses(media), True)
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from labeling.models import Task
 from projects.models import Dataset
 from projects.services import dataset_connect, media_create_from_file
-from tests.browser.conftest import log_in, open_task
+from tests.browser.conftest import log_in, open_task, wait_until
 from tests.browser.test_labeling_everyday_moves import close, drag, saved_document
 from tests.browser.test_labeling_page import Screen, press
 from tests.projects.test_exif_orientation import photo
@@ -30,7 +30,7 @@ def test_a_portrait_photo_is_drawn_and_labeled_upright(
     task = Task.objects.get(project=labeling_project, media=media)
     log_in(page, live_server, "annie")
     open_task(page, live_server, task)
-    page.wait_for_function("() => window.labelsite.renderer.image.loaded")
+    wait_until(page, "() => window.labelsite.renderer.image.loaded")
     seen = page.evaluate(
         """() => { const i = window.labelsite.renderer.image;
                    return [i.width, i.height, i.element.naturalWidth, i.element.naturalHeight]; }"""

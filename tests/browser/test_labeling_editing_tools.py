@@ -16,7 +16,7 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
 from labeling.services import task_annotation_replace
-from tests.browser.conftest import DOCS, log_in, make_task, open_task
+from tests.browser.conftest import DOCS, log_in, make_task, open_task, wait_until
 from tests.browser.test_labeling_everyday_moves import close, drag, moves_project, saved_document
 from tests.browser.test_labeling_page import Screen, click, press
 
@@ -332,7 +332,7 @@ def test_brightness_contrast_gamma_change_only_the_view_and_one_to_one_and_fit_k
     for _ in range(8):
         press(page, "ArrowRight")  # 1.0 -> 1.4: the mid-greys of the image lighten
     expect(page.locator('output[for="gamma"]')).to_have_text("1.40")
-    page.wait_for_function("window.labelsite.renderer.imageFilter === 'url(#image-gamma)'")
+    wait_until(page, "window.labelsite.renderer.imageFilter === 'url(#image-gamma)'")
     page.wait_for_timeout(300)  # a frame or two for the canvas to repaint
     with_gamma = mean_brightness(page)
     assert with_gamma > before + 10
@@ -386,7 +386,7 @@ def test_at_1024_px_the_canvas_keeps_70_percent_the_task_name_and_state_show_and
     # The left panel folds with {, and the canvas takes its width; a label is still edited right.
     press(page, "{")
     expect(page.locator("#class-list")).to_be_hidden()
-    page.wait_for_function(f"document.getElementById('stage').getBoundingClientRect().width > {stage_width + 100}")
+    wait_until(page, f"document.getElementById('stage').getBoundingClientRect().width > {stage_width + 100}")
     screen = Screen(page)
     click(page, screen, 150, 150)
     press(page, "ArrowRight")

@@ -17,7 +17,7 @@ from imports.models import ImportStatus
 from imports.services import import_job_create, import_job_validate, import_job_write
 from labeling.models import Task
 from projects.models import Dataset
-from tests.browser.conftest import IMAGE_HOST, log_in, open_task
+from tests.browser.conftest import IMAGE_HOST, log_in, open_task, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,8 +64,9 @@ def test_the_panel_shows_an_imported_labelbox_rows_attachments_and_metadata(
     # The IMAGE_OVERLAY as a thumbnail that loaded, inside a link to the image.
     thumbnail = panel.locator("[data-type=IMAGE_OVERLAY] a img")
     expect(thumbnail).to_have_attribute("alt", "infrared")
-    page.wait_for_function(
-        "() => { const i = document.querySelector('#media-context img'); return i.complete && i.naturalWidth > 0; }"
+    wait_until(
+        page,
+        "() => { const i = document.querySelector('#media-context img'); return i.complete && i.naturalWidth > 0; }",
     )
     assert panel.locator("[data-type=IMAGE_OVERLAY] a").get_attribute("href") == f"{IMAGE_HOST}/field-7-infrared.png"
     # Raw text as text, a text URL as a link that opens apart from the page.
