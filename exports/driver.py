@@ -29,7 +29,7 @@ from django.utils.text import slugify
 
 from exports.reader import ExportReader
 from formats import export_format_get
-from formats.writing import ExportFormat, NameKey, PartStart
+from formats.writing import ExportFormat, NameKey, NamesTaken, PartStart, UniqueNames
 from labeling.models import Task
 from labelsite.errors import Conflict
 from projects.models import Project
@@ -199,7 +199,7 @@ def _slices(reader: ExportReader, fmt: ExportFormat, count: int) -> list[_Slice]
     geometry_ids = [entry.id for entry in reader.config.geometry_classes()]
     for index, size in enumerate(sizes):
         part = replace(reader, pk_after=bounds[index], pk_upto=bounds[index + 1], on_chunk=None)
-        start = PartStart(tasks=done_tasks, labels=done_labels, names=names[index] if names else {})
+        start = PartStart(tasks=done_tasks, labels=done_labels, names=names[index] if names else None)
         slices.append(_Slice(bounds[index], bounds[index + 1], start))
         done_tasks += size
         if fmt.parts.needs_label_offsets:
@@ -207,24 +207,23 @@ def _slices(reader: ExportReader, fmt: ExportFormat, count: int) -> list[_Slice]
     return slices
 
 
-def _names_before(reader: ExportReader, name_key: NameKey, bounds: list[Any]) -> list[dict[str, int]]:
-    """For each slice, how many times each entry name was taken by the tasks before it (`UniqueNames`):
-    the media names of the tasks in order, read once (a list of names, not the tasks)."""
-    counts: dict[str, int] = {}
-    found: list[dict[str, int]] = [{}]
+def _names_before(reader: ExportReader, name_key: NameKey, bounds: list[Any]) -> list[NamesTaken]:
+    """For each slice, the entry names the tasks before it took (`UniqueNames`): the media names
+    of the tasks in order, read once (a list of names, not the tasks), given out as one process would."""
+    names = UniqueNames()
+    found: list[NamesTaken] = [NamesTaken()]
     rows = reader.tasks().order_by("pk").values_list("pk", "media__name", "media__width", "media__height")
     pending = list(bounds)
     for pk, name, width, height in rows.iterator(chunk_size=NAMES_BATCH):
         key = name_key(name, width, height)
         if key is not None:
-            key = key.lower()
-            counts[key] = counts.get(key, 0) + 1
+            names.take(key, "")
         while pending and pk == pending[0]:  # the slice ends with this task: the next starts after it
             pending.pop(0)
-            found.append(dict(counts))
+            found.append(names.state())
     while pending:  # tasks gone since the slices were cut
         pending.pop(0)
-        found.append(dict(counts))
+        found.append(names.state())
     return found
 
 

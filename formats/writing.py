@@ -235,11 +235,11 @@ ExportWriter = Callable[[ExportSource, IO[bytes]], Iterator[None]]
 class PartStart:
     """Where a slice of the tasks starts in the whole export: tasks and geometry labels before it,
     and (for a format whose archive names its entries after the media, `ExportParts.name_key`)
-    how many times each name was taken before it, for `UniqueNames` to count on."""
+    the names taken before it, for `UniqueNames` to go on from."""
 
     tasks: int = 0
     labels: int = 0
-    names: Mapping[str, int] = field(default_factory=dict)
+    names: NamesTaken | None = None
 
 
 #: `(source, out, side, start) -> None, ... -> labels written`: the body of one slice of the tasks
@@ -583,17 +583,36 @@ def stem(name: str) -> str:
     return base.rsplit(".", 1)[0] if "." in base else base
 
 
+@dataclass(frozen=True)
+class NamesTaken:
+    """What `UniqueNames` has given out so far: every name taken (lower case) and, per name that
+    repeated, the last number its copies took; a slice of an export starts from the state of the
+    slices before it (`PartStart.names`)."""
+
+    taken: frozenset[str] = frozenset()
+    numbered: Mapping[str, int] = field(default_factory=dict)
+
+
 class UniqueNames:
-    """File names in an archive, made unique (`a.txt`, `a_2.txt`) when two media share a name.
+    """File names in an archive, unique without regard to case when media share a name: the first
+    keeps it (`a.txt`), the next take `a_2.txt`, `a_3.txt`, skipping a number whose name is taken
+    already (a media called `a_2` of its own), so that no entry ever overwrites another."""
 
-    `seen`: how many times each name (lower case) was taken before (by the slices of the export
-    before this one, `PartStart.names`)."""
-
-    def __init__(self, seen: Mapping[str, int] | None = None) -> None:
-        self.seen: dict[str, int] = dict(seen or {})
+    def __init__(self, start: NamesTaken | None = None) -> None:
+        self.taken: set[str] = set(start.taken) if start else set()
+        self.numbered: dict[str, int] = dict(start.numbered) if start else {}
 
     def take(self, name: str, extension: str) -> str:
         key = name.lower()
-        count = self.seen.get(key, 0) + 1
-        self.seen[key] = count
-        return f"{name}.{extension}" if count == 1 else f"{name}_{count}.{extension}"
+        if key not in self.taken:
+            self.taken.add(key)
+            return f"{name}.{extension}"
+        number = self.numbered.get(key, 1) + 1
+        while f"{key}_{number}" in self.taken:
+            number += 1
+        self.numbered[key] = number
+        self.taken.add(f"{key}_{number}")
+        return f"{name}_{number}.{extension}"
+
+    def state(self) -> NamesTaken:
+        return NamesTaken(frozenset(self.taken), dict(self.numbered))

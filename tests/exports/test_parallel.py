@@ -21,6 +21,7 @@ from django.db import transaction
 from exports.driver import export_processes, export_write
 from exports.reader import ExportFilters, ExportReader
 from formats import export_format_get
+from formats.writing import UniqueNames
 from labeling.models import Label, LabelSource
 from tests.exports.conftest import label
 
@@ -198,3 +199,39 @@ def _child_pids() -> set[int]:
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         children.update(int(pid) for pid in (task / "children").read_text().split())
     return children
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "pascal_voc", "masks"])
+@pytest.mark.parametrize("processes", [1, 3])
+def test_a_media_named_like_a_numbered_copy_never_overwrites_an_entry(export_project, make_task, fmt, processes):
+    # `img` twice makes `img_2`; a media of its own called `img_2` (in another case, later) must not
+    # take that name again: two entries of one name would overwrite each other when unpacked.
+    media = ["img.jpg", "img.png", "IMG_2.jpg", "img_3.png", "img.gif", "img_2.bmp", "other.jpg"]
+    for index, name in enumerate(media):
+        label(export_project, make_task(name=name, external_id=f"e{index}"))
+
+    entries = archive_entries(written(export_project, fmt, processes=processes))
+
+    folder = {"yolo": "labels/", "pascal_voc": "Annotations/", "masks": "SegmentationClass/"}[fmt]
+    stems = [name[len(folder) :].rsplit(".", 1)[0] for name, _ in entries if name.startswith(folder)]
+    assert len(stems) == len({stem.lower() for stem in stems}) == len(media)
+    if processes > 1:
+        assert entries == archive_entries(written(export_project, fmt, processes=1))
+
+
+def test_unique_names_count_on_past_the_numbers_media_hold_themselves():
+    names = UniqueNames()
+    taken = [names.take(name, "txt") for name in ["img", "img", "IMG_2", "img_3", "img", "img_2", "Img", "other"]]
+    assert taken == [
+        "img.txt",
+        "img_2.txt",
+        "IMG_2_2.txt",
+        "img_3.txt",
+        "img_4.txt",
+        "img_2_3.txt",
+        "Img_5.txt",
+        "other.txt",
+    ]
+    # A slice that starts from the state of the ones before it gives out what one process would.
+    rest = UniqueNames(names.state())
+    assert [rest.take(name, "xml") for name in ["img", "img_6", "other"]] == ["img_6.xml", "img_6_2.xml", "other_2.xml"]
