@@ -391,6 +391,22 @@ class _Kept:
     updated_by_id: int | None
     content: tuple[Any, ...]
     created_at: datetime
+    rotation: float = 0.0
+
+    @property
+    def was_prediction(self) -> bool:
+        return bool(self.content[3] == LabelSource.PREDICTION)
+
+    def outcome(self, label_id: int, task: Task, kind: str, user_id: int | None) -> PredictionOutcome:
+        """What became of this stored prediction, as `_outcome_note` notes it on the labeling page."""
+        return PredictionOutcome(
+            project_id=task.project_id,
+            label_id=label_id,
+            model_version=self.content[5],
+            score=self.content[4],
+            outcome=kind,
+            user_id=user_id,
+        )
 
 
 def _label_rows(
@@ -401,7 +417,11 @@ def _label_rows(
     parent: IndexedEntry | None,
     author: Any,
     kept: dict[int, _Kept] | None = None,
+    outcomes: list[PredictionOutcome] | None = None,
 ) -> list[tuple[Label, list[dict[str, Any]]]]:
+    """Label rows of a document's labels (not their nested ones). With `outcomes`, a stored
+    prediction sent back as a label of another source is noted accepted (its class and shape as
+    they were) or edited."""
     rows = []
     user_id = author.pk if getattr(author, "pk", None) else None
     for label in labels:
@@ -427,18 +447,27 @@ def _label_rows(
             row.author_id = previous.author_id
             if _label_content(row) == previous.content:
                 row.updated_by_id = previous.updated_by_id
+            if outcomes is not None and previous.was_prediction and row.source != LabelSource.PREDICTION:
+                same = (str(row.entry_id), row.points, row.rotation) == (
+                    previous.content[0],
+                    previous.content[1],
+                    previous.rotation,
+                )
+                kind = PredictionOutcomeKind.ACCEPTED if same else PredictionOutcomeKind.EDITED
+                outcomes.append(previous.outcome(row.id, task, kind, user_id))
         rows.append((row, label.get("children") or []))
     return rows
 
 
 def _labels_kept(task: Task) -> dict[int, _Kept]:
-    fields = ("id", "author_id", "updated_by_id", "created_at", *_LABEL_CONTENT)
+    fields = ("id", "author_id", "updated_by_id", "created_at", "rotation", *_LABEL_CONTENT)
     return {
         row["id"]: _Kept(
             author_id=row["author_id"],
             updated_by_id=row["updated_by_id"],
             content=_label_content(Label(**{name: row[name] for name in _LABEL_CONTENT})),
             created_at=row["created_at"],
+            rotation=row["rotation"],
         )
         for row in Label.objects.filter(task=task).values(*fields)
     }
@@ -495,16 +524,31 @@ def task_annotation_replace(
     kept = _labels_kept(task)
     made_at = {label_id: previous.created_at for label_id, previous in kept.items()}
     Label.objects.filter(task=task).delete()
-    roots = _label_rows(document.get("labels") or [], task=task, index=index, parent=None, author=user, kept=kept)
+    outcomes: list[PredictionOutcome] = []
+    roots = _label_rows(
+        document.get("labels") or [], task=task, index=index, parent=None, author=user, kept=kept, outcomes=outcomes
+    )
     # Parents first, so that nested geometries get their parent's id (bulk_create returns ids).
     Label.objects.bulk_create([row for row, _ in roots])
     nested: list[Label] = []
     for row, children in roots:
         parent_entry = index.entries[str(row.entry_id)]
-        for child, _ in _label_rows(children, task=task, index=index, parent=parent_entry, author=user, kept=kept):
+        for child, _ in _label_rows(
+            children, task=task, index=index, parent=parent_entry, author=user, kept=kept, outcomes=outcomes
+        ):
             child.parent = row
             nested.append(child)
     Label.objects.bulk_create(nested)
+    # What the labeling page notes of predictions, a whole-document save notes too (the model's
+    # figures count them): those sent back as labels above, those left out as deleted.
+    user_id = user.pk if getattr(user, "pk", None) else None
+    outcomes += [
+        previous.outcome(label_id, task, PredictionOutcomeKind.DELETED, user_id)
+        for label_id, previous in kept.items()
+        if previous.was_prediction
+    ]
+    if outcomes:
+        PredictionOutcome.objects.bulk_create(outcomes)
     _labels_made_at_keep(made_at, [row.id for row, _ in roots] + [row.id for row in nested])
     task.refresh_from_db()
     return task_annotation_get(task=task)

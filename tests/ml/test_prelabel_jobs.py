@@ -239,6 +239,46 @@ def test_each_prediction_accepted_edited_or_deleted_on_the_page_is_recorded() ->
     }
 
 
+def test_a_whole_document_save_through_the_api_records_what_became_of_each_prediction() -> None:
+    """A script that PUTs the whole document counts in the model's figures as the page does: a
+    prediction sent back as a label is accepted (as drawn) or edited, one left out is deleted, one
+    sent back still a prediction is nothing yet."""
+    from rest_framework.test import APIClient
+
+    from labeling.models import PredictionOutcome
+    from ml.selectors import prediction_versions
+
+    street = _project_with_tasks(4)
+    with ProtocolServer() as server:
+        _run(_backend(street, server))
+    labels = list(Label.objects.filter(source=LabelSource.PREDICTION).select_related("task").order_by("pk"))
+    accept, edit, dismiss, keep = labels
+    client = APIClient()
+    client.force_authenticate(street.annotator)
+
+    def put(label: Label, change: Any) -> None:
+        document = client.get(f"/api/tasks/{label.task_id}/annotation").json()
+        (stored,) = document["labels"]
+        document["labels"] = change(stored)
+        response = client.put(f"/api/tasks/{label.task_id}/annotation", document, format="json")
+        assert response.status_code == 200, response.json()
+
+    put(accept, lambda stored: [{**stored, "source": "manual", "score": None}])
+    put(edit, lambda stored: [{**stored, "source": "manual", "points": [[1, 1], [20, 20]]}])
+    put(dismiss, lambda stored: [])
+    put(keep, lambda stored: [stored])
+
+    recorded = {o.label_id: (o.outcome, o.score, o.model_version, o.user_id) for o in PredictionOutcome.objects.all()}
+    assert recorded == {
+        accept.pk: ("accepted", 0.8, "stub-1", street.annotator.pk),
+        edit.pk: ("edited", 0.8, "stub-1", street.annotator.pk),
+        dismiss.pk: ("deleted", 0.8, "stub-1", street.annotator.pk),
+    }
+    assert Label.objects.filter(pk=keep.pk, source=LabelSource.PREDICTION).exists()
+    (version,) = prediction_versions(project=street.project)
+    assert (version["predictions"], version["accepted"], version["edited"], version["deleted"]) == (1, 1, 1, 1)
+
+
 def test_a_retry_sends_only_the_tasks_that_got_no_predictions(monkeypatch: Any) -> None:
     monkeypatch.setattr(services, "BACKOFF_SECONDS", 0.01)
     street = _project_with_tasks(4)
