@@ -67,6 +67,7 @@ from imports.media_create import (
 from imports.models import ChunkStatus, ImportChunk, ImportJob, ImportJobError, ImportStatus
 from labeling.annotation import MediaAnnotation, MediaRef, Shape
 from labeling.models import Task
+from labeling.selectors import task_media_matches
 from labeling.services import (
     LabelBatchWritten,
     StagedLabelBatch,
@@ -197,11 +198,14 @@ class MediaMatcher:
             lookup_values = list(parsed)
         field_name = f"media__{MATCH_BY_FIELDS[kind]}"
         for start in range(0, len(lookup_values), MEDIA_LOOKUP_BATCH):
-            rows = Task.objects.filter(
-                project_id=self.project_id,
-                media__deleted_at__isnull=True,
-                **{f"{field_name}__in": lookup_values[start : start + MEDIA_LOOKUP_BATCH]},
-            ).values_list(field_name, "id", "media__width", "media__height")
+            batch = lookup_values[start : start + MEDIA_LOOKUP_BATCH]
+            rows: Iterable[tuple[Any, UUID, Any, Any]]
+            if connection.vendor == "postgresql":
+                rows = task_media_matches(project_id=self.project_id, field=MATCH_BY_FIELDS[kind], values=batch)
+            else:
+                rows = Task.objects.filter(
+                    project_id=self.project_id, media__deleted_at__isnull=True, **{f"{field_name}__in": batch}
+                ).values_list(field_name, "id", "media__width", "media__height")
             for media_value, task_id, width, height in rows:
                 key = f"{prefix}{media_value}"
                 found[key] = _AMBIGUOUS if found.get(key) is not None else task_id

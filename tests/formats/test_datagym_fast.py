@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import copy
 import random
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from formats import datagym
+from labeling import services
 from projects.label_config import label_config_index
 from projects.services import project_create
 from tests.imports.test_datagym_format import SECTION_4_4
@@ -274,3 +278,35 @@ def test_the_pipeline_takes_the_fast_path_without_a_second_schema_check(config):
     assert converted.annotation.keep_data is False  # the job's option still decides
     assert converted.annotation.shapes[0].points == [[1, 2], [3, 4.5]]
     assert fmt.convert_item_checked({**item, "keepData": "yes"}, config, index=0, match_by="id") is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the staged COPY data is PostgreSQL's path only")
+def test_the_fast_path_stages_the_same_copy_bytes_as_the_converter(config):
+    """The staged rows (`labeling.services._import_label_copy`) encode an answer list once per
+    batch by the identity of its answers, which the fast path shares and the converter makes anew:
+    both must give the same bytes."""
+    rng = random.Random(31)
+    items = [item for item in (varied_item(rng, n) for n in range(800)) if datagym.ITEM.reference.is_valid(item)]
+    fast, general = [], []
+    for index, data in enumerate(items):
+        made = datagym._item_fast(data, config, index=index, match_by="id")
+        if made is not None and made.annotation is not None:
+            fast.append(made.annotation)
+            general.append(datagym._item_convert(data, config, index=index, match_by="id").annotation)
+    assert len(fast) > 150
+    tasks = [uuid.UUID(int=number % 120 + 1) for number in range(len(fast))]  # some tasks get several items
+    now = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=UTC)
+
+    def staged(annotations: list[Any]) -> bytes:
+        shapes_by_task, _ = services._batch_plan(list(zip(tasks, annotations, strict=True)))
+        count = services._shapes_count(shapes_by_task)
+        return services._import_label_copy(
+            shapes_by_task,
+            ids=list(range(1, count + 1)),
+            now=now,
+            import_job_id=uuid.UUID(int=5),
+            import_batch=0,
+            author_id=None,
+        )
+
+    assert staged(fast) == staged(general)
