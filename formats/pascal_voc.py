@@ -42,6 +42,7 @@ from formats.reading import (
     not_utf8_error,
 )
 from formats.writing import (
+    LABEL_FILE_COMPRESSION,
     ExportFormat,
     ExportParts,
     ExportSource,
@@ -180,7 +181,12 @@ def _documents(source: ExportSource, archive: zipfile.ZipFile, names: UniqueName
         for task in chunk:
             file_stem = names.take(stem(task.media_name), "xml")[: -len(".xml")]
             stems.append(file_stem)
-            zip_entry_write(archive, f"Annotations/{file_stem}.xml", voc_document(task, task.media_name, classes))
+            zip_entry_write(
+                archive,
+                f"Annotations/{file_stem}.xml",
+                voc_document(task, task.media_name, classes),
+                compress_type=LABEL_FILE_COMPRESSION,
+            )
         yield
     archive.writestr(LISTING, "".join(f"{s}\n" for s in stems))
 
