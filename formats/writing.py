@@ -291,9 +291,14 @@ def zip_parts_join(
     """
     listed = [name for name, _ in lists]
     assert archive.fp is not None
-    for part in parts:
-        part.seek(0)
-        with zipfile.ZipFile(part) as source:
+    # Each part's directory is read once (for its entries, then its lists): reading a directory of
+    # 50,000 entries costs about 0.35 s of CPU, and this runs in the one process after the writers.
+    sources: list[zipfile.ZipFile] = []
+    try:
+        for part in parts:
+            part.seek(0)
+            source = zipfile.ZipFile(part)
+            sources.append(source)
             infos = [info for info in source.infolist() if info.filename not in listed]
             if not infos:
                 continue
@@ -317,9 +322,7 @@ def zip_parts_join(
                 archive.NameToInfo[info.filename] = info
             archive.start_dir = archive.fp.tell()
             archive._didModify = True  # type: ignore[attr-defined]  # the central directory is written on close
-    for name, always in lists:
-        sources = [zipfile.ZipFile(part) for part in parts]
-        try:
+        for name, always in lists:
             found = [source for source in sources if source.NameToInfo.get(name) and source.NameToInfo[name].file_size]
             if not found and not always:
                 continue
@@ -329,9 +332,9 @@ def zip_parts_join(
                         while data := text.read(1 << 20):
                             member.write(data)
                             yield
-        finally:
-            for source in sources:
-                source.close()
+    finally:
+        for source in sources:
+            source.close()
 
 
 #: Entries up to this size are written by `zip_entry_write` in one piece (larger ones as `writestr` does).
