@@ -29,6 +29,8 @@ from collections.abc import Generator, Iterator
 from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
+import orjson
+
 from formats.coco import coco_media_names
 from formats.reading import (
     Converted,
@@ -42,6 +44,7 @@ from formats.reading import (
     not_utf8_error,
 )
 from formats.writing import (
+    LABEL_FILE_COMPRESSION,
     ExportFormat,
     ExportParts,
     ExportSource,
@@ -90,36 +93,65 @@ def _box(kind: str, points: Any, rotation: float) -> str | None:
         x, y, w, h = rectangle_hull(points, rotation)
     elif not pairs:
         return None
+    elif len(pairs) == 2:
+        # Two corners (a rectangle): `min` and `max` of two written out, as they choose (the first
+        # unless the second is strictly beyond it).
+        (x1, y1), (x2, y2) = pairs
+        x, y = (x2 if x2 < x1 else x1), (y2 if y2 < y1 else y1)
+        w, h = (x2 if x2 > x1 else x1) - x, (y2 if y2 > y1 else y1) - y
     else:
         xs, ys = zip(*pairs, strict=True)
         x, y = min(xs), min(ys)
         w, h = max(xs) - x, max(ys) - y
-    parts = [
+    bndbox = (
         f"<bndbox><xmin>{math.floor(x)}</xmin><ymin>{math.floor(y)}</ymin>"
         f"<xmax>{math.ceil(x + w)}</xmax><ymax>{math.ceil(y + h)}</ymax></bndbox>"
-    ]
-    if kind != EntryType.RECTANGLE:
-        # A polygon's ring is its pairs (`rings_of`: a list of at least three).
-        rings = ([pairs] if len(pairs) >= 3 else []) if kind == EntryType.POLYGON else rings_of(kind, points)
-        for ring in rings:
-            ring_points = "".join(f"<point><x>{px:g}</x><y>{py:g}</y></point>" for px, py in ring)
-            parts.append(f"<polygon>{ring_points}</polygon>" if ring_points else "<polygon />")
+    )
+    if kind == _RECTANGLE:
+        return bndbox
+    # A polygon's ring is its pairs (`rings_of`: a list of at least three).
+    rings = ([pairs] if len(pairs) >= 3 else []) if kind == _POLYGON else rings_of(kind, points)
+    parts = [bndbox]
+    for ring in rings:
+        ring_points = "".join([f"<point><x>{px:g}</x><y>{py:g}</y></point>" for px, py in ring])
+        parts.append(f"<polygon>{ring_points}</polygon>" if ring_points else "<polygon />")
     return "".join(parts)
 
 
+_RECTANGLE = str(EntryType.RECTANGLE)
+_POLYGON = str(EntryType.POLYGON)
+
+
 def _attributes(answers: dict[str, Any] | None) -> str:
-    """A label's stored answer tree as `<attributes>`."""
+    """A label's stored answer tree as `<attributes>`, remembered by its JSON (most labels of a class
+    share a few answer trees: a car's type)."""
     if not answers:
         return ""
+    key = orjson.dumps(answers)
+    found = _ATTRIBUTES_SEEN.get(key)
+    if found is None:
+        if len(_ATTRIBUTES_SEEN) >= _ATTRIBUTES_SEEN_MAX:  # free text: every tree new, keep memory bounded
+            _ATTRIBUTES_SEEN.clear()
+        found = _ATTRIBUTES_SEEN[key] = _attributes_text(answers)
+    return found
+
+
+_ATTRIBUTES_SEEN: dict[bytes, str] = {}
+_ATTRIBUTES_SEEN_MAX = 10_000
+
+
+def _attributes_text(answers: dict[str, Any]) -> str:
     flat = answers_tree_flat(answers)
     if not flat:
         return ""
     attributes = "".join(
-        "<attribute>"
-        + _text("name", name)
-        + _text("value", "|".join(value) if isinstance(value, list) else ("" if value is None else value))
-        + "</attribute>"
-        for name, value in flat.items()
+        [
+            "<attribute>"
+            + _text("name", name)
+            + _text("value", "|".join(value) if isinstance(value, list) else ("" if value is None else value))
+            + "</attribute>"
+            for name, value in flat.items()
+        ]
     )
     return f"<attributes>{attributes}</attributes>"
 
@@ -180,7 +212,12 @@ def _documents(source: ExportSource, archive: zipfile.ZipFile, names: UniqueName
         for task in chunk:
             file_stem = names.take(stem(task.media_name), "xml")[: -len(".xml")]
             stems.append(file_stem)
-            zip_entry_write(archive, f"Annotations/{file_stem}.xml", voc_document(task, task.media_name, classes))
+            zip_entry_write(
+                archive,
+                f"Annotations/{file_stem}.xml",
+                voc_document(task, task.media_name, classes),
+                compress_type=LABEL_FILE_COMPRESSION,
+            )
         yield
     archive.writestr(LISTING, "".join(f"{s}\n" for s in stems))
 

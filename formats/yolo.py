@@ -62,6 +62,7 @@ from formats.reading import (
     not_utf8_error,
 )
 from formats.writing import (
+    LABEL_FILE_COMPRESSION,
     ExportFormat,
     ExportParts,
     ExportSource,
@@ -72,6 +73,7 @@ from formats.writing import (
     box_of,
     label_tree,
     label_tree_walk,
+    points_pairs,
     ring_shells,
     rings_of,
     stem,
@@ -107,6 +109,17 @@ def _lines(task: TaskRows, classes: dict[str, tuple[int, str]], *, segments: boo
             lines.append(f"{index} {_normalised(rectangle_corners(points, rotation), width, height)}")
             continue
         if segments:
+            if kind == _RECTANGLE and not rotation:
+                # Its four corners take two x and two y values: each is normalised and written once
+                # (as `rings_of` and `_normalised` make them), not once per corner.
+                corners = points_pairs(points)
+                if len(corners) < 2:
+                    continue
+                (x1, y1), (x2, y2) = corners[0], corners[1]
+                left, right = _unit(min(x1, x2) / width), _unit(max(x1, x2) / width)
+                top, bottom = _unit(min(y1, y2) / height), _unit(max(y1, y2) / height)
+                lines.append(f"{index} {left} {top} {right} {top} {right} {bottom} {left} {bottom}")
+                continue
             # A line is one filled outline: a segmentation's holes cannot be written (they would fill).
             for ring in ring_shells(rings_of(kind, points, rotation)):
                 lines.append(f"{index} {_normalised(ring, width, height)}")
@@ -132,6 +145,14 @@ def _normalised(pairs: Iterable[Sequence[float]], width: float, height: float) -
             for x, y in pairs
         ]
     )
+
+
+def _unit(u: float) -> str:
+    """One coordinate of `_normalised`, already divided by the image's size."""
+    return f"{u if 0.0 < u <= 1.0 else (1.0 if u > 1.0 else 0.0):.6f}"
+
+
+_RECTANGLE = str(EntryType.RECTANGLE)
 
 
 def _yaml_string(value: str) -> str:
@@ -171,7 +192,12 @@ def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportP
                         lines: list[str] = []
                     else:
                         lines = _lines(item, classes, segments=segments, obb=obb)
-                    zip_entry_write(archive, f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines).encode())
+                    zip_entry_write(
+                        archive,
+                        f"labels/{file_stem}.txt",
+                        "".join(f"{line}\n" for line in lines).encode(),
+                        compress_type=LABEL_FILE_COMPRESSION,
+                    )
                 listing.write("".join(lines_out).encode())
                 yield
             listing.seek(0)

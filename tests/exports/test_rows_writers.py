@@ -192,3 +192,17 @@ def test_safe_name_keeps_a_clean_name_whole_and_replaces_as_before(name):
 
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".") or "media"
     assert safe_name(name) == "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "folder"),
+    [("yolo", "labels"), ("yolo_seg", "labels"), ("yolo_obb", "labels"), ("pascal_voc", "Annotations")],
+)
+def test_per_image_files_are_stored_and_the_other_entries_deflated(varied_project, fmt, folder):
+    with zipfile.ZipFile(io.BytesIO(written(varied_project, fmt, False))) as archive:
+        assert archive.testzip() is None  # every entry reads back with its CRC
+        methods = {info.filename: info.compress_type for info in archive.infolist()}
+    per_image = {method for name, method in methods.items() if name.startswith(f"{folder}/")}
+    others = {method for name, method in methods.items() if not name.startswith(f"{folder}/")}
+    assert per_image == {zipfile.ZIP_STORED}
+    assert others == {zipfile.ZIP_DEFLATED}
