@@ -15,6 +15,7 @@ import pytest
 
 from exports.reader import ExportFilters, ExportReader
 from formats import export_format_get
+from formats.writing import zip_entry_write
 from labeling.models import Label, LabelSource, Task, TaskState
 from projects.label_config import label_config_replace
 from projects.models import LabelEntry
@@ -198,11 +199,31 @@ def test_safe_name_keeps_a_clean_name_whole_and_replaces_as_before(name):
     ("fmt", "folder"),
     [("yolo", "labels"), ("yolo_seg", "labels"), ("yolo_obb", "labels"), ("pascal_voc", "Annotations")],
 )
-def test_per_image_files_are_stored_and_the_other_entries_deflated(varied_project, fmt, folder):
+def test_per_image_files_are_deflated_and_read_back_by_zlib(varied_project, fmt, folder):
+    # zip_entry_write deflates them with ISA-L: the archive is a plain ZIP that zipfile (zlib)
+    # inflates, every entry with its CRC, and its per-image files are compressed.
     with zipfile.ZipFile(io.BytesIO(written(varied_project, fmt, False))) as archive:
         assert archive.testzip() is None  # every entry reads back with its CRC
-        methods = {info.filename: info.compress_type for info in archive.infolist()}
-    per_image = {method for name, method in methods.items() if name.startswith(f"{folder}/")}
-    others = {method for name, method in methods.items() if not name.startswith(f"{folder}/")}
-    assert per_image == {zipfile.ZIP_STORED}
-    assert others == {zipfile.ZIP_DEFLATED}
+        infos = archive.infolist()
+    per_image = [info for info in infos if info.filename.startswith(f"{folder}/")]
+    assert per_image
+    assert {info.compress_type for info in infos} == {zipfile.ZIP_DEFLATED}
+    assert sum(info.compress_size for info in per_image) < sum(info.file_size for info in per_image)
+
+
+def test_a_small_entry_is_one_writestr_would_make_but_for_its_deflate_stream():
+    data = b"<annotation><object><name>car</name></object></annotation>\n" * 40
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    with zipfile.ZipFile(ours, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        zip_entry_write(archive, "Annotations/a.xml", data)
+        zip_entry_write(archive, "labels/a.txt", b"0 0.5 0.5 0.1 0.1\n", compress_type=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(theirs, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Annotations/a.xml", data)
+        archive.writestr("labels/a.txt", b"0 0.5 0.5 0.1 0.1\n", compress_type=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(ours) as mine, zipfile.ZipFile(theirs) as reference:
+        assert mine.testzip() is None
+        fields = ("filename", "compress_type", "file_size", "CRC", "external_attr")
+        assert [[getattr(info, name) for name in fields] for info in mine.infolist()] == [
+            [getattr(info, name) for name in fields] for info in reference.infolist()
+        ]
+        assert [mine.read(name) for name in mine.namelist()] == [reference.read(name) for name in reference.namelist()]
