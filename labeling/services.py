@@ -1232,7 +1232,14 @@ def _tasks_answers_get(task_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     if not task_ids:
         return {}
     if connection.vendor != "postgresql":
-        return dict(Task.objects.filter(id__in=task_ids).values_list("id", "answers"))
+        # SQLite: the JSON text straight to orjson, one parameter for the ids (the ORM's JSONField
+        # decoded each tree with the json module: 0.4 s of the 3.3 s a chunk of 5,000 took to write).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, answers FROM {Task._meta.db_table} WHERE id IN (SELECT value FROM json_each(%s))",  # noqa: S608
+                [orjson.dumps([task_id.hex for task_id in task_ids]).decode()],
+            )
+            return {UUID(task_hex): orjson.loads(answers) for task_hex, answers in cursor.fetchall()}
     with _bound_cursor() as cursor:
         cursor.execute(
             f"SELECT id, answers::text FROM {Task._meta.db_table} WHERE id = ANY(%b::uuid[])",  # noqa: S608
