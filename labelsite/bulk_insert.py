@@ -113,7 +113,16 @@ def db_uuid(value: Any) -> Any:
     """A UUID (or its text) as the database's column holds it: itself on PostgreSQL, its hex on SQLite."""
     if value is None or connection.vendor == "postgresql":
         return value
-    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
+    return _uuid_hex(value if isinstance(value, uuid.UUID) else str(value))
+
+
+def _uuid_hex(value: Any) -> Any:
+    """`db_uuid` on SQLite, per value of a batch: a UUID's hex, hex text as it is (planned ids)."""
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if value is None or (len(value) == 32 and "-" not in value):
+        return value
+    return uuid.UUID(value).hex
 
 
 def _rows_insert_prepared(
@@ -145,7 +154,7 @@ def _rows_insert_prepared(
     for name, (kind, values) in arrays.items():
         columns.append(connection.ops.quote_name(str(by_attname[name].column)))
         # JSON arrives as its text already (as SQLite stores it); UUIDs as their hex.
-        varying.append([db_uuid(value) for value in values] if kind == "uuid" else list(values))
+        varying.append([_uuid_hex(value) for value in values] if kind == "uuid" else list(values))
     ids = varying[list(arrays).index("id")]
     table = connection.ops.quote_name(model._meta.db_table)
     present = f"SELECT id FROM {table} WHERE id IN ({json_values_sql()})"  # noqa: S608 - our names
