@@ -588,11 +588,11 @@ def labels_write_batch(
       item of the same task in the batch wipes what an earlier one added); `keep_data=True`
       adds shapes and merges answers (an answer without a value keeps the stored one);
     - label ids are reserved up front (one `nextval` query on PostgreSQL), so a nested
-      shape names its parent in the same insert; PostgreSQL gets the rows by COPY, other
-      databases by `bulk_create`;
+      shape names its parent in the same insert; PostgreSQL gets the rows by COPY,
+      SQLite by one prepared INSERT;
     - the tasks' answers, `has_import` and `version` are updated in bulk.
 
-    `labels_batch_stage` + `labels_write_staged` do the same in two steps (PostgreSQL).
+    `labels_batch_stage` + `labels_write_staged` do the same in two steps (an import's chunks).
     """
     with transaction.atomic():
         if import_job_id is not None and import_batch is not None:
