@@ -2,10 +2,11 @@
 
     DATABASE_URL=postgres://.../<bench db> .venv/bin/python bench/import_chunk_profile.py --n 10000
 
-Run `bench/import_bench.py --n N` first (same database and var dir): it leaves the project, its
+Run `bench/import_bench.py --n N` first (same database and var dir; on SQLite, its `--stack sqlite`
+database: `DATABASE_URL=sqlite:///<var>/sqlite/labelsite.sqlite3`): it leaves the project, its
 media and tasks, and the file with the media ids it created. This script then makes a new job
 of that file (no worker, no broker), splits it into chunks as the workers would, and runs
-chunk 0's validation (with staging, on PostgreSQL) and then its write, each under cProfile
+chunk 0's validation (with staging) and then its write, each under cProfile
 with the CPU clock. It prints the top functions by own and cumulative time, the process's
 CPU time and the CPU time of its PostgreSQL backend for each phase. The job's labels are
 removed at the end.
@@ -35,6 +36,8 @@ os.environ.setdefault("MEDIA_ROOT", str(VAR_DIR / "media"))
 def backend_cpu() -> float:
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return 0.0  # SQLite: the database's work is this process's
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]

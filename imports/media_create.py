@@ -18,7 +18,7 @@ from django.db.models.functions import Lower
 
 from formats.media_rows import MediaRow, MediaRowOutcome, duplicate_global_key
 from labeling.models import Task
-from labelsite.bulk_insert import rows_insert
+from labelsite.bulk_insert import db_uuid, json_values_sql, rows_insert
 from labelsite.errors import ErrorDetail
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.models import Dataset, Media, MediaSource, Project
@@ -271,7 +271,7 @@ def media_rows_create_planned(
     and found (a URL an earlier chunk of the job made), and the tasks made now, which need no
     update of their answers. Raises `PlannedMediaTaken` when one is not the planned media
     or its task not the planned task (the caller rolls back and reads the chunk again, which finds
-    it as it is now). PostgreSQL only: chunks are staged there.
+    it as it is now). Chunks are staged on both databases.
 
     Straight from the staged records to one INSERT per table, with no model object per row: the
     media (names made free first; a name another writer took meanwhile is renumbered and tried
@@ -301,10 +301,10 @@ def media_rows_create_planned(
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT media_id, id FROM {Task._meta.db_table} WHERE project_id = %s "  # noqa: S608 - our names
-                    "AND media_id IN (SELECT e::uuid FROM json_array_elements_text(%s::json) AS a(e))",
-                    [project.pk, orjson.dumps([r[_ID] for r in others]).decode()],
+                    f"AND media_id IN ({json_values_sql('uuid')})",
+                    [db_uuid(project.pk), orjson.dumps([r[_ID] for r in others]).decode()],
                 )
-                tasks = {media_id.hex: task_id.hex for media_id, task_id in cursor.fetchall()}
+                tasks = {_hex(media_id): _hex(task_id) for media_id, task_id in cursor.fetchall()}
             if any(tasks.get(r[_ID]) != r[_TASK] for r in others):
                 raise PlannedMediaTaken
         if inserted:
@@ -360,6 +360,11 @@ def _planned_media_insert(dataset: Dataset, records: list[list[Any]]) -> set[str
     return inserted
 
 
+def _hex(value: Any) -> str:
+    """A UUID column's value as hex: a UUID on PostgreSQL, its hex already on SQLite."""
+    return value.hex if isinstance(value, uuid.UUID) else str(value)
+
+
 def _planned_name(record: list[Any]) -> str:
     return MediaRow(location="", url=record[_URL], name=record[_NAME] or "").media_name()
 
@@ -374,8 +379,8 @@ def _planned_names_free(dataset: Dataset, records: list[list[Any]], names: dict[
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT name FROM {Media._meta.db_table} WHERE dataset_id = %s AND deleted_at IS NULL "  # noqa: S608
-            "AND name IN (SELECT e FROM json_array_elements_text(%s::json) AS a(e))",
-            [dataset.pk, orjson.dumps([names[r[_ID]] for r in records]).decode()],
+            f"AND name IN ({json_values_sql()})",
+            [db_uuid(dataset.pk), orjson.dumps([names[r[_ID]] for r in records]).decode()],
         )
         taken = {name for (name,) in cursor.fetchall()}
     for record in records:

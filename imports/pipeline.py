@@ -805,7 +805,7 @@ def chunk_validate_file(
 ) -> ChunkValidated:
     """Check the items of one chunk; store its errors; add its progress to the job's.
 
-    With a `storage` (PostgreSQL), the chunk's write batches are staged on the way
+    With a `storage`, the chunk's write batches are staged on the way
     (`ChunkStager`): the write phase then copies them without reading the file again. A media
     an item creates gets its ids now (`media_planned_ids`, the same in every chunk for one URL
     or key) and is staged with the batch; the write creates it with them before the labels.
@@ -949,7 +949,8 @@ def staged_name(job_id: UUID, number: int) -> str:
 
 class ChunkStager:
     """The write batches of one chunk, built while it is validated (label ids reserved, rows
-    encoded for COPY) and kept in a temporary file, then saved to storage with the chunk.
+    encoded for COPY, or for SQLite's prepared INSERT) and kept in a temporary file, then saved
+    to storage with the chunk.
 
     The batches are those the write phase would make from the file (`_batches`); with
     all-or-nothing, staging stops at the first invalid item, since the job will not be
@@ -1067,9 +1068,9 @@ def staged_remove(storage: Storage, job_id: UUID) -> None:
 
 
 def staging_storage(job: ImportJob) -> Storage | None:
-    """Where a job's chunks are staged, or None when they are not (only PostgreSQL has COPY)."""
-    if connection.vendor != "postgresql":
-        return None
+    """Where a job's chunks are staged (with its file). On both databases: the workers stage in
+    parallel what the write phase then only inserts (SQLite's writes take turns on one lock, so
+    staging its rows moves the conversion out of that one-writer phase)."""
     return job.file.storage
 
 

@@ -26,7 +26,7 @@ from tests.imports.test_datagym_inline import FULL_EXAMPLE_LABELS
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL stages chunks for COPY"),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL writes while validating"),
 ]
 
 

@@ -8,7 +8,6 @@ import math
 import uuid
 
 import pytest
-from django.db import connection
 
 from demo.management.commands.seed_demo import DEMO_CONFIGURATION
 from labeling.annotation import (
@@ -69,8 +68,7 @@ def test_a_bulk_write_keeps_the_rotation_of_each_shape(task):
     assert sorted(Label.objects.filter(task=task).values_list("rotation", flat=True)) == [0, 33.25]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="staging a batch for COPY is PostgreSQL's path only")
-def test_a_staged_copy_batch_keeps_the_rotation(task):
+def test_a_staged_batch_keeps_the_rotation(task):
     job_id = uuid.uuid4()
     staged = labels_batch_stage(
         items=[(task.pk, MediaAnnotation(media=MediaRef(), shapes=[bus_shape(task, -97.5)]))],
