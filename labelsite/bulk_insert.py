@@ -62,12 +62,7 @@ def rows_insert(
             kind = arrays[field.attname][0]
             selected.append(f"u.{connection.ops.quote_name(field.attname)}::{kind}")
             continue
-        if field.attname in constants:
-            value = constants[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = timezone.now()
-        else:
-            value = field.get_default()  # "" or None where the field has none, as Django inserts
+        value = _column_value(field, constants)
         # Typed: a parameter in a SELECT list is text to PostgreSQL, which no other column takes.
         selected.append(f"%s::{field.cast_db_type(connection)}")
         params.append(field.get_db_prep_save(value, connection))
@@ -89,6 +84,16 @@ def rows_insert(
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
+
+
+def _column_value(field: Any, constants: Mapping[str, Any]) -> Any:
+    """The value a column not sent per row takes in every row: the constant given, now for an
+    `auto_now` field, else the field's default ("" or None where it has none, as Django inserts)."""
+    if field.attname in constants:
+        return constants[field.attname]
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return timezone.now()
+    return field.get_default()
 
 
 def _json_array(values: Sequence[Any]) -> str:
@@ -142,12 +147,7 @@ def _rows_insert_prepared(
     for field in fields:
         if field.attname in arrays:
             continue
-        if field.attname in constants:
-            value = constants[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = timezone.now()
-        else:
-            value = field.get_default()
+        value = _column_value(field, constants)
         columns.append(connection.ops.quote_name(str(field.column)))
         fixed.append(field.get_db_prep_save(value, connection))
     by_attname = {field.attname: field for field in fields}
