@@ -346,11 +346,11 @@ ZIP_ENTRY_FAST_MAX = 1 << 24
 def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes, *, compress_type: int | None = None) -> None:
     """`archive.writestr(name, data, compress_type)` for the many small entries of an export (a file per
     image), in one write: the header is made once with the compressed size and CRC known, not written,
-    sought back to and written again. The entry is the one `writestr` makes (same header fields, same
-    deflate stream); the archive must be seekable and no other entry open for writing.
-    `compress_type` (default: the archive's) is `ZIP_STORED` or `ZIP_DEFLATED`; a deflated entry is
-    compressed by ISA-L (`isal`, level 1: 3-4x zlib's speed on these small files, a stream any
-    inflater reads, 5-10 % larger than zlib's level 6)."""
+    sought back to and written again. The entry has the header fields `writestr` gives it; the archive
+    must be seekable and no other entry open for writing. `compress_type` (default: the archive's)
+    is `ZIP_STORED` or `ZIP_DEFLATED`; a deflated entry is compressed by ISA-L (`isal`, level 1:
+    about 3x zlib's speed on these small files, a deflate stream any unzip inflates, 2-7 % larger
+    than zlib's level 6)."""
     fp = archive.fp
     method = archive.compression if compress_type is None else compress_type
     if len(data) > ZIP_ENTRY_FAST_MAX or fp is None or not archive._seekable:  # type: ignore[attr-defined]
