@@ -44,7 +44,6 @@ from formats.reading import (
     not_utf8_error,
 )
 from formats.writing import (
-    LABEL_FILE_COMPRESSION,
     ExportFormat,
     ExportParts,
     ExportSource,
@@ -212,12 +211,7 @@ def _documents(source: ExportSource, archive: zipfile.ZipFile, names: UniqueName
         for task in chunk:
             file_stem = names.take(stem(task.media_name), "xml")[: -len(".xml")]
             stems.append(file_stem)
-            zip_entry_write(
-                archive,
-                f"Annotations/{file_stem}.xml",
-                voc_document(task, task.media_name, classes),
-                compress_type=LABEL_FILE_COMPRESSION,
-            )
+            zip_entry_write(archive, f"Annotations/{file_stem}.xml", voc_document(task, task.media_name, classes))
         yield
     archive.writestr(LISTING, "".join(f"{s}\n" for s in stems))
 

@@ -343,30 +343,28 @@ def zip_parts_join(
 ZIP_ENTRY_FAST_MAX = 1 << 24
 
 
-def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes, *, compress_type: int | None = None) -> None:
-    """`archive.writestr(name, data, compress_type)` for the many small entries of an export (a file per
-    image), in one write: the header is made once with the compressed size and CRC known, not written,
-    sought back to and written again. The entry has the header fields `writestr` gives it; the archive
-    must be seekable and no other entry open for writing. `compress_type` (default: the archive's)
-    is `ZIP_STORED` or `ZIP_DEFLATED`; a deflated entry is compressed by ISA-L (`isal`, level 1:
-    about 3x zlib's speed on these small files, a deflate stream any unzip inflates, 2-7 % larger
-    than zlib's level 6)."""
+def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """`archive.writestr(name, data)` for the many small entries of an export (a file per image), in
+    one write: the header is made once with the compressed size and CRC known, not written, sought
+    back to and written again. The entry has the header fields `writestr` gives it; the archive must
+    be seekable and no other entry open for writing. In a deflated archive the entry is compressed
+    by ISA-L (`isal`, `ENTRY_DEFLATE_LEVEL`): about 3x zlib's speed on these small files, a deflate
+    stream any unzip inflates, 2-7 % larger than zlib's level 6."""
     fp = archive.fp
-    method = archive.compression if compress_type is None else compress_type
     if len(data) > ZIP_ENTRY_FAST_MAX or fp is None or not archive._seekable:  # type: ignore[attr-defined]
-        archive.writestr(name, data, compress_type=method)
+        archive.writestr(name, data)
         return
     info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
-    info.compress_type = method
+    info.compress_type = archive.compression
     info.external_attr = 0o600 << 16
     info.file_size = len(data)
     info.CRC = zlib.crc32(data)
-    if method == zipfile.ZIP_DEFLATED:
+    if archive.compression == zipfile.ZIP_DEFLATED:
         body = isal_zlib.compress(data, ENTRY_DEFLATE_LEVEL, -15)  # a raw deflate stream, as ZIP keeps it
-    elif method == zipfile.ZIP_STORED:
+    elif archive.compression == zipfile.ZIP_STORED:
         body = data
     else:
-        archive.writestr(name, data, compress_type=method)
+        archive.writestr(name, data)
         return
     info.compress_size = len(body)
     fp.seek(archive.start_dir)
@@ -380,14 +378,10 @@ def zip_entry_write(archive: zipfile.ZipFile, name: str, data: bytes, *, compres
 
 
 #: ISA-L's level for the small entries `zip_entry_write` deflates (0-3; 1 measured best for an export:
-#: a 2.3 KB VOC document in 8.5 us at 0.287 of its size, against zlib's 24-31 us at 0.264).
+#: a 2.3 KB VOC document in 8.5 us at 0.287 of its size, against zlib's 24-31 us at 0.264). With zlib,
+#: deflating YOLO's label files and VOC's documents was a third of those writers' CPU; stored, their
+#: archives were 2.1x (YOLO) to 3.3x (VOC) larger to download (docs/benchmarks.md).
 ENTRY_DEFLATE_LEVEL = 1
-
-#: How the per-image entries of the text formats (YOLO's label files, Pascal VOC's documents) are kept
-#: in their archive: deflated by ISA-L (`zip_entry_write`). With zlib, deflating them was a third of
-#: those writers' CPU (17-30 us for a file of 0.5-2.3 KB, 2-3 s of CPU per 100,000 images); stored,
-#: the archive was 2.1x (YOLO) to 3.3x (VOC) larger to download (docs/benchmarks.md).
-LABEL_FILE_COMPRESSION = zipfile.ZIP_DEFLATED
 
 
 def parts_copy(parts: list[IO[bytes]], out: IO[bytes], block: int = 1 << 20) -> Iterator[None]:

@@ -62,7 +62,6 @@ from formats.reading import (
     not_utf8_error,
 )
 from formats.writing import (
-    LABEL_FILE_COMPRESSION,
     ExportFormat,
     ExportParts,
     ExportSource,
@@ -192,12 +191,7 @@ def _writer(*, segments: bool, obb: bool = False) -> tuple[ExportWriter, ExportP
                         lines: list[str] = []
                     else:
                         lines = _lines(item, classes, segments=segments, obb=obb)
-                    zip_entry_write(
-                        archive,
-                        f"labels/{file_stem}.txt",
-                        "".join(f"{line}\n" for line in lines).encode(),
-                        compress_type=LABEL_FILE_COMPRESSION,
-                    )
+                    zip_entry_write(archive, f"labels/{file_stem}.txt", "".join(f"{line}\n" for line in lines).encode())
                 listing.write("".join(lines_out).encode())
                 yield
             listing.seek(0)

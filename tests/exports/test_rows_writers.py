@@ -213,13 +213,18 @@ def test_per_image_files_are_deflated_and_read_back_by_zlib(varied_project, fmt,
 
 def test_a_small_entry_is_one_writestr_would_make_but_for_its_deflate_stream():
     data = b"<annotation><object><name>car</name></object></annotation>\n" * 40
-    ours, theirs = io.BytesIO(), io.BytesIO()
-    with zipfile.ZipFile(ours, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        zip_entry_write(archive, "Annotations/a.xml", data)
-        zip_entry_write(archive, "labels/a.txt", b"0 0.5 0.5 0.1 0.1\n", compress_type=zipfile.ZIP_STORED)
-    with zipfile.ZipFile(theirs, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("Annotations/a.xml", data)
-        archive.writestr("labels/a.txt", b"0 0.5 0.5 0.1 0.1\n", compress_type=zipfile.ZIP_STORED)
+    for compression in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
+        ours, theirs = io.BytesIO(), io.BytesIO()
+        with zipfile.ZipFile(ours, "w", compression=compression) as archive:
+            zip_entry_write(archive, "Annotations/a.xml", data)
+            zip_entry_write(archive, "labels/a.txt", b"0 0.5 0.5 0.1 0.1\n")
+        with zipfile.ZipFile(theirs, "w", compression=compression) as archive:
+            archive.writestr("Annotations/a.xml", data)
+            archive.writestr("labels/a.txt", b"0 0.5 0.5 0.1 0.1\n")
+        _same_entries(ours, theirs)
+
+
+def _same_entries(ours: io.BytesIO, theirs: io.BytesIO) -> None:
     with zipfile.ZipFile(ours) as mine, zipfile.ZipFile(theirs) as reference:
         assert mine.testzip() is None
         fields = ("filename", "compress_type", "file_size", "CRC", "external_attr")
