@@ -178,6 +178,7 @@ def project_ensure(tasks: int) -> Any:
     from django.db import connection, transaction
 
     from labeling.models import Label, Task
+    from labelsite.ids import time_ordered_id
     from projects.label_config import label_config_replace
     from projects.models import Dataset, LabelEntry, Organization, Project
 
@@ -196,8 +197,9 @@ def project_ensure(tasks: int) -> Any:
     dataset = Dataset.objects.create(organization=organization, name="Export benchmark images")
     dataset.projects.add(project)
     now = datetime.now(tz=UTC)
-    media_ids = [uuid.uuid4() for _ in range(tasks)]
-    task_ids = [uuid.uuid4() for _ in range(tasks)]
+    # Time-ordered, as the application makes them (labelsite/ids.py).
+    media_ids = [time_ordered_id() for _ in range(tasks)]
+    task_ids = [time_ordered_id() for _ in range(tasks)]
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
         _copy(

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from labelsite.ids import time_ordered_id
 from projects.models import LabelEntry, Media, Project
 
 
@@ -27,7 +28,8 @@ class ReviewVerdict(models.TextChoices):
 
 
 class Task(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Time-ordered: made by the hundred thousand, and the label indexes are keyed by it (labelsite/ids.py).
+    id = models.UUIDField(primary_key=True, default=time_ordered_id, editable=False)
     # No index of its own: `task_project_order` and `task_project_state` start with it.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="tasks")

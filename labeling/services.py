@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import struct
-import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
@@ -35,6 +34,7 @@ from labeling.selectors import task_annotation_get
 from labelsite.bound_cursor import bound_cursor as _bound_cursor
 from labelsite.bulk_insert import rows_insert
 from labelsite.errors import Conflict, ErrorDetail, NotFound, PermissionDenied, ValidationFailed
+from labelsite.ids import time_ordered_id
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.label_config import IndexedEntry, LabelConfigIndex, label_config_hold, label_config_index
 from projects.models import Dataset, Media, Project, Role
@@ -58,7 +58,7 @@ def task_create_for_media(*, dataset: Dataset, media_ids: Sequence[UUID], except
                     rows_insert(
                         Task,
                         arrays={
-                            "id": ("uuid", [uuid.uuid4() for _ in media_ids]),
+                            "id": ("uuid", [time_ordered_id() for _ in media_ids]),
                             "media_id": ("uuid", list(media_ids)),
                         },
                         constants={"project_id": project_id},

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from labelsite.ids import time_ordered_id
+
 
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -256,7 +258,8 @@ def media_upload_to(instance: Media, filename: str) -> str:
 
 
 class Media(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Time-ordered: media are added by the hundred thousand (labelsite/ids.py).
+    id = models.UUIDField(primary_key=True, default=time_ordered_id, editable=False)
     # Denormalised from the dataset so that the database enforces global keys per organisation.
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="media")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="media")
