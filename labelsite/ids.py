@@ -5,9 +5,9 @@ process strictly increasing. Rows made together get neighbouring ids, so the ind
 them (the tasks' and media's primary keys, and the label indexes that start with a task or end
 with one after a class) take a bulk write as appends to a few pages instead of inserts all over
 the tree. An import usually lists its media in the order they were added, so its labels then go
-to the end of `label_task` and `label_entry_task` too: on SQLite, writing a million imported labels
-took 26.7 s with such ids against 45.7 s with random ones (docs/benchmarks.md, "Time-ordered
-ids"). A UUIDv7 tells when its row was made, which the API shows anyway (`created_at`).
+to the end of `label_task` and `label_entry_task` too: on SQLite the write of a million imported
+labels took half the time it took with random ids (docs/benchmarks.md, "Time-ordered ids"). A
+UUIDv7 tells when its row was made, which the API shows anyway (`created_at`).
 """
 
 from __future__ import annotations
