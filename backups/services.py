@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from labeling.models import Label, PredictionOutcome, Task
 from labelsite.errors import AlreadyExists, ErrorDetail, ValidationFailed
+from labelsite.ids import time_ordered_id
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from projects.media_probe import media_probe_queue_on_commit
 from projects.models import (
@@ -247,7 +248,9 @@ class _Ids:
             return uuid.UUID(old)
         new = self.seen.get(old)
         if new is None:
-            new = self.seen[old] = uuid.uuid4()
+            # Time-ordered, in the dump's order: the restored media and tasks keep the order their
+            # indexes are written in (labelsite/ids.py).
+            new = self.seen[old] = time_ordered_id()
         return new
 
 
