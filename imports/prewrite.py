@@ -206,9 +206,8 @@ def _hold(first: _Offer, offers: queue.SimpleQueue[_Offer]) -> None:
             logger.info("Import %s: %d chunk(s) written while validating rolled back (%s)", job_id, len(held), reason)
         return
     except (DatabaseError, OSError) as exc:
-        # A task deleted meanwhile (its foreign key), a deadlock with another holder of the
-        # same tasks, a lost connection, staged files removed by a job that ended: the write
-        # phase writes these chunks, if the job goes on.
+        # A deadlock with another holder of the same tasks, a lost connection, staged files
+        # removed by a job that ended: the write phase writes these chunks, if the job goes on.
         logger.info("Import %s: chunks written while validating rolled back (%s)", job_id, exc)
         return
     logger.info("Import %s: %d chunk(s) written while validating, published", job_id, len(held))

@@ -134,16 +134,20 @@ class Label(models.Model):
     id = models.BigAutoField(primary_key=True)
     # Indexed by `label_task` below; the FK's own index would be the same index twice, which
     # every bulk import (COPY) has to maintain.
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels", db_index=False)
-    # `entry`, `parent` and `author` have no foreign-key constraint in the database (their
-    # deletes still cascade, through Django): checking them cost PostgreSQL 4 of the 18 s it
-    # takes to COPY a million imported labels, most of it in locks on the same ten class rows
-    # shared by concurrent writers. What the constraints guarded is kept otherwise: a writer
-    # of labels holds the project's configuration (`label_config_hold`) and checks that it is
-    # the one it resolved classes against, so a configuration replace, which deletes entries,
-    # waits for it; a parent is written in the same statement as its children and deleted with
-    # them; a restore checks both ids. The task's constraint stays: tasks are deleted with
-    # their project, and no lock of ours covers that.
+    # No foreign-key constraint in the database for `task`, `entry`, `parent` and `author`
+    # (their deletes still cascade, through Django). Checking them cost PostgreSQL a third of
+    # its CPU for a bulk import: the task's check alone, a per-row `SELECT ... FOR KEY SHARE`,
+    # took 6.7 of the 14.5 s a COPY of a million imported labels costs it (docs/benchmarks.md,
+    # "The label's task constraint"), the entry's 4 s more, mostly locks on the same ten class
+    # rows shared by concurrent writers. What the constraints guarded is kept by one lock: a
+    # writer of labels holds the project's configuration (`label_config_hold`) and checks that
+    # it is still the one it resolved classes against (and, where none was, that the task is
+    # still there). A configuration replace, which deletes entries, and a project's deletion,
+    # the only way tasks go (`projects.services.project_delete`, and the admin's deletes), take
+    # that row FOR UPDATE first: they wait for the writers holding it, and a writer after them
+    # finds it changed or gone and writes nothing. A parent is written in the same statement as
+    # its children and deleted with them; a restore checks both ids.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels", db_constraint=False, db_index=False)
     # Indexed by `label_entry_task` below (the FK's own index would be its first column again).
     entry = models.ForeignKey(
         LabelEntry, on_delete=models.CASCADE, related_name="labels", db_constraint=False, db_index=False

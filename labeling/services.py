@@ -141,6 +141,21 @@ def _task_hold_check(*, task: Task, user: Any) -> None:
     raise _held_conflict(holder)
 
 
+def _task_labels_hold(task: Task) -> None:
+    """Hold the task's project configuration until the commit (`label_config_hold`): the classes
+    checked after this stay, and the task is not deleted before the labels are written (labels
+    have no foreign key to their task, see `Label.task`). A deletion of the task (its project's,
+    or the admin's of its media) took the configuration first, and is committed when this
+    returns: the task is looked for after the hold, and when it is gone nothing is written, a 404."""
+    label_config_hold(project_id=task.project_id)
+    if not Task.objects.filter(pk=task.pk).exists():
+        raise NotFound(
+            code="not_found",
+            message="This task is gone: it was deleted with its project or its image.",
+            params=("Task", "id", str(task.pk)),
+        )
+
+
 # --- reservations: opening a task to label it holds it for a lease ----------------------------------
 
 
@@ -503,7 +518,7 @@ def task_annotation_replace(
     with its stored `id` keeps its author. The save renews the saver's reservation.
     """
     _task_hold_check(task=task, user=user)
-    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
+    _task_labels_hold(task)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     problems = document_problems(document, index=index)
     if problems:
@@ -644,12 +659,17 @@ def labels_write_batch(
             _labels_delete(import_job_id=import_job_id, import_batch=import_batch)
         shapes_by_task, plan = _batch_plan(items)
         _labels_wipe(plan)
+        # The tasks first, as `labels_write_staged` does: labels have no foreign key to their
+        # task, and a task deleted since the batch was read is then known, its shapes left out.
+        updated = _tasks_update_answers(_answers_final(plan))
+        if updated < len(plan):
+            live = set(Task.objects.filter(pk__in=list(plan)).values_list("pk", flat=True))
+            shapes_by_task = {task_id: shapes for task_id, shapes in shapes_by_task.items() if task_id in live}
         rows = _import_label_rows(
             shapes_by_task, import_job_id=import_job_id, import_batch=import_batch, author_id=author_id
         )
         _labels_insert(rows)
-        _tasks_update_answers(_answers_final(plan))
-    return LabelBatchWritten(labels=len(rows), tasks=len(plan))
+    return LabelBatchWritten(labels=len(rows), tasks=updated)
 
 
 def predictions_write_batch(
@@ -673,6 +693,11 @@ def predictions_write_batch(
                 message="The label configuration changed while the predictions were read; read them again.",
             )
         task_ids = list(dict.fromkeys(task_id for task_id, _ in items))
+        # Labels have no foreign key to their task: the tasks deleted before the hold are left out.
+        live = set(Task.objects.filter(pk__in=task_ids).values_list("pk", flat=True))
+        if len(live) < len(task_ids):
+            items = [(task_id, annotation) for task_id, annotation in items if task_id in live]
+            task_ids = [task_id for task_id in task_ids if task_id in live]
         versions = sorted({shape.model_version for _, annotation in items for shape in annotation.shapes})
         for start in range(0, len(task_ids), _DELETE_CHUNK):
             _labels_delete(
@@ -824,8 +849,8 @@ def labels_copy_staged(*, batch: StagedLabelBatch) -> None:
     """The label half of `labels_write_staged`, in the caller's transaction: the stored labels of
     the tasks the batch replaces are deleted, then its rows are copied. The tasks' answers are
     left to `tasks_answers_write_staged`, which the caller runs later in the same transaction
-    (an import written while it is validated: `imports.prewrite`). A task deleted meanwhile fails
-    the COPY on the task's foreign key, and with it the transaction."""
+    (an import written while it is validated: `imports.prewrite`), and which finds a task deleted
+    meanwhile (labels have no foreign key to their task): the caller then rolls back."""
     _labels_wipe(batch.tasks)
     _labels_copy(batch.copy_data)
 
@@ -880,11 +905,12 @@ def bulk_write_settings() -> None:
     commit that does not wait for its WAL, index lookups costed as on SSD or in memory. For
     the transactions of a resumable job only.
 
-    The label's task FK is DEFERRABLE INITIALLY DEFERRED (Django's default): deferred, every
-    row's check waits in a queue until COMMIT, which measured a third slower than checking
-    them at the end of the COPY. Not waiting for the WAL flush is safe for these writes: a batch and
-    its checkpoint commit together, so a batch lost by a database crash is lost with its
-    checkpoint and written again on resume, and the job's final status commits normally."""
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: deferred, every row's check waits
+    in a queue until COMMIT, which measured a third slower than checking them at the end of the
+    statement (the new tasks and media of an import; labels have none). Not waiting for the WAL
+    flush is safe for these writes: a batch and its checkpoint commit together, so a batch lost
+    by a database crash is lost with its checkpoint and written again on resume, and the job's
+    final status commits normally."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -1572,7 +1598,7 @@ def label_create(
 ) -> Label:
     """Add one geometry (with its nested geometries) to a task, checked like a whole document."""
     _task_hold_check(task=task, user=user)
-    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
+    _task_labels_hold(task)  # the classes checked below stay until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     parent_label: Label | None = None
     parent_entry: IndexedEntry | None = None
@@ -1628,7 +1654,7 @@ def label_update(
         )
     task = label.task
     _task_hold_check(task=task, user=user)
-    label_config_hold(project_id=task.project_id)  # the label's class stays until the commit
+    _task_labels_hold(task)  # the label's class stays until the commit
     index = label_config_index(configuration=task.project.label_configuration)
     # Read again under the hold: a configuration change may have deleted the label with its class.
     classes = {
@@ -2018,7 +2044,7 @@ def task_annotation_patch(
     editor becomes the saver when their content changed. The save renews the reservation.
     """
     _task_hold_check(task=task, user=user)
-    label_config_hold(project_id=task.project_id)  # the classes checked below stay until the commit
+    _task_labels_hold(task)  # the classes checked below stay until the commit
     version_filter = {"version": expected_version} if expected_version is not None else {}
     # The version first: it locks the task's row, so the labels read below stay as they are.
     bump: dict[str, Any] = {"version": F("version") + 1, "updated_at": timezone.now()}

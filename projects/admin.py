@@ -1,5 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from projects.label_config import label_configs_lock
 from projects.models import (
     ApiToken,
     Dataset,
@@ -14,6 +20,31 @@ from projects.models import (
 )
 
 
+class LabelsHeldDeleteAdmin(admin.ModelAdmin):
+    """An admin whose deletes take projects' tasks with them (by cascade): the projects'
+    configurations are locked first, in the delete's transaction, as `project_delete` does, so
+    that no label is written meanwhile to a task being deleted (labels have no foreign key to
+    their task, see `Label.task`)."""
+
+    #: The lookup from a project to the objects of this admin (the projects whose tasks go).
+    projects_lookup = ""
+
+    def _projects_lock(self, queryset: QuerySet[Any]) -> None:
+        label_configs_lock(
+            project_ids=Project.objects.filter(**{f"{self.projects_lookup}__in": queryset}).values_list("pk", flat=True)
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        with transaction.atomic():
+            self._projects_lock(type(obj)._default_manager.filter(pk=obj.pk))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            self._projects_lock(queryset)
+            super().delete_queryset(request, queryset)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -21,7 +52,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(LabelsHeldDeleteAdmin):
+    projects_lookup = "organization"
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
@@ -79,7 +111,8 @@ class LabelEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(LabelsHeldDeleteAdmin):
+    projects_lookup = "pk"
     list_display = ["name", "organization", "media_type", "created_at", "archived_at"]
     list_filter = ["organization"]
     search_fields = ["name"]
@@ -87,7 +120,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(LabelsHeldDeleteAdmin):
+    projects_lookup = "tasks__media__dataset"
     list_display = ["name", "organization", "media_type", "created_at", "deleted_at"]
     list_filter = ["organization"]
     search_fields = ["name"]
@@ -95,7 +129,8 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Media)
-class MediaAdmin(admin.ModelAdmin):
+class MediaAdmin(LabelsHeldDeleteAdmin):
+    projects_lookup = "tasks__media"
     list_display = ["name", "dataset", "source", "mime_type", "width", "height", "global_key", "deleted_at"]
     list_filter = ["source", "mime_type"]
     search_fields = ["name", "global_key", "external_id"]

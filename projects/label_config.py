@@ -641,6 +641,23 @@ def label_config_hold(*, project_id: Any) -> datetime | None:
     return row[0] if row else None
 
 
+def label_configs_lock(*, project_ids: Iterable[Any]) -> None:
+    """Before the projects' tasks go (a deletion): wait for every writer of labels that holds one
+    of their configurations (`label_config_hold`), and keep later ones waiting until the caller's
+    transaction ends, FOR UPDATE as a replace takes it. Labels have no foreign key to their task
+    (see `Label.task`): this is what keeps a label from being written to a task being deleted,
+    as the writer after the deletion finds the configuration gone. SQLite serialises write
+    transactions anyway (IMMEDIATE)."""
+    ids = sorted({str(pk) for pk in project_ids})  # one order for every deleter: no deadlock between them
+    if ids:
+        list(
+            LabelConfiguration.objects.select_for_update()
+            .filter(project_id__in=ids)
+            .order_by("project_id")
+            .values_list("pk")
+        )
+
+
 def label_config_clear(*, configuration: LabelConfiguration) -> None:
     """Delete every entry, and with them every label drawn with them (DataGym DELETE #13)."""
     with transaction.atomic():

@@ -37,7 +37,7 @@ from labelsite.netguard import url_shape_problem
 from labelsite.table_statistics import table_statistics_refresh_after_write
 from labelsite.uploads import IMAGE_UPLOAD
 from projects import signals
-from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace
+from projects.label_config import FORBIDDEN_KEYWORDS, label_config_replace, label_configs_lock
 from projects.media_keys import MEDIA_KEYS_MAX_ERRORS, MediaKeysRow, global_key_errors
 from projects.media_probe import media_probe_queue_on_commit
 from projects.models import (
@@ -182,8 +182,14 @@ def project_update(
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete a project with its configuration, tasks and labels; its datasets and media stay."""
-    project.delete()
+    """Delete a project with its configuration, tasks and labels; its datasets and media stay.
+
+    The writers of labels the project has at that moment (an import, a save) finish first, and
+    their labels go with the rest: labels have no foreign key to their task (`Label.task`), so
+    the configuration's lock is taken before Django collects what to delete."""
+    with transaction.atomic():
+        label_configs_lock(project_ids=[project.pk])
+        project.delete()
 
 
 # --- datasets -------------------------------------------------------------------------------

@@ -122,43 +122,59 @@ def test_a_label_update_during_a_replace_that_deletes_its_class_answers_not_foun
     assert orphan_labels() == []
 
 
-@pytest.mark.parametrize("change", ["replace", "clear"])
-def test_a_configuration_change_that_starts_while_a_label_is_created_waits_and_takes_the_label_with_its_class(
-    car_task, change
-):
-    configuration = car_task.project.label_configuration
-    created, release = threading.Event(), threading.Event()
+def change_during_write(write: Callable[[], Any], change: Callable[[], None]) -> dict[str, Any]:
+    """Run `write` in an open transaction, then `change` on another connection; commit the write
+    once the change waits (or ended). Answers what `write` returned ("written") and whether
+    `change` ended ("changed")."""
+    written, release = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 
     def writer() -> None:
         try:
             with transaction.atomic():
-                outcome["label"] = label_create(task=Task.objects.get(pk=car_task.pk), label=dict(A_RECTANGLE))
-                created.set()
+                outcome["written"] = write()
+                written.set()
                 release.wait(30)
         finally:
             connection.close()
 
-    def replacer() -> None:
+    def changer() -> None:
         try:
-            if change == "replace":
-                label_config_replace(configuration=configuration, entries=[BUS])
-            else:
-                label_config_clear(configuration=configuration)
+            change()
+            outcome["changed"] = True
         finally:
             connection.close()
 
     writing = threading.Thread(target=writer)
     writing.start()
-    assert created.wait(30)
-    replacing = threading.Thread(target=replacer)
-    replacing.start()
-    wait_until_waiting_or_done(replacing)
+    assert written.wait(30)
+    changing = threading.Thread(target=changer)
+    changing.start()
+    wait_until_waiting_or_done(changing)
     release.set()
     writing.join(30)
-    replacing.join(30)
+    changing.join(30)
+    return outcome
 
-    assert "label" in outcome
+
+@pytest.mark.parametrize("change", ["replace", "clear"])
+def test_a_configuration_change_that_starts_while_a_label_is_created_waits_and_takes_the_label_with_its_class(
+    car_task, change
+):
+    configuration = car_task.project.label_configuration
+
+    def replace() -> None:
+        if change == "replace":
+            label_config_replace(configuration=configuration, entries=[BUS])
+        else:
+            label_config_clear(configuration=configuration)
+
+    outcome = change_during_write(
+        lambda: label_create(task=Task.objects.get(pk=car_task.pk), label=dict(A_RECTANGLE)), replace
+    )
+
+    assert "written" in outcome
+    assert outcome.get("changed")
     assert orphan_labels() == []
     assert Label.objects.count() == 0  # deleted with its class, once it was committed
 
