@@ -75,7 +75,7 @@ from labelsite.queue import task_publish, tasks_eager
 from labelsite.table_statistics import table_statistics_refresh_if_stale
 from labelsite.text import counted
 from projects.label_config import label_config_entries_missing, label_config_hold, label_config_index
-from projects.media_probe import media_probe_queue
+from projects.media_probe import media_probe_pause, media_probe_queue, media_probe_resume
 from projects.models import LabelConfiguration, Media, Organization, Project
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,9 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=getattr(settings, "LABELSITE_IMPORT_STALE_SECONDS", 120))
 #: Seconds between two looks at a running job (`import_job_watch`).
 WATCH_EVERY = STALE_AFTER.total_seconds() + 1
+#: How long a running job keeps its organisation's media probing paused: renewed by each look of
+#: its watch (`import_job_watch`), ended when the job ends (`_turn_over`).
+PROBE_PAUSE_SECONDS = 2 * WATCH_EVERY + 10
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 #: Claims of one phase (or chunk) whose workers all stopped, e.g. killed for using too much
 #: memory: then the job fails instead of taking another worker down (each claim counts in
@@ -302,6 +305,11 @@ def _turn_over(job_id: UUID, *, patient: bool = True) -> None:
         if job is not None:
             organization_id, summary = job
             import_jobs_admit(organization_id=organization_id, patient=patient)
+            running = ImportJob.objects.filter(
+                project__organization_id=organization_id, status__in=[ImportStatus.VALIDATING, ImportStatus.WRITING]
+            ).exclude(pk=job_id)
+            if not running.exists():  # another import of the organisation keeps the pause
+                media_probe_resume(organization_id=organization_id)
             if (summary or {}).get("media_created"):
                 # The media the import created are probed (size, thumbnail) now that it is over.
                 media_probe_queue(organization_id=organization_id)
@@ -451,6 +459,7 @@ def import_job_validate(*, job_id: UUID) -> ImportJob:
     )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
+        _probe_pause(job_id)
         # Media that arrived a few at a time (the dataset page's uploads) asked for no ANALYZE
         # each; the job's media lookups must not plan without statistics.
         table_statistics_refresh_if_stale(tables=[Media._meta.db_table, Task._meta.db_table])
@@ -805,6 +814,7 @@ def import_job_write(*, job_id: UUID) -> ImportJob:
     )
     if started:
         transaction.on_commit(lambda: _watch_start(job_id))
+        _probe_pause(job_id)
     claimed = started or _reclaim(unclaimed, ImportStatus.WRITING)
     job.refresh_from_db()
     if not claimed:
@@ -1042,8 +1052,18 @@ def import_job_watch(*, job_id: UUID) -> bool:
         return False
     if job["status"] == ImportStatus.VALIDATED and not job["options"].get("write_when_valid"):
         return False  # an admin confirms it; the confirmed write starts a watch of its own
+    _probe_pause(job_id)
     import_jobs_resume(job_id=job_id)
     return True
+
+
+def _probe_pause(job_id: UUID) -> None:
+    """While the job runs, its organisation's media probing waits (`projects.media_probe`): a
+    probe batch would hold one of the worker slots the job's chunks run in (100,000 URL media
+    added just before an import are still being probed when it starts)."""
+    organization_id = ImportJob.objects.filter(pk=job_id).values_list("project__organization_id", flat=True).first()
+    if organization_id is not None:
+        media_probe_pause(organization_id=organization_id, seconds=PROBE_PAUSE_SECONDS)
 
 
 def _chunks_requeue_stale(job_id: UUID | None = None) -> int:

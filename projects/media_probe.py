@@ -2,7 +2,11 @@
 
 Every path that creates media (upload, URL and S3 adds, an import's data rows, a restore) calls
 `media_probe_queue` for the organisation after its transaction; an import calls it when the
-job ends, so that probing never competes with the import it follows. The organisation then has
+job ends, so that probing never competes with the import it follows. Media added just before an
+import (100,000 URLs through the API, then the import file at once) have their chain running
+already: an import pauses its organisation's probing while it runs (`media_probe_pause`, renewed
+by the job's watch, ended by `media_probe_resume`): the chain then takes no new batch, and a batch
+under way stops at its next look, so that the import's chunks get every worker slot. The organisation then has
 one chain of `projects.media_probe_run` tasks: each takes a bounded batch of its pending media
 (`probed_at` NULL) and queues the next batch at the back of the queue, so 100,000 media of one
 organisation hold one worker at a time, taking turns with everyone else's work.
@@ -52,6 +56,10 @@ CHAIN_STALE = timedelta(minutes=10)
 #: one after another held a worker 5-6 s for 0.07 s of CPU). Images are still decoded one at a
 #: time, and at most this many fetched images wait in memory.
 FETCH_CONCURRENCY = 8
+#: A paused chain (an import of the organisation runs) looks again this often, in seconds.
+PAUSED_LOOK_SECONDS = 5.0
+#: A batch under way looks this often whether an import paused it, in seconds.
+PAUSE_CHECK_SECONDS = 0.5
 #: Tries of a media whose fetch fails transiently; waits of 30 s, 2 min, 8 min between them.
 MAX_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 30
@@ -248,6 +256,26 @@ def _publish(organization_id: Any, countdown: float | None) -> None:
         Organization.objects.filter(pk=organization_id).update(media_probe_queued_at=None)
 
 
+def media_probe_pause(*, organization_id: Any, seconds: float) -> None:
+    """Keep the organisation's probing out of the workers for `seconds` from now (an import of
+    the organisation runs, and renews this while it does)."""
+    Organization.objects.filter(pk=organization_id).update(
+        media_probe_paused_until=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+def media_probe_resume(*, organization_id: Any) -> None:
+    """End a pause (the import is over): a paused chain takes its next batch at its next look."""
+    Organization.objects.filter(pk=organization_id, media_probe_paused_until__isnull=False).update(
+        media_probe_paused_until=None
+    )
+
+
+def _paused(organization_id: Any) -> bool:
+    until = Organization.objects.filter(pk=organization_id).values_list("media_probe_paused_until", flat=True).first()
+    return until is not None and until > timezone.now()
+
+
 def media_probe_queue_on_commit(*, organization_id: Any) -> None:
     transaction.on_commit(lambda: media_probe_queue(organization_id=organization_id))
 
@@ -265,36 +293,66 @@ def media_probe_run(*, organization_id: Any, batch_size: int = BATCH_SIZE) -> in
     back of the queue) or end the chain. Returns how many media were probed."""
     now = timezone.now()
     Organization.objects.filter(pk=organization_id).update(media_probe_queued_at=now)
+    if not tasks_eager() and _paused(organization_id):
+        _publish(organization_id, PAUSED_LOOK_SECONDS)  # the chain lives on, and looks again
+        return 0
     batch = list(_pending(organization_id).filter(_due(now)).order_by("created_at", "id")[:batch_size])
-    _probe_batch(batch)
+    probed = _probe_batch(batch, organization_id=organization_id)
     now = timezone.now()
     pending = _pending(organization_id)
     if pending.filter(_due(now)).exists():
         _publish(organization_id, None)
-        return len(batch)
+        return probed
     later = pending.aggregate(first=Min("probe_after"))["first"]
     if later is not None and not tasks_eager():  # in-process tasks cannot wait: the next trigger retries
         _publish(organization_id, max(1.0, (later - now).total_seconds()))
-        return len(batch)
+        return probed
     Organization.objects.filter(pk=organization_id).update(media_probe_queued_at=None)
     # Media created between the check above and the release would wait for the next trigger.
     if pending.filter(_due(timezone.now())).exists():
         media_probe_queue(organization_id=organization_id)
-    return len(batch)
+    return probed
 
 
-def _probe_batch(batch: list[Media]) -> None:
+def _probe_batch(batch: list[Media], *, organization_id: Any) -> int:
     """Probe each media of the batch in order, the URL ones fetched FETCH_CONCURRENCY at a time
-    ahead of their turn (threads wait on sockets; the database and the decoding stay here)."""
-    with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="media-fetch") as pool:
-        ahead: deque[tuple[Media, Future[bytes] | None]] = deque()
+    ahead of their turn (threads wait on sockets; the database and the decoding stay here).
+    Stops early when an import of the organisation paused probing (looked at every
+    PAUSE_CHECK_SECONDS): the media not recorded stay pending. Answers how many were recorded."""
+    eager = tasks_eager()
+    look = time.monotonic() + PAUSE_CHECK_SECONDS
+
+    def paused() -> bool:
+        nonlocal look
+        if eager or time.monotonic() < look:
+            return False
+        look = time.monotonic() + PAUSE_CHECK_SECONDS
+        return _paused(organization_id)
+
+    pool = ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="media-fetch")
+    ahead: deque[tuple[Media, Future[bytes] | None]] = deque()
+    recorded, stopped = 0, False
+    try:
         for media in batch:
+            if stopped := paused():
+                break
             remote = media.source == MediaSource.URL and settings.LABELSITE_MEDIA_PROBE_URLS
             ahead.append((media, pool.submit(_url_bytes, media.url) if remote else None))
             if len(ahead) > FETCH_CONCURRENCY:
                 _probe_recorded(*ahead.popleft())
-        while ahead:
+                recorded += 1
+        while ahead and not stopped:
+            if stopped := paused():
+                break
             _probe_recorded(*ahead.popleft())
+            recorded += 1
+    finally:
+        # Paused: the fetches under way end in their threads (each within the probe's deadline)
+        # while the worker goes on to the import's chunks.
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
+    if stopped:
+        logger.info("The media probe of organisation %s paused for an import (%d probed)", organization_id, recorded)
+    return recorded
 
 
 # --- what an export needs ---------------------------------------------------------------------

@@ -19,6 +19,9 @@ class Organization(models.Model):
     # When the organisation's one chain of media-probe batches was last queued or took a batch
     # (projects/media_probe.py); NULL when no chain runs. One chain per organisation is its fair share.
     media_probe_queued_at = models.DateTimeField(null=True, blank=True)
+    # Until when the chain leaves the workers to an import of the organisation (renewed while the
+    # import runs, cleared when it ends): probing would hold one of the import's worker slots.
+    media_probe_paused_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

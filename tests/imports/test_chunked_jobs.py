@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -337,3 +338,39 @@ def test_the_watch_queues_a_lost_write_of_chunks_in_file_order_only_when_none_is
     job.refresh_from_db()
     assert job.status == ImportStatus.SUCCEEDED, job.message
     assert Label.objects.filter(task=shared).count() == 4 * 5
+
+
+def test_a_running_job_pauses_its_organisations_media_probing_and_its_end_resumes_it(
+    configured_project, media_storage, make_task, chunks_of_two, settings, django_capture_on_commit_callbacks
+):
+    """Media added just before an import are still being probed when it starts: the probe would
+    hold one of the worker slots its chunks run in (projects/media_probe.py)."""
+    from django.utils import timezone
+
+    from imports.services import import_chunk_validate, import_job_validate, import_job_watch
+    from projects.models import Organization
+
+    def paused_until() -> Any:
+        return Organization.objects.filter(pk=configured_project.organization_id).values_list(
+            "media_probe_paused_until", flat=True
+        )[0]
+
+    items = [item(make_task(), labels=FULL_EXAMPLE_LABELS) for _ in range(6)]
+    job = queued_job(configured_project, items, django_capture_on_commit_callbacks, write_when_valid=True)
+    assert paused_until() is None
+
+    import_job_validate(job_id=job.pk)
+    assert paused_until() > timezone.now()
+
+    Organization.objects.filter(pk=configured_project.organization_id).update(media_probe_paused_until=None)
+    assert import_job_watch(job_id=job.pk) is True
+    assert paused_until() > timezone.now()  # each look of the watch renews it
+
+    import_chunk_validate(job_id=job.pk, number=1)
+    import_chunk_validate(job_id=job.pk, number=2)
+    with eager_workers(settings, django_capture_on_commit_callbacks):
+        import_chunk_validate(job_id=job.pk, number=0)
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert paused_until() is None

@@ -11,6 +11,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -367,24 +368,21 @@ def test_with_url_fetches_turned_off_a_url_media_is_recorded_unread_and_nothing_
     assert media.width is None
 
 
-def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_bound(dataset: Any, broker: None):
-    """The fetches of a batch overlap (they wait on the network), at most FETCH_CONCURRENCY at a
-    time; every media still gets its own size, and a failing URL is recorded on its own media."""
-    from projects.media_probe import FETCH_CONCURRENCY
-
-    lock = threading.Lock()
-    in_flight = {"now": 0, "most": 0}
-    images = {f"{i}.png": png_bytes((0, 0, 200), 10 + i, 5) for i in range(20)}
+@contextmanager
+def slow_image_server(
+    images: dict[str, bytes], *, delay: float, on_request: Any = None, on_answer: Any = None
+) -> Iterator[str]:
+    """An HTTP server on loopback that answers each image after `delay` seconds (a server's
+    answer time), 404 for others; `on_request()` runs as each request comes in, `on_answer()`
+    after the delay, before the answer. Its base URL."""
 
     class Slow(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            with lock:
-                in_flight["now"] += 1
-                in_flight["most"] = max(in_flight["most"], in_flight["now"])
-            time.sleep(0.15)  # a server's answer time: the fetches wait together
-            # Counted out before answering: the fetcher's next request can only start after it.
-            with lock:
-                in_flight["now"] -= 1
+            if on_request is not None:
+                on_request()
+            time.sleep(delay)
+            if on_answer is not None:
+                on_answer()
             body = images.get(self.path.lstrip("/"))
             if body is None:
                 self.send_error(404)
@@ -399,12 +397,34 @@ def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_boun
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        media = url_media(dataset, base, *images, "missing.png")
-        media_probe_run(organization_id=dataset.organization_id)
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_bound(dataset: Any, broker: None):
+    """The fetches of a batch overlap (they wait on the network), at most FETCH_CONCURRENCY at a
+    time; every media still gets its own size, and a failing URL is recorded on its own media."""
+    from projects.media_probe import FETCH_CONCURRENCY
+
+    lock = threading.Lock()
+    in_flight = {"now": 0, "most": 0}
+    images = {f"{i}.png": png_bytes((0, 0, 200), 10 + i, 5) for i in range(20)}
+
+    def counted_in() -> None:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["most"] = max(in_flight["most"], in_flight["now"])
+
+    def counted_out() -> None:  # before answering: the fetcher's next request can only start after it
+        with lock:
+            in_flight["now"] -= 1
+
+    # The server's answer time: the fetches wait together.
+    with slow_image_server(images, delay=0.15, on_request=counted_in, on_answer=counted_out) as base:
+        media = url_media(dataset, base, *images, "missing.png")
+        media_probe_run(organization_id=dataset.organization_id)
 
     assert 2 <= in_flight["most"] <= FETCH_CONCURRENCY
     for item in media:
@@ -414,3 +434,77 @@ def test_a_batch_fetches_its_url_media_several_at_once_and_no_more_than_the_boun
     [missing] = [m for m in media if m.probe_error]
     assert missing.name == "missing.png"
     assert "404" in missing.probe_error
+
+
+# --- an import of the organisation pauses its probing ------------------------------------------
+
+
+def test_a_paused_chain_takes_no_batch_and_looks_again_later_then_probes_once_resumed(dataset: Any, broker: None):
+    from projects.media_probe import media_probe_pause, media_probe_resume
+
+    images = {f"{n}.png": png_bytes((n, n, n), 8 + n, 8) for n in range(3)}
+    with image_http_server(images) as base:
+        url_media(dataset, base, *images)
+        published()
+        organization_id = str(dataset.organization_id)
+        media_probe_pause(organization_id=organization_id, seconds=60)
+
+        assert media_probe_run(organization_id=organization_id) == 0
+        assert published() == [(MEDIA_PROBE_RUN, (organization_id,))]  # the chain lives on
+        assert Media.objects.filter(dataset=dataset, probed_at__isnull=True).count() == 3
+
+        media_probe_resume(organization_id=organization_id)
+        assert media_probe_run(organization_id=organization_id) == 3
+
+    assert Media.objects.filter(dataset=dataset, probed_at__isnull=True).count() == 0
+    assert Organization.objects.get(pk=organization_id).media_probe_paused_until is None
+
+
+def test_a_pause_that_has_run_out_no_longer_holds_the_chain(dataset: Any, broker: None):
+    images = {"a.png": png_bytes((1, 1, 1), 9, 8)}
+    with image_http_server(images) as base:
+        url_media(dataset, base, *images)
+        Organization.objects.filter(pk=dataset.organization_id).update(
+            media_probe_paused_until=timezone.now() - timedelta(seconds=1)
+        )
+
+        assert media_probe_run(organization_id=dataset.organization_id) == 1
+
+
+def test_a_batch_under_way_stops_at_its_next_look_when_an_import_pauses_the_probing(
+    dataset: Any, broker: None, transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+):
+    """The pause comes from another connection (an import's worker) while the batch fetches from a
+    slow server: the batch stops within a look, the media it did not record stay pending, and the
+    worker is free long before the batch would have ended."""
+    from projects import media_probe
+
+    monkeypatch.setattr(media_probe, "PAUSE_CHECK_SECONDS", 0.05)
+    images = {f"{i}.png": png_bytes((0, 0, 200), 10 + i, 5) for i in range(40)}
+    served = {"count": 0}
+    organization_id = dataset.organization_id
+
+    def pause() -> None:
+        from django.db import connection
+
+        try:
+            media_probe.media_probe_pause(organization_id=organization_id, seconds=60)
+        finally:
+            connection.close()
+
+    def request() -> None:
+        served["count"] += 1
+        if served["count"] == 4:  # the import starts: its worker pauses the organisation's probing
+            threading.Thread(target=pause).start()
+
+    with slow_image_server(images, delay=0.25, on_request=request) as base:
+        url_media(dataset, base, *images)
+        published()
+        started = time.monotonic()
+        probed = media_probe_run(organization_id=organization_id)
+        took = time.monotonic() - started
+
+    assert 0 < probed < 40
+    assert Media.objects.filter(dataset=dataset, probed_at__isnull=True).count() == 40 - probed
+    assert took < 40 * 0.25 / media_probe.FETCH_CONCURRENCY  # less than the whole batch's fetches
+    assert published() == [(MEDIA_PROBE_RUN, (str(organization_id),))]  # the rest waits for its turn
