@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import IO, Any
@@ -329,20 +330,29 @@ def _probe_batch(batch: list[Media], *, organization_id: Any) -> int:
         look = time.monotonic() + PAUSE_CHECK_SECONDS
         return _paused(organization_id)
 
+    def fetched_or_paused(fetch: Future[bytes] | None) -> bool:
+        """Wait for the fetch of the media next in turn, looking for a pause meanwhile; True
+        when paused (a fetch may wait on the network for the probe's whole deadline)."""
+        while fetch is not None and not eager and not fetch.done():
+            futures_wait([fetch], timeout=PAUSE_CHECK_SECONDS)
+            if paused():
+                return True
+        return paused()
+
     pool = ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="media-fetch")
     ahead: deque[tuple[Media, Future[bytes] | None]] = deque()
     recorded, stopped = 0, False
     try:
         for media in batch:
-            if stopped := paused():
-                break
             remote = media.source == MediaSource.URL and settings.LABELSITE_MEDIA_PROBE_URLS
             ahead.append((media, pool.submit(_url_bytes, media.url) if remote else None))
             if len(ahead) > FETCH_CONCURRENCY:
+                if stopped := fetched_or_paused(ahead[0][1]):
+                    break
                 _probe_recorded(*ahead.popleft())
                 recorded += 1
         while ahead and not stopped:
-            if stopped := paused():
+            if stopped := fetched_or_paused(ahead[0][1]):
                 break
             _probe_recorded(*ahead.popleft())
             recorded += 1
