@@ -33,6 +33,7 @@ when given). Both share the machine's cores with whatever else runs: see docs/be
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -113,7 +114,9 @@ def label_studio_install(venv: Path) -> Path:
         return command
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, f"label-studio=={LABEL_STUDIO_VERSION}"], check=True)
+    # sentry-sdk 3 (2026) dropped the `send_default_pii` option Label Studio 1.23.2 passes at start:
+    # without the bound, a fresh install does not start.
+    subprocess.run([*pip, f"label-studio=={LABEL_STUDIO_VERSION}", "sentry-sdk<3"], check=True)
     return command
 
 
@@ -175,7 +178,8 @@ def label_studio_run(path: Path, *, var_dir: Path, venv: Path, port: int) -> dic
         answer = _request(f"{base}/api/projects/{project['id']}/import", token, body=body)
         elapsed = time.perf_counter() - started
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have stopped on its own (a failed start)
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
