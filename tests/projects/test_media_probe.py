@@ -492,9 +492,13 @@ def test_a_batch_under_way_stops_at_its_next_look_when_an_import_pauses_the_prob
         finally:
             connection.close()
 
+    counting = threading.Lock()
+
     def request() -> None:
-        served["count"] += 1
-        if served["count"] == 4:  # the import starts: its worker pauses the organisation's probing
+        with counting:  # the server answers in threads of its own
+            served["count"] += 1
+            fourth = served["count"] == 4
+        if fourth:  # the import starts: its worker pauses the organisation's probing
             threading.Thread(target=pause).start()
 
     with slow_image_server(images, delay=2.0, on_request=request) as base:
