@@ -646,7 +646,7 @@ def label_configs_lock(*, project_ids: Iterable[Any]) -> None:
     of their configurations (`label_config_hold`), and keep later ones waiting until the caller's
     transaction ends, FOR UPDATE as a replace takes it. Labels have no foreign key to their task
     (see `Label.task`): this is what keeps a label from being written to a task being deleted,
-    as the writer after the deletion finds the configuration gone. SQLite serialises write
+    as the writer after the deletion finds the configuration or the task gone. SQLite serialises write
     transactions anyway (IMMEDIATE)."""
     ids = sorted({str(pk) for pk in project_ids})  # one order for every deleter: no deadlock between them
     if ids:
