@@ -140,12 +140,12 @@ class Label(models.Model):
     # took 6.7 of the 14.5 s a COPY of a million imported labels costs it (docs/benchmarks.md,
     # "The label's task constraint"), the entry's 4 s more, mostly locks on the same ten class
     # rows shared by concurrent writers. What the constraints guarded is kept by one lock: a
-    # writer of labels holds the project's configuration (`label_config_hold`) and checks that
-    # it is still the one it resolved classes against (and, where none was, that the task is
-    # still there). A configuration replace, which deletes entries, and a project's deletion,
-    # the only way tasks go (`projects.services.project_delete`, and the admin's deletes), take
-    # that row FOR UPDATE first: they wait for the writers holding it, and a writer after them
-    # finds it changed or gone and writes nothing. A parent is written in the same statement as
+    # writer of labels holds the project's configuration (`label_config_hold`), checks that it
+    # is still the one it resolved classes against, and writes only to tasks it finds after
+    # that. A configuration replace, which deletes entries, and a deletion of tasks (a project's,
+    # `projects.services.project_delete`, and the admin's deletes) take that row FOR UPDATE
+    # first: they wait for the writers holding it, and a writer after them finds its classes or
+    # its task gone and writes nothing. A parent is written in the same statement as
     # its children and deleted with them; a restore checks both ids.
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels", db_constraint=False, db_index=False)
     # Indexed by `label_entry_task` below (the FK's own index would be its first column again).
