@@ -44,6 +44,7 @@ from PIL import Image, ImageDraw
 from pydantic import ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from formats.datagym_typed import item_typed, typed_part_items
 from formats.jsonsplit import PART_ITEMS, Span, SpanShort, json_array_split, span_items
 from formats.reading import (
     YAJL_NOT_UTF8,
@@ -52,6 +53,8 @@ from formats.reading import (
     ImportFormat,
     ItemSchema,
     RawItem,
+    TypedItem,
+    item_plain,
     json_first_item_keys,
     not_utf8_check,
     not_utf8_error,
@@ -352,7 +355,7 @@ def read_span(file: IO[bytes], span: Span, *, options: Mapping[str, Any] | None 
     with `read`, which places the error by line and column.
     """
     try:
-        for index, data in span_items(file, span):
+        for index, data in span_items(file, span, decode_part=typed_part_items):
             yield RawItem(index=index, location=pointer(index), data=data)
     except ijson.JSONError as exc:
         raise FileError(ErrorDetail(path="", code="json_syntax", message=str(exc).splitlines()[0])) from exc
@@ -690,13 +693,7 @@ def media_reference(data: Any, match_by: str = "id") -> MediaRef | None:
             value = external
     if not isinstance(value, str):
         return None
-    if match_by == "name":
-        return MediaRef(name=value)
-    if match_by == "external_id":
-        return MediaRef(external_id=value)
-    if match_by == "global_key":
-        return MediaRef(global_key=value)
-    return MediaRef(media_id=value)
+    return MediaRef.matched_by(match_by, value)
 
 
 # --- the fast path: the common items without the general converter's bookkeeping --------------
@@ -773,6 +770,9 @@ class _FastLookups:
                 self.child_geometries[parent_id][key] = entry
         #: (entry id, the given values) -> (the answer, whether it and its child answers are valid).
         self.answers: dict[tuple[str, tuple[Any, ...]], tuple[Answer, bool]] = {}
+        #: (class or "" for the item, the JSON text of the given classifications) -> (the answers
+        #: in their questions' order, whether all are valid): the typed path's (`datagym_typed`).
+        self.answer_lists: dict[tuple[str, bytes], tuple[list[Answer], bool]] = {}
 
 
 def _fast_lookups(config: LabelConfigIndex) -> _FastLookups:
@@ -960,6 +960,14 @@ def _item_fast(data: Any, config: LabelConfigIndex, *, index: int, match_by: str
     """`convert` of an item the fast path takes, else None. It takes only items that the
     reference schema accepts (it checks what it reads as the schema does), so an item it
     converts needs no schema check of its own (`ImportFormat.convert_checked`)."""
+    if data.__class__ is TypedItem:  # decoded into structs (`formats.datagym_typed`)
+        fast = _fast_lookups(config)
+        converted = item_typed(
+            data.typed, config, index=index, match_by=match_by, fast=fast, converter=_FastConverter(fast, index)
+        )
+        if converted is not None:
+            return converted
+        data = data.plain()
     if data.__class__ is not dict:
         return None
     if ("internal_media_ID" in data and data["internal_media_ID"].__class__ is not str) or (
@@ -1009,7 +1017,7 @@ def convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: st
     fast = _item_fast(data, config, index=index, match_by=match_by)
     if fast is not None:
         return fast
-    return _item_convert(data, config, index=index, match_by=match_by)
+    return _item_convert(item_plain(data), config, index=index, match_by=match_by)
 
 
 def _item_convert(data: Any, config: LabelConfigIndex, *, index: int = 0, match_by: str = "id") -> Converted:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -218,9 +217,16 @@ class SpanReader:
 #: Items per part of a chunk (`split` records where the parts start): about 0.5 MB of JSON,
 #: parsed whole by orjson, which reads the bench's items in 60 % of ijson's time.
 PART_ITEMS = 250
-#: A run of 19 digits or more: a number orjson and ijson read differently (ijson refuses an
-#: integer beyond 64 bits, orjson reads one as a float), so such a part goes to ijson.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+#: Every digit as "0", every other byte as ".": a run of 19 digits or more is then a plain
+#: substring search (`has_long_number`), ten times faster than the regex `[0-9]{19}`.
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 46 for byte in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def has_long_number(part: bytes) -> bool:
+    """Whether `part` has a run of 19 digits or more: a number orjson and ijson read differently
+    (ijson refuses an integer beyond 64 bits, orjson reads one as a float), so it goes to ijson."""
+    return _LONG_RUN in part.translate(_DIGITS_AS_ZEROS)
 
 
 class SpanShort(Exception):
@@ -230,7 +236,7 @@ class SpanShort(Exception):
 def part_items(part: bytes) -> list[Any]:
     """A part's items, as ijson gives them: by orjson where the two agree, else by ijson
     (which also accepts what orjson refuses, such as a lone surrogate, and words the errors)."""
-    if not _LONG_NUMBER.search(part):
+    if not has_long_number(part):
         try:
             items: list[Any] = orjson.loads(part)
         except orjson.JSONDecodeError:
@@ -240,16 +246,19 @@ def part_items(part: bytes) -> list[Any]:
     return list(ijson.items(io.BytesIO(part), "item", use_float=True))
 
 
-def span_items(file: IO[bytes], span: Span) -> Iterator[tuple[int, Any]]:
+def span_items(
+    file: IO[bytes], span: Span, *, decode_part: Callable[[bytes], list[Any]] = part_items
+) -> Iterator[tuple[int, Any]]:
     """(index in the whole file, item) of each item of one span.
 
-    A span split into parts (or small enough to be one) is read a part at a time; other
+    A span split into parts (or small enough to be one) is read a part at a time, each part's
+    items by `decode_part` (a format's own decoding, which falls back to `part_items`); other
     spans (chunks planned before parts were recorded) are streamed by ijson. Raises ijson's
     `JSONError` when the span is not valid JSON, `SpanShort` when it holds fewer or more items.
     """
     index = span.item_start
     if span.part_starts or span.item_count <= PART_ITEMS:
-        parsed: Iterator[Any] = (data for part in span_part_arrays(file, span) for data in part_items(part))
+        parsed: Iterator[Any] = (data for part in span_part_arrays(file, span) for data in decode_part(part))
     else:
         parsed = ijson.items(SpanReader(file, span), "item", use_float=True)
     for data in parsed:

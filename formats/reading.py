@@ -137,6 +137,26 @@ class RawItem:
     data: Any
 
 
+class TypedItem:
+    """An item's data as a format's reader decoded it for its fast path (`convert_checked`):
+    `typed`, its own structs; `plain()`, the item as the JSON parser gives it, parsed only when
+    asked for (by the schema check and `convert`, for the items the fast path leaves)."""
+
+    __slots__ = ("_plain", "typed")
+
+    def __init__(self, typed: Any, plain: Callable[[], Any]) -> None:
+        self.typed = typed
+        self._plain = plain
+
+    def plain(self) -> Any:
+        return self._plain()
+
+
+def item_plain(data: Any) -> Any:
+    """An item's data as the JSON parser gives it (`TypedItem.plain`), whichever way it was read."""
+    return data.plain() if data.__class__ is TypedItem else data
+
+
 def file_or_archive_items(
     file: IO[bytes], *, suffix: str, parse: Callable[[bytes, str], Any], none_found: ErrorDetail
 ) -> Iterator[RawItem]:

@@ -50,6 +50,7 @@ from formats.reading import (
     RawItem,
     SizeCheck,
     corners_to_rectangle,
+    item_plain,
     pointer,
     schema_error_detail,
 )
@@ -367,14 +368,13 @@ def items_check(
                 raw.data, config, index=raw.index, match_by=matcher.match_by, options=options
             )
             if converted is None:
+                data = item_plain(raw.data)
                 if check_schema:
-                    errors = fmt.item_schema.errors(raw.data, prefix=(raw.index,))
+                    errors = fmt.item_schema.errors(data, prefix=(raw.index,))
                     if errors:
                         checked.append((CheckedItem(raw.index, None, None, errors), None, None))
                         continue
-                converted = fmt.convert_item(
-                    raw.data, config, index=raw.index, match_by=matcher.match_by, options=options
-                )
+                converted = fmt.convert_item(data, config, index=raw.index, match_by=matcher.match_by, options=options)
             row = converted.new_media if creation is not None else None
             checked.append((CheckedItem(raw.index, converted.annotation, None, list(converted.errors)), converted, row))
         del chunk

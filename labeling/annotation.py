@@ -73,6 +73,17 @@ class MediaRef:
     global_key: str | None = None
     url: str | None = None
 
+    @classmethod
+    def matched_by(cls, match_by: str, value: str) -> MediaRef:
+        """The reference `value` is under a job's `match_by` (id, name, external_id, global_key)."""
+        if match_by == "name":
+            return cls(name=value)
+        if match_by == "external_id":
+            return cls(external_id=value)
+        if match_by == "global_key":
+            return cls(global_key=value)
+        return cls(media_id=value)
+
 
 @dataclass(slots=True)
 class MediaAnnotation:
