@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -27,8 +29,9 @@ from labelsite.jsondepth import MAX_JSON_DEPTH, unescaped_quotes
 BLOCK_BYTES = 8 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 
-_STRUCTURAL = np.zeros(256, dtype=bool)
-_STRUCTURAL[list(b"[]{},")] = True
+#: The structural characters as 1, every other byte as 0 (`bytes.translate`: faster than a
+#: numpy table lookup per byte).
+_STRUCTURAL = bytes(1 if byte in b"[]{}," else 0 for byte in range(256))
 _DELTA = np.zeros(256, dtype=np.int64)
 _DELTA[list(b"[{")] = 1
 _DELTA[list(b"]}")] = -1
@@ -67,36 +70,78 @@ def json_array_split(file: IO[bytes], *, every: int, part_items: int | None = No
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """What a block holds, whatever came before it: its structural characters' positions, how many
+    unescaped quotes it has, and for each structural character the parity of the quotes before it
+    in the block (None without quotes)."""
+
+    structural: np.ndarray
+    quotes: int
+    parity: np.ndarray | None
+
+
+def _scan(data: bytes, trailing_backslashes: int) -> _Scanned:
+    block = np.frombuffer(data, dtype=np.uint8)
+    quotes = unescaped_quotes(block, trailing_backslashes)
+    structural = np.flatnonzero(np.frombuffer(data.translate(_STRUCTURAL), dtype=np.uint8))
+    if not len(quotes):
+        return _Scanned(structural, 0, None)
+    # A running parity of the quotes (a uint8 sum keeps it when it wraps).
+    marks = np.zeros(len(block), dtype=np.uint8)
+    marks[quotes] = 1
+    return _Scanned(structural, len(quotes), np.cumsum(marks, dtype=np.uint8)[structural] & 1)
+
+
+#: Blocks scanned ahead of the one being read: numpy releases the GIL, so two threads scan
+#: while this one follows strings and nesting (1.3 s -> 0.7 s for the bench's 187 MB here).
+_SCAN_AHEAD = 2
+
+
+def _scanned_blocks(file: IO[bytes]) -> Iterator[tuple[bytes, Future[_Scanned]]]:
+    """The file's blocks from where it stands, each with its scan under way in a thread."""
+    pending: deque[tuple[bytes, Future[_Scanned]]] = deque()
+    with ThreadPoolExecutor(max_workers=_SCAN_AHEAD, thread_name_prefix="json-split") as pool:
+        try:
+            while True:
+                data = file.read(BLOCK_BYTES)
+                if not data:
+                    break
+                pending.append((data, pool.submit(_scan, data, 0)))
+                if len(pending) > _SCAN_AHEAD:
+                    yield pending.popleft()
+            while pending:
+                yield pending.popleft()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
 def _split(file: IO[bytes], every: int, step: int) -> list[Span]:
     boundaries: list[int] = []  # byte offsets where items number step, 2*step, ... start
     in_string = False
     depth = 0
     commas = 0  # commas at depth 1 seen: items started after the first = commas
-    offset = 0
+    offset = 3 if file.read(3) == b"\xef\xbb\xbf" else 0  # a byte-order mark is no item's
+    file.seek(offset)
     array_start: int | None = None
     array_end: int | None = None
     trailing_backslashes = 0
-    first_block = True
-    while True:
-        data = file.read(BLOCK_BYTES)
-        if not data:
-            break
-        if first_block:
-            first_block = False
-            if data.startswith(b"\xef\xbb\xbf"):
-                data, offset = data[3:], 3
+    for data, scanning in _scanned_blocks(file):
         if array_end is not None:
             if data.strip(_WHITESPACE):
                 raise _NotAnArray
             offset += len(data)
             continue
         block = np.frombuffer(data, dtype=np.uint8)
-        quotes = unescaped_quotes(block, trailing_backslashes)
-        structural = np.flatnonzero(_STRUCTURAL[block])
-        if len(quotes):
-            outside = (np.searchsorted(quotes, structural) + int(in_string)) % 2 == 0
-            structural = structural[outside]
-            in_string = (int(in_string) + len(quotes)) % 2 == 1
+        scanned = scanning.result()
+        if trailing_backslashes and data[:1] in (b"\\", b'"'):
+            scanned = _scan(data, trailing_backslashes)  # the run before the block escapes its first quote
+        structural = scanned.structural
+        if scanned.parity is not None:
+            # Inside a string where the quotes before it, in the block and before, are odd.
+            structural = structural[scanned.parity == int(in_string)]
+            in_string = (int(in_string) + scanned.quotes) % 2 == 1
         elif in_string:
             structural = structural[:0]
         stripped = len(data) - len(data.rstrip(b"\\"))
