@@ -28,7 +28,6 @@ make the same shapes and answers (`tests/formats/test_datagym_typed.py`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -136,12 +135,8 @@ def typed_part_items(part: bytes) -> list[Any]:
             pass
         else:
             plain = _Part(part)
-            return [TypedItem(item, _plain_getter(plain, position)) for position, item in enumerate(decoded)]
+            return [TypedItem(item, plain, position) for position, item in enumerate(decoded)]
     return part_items(part)
-
-
-def _plain_getter(plain: _Part, position: int) -> Callable[[], Any]:
-    return lambda: plain.item(position)
 
 
 def media_reference_typed(item: _Item, match_by: str) -> MediaRef | None:

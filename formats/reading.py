@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import ijson
 from django.conf import settings
@@ -137,19 +137,26 @@ class RawItem:
     data: Any
 
 
+class PlainItems(Protocol):
+    """Where `TypedItem.plain` finds an item as the JSON parser gives it: by its position."""
+
+    def item(self, position: int) -> Any: ...
+
+
 class TypedItem:
     """An item's data as a format's reader decoded it for its fast path (`convert_checked`):
     `typed`, its own structs; `plain()`, the item as the JSON parser gives it, parsed only when
     asked for (by the schema check and `convert`, for the items the fast path leaves)."""
 
-    __slots__ = ("_plain", "typed")
+    __slots__ = ("_position", "_source", "typed")
 
-    def __init__(self, typed: Any, plain: Callable[[], Any]) -> None:
+    def __init__(self, typed: Any, source: PlainItems, position: int) -> None:
         self.typed = typed
-        self._plain = plain
+        self._source = source
+        self._position = position
 
     def plain(self) -> Any:
-        return self._plain()
+        return self._source.item(self._position)
 
 
 def item_plain(data: Any) -> Any:

@@ -378,25 +378,27 @@ def items_check(
             row = converted.new_media if creation is not None else None
             checked.append((CheckedItem(raw.index, converted.annotation, None, list(converted.errors)), converted, row))
         del chunk
-        values = {
+        # Each item's looked-up value, made once (None: the item names no media).
+        looked_up = [
             media_reference_value(c.reference, matcher.match_by, by_item=fmt.match_by_item)
-            for _, c, _ in checked
             if c is not None and c.reference is not None
-        }
+            else None
+            for _, c, _ in checked
+        ]
+        values = {value for value in looked_up if value is not None}
         tasks = matcher.resolve(values) if values else {}
         fallbacks = {
             media_reference_value(c.fallback_reference, matcher.match_by, by_item=fmt.match_by_item)
-            for _, c, _ in checked
-            if c is not None and c.reference is not None and c.fallback_reference is not None
-            if tasks.get(media_reference_value(c.reference, matcher.match_by, by_item=fmt.match_by_item)) is None
+            for (_, c, _), value in zip(checked, looked_up, strict=True)
+            if c is not None and value is not None and c.fallback_reference is not None
+            if tasks.get(value) is None
         }
         if fallbacks:
             tasks = {**matcher.resolve(fallbacks), **{k: v for k, v in tasks.items() if v is not None}}
         to_create: list[tuple[CheckedItem, MediaRow]] = []
-        for item, found, row in checked:
-            ref = found.reference if found is not None else None
-            if found is not None and ref is not None:
-                value = media_reference_value(ref, matcher.match_by, by_item=fmt.match_by_item)
+        for (item, found, row), looked in zip(checked, looked_up, strict=True):
+            if found is not None and looked is not None:
+                value = looked
                 if tasks.get(value) is None and found.fallback_reference is not None:
                     fallback = media_reference_value(
                         found.fallback_reference, matcher.match_by, by_item=fmt.match_by_item
@@ -944,7 +946,9 @@ def staged_dir(job_id: UUID) -> str:
 
 
 def staged_name(job_id: UUID, number: int) -> str:
-    return f"{staged_dir(job_id)}/{number:06d}.stage"
+    # `v2`: label JSON in json's binary form (`labeling 0016`). A chunk staged before, with
+    # jsonb's, is not found under this name: its write reads the chunk from the file again.
+    return f"{staged_dir(job_id)}/{number:06d}.v2.stage"
 
 
 class ChunkStager:

@@ -1024,7 +1024,7 @@ def _import_label_rows(
     staged: bool = False,
 ) -> list[tuple[Any, ...]]:
     """The label rows of a batch, ids reserved, in `_LABEL_COLUMNS` order. On PostgreSQL the
-    two JSON columns come encoded for a binary COPY already (`_jsonb`); on SQLite every value is
+    two JSON columns come encoded for a binary COPY already (`_json_text`); on SQLite every value is
     in the driver's type already (UUIDs as hex, JSON and datetimes as text), as its fields would
     store them. `staged`: written later, in another transaction (the ids are reserved for good)."""
     postgres = connection.vendor == "postgresql"
@@ -1043,9 +1043,9 @@ def _import_label_rows(
             task_id,
             entry_id,
             parent_id,
-            _jsonb(shape.points),
+            _json_text(shape.points),
             rotation_normalise(shape.rotation) if shape.rotation else 0.0,
-            _jsonb(answers_to_json(shape.answers)),
+            _json_text(answers_to_json(shape.answers)),
             shape.source,
             shape.score,
             shape.model_version,
@@ -1129,7 +1129,7 @@ def _import_label_copy(
     tails: dict[tuple[str, float | None, str, bool], bytes] = {}
     null = _COPY_NULL
     zero_rotation = _PACK_FLOAT8(8, 0.0)
-    #: The answers' field (length, jsonb) per list of answer objects: the fast paths share answers between shapes.
+    #: The answers' field (length, json) per list of answer objects: the fast paths share answers between shapes.
     answers_made: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
     for task_id, shapes in shapes_by_task.items():
         task = _PACK_UUID(16, task_id.bytes)
@@ -1148,7 +1148,7 @@ def _import_label_copy(
             made = answers_made.get(answers_key)
             if made is None:
                 tree = dumps(answers_to_json(shape.answers))
-                made = answers_made[answers_key] = (shape.answers, _PACK_LENGTH(len(tree) + 1) + b"\x01" + tree)
+                made = answers_made[answers_key] = (shape.answers, _PACK_LENGTH(len(tree)) + tree)
             answers = made[1]
             tail_key = (shape.source, shape.score, shape.model_version, shape.valid)
             tail = tails.get(tail_key)
@@ -1165,8 +1165,7 @@ def _import_label_copy(
                         task,
                         entry,
                         null if parent_id is None else _PACK_INT8(8, parent_id),
-                        _PACK_LENGTH(len(points) + 1),
-                        b"\x01",
+                        _PACK_LENGTH(len(points)),
                         points,
                         _PACK_FLOAT8(8, rotation_normalise(shape.rotation)) if shape.rotation else zero_rotation,
                         answers,
@@ -1292,15 +1291,15 @@ def _label_ids_reserve(count: int) -> list[int]:
         return list(range(highest + 1, highest + 1 + count))
 
 
-def _jsonb(value: Any) -> bytes:
-    """A value in jsonb's binary form: the format version (1), then the JSON text."""
-    return b"\x01" + orjson.dumps(value)
+def _json_text(value: Any) -> bytes:
+    """A value in the binary form of `json` (`JSONTextField`): its JSON text."""
+    return orjson.dumps(value)
 
 
 #: How psycopg sends `_LABEL_COLUMNS` in a binary COPY (about 20 % faster than text). The two
-#: JSON columns are given as `bytea`: the rows carry them in jsonb's binary form already
-#: (`_jsonb`), which psycopg's C bytes dumper passes through, and PostgreSQL reads the field
-#: as the column's type. psycopg's own jsonb dumper, a Python call per value, was about 6 %
+#: JSON columns are given as `bytea`: the rows carry them in json's binary form already
+#: (`_json_text`), which psycopg's C bytes dumper passes through, and PostgreSQL reads the field
+#: as the column's type. psycopg's own json dumper, a Python call per value, was about 6 %
 #: of the validate phase.
 _LABEL_COLUMN_TYPES = (
     "int8",

@@ -1257,7 +1257,8 @@ def _answers_in(configuration: LabelConfiguration, anchor: Any, key_path: list[s
     if anchor is None:
         trees: Iterable[Any] = configuration.project.tasks.exclude(answers={}).values_list("answers", flat=True)
     else:
-        trees = anchor.labels.exclude(answers={}).values_list("answers", flat=True)
+        # Empty trees count nothing; label answers are `json`, which has no equality to exclude them by.
+        trees = anchor.labels.values_list("answers", flat=True)
     return sum(_answer_count(tree, key_path, options) for tree in trees)
 
 

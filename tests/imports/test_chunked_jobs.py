@@ -79,7 +79,7 @@ def test_a_chunked_job_stages_its_batches_then_writes_them_and_removes_them(
     assert job.status == ImportStatus.VALIDATED, job.message
     assert job.summary["chunks"] == 3
     assert Label.objects.count() == 0  # staged is not written
-    assert staged_files(media_storage, job) == ["000000.stage", "000001.stage", "000002.stage"]
+    assert staged_files(media_storage, job) == ["000000.v2.stage", "000001.v2.stage", "000002.v2.stage"]
 
     with eager_workers(settings, django_capture_on_commit_callbacks):
         import_job_write(job_id=job.pk)
@@ -95,6 +95,25 @@ def test_a_chunked_job_stages_its_batches_then_writes_them_and_removes_them(
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Label._meta.db_table])
             assert cursor.fetchone()[0] == 25
+
+
+def test_chunks_staged_before_the_label_json_change_are_read_from_the_file_again(
+    configured_project, media_storage, make_task, chunks_of_two, settings, django_capture_on_commit_callbacks
+):
+    tasks, job = run_tasks(5, configured_project, make_task, settings, django_capture_on_commit_callbacks)
+    folder = media_storage / pipeline.staged_dir(job.pk)
+    for staged in folder.iterdir():  # under the name a worker gave them before labeling 0016
+        staged.unlink()
+        (folder / staged.name.replace(".v2.stage", ".stage")).write_bytes(b"jsonb-era rows, not to be copied")
+
+    with eager_workers(settings, django_capture_on_commit_callbacks):
+        import_job_write(job_id=job.pk)
+    job.refresh_from_db()
+
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert Counter(Label.objects.values_list("task_id", flat=True)) == {t.pk: 5 for t in tasks}
+    assert all(isinstance(points, list) for points in Label.objects.values_list("points", flat=True))
+    assert not folder.exists()  # the old files went with the job's staging
 
 
 def test_a_chunk_resumed_after_its_checkpoint_rewrites_the_half_written_batch_exactly(

@@ -293,7 +293,7 @@ def test_cancelling_a_validated_chunked_media_import_creates_no_media(
     assert job.status == ImportStatus.VALIDATED
     assert job.summary["media_to_create"] == 7
     # On PostgreSQL the chunks' labels and media (with their planned ids) are staged.
-    assert staged_files(media_storage, job) == ["000000.stage", "000001.stage", "000002.stage"]
+    assert staged_files(media_storage, job) == ["000000.v2.stage", "000001.v2.stage", "000002.v2.stage"]
 
     job = import_job_cancel(job=job)
     with eager_workers(settings, django_capture_on_commit_callbacks):

@@ -1,9 +1,10 @@
-"""The label rows carry their JSON columns in jsonb's binary form, for psycopg's C bytes
-dumper to pass through (`labeling.services._jsonb`): exactly what psycopg's own jsonb
-dumper sends. No database is needed, so this runs in the SQLite suite too; the PostgreSQL
-suite reads every imported label back. A staged batch's COPY data is encoded without psycopg's
-`write_row` (`_import_label_copy`): the same bytes, held here against psycopg's encoding of the
-rows (PostgreSQL only: the encoding needs its connection)."""
+"""The label rows carry their JSON columns in json's binary form, for psycopg's C bytes
+dumper to pass through (`labeling.services._json_text`): exactly what psycopg's own json
+dumper sends (the columns are `json`, `labeling.models.JSONTextField`). No database is needed,
+so this runs in the SQLite suite too; the PostgreSQL suite reads every imported label back. A
+staged batch's COPY data is encoded without psycopg's `write_row` (`_import_label_copy`): the
+same bytes, held here against psycopg's encoding of the rows (PostgreSQL only: the encoding
+needs its connection)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import psycopg
 import pytest
 from django.db import connection
 from psycopg.adapt import AdaptersMap, PyFormat, Transformer
-from psycopg.types.json import Jsonb, set_json_dumps
+from psycopg.types.json import Json, set_json_dumps
 
 from labeling import services
 from labeling.annotation import Answer, Shape
-from labeling.services import _jsonb
+from labeling.services import _json_text
 
 
-def test_jsonb_values_are_the_bytes_psycopgs_jsonb_dumper_sends():
+def test_json_values_are_the_bytes_psycopgs_json_dumper_sends():
     adapters = AdaptersMap(psycopg.adapters)
     set_json_dumps(orjson.dumps, context=adapters)
     transformer = Transformer(adapters)
@@ -32,8 +33,8 @@ def test_jsonb_values_are_the_bytes_psycopgs_jsonb_dumper_sends():
         {},
         [],
     ):
-        wrapped = Jsonb(value)
-        assert _jsonb(value) == bytes(transformer.get_dumper(wrapped, PyFormat.BINARY).dump(wrapped))
+        wrapped = Json(value)
+        assert _json_text(value) == bytes(transformer.get_dumper(wrapped, PyFormat.BINARY).dump(wrapped))
 
 
 def _rows_encoded_by_psycopg(shapes_by_task, **batch):
