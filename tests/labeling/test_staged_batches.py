@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from demo.management.commands.seed_demo import DEMO_CONFIGURATION
-from labeling.annotation import MediaAnnotation, MediaRef, Shape
+from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape
 from labeling.models import Label, Task
-from labeling.services import labels_batch_stage, labels_write_batch, labels_write_staged
+from labeling.services import labels_batch_stage, labels_write_batch, labels_write_staged, tasks_answers_write_staged
 from projects.label_config import label_config_index, label_config_replace
 from tests.factories import TaskFactory
 
@@ -70,3 +70,30 @@ def test_the_rows_of_a_task_deleted_after_staging_are_left_out(tasks):
 
     assert (written.labels, written.tasks) == (2, 1)
     assert list(Label.objects.values_list("task_id", flat=True).distinct()) == [tasks[0].pk]
+
+
+def test_a_staged_batch_stores_each_tasks_answers_over_what_it_had(tasks):
+    """Tasks with nothing stored (and replaced ones) get their tree in one statement on PostgreSQL;
+    a task with answers stored gets the tree merged over them; a task deleted meanwhile is not
+    counted (the caller then leaves its rows out, or a held import rolls back)."""
+    fresh, stored, replaced = tasks
+    gone = TaskFactory(project=fresh.project)
+    weather = {"weather": {"value": "sunny", "answers": {"daytime": {"value": "day"}}}}
+    Task.objects.filter(pk__in=[stored.pk, replaced.pk]).update(answers=weather)
+    items = [
+        (fresh.pk, MediaAnnotation(media=MediaRef(), answers=[Answer(key="comment", value="first")])),
+        (stored.pk, MediaAnnotation(media=MediaRef(), answers=[Answer(key="weather", value=None)])),
+        (stored.pk, MediaAnnotation(media=MediaRef(), answers=[Answer(key="comment", value="kept")])),
+        (replaced.pk, MediaAnnotation(media=MediaRef(), answers=[Answer(key="comment", value="new")], keep_data=False)),
+        (gone.pk, MediaAnnotation(media=MediaRef(), answers=[Answer(key="comment", value="lost")])),
+    ]
+    staged = labels_batch_stage(items=items, import_job_id=uuid.uuid4(), import_batch=0)
+    gone.delete()
+
+    assert tasks_answers_write_staged(tasks=staged.tasks) == 3
+
+    answers = dict(Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("pk", "answers"))
+    assert answers[fresh.pk] == {"comment": {"value": "first"}}
+    assert answers[stored.pk] == {**weather, "comment": {"value": "kept"}}  # a value-less answer keeps the stored one
+    assert answers[replaced.pk] == {"comment": {"value": "new"}}
+    assert set(Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("has_import", "version")) == {(True, 1)}
