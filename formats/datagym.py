@@ -962,9 +962,7 @@ def _item_fast(data: Any, config: LabelConfigIndex, *, index: int, match_by: str
     converts needs no schema check of its own (`ImportFormat.convert_checked`)."""
     if data.__class__ is TypedItem:  # decoded into structs (`formats.datagym_typed`)
         fast = _fast_lookups(config)
-        converted = item_typed(
-            data.typed, config, index=index, match_by=match_by, fast=fast, converter=_FastConverter(fast, index)
-        )
+        converted = item_typed(data.typed, match_by=match_by, fast=fast, converter=_FastConverter(fast, index))
         if converted is not None:
             return converted
         data = data.plain()

@@ -37,7 +37,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from formats.jsonsplit import has_long_number, part_items
 from formats.reading import Converted, TypedItem
 from labeling.annotation import Answer, MediaAnnotation, MediaRef, Shape, rectangle_points
-from projects.label_config import EntryType, IndexedEntry, LabelConfigIndex
+from projects.label_config import EntryType, IndexedEntry
 
 #: Below this an int is a float exactly (`datagym._FAST_INT_MAX`); larger ones go the dict way.
 _INT_MAX = 2**53
@@ -63,8 +63,8 @@ _OnePoint = Annotated[list[_Point], Meta(min_length=1, max_length=1)]
 _OneBox = Annotated[list[_Box], Meta(min_length=1, max_length=1)]
 
 
-class _Nested(Struct):
-    """A nested geometry object: other keys are allowed (and ignored) as the schema allows them."""
+class _Geometry(Struct):
+    """What root and nested geometry objects both have."""
 
     polygon: _Polygon | UnsetType = UNSET
     line: _Line | UnsetType = UNSET
@@ -72,16 +72,15 @@ class _Nested(Struct):
     rectangle: _OneBox | UnsetType = UNSET
     classifications: msgspec.Raw | UnsetType = UNSET
     geometry: Any = UNSET
+
+
+class _Nested(_Geometry):
+    """A nested geometry object: other keys are allowed (and ignored) as the schema allows them."""
+
     additionalProperties: Any = UNSET
 
 
-class _Root(Struct, forbid_unknown_fields=True):
-    polygon: _Polygon | UnsetType = UNSET
-    line: _Line | UnsetType = UNSET
-    point: _OnePoint | UnsetType = UNSET
-    rectangle: _OneBox | UnsetType = UNSET
-    classifications: msgspec.Raw | UnsetType = UNSET
-    geometry: Any = UNSET
+class _Root(_Geometry, forbid_unknown_fields=True):
     image_segmentation: list[Any] | UnsetType = UNSET
     nested_geometries: dict[str, list[_Nested]] | UnsetType = UNSET
 
@@ -151,7 +150,7 @@ def media_reference_typed(item: _Item, match_by: str) -> MediaRef | None:
     return MediaRef.matched_by(match_by, value)
 
 
-def _points(obj: _Root | _Nested, entry_type: str) -> list[Any] | None:
+def _points(obj: _Geometry, entry_type: str) -> list[Any] | None:
     """The points of a geometry object for a class of `entry_type`, or None to give up."""
     polygon, line, point, rectangle = obj.polygon, obj.line, obj.point, obj.rectangle
     if obj.geometry is not UNSET:
@@ -222,8 +221,8 @@ class _TypedConverter:
         self.fast = fast
         self.converter = converter  # the dict path's `_FastConverter`: its answers and their cache
 
-    def shape(self, entry: IndexedEntry, obj: _Root | _Nested, *, root: bool) -> Shape | None:
-        if not root and obj.additionalProperties is not UNSET:  # type: ignore[union-attr]
+    def shape(self, entry: IndexedEntry, obj: _Geometry) -> Shape | None:
+        if isinstance(obj, _Nested) and obj.additionalProperties is not UNSET:
             return None  # the misplaced false schema (see `formats.datagym`)
         points = _points(obj, entry.type)
         if points is None:
@@ -245,33 +244,26 @@ class _TypedConverter:
             schema_id=entry.schema_id,
             entry_id=entry.id,
         )
-        if root:
-            nested = obj.nested_geometries  # type: ignore[union-attr]
-            if isinstance(nested, dict) and not self.shapes(
-                fast.child_geometries[entry.id], nested, shape.children, root=False
-            ):
-                return None
+        nested = obj.nested_geometries if isinstance(obj, _Root) else UNSET
+        if isinstance(nested, dict) and not self.shapes(fast.child_geometries[entry.id], nested, shape.children):
+            return None
         return shape
 
-    def shapes(
-        self, classes: dict[str, IndexedEntry], grouped: dict[str, Any], into: list[Shape], *, root: bool
-    ) -> bool:
+    def shapes(self, classes: dict[str, IndexedEntry], grouped: dict[str, Any], into: list[Shape]) -> bool:
         """Append the shapes of `grouped` (class key -> its objects) to `into`; False to give up."""
         for key, objects in grouped.items():
             entry = classes.get(key)
             if entry is None or entry.type == EntryType.SEGMENTATION:
                 return False
             for obj in objects:
-                shape = self.shape(entry, obj, root=root)
+                shape = self.shape(entry, obj)
                 if shape is None:
                     return False
                 into.append(shape)
         return True
 
 
-def item_typed(
-    item: _Item, config: LabelConfigIndex, *, index: int, match_by: str, fast: Any, converter: Any
-) -> Converted | None:
+def item_typed(item: _Item, *, match_by: str, fast: Any, converter: Any) -> Converted | None:
     """`datagym.convert` of a typed item, or None to give it up (it then goes the dict way).
     `fast` and `converter` are the dict path's lookups and converter (`datagym._item_fast`)."""
     reference = media_reference_typed(item, match_by)
@@ -284,9 +276,7 @@ def item_typed(
         return None
     shapes: list[Shape] = []
     labels = item.labels
-    if isinstance(labels, dict) and not _TypedConverter(fast, converter).shapes(
-        fast.root_geometries, labels, shapes, root=True
-    ):
+    if isinstance(labels, dict) and not _TypedConverter(fast, converter).shapes(fast.root_geometries, labels, shapes):
         return None
     return Converted(
         annotation=MediaAnnotation(

@@ -60,7 +60,7 @@ def typed_convert(config, given: TypedItem, *, index: int, match_by: str) -> Any
     """The typed path's own conversion (`datagym._item_fast` falls back to the dict path's)."""
     fast = datagym._fast_lookups(config)
     converter = datagym._FastConverter(fast, index)
-    return item_typed(given.typed, config, index=index, match_by=match_by, fast=fast, converter=converter)
+    return item_typed(given.typed, match_by=match_by, fast=fast, converter=converter)
 
 
 def valid_items(seed: int, count: int) -> list[dict[str, Any]]:
