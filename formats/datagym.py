@@ -32,6 +32,7 @@ import json
 import math
 import re
 import sys
+import weakref
 from collections import defaultdict
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
@@ -389,10 +390,12 @@ def _unknown(path: str, key: str, what: str, known: list[str]) -> ErrorDetail:
 
 
 class _ConfigLookups:
-    """What conversion asks of the configuration again and again, computed once per configuration."""
+    """What conversion asks of the configuration again and again, computed once per configuration.
+
+    Holds its configuration weakly: it lives as long as the configuration does (`_lookups`)."""
 
     def __init__(self, config: LabelConfigIndex) -> None:
-        self.config = config
+        self._config = weakref.ref(config)
         self.questions: dict[str, list[IndexedEntry]] = {
             entry_id: [child for child in config.children_of(entry_id) if child.is_classification]
             for entry_id in config.entries
@@ -406,17 +409,27 @@ class _ConfigLookups:
         #: The answer of an unanswered question, per entry id: built once and shared (never mutated).
         self.empty: dict[str, Answer] = {}
 
+    @property
+    def config(self) -> LabelConfigIndex:
+        config = self._config()
+        assert config is not None, "used after its configuration"  # callers hold the configuration
+        return config
 
-#: The lookups of the configurations in use (a job converts 100,000s of items with one).
+
+#: The lookups of the configurations in use (a job's phase or chunk converts 100,000s of items
+#: with one), each dropped when its configuration is. A worker builds a new configuration index
+#: per chunk: kept until a bound, the caches of its past chunks (about 10,000 objects each)
+#: stayed scattered over the heap and made each later chunk's conversion slower, 0.50 s for a
+#: worker's first chunk and 0.60-0.65 s for its tenth (docs/benchmarks.md).
 _LOOKUPS: dict[int, _ConfigLookups] = {}
 
 
 def _lookups(config: LabelConfigIndex) -> _ConfigLookups:
     found = _LOOKUPS.get(id(config))
-    if found is None or found.config is not config:
-        if len(_LOOKUPS) > 16:
-            _LOOKUPS.clear()
+    if found is None or found._config() is not config:
         found = _LOOKUPS[id(config)] = _ConfigLookups(config)
+        # Runs as the configuration is freed, before its id can be another's.
+        weakref.finalize(config, _LOOKUPS.pop, id(config), None)
     return found
 
 
@@ -758,7 +771,9 @@ class _FastLookups:
 
     def __init__(self, lookups: _ConfigLookups) -> None:
         config = lookups.config
-        self.lookups = lookups
+        # Weakly: `lookups` holds this object, and a cycle would outlive its configuration until
+        # the next collection (which import phases hold off, `imports.pipeline.gc_relaxed`).
+        self.lookups: _ConfigLookups = weakref.proxy(lookups)
         self.root_geometries = {key: entry for key, entry in config.roots.items() if entry.is_geometry}
         self.root_questions = {key: entry for key, entry in config.roots.items() if entry.is_classification}
         self.child_questions: dict[str, dict[str, IndexedEntry]] = defaultdict(dict)
@@ -776,7 +791,7 @@ class _FastLookups:
 
 
 def _fast_lookups(config: LabelConfigIndex) -> _FastLookups:
-    """The fast path's lookups, kept with the configuration's own (`_lookups`, its bounded cache)."""
+    """The fast path's lookups, kept with the configuration's own (`_lookups`)."""
     lookups = _lookups(config)
     if lookups.fast is None:
         lookups.fast = _FastLookups(lookups)

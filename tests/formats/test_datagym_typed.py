@@ -6,9 +6,11 @@ refuses) to the dict path with the item as the JSON parser gives it."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import random
+import weakref
 from typing import Any
 
 import ijson
@@ -223,3 +225,32 @@ def test_a_split_file_without_parts_reads_plain_items(config):
     raw = list(datagym.read_span(io.BytesIO(body), span))
 
     assert [item_plain(item.data) for item in raw] == items
+
+
+def test_a_configurations_lookups_and_cached_answers_go_with_it(organization):
+    """A worker builds a configuration index per chunk: the answers cached while converting one
+    chunk must not outlive its index (kept, they made each later chunk's conversion slower)."""
+    from projects.label_config import label_config_index
+    from projects.services import project_create
+
+    project = project_create(organization=organization, name="Lookups", label_configuration=CONFIG)
+    config = label_config_index(configuration=project.label_configuration)
+    items = valid_items(11, 60)
+    typed = [given for given in decoded(items) if given.__class__ is TypedItem]
+    assert typed
+    for index, given in enumerate(typed):
+        typed_convert(config, given, index=index, match_by="id")
+    fast = datagym._fast_lookups(config)
+    assert fast.answer_lists, "the typed items' answers were cached"
+    key = id(config)
+    lookups, cached = weakref.ref(datagym._LOOKUPS[key]), weakref.ref(fast)
+    del fast
+
+    gc.disable()  # freed by reference counting as the index goes, not left to a collection
+    try:
+        del config
+        assert key not in datagym._LOOKUPS
+        assert lookups() is None
+        assert cached() is None
+    finally:
+        gc.enable()
