@@ -420,7 +420,7 @@ class _ConfigLookups:
 #: with one), each dropped when its configuration is. A worker builds a new configuration index
 #: per chunk: kept until a bound, the caches of its past chunks (about 10,000 objects each)
 #: stayed scattered over the heap and made each later chunk's conversion slower, 0.50 s for a
-#: worker's first chunk and 0.60-0.65 s for its tenth (docs/benchmarks.md).
+#: worker's first chunk and 0.60-0.70 s for its last ones (docs/benchmarks.md).
 _LOOKUPS: dict[int, _ConfigLookups] = {}
 
 
